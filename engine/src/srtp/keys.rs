@@ -1,0 +1,406 @@
+//! Master keys, key derivation (RFC 3711 §4.3, RFC 6188 §4, RFC 7714 §11) and
+//! the precomputed per-session crypto state.
+//!
+//! The packet path must do no key schedule and no HMAC keying, so a
+//! [`SessionKeys`] holds the expanded AES key (or the GCM key with its GHASH
+//! table) and an HMAC instance already keyed with the inner and outer pads;
+//! each packet clones that small state and feeds it bytes. Raw key bytes live
+//! only in zeroizing buffers and never appear in `Debug` output.
+
+use aes::cipher::{
+    BlockCipher, BlockEncrypt, BlockSizeUser, InnerIvInit, KeyInit, StreamCipher,
+    StreamCipherCoreWrapper,
+};
+use aes::{Aes128Enc, Aes192Enc, Aes256Enc};
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
+
+use super::suite::{CipherKind, Suite};
+use crate::Error;
+
+/// Longest MKI a context accepts, in bytes.
+pub const MAX_MKI_LEN: usize = 8;
+
+/// SRTP packets one master key may protect (RFC 3711 §9.2).
+pub const SRTP_KEY_LIFETIME_MAX: u64 = 1 << 48;
+/// SRTCP packets one master key may protect (RFC 3711 §9.2).
+pub const SRTCP_KEY_LIFETIME_MAX: u64 = 1 << 31;
+
+/// A master key and salt, with its optional MKI and lifetime.
+///
+/// The bytes are zeroized on drop; `Debug` shows only the MKI and lengths.
+#[derive(Clone)]
+pub struct MasterKey {
+    key: Zeroizing<[u8; 32]>,
+    key_len: usize,
+    salt: Zeroizing<[u8; 14]>,
+    salt_len: usize,
+    mki: [u8; MAX_MKI_LEN],
+    mki_len: usize,
+    lifetime: Option<u64>,
+}
+
+impl MasterKey {
+    /// Builds a master key for `suite`, checking the key and salt lengths.
+    pub fn new(suite: Suite, key: &[u8], salt: &[u8]) -> Result<MasterKey, Error> {
+        let p = suite.params();
+        if key.len() != p.master_key_len {
+            return Err(Error::InvalidConfig(
+                "master key length does not match the suite",
+            ));
+        }
+        if salt.len() != p.master_salt_len {
+            return Err(Error::InvalidConfig(
+                "master salt length does not match the suite",
+            ));
+        }
+        let mut k = Zeroizing::new([0u8; 32]);
+        k[..key.len()].copy_from_slice(key);
+        let mut s = Zeroizing::new([0u8; 14]);
+        s[..salt.len()].copy_from_slice(salt);
+        Ok(MasterKey {
+            key: k,
+            key_len: key.len(),
+            salt: s,
+            salt_len: salt.len(),
+            mki: [0; MAX_MKI_LEN],
+            mki_len: 0,
+            lifetime: None,
+        })
+    }
+
+    /// Builds a master key from SDES-style concatenated `key || salt`.
+    pub fn from_concatenated(suite: Suite, key_and_salt: &[u8]) -> Result<MasterKey, Error> {
+        let kl = suite.master_key_len();
+        if key_and_salt.len() != kl + suite.master_salt_len() {
+            return Err(Error::InvalidConfig(
+                "key||salt length does not match the suite",
+            ));
+        }
+        MasterKey::new(suite, &key_and_salt[..kl], &key_and_salt[kl..])
+    }
+
+    /// Attaches a Master Key Identifier (1 to 8 bytes). An MKI that is
+    /// empty or too long is reported when the key is used in a context.
+    pub fn with_mki(mut self, mki: &[u8]) -> MasterKey {
+        let n = mki.len().min(MAX_MKI_LEN + 1);
+        self.mki_len = n;
+        let take = n.min(MAX_MKI_LEN);
+        self.mki[..take].copy_from_slice(&mki[..take]);
+        self
+    }
+
+    /// Sets a lifetime in packets lower than the RFC maxima (SDES `|2^20`).
+    pub fn with_lifetime(mut self, packets: u64) -> MasterKey {
+        self.lifetime = Some(packets);
+        self
+    }
+
+    /// The MKI, empty when none is set.
+    pub fn mki(&self) -> &[u8] {
+        &self.mki[..self.mki_len.min(MAX_MKI_LEN)]
+    }
+
+    /// The configured lifetime, if any.
+    pub fn lifetime(&self) -> Option<u64> {
+        self.lifetime
+    }
+
+    /// Master key length in bytes.
+    pub fn key_len(&self) -> usize {
+        self.key_len
+    }
+
+    /// Master salt length in bytes.
+    pub fn salt_len(&self) -> usize {
+        self.salt_len
+    }
+
+    pub(crate) fn mki_len_raw(&self) -> usize {
+        self.mki_len
+    }
+
+    /// The key bytes. Only for code that must hand the key on (SDP answers).
+    pub fn key_bytes(&self) -> &[u8] {
+        &self.key[..self.key_len]
+    }
+
+    /// The salt bytes. Only for code that must hand the key on (SDP answers).
+    pub fn salt_bytes(&self) -> &[u8] {
+        &self.salt[..self.salt_len]
+    }
+}
+
+impl core::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MasterKey")
+            .field("key", &"<redacted>")
+            .field("key_len", &self.key_len)
+            .field("salt_len", &self.salt_len)
+            .field("mki", &self.mki())
+            .field("lifetime", &self.lifetime)
+            .finish()
+    }
+}
+
+/// An expanded AES encryption key of any supported size.
+#[derive(Clone)]
+pub(crate) enum AesKey {
+    Aes128(Aes128Enc),
+    Aes192(Aes192Enc),
+    Aes256(Aes256Enc),
+}
+
+fn ctr_xor_with<C>(cipher: &C, iv: &[u8; 16], data: &mut [u8])
+where
+    C: BlockEncrypt + BlockCipher + BlockSizeUser<BlockSize = aes::cipher::consts::U16>,
+{
+    let core = ctr::CtrCore::<&C, ctr::flavors::Ctr128BE>::inner_iv_init(cipher, iv.into());
+    let mut stream = StreamCipherCoreWrapper::from_core(core);
+    stream.apply_keystream(data);
+}
+
+impl AesKey {
+    fn new(key: &[u8]) -> Result<AesKey, Error> {
+        let bad = |_| Error::InvalidConfig("AES key length");
+        Ok(match key.len() {
+            16 => AesKey::Aes128(Aes128Enc::new_from_slice(key).map_err(bad)?),
+            24 => AesKey::Aes192(Aes192Enc::new_from_slice(key).map_err(bad)?),
+            32 => AesKey::Aes256(Aes256Enc::new_from_slice(key).map_err(bad)?),
+            _ => return Err(Error::InvalidConfig("AES key length")),
+        })
+    }
+
+    /// XORs the AES counter-mode keystream starting at `iv` into `data`.
+    #[inline]
+    pub(crate) fn ctr_xor(&self, iv: &[u8; 16], data: &mut [u8]) {
+        match self {
+            AesKey::Aes128(c) => ctr_xor_with(c, iv, data),
+            AesKey::Aes192(c) => ctr_xor_with(c, iv, data),
+            AesKey::Aes256(c) => ctr_xor_with(c, iv, data),
+        }
+    }
+}
+
+/// The AEAD key of a GCM session.
+pub(crate) struct GcmKey(ring::aead::LessSafeKey);
+
+impl GcmKey {
+    fn new(key: &[u8]) -> Result<GcmKey, Error> {
+        let alg = match key.len() {
+            16 => &ring::aead::AES_128_GCM,
+            32 => &ring::aead::AES_256_GCM,
+            _ => return Err(Error::InvalidConfig("GCM key length")),
+        };
+        let unbound = ring::aead::UnboundKey::new(alg, key)
+            .map_err(|_| Error::InvalidConfig("GCM key length"))?;
+        Ok(GcmKey(ring::aead::LessSafeKey::new(unbound)))
+    }
+
+    /// Encrypts `data` in place and returns the 16-byte tag.
+    #[inline]
+    pub(crate) fn seal(&self, nonce: [u8; 12], aad: &[u8], data: &mut [u8]) -> [u8; 16] {
+        let nonce = ring::aead::Nonce::assume_unique_for_key(nonce);
+        let mut out = [0u8; 16];
+        // ring only fails to seal inputs over 2^36 bytes, which a datagram
+        // cannot be; a zero tag would then simply fail verification.
+        if let Ok(tag) = self
+            .0
+            .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), data)
+        {
+            out.copy_from_slice(tag.as_ref());
+        }
+        out
+    }
+
+    /// Verifies and decrypts `data_and_tag` (ciphertext followed by the
+    /// 16-byte tag) in place.
+    #[inline]
+    pub(crate) fn open(&self, nonce: [u8; 12], aad: &[u8], data_and_tag: &mut [u8]) -> bool {
+        let nonce = ring::aead::Nonce::assume_unique_for_key(nonce);
+        self.0
+            .open_in_place(nonce, ring::aead::Aad::from(aad), data_and_tag)
+            .is_ok()
+    }
+}
+
+/// The cipher of one session. Held once per key, never moved on the packet
+/// path, so the size difference between variants costs nothing; boxing would
+/// add a pointer chase per packet.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum SessionCipher {
+    Null,
+    Ctr(AesKey),
+    Gcm(GcmKey),
+}
+
+/// Precomputed crypto state for one direction of one stream family (SRTP or
+/// SRTCP) under one master key.
+pub(crate) struct SessionKeys {
+    pub(crate) cipher: SessionCipher,
+    /// Session salt: 14 bytes for counter mode, the first 12 for GCM.
+    pub(crate) salt: [u8; 14],
+    /// HMAC-SHA1 keyed with the session auth key (None for GCM).
+    pub(crate) mac: Option<Hmac<Sha1>>,
+}
+
+impl Drop for SessionKeys {
+    fn drop(&mut self) {
+        self.salt.zeroize();
+    }
+}
+
+/// Key derivation labels (RFC 3711 §4.3.2).
+#[derive(Clone, Copy)]
+pub(crate) enum Family {
+    Rtp,
+    Rtcp,
+}
+
+impl Family {
+    const fn labels(self) -> (u8, u8, u8) {
+        match self {
+            Family::Rtp => (0x00, 0x01, 0x02),
+            Family::Rtcp => (0x03, 0x04, 0x05),
+        }
+    }
+}
+
+/// The AES-CM PRF of RFC 3711 §4.3.3: keystream under the master key with
+/// IV = (master_salt XOR (label || r)) * 2^16.
+fn prf(kdf: &AesKey, master_salt: &[u8; 14], label: u8, r: u64, out: &mut [u8]) {
+    let mut iv = [0u8; 16];
+    iv[..14].copy_from_slice(master_salt);
+    iv[7] ^= label;
+    let r_bytes = r.to_be_bytes();
+    for i in 0..6 {
+        iv[8 + i] ^= r_bytes[2 + i];
+    }
+    out.fill(0);
+    kdf.ctr_xor(&iv, out);
+    iv.zeroize();
+}
+
+impl SessionKeys {
+    /// Derives the session keys of `family` for key-derivation index `r`
+    /// (0 when the key derivation rate is 0).
+    pub(crate) fn derive(
+        suite: Suite,
+        master: &MasterKey,
+        family: Family,
+        r: u64,
+    ) -> Result<SessionKeys, Error> {
+        let p = suite.params();
+        let kdf = AesKey::new(master.key_bytes())?;
+        // A 12-byte GCM master salt is padded with zeros to the 112 bits the
+        // counter-mode KDF takes (RFC 7714 §11).
+        let master_salt = *master.salt;
+        let (l_enc, l_auth, l_salt) = family.labels();
+
+        let cipher = match p.cipher {
+            CipherKind::Null => SessionCipher::Null,
+            CipherKind::AesCm | CipherKind::AesGcm => {
+                let mut k = Zeroizing::new([0u8; 32]);
+                let k = &mut k[..p.master_key_len];
+                prf(&kdf, &master_salt, l_enc, r, k);
+                if p.cipher == CipherKind::AesCm {
+                    SessionCipher::Ctr(AesKey::new(k)?)
+                } else {
+                    SessionCipher::Gcm(GcmKey::new(k)?)
+                }
+            }
+        };
+        let mut salt = [0u8; 14];
+        if p.cipher != CipherKind::Null {
+            prf(
+                &kdf,
+                &master_salt,
+                l_salt,
+                r,
+                &mut salt[..p.master_salt_len],
+            );
+        }
+        let mac = if p.auth_key_len > 0 {
+            let mut a = Zeroizing::new([0u8; 20]);
+            prf(&kdf, &master_salt, l_auth, r, &mut a[..]);
+            Some(
+                <Hmac<Sha1> as Mac>::new_from_slice(&a[..])
+                    .map_err(|_| Error::InvalidConfig("HMAC key"))?,
+            )
+        } else {
+            None
+        };
+        Ok(SessionKeys { cipher, salt, mac })
+    }
+
+    /// HMAC-SHA1 over `data || trailer`, full 20-byte output.
+    #[inline]
+    pub(crate) fn hmac(&self, data: &[u8], trailer: &[u8]) -> [u8; 20] {
+        let mut out = [0u8; 20];
+        if let Some(mac) = &self.mac {
+            let mut m = mac.clone();
+            m.update(data);
+            m.update(trailer);
+            out.copy_from_slice(&m.finalize().into_bytes());
+        }
+        out
+    }
+
+    /// Constant-time check of a truncated HMAC tag.
+    #[inline]
+    pub(crate) fn verify_hmac(&self, data: &[u8], trailer: &[u8], tag: &[u8]) -> bool {
+        let full = self.hmac(data, trailer);
+        tag.len() <= full.len() && bool::from(full[..tag.len()].ct_eq(tag))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(s: &str) -> Vec<u8> {
+        hex::decode(s.split_whitespace().collect::<String>()).unwrap()
+    }
+
+    /// RFC 3711 Appendix B.3: key derivation test vectors.
+    #[test]
+    fn rfc3711_b3_key_derivation() {
+        let key = h("E1F97A0D3E018BE0D64FA32C06DE4139");
+        let salt = h("0EC675AD498AFEEBB6960B3AABE6");
+        let mk = MasterKey::new(Suite::AesCm128HmacSha1_80, &key, &salt).unwrap();
+        let kdf = AesKey::new(mk.key_bytes()).unwrap();
+        let mut enc = [0u8; 16];
+        prf(&kdf, &mk.salt, 0, 0, &mut enc);
+        assert_eq!(enc.to_vec(), h("C61E7A93744F39EE10734AFE3FF7A087"));
+        let mut s = [0u8; 14];
+        prf(&kdf, &mk.salt, 2, 0, &mut s);
+        assert_eq!(s.to_vec(), h("30CBBC08863D8C85D49DB34A9AE1"));
+        let mut a = [0u8; 94];
+        prf(&kdf, &mk.salt, 1, 0, &mut a);
+        assert_eq!(
+            a.to_vec(),
+            h(
+                "CEBE321F6FF7716B6FD4AB49AF256A15 6D38BAA48F0A0ACF3C34E2359E6CDBCE
+               E049646C43D9327AD175578EF7227098 6371C10C9A369AC2F94A8C5FBCDDDC25
+               6D6E919A48B610EF17C2041E47403576 6B68642C59BBFC2F34DB60DBDFB2"
+            )
+        );
+    }
+
+    #[test]
+    fn debug_redacts_key() {
+        let mk = MasterKey::new(Suite::AesCm128HmacSha1_80, &[0xab; 16], &[0xcd; 14]).unwrap();
+        let s = format!("{mk:?}");
+        assert!(s.contains("redacted"));
+        assert!(!s.contains("ab") && !s.contains("171"), "{s}");
+    }
+
+    #[test]
+    fn lengths_checked() {
+        assert!(MasterKey::new(Suite::AeadAes128Gcm, &[0; 16], &[0; 14]).is_err());
+        assert!(MasterKey::new(Suite::AeadAes128Gcm, &[0; 16], &[0; 12]).is_ok());
+        assert!(MasterKey::new(Suite::AesCm256HmacSha1_80, &[0; 16], &[0; 14]).is_err());
+    }
+}

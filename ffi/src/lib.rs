@@ -1,0 +1,1 @@
+//! librampart, the C ABI: not built yet (issue 7).
