@@ -591,7 +591,7 @@ impl Context {
     /// Authenticates, replay-checks and decrypts the SRTP packet that fills
     /// `packet`, in place. Returns the RTP packet length.
     pub fn unprotect_rtp(&mut self, packet: &mut [u8]) -> Result<usize, Error> {
-        let r = self.unprotect_rtp_inner(packet);
+        let r = self.unprotect_rtp_inner(packet, true);
         match &r {
             Ok(_) => self.stats.rtp_unprotected += 1,
             Err(e) => self.stats.count_error(e),
@@ -613,7 +613,30 @@ impl Context {
     /// Authenticates, replay-checks and decrypts the SRTCP packet that
     /// fills `packet`, in place. Returns the RTCP packet length.
     pub fn unprotect_rtcp(&mut self, packet: &mut [u8]) -> Result<usize, Error> {
-        let r = self.unprotect_rtcp_inner(packet);
+        let r = self.unprotect_rtcp_inner(packet, true);
+        match &r {
+            Ok(_) => self.stats.rtcp_unprotected += 1,
+            Err(e) => self.stats.count_error(e),
+        }
+        r
+    }
+
+    /// Verified passthrough: authenticates and replay-checks the SRTP packet
+    /// and records it like [`unprotect_rtp`](Self::unprotect_rtp), but leaves
+    /// its bytes as they came (a GCM packet is decrypted and sealed again,
+    /// which restores the same bytes). Returns the RTP length it would have.
+    pub fn verify_rtp(&mut self, packet: &mut [u8]) -> Result<usize, Error> {
+        let r = self.unprotect_rtp_inner(packet, false);
+        match &r {
+            Ok(_) => self.stats.rtp_unprotected += 1,
+            Err(e) => self.stats.count_error(e),
+        }
+        r
+    }
+
+    /// Verified passthrough for SRTCP; see [`verify_rtp`](Self::verify_rtp).
+    pub fn verify_rtcp(&mut self, packet: &mut [u8]) -> Result<usize, Error> {
+        let r = self.unprotect_rtcp_inner(packet, false);
         match &r {
             Ok(_) => self.stats.rtcp_unprotected += 1,
             Err(e) => self.stats.count_error(e),
@@ -691,7 +714,7 @@ impl Context {
         Ok(needed)
     }
 
-    fn unprotect_rtp_inner(&mut self, pkt: &mut [u8]) -> Result<usize, Error> {
+    fn unprotect_rtp_inner(&mut self, pkt: &mut [u8], decrypt: bool) -> Result<usize, Error> {
         let len = pkt.len();
         let aead = self.suite.is_aead();
         let tag_len = self.suite.srtp_tag_len();
@@ -740,13 +763,15 @@ impl Context {
         let roc = (index >> 16) as u32;
         match &keys.cipher {
             SessionCipher::Gcm(k) => {
+                let iv = gcm_iv(&keys.salt, ssrc, roc, seq);
                 let (head, rest) = pkt.split_at_mut(hl);
-                if !k.open(
-                    gcm_iv(&keys.salt, ssrc, roc, seq),
-                    head,
-                    &mut rest[..mki_at - hl],
-                ) {
+                let body = &mut rest[..mki_at - hl];
+                if !k.open(iv, head, body) {
                     return Err(Error::AuthFailed);
+                }
+                if !decrypt {
+                    let (data, tag_out) = body.split_at_mut(body.len() - 16);
+                    tag_out.copy_from_slice(&k.seal(iv, head, data));
                 }
             }
             cipher => {
@@ -754,7 +779,7 @@ impl Context {
                 if !keys.verify_hmac(&pkt[..body_end], &roc.to_be_bytes(), tag) {
                     return Err(Error::AuthFailed);
                 }
-                if let (SessionCipher::Ctr(k), true) = (cipher, self.encrypt_rtp) {
+                if let (SessionCipher::Ctr(k), true) = (cipher, self.encrypt_rtp && decrypt) {
                     k.ctr_xor(&cm_iv(&keys.salt, ssrc, index), &mut pkt[hl..body_end]);
                 }
             }
@@ -856,7 +881,7 @@ impl Context {
         Ok(needed)
     }
 
-    fn unprotect_rtcp_inner(&mut self, pkt: &mut [u8]) -> Result<usize, Error> {
+    fn unprotect_rtcp_inner(&mut self, pkt: &mut [u8], decrypt: bool) -> Result<usize, Error> {
         let len = pkt.len();
         let aead = self.suite.is_aead();
         let tag_len = self.suite.srtcp_tag_len();
@@ -909,12 +934,19 @@ impl Context {
                     if !k.open(iv, &aad, &mut pkt[8..trailer_at]) {
                         return Err(Error::AuthFailed);
                     }
+                    if !decrypt {
+                        let tag = k.seal(iv, &aad, &mut pkt[8..body_end]);
+                        pkt[body_end..trailer_at].copy_from_slice(&tag);
+                    }
                 } else {
                     // Move E+index next to the payload so the AAD is one slice.
                     let mut tag = [0u8; 16];
                     tag.copy_from_slice(&pkt[body_end..trailer_at]);
+                    let original = tag;
                     pkt[body_end..body_end + 4].copy_from_slice(&e_word.to_be_bytes());
-                    if !k.open(iv, &pkt[..body_end + 4], &mut tag) {
+                    let ok = k.open(iv, &pkt[..body_end + 4], &mut tag);
+                    pkt[body_end..trailer_at].copy_from_slice(&original);
+                    if !ok {
                         return Err(Error::AuthFailed);
                     }
                 }
@@ -925,7 +957,7 @@ impl Context {
                 if !keys.verify_hmac(&pkt[..mki_at], &[], tag) {
                     return Err(Error::AuthFailed);
                 }
-                if let (SessionCipher::Ctr(k), true) = (cipher, encrypted) {
+                if let (SessionCipher::Ctr(k), true) = (cipher, encrypted && decrypt) {
                     k.ctr_xor(
                         &cm_iv(&keys.salt, ssrc, index as u64),
                         &mut pkt[8..trailer_at],
