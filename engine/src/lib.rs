@@ -3,10 +3,15 @@
 //! The crate is layered so that what decides the bytes on the wire is pure and
 //! testable without sockets: [`srtp`] (SRTP/SRTCP transforms and per-SSRC
 //! state) and [`rtp`] (zero-copy RTP/RTCP header views) do no I/O, no
-//! threading and no per-packet allocation.
-#![forbid(unsafe_code)]
+//! threading and no per-packet allocation; both forbid `unsafe`. The crate
+//! denies `unsafe` everywhere else too, except the one data-plane module
+//! that makes the batched socket syscalls.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod config;
+pub mod control;
+pub mod dataplane;
 pub mod error;
 pub mod rtp;
 pub mod srtp;

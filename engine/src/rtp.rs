@@ -24,6 +24,7 @@
 //! assert_eq!(pkt.ssrc(), 0xdead_beef);
 //! assert_eq!(pkt.payload(), &[1, 2, 3]);
 //! ```
+#![forbid(unsafe_code)]
 
 use crate::error::MalformedKind;
 use crate::Error;

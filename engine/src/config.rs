@@ -1,0 +1,1 @@
+//! Node configuration (issue 3): being built.

@@ -1,0 +1,1 @@
+//! The control plane (issue 3): being built.

@@ -1,0 +1,1 @@
+//! The per-core relay data plane (issue 3): being built.
