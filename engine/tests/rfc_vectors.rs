@@ -31,8 +31,10 @@
 //! * RFC 3711 Appendix B.2, B.3; RFC 6188 §7.1 to §7.4; RFC 7714 §16, §17;
 //!   RFC 6904 Appendix A.
 //! * libsrtp `test/srtp_driver.c`: `srtp_validate`, `srtp_validate_null`,
-//!   `srtp_validate_gcm`, `srtp_validate_aes_256`, and the empty-payload
-//!   reference packet of its Rust port.
+//!   `srtp_validate_gcm`, `srtp_validate_aes_256` (the NULL-cipher and
+//!   empty-payload packets as tabulated by a Rust port of that driver).
+//! * A Zephyr RTOS SRTP test file's cross-implementation packets (the only
+//!   master-keyed AEAD_AES_256_GCM packet found).
 
 use aes::cipher::{BlockEncrypt, KeyInit};
 use hmac::{Hmac, Mac};
@@ -251,7 +253,7 @@ fn libsrtp_validate_null_hmac_sha1_80() {
         &k,
         0,
         &h(LIBSRTP_RTP),
-        &h("800f1234decafbadcafebabe abababababababababababababababab a136270b679134ce9b"),
+        &h("800f1234decafbadcafebabe abababababababababababababababab aba136270b679134ce9b"),
         "srtp_validate_null rtp",
     );
     check_rtcp(
@@ -782,7 +784,7 @@ fn reference_reproduces_libsrtp_packets() {
     assert_eq!(
         x(&ref_protect_rtp_cm(&null, 10, 0, &h(LIBSRTP_RTP))),
         x(&h(
-            "800f1234decafbadcafebabe abababababababababababababababab a136270b679134ce9b"
+            "800f1234decafbadcafebabe abababababababababababababababab aba136270b679134ce9b"
         ))
     );
 
@@ -1011,4 +1013,85 @@ fn engine_aead_gcm_layouts_match_rfc7714_model() {
             );
         }
     }
+}
+
+/// Third-party cross-implementation packets (not an RFC): the known-answer
+/// vectors of a Zephyr RTOS SRTP test file (SPDX: Basalte bv, Apache-2.0),
+/// "generated with an independent implementation of RFC 3711 / RFC 7714". They are the only master-keyed AEAD_AES_256_GCM packet found,
+/// so they check the AES_256_CM_PRF KDF with a 12-octet salt independently of
+/// this file's model. Each is also recomputed by the model.
+#[test]
+fn zephyr_cross_implementation_packets() {
+    let key128 = h("101112131415161718191a1b1c1d1e1f");
+    let key256 = h("101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f");
+    let salt14 = h("303132333435363738393a3b3c3d");
+    let salt12 = &salt14[..12];
+    let rtp = h("80601234 89abcdef cafebabe
+                 505152535455565758595a5b5c5d5e5f 606162636465666768696a6b6c6d6e6f");
+    let ct = "39cc0907a712894a7e09fe5c76807ccc 323d7676562eb367c445f6d721be1a3a";
+    let cases: [(Suite, &[u8], &[u8], String); 4] = [
+        (
+            Suite::AesCm128HmacSha1_80,
+            &key128,
+            &salt14,
+            format!("80601234 89abcdef cafebabe {ct} db8ca8cc6f785733c57c"),
+        ),
+        (
+            Suite::AesCm128HmacSha1_32,
+            &key128,
+            &salt14,
+            format!("80601234 89abcdef cafebabe {ct} db8ca8cc"),
+        ),
+        (
+            Suite::AeadAes128Gcm,
+            &key128,
+            salt12,
+            "80601234 89abcdef cafebabe 6496535e0d163f427e914c83d16653c4 00b9abcdad582184cb0569dc5d57ca4a
+             9646c195dd24b8b3e64f4028975d3c55"
+                .to_string(),
+        ),
+        (
+            Suite::AeadAes256Gcm,
+            &key256,
+            salt12,
+            "80601234 89abcdef cafebabe d585226ada5f838707f2ccc365d7cd55 b543d4f34f2f07c743673e97eb63f59b
+             19789ca8b2447fc1c653bbbe6a41704a"
+                .to_string(),
+        ),
+    ];
+    for (suite, key, salt, wire) in cases {
+        let wire = h(&wire);
+        let model = if suite.master_salt_len() == 12 {
+            let (k, s) = gcm_session(key, salt, false);
+            ref_protect_rtp_gcm(&k, &s, 0, &rtp, true)
+        } else {
+            let tag_len = suite.srtp_tag_len();
+            ref_protect_rtp_cm(&CmKeys::derive(key, salt, false), tag_len, 0, &rtp)
+        };
+        assert_eq!(x(&model), x(&wire), "{suite:?}: model");
+        let k = Keying {
+            suite,
+            key,
+            salt,
+            ssrc: 0xcafe_babe,
+        };
+        check_rtp(&k, 0, &rtp, &wire, &format!("zephyr {suite:?}"));
+    }
+
+    // The same suite with ROC 1 (sequence 0x0001).
+    let rtp = h("80600001 89abcdf0 cafebabe 5051525354555657");
+    let wire = h("80600001 89abcdf0 cafebabe 9b9b03cbc5b4bb5d 8538abae9dc01f51b353");
+    let keys = CmKeys::derive(&key128, &salt14, false);
+    assert_eq!(
+        x(&ref_protect_rtp_cm(&keys, 10, 1, &rtp)),
+        x(&wire),
+        "roc 1: model"
+    );
+    let k = Keying {
+        suite: Suite::AesCm128HmacSha1_80,
+        key: &key128,
+        salt: &salt14,
+        ssrc: 0xcafe_babe,
+    };
+    check_rtp(&k, 1, &rtp, &wire, "zephyr roc 1");
 }
