@@ -1,1 +1,330 @@
-//! Node configuration (issue 3): being built.
+//! Node configuration: what a `rampart.toml` may say, its defaults, and how
+//! command-line flags and `RAMPART_*` environment variables override it.
+//!
+//! Why a module of its own: the binary, the in-process test harness and the
+//! control plane all need the same validated view of the configuration, and
+//! the precedence rule (flag > environment > file > default) must live in
+//! one place. Defaults are the embedded `default.toml` (shipped with the
+//! binary, and kept equal to [`Config::default`] by a test); every section
+//! rejects unknown keys so a typo in a config file is an error at start, not
+//! a silently ignored setting.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dataplane::BackendKind;
+
+/// The embedded default configuration (`engine/src/default.toml`).
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+/// Default control API address: loopback, an uncommon port.
+pub const DEFAULT_API_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 2223);
+
+/// The whole node configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Media sockets: addresses and port range.
+    pub media: MediaConfig,
+    /// Worker threads and the I/O backend.
+    pub dataplane: DataPlaneSection,
+    /// SRTP defaults.
+    pub srtp: SrtpConfig,
+    /// Admission limits.
+    pub limits: LimitsConfig,
+    /// Call timeouts.
+    pub timeouts: TimeoutsConfig,
+    /// The HTTP control API.
+    pub api: ApiConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[media]`: where media sockets are bound.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Local addresses for media sockets, IPv4 and/or IPv6. A leg asking for
+    /// a family gets the first address of that family.
+    pub addresses: Vec<IpAddr>,
+    /// Lowest port of the media port range (inclusive).
+    pub port_min: u16,
+    /// Highest port of the media port range (inclusive).
+    pub port_max: u16,
+}
+
+/// `[dataplane]`: workers and I/O.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataPlaneSection {
+    /// Worker threads; 0 means one per available core.
+    pub workers: usize,
+    /// Pin worker i to CPU i (mod the number of CPUs).
+    pub pin_cpus: bool,
+    /// I/O backend: `auto`, `mmsg` or `uring`.
+    pub backend: BackendKind,
+    /// Packets per batched receive/send.
+    pub batch_size: usize,
+}
+
+/// `[srtp]`: SRTP defaults for new legs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SrtpConfig {
+    /// Replay window in packets (64..=32768); a leg may ask for its own.
+    pub replay_window: usize,
+}
+
+/// `[limits]`: admission control.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Calls at most at once; further `POST /calls` answer `call_limit`.
+    pub max_calls: usize,
+}
+
+/// `[timeouts]`: when the node ends calls by itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TimeoutsConfig {
+    /// A call with no media on any leg for this many seconds is ended and
+    /// counted; 0 disables the check.
+    pub no_media_secs: u64,
+    /// A call older than this many seconds is ended and counted; 0 disables.
+    pub max_call_secs: u64,
+}
+
+/// `[api]`: the HTTP/JSON control API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address the API listens on (port 0 picks a free port).
+    pub listen: SocketAddr,
+}
+
+/// `[log]`: logging.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter: `error`, `warn`, `info`, `debug`, `trace`, or a
+    /// directive list such as `rampart=debug,info`. `RUST_LOG` wins if set.
+    pub level: String,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            port_min: 30000,
+            port_max: 39999,
+        }
+    }
+}
+
+impl Default for DataPlaneSection {
+    fn default() -> Self {
+        DataPlaneSection {
+            workers: 0,
+            pin_cpus: false,
+            backend: BackendKind::Auto,
+            batch_size: 32,
+        }
+    }
+}
+
+impl Default for SrtpConfig {
+    fn default() -> Self {
+        SrtpConfig { replay_window: 128 }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig { max_calls: 10_000 }
+    }
+}
+
+impl Default for TimeoutsConfig {
+    fn default() -> Self {
+        TimeoutsConfig {
+            no_media_secs: 60,
+            max_call_secs: 14_400,
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: DEFAULT_API_LISTEN,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".to_string(),
+        }
+    }
+}
+
+/// Why a configuration could not be loaded or is unusable.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The file could not be read.
+    Read {
+        /// The path given.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, has an unknown key or a value of the wrong type.
+    Parse {
+        /// Where the text came from (a path, or `embedded default`).
+        origin: String,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// The values parse but do not make a working node.
+    Invalid(String),
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::Read { path, source } => write!(f, "cannot read {path}: {source}"),
+            ConfigError::Parse { origin, message } => {
+                write!(f, "invalid configuration in {origin}: {message}")
+            }
+            ConfigError::Invalid(m) => write!(f, "invalid configuration: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Parses TOML text; keys left out take their defaults, unknown keys are
+    /// an error naming the key.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::from_toml_str(&text, &path.display().to_string())
+    }
+
+    /// The embedded default configuration.
+    pub fn embedded_default() -> Result<Config, ConfigError> {
+        Config::from_toml_str(DEFAULT_TOML, "embedded default configuration")
+    }
+
+    /// Worker count with 0 resolved to the number of available cores.
+    pub fn effective_workers(&self) -> usize {
+        if self.dataplane.workers == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        } else {
+            self.dataplane.workers
+        }
+    }
+
+    /// Checks the values that parse but cannot work together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.media.addresses.is_empty() {
+            return bad("media.addresses is empty: give at least one address".into());
+        }
+        let m = &self.media;
+        if m.port_min == 0 || m.port_min > m.port_max {
+            return bad(format!(
+                "media.port_min ({}) must be at least 1 and not above media.port_max ({})",
+                m.port_min, m.port_max
+            ));
+        }
+        // At least one even port with its odd neighbour inside the range.
+        let first_even = m.port_min + (m.port_min % 2);
+        if first_even >= m.port_max {
+            return bad(format!(
+                "media port range {}-{} holds no even/odd port pair",
+                m.port_min, m.port_max
+            ));
+        }
+        if self.dataplane.batch_size == 0 || self.dataplane.batch_size > 1024 {
+            return bad(format!(
+                "dataplane.batch_size ({}) must be 1..=1024",
+                self.dataplane.batch_size
+            ));
+        }
+        let w = self.srtp.replay_window;
+        if !(crate::srtp::MIN_REPLAY_WINDOW..=crate::srtp::MAX_REPLAY_WINDOW).contains(&w) {
+            return bad(format!(
+                "srtp.replay_window ({w}) must be {}..={}",
+                crate::srtp::MIN_REPLAY_WINDOW,
+                crate::srtp::MAX_REPLAY_WINDOW
+            ));
+        }
+        if self.limits.max_calls == 0 {
+            return bad("limits.max_calls must be at least 1".into());
+        }
+        if self.log.level.trim().is_empty() {
+            return bad("log.level is empty".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_equals_default() {
+        let c = Config::embedded_default().unwrap();
+        assert_eq!(c, Config::default());
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn example_file_parses() {
+        let text = include_str!("../../rampart.example.toml");
+        let c = Config::from_toml_str(text, "rampart.example.toml").unwrap();
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_key_is_an_error() {
+        let e = Config::from_toml_str("[media]\nport_mni = 1\n", "t").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("port_mni"), "{msg}");
+        let e = Config::from_toml_str("[medias]\n", "t").unwrap_err();
+        assert!(e.to_string().contains("medias"), "{e}");
+    }
+
+    #[test]
+    fn partial_file_keeps_defaults() {
+        let c = Config::from_toml_str("[limits]\nmax_calls = 3\n", "t").unwrap();
+        assert_eq!(c.limits.max_calls, 3);
+        assert_eq!(c.media, MediaConfig::default());
+    }
+
+    #[test]
+    fn bad_range_is_invalid() {
+        let mut c = Config::default();
+        c.media.port_min = 5001;
+        c.media.port_max = 5001;
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,1 +1,25 @@
-//! The control plane (issue 3): being built.
+//! The control plane: calls, legs, ports, keys and the HTTP/JSON API.
+//!
+//! Why it is separate from the data plane: the control plane owns the truth
+//! about calls (who talks to whom, on which ports, with which keys) and may
+//! block, allocate and log; the data plane owns sockets and packet counters
+//! and must do none of that per packet. They meet only through the
+//! `dataplane` contract (`docs/dataplane-contract.md`): the control plane
+//! binds sockets, builds SRTP contexts and hands both to a worker, and reads
+//! the worker's counters through shared atomics.
+//!
+//! - [`registry`]: calls and legs, admission (call limit), passthrough choice.
+//! - [`ports`]: the even/odd media port pool per address.
+//! - [`keys`]: CSPRNG key generation and the API's key text form.
+//! - [`api`]: the HTTP routes and JSON errors.
+//! - [`metrics`]: Prometheus text.
+//! - [`node`]: starting and stopping it all; the no-media reaper.
+
+pub mod api;
+pub mod keys;
+pub mod metrics;
+pub mod node;
+pub mod ports;
+pub mod registry;
+
+pub use node::{EndReason, Node, NodeHandle, NodeInfo, Shared, StartError};

@@ -1,1 +1,599 @@
-//! The per-core relay data plane (issue 3): being built.
+//! The per-core relay data plane.
+//!
+//! One worker thread per core, shared nothing: a call's legs live on one
+//! worker, so a packet never crosses threads. The control plane reaches a
+//! worker only through a bounded channel (plus an `eventfd` wakeup) and
+//! waits, bounded, for its ack; a worker never waits on the control plane.
+//!
+//! The packet path, per worker:
+//!
+//! ```text
+//! socket ──batched recv──▶ preallocated buffer (packet | tailroom)
+//!        flow lookup by socket token          Vec index, O(1), no lock
+//!        relay::CallState::process            unprotect/verify in place, latch,
+//!                                             protect in place (same buffer)
+//!        ──batched send──▶ the other leg's socket, to its remote
+//! ```
+//!
+//! The decisions live in [`relay`], a sans-I/O state machine tested
+//! without sockets; the I/O lives in two backends behind one trait:
+//! `recvmmsg`/`sendmmsg` over non-blocking sockets and level-triggered
+//! epoll (with UDP GSO), and io_uring (multishot `recvmsg` into a
+//! provided-buffer ring, `sendmsg` from the same buffer). Every system call
+//! sits in one module, `sys`, the only place `unsafe` is allowed.
+//!
+//! The contract with the control plane is `docs/dataplane-contract.md`.
+
+mod backend;
+mod counters;
+pub mod relay;
+mod sys;
+mod uring;
+mod worker;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+pub use counters::{LegCounters, LegStats, WorkerCounters, WorkerStats};
+
+use crate::srtp::{Context, MasterKey};
+
+/// Which I/O backend the workers run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Let the data plane choose: `recvmmsg`/`sendmmsg` (the measured
+    /// faster one for small UDP packets, and available everywhere).
+    Auto,
+    /// `recvmmsg`/`sendmmsg` over non-blocking sockets and epoll, with UDP
+    /// GSO for runs of equal-size packets to one destination.
+    Mmsg,
+    /// io_uring: multishot `recvmsg` into a provided-buffer ring. Falls back
+    /// to [`BackendKind::Mmsg`] (with a warning) where io_uring cannot be set
+    /// up, e.g. under a container seccomp profile.
+    Uring,
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackendKind::Auto => "auto",
+            BackendKind::Mmsg => "mmsg",
+            BackendKind::Uring => "uring",
+        })
+    }
+}
+
+/// Data-plane settings.
+#[derive(Clone, Debug)]
+pub struct DataPlaneConfig {
+    /// Worker threads, at least 1.
+    pub workers: usize,
+    /// Pin worker `i` to CPU `i % ncpu`.
+    pub pin_cpus: bool,
+    /// The I/O backend wanted; [`DataPlane::backend`] says which runs.
+    pub backend: BackendKind,
+    /// Datagrams per receive/send batch (clamped to 1..=1024).
+    pub batch_size: usize,
+}
+
+impl Default for DataPlaneConfig {
+    fn default() -> Self {
+        DataPlaneConfig {
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            pin_cpus: false,
+            backend: BackendKind::Auto,
+            batch_size: 32,
+        }
+    }
+}
+
+/// Why a data-plane request failed.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum DataPlaneError {
+    /// No call with this id on the data plane.
+    UnknownCall(u64),
+    /// The leg index is not 0 (A) or 1 (B).
+    UnknownLeg,
+    /// The worker thread is gone (it panicked or was shut down).
+    WorkerGone,
+    /// The worker did not answer in time (its command queue is full or it
+    /// is stuck); the request may still take effect.
+    Timeout,
+    /// A socket could not be set up (made non-blocking, registered).
+    Io(std::io::Error),
+    /// A call with this id is already on the data plane.
+    DuplicateCall(u64),
+    /// A key change was refused by the SRTP context (unknown MKI, key that
+    /// does not match the suite, no SRTP context on that leg, ...).
+    Srtp(crate::Error),
+}
+
+impl fmt::Display for DataPlaneError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataPlaneError::UnknownCall(id) => write!(f, "unknown call {id}"),
+            DataPlaneError::UnknownLeg => f.write_str("unknown leg (must be 0 or 1)"),
+            DataPlaneError::WorkerGone => f.write_str("data-plane worker is gone"),
+            DataPlaneError::Timeout => f.write_str("data-plane worker did not answer in time"),
+            DataPlaneError::Io(e) => write!(f, "data-plane socket error: {e}"),
+            DataPlaneError::DuplicateCall(id) => write!(f, "call {id} already exists"),
+            DataPlaneError::Srtp(e) => write!(f, "SRTP key change refused: {e:?}"),
+        }
+    }
+}
+
+impl std::error::Error for DataPlaneError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DataPlaneError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for DataPlaneError {
+    fn from(e: std::io::Error) -> Self {
+        DataPlaneError::Io(e)
+    }
+}
+
+/// How the relay learns (and keeps) a leg's remote address.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatchMode {
+    /// Learn the remote from the first packet that authenticates (SRTP),
+    /// and move it when an authenticated packet arrives from elsewhere
+    /// (counted in `relatches`); a packet that fails parsing,
+    /// authentication or the replay check never moves it. On a plain-RTP
+    /// inbound leg this behaves as [`LatchMode::FirstPacket`].
+    #[default]
+    Authenticated,
+    /// Latch once, on the first well-formed (and, with SRTP,
+    /// authenticated) packet; never move afterwards: packets from other
+    /// addresses are dropped (`dropped_strict_source`).
+    FirstPacket,
+    /// Only the signalled address; packets from anywhere else are dropped
+    /// (`dropped_strict_source`).
+    Strict,
+}
+
+/// How packets received on a leg reach the other leg.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwardMode {
+    /// Unprotect with this leg's `srtp_in` (if any), protect with the other
+    /// leg's `srtp_out` (if any): SRTP re-keying and SRTP/RTP bridging.
+    #[default]
+    Transcode,
+    /// Both legs use the same keys: authenticate and replay-check with this
+    /// leg's `srtp_in` (`verify_rtp`/`verify_rtcp`), forward the bytes
+    /// unchanged.
+    VerifiedPassthrough,
+}
+
+/// A call handed to the data plane: its two legs.
+#[derive(Debug)]
+pub struct CallFlows {
+    /// The control plane's call id (unique on the data plane).
+    pub id: u64,
+    /// Leg A (index 0) and leg B (index 1).
+    pub legs: [LegFlows; 2],
+}
+
+/// One leg of a call: its sockets, its peer's address, its keys.
+pub struct LegFlows {
+    /// Bound by the control plane; the worker makes it non-blocking and
+    /// closes it when the call is removed.
+    pub rtp_socket: UdpSocket,
+    /// `None`: RTCP is muxed on the RTP socket (RFC 5761).
+    pub rtcp_socket: Option<UdpSocket>,
+    /// The signalled RTP address of the leg's peer, if known.
+    pub remote_rtp: Option<SocketAddr>,
+    /// The signalled RTCP address; `None`: the RTP port + 1, or the RTP
+    /// address when muxed.
+    pub remote_rtcp: Option<SocketAddr>,
+    /// How the remote address is learned.
+    pub latch: LatchMode,
+    /// Keys the leg's peer uses toward the relay; `None`: plain RTP.
+    pub srtp_in: Option<Context>,
+    /// Keys the relay uses toward the leg's peer; `None`: send plain RTP.
+    pub srtp_out: Option<Context>,
+    /// How packets received on this leg reach the other leg.
+    pub forward: ForwardMode,
+    /// The leg's counters; the control plane keeps a clone.
+    pub counters: Arc<LegCounters>,
+}
+
+impl fmt::Debug for LegFlows {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LegFlows")
+            .field("rtp_socket", &self.rtp_socket.local_addr().ok())
+            .field(
+                "rtcp_socket",
+                &self.rtcp_socket.as_ref().map(|s| s.local_addr().ok()),
+            )
+            .field("remote_rtp", &self.remote_rtp)
+            .field("remote_rtcp", &self.remote_rtcp)
+            .field("latch", &self.latch)
+            .field("srtp_in", &self.srtp_in.as_ref().map(|c| c.suite()))
+            .field("srtp_out", &self.srtp_out.as_ref().map(|c| c.suite()))
+            .field("forward", &self.forward)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Changes to one leg of a running call; `None` fields stay as they are.
+#[derive(Debug, Default)]
+pub struct LegUpdate {
+    /// New signalled RTP address (forgets the latched RTP address).
+    pub remote_rtp: Option<SocketAddr>,
+    /// New signalled RTCP address (forgets the latched RTCP address).
+    pub remote_rtcp: Option<SocketAddr>,
+    /// New latch mode.
+    pub latch: Option<LatchMode>,
+    /// Change to the inbound keys.
+    pub srtp_in: Option<KeyChange>,
+    /// Change to the outbound keys.
+    pub srtp_out: Option<KeyChange>,
+    /// New forward mode.
+    pub forward: Option<ForwardMode>,
+}
+
+/// A change of one direction's SRTP keys.
+pub enum KeyChange {
+    /// A new master key with a new MKI: a receiver accepts the old and the
+    /// new (hitless); a sender keeps the active key until
+    /// [`KeyChange::SetActiveMki`].
+    AddKey(MasterKey),
+    /// The sender switches to the key with this MKI.
+    SetActiveMki(Vec<u8>),
+    /// No MKI: swap the key, keep ROC, replay and SRTCP index state.
+    Replace(MasterKey),
+    /// A whole new context (suite change), or `None`: plain RTP.
+    Context(Option<Context>),
+}
+
+impl fmt::Debug for KeyChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyChange::AddKey(k) => f.debug_tuple("AddKey").field(k).finish(),
+            KeyChange::SetActiveMki(m) => f.debug_tuple("SetActiveMki").field(m).finish(),
+            KeyChange::Replace(k) => f.debug_tuple("Replace").field(k).finish(),
+            KeyChange::Context(c) => f
+                .debug_tuple("Context")
+                .field(&c.as_ref().map(|c| c.suite()))
+                .finish(),
+        }
+    }
+}
+
+/// How long a control request waits for a worker's ack.
+const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Commands queued per worker at most.
+const COMMAND_QUEUE: usize = 1024;
+
+type Ack = Sender<Result<(), DataPlaneError>>;
+
+/// What the control plane asks of a worker.
+pub(crate) enum Command {
+    AddCall(Box<CallFlows>, Ack),
+    UpdateLeg {
+        call_id: u64,
+        leg: usize,
+        update: Box<LegUpdate>,
+        ack: Ack,
+    },
+    RemoveCall(u64, Ack),
+    Shutdown,
+}
+
+struct WorkerHandle {
+    commands: Sender<Command>,
+    wake: Arc<sys::EventFd>,
+    counters: Arc<WorkerCounters>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The running data plane: its workers and where each call lives.
+pub struct DataPlane {
+    backend: BackendKind,
+    workers: Vec<WorkerHandle>,
+    placement: Mutex<Placement>,
+}
+
+/// Which worker holds which call, and how many calls each holds.
+#[derive(Default)]
+struct Placement {
+    by_call: HashMap<u64, usize>,
+    load: Vec<usize>,
+}
+
+impl Placement {
+    fn remove(&mut self, id: u64) {
+        if let Some(w) = self.by_call.remove(&id) {
+            if let Some(l) = self.load.get_mut(w) {
+                *l = l.saturating_sub(1);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for DataPlane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataPlane")
+            .field("backend", &self.backend)
+            .field("workers", &self.workers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+type WorkerStartHook = fn();
+static WORKER_START_HOOK: Mutex<Option<WorkerStartHook>> = Mutex::new(None);
+
+/// Test hook: a function every worker thread calls once when it starts
+/// (before it serves any packet). Used by the zero-allocation test to mark
+/// worker threads. Not part of the API.
+#[doc(hidden)]
+pub fn set_worker_start_hook(hook: Option<fn()>) {
+    *WORKER_START_HOOK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = hook;
+}
+
+/// Whether io_uring (with the features the uring backend needs) can be set
+/// up in this process. Used by tests; not part of the API.
+#[doc(hidden)]
+pub fn uring_probe() -> std::io::Result<()> {
+    uring::probe()
+}
+
+fn resolve_backend(wanted: BackendKind) -> BackendKind {
+    match wanted {
+        BackendKind::Auto | BackendKind::Mmsg => BackendKind::Mmsg,
+        BackendKind::Uring => match uring::probe() {
+            Ok(()) => BackendKind::Uring,
+            Err(e) => {
+                tracing::warn!(error = %e, "io_uring unavailable, falling back to recvmmsg/sendmmsg");
+                BackendKind::Mmsg
+            }
+        },
+    }
+}
+
+impl DataPlane {
+    /// Starts the workers and waits until each runs its backend.
+    pub fn start(cfg: DataPlaneConfig) -> std::io::Result<DataPlane> {
+        let workers = cfg.workers.max(1);
+        let batch = cfg.batch_size.clamp(1, 1024);
+        let mut backend = resolve_backend(cfg.backend);
+        let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let hook = *WORKER_START_HOOK
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut handles: Vec<WorkerHandle> = Vec::with_capacity(workers);
+        let mut started = Vec::with_capacity(workers);
+        for i in 0..workers {
+            let (tx, rx): (Sender<Command>, Receiver<Command>) =
+                crossbeam_channel::bounded(COMMAND_QUEUE);
+            let wake = Arc::new(sys::EventFd::new()?);
+            let counters = Arc::new(WorkerCounters::default());
+            let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+            let spec = worker::WorkerSpec {
+                index: i,
+                cpu: cfg.pin_cpus.then_some(i % ncpu),
+                backend,
+                batch,
+                commands: rx,
+                wake: Arc::clone(&wake),
+                counters: Arc::clone(&counters),
+                ready: ready_tx,
+                hook,
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("rampart-w{i}"))
+                .spawn(move || worker::run(spec))?;
+            handles.push(WorkerHandle {
+                commands: tx,
+                wake,
+                counters,
+                thread: Some(thread),
+            });
+            started.push(ready_rx);
+        }
+        let mut failure = None;
+        for (i, ready) in started.iter().enumerate() {
+            match ready.recv_timeout(ACK_TIMEOUT) {
+                Ok(Ok(kind)) => backend = kind,
+                Ok(Err(e)) => {
+                    failure.get_or_insert(e);
+                }
+                Err(_) => {
+                    failure.get_or_insert(std::io::Error::other(format!(
+                        "data-plane worker {i} did not start"
+                    )));
+                }
+            }
+        }
+        let plane = DataPlane {
+            backend,
+            workers: handles,
+            placement: Mutex::new(Placement {
+                by_call: HashMap::new(),
+                load: vec![0; workers],
+            }),
+        };
+        if let Some(e) = failure {
+            plane.shutdown();
+            return Err(e);
+        }
+        tracing::info!(
+            backend = %backend,
+            workers,
+            batch,
+            pin_cpus = cfg.pin_cpus,
+            "data plane started"
+        );
+        Ok(plane)
+    }
+
+    /// The backend the workers actually run ([`BackendKind::Mmsg`] or
+    /// [`BackendKind::Uring`]).
+    pub fn backend(&self) -> BackendKind {
+        self.backend
+    }
+
+    /// Number of worker threads.
+    pub fn worker_count(&self) -> usize {
+        self.workers.len()
+    }
+
+    fn placement(&self) -> std::sync::MutexGuard<'_, Placement> {
+        self.placement
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn request(
+        &self,
+        worker: usize,
+        make: impl FnOnce(Ack) -> Command,
+    ) -> Result<(), DataPlaneError> {
+        let w = self.workers.get(worker).ok_or(DataPlaneError::WorkerGone)?;
+        let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
+        let deadline = Instant::now() + ACK_TIMEOUT;
+        match w.commands.send_deadline(make(ack_tx), deadline) {
+            Ok(()) => {}
+            Err(crossbeam_channel::SendTimeoutError::Timeout(_)) => {
+                return Err(DataPlaneError::Timeout)
+            }
+            Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => {
+                return Err(DataPlaneError::WorkerGone)
+            }
+        }
+        w.wake.wake();
+        match ack_rx.recv_deadline(deadline) {
+            Ok(r) => r,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(DataPlaneError::Timeout),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                Err(DataPlaneError::WorkerGone)
+            }
+        }
+    }
+
+    /// Hands a call's sockets and keys to one worker (all legs on the same
+    /// worker, the one with the fewest calls) and waits, bounded, for the
+    /// worker's ack.
+    pub fn add_call(&self, call: CallFlows) -> Result<(), DataPlaneError> {
+        let id = call.id;
+        for leg in &call.legs {
+            leg.rtp_socket.set_nonblocking(true)?;
+            if let Some(s) = &leg.rtcp_socket {
+                s.set_nonblocking(true)?;
+            }
+        }
+        let worker = {
+            let mut placement = self.placement();
+            if placement.by_call.contains_key(&id) {
+                return Err(DataPlaneError::DuplicateCall(id));
+            }
+            let worker = (0..placement.load.len())
+                .min_by_key(|&i| placement.load[i])
+                .unwrap_or(0);
+            placement.by_call.insert(id, worker);
+            if let Some(l) = placement.load.get_mut(worker) {
+                *l += 1;
+            }
+            worker
+        };
+        let r = self.request(worker, |ack| Command::AddCall(Box::new(call), ack));
+        if r.is_err() {
+            self.placement().remove(id);
+        }
+        r
+    }
+
+    /// Changes one leg (0 = A, 1 = B) of a running call: remote addresses,
+    /// latch and forward modes, keys. Waits, bounded, for the worker's ack.
+    pub fn update_leg(
+        &self,
+        call_id: u64,
+        leg: usize,
+        update: LegUpdate,
+    ) -> Result<(), DataPlaneError> {
+        if leg > 1 {
+            return Err(DataPlaneError::UnknownLeg);
+        }
+        let worker = *self
+            .placement()
+            .by_call
+            .get(&call_id)
+            .ok_or(DataPlaneError::UnknownCall(call_id))?;
+        self.request(worker, |ack| Command::UpdateLeg {
+            call_id,
+            leg,
+            update: Box::new(update),
+            ack,
+        })
+    }
+
+    /// Removes a call; the worker closes its sockets.
+    pub fn remove_call(&self, call_id: u64) -> Result<(), DataPlaneError> {
+        let worker = *self
+            .placement()
+            .by_call
+            .get(&call_id)
+            .ok_or(DataPlaneError::UnknownCall(call_id))?;
+        let r = self.request(worker, |ack| Command::RemoveCall(call_id, ack));
+        if !matches!(r, Err(DataPlaneError::Timeout)) {
+            self.placement().remove(call_id);
+        }
+        r
+    }
+
+    /// Per-worker totals, one entry per worker.
+    pub fn worker_stats(&self) -> Vec<Arc<WorkerCounters>> {
+        self.workers
+            .iter()
+            .map(|w| Arc::clone(&w.counters))
+            .collect()
+    }
+
+    /// Stops: each worker finishes the batch in hand and exits; joins them.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        for w in &self.workers {
+            // A full queue still ends the worker: dropping the sender below
+            // disconnects the channel, which the worker treats as shutdown.
+            let _ = w.commands.try_send(Command::Shutdown);
+            w.wake.wake();
+        }
+        for w in &mut self.workers {
+            let (dead_tx, _) = crossbeam_channel::bounded(1);
+            // Replace the sender so the channel disconnects.
+            drop(std::mem::replace(&mut w.commands, dead_tx));
+            w.wake.wake();
+            if let Some(t) = w.thread.take() {
+                if t.join().is_err() {
+                    tracing::error!("data-plane worker panicked");
+                }
+            }
+        }
+    }
+}
+
+impl Drop for DataPlane {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

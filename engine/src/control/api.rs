@@ -1,0 +1,936 @@
+//! The HTTP/JSON control API (documented in `docs/api.md`).
+//!
+//! Why JSON over HTTP: it is what a switch's scripting layer (Kamailio
+//! `http_client`, OpenSIPS `rest_client`, a PBX's AGI) can drive without a
+//! custom client, and it is easy to test. Every failure is answered with a
+//! JSON body `{"error": {"code", "message"}}` and a status that tells the
+//! caller whether retrying can help (4xx: fix the request; 429/503: later or
+//! elsewhere). The create and rekey answers are the only places key material
+//! leaves the node.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::dataplane::{CallFlows, DataPlaneError, KeyChange, LegCounters, LegFlows, LegUpdate};
+use crate::srtp::{Context, MasterKey, Policy, Suite};
+
+use super::keys::{self, KeyText, Lifetime};
+use super::node::{now_ms, EndReason, Shared};
+use super::ports::{BoundPorts, PortError};
+use super::registry::{
+    forward_mode, AdmitError, Call, Family, Forward, KeyState, Latch, Leg, LegKeys, LegMode,
+};
+
+/// An API error: HTTP status, a stable code, and a message for humans.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ApiError {
+    /// A new error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    fn unknown_call(id: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_call",
+            format!("no call with id {id:?}"),
+        )
+    }
+
+    fn dataplane(e: DataPlaneError) -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "dataplane_error",
+            format!("data plane: {e}"),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+/// A JSON request body whose every rejection (empty, malformed, wrong
+/// shape, unknown field, too large) is an [`ApiError`] in JSON. The
+/// `Content-Type` header is not required.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            ApiError::new(
+                e.status(),
+                "bad_body",
+                format!("cannot read the request body: {e}"),
+            )
+        })?;
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return Err(ApiError::bad(
+                "bad_json",
+                "the request body is empty; a JSON object is expected",
+            ));
+        }
+        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
+            use serde_json::error::Category;
+            match e.classify() {
+                Category::Data => ApiError::bad("invalid_request", format!("invalid request: {e}")),
+                _ => ApiError::bad("bad_json", format!("malformed JSON: {e}")),
+            }
+        })
+    }
+}
+
+/// The API's routes over the node's shared state.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/calls", get(list_calls).post(create_call))
+        .route("/calls/{id}", get(get_call).delete(delete_call))
+        .route("/calls/{id}/legs/{leg}", axum::routing::patch(patch_leg))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such endpoint; see docs/api.md",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this endpoint; see docs/api.md",
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            refuse_when_stopping,
+        ))
+        .with_state(shared)
+}
+
+async fn refuse_when_stopping(
+    State(s): State<Arc<Shared>>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if s.shutting_down.load(Ordering::SeqCst) {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the node is shutting down",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+// ---- request shapes ------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateCall {
+    #[serde(default)]
+    call_id: Option<String>,
+    legs: Vec<LegRequest>,
+    /// Make each leg's outbound key the other leg's inbound key, so media
+    /// is authenticated and forwarded unchanged (verified passthrough).
+    #[serde(default)]
+    passthrough: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegRequest {
+    #[serde(default)]
+    mode: LegMode,
+    #[serde(default)]
+    suite: Option<String>,
+    #[serde(default)]
+    family: Family,
+    #[serde(default)]
+    remote: Option<SocketAddr>,
+    #[serde(default)]
+    remote_rtcp: Option<SocketAddr>,
+    #[serde(default)]
+    rtcp_mux: bool,
+    #[serde(default)]
+    latch: Latch,
+    #[serde(default)]
+    keys: Option<KeysRequest>,
+    #[serde(default)]
+    replay_window: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct KeysRequest {
+    #[serde(default)]
+    inbound: Option<KeyText>,
+    #[serde(default)]
+    outbound: Option<KeyText>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchLeg {
+    #[serde(default)]
+    remote: Option<SocketAddr>,
+    #[serde(default)]
+    remote_rtcp: Option<SocketAddr>,
+    #[serde(default)]
+    latch: Option<Latch>,
+    #[serde(default)]
+    rekey: Option<Rekey>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Direction {
+    Inbound,
+    Outbound,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rekey {
+    direction: Direction,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    mki: Option<String>,
+    #[serde(default)]
+    lifetime: Option<Lifetime>,
+    #[serde(default)]
+    activate: bool,
+}
+
+// ---- answers -------------------------------------------------------------
+
+#[derive(Serialize)]
+struct KeyAnswer {
+    #[serde(flatten)]
+    text: KeyText,
+    generated: bool,
+}
+
+fn leg_json(i: usize, l: &Leg, keys: Option<Value>, stats: bool) -> Value {
+    let mut v = json!({
+        "index": i,
+        "mode": l.mode,
+        "family": l.family,
+        "suite": l.suite().map(|s| s.name()),
+        "local": l.local_rtp.to_string(),
+        "local_rtcp": l.local_rtcp.to_string(),
+        "rtcp_mux": l.rtcp_mux,
+        "remote": l.remote_rtp.map(|a| a.to_string()),
+        "remote_rtcp": l.remote_rtcp.map(|a| a.to_string()),
+        "latch": l.latch,
+        "forward": l.forward,
+        "replay_window": l.keys.as_ref().map(|_| l.replay_window),
+    });
+    if let Some(k) = keys {
+        v["keys"] = k;
+    }
+    if stats {
+        v["stats"] = serde_json::to_value(l.counters.snapshot()).unwrap_or(Value::Null);
+    }
+    v
+}
+
+fn call_json(c: &Call, stats: bool) -> Value {
+    let now = now_ms();
+    json!({
+        "call_id": c.id,
+        "security": c.security(),
+        "created_ms": c.created_ms,
+        "age_ms": now.saturating_sub(c.created_ms),
+        "idle_ms": now.saturating_sub(c.last_activity_ms()),
+        "legs": c.legs.iter().enumerate().map(|(i, l)| leg_json(i, l, None, stats)).collect::<Vec<_>>(),
+    })
+}
+
+// ---- handlers ------------------------------------------------------------
+
+async fn health(State(s): State<Arc<Shared>>) -> Response {
+    let calls = s.registry.lock().map(|r| r.len()).unwrap_or(0);
+    axum::Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "backend": s.backend,
+        "workers": s.workers,
+        "calls": calls,
+        "uptime_ms": now_ms().saturating_sub(s.started_ms),
+    }))
+    .into_response()
+}
+
+async fn metrics(State(s): State<Arc<Shared>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        super::metrics::render(&s),
+    )
+        .into_response()
+}
+
+async fn list_calls(State(s): State<Arc<Shared>>) -> Response {
+    let reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
+    let mut calls: Vec<&Call> = reg.calls().collect();
+    calls.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.id.cmp(&b.id)));
+    let list: Vec<Value> = calls.iter().map(|c| call_json(c, false)).collect();
+    axum::Json(json!({"count": list.len(), "calls": list})).into_response()
+}
+
+async fn get_call(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
+    let c = reg.get(&id).ok_or_else(|| ApiError::unknown_call(&id))?;
+    Ok(axum::Json(call_json(c, true)).into_response())
+}
+
+async fn delete_call(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let c = s
+        .end_call(&id, EndReason::Deleted)
+        .ok_or_else(|| ApiError::unknown_call(&id))?;
+    let mut v = call_json(&c, true);
+    v["ended"] = json!("deleted");
+    Ok(axum::Json(v).into_response())
+}
+
+/// A leg's parsed request, keys resolved.
+struct LegPlan {
+    req: LegRequest,
+    keys: Option<(LegKeys, bool, bool)>, // keys, inbound generated, outbound generated
+    address: IpAddr,
+    replay_window: usize,
+}
+
+fn valid_call_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@:+".contains(&b))
+}
+
+fn plan_leg(s: &Shared, i: usize, req: LegRequest) -> Result<LegPlan, ApiError> {
+    let family_ok = |a: &IpAddr| match req.family {
+        Family::Ipv4 => a.is_ipv4(),
+        Family::Ipv6 => a.is_ipv6(),
+    };
+    let address = *s
+        .config
+        .media
+        .addresses
+        .iter()
+        .find(|a| family_ok(a))
+        .ok_or_else(|| {
+            ApiError::bad(
+                "family_unavailable",
+                format!(
+                    "leg {i}: no {} media address is configured on this node",
+                    match req.family {
+                        Family::Ipv4 => "IPv4",
+                        Family::Ipv6 => "IPv6",
+                    }
+                ),
+            )
+        })?;
+    for (what, r) in [("remote", req.remote), ("remote_rtcp", req.remote_rtcp)] {
+        if let Some(r) = r {
+            if !family_ok(&r.ip()) {
+                return Err(ApiError::bad(
+                    "invalid_request",
+                    format!("leg {i}: {what} {r} is not of the leg's family"),
+                ));
+            }
+        }
+    }
+    let replay_window = req.replay_window.unwrap_or(s.config.srtp.replay_window);
+    if !(crate::srtp::MIN_REPLAY_WINDOW..=crate::srtp::MAX_REPLAY_WINDOW).contains(&replay_window) {
+        return Err(ApiError::bad(
+            "invalid_request",
+            format!(
+                "leg {i}: replay_window must be {}..={}",
+                crate::srtp::MIN_REPLAY_WINDOW,
+                crate::srtp::MAX_REPLAY_WINDOW
+            ),
+        ));
+    }
+    let keys = match req.mode {
+        LegMode::Rtp => {
+            if req.keys.is_some() || req.suite.is_some() {
+                return Err(ApiError::bad(
+                    "invalid_request",
+                    format!("leg {i}: mode \"rtp\" takes no suite or keys"),
+                ));
+            }
+            None
+        }
+        LegMode::Srtp => {
+            let name = req.suite.as_deref().unwrap_or("AES_CM_128_HMAC_SHA1_80");
+            let suite = Suite::from_name(name).map_err(|_| {
+                let known: Vec<&str> = Suite::ALL.iter().map(|s| s.name()).collect();
+                ApiError::bad(
+                    "invalid_suite",
+                    format!(
+                        "leg {i}: unknown suite {name:?}; known: {}",
+                        known.join(", ")
+                    ),
+                )
+            })?;
+            let kr = req.keys.as_ref();
+            let key = |dir: &str, t: Option<&KeyText>| {
+                keys::from_text(suite, &t.cloned().unwrap_or_default()).map_err(|e| {
+                    ApiError::bad("invalid_key", format!("leg {i} {dir} key: {}", e.0))
+                })
+            };
+            let (inbound, gi) = key("inbound", kr.and_then(|k| k.inbound.as_ref()))?;
+            let (outbound, go) = key("outbound", kr.and_then(|k| k.outbound.as_ref()))?;
+            Some((
+                LegKeys {
+                    suite,
+                    inbound: KeyState::new(inbound),
+                    outbound: KeyState::new(outbound),
+                },
+                gi,
+                go,
+            ))
+        }
+    };
+    Ok(LegPlan {
+        req,
+        keys,
+        address,
+        replay_window,
+    })
+}
+
+fn context(suite: Suite, key: &MasterKey, window: usize) -> Result<Context, ApiError> {
+    Context::new(Policy::new(suite, key.clone()).replay_window(window))
+        .map_err(|e| ApiError::bad("invalid_key", format!("cannot build the SRTP context: {e}")))
+}
+
+fn refuse(s: &Shared, e: ApiError) -> ApiError {
+    let t = &s.totals;
+    match e.code {
+        "call_limit" => &t.refused_limit,
+        "ports_exhausted" => &t.refused_ports,
+        _ => &t.refused_invalid,
+    }
+    .fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(code = e.code, status = e.status.as_u16(), reason = %e.message, "call refused");
+    e
+}
+
+async fn create_call(
+    State(s): State<Arc<Shared>>,
+    body: Result<ApiJson<CreateCall>, ApiError>,
+) -> Result<Response, ApiError> {
+    let ApiJson(body) = body.map_err(|e| refuse(&s, e))?;
+    create(&s, body).map_err(|e| refuse(&s, e))
+}
+
+fn create(s: &Shared, body: CreateCall) -> Result<Response, ApiError> {
+    if body.legs.len() != 2 {
+        return Err(ApiError::bad(
+            "invalid_request",
+            format!("a call has exactly 2 legs, got {}", body.legs.len()),
+        ));
+    }
+    let id = match body.call_id {
+        Some(id) if !valid_call_id(&id) => {
+            return Err(ApiError::bad(
+                "invalid_request",
+                "call_id must be 1-128 characters of A-Z a-z 0-9 - _ . @ : +",
+            ))
+        }
+        Some(id) => id,
+        None => {
+            let mut b = [0u8; 8];
+            keys::random_bytes(&mut b)
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.0))?;
+            keys::to_hex(&b)
+        }
+    };
+    let mut legs_req = body.legs.into_iter();
+    let (ra, rb) = (legs_req.next(), legs_req.next());
+    let (Some(ra), Some(rb)) = (ra, rb) else {
+        return Err(ApiError::bad(
+            "invalid_request",
+            "a call has exactly 2 legs",
+        ));
+    };
+    let mut plans = [plan_leg(s, 0, ra)?, plan_leg(s, 1, rb)?];
+    if body.passthrough {
+        let [a, b] = &mut plans;
+        match (&mut a.keys, &mut b.keys) {
+            (Some(ka), Some(kb)) if ka.0.suite == kb.0.suite => {
+                // Each leg's peer decrypts what the other's peer encrypted.
+                if a.req
+                    .keys
+                    .as_ref()
+                    .and_then(|k| k.outbound.as_ref())
+                    .is_some()
+                    || b.req
+                        .keys
+                        .as_ref()
+                        .and_then(|k| k.outbound.as_ref())
+                        .is_some()
+                {
+                    return Err(ApiError::bad(
+                        "invalid_request",
+                        "passthrough: give only inbound keys; each leg's outbound key is the other leg's inbound key",
+                    ));
+                }
+                ka.0.outbound = kb.0.inbound.clone();
+                ka.2 = kb.1;
+                kb.0.outbound = ka.0.inbound.clone();
+                kb.2 = ka.1;
+            }
+            _ => {
+                return Err(ApiError::bad(
+                    "invalid_request",
+                    "passthrough needs two SRTP legs with the same suite",
+                ))
+            }
+        }
+    }
+    let dp_id = s
+        .registry
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .admit(&id)
+        .map_err(|e| match e {
+            AdmitError::Limit(n) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "call_limit",
+                format!("the node runs its maximum of {n} calls"),
+            ),
+            AdmitError::Exists => ApiError::new(
+                StatusCode::CONFLICT,
+                "call_exists",
+                format!("a call with id {id:?} exists"),
+            ),
+        })?;
+    match build_and_start(s, &id, dp_id, plans) {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            s.registry
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .abandon(&id);
+            Err(e)
+        }
+    }
+}
+
+fn build_and_start(
+    s: &Shared,
+    id: &str,
+    dp_id: u64,
+    plans: [LegPlan; 2],
+) -> Result<Response, ApiError> {
+    // Ports.
+    let mut bound: Vec<BoundPorts> = Vec::with_capacity(2);
+    {
+        let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
+        for p in &plans {
+            match pool.allocate(p.address, p.req.rtcp_mux) {
+                Ok(b) => bound.push(b),
+                Err(e) => {
+                    for b in &bound {
+                        pool.release(b.rtp_addr);
+                    }
+                    return Err(match e {
+                        PortError::Exhausted { .. } => ApiError::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "ports_exhausted",
+                            e.to_string(),
+                        ),
+                        PortError::UnknownAddress(_) => ApiError::new(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "internal",
+                            e.to_string(),
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    let release = |bound: &[SocketAddr]| {
+        let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
+        for a in bound {
+            pool.release(*a);
+        }
+    };
+    let local: Vec<SocketAddr> = bound.iter().map(|b| b.rtp_addr).collect();
+
+    let keys = [
+        plans[0].keys.as_ref().map(|k| &k.0),
+        plans[1].keys.as_ref().map(|k| &k.0),
+    ];
+    let forward = [
+        forward_mode(keys[0], keys[1]),
+        forward_mode(keys[1], keys[0]),
+    ];
+
+    let mut flows = Vec::with_capacity(2);
+    let mut legs = Vec::with_capacity(2);
+    for (i, (p, b)) in plans.iter().zip(bound).enumerate() {
+        let (srtp_in, srtp_out) = match &p.keys {
+            Some((k, _, _)) => {
+                let built = context(k.suite, &k.inbound.current, p.replay_window).and_then(|ci| {
+                    Ok((ci, context(k.suite, &k.outbound.current, p.replay_window)?))
+                });
+                match built {
+                    Ok((ci, co)) => (Some(ci), Some(co)),
+                    Err(e) => {
+                        release(&local);
+                        return Err(e);
+                    }
+                }
+            }
+            None => (None, None),
+        };
+        let counters = LegCounters::new();
+        let local_rtcp = match &b.rtcp {
+            Some(r) => r.local_addr().unwrap_or(b.rtp_addr),
+            None => b.rtp_addr,
+        };
+        legs.push(Leg {
+            mode: p.req.mode,
+            family: p.req.family,
+            local_rtp: b.rtp_addr,
+            local_rtcp,
+            rtcp_mux: p.req.rtcp_mux,
+            remote_rtp: p.req.remote,
+            remote_rtcp: p.req.remote_rtcp,
+            latch: p.req.latch,
+            forward: forward[i],
+            replay_window: p.replay_window,
+            keys: p.keys.as_ref().map(|k| k.0.clone()),
+            counters: counters.clone(),
+        });
+        flows.push(LegFlows {
+            rtp_socket: b.rtp,
+            rtcp_socket: b.rtcp,
+            remote_rtp: p.req.remote,
+            remote_rtcp: p.req.remote_rtcp,
+            latch: p.req.latch.to_dataplane(),
+            srtp_in,
+            srtp_out,
+            forward: forward[i].to_dataplane(),
+            counters,
+        });
+    }
+    let (Ok(legs), Ok(flows)) = (<[Leg; 2]>::try_from(legs), <[LegFlows; 2]>::try_from(flows))
+    else {
+        release(&local);
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "leg count",
+        ));
+    };
+    if let Err(e) = s.with_dataplane(|dp| {
+        dp.add_call(CallFlows {
+            id: dp_id,
+            legs: flows,
+        })
+    }) {
+        release(&local);
+        return Err(ApiError::dataplane(e));
+    }
+    let call = Call {
+        id: id.to_string(),
+        dp_id,
+        created_ms: now_ms(),
+        legs,
+    };
+    // The answer: the one place keys leave the node.
+    let legs_json: Vec<Value> = call
+        .legs
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let keys = plans[i].keys.as_ref().map(|(k, gi, go)| {
+                json!({
+                    "inbound": KeyAnswer { text: keys::to_text(&k.inbound.current), generated: *gi },
+                    "outbound": KeyAnswer { text: keys::to_text(&k.outbound.current), generated: *go },
+                })
+            });
+            leg_json(i, l, keys, false)
+        })
+        .collect();
+    let answer = json!({
+        "call_id": call.id,
+        "security": call.security(),
+        "legs": legs_json,
+    });
+    tracing::info!(
+        call_id = %call.id,
+        security = ?call.security(),
+        leg_a = %format!("{:?} {} {} {:?}", call.legs[0].mode, call.legs[0].suite().map(|s| s.name()).unwrap_or("-"), call.legs[0].local_rtp, call.legs[0].forward),
+        leg_b = %format!("{:?} {} {} {:?}", call.legs[1].mode, call.legs[1].suite().map(|s| s.name()).unwrap_or("-"), call.legs[1].local_rtp, call.legs[1].forward),
+        "call created"
+    );
+    s.totals.created.fetch_add(1, Ordering::Relaxed);
+    s.registry
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .commit(call);
+    Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
+}
+
+async fn patch_leg(
+    State(s): State<Arc<Shared>>,
+    Path((id, leg)): Path<(String, String)>,
+    body: Result<ApiJson<PatchLeg>, ApiError>,
+) -> Result<Response, ApiError> {
+    let li: usize = match leg.as_str() {
+        "0" | "a" | "A" => 0,
+        "1" | "b" | "B" => 1,
+        _ => {
+            return Err(ApiError::bad(
+                "invalid_leg",
+                format!("leg must be 0 or 1, got {leg:?}"),
+            ))
+        }
+    };
+    let ApiJson(body) = body?;
+    if body.remote.is_none()
+        && body.remote_rtcp.is_none()
+        && body.latch.is_none()
+        && body.rekey.is_none()
+    {
+        return Err(ApiError::bad(
+            "invalid_request",
+            "nothing to change: give remote, remote_rtcp, latch or rekey",
+        ));
+    }
+    // Plan under the lock, apply to the data plane without it, commit.
+    struct Plan {
+        dp_id: u64,
+        changes: Vec<KeyChange>,
+        new_keys: Option<LegKeys>,
+        forward: [Forward; 2],
+        old_forward: [Forward; 2],
+        answer_key: Option<Value>,
+        direction: Option<Direction>,
+    }
+    let plan = {
+        let reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
+        let c = reg.get(&id).ok_or_else(|| ApiError::unknown_call(&id))?;
+        let l = &c.legs[li];
+        for (what, r) in [("remote", body.remote), ("remote_rtcp", body.remote_rtcp)] {
+            if let Some(r) = r {
+                if r.is_ipv4() != l.local_rtp.is_ipv4() {
+                    return Err(ApiError::bad(
+                        "invalid_request",
+                        format!("{what} {r} is not of the leg's family"),
+                    ));
+                }
+            }
+        }
+        let old_forward = [c.legs[0].forward, c.legs[1].forward];
+        let mut plan = Plan {
+            dp_id: c.dp_id,
+            changes: Vec::new(),
+            new_keys: None,
+            forward: old_forward,
+            old_forward,
+            answer_key: None,
+            direction: None,
+        };
+        if let Some(rk) = &body.rekey {
+            let Some(lk) = &l.keys else {
+                return Err(ApiError::bad(
+                    "invalid_request",
+                    format!("leg {li} is plain RTP: nothing to rekey"),
+                ));
+            };
+            let text = KeyText {
+                key: rk.key.clone(),
+                mki: rk.mki.clone(),
+                lifetime: rk.lifetime,
+            };
+            let (mk, generated) = keys::from_text(lk.suite, &text)
+                .map_err(|e| ApiError::bad("invalid_key", format!("rekey: {}", e.0)))?;
+            let mut nk = lk.clone();
+            let ks = match rk.direction {
+                Direction::Inbound => &mut nk.inbound,
+                Direction::Outbound => &mut nk.outbound,
+            };
+            let mki = mk.mki().to_vec();
+            if !mki.is_empty() && mki.len() == ks.mki_len() {
+                if ks.mkis.contains(&mki) {
+                    return Err(ApiError::bad(
+                        "invalid_key",
+                        format!(
+                            "rekey: MKI {} is already in use on this leg and direction",
+                            keys::to_hex(&mki)
+                        ),
+                    ));
+                }
+                plan.changes.push(KeyChange::AddKey(mk.clone()));
+                if rk.activate {
+                    plan.changes.push(KeyChange::SetActiveMki(mki.clone()));
+                }
+                ks.mkis.push(mki);
+                if rk.activate || rk.direction == Direction::Inbound {
+                    ks.current = mk.clone();
+                }
+            } else {
+                plan.changes.push(KeyChange::Replace(mk.clone()));
+                *ks = KeyState::new(mk.clone());
+            }
+            if generated {
+                plan.answer_key = Some(
+                    serde_json::to_value(KeyAnswer {
+                        text: keys::to_text(&mk),
+                        generated: true,
+                    })
+                    .unwrap_or(Value::Null),
+                );
+            }
+            plan.direction = Some(rk.direction);
+            let (ka, kb) = if li == 0 {
+                (Some(&nk), c.legs[1].keys.as_ref())
+            } else {
+                (c.legs[0].keys.as_ref(), Some(&nk))
+            };
+            plan.forward = [forward_mode(ka, kb), forward_mode(kb, ka)];
+            plan.new_keys = Some(nk);
+        }
+        plan
+    };
+    let direction = plan.direction;
+    let mut updates: Vec<(usize, LegUpdate)> = Vec::new();
+    let mut first = LegUpdate {
+        remote_rtp: body.remote,
+        remote_rtcp: body.remote_rtcp,
+        latch: body.latch.map(Latch::to_dataplane),
+        srtp_in: None,
+        srtp_out: None,
+        forward: (plan.forward[li] != plan.old_forward[li])
+            .then(|| plan.forward[li].to_dataplane()),
+    };
+    let mut changes = plan.changes.into_iter();
+    let first_change = changes.next();
+    match direction {
+        Some(Direction::Inbound) => first.srtp_in = first_change,
+        Some(Direction::Outbound) => first.srtp_out = first_change,
+        None => {}
+    }
+    updates.push((li, first));
+    for ch in changes {
+        let mut u = empty_update();
+        match direction {
+            Some(Direction::Inbound) => u.srtp_in = Some(ch),
+            _ => u.srtp_out = Some(ch),
+        }
+        updates.push((li, u));
+    }
+    let other = 1 - li;
+    if plan.forward[other] != plan.old_forward[other] {
+        let mut u = empty_update();
+        u.forward = Some(plan.forward[other].to_dataplane());
+        updates.push((other, u));
+    }
+    let dp_id = plan.dp_id;
+    s.with_dataplane(|dp| {
+        for (leg, u) in updates {
+            dp.update_leg(dp_id, leg, u)?;
+        }
+        Ok(())
+    })
+    .map_err(|e| match e {
+        DataPlaneError::UnknownCall(_) => ApiError::unknown_call(&id),
+        e => ApiError::dataplane(e),
+    })?;
+    let mut reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
+    let c = reg
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::unknown_call(&id))?;
+    {
+        let l = &mut c.legs[li];
+        if let Some(r) = body.remote {
+            l.remote_rtp = Some(r);
+        }
+        if let Some(r) = body.remote_rtcp {
+            l.remote_rtcp = Some(r);
+        }
+        if let Some(m) = body.latch {
+            l.latch = m;
+        }
+        if let Some(k) = plan.new_keys {
+            l.keys = Some(k);
+        }
+    }
+    c.legs[0].forward = plan.forward[0];
+    c.legs[1].forward = plan.forward[1];
+    tracing::info!(
+        call_id = %id, leg = li,
+        remote = ?body.remote,
+        rekey = ?direction.map(|d| match d { Direction::Inbound => "inbound", Direction::Outbound => "outbound" }),
+        "leg updated"
+    );
+    let mut v = leg_json(li, &c.legs[li], None, false);
+    if let (Some(k), Some(d)) = (plan.answer_key, direction) {
+        v["keys"] = json!({ (match d { Direction::Inbound => "inbound", Direction::Outbound => "outbound" }): k });
+    }
+    Ok(axum::Json(json!({"call_id": id, "leg": v})).into_response())
+}
+
+fn empty_update() -> LegUpdate {
+    LegUpdate {
+        remote_rtp: None,
+        remote_rtcp: None,
+        latch: None,
+        srtp_in: None,
+        srtp_out: None,
+        forward: None,
+    }
+}

@@ -1,0 +1,292 @@
+//! Prometheus text exposition of the node's counters.
+//!
+//! Why hand-written: the format is a few lines of text, and the numbers are
+//! already atomics owned by the data plane (per worker, per leg) and the
+//! control plane (calls, ports, timeouts); a metrics registry crate would
+//! only copy them. Leg totals add the counters of ended calls (folded in at
+//! call end) to those of live calls, so they never go backwards.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::node::Shared;
+use super::registry::LEG_COUNTERS;
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn load(a: &AtomicU64) -> u64 {
+    a.load(Ordering::Relaxed)
+}
+
+/// Renders every series.
+pub fn render(s: &Shared) -> String {
+    let mut out = String::with_capacity(4096);
+    // Leg counters: ended calls + live calls.
+    let mut sums: Vec<u64> = s.totals.sums.iter().map(load).collect();
+    let (calls, legs) = {
+        let reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
+        for c in reg.calls() {
+            for l in &c.legs {
+                for (i, (_, get)) in LEG_COUNTERS.iter().enumerate() {
+                    sums[i] += load(get(&l.counters));
+                }
+            }
+        }
+        (reg.len(), reg.len() * 2)
+    };
+    let sum = |name: &str| {
+        LEG_COUNTERS
+            .iter()
+            .position(|(n, _)| *n == name)
+            .map(|i| sums[i])
+            .unwrap_or(0)
+    };
+
+    family(
+        &mut out,
+        "rampart_info",
+        "gauge",
+        "Node version and I/O backend.",
+    );
+    let backend = serde_json::to_value(s.backend)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into());
+    let _ = writeln!(
+        out,
+        "rampart_info{{version=\"{}\",backend=\"{backend}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    family(
+        &mut out,
+        "rampart_workers",
+        "gauge",
+        "Data-plane worker threads.",
+    );
+    let _ = writeln!(out, "rampart_workers {}", s.workers);
+
+    family(&mut out, "rampart_calls_active", "gauge", "Calls running.");
+    let _ = writeln!(out, "rampart_calls_active {calls}");
+    family(
+        &mut out,
+        "rampart_legs_active",
+        "gauge",
+        "Call legs running.",
+    );
+    let _ = writeln!(out, "rampart_legs_active {legs}");
+    family(
+        &mut out,
+        "rampart_calls_max",
+        "gauge",
+        "Configured call limit.",
+    );
+    let _ = writeln!(out, "rampart_calls_max {}", s.config.limits.max_calls);
+
+    let t = &s.totals;
+    family(
+        &mut out,
+        "rampart_calls_created_total",
+        "counter",
+        "Calls created.",
+    );
+    let _ = writeln!(out, "rampart_calls_created_total {}", load(&t.created));
+    family(
+        &mut out,
+        "rampart_calls_deleted_total",
+        "counter",
+        "Calls deleted through the API.",
+    );
+    let _ = writeln!(out, "rampart_calls_deleted_total {}", load(&t.deleted));
+    family(
+        &mut out,
+        "rampart_calls_timed_out_total",
+        "counter",
+        "Calls the node ended by itself, by reason.",
+    );
+    let _ = writeln!(
+        out,
+        "rampart_calls_timed_out_total{{reason=\"no_media\"}} {}",
+        load(&t.timed_out_no_media)
+    );
+    let _ = writeln!(
+        out,
+        "rampart_calls_timed_out_total{{reason=\"max_duration\"}} {}",
+        load(&t.timed_out_max_duration)
+    );
+    family(
+        &mut out,
+        "rampart_calls_refused_total",
+        "counter",
+        "Call creations refused, by reason.",
+    );
+    let _ = writeln!(
+        out,
+        "rampart_calls_refused_total{{reason=\"call_limit\"}} {}",
+        load(&t.refused_limit)
+    );
+    let _ = writeln!(
+        out,
+        "rampart_calls_refused_total{{reason=\"ports_exhausted\"}} {}",
+        load(&t.refused_ports)
+    );
+    let _ = writeln!(
+        out,
+        "rampart_calls_refused_total{{reason=\"invalid\"}} {}",
+        load(&t.refused_invalid)
+    );
+
+    family(
+        &mut out,
+        "rampart_port_pairs",
+        "gauge",
+        "Media port pairs (even RTP + odd RTCP) per address.",
+    );
+    for u in s.ports.lock().unwrap_or_else(|e| e.into_inner()).usage() {
+        let _ = writeln!(
+            out,
+            "rampart_port_pairs{{address=\"{}\",state=\"used\"}} {}",
+            u.address, u.used
+        );
+        let _ = writeln!(
+            out,
+            "rampart_port_pairs{{address=\"{}\",state=\"free\"}} {}",
+            u.address, u.free
+        );
+    }
+
+    family(&mut out, "rampart_packets_total", "counter", "RTP+RTCP packets by direction (in: from a leg's peer that passed checks; out: sent to a leg's peer).");
+    let _ = writeln!(
+        out,
+        "rampart_packets_total{{direction=\"in\"}} {}",
+        sum("packets_in")
+    );
+    let _ = writeln!(
+        out,
+        "rampart_packets_total{{direction=\"out\"}} {}",
+        sum("packets_out")
+    );
+    family(
+        &mut out,
+        "rampart_bytes_total",
+        "counter",
+        "Bytes by direction.",
+    );
+    let _ = writeln!(
+        out,
+        "rampart_bytes_total{{direction=\"in\"}} {}",
+        sum("bytes_in")
+    );
+    let _ = writeln!(
+        out,
+        "rampart_bytes_total{{direction=\"out\"}} {}",
+        sum("bytes_out")
+    );
+    family(
+        &mut out,
+        "rampart_rtcp_packets_total",
+        "counter",
+        "RTCP packets by direction.",
+    );
+    let _ = writeln!(
+        out,
+        "rampart_rtcp_packets_total{{direction=\"in\"}} {}",
+        sum("rtcp_in")
+    );
+    let _ = writeln!(
+        out,
+        "rampart_rtcp_packets_total{{direction=\"out\"}} {}",
+        sum("rtcp_out")
+    );
+    family(
+        &mut out,
+        "rampart_drops_total",
+        "counter",
+        "Packets dropped on legs, by reason.",
+    );
+    for (reason, field) in [
+        ("auth_failed", "auth_failures"),
+        ("replay", "replays"),
+        ("malformed", "malformed"),
+        ("unknown_ssrc", "unknown_ssrc"),
+        ("no_remote", "dropped_no_remote"),
+        ("strict_source", "dropped_strict_source"),
+        ("overload", "dropped_overload"),
+        ("other", "dropped_other"),
+    ] {
+        let _ = writeln!(
+            out,
+            "rampart_drops_total{{reason=\"{reason}\"}} {}",
+            sum(field)
+        );
+    }
+    family(
+        &mut out,
+        "rampart_relatches_total",
+        "counter",
+        "Remote address changes learned by latching.",
+    );
+    let _ = writeln!(out, "rampart_relatches_total {}", sum("relatches"));
+
+    let workers = s
+        .dataplane
+        .read()
+        .ok()
+        .and_then(|g| g.as_ref().map(|dp| dp.worker_stats()))
+        .unwrap_or_default();
+    family(
+        &mut out,
+        "rampart_worker_packets_relayed_total",
+        "counter",
+        "Packets relayed, per worker.",
+    );
+    for (i, w) in workers.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "rampart_worker_packets_relayed_total{{worker=\"{i}\"}} {}",
+            load(&w.packets_relayed)
+        );
+    }
+    family(
+        &mut out,
+        "rampart_worker_packets_dropped_total",
+        "counter",
+        "Packets dropped, per worker.",
+    );
+    for (i, w) in workers.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "rampart_worker_packets_dropped_total{{worker=\"{i}\"}} {}",
+            load(&w.packets_dropped)
+        );
+    }
+    family(
+        &mut out,
+        "rampart_worker_batches_total",
+        "counter",
+        "I/O batches, per worker.",
+    );
+    for (i, w) in workers.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "rampart_worker_batches_total{{worker=\"{i}\"}} {}",
+            load(&w.batches)
+        );
+    }
+    family(
+        &mut out,
+        "rampart_worker_calls",
+        "gauge",
+        "Calls owned, per worker.",
+    );
+    for (i, w) in workers.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "rampart_worker_calls{{worker=\"{i}\"}} {}",
+            load(&w.calls)
+        );
+    }
+    out
+}

@@ -1,0 +1,444 @@
+//! A running node: data plane, port pool, registry, HTTP API and the
+//! timeout reaper, started together and stopped together.
+//!
+//! Why a handle with its own runtime: the binary and the integration tests
+//! start exactly the same node (`Node::start(config)`), and both are plain
+//! synchronous code; the node owns a small multi-threaded tokio runtime for
+//! the API and the reaper, while packets never touch it (they stay on the
+//! data-plane workers). Shutdown is ordered: refuse new API requests, let
+//! the ones in flight finish, stop the reaper, then stop the data plane,
+//! which finishes the batch in hand.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::runtime::Runtime;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, ConfigError};
+use crate::dataplane::{BackendKind, DataPlane, DataPlaneConfig, DataPlaneError};
+
+use super::ports::PortPool;
+use super::registry::{Call, Registry, Totals, LEG_COUNTERS};
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Why a call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// `DELETE /calls/{id}`.
+    Deleted,
+    /// No media for the configured time.
+    NoMedia,
+    /// The maximum call duration.
+    MaxDuration,
+}
+
+impl EndReason {
+    /// API / log name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Deleted => "deleted",
+            EndReason::NoMedia => "no_media",
+            EndReason::MaxDuration => "max_duration",
+        }
+    }
+}
+
+/// State shared by the API handlers and the reaper.
+pub struct Shared {
+    /// The configuration the node started with.
+    pub config: Config,
+    /// Calls.
+    pub registry: Mutex<Registry>,
+    /// Media ports.
+    pub ports: Mutex<PortPool>,
+    /// The data plane; taken out at shutdown.
+    pub dataplane: RwLock<Option<DataPlane>>,
+    /// Counters of the control plane.
+    pub totals: Totals,
+    /// The backend actually running.
+    pub backend: BackendKind,
+    /// Worker threads.
+    pub workers: usize,
+    /// Set once shutdown began: the API answers 503.
+    pub shutting_down: AtomicBool,
+    /// Node start, unix ms.
+    pub started_ms: u64,
+}
+
+impl Shared {
+    /// Runs `f` on the data plane from async code without stalling the
+    /// runtime (the data plane's calls wait, bounded, for a worker's ack).
+    pub fn with_dataplane<R>(
+        &self,
+        f: impl FnOnce(&DataPlane) -> Result<R, DataPlaneError>,
+    ) -> Result<R, DataPlaneError> {
+        let run = || {
+            let guard = self.dataplane.read().unwrap_or_else(|e| e.into_inner());
+            match guard.as_ref() {
+                Some(dp) => f(dp),
+                None => Err(DataPlaneError::WorkerGone),
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(run)
+            }
+            _ => run(),
+        }
+    }
+
+    /// Ends a call: out of the registry, out of the data plane, ports back
+    /// to the pool, counters folded into the totals. Returns the call (its
+    /// counters are final) or `None` if no such call.
+    pub fn end_call(&self, id: &str, reason: EndReason) -> Option<Call> {
+        let call = self
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)?;
+        if let Err(e) = self.with_dataplane(|dp| dp.remove_call(call.dp_id)) {
+            tracing::warn!(call_id = %call.id, error = %e, "data plane could not remove call");
+        }
+        {
+            let mut ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
+            for l in &call.legs {
+                ports.release(l.local_rtp);
+            }
+        }
+        for l in &call.legs {
+            for (i, (_, get)) in LEG_COUNTERS.iter().enumerate() {
+                self.totals.sums[i]
+                    .fetch_add(get(&l.counters).load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+        }
+        let t = &self.totals;
+        match reason {
+            EndReason::Deleted => &t.deleted,
+            EndReason::NoMedia => &t.timed_out_no_media,
+            EndReason::MaxDuration => &t.timed_out_max_duration,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+        let age = now_ms().saturating_sub(call.created_ms);
+        let pin = |i: usize| call.legs[i].counters.packets_in.load(Ordering::Relaxed);
+        match reason {
+            EndReason::Deleted => tracing::info!(
+                call_id = %call.id, duration_ms = age, packets_in_a = pin(0), packets_in_b = pin(1),
+                "call deleted"
+            ),
+            _ => tracing::info!(
+                call_id = %call.id, reason = reason.as_str(), duration_ms = age,
+                packets_in_a = pin(0), packets_in_b = pin(1),
+                "call timed out"
+            ),
+        }
+        Some(call)
+    }
+
+    /// One reaper pass: ends calls with no media for too long, or older than
+    /// the maximum duration. Returns how many it ended.
+    pub fn reap(&self) -> usize {
+        let now = now_ms();
+        let no_media_ms = self.config.timeouts.no_media_secs.saturating_mul(1000);
+        let max_ms = self.config.timeouts.max_call_secs.saturating_mul(1000);
+        let victims: Vec<(String, EndReason)> = {
+            let reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+            reg.calls()
+                .filter_map(|c| {
+                    if max_ms > 0 && now.saturating_sub(c.created_ms) >= max_ms {
+                        Some((c.id.clone(), EndReason::MaxDuration))
+                    } else if no_media_ms > 0
+                        && now.saturating_sub(c.last_activity_ms()) >= no_media_ms
+                    {
+                        Some((c.id.clone(), EndReason::NoMedia))
+                    } else {
+                        None
+                    }
+                })
+                .collect()
+        };
+        victims
+            .into_iter()
+            .filter(|(id, why)| self.end_call(id, *why).is_some())
+            .count()
+    }
+}
+
+/// What the node reports at start.
+#[derive(Clone, Debug)]
+pub struct NodeInfo {
+    /// Where the HTTP API listens.
+    pub api_addr: SocketAddr,
+    /// The I/O backend running.
+    pub backend: BackendKind,
+    /// Worker threads.
+    pub workers: usize,
+}
+
+/// Why a node did not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The configuration is unusable.
+    Config(ConfigError),
+    /// The data plane failed to start.
+    DataPlane(std::io::Error),
+    /// The API address could not be bound.
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The runtime could not be built.
+    Runtime(std::io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Config(e) => write!(f, "{e}"),
+            StartError::DataPlane(e) => write!(f, "data plane failed to start: {e}"),
+            StartError::Listen { addr, source } => {
+                write!(f, "cannot listen for the API on {addr}: {source}")
+            }
+            StartError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Starts nodes.
+pub struct Node;
+
+/// A running node. Dropping it shuts it down.
+pub struct NodeHandle {
+    runtime: Option<Runtime>,
+    shared: Arc<Shared>,
+    info: NodeInfo,
+    stop_tx: watch::Sender<bool>,
+    server: Option<JoinHandle<()>>,
+    reaper: Option<JoinHandle<()>>,
+}
+
+impl Node {
+    /// Validates `config`, starts the data plane, binds the API and starts
+    /// the reaper. Must not be called from inside an async runtime.
+    pub fn start(config: Config) -> Result<NodeHandle, StartError> {
+        config.validate().map_err(StartError::Config)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("rampart-control")
+            .enable_all()
+            .build()
+            .map_err(StartError::Runtime)?;
+        let workers = config.effective_workers();
+        let dp = DataPlane::start(DataPlaneConfig {
+            workers,
+            pin_cpus: config.dataplane.pin_cpus,
+            backend: config.dataplane.backend,
+            batch_size: config.dataplane.batch_size,
+        })
+        .map_err(StartError::DataPlane)?;
+        let listen = config.api.listen;
+        let listener = match runtime.block_on(tokio::net::TcpListener::bind(listen)) {
+            Ok(l) => l,
+            Err(source) => {
+                dp.shutdown();
+                return Err(StartError::Listen {
+                    addr: listen,
+                    source,
+                });
+            }
+        };
+        let api_addr = listener.local_addr().unwrap_or(listen);
+        let info = NodeInfo {
+            api_addr,
+            backend: dp.backend(),
+            workers: dp.worker_count(),
+        };
+        let shared = Arc::new(Shared {
+            registry: Mutex::new(Registry::new(config.limits.max_calls)),
+            ports: Mutex::new(PortPool::new(
+                &config.media.addresses,
+                config.media.port_min,
+                config.media.port_max,
+            )),
+            dataplane: RwLock::new(Some(dp)),
+            totals: Totals::default(),
+            backend: info.backend,
+            workers: info.workers,
+            shutting_down: AtomicBool::new(false),
+            started_ms: now_ms(),
+            config,
+        });
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let app = super::api::router(shared.clone());
+        let mut srv_stop = stop_rx.clone();
+        let server = runtime.spawn(async move {
+            let r = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = srv_stop.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::error!(error = %e, "HTTP API server failed");
+            }
+        });
+        let reaper = runtime.spawn(reaper(shared.clone(), stop_rx));
+        let addrs: Vec<String> = shared
+            .config
+            .media
+            .addresses
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        tracing::info!(
+            media = %addrs.join(","),
+            ports = %format!("{}-{}", shared.config.media.port_min, shared.config.media.port_max),
+            api = %api_addr,
+            workers = info.workers,
+            backend = ?info.backend,
+            max_calls = shared.config.limits.max_calls,
+            no_media_secs = shared.config.timeouts.no_media_secs,
+            "node started"
+        );
+        Ok(NodeHandle {
+            runtime: Some(runtime),
+            shared,
+            info,
+            stop_tx,
+            server: Some(server),
+            reaper: Some(reaper),
+        })
+    }
+}
+
+async fn reaper(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let t = &shared.config.timeouts;
+    let shortest = [t.no_media_secs, t.max_call_secs]
+        .into_iter()
+        .filter(|&s| s > 0)
+        .min();
+    let Some(shortest) = shortest else {
+        return; // no timeouts configured
+    };
+    // Check several times per timeout, at most once a second.
+    let period = Duration::from_millis((shortest * 1000 / 4).clamp(100, 1000));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let s = shared.clone();
+                // end_call waits (bounded) on the data plane: keep it off the
+                // async workers.
+                let _ = tokio::task::spawn_blocking(move || s.reap()).await;
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+impl NodeHandle {
+    /// Where the HTTP API listens.
+    pub fn api_addr(&self) -> SocketAddr {
+        self.info.api_addr
+    }
+
+    /// Start-up facts.
+    pub fn info(&self) -> &NodeInfo {
+        &self.info
+    }
+
+    /// Shared state (registry, totals), for embedding and tests.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Blocks until SIGINT or SIGTERM; returns the signal's name.
+    pub fn wait_for_signal(&self) -> &'static str {
+        let rt = self.runtime.as_ref().expect("node is running");
+        rt.block_on(async {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{signal, SignalKind};
+                let mut term = match signal(SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops the node");
+                        let _ = tokio::signal::ctrl_c().await;
+                        return "SIGINT";
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => "SIGINT",
+                    _ = term.recv() => "SIGTERM",
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        })
+    }
+
+    /// Stops the node: the API stops accepting requests and finishes those
+    /// in flight, the reaper stops, the data plane finishes its batch and
+    /// its workers exit.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let Some(rt) = self.runtime.take() else {
+            return;
+        };
+        self.shared.shutting_down.store(true, Ordering::SeqCst);
+        let active = self.shared.registry.lock().map(|r| r.len()).unwrap_or(0);
+        tracing::info!(
+            active_calls = active,
+            "shutting down: API closed to new requests"
+        );
+        let _ = self.stop_tx.send(true);
+        if let Some(server) = self.server.take() {
+            let done =
+                rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), server).await });
+            if done.is_err() {
+                tracing::warn!("API requests still in flight after 5 s; closing them");
+            }
+        }
+        if let Some(reaper) = self.reaper.take() {
+            let _ =
+                rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), reaper).await });
+        }
+        let dp = self
+            .shared
+            .dataplane
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(dp) = dp {
+            dp.shutdown();
+        }
+        rt.shutdown_timeout(Duration::from_secs(2));
+        tracing::info!(active_calls = active, "shutdown complete");
+    }
+}
+
+impl Drop for NodeHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

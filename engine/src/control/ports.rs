@@ -1,0 +1,210 @@
+//! The media port pool: even RTP ports and their odd RTCP neighbours, per
+//! local address.
+//!
+//! Why a pool instead of binding port 0: signalling puts the RTCP port at
+//! RTP + 1 (RFC 3550 §11) unless rtcp-mux is negotiated, operators firewall
+//! a known range, and running out of ports must be a distinct, reported
+//! condition rather than a random bind error. Allocation walks the range
+//! round-robin from where it last stopped, so a port just freed is the last
+//! one reused (late packets of an ended call do not land in a new one).
+//! Ports another process holds are skipped.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Sockets bound for one leg.
+pub struct BoundPorts {
+    /// The RTP socket (even port).
+    pub rtp: UdpSocket,
+    /// The RTCP socket (RTP + 1), `None` with rtcp-mux.
+    pub rtcp: Option<UdpSocket>,
+    /// The local RTP address.
+    pub rtp_addr: SocketAddr,
+}
+
+/// Why no ports could be had.
+#[derive(Debug)]
+pub enum PortError {
+    /// Every even/odd pair of the range is in use (or held by others).
+    Exhausted {
+        /// The local address.
+        address: IpAddr,
+    },
+    /// The address is not one the pool serves.
+    UnknownAddress(IpAddr),
+}
+
+impl std::fmt::Display for PortError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PortError::Exhausted { address } => {
+                write!(f, "no free media port pair left on {address}")
+            }
+            PortError::UnknownAddress(a) => write!(f, "{a} is not a configured media address"),
+        }
+    }
+}
+
+struct AddressPool {
+    used: Vec<bool>, // per pair slot
+    used_count: usize,
+    cursor: usize,
+}
+
+/// Port pair slots per address over one range.
+pub struct PortPool {
+    first_even: u16,
+    slots: usize,
+    pools: HashMap<IpAddr, AddressPool>,
+}
+
+/// Free/used pair counts of one address, for metrics.
+#[derive(Debug, Clone)]
+pub struct PoolUsage {
+    /// The local address.
+    pub address: IpAddr,
+    /// Pair slots in use by calls.
+    pub used: usize,
+    /// Pair slots not in use.
+    pub free: usize,
+}
+
+fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let domain = if addr.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    let s = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}
+
+impl PortPool {
+    /// A pool over `port_min..=port_max` for each address.
+    pub fn new(addresses: &[IpAddr], port_min: u16, port_max: u16) -> PortPool {
+        let first_even = port_min + (port_min % 2);
+        let slots = if first_even < port_max {
+            usize::from(port_max - first_even).div_ceil(2)
+        } else {
+            0
+        };
+        let pools = addresses
+            .iter()
+            .map(|a| {
+                (
+                    *a,
+                    AddressPool {
+                        used: vec![false; slots],
+                        used_count: 0,
+                        cursor: 0,
+                    },
+                )
+            })
+            .collect();
+        PortPool {
+            first_even,
+            slots,
+            pools,
+        }
+    }
+
+    /// Binds an even RTP port (and RTP + 1 unless `rtcp_mux`) on `address`.
+    pub fn allocate(&mut self, address: IpAddr, rtcp_mux: bool) -> Result<BoundPorts, PortError> {
+        let slots = self.slots;
+        let first_even = self.first_even;
+        let pool = self
+            .pools
+            .get_mut(&address)
+            .ok_or(PortError::UnknownAddress(address))?;
+        for step in 0..slots {
+            let i = (pool.cursor + step) % slots;
+            if pool.used[i] {
+                continue;
+            }
+            let port = first_even + (i as u16) * 2;
+            let rtp_addr = SocketAddr::new(address, port);
+            let Ok(rtp) = bind_udp(rtp_addr) else {
+                continue;
+            };
+            let rtcp = if rtcp_mux {
+                None
+            } else {
+                match bind_udp(SocketAddr::new(address, port + 1)) {
+                    Ok(s) => Some(s),
+                    Err(_) => continue,
+                }
+            };
+            pool.used[i] = true;
+            pool.used_count += 1;
+            pool.cursor = (i + 1) % slots;
+            return Ok(BoundPorts {
+                rtp,
+                rtcp,
+                rtp_addr,
+            });
+        }
+        Err(PortError::Exhausted { address })
+    }
+
+    /// Returns the pair whose RTP port is `rtp` to the pool.
+    pub fn release(&mut self, rtp: SocketAddr) {
+        if let Some(pool) = self.pools.get_mut(&rtp.ip()) {
+            if rtp.port() >= self.first_even {
+                let i = usize::from((rtp.port() - self.first_even) / 2);
+                if i < pool.used.len() && pool.used[i] {
+                    pool.used[i] = false;
+                    pool.used_count -= 1;
+                }
+            }
+        }
+    }
+
+    /// Usage per address, for metrics.
+    pub fn usage(&self) -> Vec<PoolUsage> {
+        let mut v: Vec<PoolUsage> = self
+            .pools
+            .iter()
+            .map(|(a, p)| PoolUsage {
+                address: *a,
+                used: p.used_count,
+                free: self.slots - p.used_count,
+            })
+            .collect();
+        v.sort_by_key(|u| u.address);
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn exhausts_and_releases() {
+        let a = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        // 2 pairs: 46950/46951 and 46952/46953.
+        let mut p = PortPool::new(&[a], 46949, 46953);
+        let x = p.allocate(a, false).unwrap();
+        assert_eq!(x.rtp_addr.port() % 2, 0);
+        assert!(x.rtcp.is_some());
+        let y = p.allocate(a, true).unwrap();
+        assert!(y.rtcp.is_none());
+        assert!(matches!(
+            p.allocate(a, false),
+            Err(PortError::Exhausted { .. })
+        ));
+        assert_eq!(p.usage()[0].used, 2);
+        drop(x.rtp);
+        drop(x.rtcp);
+        p.release(x.rtp_addr);
+        assert_eq!(p.usage()[0].free, 1);
+        assert!(p.allocate(a, false).is_ok());
+    }
+}

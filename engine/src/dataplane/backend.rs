@@ -1,0 +1,342 @@
+//! The I/O backend trait and the `recvmmsg`/`sendmmsg` backend.
+//!
+//! A backend owns the waiting and the batched I/O; the worker's flow table
+//! (a [`Handler`]) owns the decisions. Per ready socket the mmsg backend
+//! makes one `recvmmsg` (up to the batch size) into preallocated slots,
+//! hands each datagram to the handler, which transforms it in place and
+//! says where it goes, then one `sendmmsg` per destination socket, with
+//! runs of equal-size datagrams to one address folded into one UDP GSO
+//! send.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+
+use super::counters::{add, inc};
+use super::sys::{self, Epoll, MmsgRx, MmsgTx, RxMeta, TxGroup};
+use super::{BackendKind, WorkerCounters};
+
+/// Bytes per packet buffer.
+pub(crate) const SLOT: usize = 2048;
+/// Bytes a datagram may have: the rest of the slot is tailroom for the
+/// SRTP/SRTCP trailer protect appends.
+pub(crate) const RECV_LEN: usize = SLOT - crate::srtp::MAX_TRAILER_LEN;
+/// The epoll token of the worker's wakeup eventfd.
+const WAKE_TOKEN: u64 = u64::MAX;
+
+/// Where a processed datagram goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tx {
+    /// Token of the socket that sends it.
+    pub token: u32,
+    /// Destination.
+    pub dest: SocketAddr,
+    /// Bytes, from the start of the buffer.
+    pub len: usize,
+    /// RTCP (for the counters).
+    pub rtcp: bool,
+}
+
+/// The worker's side of the packet loop: decisions and counters.
+pub(crate) trait Handler {
+    /// A batch starts (read the clock once).
+    fn begin_batch(&mut self);
+    /// A datagram `buf[..len]` arrived on `token` from `src`; `buf[len..]`
+    /// is tailroom. Transform it in place and say where it goes.
+    fn on_packet(&mut self, token: u32, buf: &mut [u8], len: usize, src: SocketAddr) -> Option<Tx>;
+    /// A datagram too long for a buffer (or without a source) arrived.
+    fn on_truncated(&mut self, token: u32);
+    /// The socket's cumulative kernel drop counter.
+    fn on_rx_overflow(&mut self, token: u32, total: u32);
+    /// A datagram was sent from `token`.
+    fn on_sent(&mut self, token: u32, len: usize, rtcp: bool);
+    /// A datagram from `token` could not be sent.
+    fn on_send_failed(&mut self, token: u32, overload: bool);
+}
+
+/// Batched I/O over a worker's sockets.
+pub(crate) trait Backend {
+    /// Which backend this is.
+    fn kind(&self) -> BackendKind;
+    /// Starts receiving on a socket.
+    fn add_socket(&mut self, token: u32, fd: RawFd) -> io::Result<()>;
+    /// Stops receiving on a socket (before it is closed).
+    fn remove_socket(&mut self, token: u32, fd: RawFd);
+    /// Waits up to `timeout_ms` (or until the wakeup fd rings), then
+    /// receives, processes and sends what is ready.
+    fn poll<H: Handler>(&mut self, h: &mut H, timeout_ms: i32) -> io::Result<()>;
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct SockInfo {
+    fd: RawFd,
+    live: bool,
+    gso: bool,
+}
+
+/// The `recvmmsg`/`sendmmsg` + level-triggered epoll backend.
+pub(crate) struct MmsgBackend {
+    epoll: Epoll,
+    wake: Arc<sys::EventFd>,
+    rx: MmsgRx,
+    tx: MmsgTx,
+    data: Vec<u8>,
+    meta: Vec<RxMeta>,
+    batch: usize,
+    socks: Vec<SockInfo>,
+    /// Processed datagrams of the batch in hand: (slot, where to).
+    out: Vec<(usize, Tx)>,
+    done: Vec<bool>,
+    spans: Vec<(usize, usize)>,
+    entries: Vec<(usize, bool)>,
+    groups: Vec<TxGroup>,
+    counters: Arc<WorkerCounters>,
+}
+
+impl MmsgBackend {
+    pub(crate) fn new(
+        batch: usize,
+        wake: Arc<sys::EventFd>,
+        counters: Arc<WorkerCounters>,
+    ) -> io::Result<MmsgBackend> {
+        let epoll = Epoll::new(batch.max(64))?;
+        epoll.add(wake.raw(), WAKE_TOKEN)?;
+        Ok(MmsgBackend {
+            epoll,
+            wake,
+            rx: MmsgRx::new(batch),
+            tx: MmsgTx::new(batch),
+            data: vec![0u8; batch * SLOT],
+            meta: vec![RxMeta::default(); batch],
+            batch,
+            socks: Vec::with_capacity(256),
+            out: Vec::with_capacity(batch),
+            done: Vec::with_capacity(batch),
+            spans: Vec::with_capacity(batch),
+            entries: Vec::with_capacity(batch),
+            groups: Vec::with_capacity(batch),
+            counters,
+        })
+    }
+
+    /// Sends the processed datagrams of the batch in hand, one `sendmmsg`
+    /// per sending socket.
+    fn flush<H: Handler>(&mut self, h: &mut H) {
+        let n = self.out.len();
+        self.done.clear();
+        self.done.resize(n, false);
+        for start in 0..n {
+            if self.done[start] {
+                continue;
+            }
+            let token = self.out[start].1.token;
+            self.spans.clear();
+            self.entries.clear();
+            self.groups.clear();
+            let info = self.socks.get(token as usize).copied().unwrap_or_default();
+            // Collect this socket's datagrams, in order, and fold runs of
+            // equal-size datagrams to one address into GSO groups.
+            for k in start..n {
+                let (slot, tx) = self.out[k];
+                if self.done[k] || tx.token != token {
+                    continue;
+                }
+                self.done[k] = true;
+                let idx = self.spans.len();
+                self.spans.push((slot * SLOT, tx.len));
+                self.entries.push((tx.len, tx.rtcp));
+                if let Some(g) = self.groups.last_mut() {
+                    let seg = usize::from(g.segment);
+                    if info.gso
+                        && g.dest == tx.dest
+                        && self.spans[g.first].1 == tx.len
+                        && tx.len <= usize::from(u16::MAX)
+                        && g.count < sys::GSO_MAX_SEGMENTS
+                        && (g.count + 1) * tx.len <= sys::GSO_MAX_BYTES
+                        && (seg == 0 || seg == tx.len)
+                    {
+                        g.count += 1;
+                        g.segment = tx.len as u16;
+                        continue;
+                    }
+                }
+                self.groups.push(TxGroup {
+                    first: idx,
+                    count: 1,
+                    segment: 0,
+                    dest: tx.dest,
+                });
+            }
+            if !info.live {
+                for _ in 0..self.entries.len() {
+                    h.on_send_failed(token, false);
+                }
+                continue;
+            }
+            self.send_groups(h, token, info.fd);
+        }
+        self.out.clear();
+    }
+
+    fn fail_groups<H: Handler>(
+        &self,
+        h: &mut H,
+        token: u32,
+        from: usize,
+        to: usize,
+        overload: bool,
+    ) {
+        for g in &self.groups[from..to] {
+            for _ in 0..g.count {
+                h.on_send_failed(token, overload);
+            }
+        }
+    }
+
+    fn send_groups<H: Handler>(&mut self, h: &mut H, token: u32, fd: RawFd) {
+        let mut g = 0usize;
+        // Each round either advances `g` or turns GSO off (once), so the
+        // loop ends after at most 2 * groups rounds.
+        let mut rounds = 0usize;
+        while g < self.groups.len() && rounds <= 2 * self.groups.len() + 2 {
+            rounds += 1;
+            inc(&self.counters.send_calls);
+            match self.tx.send(fd, &self.data, &self.spans, &self.groups[g..]) {
+                Ok(0) => {
+                    self.fail_groups(h, token, g, self.groups.len(), true);
+                    return;
+                }
+                Ok(k) => {
+                    for grp in &self.groups[g..g + k] {
+                        if grp.segment > 0 {
+                            inc(&self.counters.gso_sends);
+                        }
+                        for e in &self.entries[grp.first..grp.first + grp.count] {
+                            h.on_sent(token, e.0, e.1);
+                        }
+                    }
+                    g += k;
+                }
+                Err(e) => {
+                    let errno = e.raw_os_error().unwrap_or(0);
+                    let gso = self.groups[g].segment > 0;
+                    if errno == libc::EAGAIN || errno == libc::ENOBUFS {
+                        // The socket's send buffer (or the device queue) is
+                        // full: drop what is left for it, keep serving.
+                        self.fail_groups(h, token, g, self.groups.len(), true);
+                        return;
+                    } else if gso
+                        && (errno == libc::EIO || errno == libc::EINVAL || errno == libc::EMSGSIZE)
+                    {
+                        // The kernel or device refuses GSO: stop using it on
+                        // this socket and send the rest one by one.
+                        if let Some(s) = self.socks.get_mut(token as usize) {
+                            s.gso = false;
+                        }
+                        tracing::debug!(token, errno, "UDP GSO refused; sending individually");
+                        // Rare path (once per socket): allocation allowed.
+                        let mut rebuilt = Vec::with_capacity(self.spans.len());
+                        for grp in &self.groups[g..] {
+                            for k in grp.first..grp.first + grp.count {
+                                rebuilt.push(TxGroup {
+                                    first: k,
+                                    count: 1,
+                                    segment: 0,
+                                    dest: grp.dest,
+                                });
+                            }
+                        }
+                        self.groups.truncate(g);
+                        self.groups.extend(rebuilt);
+                    } else {
+                        self.fail_groups(h, token, g, g + 1, false);
+                        g += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Backend for MmsgBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Mmsg
+    }
+
+    fn add_socket(&mut self, token: u32, fd: RawFd) -> io::Result<()> {
+        let t = token as usize;
+        if self.socks.len() <= t {
+            self.socks.resize(t + 1, SockInfo::default());
+        }
+        self.epoll.add(fd, u64::from(token))?;
+        self.socks[t] = SockInfo {
+            fd,
+            live: true,
+            gso: true,
+        };
+        Ok(())
+    }
+
+    fn remove_socket(&mut self, token: u32, fd: RawFd) {
+        let _ = self.epoll.delete(fd);
+        if let Some(s) = self.socks.get_mut(token as usize) {
+            *s = SockInfo::default();
+        }
+    }
+
+    fn poll<H: Handler>(&mut self, h: &mut H, timeout_ms: i32) -> io::Result<()> {
+        let ready = self.epoll.wait(timeout_ms)?;
+        for i in 0..ready {
+            let token = self.epoll.token(i);
+            if token == WAKE_TOKEN {
+                self.wake.drain();
+                continue;
+            }
+            let token = token as u32;
+            let info = match self.socks.get(token as usize) {
+                Some(s) if s.live => *s,
+                _ => continue,
+            };
+            let got = match self.rx.recv(
+                info.fd,
+                &mut self.data,
+                SLOT,
+                RECV_LEN,
+                &mut self.meta[..self.batch],
+            ) {
+                Ok(n) => n,
+                // A pending socket error (ICMP) is consumed by the failed
+                // call; the next round reads on.
+                Err(_) => continue,
+            };
+            if got == 0 {
+                continue;
+            }
+            inc(&self.counters.batches);
+            add(&self.counters.packets_received, got as u64);
+            h.begin_batch();
+            for j in 0..got {
+                let m = self.meta[j];
+                if let Some(total) = m.ovfl {
+                    h.on_rx_overflow(token, total);
+                }
+                let src = match m.src {
+                    Some(s) if !m.truncated => s,
+                    _ => {
+                        h.on_truncated(token);
+                        continue;
+                    }
+                };
+                let buf = &mut self.data[j * SLOT..(j + 1) * SLOT];
+                if let Some(tx) = h.on_packet(token, buf, m.len, src) {
+                    self.out.push((j, tx));
+                }
+            }
+            if !self.out.is_empty() {
+                self.flush(h);
+            }
+        }
+        Ok(())
+    }
+}

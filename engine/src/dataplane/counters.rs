@@ -1,0 +1,247 @@
+//! Per-leg and per-worker counters.
+//!
+//! Every counter is an [`AtomicU64`] written by exactly one thread, the
+//! worker that owns the call, with a plain `store(load + n)` (no locked
+//! read-modify-write on the hot path), and read by anyone with
+//! [`Ordering::Relaxed`]. The latched addresses sit behind a [`Mutex`] that
+//! the worker touches only when a latch changes, never per packet.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Adds `n` to a single-writer counter (a relaxed load and store, no lock
+/// prefix).
+#[inline]
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
+}
+
+/// Adds one to a single-writer counter.
+#[inline]
+pub(crate) fn inc(counter: &AtomicU64) {
+    add(counter, 1);
+}
+
+/// Sets a latched-address slot; called only when the latch changes.
+pub(crate) fn set_addr(slot: &Mutex<Option<SocketAddr>>, addr: Option<SocketAddr>) {
+    let mut guard = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    *guard = addr;
+}
+
+fn get_addr(slot: &Mutex<Option<SocketAddr>>) -> Option<SocketAddr> {
+    *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Counters of one call leg. The control plane creates them with
+/// [`LegCounters::new`], keeps a clone of the `Arc` and reads them at any
+/// time; the owning worker is the only writer.
+///
+/// "In" is what the leg's peer sent to the relay, "out" what the relay sent
+/// to the leg's peer.
+#[derive(Debug, Default)]
+pub struct LegCounters {
+    /// Datagrams received on the leg's sockets (RTP and RTCP, including
+    /// the ones later dropped).
+    pub packets_in: AtomicU64,
+    /// Bytes of the datagrams counted in `packets_in`, as received.
+    pub bytes_in: AtomicU64,
+    /// Datagrams sent to the leg's peer (RTP and RTCP).
+    pub packets_out: AtomicU64,
+    /// Bytes of the datagrams counted in `packets_out`, as sent.
+    pub bytes_out: AtomicU64,
+    /// RTCP/SRTCP datagrams received (also counted in `packets_in`).
+    pub rtcp_in: AtomicU64,
+    /// RTCP/SRTCP datagrams sent (also counted in `packets_out`).
+    pub rtcp_out: AtomicU64,
+    /// Received packets whose SRTP/SRTCP tag did not verify, or whose MKI
+    /// names no key.
+    pub auth_failures: AtomicU64,
+    /// Received packets refused as replays or as too old for the window.
+    pub replays: AtomicU64,
+    /// Received packets that did not parse: truncated, bad version, not
+    /// RTP/RTCP by their first byte, longer than a receive buffer.
+    pub malformed: AtomicU64,
+    /// Received packets of an SSRC the inbound context does not accept.
+    pub unknown_ssrc: AtomicU64,
+    /// Packets that could not be sent to this leg because its remote
+    /// address is not known yet.
+    pub dropped_no_remote: AtomicU64,
+    /// Received packets dropped because they came from an address other
+    /// than the signalled one (strict mode) or the latched one (a
+    /// first-packet latch, which never moves).
+    pub dropped_strict_source: AtomicU64,
+    /// Packets lost to overload: sends toward this leg refused with
+    /// `EAGAIN`/`ENOBUFS`, plus datagrams the kernel dropped on this leg's
+    /// sockets because their receive queue was full (`SO_RXQ_OVFL`).
+    pub dropped_overload: AtomicU64,
+    /// Packets dropped for any other reason: STUN/DTLS on a media socket,
+    /// RTCP on a non-muxed RTP socket, protect failures (key exhausted),
+    /// send errors other than overload.
+    pub dropped_other: AtomicU64,
+    /// How many times an authenticated packet moved a latched address.
+    pub relatches: AtomicU64,
+    /// Unix time in ms of the last received packet that passed every check
+    /// (0: none yet).
+    pub last_packet_ms: AtomicU64,
+    /// The peer's RTP address the relay latched on (`None`: not latched).
+    pub latched_rtp: Mutex<Option<SocketAddr>>,
+    /// The peer's RTCP address the relay latched on (`None`: not latched).
+    pub latched_rtcp: Mutex<Option<SocketAddr>>,
+}
+
+/// A plain copy of [`LegCounters`] at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LegStats {
+    /// See [`LegCounters::packets_in`].
+    pub packets_in: u64,
+    /// See [`LegCounters::bytes_in`].
+    pub bytes_in: u64,
+    /// See [`LegCounters::packets_out`].
+    pub packets_out: u64,
+    /// See [`LegCounters::bytes_out`].
+    pub bytes_out: u64,
+    /// See [`LegCounters::rtcp_in`].
+    pub rtcp_in: u64,
+    /// See [`LegCounters::rtcp_out`].
+    pub rtcp_out: u64,
+    /// See [`LegCounters::auth_failures`].
+    pub auth_failures: u64,
+    /// See [`LegCounters::replays`].
+    pub replays: u64,
+    /// See [`LegCounters::malformed`].
+    pub malformed: u64,
+    /// See [`LegCounters::unknown_ssrc`].
+    pub unknown_ssrc: u64,
+    /// See [`LegCounters::dropped_no_remote`].
+    pub dropped_no_remote: u64,
+    /// See [`LegCounters::dropped_strict_source`].
+    pub dropped_strict_source: u64,
+    /// See [`LegCounters::dropped_overload`].
+    pub dropped_overload: u64,
+    /// See [`LegCounters::dropped_other`].
+    pub dropped_other: u64,
+    /// See [`LegCounters::relatches`].
+    pub relatches: u64,
+    /// See [`LegCounters::last_packet_ms`].
+    pub last_packet_ms: u64,
+    /// See [`LegCounters::latched_rtp`].
+    pub latched_rtp: Option<SocketAddr>,
+    /// See [`LegCounters::latched_rtcp`].
+    pub latched_rtcp: Option<SocketAddr>,
+}
+
+impl LegCounters {
+    /// Fresh zeroed counters, shared.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Reads every counter (relaxed) into a plain struct.
+    pub fn snapshot(&self) -> LegStats {
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        LegStats {
+            packets_in: r(&self.packets_in),
+            bytes_in: r(&self.bytes_in),
+            packets_out: r(&self.packets_out),
+            bytes_out: r(&self.bytes_out),
+            rtcp_in: r(&self.rtcp_in),
+            rtcp_out: r(&self.rtcp_out),
+            auth_failures: r(&self.auth_failures),
+            replays: r(&self.replays),
+            malformed: r(&self.malformed),
+            unknown_ssrc: r(&self.unknown_ssrc),
+            dropped_no_remote: r(&self.dropped_no_remote),
+            dropped_strict_source: r(&self.dropped_strict_source),
+            dropped_overload: r(&self.dropped_overload),
+            dropped_other: r(&self.dropped_other),
+            relatches: r(&self.relatches),
+            last_packet_ms: r(&self.last_packet_ms),
+            latched_rtp: get_addr(&self.latched_rtp),
+            latched_rtcp: get_addr(&self.latched_rtcp),
+        }
+    }
+}
+
+impl LegStats {
+    /// Every drop of the leg, all reasons summed.
+    pub fn dropped_total(&self) -> u64 {
+        self.auth_failures
+            + self.replays
+            + self.malformed
+            + self.unknown_ssrc
+            + self.dropped_no_remote
+            + self.dropped_strict_source
+            + self.dropped_overload
+            + self.dropped_other
+    }
+}
+
+/// Totals of one worker thread; written only by that worker.
+#[derive(Debug, Default)]
+pub struct WorkerCounters {
+    /// Datagrams received on the worker's sockets.
+    pub packets_received: AtomicU64,
+    /// Datagrams sent onward successfully.
+    pub packets_relayed: AtomicU64,
+    /// Datagrams dropped, every reason (the kernel's receive-queue drops
+    /// are in `kernel_drops` instead).
+    pub packets_dropped: AtomicU64,
+    /// Datagrams the kernel dropped on the worker's sockets because their
+    /// receive queue was full (from `SO_RXQ_OVFL`).
+    pub kernel_drops: AtomicU64,
+    /// Receive batches that held at least one datagram.
+    pub batches: AtomicU64,
+    /// Send system calls (or submissions) made.
+    pub send_calls: AtomicU64,
+    /// GSO super-datagrams sent (each replacing several sends).
+    pub gso_sends: AtomicU64,
+    /// Calls the worker holds now.
+    pub calls: AtomicU64,
+    /// Control commands handled.
+    pub commands: AtomicU64,
+}
+
+/// A plain copy of [`WorkerCounters`] at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WorkerStats {
+    /// See [`WorkerCounters::packets_received`].
+    pub packets_received: u64,
+    /// See [`WorkerCounters::packets_relayed`].
+    pub packets_relayed: u64,
+    /// See [`WorkerCounters::packets_dropped`].
+    pub packets_dropped: u64,
+    /// See [`WorkerCounters::kernel_drops`].
+    pub kernel_drops: u64,
+    /// See [`WorkerCounters::batches`].
+    pub batches: u64,
+    /// See [`WorkerCounters::send_calls`].
+    pub send_calls: u64,
+    /// See [`WorkerCounters::gso_sends`].
+    pub gso_sends: u64,
+    /// See [`WorkerCounters::calls`].
+    pub calls: u64,
+    /// See [`WorkerCounters::commands`].
+    pub commands: u64,
+}
+
+impl WorkerCounters {
+    /// Reads every counter (relaxed) into a plain struct.
+    pub fn snapshot(&self) -> WorkerStats {
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        WorkerStats {
+            packets_received: r(&self.packets_received),
+            packets_relayed: r(&self.packets_relayed),
+            packets_dropped: r(&self.packets_dropped),
+            kernel_drops: r(&self.kernel_drops),
+            batches: r(&self.batches),
+            send_calls: r(&self.send_calls),
+            gso_sends: r(&self.gso_sends),
+            calls: r(&self.calls),
+            commands: r(&self.commands),
+        }
+    }
+}

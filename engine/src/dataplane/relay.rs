@@ -1,0 +1,466 @@
+//! The sans-I/O relay: what to do with one received datagram.
+//!
+//! A [`CallState`] holds a call's two legs ([`LegState`]): their SRTP
+//! contexts, forward and latch modes, signalled and latched remote
+//! addresses and counters. [`CallState::process`] takes a datagram that
+//! arrived on one leg's socket, in a buffer with tailroom, checks it,
+//! transforms it in place and returns a [`Verdict`]: send `len` bytes of the
+//! same buffer from the other leg's socket to an address, or drop it (the
+//! reason is already counted). No I/O, no allocation, no lock (except the
+//! latched-address mutex, touched only when a latch changes).
+//!
+//! The rules (`docs/dataplane-contract.md`):
+//!
+//! * Demux by first byte (RFC 7983, RFC 5761): RTP on the RTP socket, RTCP
+//!   on the RTCP socket, or either on a muxed RTP socket. STUN and DTLS are
+//!   dropped as `dropped_other`, anything else as `malformed`.
+//! * Checks run before any state moves: the source check (strict, or a
+//!   first-packet latch that never moves), then parse, authentication and
+//!   replay (`unprotect`/`verify` with the receiving leg's `srtp_in`).
+//! * Only a packet that passed every check may latch or move a remote
+//!   address (RTP Bleed): forged, tampered, replayed, truncated or garbage
+//!   packets never do. RTP and RTCP latch separately.
+//! * The packet is then protected with the other leg's `srtp_out` (or
+//!   forwarded unchanged in verified passthrough) and sent to the other
+//!   leg's latched, else signalled, address; none known: `dropped_no_remote`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::counters::{add, inc, set_addr};
+use super::{ForwardMode, KeyChange, LatchMode, LegCounters, LegUpdate};
+use crate::error::MalformedKind;
+use crate::rtp::{self, PacketKind};
+use crate::srtp::Context;
+use crate::Error;
+
+/// Which of a leg's sockets: the RTP socket (which also carries muxed
+/// RTCP) or the separate RTCP socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// The RTP socket.
+    Rtp = 0,
+    /// The separate RTCP socket (RTP port + 1).
+    Rtcp = 1,
+}
+
+/// Why a datagram was dropped (already counted on the leg).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Not RTP/RTCP by its first bytes, or not a well-formed packet.
+    Malformed(MalformedKind),
+    /// STUN or DTLS on a media socket.
+    NotMedia,
+    /// RTP on the RTCP socket, or RTCP on a non-muxed RTP socket.
+    WrongSocket,
+    /// From an address other than the signalled (strict) or latched
+    /// (first-packet) one.
+    StrictSource,
+    /// The SRTP/SRTCP tag did not verify, or the MKI names no key.
+    AuthFailed,
+    /// A replay, or too old for the replay window.
+    Replayed,
+    /// An SSRC the inbound context does not accept.
+    UnknownSsrc,
+    /// The inbound key is exhausted, or another inbound error.
+    InboundOther,
+    /// The other leg has no remote address yet.
+    NoRemote,
+    /// Protect with the other leg's `srtp_out` failed (key exhausted,
+    /// stream limit).
+    ProtectFailed,
+}
+
+/// What to do with a processed datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send `buf[..len]` from `leg`'s `channel` socket to `dest`.
+    Forward {
+        /// Bytes to send, from the start of the buffer.
+        len: usize,
+        /// The leg whose socket sends (the other leg).
+        leg: usize,
+        /// Which of that leg's sockets sends.
+        channel: Channel,
+        /// Where to.
+        dest: SocketAddr,
+        /// Whether the packet is RTCP (for `rtcp_out`).
+        rtcp: bool,
+    },
+    /// Drop it; the reason was counted.
+    Drop(DropReason),
+}
+
+/// The socket-free settings of one leg, to build a [`LegState`].
+pub struct LegParams {
+    /// Signalled RTP address of the peer.
+    pub remote_rtp: Option<SocketAddr>,
+    /// Signalled RTCP address (`None`: RTP port + 1, or the RTP address when
+    /// muxed).
+    pub remote_rtcp: Option<SocketAddr>,
+    /// RTCP muxed on the RTP socket (RFC 5761).
+    pub rtcp_mux: bool,
+    /// Latch mode.
+    pub latch: LatchMode,
+    /// Inbound keys (`None`: plain RTP).
+    pub srtp_in: Option<Context>,
+    /// Outbound keys (`None`: send plain RTP).
+    pub srtp_out: Option<Context>,
+    /// How packets received on this leg reach the other leg.
+    pub forward: ForwardMode,
+    /// The leg's counters.
+    pub counters: Arc<LegCounters>,
+}
+
+/// One leg's relay state.
+pub struct LegState {
+    srtp_in: Option<Context>,
+    srtp_out: Option<Context>,
+    forward: ForwardMode,
+    latch: LatchMode,
+    remote: [Option<SocketAddr>; 2],
+    latched: [Option<SocketAddr>; 2],
+    rtcp_mux: bool,
+    counters: Arc<LegCounters>,
+}
+
+impl LegState {
+    /// A leg with nothing latched yet.
+    pub fn new(p: LegParams) -> LegState {
+        set_addr(&p.counters.latched_rtp, None);
+        set_addr(&p.counters.latched_rtcp, None);
+        LegState {
+            srtp_in: p.srtp_in,
+            srtp_out: p.srtp_out,
+            forward: p.forward,
+            latch: p.latch,
+            remote: [p.remote_rtp, p.remote_rtcp],
+            latched: [None, None],
+            rtcp_mux: p.rtcp_mux,
+            counters: p.counters,
+        }
+    }
+
+    /// The leg's counters.
+    pub fn counters(&self) -> &Arc<LegCounters> {
+        &self.counters
+    }
+
+    /// The latched RTP (`Channel::Rtp`) or RTCP (`Channel::Rtcp`) address.
+    pub fn latched(&self, which: Channel) -> Option<SocketAddr> {
+        self.latched[which as usize]
+    }
+
+    /// RTCP muxed on the RTP socket.
+    pub fn rtcp_mux(&self) -> bool {
+        self.rtcp_mux
+    }
+
+    /// The signalled address packets of this kind must come from in strict
+    /// mode (and the fallback destination).
+    fn signalled(&self, rtcp: bool) -> Option<SocketAddr> {
+        if !rtcp {
+            return self.remote[0];
+        }
+        self.remote[1].or_else(|| {
+            let rtp = self.remote[0]?;
+            Some(if self.rtcp_mux {
+                rtp
+            } else {
+                port_plus_one(rtp)
+            })
+        })
+    }
+
+    /// Where to send a packet to this leg's peer.
+    fn destination(&self, rtcp: bool) -> Option<SocketAddr> {
+        if self.latch == LatchMode::Strict {
+            return self.signalled(rtcp);
+        }
+        if !rtcp {
+            return self.latched[0].or(self.remote[0]);
+        }
+        self.latched[1].or(self.remote[1]).or_else(|| {
+            let rtp = self.latched[0].or(self.remote[0])?;
+            Some(if self.rtcp_mux {
+                rtp
+            } else {
+                port_plus_one(rtp)
+            })
+        })
+    }
+
+    /// Whether a latched address may move (only on authenticated packets,
+    /// in the authenticated mode, on an SRTP leg).
+    fn may_relatch(&self) -> bool {
+        self.latch == LatchMode::Authenticated && self.srtp_in.is_some()
+    }
+
+    fn set_latch(&mut self, ch: usize, addr: Option<SocketAddr>) {
+        self.latched[ch] = addr;
+        let slot = if ch == 0 {
+            &self.counters.latched_rtp
+        } else {
+            &self.counters.latched_rtcp
+        };
+        set_addr(slot, addr);
+    }
+
+    /// Records an accepted packet's source.
+    fn latch_on(&mut self, ch: usize, src: SocketAddr) {
+        match self.latched[ch] {
+            Some(l) if l == src => {}
+            None => self.set_latch(ch, Some(src)),
+            Some(_) => {
+                // Strict and first-packet latches were checked before; only
+                // an authenticated SRTP leg gets here with a new source.
+                if self.may_relatch() {
+                    inc(&self.counters.relatches);
+                    self.set_latch(ch, Some(src));
+                }
+            }
+        }
+    }
+
+    /// Applies a control-plane update. Key changes are checked first, so a
+    /// refused change leaves the leg as it was.
+    pub fn apply(&mut self, u: LegUpdate) -> Result<(), Error> {
+        let LegUpdate {
+            remote_rtp,
+            remote_rtcp,
+            latch,
+            srtp_in,
+            srtp_out,
+            forward,
+        } = u;
+        if let Some(change) = srtp_in {
+            apply_key_change(&mut self.srtp_in, change)?;
+        }
+        if let Some(change) = srtp_out {
+            apply_key_change(&mut self.srtp_out, change)?;
+        }
+        if let Some(addr) = remote_rtp {
+            if self.remote[0] != Some(addr) {
+                self.remote[0] = Some(addr);
+                self.set_latch(0, None);
+                if self.remote[1].is_none() {
+                    self.set_latch(1, None);
+                }
+            }
+        }
+        if let Some(addr) = remote_rtcp {
+            if self.remote[1] != Some(addr) {
+                self.remote[1] = Some(addr);
+                self.set_latch(1, None);
+            }
+        }
+        if let Some(mode) = latch {
+            self.latch = mode;
+            if mode == LatchMode::Strict {
+                for ch in 0..2 {
+                    let want = self.signalled(ch == 1);
+                    if self.latched[ch].is_some() && self.latched[ch] != want {
+                        self.set_latch(ch, None);
+                    }
+                }
+            }
+        }
+        if let Some(f) = forward {
+            self.forward = f;
+        }
+        Ok(())
+    }
+}
+
+fn apply_key_change(ctx: &mut Option<Context>, change: KeyChange) -> Result<(), Error> {
+    const NO_CONTEXT: Error =
+        Error::InvalidConfig("the leg has no SRTP context for this direction");
+    match change {
+        KeyChange::AddKey(k) => ctx.as_mut().ok_or(NO_CONTEXT)?.add_key(k),
+        KeyChange::SetActiveMki(mki) => ctx.as_mut().ok_or(NO_CONTEXT)?.set_active_mki(&mki),
+        KeyChange::Replace(k) => ctx.as_mut().ok_or(NO_CONTEXT)?.replace_key(k),
+        KeyChange::Context(c) => {
+            *ctx = c;
+            Ok(())
+        }
+    }
+}
+
+fn port_plus_one(mut a: SocketAddr) -> SocketAddr {
+    a.set_port(a.port().wrapping_add(1));
+    a
+}
+
+/// A call: two legs.
+pub struct CallState {
+    legs: [LegState; 2],
+}
+
+impl CallState {
+    /// A call of legs A (index 0) and B (index 1).
+    pub fn new(a: LegState, b: LegState) -> CallState {
+        CallState { legs: [a, b] }
+    }
+
+    /// Leg `i` (0 = A, 1 = B).
+    pub fn leg(&self, i: usize) -> &LegState {
+        &self.legs[i & 1]
+    }
+
+    /// Leg `i`, mutably.
+    pub fn leg_mut(&mut self, i: usize) -> &mut LegState {
+        &mut self.legs[i & 1]
+    }
+
+    /// Processes the datagram `buf[..len]` received on leg `leg`'s
+    /// `channel` socket from `src`, in place; `buf[len..]` is tailroom for
+    /// the SRTP trailer. Counts everything on the legs' counters (except
+    /// `packets_out`/`bytes_out`/`rtcp_out`, which the I/O layer counts
+    /// once the send succeeded).
+    pub fn process(
+        &mut self,
+        leg: usize,
+        channel: Channel,
+        buf: &mut [u8],
+        len: usize,
+        src: SocketAddr,
+        now_ms: u64,
+    ) -> Verdict {
+        let leg = leg & 1;
+        let [a, b] = &mut self.legs;
+        let (rx, tx) = if leg == 0 { (a, b) } else { (b, a) };
+        let len = len.min(buf.len());
+        let c = &*rx.counters;
+        inc(&c.packets_in);
+        add(&c.bytes_in, len as u64);
+
+        // 1. Demux by first byte.
+        let rtcp = match (rtp::classify(&buf[..len]), channel) {
+            (PacketKind::Rtp, Channel::Rtp) => false,
+            (PacketKind::Rtcp, Channel::Rtcp) => true,
+            (PacketKind::Rtcp, Channel::Rtp) if rx.rtcp_mux => true,
+            (PacketKind::Rtcp, Channel::Rtp) | (PacketKind::Rtp, Channel::Rtcp) => {
+                inc(&c.dropped_other);
+                return Verdict::Drop(DropReason::WrongSocket);
+            }
+            (PacketKind::Stun | PacketKind::Dtls, _) => {
+                inc(&c.dropped_other);
+                return Verdict::Drop(DropReason::NotMedia);
+            }
+            (PacketKind::Unknown, _) => {
+                inc(&c.malformed);
+                let kind = if len < 2 {
+                    MalformedKind::Truncated
+                } else {
+                    MalformedKind::BadVersion
+                };
+                return Verdict::Drop(DropReason::Malformed(kind));
+            }
+        };
+        if rtcp {
+            inc(&c.rtcp_in);
+        }
+        let ch = usize::from(rtcp);
+
+        // 2. Source check: strict, or a latch that never moves.
+        let source_ok = match rx.latch {
+            LatchMode::Strict => rx.signalled(rtcp) == Some(src),
+            _ if rx.may_relatch() => true,
+            _ => !matches!(rx.latched[ch], Some(l) if l != src),
+        };
+        if !source_ok {
+            inc(&c.dropped_strict_source);
+            return Verdict::Drop(DropReason::StrictSource);
+        }
+
+        // 3. Parse, authenticate, replay-check (and decrypt when re-keying).
+        let packet = &mut buf[..len];
+        let inbound = match (&mut rx.srtp_in, rx.forward, rtcp) {
+            (Some(ctx), ForwardMode::Transcode, false) => ctx.unprotect_rtp(packet),
+            (Some(ctx), ForwardMode::Transcode, true) => ctx.unprotect_rtcp(packet),
+            (Some(ctx), ForwardMode::VerifiedPassthrough, false) => {
+                ctx.verify_rtp(packet).map(|_| len)
+            }
+            (Some(ctx), ForwardMode::VerifiedPassthrough, true) => {
+                ctx.verify_rtcp(packet).map(|_| len)
+            }
+            (None, _, false) => rtp::rtp_header_len(packet).map(|_| len),
+            (None, _, true) => rtp::validate_compound(packet).map(|_| len),
+        };
+        let plain_len = match inbound {
+            Ok(n) => n,
+            Err(e) => {
+                let reason = match e {
+                    Error::AuthFailed | Error::UnknownMki => {
+                        inc(&c.auth_failures);
+                        DropReason::AuthFailed
+                    }
+                    Error::Replayed | Error::TooOld => {
+                        inc(&c.replays);
+                        DropReason::Replayed
+                    }
+                    Error::Malformed(kind) => {
+                        inc(&c.malformed);
+                        DropReason::Malformed(kind)
+                    }
+                    Error::UnknownSsrc(_) | Error::TooManyStreams { .. } => {
+                        inc(&c.unknown_ssrc);
+                        DropReason::UnknownSsrc
+                    }
+                    _ => {
+                        inc(&c.dropped_other);
+                        DropReason::InboundOther
+                    }
+                };
+                return Verdict::Drop(reason);
+            }
+        };
+
+        // 4. The packet is genuine: latch, and note the time.
+        rx.latch_on(ch, src);
+        rx.counters
+            .last_packet_ms
+            .store(now_ms, std::sync::atomic::Ordering::Relaxed);
+
+        // 5. Where to, and from which socket of the other leg.
+        let out_channel = if rtcp && !tx.rtcp_mux {
+            Channel::Rtcp
+        } else {
+            Channel::Rtp
+        };
+        let Some(dest) = tx.destination(rtcp) else {
+            inc(&tx.counters.dropped_no_remote);
+            return Verdict::Drop(DropReason::NoRemote);
+        };
+
+        // 6. Protect for the other leg (or pass the bytes through).
+        let out_len = match (rx.forward, &mut tx.srtp_out) {
+            (ForwardMode::VerifiedPassthrough, _) => len,
+            (ForwardMode::Transcode, None) => plain_len,
+            (ForwardMode::Transcode, Some(ctx)) => {
+                let r = if rtcp {
+                    ctx.protect_rtcp(buf, plain_len)
+                } else {
+                    ctx.protect_rtp(buf, plain_len)
+                };
+                match r {
+                    Ok(n) => n,
+                    Err(_) => {
+                        inc(&tx.counters.dropped_other);
+                        return Verdict::Drop(DropReason::ProtectFailed);
+                    }
+                }
+            }
+        };
+        Verdict::Forward {
+            len: out_len,
+            leg: leg ^ 1,
+            channel: out_channel,
+            dest,
+            rtcp,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

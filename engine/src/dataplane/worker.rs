@@ -1,0 +1,429 @@
+//! One worker thread: its flow table, its commands, its packet loop.
+//!
+//! The flow table maps a socket token (an index into a `Vec`) to the call
+//! and leg that own the socket, and a call slot (another index) to the
+//! call's relay state: a packet's lookup is two indexed loads, no hash, no
+//! lock. Commands from the control plane are drained (non-blocking, a
+//! bounded number per round) between batches; acks go back on per-request
+//! bounded channels with `try_send`, so the worker never waits on anyone.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+
+use super::backend::{Backend, Handler, MmsgBackend, Tx};
+use super::counters::{add, inc};
+use super::relay::{CallState, Channel, LegParams, LegState, Verdict};
+use super::uring::UringBackend;
+use super::{sys, BackendKind, CallFlows, Command, DataPlaneError, LegFlows, WorkerCounters};
+
+/// How long a worker waits for packets before it looks at its command
+/// queue anyway (the eventfd wakes it sooner).
+const POLL_TIMEOUT_MS: i32 = 100;
+/// Commands handled per round at most, so packets keep flowing.
+const COMMANDS_PER_ROUND: usize = 64;
+
+/// What a worker thread needs to start.
+pub(crate) struct WorkerSpec {
+    pub index: usize,
+    pub cpu: Option<usize>,
+    pub backend: BackendKind,
+    pub batch: usize,
+    pub commands: Receiver<Command>,
+    pub wake: Arc<sys::EventFd>,
+    pub counters: Arc<WorkerCounters>,
+    pub ready: Sender<std::io::Result<BackendKind>>,
+    pub hook: Option<fn()>,
+}
+
+/// The worker thread's body.
+pub(crate) fn run(spec: WorkerSpec) {
+    if let Some(hook) = spec.hook {
+        hook();
+    }
+    if let Some(cpu) = spec.cpu {
+        if let Err(e) = sys::pin_to_cpu(cpu) {
+            tracing::warn!(worker = spec.index, cpu, error = %e, "could not pin worker");
+        }
+    }
+    if spec.backend == BackendKind::Uring {
+        match UringBackend::new(
+            spec.batch,
+            Arc::clone(&spec.wake),
+            Arc::clone(&spec.counters),
+        ) {
+            Ok(b) => return serve(b, spec),
+            Err(e) => tracing::warn!(
+                worker = spec.index,
+                error = %e,
+                "io_uring setup failed, falling back to recvmmsg/sendmmsg"
+            ),
+        }
+    }
+    match MmsgBackend::new(
+        spec.batch,
+        Arc::clone(&spec.wake),
+        Arc::clone(&spec.counters),
+    ) {
+        Ok(b) => serve(b, spec),
+        Err(e) => {
+            let _ = spec.ready.send(Err(e));
+        }
+    }
+}
+
+fn serve<B: Backend>(mut backend: B, spec: WorkerSpec) {
+    let kind = backend.kind();
+    let _ = spec.ready.send(Ok(kind));
+    tracing::info!(worker = spec.index, backend = %kind, "data-plane worker running");
+    let mut table = Table::new(Arc::clone(&spec.counters));
+    'outer: loop {
+        for _ in 0..COMMANDS_PER_ROUND {
+            match spec.commands.try_recv() {
+                Ok(cmd) => {
+                    if !table.command(cmd, &mut backend) {
+                        break 'outer;
+                    }
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => break 'outer,
+            }
+        }
+        if let Err(e) = backend.poll(&mut table, POLL_TIMEOUT_MS) {
+            tracing::error!(worker = spec.index, error = %e, "data-plane poll failed");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    // Stop receiving before the sockets close.
+    table.remove_all(&mut backend);
+    drop(backend);
+    tracing::info!(worker = spec.index, "data-plane worker stopped");
+}
+
+struct SockEntry {
+    socket: UdpSocket,
+    call: usize,
+    leg: usize,
+    channel: Channel,
+    ovfl_seen: u32,
+}
+
+struct CallEntry {
+    id: u64,
+    state: CallState,
+    /// Socket token per leg and channel.
+    tokens: [[Option<u32>; 2]; 2],
+}
+
+/// The worker's flow table.
+struct Table {
+    socks: Vec<Option<SockEntry>>,
+    free_socks: Vec<u32>,
+    calls: Vec<Option<CallEntry>>,
+    free_calls: Vec<usize>,
+    by_id: HashMap<u64, usize>,
+    now_ms: u64,
+    counters: Arc<WorkerCounters>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Table {
+    fn new(counters: Arc<WorkerCounters>) -> Table {
+        Table {
+            socks: Vec::with_capacity(256),
+            free_socks: Vec::new(),
+            calls: Vec::with_capacity(128),
+            free_calls: Vec::new(),
+            by_id: HashMap::new(),
+            now_ms: now_ms(),
+            counters,
+        }
+    }
+
+    /// Handles one command; `false` means stop.
+    fn command<B: Backend>(&mut self, cmd: Command, backend: &mut B) -> bool {
+        inc(&self.counters.commands);
+        match cmd {
+            Command::AddCall(flows, ack) => {
+                let r = self.add_call(*flows, backend);
+                let _ = ack.try_send(r);
+            }
+            Command::UpdateLeg {
+                call_id,
+                leg,
+                update,
+                ack,
+            } => {
+                let r = match self.by_id.get(&call_id) {
+                    None => Err(DataPlaneError::UnknownCall(call_id)),
+                    Some(_) if leg > 1 => Err(DataPlaneError::UnknownLeg),
+                    Some(&slot) => match self.calls[slot].as_mut() {
+                        Some(c) => c
+                            .state
+                            .leg_mut(leg)
+                            .apply(*update)
+                            .map_err(DataPlaneError::Srtp),
+                        None => Err(DataPlaneError::UnknownCall(call_id)),
+                    },
+                };
+                let _ = ack.try_send(r);
+            }
+            Command::RemoveCall(call_id, ack) => {
+                let r = match self.by_id.remove(&call_id) {
+                    Some(slot) => {
+                        self.drop_call(slot, backend);
+                        Ok(())
+                    }
+                    None => Err(DataPlaneError::UnknownCall(call_id)),
+                };
+                let _ = ack.try_send(r);
+            }
+            Command::Shutdown => return false,
+        }
+        true
+    }
+
+    fn alloc_sock(&mut self, entry: SockEntry) -> u32 {
+        match self.free_socks.pop() {
+            Some(t) => {
+                self.socks[t as usize] = Some(entry);
+                t
+            }
+            None => {
+                self.socks.push(Some(entry));
+                (self.socks.len() - 1) as u32
+            }
+        }
+    }
+
+    fn add_call<B: Backend>(
+        &mut self,
+        flows: CallFlows,
+        backend: &mut B,
+    ) -> Result<(), DataPlaneError> {
+        if self.by_id.contains_key(&flows.id) {
+            return Err(DataPlaneError::DuplicateCall(flows.id));
+        }
+        let slot = self.free_calls.pop().unwrap_or_else(|| {
+            self.calls.push(None);
+            self.calls.len() - 1
+        });
+        let CallFlows { id, legs } = flows;
+        let mut tokens = [[None; 2]; 2];
+        let mut failure = None;
+        let [leg_a, leg_b] = legs;
+        let a = self.register_leg(slot, 0, leg_a, backend, &mut tokens, &mut failure);
+        let b = self.register_leg(slot, 1, leg_b, backend, &mut tokens, &mut failure);
+        self.calls[slot] = Some(CallEntry {
+            id,
+            state: CallState::new(a, b),
+            tokens,
+        });
+        if let Some(e) = failure {
+            self.drop_call(slot, backend);
+            return Err(DataPlaneError::Io(e));
+        }
+        self.by_id.insert(id, slot);
+        inc(&self.counters.calls);
+        Ok(())
+    }
+
+    /// Registers a leg's sockets (unless an earlier one failed) and builds
+    /// its relay state.
+    fn register_leg<B: Backend>(
+        &mut self,
+        slot: usize,
+        li: usize,
+        leg: LegFlows,
+        backend: &mut B,
+        tokens: &mut [[Option<u32>; 2]; 2],
+        failure: &mut Option<std::io::Error>,
+    ) -> LegState {
+        let rtcp_mux = leg.rtcp_socket.is_none();
+        let socks = [
+            Some((leg.rtp_socket, Channel::Rtp)),
+            leg.rtcp_socket.map(|s| (s, Channel::Rtcp)),
+        ];
+        for (socket, channel) in socks.into_iter().flatten() {
+            if failure.is_some() {
+                continue;
+            }
+            let fd = socket.as_raw_fd();
+            if let Err(e) = socket.set_nonblocking(true) {
+                *failure = Some(e);
+                continue;
+            }
+            // The kernel drop counter is a nicety; go on without it.
+            let _ = sys::enable_rxq_ovfl(fd);
+            let token = self.alloc_sock(SockEntry {
+                socket,
+                call: slot,
+                leg: li,
+                channel,
+                ovfl_seen: 0,
+            });
+            tokens[li][channel as usize] = Some(token);
+            if let Err(e) = backend.add_socket(token, fd) {
+                *failure = Some(e);
+            }
+        }
+        LegState::new(LegParams {
+            remote_rtp: leg.remote_rtp,
+            remote_rtcp: leg.remote_rtcp,
+            rtcp_mux,
+            latch: leg.latch,
+            srtp_in: leg.srtp_in,
+            srtp_out: leg.srtp_out,
+            forward: leg.forward,
+            counters: leg.counters,
+        })
+    }
+
+    fn free_tokens<B: Backend>(&mut self, tokens: &[[Option<u32>; 2]; 2], backend: &mut B) {
+        for t in tokens.iter().flatten().flatten() {
+            if let Some(entry) = self.socks.get_mut(*t as usize).and_then(Option::take) {
+                backend.remove_socket(*t, entry.socket.as_raw_fd());
+                drop(entry);
+                self.free_socks.push(*t);
+            }
+        }
+    }
+
+    fn drop_call<B: Backend>(&mut self, slot: usize, backend: &mut B) {
+        if let Some(call) = self.calls.get_mut(slot).and_then(Option::take) {
+            self.free_tokens(&call.tokens, backend);
+            if self.by_id.get(&call.id) == Some(&slot) {
+                self.by_id.remove(&call.id);
+            }
+            self.free_calls.push(slot);
+            let n = self
+                .counters
+                .calls
+                .load(std::sync::atomic::Ordering::Relaxed);
+            self.counters
+                .calls
+                .store(n.saturating_sub(1), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    fn remove_all<B: Backend>(&mut self, backend: &mut B) {
+        let slots: Vec<usize> = self.by_id.values().copied().collect();
+        for slot in slots {
+            self.drop_call(slot, backend);
+        }
+    }
+
+    fn leg_of(&self, token: u32) -> Option<(&CallEntry, usize)> {
+        let s = self.socks.get(token as usize)?.as_ref()?;
+        let call = self.calls.get(s.call)?.as_ref()?;
+        Some((call, s.leg))
+    }
+
+    fn dropped(&self) {
+        inc(&self.counters.packets_dropped);
+    }
+}
+
+impl Handler for Table {
+    fn begin_batch(&mut self) {
+        self.now_ms = now_ms();
+    }
+
+    fn on_packet(&mut self, token: u32, buf: &mut [u8], len: usize, src: SocketAddr) -> Option<Tx> {
+        let Some(Some(s)) = self.socks.get(token as usize) else {
+            self.dropped();
+            return None;
+        };
+        let (slot, leg, channel) = (s.call, s.leg, s.channel);
+        let Some(Some(call)) = self.calls.get_mut(slot) else {
+            self.dropped();
+            return None;
+        };
+        match call.state.process(leg, channel, buf, len, src, self.now_ms) {
+            Verdict::Forward {
+                len,
+                leg,
+                channel,
+                dest,
+                rtcp,
+            } => match call.tokens[leg & 1][channel as usize] {
+                Some(token) => Some(Tx {
+                    token,
+                    dest,
+                    len,
+                    rtcp,
+                }),
+                None => {
+                    inc(&call.state.leg(leg).counters().dropped_other);
+                    self.dropped();
+                    None
+                }
+            },
+            Verdict::Drop(_) => {
+                self.dropped();
+                None
+            }
+        }
+    }
+
+    fn on_truncated(&mut self, token: u32) {
+        if let Some((call, leg)) = self.leg_of(token) {
+            let c = call.state.leg(leg).counters();
+            inc(&c.packets_in);
+            inc(&c.malformed);
+        }
+        self.dropped();
+    }
+
+    fn on_rx_overflow(&mut self, token: u32, total: u32) {
+        let Some(Some(s)) = self.socks.get_mut(token as usize) else {
+            return;
+        };
+        let delta = total.wrapping_sub(s.ovfl_seen);
+        if delta == 0 || delta > u32::MAX / 2 {
+            return;
+        }
+        s.ovfl_seen = total;
+        let (slot, leg) = (s.call, s.leg);
+        if let Some(Some(call)) = self.calls.get(slot) {
+            add(
+                &call.state.leg(leg).counters().dropped_overload,
+                u64::from(delta),
+            );
+        }
+        add(&self.counters.kernel_drops, u64::from(delta));
+    }
+
+    fn on_sent(&mut self, token: u32, len: usize, rtcp: bool) {
+        if let Some((call, leg)) = self.leg_of(token) {
+            let c = call.state.leg(leg).counters();
+            inc(&c.packets_out);
+            add(&c.bytes_out, len as u64);
+            if rtcp {
+                inc(&c.rtcp_out);
+            }
+        }
+        inc(&self.counters.packets_relayed);
+    }
+
+    fn on_send_failed(&mut self, token: u32, overload: bool) {
+        if let Some((call, leg)) = self.leg_of(token) {
+            let c = call.state.leg(leg).counters();
+            if overload {
+                inc(&c.dropped_overload);
+            } else {
+                inc(&c.dropped_other);
+            }
+        }
+        self.dropped();
+    }
+}

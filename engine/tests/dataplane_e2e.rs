@@ -1,0 +1,748 @@
+//! End-to-end tests of the data plane over loopback, for each I/O backend:
+//! a DataPlane with one worker, node sockets on 127.0.0.1, and "phones"
+//! (plain std UdpSockets with rampart::srtp contexts) on both sides.
+//!
+//! No timing assertions: every wait is bounded in time (and loops are
+//! bounded in count) only so that a failure fails instead of hanging.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rampart::dataplane::*;
+use rampart::srtp::{Context, MasterKey, Policy, Suite};
+
+const CM80: Suite = Suite::AesCm128HmacSha1_80;
+const GCM: Suite = Suite::AeadAes128Gcm;
+const WAIT: Duration = Duration::from_secs(5);
+
+fn key(suite: Suite, seed: u8) -> MasterKey {
+    MasterKey::new(
+        suite,
+        &vec![seed; suite.master_key_len()],
+        &vec![seed ^ 0x3c; suite.master_salt_len()],
+    )
+    .unwrap()
+}
+
+fn ctx(suite: Suite, seed: u8) -> Context {
+    Context::new(Policy::new(suite, key(suite, seed))).unwrap()
+}
+
+fn ctx_mki(suite: Suite, seed: u8, mki: u8) -> Context {
+    Context::new(Policy::new(suite, key(suite, seed).with_mki(&[mki]))).unwrap()
+}
+
+fn bind() -> UdpSocket {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s
+}
+
+fn rtp(seq: u16, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x80, 0x60];
+    v.extend_from_slice(&seq.to_be_bytes());
+    v.extend_from_slice(&(u32::from(seq).wrapping_mul(160)).to_be_bytes());
+    v.extend_from_slice(&ssrc.to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
+fn rtcp_rr(ssrc: u32, tag: u8) -> Vec<u8> {
+    // RR with one report block: 8 + 24 bytes, length 7 words.
+    let mut v = vec![0x81, 201, 0, 7];
+    v.extend_from_slice(&ssrc.to_be_bytes());
+    v.extend_from_slice(&[tag; 24]);
+    v
+}
+
+/// Waits (bounded) until `f` holds.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    for _ in 0..10_000 {
+        if f() {
+            return;
+        }
+        if Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn start(kind: BackendKind) -> DataPlane {
+    let dp = DataPlane::start(DataPlaneConfig {
+        workers: 1,
+        pin_cpus: false,
+        backend: kind,
+        batch_size: 32,
+    })
+    .unwrap();
+    match kind {
+        BackendKind::Uring => {
+            if uring_probe().is_ok() {
+                assert_eq!(dp.backend(), BackendKind::Uring, "io_uring works here");
+            } else {
+                eprintln!(
+                    "io_uring unavailable here; the test ran on {}",
+                    dp.backend()
+                );
+                assert_eq!(dp.backend(), BackendKind::Mmsg);
+            }
+        }
+        _ => assert_eq!(dp.backend(), BackendKind::Mmsg),
+    }
+    assert_eq!(dp.worker_count(), 1);
+    dp
+}
+
+/// The phone end of a leg: its sockets and SRTP contexts.
+struct Phone {
+    rtp: UdpSocket,
+    rtcp: Option<UdpSocket>,
+    tx: Option<Context>,
+    rx: Option<Context>,
+    /// Where the node listens for this phone (RTP, RTCP).
+    node_rtp: SocketAddr,
+    node_rtcp: SocketAddr,
+}
+
+impl Phone {
+    fn addr(&self) -> SocketAddr {
+        self.rtp.local_addr().unwrap()
+    }
+
+    fn rtcp_addr(&self) -> SocketAddr {
+        self.rtcp
+            .as_ref()
+            .map_or(self.addr(), |s| s.local_addr().unwrap())
+    }
+
+    fn wire_rtp(&mut self, plain: &[u8]) -> Vec<u8> {
+        let mut buf = [0u8; 2048];
+        buf[..plain.len()].copy_from_slice(plain);
+        let n = match &mut self.tx {
+            Some(c) => c.protect_rtp(&mut buf, plain.len()).unwrap(),
+            None => plain.len(),
+        };
+        buf[..n].to_vec()
+    }
+
+    fn wire_rtcp(&mut self, plain: &[u8]) -> Vec<u8> {
+        let mut buf = [0u8; 2048];
+        buf[..plain.len()].copy_from_slice(plain);
+        let n = match &mut self.tx {
+            Some(c) => c.protect_rtcp(&mut buf, plain.len()).unwrap(),
+            None => plain.len(),
+        };
+        buf[..n].to_vec()
+    }
+
+    fn send_rtp(&mut self, plain: &[u8]) -> Vec<u8> {
+        let wire = self.wire_rtp(plain);
+        self.rtp.send_to(&wire, self.node_rtp).unwrap();
+        wire
+    }
+
+    fn send_rtcp(&mut self, plain: &[u8]) {
+        let wire = self.wire_rtcp(plain);
+        let sock = self.rtcp.as_ref().unwrap_or(&self.rtp);
+        sock.send_to(&wire, self.node_rtcp).unwrap();
+    }
+
+    fn recv_raw_on(sock: &UdpSocket) -> Vec<u8> {
+        let mut buf = [0u8; 2048];
+        for _ in 0..100 {
+            match sock.recv_from(&mut buf) {
+                Ok((n, _)) => return buf[..n].to_vec(),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => panic!("no packet in time: {e}"),
+            }
+        }
+        panic!("recv kept being interrupted")
+    }
+
+    /// Receives one RTP packet and unprotects it.
+    fn recv_rtp(&mut self) -> Vec<u8> {
+        let mut p = Self::recv_raw_on(&self.rtp);
+        if let Some(c) = &mut self.rx {
+            let n = c.unprotect_rtp(&mut p).unwrap();
+            p.truncate(n);
+        }
+        p
+    }
+
+    fn recv_raw(&self) -> Vec<u8> {
+        Self::recv_raw_on(&self.rtp)
+    }
+
+    fn recv_rtcp(&mut self) -> Vec<u8> {
+        let sock = self.rtcp.as_ref().unwrap_or(&self.rtp);
+        let mut p = Self::recv_raw_on(sock);
+        if let Some(c) = &mut self.rx {
+            let n = c.unprotect_rtcp(&mut p).unwrap();
+            p.truncate(n);
+        }
+        p
+    }
+
+    /// Nothing more arrives within a short while.
+    fn assert_quiet(&self) {
+        self.rtp
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut buf = [0u8; 2048];
+        let r = self.rtp.recv_from(&mut buf);
+        self.rtp.set_read_timeout(Some(WAIT)).unwrap();
+        assert!(r.is_err(), "unexpected packet: {:?}", r.map(|x| x.0));
+    }
+}
+
+/// How one leg is set up.
+struct LegSpec {
+    separate_rtcp: bool,
+    signal_remote: bool,
+    latch: LatchMode,
+    /// Keys phone -> node (the leg's srtp_in; the phone's tx).
+    keys_in: Option<(Suite, u8)>,
+    /// Keys node -> phone (the leg's srtp_out; the phone's rx).
+    keys_out: Option<(Suite, u8)>,
+    forward: ForwardMode,
+    mki: Option<u8>,
+}
+
+impl LegSpec {
+    fn srtp(suite: Suite, seed_in: u8, seed_out: u8) -> LegSpec {
+        LegSpec {
+            separate_rtcp: false,
+            signal_remote: false,
+            latch: LatchMode::Authenticated,
+            keys_in: Some((suite, seed_in)),
+            keys_out: Some((suite, seed_out)),
+            forward: ForwardMode::Transcode,
+            mki: None,
+        }
+    }
+
+    fn plain() -> LegSpec {
+        LegSpec {
+            keys_in: None,
+            keys_out: None,
+            ..LegSpec::srtp(CM80, 0, 0)
+        }
+    }
+
+    fn signalled(mut self) -> LegSpec {
+        self.signal_remote = true;
+        self
+    }
+
+    fn build(&self) -> (LegFlows, Phone) {
+        let node_rtp = bind();
+        let node_rtcp = self.separate_rtcp.then(bind);
+        let phone_rtp = bind();
+        let phone_rtcp = self.separate_rtcp.then(bind);
+        let mk = |k: Option<(Suite, u8)>| {
+            k.map(|(s, seed)| match self.mki {
+                Some(m) => ctx_mki(s, seed, m),
+                None => ctx(s, seed),
+            })
+        };
+        let phone = Phone {
+            node_rtp: node_rtp.local_addr().unwrap(),
+            node_rtcp: node_rtcp
+                .as_ref()
+                .map_or(node_rtp.local_addr().unwrap(), |s| s.local_addr().unwrap()),
+            rtp: phone_rtp,
+            rtcp: phone_rtcp,
+            tx: mk(self.keys_in),
+            rx: mk(self.keys_out),
+        };
+        let flows = LegFlows {
+            rtp_socket: node_rtp,
+            rtcp_socket: node_rtcp,
+            remote_rtp: self.signal_remote.then(|| phone.addr()),
+            remote_rtcp: (self.signal_remote && self.separate_rtcp).then(|| phone.rtcp_addr()),
+            latch: self.latch,
+            srtp_in: mk(self.keys_in),
+            srtp_out: mk(self.keys_out),
+            forward: self.forward,
+            counters: LegCounters::new(),
+        };
+        (flows, phone)
+    }
+}
+
+struct Call {
+    a: Phone,
+    b: Phone,
+    ca: Arc<LegCounters>,
+    cb: Arc<LegCounters>,
+}
+
+fn add_call(dp: &DataPlane, id: u64, a: LegSpec, b: LegSpec) -> Call {
+    let (fa, pa) = a.build();
+    let (fb, pb) = b.build();
+    let (ca, cb) = (Arc::clone(&fa.counters), Arc::clone(&fb.counters));
+    dp.add_call(CallFlows { id, legs: [fa, fb] }).unwrap();
+    Call {
+        a: pa,
+        b: pb,
+        ca,
+        cb,
+    }
+}
+
+/// Sends `n` RTP packets each way (A first, so A latches) and checks they
+/// arrive intact.
+fn exchange(call: &mut Call, n: u16, seq0: u16) {
+    for i in 0..n {
+        let seq = seq0.wrapping_add(i);
+        let pa = rtp(seq, 0xaaaa, format!("a->b {i}").as_bytes());
+        call.a.send_rtp(&pa);
+        assert_eq!(call.b.recv_rtp(), pa, "A->B packet {i}");
+        let pb = rtp(seq, 0xbbbb, format!("b->a {i}").as_bytes());
+        call.b.send_rtp(&pb);
+        assert_eq!(call.a.recv_rtp(), pb, "B->A packet {i}");
+    }
+}
+
+fn srtp_rekey_both_ways(kind: BackendKind) {
+    let dp = start(kind);
+    let mut call = add_call(
+        &dp,
+        1,
+        LegSpec::srtp(CM80, 1, 2),
+        LegSpec::srtp(GCM, 3, 4).signalled(),
+    );
+    exchange(&mut call, 20, 100);
+    let a_addr = call.a.addr();
+    eventually("counters", || {
+        let (a, b) = (call.ca.snapshot(), call.cb.snapshot());
+        a.packets_in == 20 && a.packets_out == 20 && b.packets_in == 20 && b.packets_out == 20
+    });
+    let (a, b) = (call.ca.snapshot(), call.cb.snapshot());
+    assert_eq!(a.latched_rtp, Some(a_addr));
+    assert_eq!(b.latched_rtp, Some(call.b.addr()));
+    assert_eq!(
+        (a.dropped_total(), b.dropped_total(), a.relatches),
+        (0, 0, 0)
+    );
+    assert!(a.last_packet_ms > 0);
+    // Wire sizes: A's packets carry an 10-byte HMAC tag, B's a 16-byte GCM tag.
+    assert_eq!(b.bytes_out - a.bytes_in, 20 * 6);
+    let w = dp.worker_stats()[0].snapshot();
+    assert_eq!(w.calls, 1);
+    assert!(w.packets_relayed >= 40);
+    dp.remove_call(1).unwrap();
+    assert!(matches!(
+        dp.remove_call(1),
+        Err(DataPlaneError::UnknownCall(1))
+    ));
+    eventually("calls gauge", || dp.worker_stats()[0].snapshot().calls == 0);
+    dp.shutdown();
+}
+
+fn srtp_rtp_bridge(kind: BackendKind) {
+    let dp = start(kind);
+    let mut call = add_call(
+        &dp,
+        2,
+        LegSpec::srtp(CM80, 5, 6),
+        LegSpec::plain().signalled(),
+    );
+    exchange(&mut call, 10, 1);
+    // The plain side really is plain.
+    let pa = rtp(50, 0xaaaa, b"visible");
+    call.a.send_rtp(&pa);
+    assert_eq!(call.b.recv_raw(), pa);
+    dp.shutdown();
+}
+
+fn verified_passthrough(kind: BackendKind) {
+    let dp = start(kind);
+    let mut a = LegSpec::srtp(GCM, 7, 8);
+    a.forward = ForwardMode::VerifiedPassthrough;
+    let mut b = LegSpec::srtp(GCM, 8, 7).signalled();
+    b.forward = ForwardMode::VerifiedPassthrough;
+    let mut call = add_call(&dp, 3, a, b);
+    for i in 0..10u16 {
+        let wire = call.a.send_rtp(&rtp(i, 0xaaaa, b"end to end"));
+        // B holds A's sending key as its receive key: same bytes arrive.
+        assert_eq!(call.b.recv_raw(), wire, "bytes identical");
+        let wire = call.b.send_rtp(&rtp(i, 0xbbbb, b"back"));
+        assert_eq!(call.a.recv_raw(), wire);
+    }
+    // A tampered packet is not passed through.
+    let mut bad = call.a.wire_rtp(&rtp(11, 0xaaaa, b"end to end"));
+    bad[13] ^= 4;
+    call.a.rtp.send_to(&bad, call.a.node_rtp).unwrap();
+    eventually("auth failure counted", || {
+        call.ca.snapshot().auth_failures == 1
+    });
+    call.b.assert_quiet();
+    dp.shutdown();
+}
+
+fn srtcp_separate_sockets(kind: BackendKind) {
+    let dp = start(kind);
+    let mut a = LegSpec::srtp(CM80, 9, 10);
+    a.separate_rtcp = true;
+    let mut b = LegSpec::srtp(GCM, 11, 12).signalled();
+    b.separate_rtcp = true;
+    let mut call = add_call(&dp, 4, a, b);
+    exchange(&mut call, 3, 1);
+    for i in 0..5u8 {
+        let r = rtcp_rr(0xaaaa, i);
+        call.a.send_rtcp(&r);
+        assert_eq!(call.b.recv_rtcp(), r, "SRTCP A->B {i}");
+        let r = rtcp_rr(0xbbbb, i);
+        call.b.send_rtcp(&r);
+        assert_eq!(call.a.recv_rtcp(), r, "SRTCP B->A {i}");
+    }
+    let a_rtcp = call.a.rtcp_addr();
+    eventually("rtcp counters", || {
+        let (a, b) = (call.ca.snapshot(), call.cb.snapshot());
+        a.rtcp_in == 5 && a.rtcp_out == 5 && b.rtcp_in == 5 && b.rtcp_out == 5
+    });
+    let a = call.ca.snapshot();
+    assert_eq!(a.latched_rtcp, Some(a_rtcp));
+    assert_ne!(a.latched_rtcp, a.latched_rtp);
+    dp.shutdown();
+}
+
+fn rtcp_mux(kind: BackendKind) {
+    let dp = start(kind);
+    let mut call = add_call(
+        &dp,
+        5,
+        LegSpec::srtp(GCM, 13, 14),
+        LegSpec::srtp(CM80, 15, 16).signalled(),
+    );
+    // RTP and SRTCP interleaved on the one socket, both ways.
+    for i in 0..5u16 {
+        let p = rtp(i, 0xaaaa, b"media");
+        call.a.send_rtp(&p);
+        assert_eq!(call.b.recv_rtp(), p);
+        let r = rtcp_rr(0xaaaa, i as u8);
+        call.a.send_rtcp(&r);
+        assert_eq!(call.b.recv_rtcp(), r);
+        let r = rtcp_rr(0xbbbb, i as u8);
+        call.b.send_rtcp(&r);
+        assert_eq!(call.a.recv_rtcp(), r);
+    }
+    eventually("rtcp counters", || {
+        let (a, b) = (call.ca.snapshot(), call.cb.snapshot());
+        a.rtcp_in == 5 && b.rtcp_in == 5 && a.rtcp_out == 5 && b.rtcp_out == 5
+    });
+    let a = call.ca.snapshot();
+    assert_eq!(a.latched_rtcp, Some(call.a.addr()));
+    assert_eq!(a.dropped_total(), 0);
+    dp.shutdown();
+}
+
+fn rekey_with_mki(kind: BackendKind) {
+    let dp = start(kind);
+    let mut a = LegSpec::srtp(CM80, 21, 22);
+    a.mki = Some(1);
+    let mut b = LegSpec::srtp(CM80, 23, 24).signalled();
+    b.mki = Some(1);
+    let mut call = add_call(&dp, 6, a, b);
+    let mut seq = 0u16;
+    let round = |call: &mut Call, seq: &mut u16| {
+        for _ in 0..5 {
+            let pa = rtp(*seq, 0xaaaa, b"a");
+            call.a.send_rtp(&pa);
+            assert_eq!(call.b.recv_rtp(), pa, "A->B seq {seq}");
+            let pb = rtp(*seq, 0xbbbb, b"b");
+            call.b.send_rtp(&pb);
+            assert_eq!(call.a.recv_rtp(), pb, "B->A seq {seq}");
+            *seq += 1;
+        }
+    };
+    round(&mut call, &mut seq);
+    // A rekeys its sending direction: the node first accepts both keys...
+    dp.update_leg(
+        6,
+        0,
+        LegUpdate {
+            srtp_in: Some(KeyChange::AddKey(key(CM80, 31).with_mki(&[2]))),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    round(&mut call, &mut seq);
+    // ...then phone A switches.
+    let tx = call.a.tx.as_mut().unwrap();
+    tx.add_key(key(CM80, 31).with_mki(&[2])).unwrap();
+    tx.set_active_mki(&[2]).unwrap();
+    round(&mut call, &mut seq);
+    // The node rekeys toward B: B learns the new key, then the node switches.
+    let rx = call.b.rx.as_mut().unwrap();
+    rx.add_key(key(CM80, 32).with_mki(&[2])).unwrap();
+    dp.update_leg(
+        6,
+        1,
+        LegUpdate {
+            srtp_out: Some(KeyChange::AddKey(key(CM80, 32).with_mki(&[2]))),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    round(&mut call, &mut seq);
+    dp.update_leg(
+        6,
+        1,
+        LegUpdate {
+            srtp_out: Some(KeyChange::SetActiveMki(vec![2])),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    round(&mut call, &mut seq);
+    // The packet B receives now carries MKI 2.
+    let pa = rtp(seq, 0xaaaa, b"a");
+    call.a.send_rtp(&pa);
+    let raw = call.b.recv_raw();
+    assert_eq!(raw[raw.len() - 11], 2, "MKI 2 on the wire");
+    // A bad MKI is refused, and the call keeps going.
+    let r = dp.update_leg(
+        6,
+        1,
+        LegUpdate {
+            srtp_out: Some(KeyChange::SetActiveMki(vec![9])),
+            ..Default::default()
+        },
+    );
+    assert!(matches!(r, Err(DataPlaneError::Srtp(_))), "{r:?}");
+    assert!(matches!(
+        dp.update_leg(6, 2, LegUpdate::default()),
+        Err(DataPlaneError::UnknownLeg)
+    ));
+    assert!(matches!(
+        dp.update_leg(77, 0, LegUpdate::default()),
+        Err(DataPlaneError::UnknownCall(77))
+    ));
+    let s = call.ca.snapshot();
+    assert_eq!(s.dropped_total(), 0, "{s:?}");
+    dp.shutdown();
+}
+
+fn attacks_never_move_the_latch(kind: BackendKind) {
+    let dp = start(kind);
+    let mut call = add_call(
+        &dp,
+        7,
+        LegSpec::srtp(CM80, 41, 42),
+        LegSpec::srtp(GCM, 43, 44).signalled(),
+    );
+    exchange(&mut call, 3, 1);
+    let a_addr = call.a.addr();
+    eventually("latched", || call.ca.snapshot().latched_rtp == Some(a_addr));
+    let attacker = bind();
+    let to = call.a.node_rtp;
+    // Forged: valid-looking SRTP under the attacker's own key.
+    let mut forger = ctx(CM80, 99);
+    let mut buf = [0u8; 2048];
+    let p = rtp(10, 0xaaaa, b"evil");
+    buf[..p.len()].copy_from_slice(&p);
+    let n = forger.protect_rtp(&mut buf, p.len()).unwrap();
+    attacker.send_to(&buf[..n], to).unwrap();
+    // Tampered: a genuine packet with one payload bit flipped.
+    let mut t = call.a.wire_rtp(&rtp(11, 0xaaaa, b"genuine"));
+    t[12] ^= 1;
+    attacker.send_to(&t, to).unwrap();
+    // Replayed: a genuine packet the node already relayed.
+    let old = call.a.wire_rtp(&rtp(12, 0xaaaa, b"genuine"));
+    call.a.rtp.send_to(&old, to).unwrap();
+    assert_eq!(call.b.recv_rtp(), rtp(12, 0xaaaa, b"genuine"));
+    attacker.send_to(&old, to).unwrap();
+    // Truncated and garbage.
+    attacker.send_to(&old[..9], to).unwrap();
+    attacker.send_to(&[0xffu8; 64], to).unwrap();
+    attacker.send_to(&[], to).unwrap();
+    // STUN binding request.
+    let mut stun = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    stun.extend_from_slice(&[1; 12]);
+    attacker.send_to(&stun, to).unwrap();
+    eventually("all attack packets counted", || {
+        let s = call.ca.snapshot();
+        s.auth_failures == 2 && s.replays == 1 && s.malformed == 3 && s.dropped_other == 1
+    });
+    let s = call.ca.snapshot();
+    assert_eq!(s.latched_rtp, Some(a_addr), "latch never moved");
+    assert_eq!(s.relatches, 0);
+    assert_eq!(s.packets_in, 3 + 1 + 7);
+    call.b.assert_quiet();
+    // Traffic toward A still reaches the real phone.
+    let pb = rtp(20, 0xbbbb, b"to the real a");
+    call.b.send_rtp(&pb);
+    assert_eq!(call.a.recv_rtp(), pb);
+
+    // A genuine packet from a new port (NAT rebinding) moves the latch.
+    let moved = bind();
+    let w = call.a.wire_rtp(&rtp(13, 0xaaaa, b"moved"));
+    moved.send_to(&w, to).unwrap();
+    assert_eq!(call.b.recv_rtp(), rtp(13, 0xaaaa, b"moved"));
+    let moved_addr = moved.local_addr().unwrap();
+    eventually("relatched", || {
+        let s = call.ca.snapshot();
+        s.relatches == 1 && s.latched_rtp == Some(moved_addr)
+    });
+    let pb = rtp(21, 0xbbbb, b"to the moved a");
+    call.b.send_rtp(&pb);
+    let mut got = Phone::recv_raw_on(&moved);
+    let n = call.a.rx.as_mut().unwrap().unprotect_rtp(&mut got).unwrap();
+    assert_eq!(&got[..n], &pb[..]);
+    dp.shutdown();
+}
+
+fn strict_mode(kind: BackendKind) {
+    let dp = start(kind);
+    let mut a = LegSpec::srtp(CM80, 51, 52).signalled();
+    a.latch = LatchMode::Strict;
+    let mut call = add_call(&dp, 8, a, LegSpec::srtp(CM80, 53, 54).signalled());
+    exchange(&mut call, 2, 1);
+    let other = bind();
+    let w = call.a.wire_rtp(&rtp(5, 0xaaaa, b"right keys, wrong place"));
+    other.send_to(&w, call.a.node_rtp).unwrap();
+    eventually("strict drop", || {
+        call.ca.snapshot().dropped_strict_source == 1
+    });
+    call.b.assert_quiet();
+    assert_eq!(call.ca.snapshot().latched_rtp, Some(call.a.addr()));
+    dp.shutdown();
+}
+
+fn sequence_wrap_and_second_ssrc(kind: BackendKind) {
+    let dp = start(kind);
+    let mut call = add_call(
+        &dp,
+        9,
+        LegSpec::srtp(CM80, 61, 62),
+        LegSpec::srtp(GCM, 63, 64).signalled(),
+    );
+    // Across the 16-bit wrap (ROC 0 -> 1), with a second SSRC interleaved.
+    for i in 0..20u16 {
+        let seq = 65_530u16.wrapping_add(i);
+        let p1 = rtp(seq, 0x1111, b"first ssrc");
+        call.a.send_rtp(&p1);
+        assert_eq!(call.b.recv_rtp(), p1, "ssrc 1 seq {seq}");
+        let p2 = rtp(i.wrapping_mul(7), 0x2222, b"second ssrc");
+        call.a.send_rtp(&p2);
+        assert_eq!(call.b.recv_rtp(), p2, "ssrc 2 #{i}");
+    }
+    assert_eq!(call.b.rx.as_ref().unwrap().roc(0x1111), Some(1));
+    eventually("counters", || call.cb.snapshot().packets_out == 40);
+    assert_eq!(call.ca.snapshot().dropped_total(), 0);
+    dp.shutdown();
+}
+
+fn burst_and_counters(kind: BackendKind) {
+    // Bursts (several datagrams per batch, exercising batching and GSO),
+    // plain RTP both ways; every packet arrives and the counters agree.
+    let dp = start(kind);
+    let mut call = add_call(&dp, 10, LegSpec::plain(), LegSpec::plain().signalled());
+    let p = rtp(0, 0xaaaa, b"latch");
+    call.a.send_rtp(&p);
+    assert_eq!(call.b.recv_rtp(), p);
+    let mut sent = 1u64;
+    for burst in 0..10u16 {
+        for i in 0..20u16 {
+            call.a
+                .send_rtp(&rtp(burst * 20 + i + 1, 0xaaaa, &[i as u8; 160]));
+        }
+        for i in 0..20u16 {
+            let got = call.b.recv_rtp();
+            assert_eq!(got, rtp(burst * 20 + i + 1, 0xaaaa, &[i as u8; 160]));
+        }
+        sent += 20;
+    }
+    eventually("counters agree", || {
+        let (a, b) = (call.ca.snapshot(), call.cb.snapshot());
+        a.packets_in == sent && b.packets_out == sent && a.bytes_in == b.bytes_out
+    });
+    let w = dp.worker_stats()[0].snapshot();
+    eprintln!("{}: {w:?}", dp.backend());
+    assert_eq!(w.packets_received, sent);
+    assert_eq!(w.packets_relayed, sent);
+    assert_eq!(w.packets_dropped, 0);
+    dp.shutdown();
+}
+
+fn no_remote_and_shutdown_with_traffic(kind: BackendKind) {
+    let dp = start(kind);
+    // B's remote is unknown and B never speaks: A's packets have nowhere to go.
+    let mut call = add_call(&dp, 11, LegSpec::plain(), LegSpec::plain());
+    for i in 0..5 {
+        call.a.send_rtp(&rtp(i, 1, b"x"));
+    }
+    eventually("no remote", || call.cb.snapshot().dropped_no_remote == 5);
+    assert!(matches!(
+        dp.add_call(CallFlows {
+            id: 11,
+            legs: [LegSpec::plain().build().0, LegSpec::plain().build().0],
+        }),
+        Err(DataPlaneError::DuplicateCall(11))
+    ));
+    dp.shutdown();
+}
+
+fn several_workers(kind: BackendKind) {
+    // Calls spread over two workers; each call's legs stay on one worker.
+    let dp = DataPlane::start(DataPlaneConfig {
+        workers: 2,
+        pin_cpus: true,
+        backend: kind,
+        batch_size: 8,
+    })
+    .unwrap();
+    assert_eq!(dp.worker_count(), 2);
+    let mut calls: Vec<Call> = (0..4)
+        .map(|i| {
+            add_call(
+                &dp,
+                100 + i,
+                LegSpec::srtp(CM80, 70 + i as u8, 80 + i as u8),
+                LegSpec::srtp(GCM, 90 + i as u8, 110 + i as u8).signalled(),
+            )
+        })
+        .collect();
+    for call in &mut calls {
+        exchange(call, 5, 1);
+    }
+    eventually("calls spread", || {
+        dp.worker_stats().iter().all(|w| w.snapshot().calls == 2)
+    });
+    for i in 0..4 {
+        dp.remove_call(100 + i).unwrap();
+    }
+    dp.shutdown();
+}
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod mmsg {
+            $(#[test] fn $name() { super::$name(rampart::dataplane::BackendKind::Mmsg) })*
+        }
+        mod uring {
+            $(#[test] fn $name() { super::$name(rampart::dataplane::BackendKind::Uring) })*
+        }
+    };
+}
+
+both_backends!(
+    srtp_rekey_both_ways,
+    srtp_rtp_bridge,
+    verified_passthrough,
+    srtcp_separate_sockets,
+    rtcp_mux,
+    rekey_with_mki,
+    attacks_never_move_the_latch,
+    strict_mode,
+    sequence_wrap_and_second_ssrc,
+    burst_and_counters,
+    no_remote_and_shutdown_with_traffic,
+    several_workers,
+);
