@@ -128,6 +128,19 @@ pub struct ContextStats {
 }
 
 impl ContextStats {
+    /// Counts one operation's outcome: `ok` names the success counter.
+    fn record(
+        &mut self,
+        r: Result<usize, Error>,
+        ok: impl FnOnce(&mut Self) -> &mut u64,
+    ) -> Result<usize, Error> {
+        match &r {
+            Ok(_) => *ok(self) += 1,
+            Err(e) => self.count_error(e),
+        }
+        r
+    }
+
     fn count_error(&mut self, e: &Error) {
         match e {
             Error::AuthFailed => self.auth_failures += 1,
@@ -581,44 +594,28 @@ impl Context {
     /// tag into the tailroom `buf[len..]`. Returns the SRTP packet length.
     pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
         let r = self.protect_rtp_inner(buf, len);
-        match &r {
-            Ok(_) => self.stats.rtp_protected += 1,
-            Err(e) => self.stats.count_error(e),
-        }
-        r
+        self.stats.record(r, |s| &mut s.rtp_protected)
     }
 
     /// Authenticates, replay-checks and decrypts the SRTP packet that fills
     /// `packet`, in place. Returns the RTP packet length.
     pub fn unprotect_rtp(&mut self, packet: &mut [u8]) -> Result<usize, Error> {
         let r = self.unprotect_rtp_inner(packet, true);
-        match &r {
-            Ok(_) => self.stats.rtp_unprotected += 1,
-            Err(e) => self.stats.count_error(e),
-        }
-        r
+        self.stats.record(r, |s| &mut s.rtp_unprotected)
     }
 
     /// Protects the RTCP packet in `buf[..len]` in place, appending the
     /// SRTCP index, MKI and tag. Returns the SRTCP packet length.
     pub fn protect_rtcp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
         let r = self.protect_rtcp_inner(buf, len);
-        match &r {
-            Ok(_) => self.stats.rtcp_protected += 1,
-            Err(e) => self.stats.count_error(e),
-        }
-        r
+        self.stats.record(r, |s| &mut s.rtcp_protected)
     }
 
     /// Authenticates, replay-checks and decrypts the SRTCP packet that
     /// fills `packet`, in place. Returns the RTCP packet length.
     pub fn unprotect_rtcp(&mut self, packet: &mut [u8]) -> Result<usize, Error> {
         let r = self.unprotect_rtcp_inner(packet, true);
-        match &r {
-            Ok(_) => self.stats.rtcp_unprotected += 1,
-            Err(e) => self.stats.count_error(e),
-        }
-        r
+        self.stats.record(r, |s| &mut s.rtcp_unprotected)
     }
 
     /// Verified passthrough: authenticates and replay-checks the SRTP packet
@@ -627,21 +624,13 @@ impl Context {
     /// which restores the same bytes). Returns the RTP length it would have.
     pub fn verify_rtp(&mut self, packet: &mut [u8]) -> Result<usize, Error> {
         let r = self.unprotect_rtp_inner(packet, false);
-        match &r {
-            Ok(_) => self.stats.rtp_unprotected += 1,
-            Err(e) => self.stats.count_error(e),
-        }
-        r
+        self.stats.record(r, |s| &mut s.rtp_unprotected)
     }
 
     /// Verified passthrough for SRTCP; see [`verify_rtp`](Self::verify_rtp).
     pub fn verify_rtcp(&mut self, packet: &mut [u8]) -> Result<usize, Error> {
         let r = self.unprotect_rtcp_inner(packet, false);
-        match &r {
-            Ok(_) => self.stats.rtcp_unprotected += 1,
-            Err(e) => self.stats.count_error(e),
-        }
-        r
+        self.stats.record(r, |s| &mut s.rtcp_unprotected)
     }
 
     fn protect_rtp_inner(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
