@@ -38,6 +38,8 @@ pub struct Config {
     pub timeouts: TimeoutsConfig,
     /// The HTTP control API.
     pub api: ApiConfig,
+    /// The rtpengine-compatible ng control protocol (UDP/TCP, bencode).
+    pub ng: NgConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -102,6 +104,67 @@ pub struct TimeoutsConfig {
 pub struct ApiConfig {
     /// Address the API listens on (port 0 picks a free port).
     pub listen: SocketAddr,
+}
+
+/// Default ng listen address: UDP on loopback, port 2223 as rtpengine
+/// deployments customarily use (`rtpengine_sock = "udp:127.0.0.1:2223"`).
+pub const DEFAULT_NG_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 2223);
+
+/// `[ng]`: the ng control protocol that Kamailio's and OpenSIPS' rtpengine
+/// modules speak (see `docs/ng.md`). It has no authentication: it is off
+/// unless enabled, binds loopback by default, and answers only the source
+/// networks in `allow`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NgConfig {
+    /// Serve the ng protocol.
+    pub enabled: bool,
+    /// UDP address (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// TCP address; absent: no TCP listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_listen: Option<SocketAddr>,
+    /// Source networks (CIDR, or a bare address) whose requests are
+    /// answered; requests from elsewhere are dropped and counted.
+    pub allow: Vec<String>,
+    /// Largest request accepted, in bytes (cookie, space and bencode).
+    pub max_request_bytes: usize,
+    /// Seconds a reply is kept for a retransmitted request with the same
+    /// cookie (0: no cache).
+    pub cookie_cache_secs: u64,
+    /// Seconds a deleted call lingers (media still relayed) before it is
+    /// torn down, unless the request says otherwise (`delete delay`).
+    pub delete_delay_secs: u64,
+    /// SDES suites offered toward a peer, in order of preference when the
+    /// other peer states none; `SDES` flags narrow the list per call.
+    pub sdes_suites: Vec<String>,
+}
+
+impl Default for NgConfig {
+    fn default() -> Self {
+        NgConfig {
+            enabled: false,
+            listen: DEFAULT_NG_LISTEN,
+            tcp_listen: None,
+            allow: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            max_request_bytes: 65536,
+            cookie_cache_secs: 30,
+            delete_delay_secs: 0,
+            sdes_suites: [
+                "AEAD_AES_256_GCM",
+                "AEAD_AES_128_GCM",
+                "AES_256_CM_HMAC_SHA1_80",
+                "AES_256_CM_HMAC_SHA1_32",
+                "AES_192_CM_HMAC_SHA1_80",
+                "AES_192_CM_HMAC_SHA1_32",
+                "AES_CM_128_HMAC_SHA1_80",
+                "AES_CM_128_HMAC_SHA1_32",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        }
+    }
 }
 
 /// `[log]`: logging.
@@ -281,6 +344,29 @@ impl Config {
         }
         if self.log.level.trim().is_empty() {
             return bad("log.level is empty".into());
+        }
+        let ng = &self.ng;
+        for a in &ng.allow {
+            if let Err(e) = crate::control::ng::Cidr::parse(a) {
+                return bad(format!("ng.allow: {e}"));
+            }
+        }
+        if ng.enabled && ng.allow.is_empty() {
+            return bad("ng.allow is empty: no switch could use the ng protocol".into());
+        }
+        if !(512..=1 << 20).contains(&ng.max_request_bytes) {
+            return bad(format!(
+                "ng.max_request_bytes ({}) must be 512..=1048576",
+                ng.max_request_bytes
+            ));
+        }
+        if ng.sdes_suites.is_empty() {
+            return bad("ng.sdes_suites is empty".into());
+        }
+        for s in &ng.sdes_suites {
+            if crate::srtp::Suite::from_name(s).is_err() {
+                return bad(format!("ng.sdes_suites: unknown suite {s:?}"));
+            }
         }
         Ok(())
     }

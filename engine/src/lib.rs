@@ -13,7 +13,9 @@ pub mod config;
 pub mod control;
 pub mod dataplane;
 pub mod error;
+pub mod policy;
 pub mod rtp;
 pub mod srtp;
+pub mod trust;
 
 pub use error::Error;

@@ -1,4 +1,6 @@
-//! The `rampart` binary: `rampart run` starts a media node.
+//! The `rampart` binary: `rampart run` starts a media node; `rampart ctl`
+//! and `rampart capf` manage the trust plane (security tokens, the signed
+//! Certificate Trust List, the node CA).
 //!
 //! Why so thin: everything a node does lives in the library
 //! (`rampart::control::Node`), so the integration tests start the very same
@@ -16,6 +18,10 @@ use clap::{Parser, Subcommand};
 use rampart::config::Config;
 use rampart::control::Node;
 use rampart::dataplane::BackendKind;
+use rampart::trust::{
+    load_ctl, sign_payload, verify_ctl, CtlPayload, CtlSource, IssueRequest, NodeCa, Role,
+    SignedCtl, TokenAlg, TokenKey, TrustError,
+};
 
 /// Rampart: an SRTP media relay.
 #[derive(Parser)]
@@ -31,6 +37,237 @@ enum Command {
     Run(RunArgs),
     /// Check a configuration file and print the effective configuration.
     CheckConfig(RunArgs),
+    /// Certificate Trust List: security tokens, signing, verification.
+    #[command(subcommand)]
+    Ctl(CtlCommand),
+    /// Node CA (CAPF): create the CA, issue locally significant certificates.
+    #[command(subcommand)]
+    Capf(CapfCommand),
+}
+
+#[derive(Subcommand)]
+enum CtlCommand {
+    /// Create a security token: DIR/ID.key (PKCS#8, mode 0600) and DIR/ID.pub.
+    TokenNew {
+        /// Directory to write the key files into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Token id (1-64 of A-Z a-z 0-9 . _ -).
+        #[arg(long)]
+        id: String,
+        /// Signature algorithm: ed25519 or ecdsa-p256.
+        #[arg(long, default_value = "ed25519", value_parser = parse_alg)]
+        alg: TokenAlg,
+    },
+    /// Sign a trust-list payload (TOML) with a token into a trust list file.
+    Sign {
+        /// Payload source: version, [[entries]], [[tokens]] (see docs/security.md).
+        #[arg(long)]
+        payload: PathBuf,
+        /// The signing token's private key (DIR/ID.key).
+        #[arg(long)]
+        token: PathBuf,
+        /// Trust list file to write (JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify a trust list; with --state, also check and record its version
+    /// against rollback.
+    Verify {
+        /// The trust list file.
+        file: PathBuf,
+        /// State file of the last accepted version (created if missing).
+        #[arg(long)]
+        state: Option<PathBuf>,
+    },
+    /// Print a trust list's contents and whether its signature verifies.
+    Show {
+        /// The trust list file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum CapfCommand {
+    /// Create the node CA: DIR/ca.crt and DIR/ca.key (mode 0600).
+    CaNew {
+        /// Directory for the CA files.
+        #[arg(long)]
+        out: PathBuf,
+        /// The CA's common name.
+        #[arg(long, default_value = "Rampart node CA")]
+        name: String,
+        /// Validity in days.
+        #[arg(long, default_value_t = 3650)]
+        days: u32,
+    },
+    /// Issue a certificate from the node CA: OUT/NAME.crt and OUT/NAME.key (0600).
+    Issue {
+        /// The CA directory (ca.crt, ca.key).
+        #[arg(long)]
+        ca: PathBuf,
+        /// Common name (also the DNS/IP SAN and the file name).
+        #[arg(long)]
+        name: String,
+        /// Role: call-agent, tftp, capf or media-node.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Directory for the certificate and key.
+        #[arg(long)]
+        out: PathBuf,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
+}
+
+fn parse_alg(s: &str) -> Result<TokenAlg, String> {
+    TokenAlg::parse(s).ok_or_else(|| format!("unknown algorithm {s:?}: use ed25519 or ecdsa-p256"))
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s)
+        .ok_or_else(|| format!("unknown role {s:?}: use call-agent, tftp, capf or media-node"))
+}
+
+fn unix_time(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .map(|d| d.to_string())
+        .unwrap_or_else(|_| t.to_string())
+}
+
+fn ctl_summary(ctl: &rampart::trust::Ctl) -> String {
+    format!(
+        "trust list version {} signed by token {:?}: {} entries, {} tokens",
+        ctl.version,
+        ctl.signer,
+        ctl.entries.len(),
+        ctl.tokens.len()
+    )
+}
+
+fn run_ctl(cmd: CtlCommand) -> Result<(), TrustError> {
+    use rampart::trust::ctl::unix_now;
+    match cmd {
+        CtlCommand::TokenNew { out, id, alg } => {
+            let key = TokenKey::generate(&id, alg)?;
+            let (k, p) = key.save(&out)?;
+            println!(
+                "token {id} ({alg}): private key {} (mode 0600), public key {}",
+                k.display(),
+                p.display()
+            );
+        }
+        CtlCommand::Sign {
+            payload,
+            token,
+            out,
+        } => {
+            let now = unix_now();
+            let p = CtlSource::load(&payload, now.max(0) as u64)?;
+            let key = TokenKey::load(&token)?;
+            let signed = sign_payload(&p, &key)?;
+            let text = signed.to_json();
+            // Never publish a list a node would refuse.
+            let ctl = verify_ctl(&text, None, now)?;
+            rampart::trust::secret::write_public(&out, text.as_bytes(), true)?;
+            println!("{}: {}", out.display(), ctl_summary(&ctl));
+        }
+        CtlCommand::Verify { file, state } => match state {
+            Some(s) => {
+                let ctl = load_ctl(&file, Some(&s))?;
+                println!(
+                    "OK: {}; version recorded in {}",
+                    ctl_summary(&ctl),
+                    s.display()
+                );
+            }
+            None => {
+                let text = std::fs::read_to_string(&file).map_err(|e| TrustError::Io {
+                    path: file.clone(),
+                    source: e,
+                })?;
+                let ctl = verify_ctl(&text, None, unix_now())?;
+                println!(
+                    "OK: {} (no --state: rollback not checked)",
+                    ctl_summary(&ctl)
+                );
+            }
+        },
+        CtlCommand::Show { file } => {
+            let text = std::fs::read_to_string(&file).map_err(|e| TrustError::Io {
+                path: file.clone(),
+                source: e,
+            })?;
+            let signed: SignedCtl =
+                serde_json::from_str(&text).map_err(|e| TrustError::Malformed(e.to_string()))?;
+            let p: CtlPayload = serde_json::from_str(&signed.payload)
+                .map_err(|e| TrustError::Malformed(format!("payload: {e}")))?;
+            println!("format:    {}", signed.format);
+            println!("version:   {}", p.version);
+            println!("issued at: {}", unix_time(p.issued_at as i64));
+            println!(
+                "signed by: {} ({})",
+                signed.signature.token, signed.signature.algorithm
+            );
+            println!("tokens:");
+            for t in &p.tokens {
+                println!("  {} {} {}", t.id, t.algorithm, t.public_key);
+            }
+            println!("entries:");
+            for e in &p.entries {
+                let fp = match &e.cert_pem {
+                    Some(pem) => rampart::trust::secret::pem_decode(pem, "CERTIFICATE")
+                        .map(|d| rampart::trust::secret::hex(&rampart::trust::secret::sha256(&d)))
+                        .unwrap_or_else(|e| format!("(bad certificate: {e})")),
+                    None => e.sha256.clone().unwrap_or_default(),
+                };
+                let kind = if e.cert_pem.is_some() {
+                    "cert"
+                } else {
+                    "fingerprint"
+                };
+                println!("  {:<10} {:?} sha256 {} ({})", e.role, e.subject, fp, kind);
+            }
+            match verify_ctl(&text, None, unix_now()) {
+                Ok(_) => println!("signature: valid"),
+                Err(e) => println!("signature: INVALID: {e}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_capf(cmd: CapfCommand) -> Result<(), TrustError> {
+    match cmd {
+        CapfCommand::CaNew { out, name, days } => {
+            let ca = NodeCa::create_in(&out, &name, days)?;
+            let fp = rampart::trust::secret::hex(&rampart::trust::secret::sha256(ca.cert_der()));
+            println!(
+                "node CA {name:?}: {} and {} (mode 0600); sha256 {fp}",
+                out.join(rampart::trust::capf::CA_CERT_FILE).display(),
+                out.join(rampart::trust::capf::CA_KEY_FILE).display()
+            );
+        }
+        CapfCommand::Issue {
+            ca,
+            name,
+            role,
+            out,
+            days,
+        } => {
+            let ca = NodeCa::load(&ca)?;
+            let req = IssueRequest::for_days(&name, role, days);
+            let (issued, crt, key) = ca.issue_to_dir(&req, &out)?;
+            println!(
+                "{name} ({role}): {} and {} (mode 0600); sha256 {}",
+                crt.display(),
+                key.display(),
+                rampart::trust::secret::hex(&issued.sha256)
+            );
+        }
+    }
+    Ok(())
 }
 
 fn parse_backend(s: &str) -> Result<BackendKind, String> {
@@ -160,6 +397,20 @@ fn init_logging(level: &str) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Ctl(cmd) => match run_ctl(cmd) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rampart: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Capf(cmd) => match run_capf(cmd) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rampart: {e}");
+                ExitCode::from(1)
+            }
+        },
         Command::CheckConfig(args) => match args.config() {
             Ok(c) => {
                 match toml::to_string_pretty(&c) {

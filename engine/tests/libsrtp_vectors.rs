@@ -197,7 +197,8 @@ fn verify_keeps_bytes_and_records_the_packet() {
         for (i, p) in case["rtp"].as_array().unwrap().iter().enumerate() {
             let prot = hx(&p["protected"]);
             let mut buf = prot.clone();
-            rx.verify_rtp(&mut buf).unwrap_or_else(|e| panic!("{name} #{i}: {e}"));
+            rx.verify_rtp(&mut buf)
+                .unwrap_or_else(|e| panic!("{name} #{i}: {e}"));
             assert_eq!(buf, prot, "{name} rtp #{i} bytes changed");
             let mut again = prot.clone();
             assert_eq!(rx.verify_rtp(&mut again), Err(Error::Replayed));
@@ -205,7 +206,8 @@ fn verify_keeps_bytes_and_records_the_packet() {
         for (i, p) in case["rtcp"].as_array().unwrap().iter().enumerate() {
             let prot = hx(&p["protected"]);
             let mut buf = prot.clone();
-            rx.verify_rtcp(&mut buf).unwrap_or_else(|e| panic!("{name} rtcp #{i}: {e}"));
+            rx.verify_rtcp(&mut buf)
+                .unwrap_or_else(|e| panic!("{name} rtcp #{i}: {e}"));
             assert_eq!(buf, prot, "{name} rtcp #{i} bytes changed");
         }
     }

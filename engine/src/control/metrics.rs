@@ -37,6 +37,15 @@ pub fn render(s: &Shared) -> String {
         }
         (reg.len(), reg.len() * 2)
     };
+    // ng calls: one data-plane call (two legs) per relayed media section.
+    let ng_legs = s.ng.leg_counters();
+    for c in &ng_legs {
+        for (i, (_, get)) in LEG_COUNTERS.iter().enumerate() {
+            sums[i] += load(get(c));
+        }
+    }
+    let ng_calls = s.ng.call_count();
+    let (calls, legs) = (calls + ng_calls, legs + ng_legs.len());
     let sum = |name: &str| {
         LEG_COUNTERS
             .iter()
@@ -229,6 +238,59 @@ pub fn render(s: &Shared) -> String {
         "Remote address changes learned by latching.",
     );
     let _ = writeln!(out, "rampart_relatches_total {}", sum("relatches"));
+
+    family(
+        &mut out,
+        "rampart_ng_calls_active",
+        "gauge",
+        "Calls made over the ng protocol (also in rampart_calls_active).",
+    );
+    let _ = writeln!(out, "rampart_ng_calls_active {ng_calls}");
+    let ngc = &s.ng.counters;
+    family(
+        &mut out,
+        "rampart_ng_requests_total",
+        "counter",
+        "ng requests by command.",
+    );
+    for (i, c) in super::ng::COMMANDS.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "rampart_ng_requests_total{{command=\"{c}\"}} {}",
+            load(&ngc.commands[i])
+        );
+    }
+    family(
+        &mut out,
+        "rampart_ng_errors_total",
+        "counter",
+        "ng replies with result error.",
+    );
+    let _ = writeln!(out, "rampart_ng_errors_total {}", load(&ngc.errors));
+    family(
+        &mut out,
+        "rampart_ng_cached_replies_total",
+        "counter",
+        "ng retransmissions answered from the cookie cache.",
+    );
+    let _ = writeln!(out, "rampart_ng_cached_replies_total {}", load(&ngc.cached));
+    family(
+        &mut out,
+        "rampart_ng_requests_refused_total",
+        "counter",
+        "ng requests refused: source not allowed (dropped), too large, malformed.",
+    );
+    for (reason, a) in [
+        ("source", &ngc.refused_source),
+        ("too_large", &ngc.refused_size),
+        ("malformed", &ngc.malformed),
+    ] {
+        let _ = writeln!(
+            out,
+            "rampart_ng_requests_refused_total{{reason=\"{reason}\"}} {}",
+            load(a)
+        );
+    }
 
     let workers = s
         .dataplane

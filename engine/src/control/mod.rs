@@ -14,12 +14,21 @@
 //! - [`api`]: the HTTP routes and JSON errors.
 //! - [`metrics`]: Prometheus text.
 //! - [`node`]: starting and stopping it all; the no-media reaper.
+//! - [`ng`]: the rtpengine ng protocol (UDP/TCP, bencode) for Kamailio and
+//!   OpenSIPS; [`ng_call`]: its offer/answer call model; [`ng_bencode`]:
+//!   strict, bounded bencode.
+//! - [`sdp`], [`sdes`]: SDP parsing/rewriting and RFC 4568 `a=crypto`.
 
 pub mod api;
 pub mod keys;
 pub mod metrics;
+pub mod ng;
+pub mod ng_bencode;
+pub mod ng_call;
 pub mod node;
 pub mod ports;
 pub mod registry;
+pub mod sdes;
+pub mod sdp;
 
 pub use node::{EndReason, Node, NodeHandle, NodeInfo, Shared, StartError};

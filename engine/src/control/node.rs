@@ -74,6 +74,8 @@ pub struct Shared {
     pub shutting_down: AtomicBool,
     /// Node start, unix ms.
     pub started_ms: u64,
+    /// The ng protocol's calls and counters.
+    pub ng: super::ng::NgState,
 }
 
 impl Shared {
@@ -183,6 +185,8 @@ pub struct NodeInfo {
     pub backend: BackendKind,
     /// Worker threads.
     pub workers: usize,
+    /// Where the ng protocol listens (UDP, TCP), if enabled.
+    pub ng: super::ng::NgAddrs,
 }
 
 /// Why a node did not start.
@@ -229,6 +233,7 @@ pub struct NodeHandle {
     stop_tx: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
     reaper: Option<JoinHandle<()>>,
+    ng: Option<super::ng::NgServers>,
 }
 
 impl Node {
@@ -262,10 +267,11 @@ impl Node {
             }
         };
         let api_addr = listener.local_addr().unwrap_or(listen);
-        let info = NodeInfo {
+        let mut info = NodeInfo {
             api_addr,
             backend: dp.backend(),
             workers: dp.worker_count(),
+            ng: super::ng::NgAddrs::default(),
         };
         let shared = Arc::new(Shared {
             registry: Mutex::new(Registry::new(config.limits.max_calls)),
@@ -280,8 +286,31 @@ impl Node {
             workers: info.workers,
             shutting_down: AtomicBool::new(false),
             started_ms: now_ms(),
+            ng: super::ng::NgState::new(&config.ng),
             config,
         });
+        let ng = if shared.config.ng.enabled {
+            match super::ng::start(&shared) {
+                Ok(servers) => {
+                    info.ng = servers.addrs.clone();
+                    Some(servers)
+                }
+                Err(source) => {
+                    let addr = shared.config.ng.listen;
+                    if let Some(dp) = shared
+                        .dataplane
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take()
+                    {
+                        dp.shutdown();
+                    }
+                    return Err(StartError::Listen { addr, source });
+                }
+            }
+        } else {
+            None
+        };
         let (stop_tx, stop_rx) = watch::channel(false);
         let app = super::api::router(shared.clone());
         let mut srv_stop = stop_rx.clone();
@@ -320,6 +349,7 @@ impl Node {
             stop_tx,
             server: Some(server),
             reaper: Some(reaper),
+            ng,
         })
     }
 }
@@ -422,6 +452,9 @@ impl NodeHandle {
         if let Some(reaper) = self.reaper.take() {
             let _ =
                 rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), reaper).await });
+        }
+        if let Some(ng) = self.ng.take() {
+            ng.join();
         }
         let dp = self
             .shared

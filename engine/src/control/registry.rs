@@ -283,11 +283,18 @@ pub const LEG_COUNTERS: [(&str, CounterFn); 15] = [
 ];
 
 /// All calls, and the ids being created.
+///
+/// Calls made through the ng protocol live in the ng module (one ng call
+/// holds one data-plane call per media section); the registry only counts
+/// them ([`Registry::admit_external`]) so that `max_calls` bounds both
+/// kinds together, and hands out their data-plane ids so that ids never
+/// collide on the data plane.
 pub struct Registry {
     calls: HashMap<String, Call>,
     pending: HashSet<String>,
     max_calls: usize,
     next_dp_id: u64,
+    external: usize,
 }
 
 impl Registry {
@@ -298,7 +305,35 @@ impl Registry {
             pending: HashSet::new(),
             max_calls,
             next_dp_id: 1,
+            external: 0,
         }
+    }
+
+    /// Counts one call kept outside the registry (an ng call) against the
+    /// call limit.
+    pub fn admit_external(&mut self) -> Result<(), AdmitError> {
+        if self.calls.len() + self.pending.len() + self.external >= self.max_calls {
+            return Err(AdmitError::Limit(self.max_calls));
+        }
+        self.external += 1;
+        Ok(())
+    }
+
+    /// Ends one call counted by [`Registry::admit_external`].
+    pub fn release_external(&mut self) {
+        self.external = self.external.saturating_sub(1);
+    }
+
+    /// Calls kept outside the registry (ng calls).
+    pub fn external_len(&self) -> usize {
+        self.external
+    }
+
+    /// A fresh data-plane call id (unique across HTTP and ng calls).
+    pub fn alloc_dp_id(&mut self) -> u64 {
+        let dp = self.next_dp_id;
+        self.next_dp_id += 1;
+        dp
     }
 
     /// Reserves `id` for a call being created (counts against the limit)
@@ -307,7 +342,7 @@ impl Registry {
         if self.calls.contains_key(id) || self.pending.contains(id) {
             return Err(AdmitError::Exists);
         }
-        if self.calls.len() + self.pending.len() >= self.max_calls {
+        if self.calls.len() + self.pending.len() + self.external >= self.max_calls {
             return Err(AdmitError::Limit(self.max_calls));
         }
         self.pending.insert(id.to_string());

@@ -12,11 +12,10 @@ use aes::cipher::{
     StreamCipherCoreWrapper,
 };
 use aes::{Aes128Enc, Aes192Enc, Aes256Enc};
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
+use super::hmac_sha1::HmacSha1;
 use super::suite::{CipherKind, Suite};
 use crate::Error;
 
@@ -243,7 +242,7 @@ pub(crate) struct SessionKeys {
     /// Session salt: 14 bytes for counter mode, the first 12 for GCM.
     pub(crate) salt: [u8; 14],
     /// HMAC-SHA1 keyed with the session auth key (None for GCM).
-    pub(crate) mac: Option<Hmac<Sha1>>,
+    pub(crate) mac: Option<HmacSha1>,
 }
 
 impl Drop for SessionKeys {
@@ -325,10 +324,7 @@ impl SessionKeys {
         let mac = if p.auth_key_len > 0 {
             let mut a = Zeroizing::new([0u8; 20]);
             prf(&kdf, &master_salt, l_auth, r, &mut a[..]);
-            Some(
-                <Hmac<Sha1> as Mac>::new_from_slice(&a[..])
-                    .map_err(|_| Error::InvalidConfig("HMAC key"))?,
-            )
+            Some(HmacSha1::new(&a[..]))
         } else {
             None
         };
@@ -338,14 +334,10 @@ impl SessionKeys {
     /// HMAC-SHA1 over `data || trailer`, full 20-byte output.
     #[inline]
     pub(crate) fn hmac(&self, data: &[u8], trailer: &[u8]) -> [u8; 20] {
-        let mut out = [0u8; 20];
-        if let Some(mac) = &self.mac {
-            let mut m = mac.clone();
-            m.update(data);
-            m.update(trailer);
-            out.copy_from_slice(&m.finalize().into_bytes());
+        match &self.mac {
+            Some(mac) => mac.mac(data, trailer),
+            None => [0u8; 20],
         }
-        out
     }
 
     /// Constant-time check of a truncated HMAC tag.

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod context;
+mod hmac_sha1;
 pub mod keys;
 pub mod replay;
 pub mod suite;

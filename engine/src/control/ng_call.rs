@@ -1,0 +1,1078 @@
+//! ng calls: offer/answer over SDP, one data-plane call per media section.
+//!
+//! Why its own model: an ng call is driven by SDP, one side at a time. An
+//! offer from peer X (identified by its tag) reserves ports facing both
+//! peers for each media section, remembers X's `a=crypto` lines and offers
+//! peer Y Rampart's own address, ports and keys; the answer from Y picks a
+//! suite, and only then are both sides' keys known, so the data-plane call
+//! for each media section is created at answer time (early media before the
+//! answer is not relayed). Later offers and answers (re-INVITE, hold,
+//! a moved peer, new keys) change the running data-plane calls with
+//! `update_leg`, which keeps ROC and replay state.
+//!
+//! Data-plane leg 0 always faces the side that created the call (its
+//! from-tag), leg 1 the other side. For each leg, `inbound` is the key the
+//! leg's peer sends with (read from its SDP) and `outbound` the key Rampart
+//! sends with toward it (fresh from the OS CSPRNG, one per leg, direction,
+//! media section and suite, so a key is never used on two legs). Rampart's
+//! keys toward a peer stay the same across re-offers unless the suite
+//! changes, so a re-INVITE does not force a rekey.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::dataplane::{CallFlows, KeyChange, LatchMode, LegCounters, LegFlows, LegUpdate};
+use crate::srtp::{Context, MasterKey, Policy, Suite};
+
+use super::keys::{generate, same_key};
+use super::node::{now_ms, EndReason, Shared};
+use super::ports::{BoundPorts, PortError};
+use super::registry::LEG_COUNTERS;
+use super::sdes::{CryptoAttr, InlineKey};
+use super::sdp::{Connection, Media, Sdp};
+
+/// An ng request that cannot be carried out: the `error-reason` text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NgError(pub String);
+
+impl NgError {
+    /// A new error.
+    pub fn new(m: impl Into<String>) -> NgError {
+        NgError(m.into())
+    }
+}
+
+impl std::fmt::Display for NgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The options of an offer or answer that change what Rampart does.
+#[derive(Clone, Debug, Default)]
+pub struct MediaOpts {
+    /// `transport-protocol`: the profile toward the receiving peer.
+    pub transport_protocol: Option<String>,
+    /// `SDES: off`: no `a=crypto` toward the receiving peer.
+    pub sdes_off: bool,
+    /// `SDES: no-<SUITE>`.
+    pub sdes_no: Vec<Suite>,
+    /// `SDES: only-<SUITE>`.
+    pub sdes_only: Vec<Suite>,
+    /// `SDES: nonew`: offer only suites the other peer offered.
+    pub sdes_nonew: bool,
+    /// `SDES: lifetime`: generated keys carry a `|2^31` lifetime.
+    pub sdes_lifetime: bool,
+    /// `rtcp-mux: offer`.
+    pub mux_offer: bool,
+    /// `rtcp-mux: accept`.
+    pub mux_accept: bool,
+    /// `rtcp-mux: demux`.
+    pub mux_demux: bool,
+    /// `rtcp-mux: reject`.
+    pub mux_reject: bool,
+    /// `replace: origin`.
+    pub replace_origin: bool,
+    /// `address family`: `Some(true)` for IP6.
+    pub family_v6: Option<bool>,
+    /// `flags: strict-source`.
+    pub strict_source: bool,
+}
+
+/// A peer's `a=crypto` line Rampart can use.
+#[derive(Clone)]
+struct PeerLine {
+    tag: u32,
+    suite: Suite,
+    key: MasterKey,
+}
+
+/// The SRTP keys of one leg.
+#[derive(Clone)]
+struct SrtpKeys {
+    suite: Suite,
+    inbound: MasterKey,
+    outbound: MasterKey,
+}
+
+/// What the data plane runs (or should run) for one leg.
+#[derive(Clone, Default)]
+struct LegState {
+    remote_rtp: Option<SocketAddr>,
+    remote_rtcp: Option<SocketAddr>,
+    srtp: Option<SrtpKeys>,
+    latch: LatchMode,
+}
+
+/// One media section's side facing one peer.
+struct StreamLeg {
+    local_rtp: SocketAddr,
+    /// The peer's profile as it wrote it (`RTP/SAVP`, ...).
+    peer_proto: String,
+    /// Lines from the peer's offer (empty: plain RTP, or not an offerer).
+    peer_lines: Vec<PeerLine>,
+    /// The peer offered `a=rtcp-mux`.
+    peer_offered_mux: bool,
+    /// What Rampart offered this peer: tags and suites (empty: plain RTP).
+    offered: Vec<(u32, Suite)>,
+    /// Rampart offered `a=rtcp-mux` to this peer.
+    offered_mux: bool,
+    /// Rampart's keys toward this peer, one per suite, kept across offers.
+    our_keys: Vec<(Suite, MasterKey)>,
+    /// RTCP multiplexed with this peer.
+    mux: bool,
+    /// What should run for this leg after the negotiation in progress.
+    want: LegState,
+    /// What the data plane runs.
+    installed: Option<LegState>,
+    counters: Arc<LegCounters>,
+}
+
+impl StreamLeg {
+    fn new(local_rtp: SocketAddr) -> StreamLeg {
+        StreamLeg {
+            local_rtp,
+            peer_proto: String::new(),
+            peer_lines: Vec::new(),
+            peer_offered_mux: false,
+            offered: Vec::new(),
+            offered_mux: false,
+            our_keys: Vec::new(),
+            mux: false,
+            want: LegState::default(),
+            installed: None,
+            counters: LegCounters::new(),
+        }
+    }
+
+    fn our_key(&mut self, suite: Suite, lifetime: bool) -> Result<MasterKey, NgError> {
+        if let Some((_, k)) = self.our_keys.iter().find(|(s, _)| *s == suite) {
+            return Ok(k.clone());
+        }
+        let mut k = generate(suite).map_err(|e| NgError::new(e.0))?;
+        if lifetime {
+            k = k.with_lifetime(1 << 31);
+        }
+        self.our_keys.push((suite, k.clone()));
+        Ok(k)
+    }
+}
+
+/// One media section (`m=` line): a data-plane call of its own.
+pub struct Stream {
+    kind: String,
+    dp_id: Option<u64>,
+    /// Sockets reserved until the data plane takes them.
+    ports: Option<[BoundPorts; 2]>,
+    legs: [StreamLeg; 2],
+    rejected: bool,
+}
+
+/// A call made over ng.
+pub struct NgCall {
+    /// The SIP Call-ID.
+    pub call_id: String,
+    /// Creation time, unix ms.
+    pub created_ms: u64,
+    /// Last offer/answer, unix ms.
+    pub last_signal_ms: u64,
+    /// The tag of each side (side 0 made the call).
+    pub tags: [Option<String>; 2],
+    /// Via branches seen.
+    pub branches: Vec<String>,
+    streams: Vec<Stream>,
+    /// The side whose offer awaits an answer.
+    pending_offerer: Option<usize>,
+    last_offerer: usize,
+    pending_opts: MediaOpts,
+    /// When a delayed delete tears the call down, unix ms.
+    pub delete_at_ms: Option<u64>,
+}
+
+fn media_address(cfg: &Config, v6: bool, warnings: &mut Vec<String>) -> Result<IpAddr, NgError> {
+    let addrs = &cfg.media.addresses;
+    let ip = match addrs.iter().find(|a| a.is_ipv6() == v6) {
+        Some(a) => *a,
+        None => {
+            let a = *addrs
+                .first()
+                .ok_or_else(|| NgError::new("no media address configured"))?;
+            warnings.push(format!(
+                "no {} media address configured; using {a}",
+                if v6 { "IPv6" } else { "IPv4" }
+            ));
+            a
+        }
+    };
+    if ip.is_unspecified() {
+        return Err(NgError::new(format!(
+            "media address {ip} cannot be announced in SDP; configure a concrete address"
+        )));
+    }
+    Ok(ip)
+}
+
+fn allocate_pair(s: &Shared, ip: IpAddr) -> Result<BoundPorts, NgError> {
+    let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
+    pool.allocate(ip, false).map_err(|e| match e {
+        PortError::Exhausted { .. } => NgError::new(format!("Ran out of ports: {e}")),
+        PortError::UnknownAddress(_) => NgError::new(e.to_string()),
+    })
+}
+
+fn normalize_proto(p: &str) -> String {
+    // DTLS-SRTP is not supported: a UDP/TLS profile becomes the SDES one.
+    let up = p.to_ascii_uppercase();
+    match up.as_str() {
+        "UDP/TLS/RTP/SAVP" => "RTP/SAVP".into(),
+        "UDP/TLS/RTP/SAVPF" => "RTP/SAVPF".into(),
+        _ => p.to_string(),
+    }
+}
+
+fn proto_is_srtp(p: &str) -> bool {
+    p.to_ascii_uppercase().contains("SAVP")
+}
+
+/// The plain (or secure) twin of a profile: `RTP/SAVPF` ↔ `RTP/AVPF`.
+fn proto_with_srtp(p: &str, srtp: bool) -> String {
+    let feedback = p.to_ascii_uppercase().ends_with('F');
+    match (srtp, feedback) {
+        (true, true) => "RTP/SAVPF",
+        (true, false) => "RTP/SAVP",
+        (false, true) => "RTP/AVPF",
+        (false, false) => "RTP/AVP",
+    }
+    .to_string()
+}
+
+fn remote_of(m: &Media, sdp: &Sdp) -> (Option<SocketAddr>, Option<SocketAddr>, bool) {
+    let conn = m.effective_connection(sdp);
+    let ip = conn.as_ref().and_then(Connection::ip);
+    let hold = conn.as_ref().is_some_and(Connection::is_unspecified);
+    let Some(ip) = ip.filter(|ip| !ip.is_unspecified()) else {
+        return (None, None, hold);
+    };
+    let rtp = SocketAddr::new(ip, m.port());
+    let rtcp = m.rtcp().map(|(port, c)| {
+        let cip = c
+            .as_ref()
+            .and_then(Connection::ip)
+            .filter(|i| !i.is_unspecified())
+            .unwrap_or(ip);
+        SocketAddr::new(cip, port)
+    });
+    (Some(rtp), rtcp, hold)
+}
+
+fn peer_lines(m: &Media, warnings: &mut Vec<String>) -> Result<Vec<PeerLine>, NgError> {
+    let mut out = Vec::new();
+    for (line, r) in m.crypto_lines() {
+        let attr = match r {
+            Ok(a) => a,
+            Err(e) => {
+                warnings.push(format!("a=crypto on SDP line {line} ignored: {e}"));
+                continue;
+            }
+        };
+        let Ok(suite) = attr.suite() else {
+            continue; // a suite Rampart does not implement: not chosen
+        };
+        if attr.unencrypted_srtp() || attr.unencrypted_srtcp() || attr.unauthenticated_srtp() {
+            warnings.push(format!(
+                "a=crypto tag {} ignored: UNENCRYPTED_*/UNAUTHENTICATED_* session parameters are not supported",
+                attr.tag
+            ));
+            continue;
+        }
+        if attr.keys.len() > 1 {
+            warnings.push(format!(
+                "a=crypto tag {}: only the first of {} keys is used",
+                attr.tag,
+                attr.keys.len()
+            ));
+        }
+        let Some(k) = attr.keys.first() else {
+            continue;
+        };
+        match k.to_master_key(suite) {
+            Ok(key) => out.push(PeerLine {
+                tag: attr.tag,
+                suite,
+                key,
+            }),
+            Err(e) => warnings.push(format!("a=crypto tag {} ignored: {e}", attr.tag)),
+        }
+    }
+    Ok(out)
+}
+
+fn allowed_suites(cfg: &Config, o: &MediaOpts) -> Vec<Suite> {
+    let base: Vec<Suite> = if o.sdes_only.is_empty() {
+        cfg.ng
+            .sdes_suites
+            .iter()
+            .filter_map(|n| Suite::from_name(n).ok())
+            .collect()
+    } else {
+        o.sdes_only.clone()
+    };
+    base.into_iter()
+        .filter(|s| !o.sdes_no.contains(s))
+        .collect()
+}
+
+fn sdp_error(what: &str, e: super::sdp::SdpError) -> NgError {
+    NgError::new(format!("Failed to parse SDP ({what}): {e}"))
+}
+
+fn rewrite(
+    m: &mut Media,
+    port: u16,
+    conn: &Connection,
+    proto: &str,
+    crypto: &[CryptoAttr],
+    mux: bool,
+) {
+    m.set_port(port);
+    if m.connection().is_some() {
+        m.set_connection(Some(conn));
+    }
+    m.set_proto(proto);
+    m.set_crypto(crypto);
+    m.set_rtcp_mux(mux);
+    if !conn.is_unspecified() {
+        m.set_rtcp(Some((if mux { port } else { port.wrapping_add(1) }, None)));
+    }
+}
+
+fn side_of(tags: &[Option<String>; 2], tag: &str) -> Option<usize> {
+    tags.iter().position(|t| t.as_deref() == Some(tag))
+}
+
+impl NgCall {
+    /// A new call, counted against the call limit by the caller.
+    pub fn new(call_id: &str) -> NgCall {
+        let now = now_ms();
+        NgCall {
+            call_id: call_id.to_string(),
+            created_ms: now,
+            last_signal_ms: now,
+            tags: [None, None],
+            branches: Vec::new(),
+            streams: Vec::new(),
+            pending_offerer: None,
+            last_offerer: 0,
+            pending_opts: MediaOpts::default(),
+            delete_at_ms: None,
+        }
+    }
+
+    /// Whether some side carries `tag`.
+    pub fn has_tag(&self, tag: &str) -> bool {
+        side_of(&self.tags, tag).is_some()
+    }
+
+    /// Handles an offer from the peer tagged `from_tag`: returns the SDP to
+    /// send to the other peer.
+    pub fn offer(
+        &mut self,
+        s: &Shared,
+        from_tag: &str,
+        sdp_text: &str,
+        o: &MediaOpts,
+        warnings: &mut Vec<String>,
+    ) -> Result<String, NgError> {
+        let cfg = &s.config;
+        let mut sdp = Sdp::parse(sdp_text).map_err(|e| sdp_error("offer", e))?;
+        let x = match side_of(&self.tags, from_tag) {
+            Some(x) => x,
+            None if self.tags[0].is_none() => 0,
+            None if self.tags[1].is_none()
+                && self.pending_offerer.is_none()
+                && !self.streams.is_empty() =>
+            {
+                1
+            }
+            None => {
+                warnings.push("offer from an unknown tag replaces the calling side".into());
+                0
+            }
+        };
+        let y = 1 - x;
+        let had_ice = sdp
+            .attributes()
+            .any(|(n, _)| n.starts_with("ice-") || n == "candidate")
+            || sdp.media().iter().any(|m| {
+                m.attributes()
+                    .any(|(n, _)| n == "candidate" || n.starts_with("ice-"))
+            });
+        if had_ice {
+            warnings.push("ICE is not supported: candidates and ICE attributes removed".into());
+        }
+        sdp.remove_ice();
+        sdp.remove_dtls();
+        // Read everything from the offer before rewriting it.
+        struct In {
+            rejected: bool,
+            v6: bool,
+            proto: String,
+            lines: Vec<PeerLine>,
+            mux: bool,
+            remote: (Option<SocketAddr>, Option<SocketAddr>, bool),
+            kind: String,
+        }
+        let mut ins = Vec::with_capacity(sdp.media().len());
+        for m in sdp.media() {
+            let conn = m.effective_connection(&sdp);
+            let v6 = conn
+                .as_ref()
+                .map(|c| matches!(c.addr_type, super::sdp::AddrType::Ip6))
+                .unwrap_or(false);
+            let proto = normalize_proto(m.proto());
+            let lines = if proto_is_srtp(&proto) {
+                let l = peer_lines(m, warnings)?;
+                if l.is_empty() && !m.is_rejected() {
+                    return Err(NgError::new(
+                        if m.proto().to_ascii_uppercase().contains("TLS") {
+                            "DTLS-SRTP is not supported (no usable a=crypto line)".to_string()
+                        } else {
+                            format!(
+                                "no usable a=crypto line in the offer's {} section",
+                                m.kind()
+                            )
+                        },
+                    ));
+                }
+                l
+            } else {
+                Vec::new()
+            };
+            ins.push(In {
+                rejected: m.is_rejected(),
+                v6,
+                proto,
+                lines,
+                mux: m.rtcp_mux(),
+                remote: remote_of(m, &sdp),
+                kind: m.kind().to_string(),
+            });
+        }
+        if ins.is_empty() {
+            return Err(NgError::new("the offer has no media section"));
+        }
+        let x_v6 = ins
+            .iter()
+            .find(|i| !i.rejected)
+            .map(|i| i.v6)
+            .unwrap_or(false);
+        let y_v6 = o.family_v6.unwrap_or(x_v6);
+        let ip_x = media_address(cfg, x_v6, warnings)?;
+        let ip_y = media_address(cfg, y_v6, warnings)?;
+        // New media sections get ports for both sides.
+        while self.streams.len() < ins.len() {
+            let i = self.streams.len();
+            let a = allocate_pair(s, if x == 0 { ip_x } else { ip_y })?;
+            let b = match allocate_pair(s, if x == 0 { ip_y } else { ip_x }) {
+                Ok(b) => b,
+                Err(e) => {
+                    s.ports
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .release(a.rtp_addr);
+                    return Err(e);
+                }
+            };
+            self.streams.push(Stream {
+                kind: ins[i].kind.clone(),
+                dp_id: None,
+                legs: [StreamLeg::new(a.rtp_addr), StreamLeg::new(b.rtp_addr)],
+                ports: Some([a, b]),
+                rejected: false,
+            });
+        }
+        let allowed = allowed_suites(cfg, o);
+        let conn_y = Connection::new(self.streams[0].legs[y].local_rtp.ip());
+        let mut session_hold = false;
+        for (i, (inp, m)) in ins.iter().zip(sdp.media_mut().iter_mut()).enumerate() {
+            let st = &mut self.streams[i];
+            st.rejected = inp.rejected;
+            if inp.rejected {
+                continue;
+            }
+            let (rtp, rtcp, hold) = inp.remote;
+            session_hold |= hold;
+            {
+                let lx = &mut st.legs[x];
+                lx.peer_proto = inp.proto.clone();
+                lx.peer_lines = inp.lines.clone();
+                lx.peer_offered_mux = inp.mux;
+                if !hold {
+                    lx.want.remote_rtp = rtp;
+                    lx.want.remote_rtcp = if inp.mux { None } else { rtcp };
+                }
+                lx.want.latch = if o.strict_source {
+                    LatchMode::Strict
+                } else {
+                    LatchMode::Authenticated
+                };
+            }
+            let out_proto = match &o.transport_protocol {
+                Some(p) => p.clone(),
+                None => inp.proto.clone(),
+            };
+            let mut y_srtp = proto_is_srtp(&out_proto);
+            if y_srtp && o.sdes_off {
+                y_srtp = false;
+            }
+            let out_proto = proto_with_srtp(&out_proto, y_srtp);
+            let ly_offer: Vec<Suite> = if !y_srtp {
+                Vec::new()
+            } else if inp.lines.is_empty() {
+                allowed.clone()
+            } else {
+                let mut v: Vec<Suite> = Vec::new();
+                for l in &inp.lines {
+                    if allowed.contains(&l.suite) && !v.contains(&l.suite) {
+                        v.push(l.suite);
+                    }
+                }
+                if !o.sdes_nonew {
+                    for a in &allowed {
+                        if !v.contains(a) {
+                            v.push(*a);
+                        }
+                    }
+                }
+                v
+            };
+            if y_srtp && ly_offer.is_empty() {
+                return Err(NgError::new(
+                    "no SRTP crypto suite left to offer (check the SDES flags and ng.sdes_suites)",
+                ));
+            }
+            let ly = &mut st.legs[y];
+            let mut lines = Vec::with_capacity(ly_offer.len());
+            ly.offered.clear();
+            for (n, suite) in ly_offer.iter().enumerate() {
+                let k = ly.our_key(*suite, o.sdes_lifetime)?;
+                let tag = n as u32 + 1;
+                ly.offered.push((tag, *suite));
+                lines.push(CryptoAttr::new(
+                    tag,
+                    *suite,
+                    vec![InlineKey::from_master_key(&k)],
+                ));
+            }
+            ly.offered_mux = (inp.mux || o.mux_offer) && !o.mux_demux && !o.mux_reject;
+            let port = ly.local_rtp.port();
+            let conn = if hold {
+                Connection::new(if y_v6 {
+                    IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+                } else {
+                    IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+                })
+            } else {
+                conn_y.clone()
+            };
+            rewrite(m, port, &conn, &out_proto, &lines, ly.offered_mux);
+            for l in lines.iter_mut() {
+                l.keys.clear(); // drop the key copies now
+            }
+        }
+        if sdp.connection().is_some() {
+            let all_hold = session_hold
+                && sdp
+                    .connection()
+                    .as_ref()
+                    .is_some_and(Connection::is_unspecified);
+            if !all_hold {
+                sdp.set_connection(Some(&conn_y));
+            }
+        } else if sdp.media().iter().any(|m| m.connection().is_none()) {
+            sdp.set_connection(Some(&conn_y));
+        }
+        if o.replace_origin {
+            sdp.set_origin_address(&conn_y);
+        }
+        if self.tags[x].is_none() {
+            self.tags[x] = Some(from_tag.to_string());
+        }
+        self.pending_offerer = Some(x);
+        self.last_offerer = x;
+        self.pending_opts = o.clone();
+        self.last_signal_ms = now_ms();
+        Ok(sdp.to_string())
+    }
+
+    /// Handles the answer from the peer tagged `to_tag` to the pending
+    /// offer: returns the SDP for the offerer and starts or updates the
+    /// data-plane calls.
+    pub fn answer(
+        &mut self,
+        s: &Shared,
+        to_tag: Option<&str>,
+        sdp_text: &str,
+        o: &MediaOpts,
+        warnings: &mut Vec<String>,
+    ) -> Result<String, NgError> {
+        let cfg = &s.config;
+        let mut sdp = Sdp::parse(sdp_text).map_err(|e| sdp_error("answer", e))?;
+        let x = self.pending_offerer.unwrap_or(self.last_offerer);
+        let y = 1 - x;
+        if let Some(t) = to_tag {
+            match &self.tags[y] {
+                Some(old) if old != t => {
+                    warnings.push(format!("answer from tag {t} replaces tag {old}"));
+                    self.tags[y] = Some(t.to_string());
+                }
+                None => self.tags[y] = Some(t.to_string()),
+                _ => {}
+            }
+        }
+        sdp.remove_ice();
+        sdp.remove_dtls();
+        if sdp.media().len() > self.streams.len() {
+            return Err(NgError::new(format!(
+                "the answer has {} media sections, the offer had {}",
+                sdp.media().len(),
+                self.streams.len()
+            )));
+        }
+        let po = self.pending_opts.clone();
+        struct In {
+            rejected: bool,
+            proto: String,
+            crypto: Vec<CryptoAttr>,
+            mux: bool,
+            remote: (Option<SocketAddr>, Option<SocketAddr>, bool),
+        }
+        let mut ins = Vec::new();
+        for m in sdp.media() {
+            ins.push(In {
+                rejected: m.is_rejected(),
+                proto: normalize_proto(m.proto()),
+                crypto: m.crypto().map_err(|e| sdp_error("answer", e))?,
+                mux: m.rtcp_mux(),
+                remote: remote_of(m, &sdp),
+            });
+        }
+        let conn_x = Connection::new(
+            self.streams
+                .first()
+                .map(|st| st.legs[x].local_rtp.ip())
+                .ok_or_else(|| NgError::new("no media to answer"))?,
+        );
+        let mut session_hold = false;
+        for (i, (inp, m)) in ins.iter().zip(sdp.media_mut().iter_mut()).enumerate() {
+            let st = &mut self.streams[i];
+            if st.rejected || inp.rejected {
+                st.rejected = true;
+                m.set_port(0);
+                m.set_crypto(&[]);
+                continue;
+            }
+            let (rtp, rtcp, hold) = inp.remote;
+            session_hold |= hold;
+            // The answerer's side.
+            let y_keys = {
+                let ly = &mut st.legs[y];
+                ly.peer_proto = inp.proto.clone();
+                ly.mux = ly.offered_mux && inp.mux;
+                if !hold {
+                    ly.want.remote_rtp = rtp;
+                    ly.want.remote_rtcp = if ly.mux { None } else { rtcp };
+                }
+                ly.want.latch = if o.strict_source || po.strict_source {
+                    LatchMode::Strict
+                } else {
+                    LatchMode::Authenticated
+                };
+                if ly.offered.is_empty() {
+                    if !inp.crypto.is_empty() {
+                        warnings.push("a=crypto in the answer ignored: none was offered".into());
+                    }
+                    None
+                } else if let Some(line) = inp.crypto.first() {
+                    let Some(&(_, suite)) = ly.offered.iter().find(|(t, _)| *t == line.tag) else {
+                        return Err(NgError::new(format!(
+                            "the answer's a=crypto tag {} was not offered",
+                            line.tag
+                        )));
+                    };
+                    if line.suite().ok() != Some(suite) {
+                        return Err(NgError::new(format!(
+                            "the answer's a=crypto tag {} names {} but {} was offered with it",
+                            line.tag,
+                            line.suite_name,
+                            suite.name()
+                        )));
+                    }
+                    let inbound = line
+                        .keys
+                        .first()
+                        .ok_or_else(|| NgError::new("a=crypto without a key"))?
+                        .to_master_key(suite)
+                        .map_err(|e| NgError::new(format!("the answer's a=crypto: {e}")))?;
+                    let outbound = ly.our_key(suite, po.sdes_lifetime)?;
+                    Some(SrtpKeys {
+                        suite,
+                        inbound,
+                        outbound,
+                    })
+                } else if proto_is_srtp(&inp.proto) {
+                    return Err(NgError::new(
+                        "the answer is SRTP but has no a=crypto line (DTLS-SRTP is not supported)",
+                    ));
+                } else {
+                    None // the answerer chose plain RTP
+                }
+            };
+            let y_suite = y_keys.as_ref().map(|k| k.suite);
+            let y_mux = st.legs[y].mux;
+            st.legs[y].want.srtp = y_keys;
+            // The offerer's side.
+            let lx = &mut st.legs[x];
+            let x_line = if lx.peer_lines.is_empty() {
+                None
+            } else {
+                let pick = lx
+                    .peer_lines
+                    .iter()
+                    .find(|l| Some(l.suite) == y_suite)
+                    .or_else(|| lx.peer_lines.first())
+                    .cloned();
+                pick
+            };
+            let mut crypto = Vec::new();
+            lx.want.srtp = match x_line {
+                Some(l) => {
+                    let outbound = lx.our_key(l.suite, po.sdes_lifetime || o.sdes_lifetime)?;
+                    crypto.push(CryptoAttr::new(
+                        l.tag,
+                        l.suite,
+                        vec![InlineKey::from_master_key(&outbound)],
+                    ));
+                    Some(SrtpKeys {
+                        suite: l.suite,
+                        inbound: l.key,
+                        outbound,
+                    })
+                }
+                None => None,
+            };
+            lx.mux =
+                lx.peer_offered_mux && !po.mux_reject && (po.mux_accept || po.mux_demux || y_mux);
+            let lx = &st.legs[x];
+            let proto = if lx.peer_proto.is_empty() {
+                proto_with_srtp(&inp.proto, lx.want.srtp.is_some())
+            } else {
+                lx.peer_proto.clone()
+            };
+            let conn = if hold {
+                Connection::new(if conn_x.ip().is_some_and(|i| i.is_ipv6()) {
+                    IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+                } else {
+                    IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+                })
+            } else {
+                conn_x.clone()
+            };
+            rewrite(m, lx.local_rtp.port(), &conn, &proto, &crypto, lx.mux);
+        }
+        if sdp.connection().is_some() {
+            let all_hold = session_hold
+                && sdp
+                    .connection()
+                    .as_ref()
+                    .is_some_and(Connection::is_unspecified);
+            if !all_hold {
+                sdp.set_connection(Some(&conn_x));
+            }
+        } else if sdp.media().iter().any(|m| m.connection().is_none()) {
+            sdp.set_connection(Some(&conn_x));
+        }
+        if o.replace_origin || po.replace_origin {
+            sdp.set_origin_address(&conn_x);
+        }
+        let out = sdp.to_string();
+        self.apply(s, cfg, warnings)?;
+        self.pending_offerer = None;
+        self.last_signal_ms = now_ms();
+        Ok(out)
+    }
+
+    /// Starts the data-plane calls not started yet and brings running ones
+    /// to the negotiated state.
+    fn apply(
+        &mut self,
+        s: &Shared,
+        cfg: &Config,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), NgError> {
+        let window = cfg.srtp.replay_window;
+        let ctx = |suite: Suite, key: &MasterKey| {
+            Context::new(Policy::new(suite, key.clone()).replay_window(window))
+                .map_err(|e| NgError::new(format!("cannot build an SRTP context: {e}")))
+        };
+        for st in &mut self.streams {
+            if st.rejected {
+                continue;
+            }
+            match st.dp_id {
+                None => {
+                    let Some(ports) = st.ports.take() else {
+                        continue;
+                    };
+                    let mut flows = Vec::with_capacity(2);
+                    for (leg, bound) in st.legs.iter().zip(ports) {
+                        let w = &leg.want;
+                        let (srtp_in, srtp_out) = match &w.srtp {
+                            Some(k) => (
+                                Some(ctx(k.suite, &k.inbound)?),
+                                Some(ctx(k.suite, &k.outbound)?),
+                            ),
+                            None => (None, None),
+                        };
+                        flows.push(LegFlows {
+                            rtp_socket: bound.rtp,
+                            rtcp_socket: if leg.mux { None } else { bound.rtcp },
+                            remote_rtp: w.remote_rtp,
+                            remote_rtcp: w.remote_rtcp,
+                            latch: w.latch,
+                            srtp_in,
+                            srtp_out,
+                            forward: crate::dataplane::ForwardMode::Transcode,
+                            counters: leg.counters.clone(),
+                        });
+                    }
+                    let Ok(legs) = <[LegFlows; 2]>::try_from(flows) else {
+                        return Err(NgError::new("internal: leg count"));
+                    };
+                    let id = s
+                        .registry
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .alloc_dp_id();
+                    s.with_dataplane(|dp| dp.add_call(CallFlows { id, legs }))
+                        .map_err(|e| NgError::new(format!("data plane: {e}")))?;
+                    st.dp_id = Some(id);
+                    for leg in &mut st.legs {
+                        leg.installed = Some(leg.want.clone());
+                    }
+                }
+                Some(id) => {
+                    for li in 0..2 {
+                        let leg = &st.legs[li];
+                        let Some(old) = &leg.installed else { continue };
+                        let new = &leg.want;
+                        let mut u = LegUpdate::default();
+                        let mut changed = false;
+                        if new.remote_rtp.is_some() && new.remote_rtp != old.remote_rtp {
+                            u.remote_rtp = new.remote_rtp;
+                            changed = true;
+                        }
+                        if new.remote_rtcp.is_some() && new.remote_rtcp != old.remote_rtcp {
+                            u.remote_rtcp = new.remote_rtcp;
+                            changed = true;
+                        }
+                        if new.latch != old.latch {
+                            u.latch = Some(new.latch);
+                            changed = true;
+                        }
+                        match (&old.srtp, &new.srtp) {
+                            (None, None) => {}
+                            (Some(a), Some(b)) if a.suite == b.suite => {
+                                if !same_key(&a.inbound, &b.inbound) {
+                                    u.srtp_in = Some(KeyChange::Replace(b.inbound.clone()));
+                                    changed = true;
+                                }
+                                if !same_key(&a.outbound, &b.outbound) {
+                                    u.srtp_out = Some(KeyChange::Replace(b.outbound.clone()));
+                                    changed = true;
+                                }
+                            }
+                            (_, Some(b)) => {
+                                u.srtp_in =
+                                    Some(KeyChange::Context(Some(ctx(b.suite, &b.inbound)?)));
+                                u.srtp_out =
+                                    Some(KeyChange::Context(Some(ctx(b.suite, &b.outbound)?)));
+                                changed = true;
+                            }
+                            (Some(_), None) => {
+                                u.srtp_in = Some(KeyChange::Context(None));
+                                u.srtp_out = Some(KeyChange::Context(None));
+                                changed = true;
+                            }
+                        }
+                        if changed {
+                            s.with_dataplane(|dp| dp.update_leg(id, li, u))
+                                .map_err(|e| NgError::new(format!("data plane: {e}")))?;
+                        }
+                    }
+                    for leg in &mut st.legs {
+                        let mut inst = leg.want.clone();
+                        if let Some(old) = &leg.installed {
+                            inst.remote_rtp = inst.remote_rtp.or(old.remote_rtp);
+                            inst.remote_rtcp = inst.remote_rtcp.or(old.remote_rtcp);
+                        }
+                        leg.installed = Some(inst);
+                    }
+                    let _ = warnings;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Unix ms of the newest media packet on any leg, or the last signal.
+    pub fn last_activity_ms(&self) -> u64 {
+        self.streams
+            .iter()
+            .flat_map(|st| st.legs.iter())
+            .map(|l| l.counters.last_packet_ms.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0)
+            .max(self.last_signal_ms)
+    }
+
+    /// The call's security status: `encrypted` when every leg of every
+    /// relayed media section is SRTP with an encrypting suite,
+    /// `authenticated` when some use a NULL suite, `nonsecure` when some leg
+    /// is plain RTP, `unknown` while an offer awaits its answer.
+    pub fn security(&self) -> &'static str {
+        if self.pending_offerer.is_some() {
+            return "unknown";
+        }
+        let mut status = "encrypted";
+        let mut any = false;
+        for st in self
+            .streams
+            .iter()
+            .filter(|st| !st.rejected && st.dp_id.is_some())
+        {
+            for l in &st.legs {
+                any = true;
+                match l.installed.as_ref().and_then(|i| i.srtp.as_ref()) {
+                    None => return "nonsecure",
+                    Some(k) if !k.suite.encrypts() => status = "authenticated",
+                    Some(_) => {}
+                }
+            }
+        }
+        if any {
+            status
+        } else {
+            "unknown"
+        }
+    }
+
+    /// Media sections, for queries: per section and side, what runs.
+    pub fn stream_reports(&self) -> Vec<StreamReport> {
+        self.streams
+            .iter()
+            .enumerate()
+            .map(|(i, st)| StreamReport {
+                index: i + 1,
+                kind: st.kind.clone(),
+                relayed: st.dp_id.is_some() && !st.rejected,
+                rejected: st.rejected,
+                legs: [0, 1].map(|li| {
+                    let l = &st.legs[li];
+                    let inst = l.installed.as_ref().unwrap_or(&l.want);
+                    LegReport {
+                        local: l.local_rtp,
+                        remote: inst.remote_rtp,
+                        latched: l.counters.latched_rtp.lock().map(|g| *g).unwrap_or(None),
+                        protocol: l.peer_proto.clone(),
+                        suite: inst.srtp.as_ref().map(|k| k.suite),
+                        rtcp_mux: l.mux,
+                        counters: l.counters.clone(),
+                    }
+                }),
+            })
+            .collect()
+    }
+
+    /// Tears the call down: data plane, ports, counters folded into the
+    /// node's totals, the call-limit slot. Counts the end by `reason`
+    /// (`None`: a call whose first offer failed, not counted).
+    pub fn teardown(self, s: &Shared, reason: Option<EndReason>) {
+        for st in &self.streams {
+            if let Some(id) = st.dp_id {
+                if let Err(e) = s.with_dataplane(|dp| dp.remove_call(id)) {
+                    tracing::warn!(call_id = %self.call_id, error = %e, "data plane could not remove an ng stream");
+                }
+                for l in &st.legs {
+                    for (i, (_, get)) in LEG_COUNTERS.iter().enumerate() {
+                        s.totals.sums[i]
+                            .fetch_add(get(&l.counters).load(Ordering::Relaxed), Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        {
+            let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
+            for st in &self.streams {
+                for l in &st.legs {
+                    pool.release(l.local_rtp);
+                }
+            }
+        }
+        drop(self.streams);
+        s.registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .release_external();
+        let t = &s.totals;
+        let Some(reason) = reason else {
+            return;
+        };
+        match reason {
+            EndReason::Deleted => &t.deleted,
+            EndReason::NoMedia => &t.timed_out_no_media,
+            EndReason::MaxDuration => &t.timed_out_max_duration,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            call_id = %self.call_id,
+            reason = reason.as_str(),
+            duration_ms = now_ms().saturating_sub(self.created_ms),
+            "ng call ended"
+        );
+    }
+}
+
+/// One media section of a call, for `query`.
+pub struct StreamReport {
+    /// 1-based index of the `m=` line.
+    pub index: usize,
+    /// `audio`, `video`, ...
+    pub kind: String,
+    /// Whether the data plane relays it (after the answer).
+    pub relayed: bool,
+    /// Whether it was rejected (port 0).
+    pub rejected: bool,
+    /// Side 0 and side 1.
+    pub legs: [LegReport; 2],
+}
+
+/// One side of a media section, for `query`.
+pub struct LegReport {
+    /// Rampart's RTP address facing this peer.
+    pub local: SocketAddr,
+    /// The peer's signalled RTP address.
+    pub remote: Option<SocketAddr>,
+    /// The address media was latched from.
+    pub latched: Option<SocketAddr>,
+    /// The peer's RTP profile.
+    pub protocol: String,
+    /// The SRTP suite, `None` for plain RTP.
+    pub suite: Option<Suite>,
+    /// RTCP multiplexed.
+    pub rtcp_mux: bool,
+    /// The data plane's counters.
+    pub counters: Arc<LegCounters>,
+}

@@ -1,0 +1,887 @@
+//! ng protocol conformance: a node started in-process is driven over UDP
+//! (and TCP) with the dictionaries Kamailio's and OpenSIPS' rtpengine
+//! modules send, in their key order, and media is then sent through it by
+//! two "phones" (UDP sockets with `rampart::srtp` contexts built from the
+//! `a=crypto` lines of the SDPs Rampart returned).
+//!
+//! Each test uses its own media port range and ng port 0, so tests run in
+//! parallel.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use rampart::config::Config;
+use rampart::control::ng_bencode::{self as ben, Limits, Value};
+use rampart::control::sdes::CryptoAttr;
+use rampart::control::sdp::Sdp;
+use rampart::control::{Node, NodeHandle};
+use rampart::srtp::{Context, MasterKey, Policy, Suite};
+
+// ---- ng client -----------------------------------------------------------
+
+enum B {
+    S(String),
+    L(Vec<String>),
+    I(i64),
+}
+
+fn s(v: &str) -> B {
+    B::S(v.to_string())
+}
+
+fn l(v: &[&str]) -> B {
+    B::L(v.iter().map(|x| x.to_string()).collect())
+}
+
+/// Encodes a dictionary keeping the given key order (as the modules do).
+fn benc(items: &[(&str, B)]) -> Vec<u8> {
+    fn str_(out: &mut Vec<u8>, x: &str) {
+        out.extend_from_slice(format!("{}:", x.len()).as_bytes());
+        out.extend_from_slice(x.as_bytes());
+    }
+    let mut out = b"d".to_vec();
+    for (k, v) in items {
+        str_(&mut out, k);
+        match v {
+            B::S(x) => str_(&mut out, x),
+            B::I(n) => out.extend_from_slice(format!("i{n}e").as_bytes()),
+            B::L(xs) => {
+                out.push(b'l');
+                for x in xs {
+                    str_(&mut out, x);
+                }
+                out.push(b'e');
+            }
+        }
+    }
+    out.push(b'e');
+    out
+}
+
+struct Ng {
+    sock: UdpSocket,
+    to: SocketAddr,
+    n: u32,
+}
+
+impl Ng {
+    fn new(to: SocketAddr) -> Ng {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        Ng { sock, to, n: 0 }
+    }
+
+    fn raw(&self, cookie: &str, body: &[u8]) -> Option<Vec<u8>> {
+        let mut msg = format!("{cookie} ").into_bytes();
+        msg.extend_from_slice(body);
+        self.sock.send_to(&msg, self.to).unwrap();
+        let mut buf = vec![0u8; 65536];
+        match self.sock.recv_from(&mut buf) {
+            Ok((n, _)) => Some(buf[..n].to_vec()),
+            Err(_) => None,
+        }
+    }
+
+    fn req_cookie(&self, cookie: &str, items: &[(&str, B)]) -> Value {
+        let r = self.raw(cookie, &benc(items)).expect("ng reply");
+        let (c, body) = r.split_at(r.iter().position(|&b| b == b' ').unwrap());
+        assert_eq!(c, cookie.as_bytes(), "cookie echoed");
+        ben::decode(&body[1..], &Limits::default()).expect("reply is bencode")
+    }
+
+    fn req(&mut self, items: &[(&str, B)]) -> Value {
+        self.n += 1;
+        let cookie = format!("{}_{}", std::process::id(), self.n);
+        self.req_cookie(&cookie, items)
+    }
+}
+
+fn get<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no {k:?} in {v:?}"))
+}
+
+fn ok(v: &Value) {
+    assert_eq!(get(v, "result"), "ok", "{v:?}");
+}
+
+// ---- node and phones -----------------------------------------------------
+
+fn config(port_min: u16) -> Config {
+    let mut c = Config::default();
+    c.api.listen = "127.0.0.1:0".parse().unwrap();
+    c.media.port_min = port_min;
+    c.media.port_max = port_min + 199;
+    c.dataplane.workers = 2;
+    c.ng.enabled = true;
+    c.ng.listen = "127.0.0.1:0".parse().unwrap();
+    c
+}
+
+fn start(c: Config) -> (NodeHandle, Ng) {
+    let node = Node::start(c).expect("node starts");
+    let ng = Ng::new(node.info().ng.udp.expect("ng listens"));
+    (node, ng)
+}
+
+struct Phone {
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    keys: Vec<(u32, Suite, MasterKey)>,
+}
+
+fn phone() -> Phone {
+    let mk = || {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        s
+    };
+    Phone {
+        rtp: mk(),
+        rtcp: mk(),
+        keys: Vec::new(),
+    }
+}
+
+fn fresh_key(suite: Suite) -> MasterKey {
+    let n = suite.master_key_len() + suite.master_salt_len();
+    let mut b = vec![0u8; n];
+    getrandom::fill(&mut b).unwrap();
+    MasterKey::from_concatenated(suite, &b).unwrap()
+}
+
+fn inline(k: &MasterKey) -> String {
+    let mut raw = k.key_bytes().to_vec();
+    raw.extend_from_slice(k.salt_bytes());
+    STANDARD.encode(raw)
+}
+
+impl Phone {
+    fn port(&self) -> u16 {
+        self.rtp.local_addr().unwrap().port()
+    }
+
+    /// An SDP media section. `suites` empty: plain RTP.
+    fn media(&mut self, kind: &str, proto: &str, suites: &[Suite], extra: &str) -> String {
+        let mut m = format!(
+            "m={kind} {} {proto} 0 8\r\na=rtpmap:0 PCMU/8000\r\na=rtcp:{}\r\n",
+            self.port(),
+            self.rtcp.local_addr().unwrap().port()
+        );
+        for (i, su) in suites.iter().enumerate() {
+            let k = fresh_key(*su);
+            m.push_str(&format!(
+                "a=crypto:{} {} inline:{}\r\n",
+                i + 1,
+                su.name(),
+                inline(&k)
+            ));
+            self.keys.push((i as u32 + 1, *su, k));
+        }
+        m.push_str(extra);
+        m
+    }
+
+    /// An answer's section: one crypto line (the given tag and suite).
+    fn answer_media(&mut self, proto: &str, line: Option<(u32, Suite)>, extra: &str) -> String {
+        let mut m = format!(
+            "m=audio {} {proto} 0\r\na=rtpmap:0 PCMU/8000\r\na=rtcp:{}\r\n",
+            self.port(),
+            self.rtcp.local_addr().unwrap().port()
+        );
+        if let Some((tag, su)) = line {
+            let k = fresh_key(su);
+            m.push_str(&format!(
+                "a=crypto:{tag} {} inline:{}\r\n",
+                su.name(),
+                inline(&k)
+            ));
+            self.keys.push((tag, su, k));
+        }
+        m.push_str(extra);
+        m
+    }
+}
+
+fn sdp(ver: u32, media: &[String]) -> String {
+    format!(
+        "v=0\r\no=- 1545997027 {ver} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n{}",
+        media.concat()
+    )
+}
+
+/// Where Rampart wants media for section `i`, and its `a=crypto` lines.
+fn target(sdp_text: &str, i: usize) -> (SocketAddr, Vec<CryptoAttr>, String, bool) {
+    let sdp = Sdp::parse(sdp_text).expect("Rampart's SDP parses");
+    let m = &sdp.media()[i];
+    let ip = m.effective_connection(&sdp).unwrap().ip().unwrap();
+    (
+        SocketAddr::new(ip, m.port()),
+        m.crypto().unwrap(),
+        m.proto().to_string(),
+        m.rtcp_mux(),
+    )
+}
+
+fn ctx_from(attr: &CryptoAttr) -> Context {
+    let su = attr.suite().unwrap();
+    Context::new(Policy::new(su, attr.keys[0].to_master_key(su).unwrap())).unwrap()
+}
+
+fn ctx_key(su: Suite, k: &MasterKey) -> Context {
+    Context::new(Policy::new(su, k.clone())).unwrap()
+}
+
+fn rtp(seq: u16, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, 0, (seq >> 8) as u8, seq as u8];
+    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+/// Sends one RTP packet from `from` (protected with `tx` if any) to `to`
+/// and checks that `rx_sock` gets it and that it unprotects with `rx`.
+fn flow(
+    from: &UdpSocket,
+    to: SocketAddr,
+    tx: Option<&mut Context>,
+    rx_sock: &UdpSocket,
+    rx: Option<&mut Context>,
+    seq: u16,
+    ssrc: u32,
+) {
+    let payload = format!("media {seq} {ssrc}").into_bytes();
+    let mut pkt = rtp(seq, ssrc, &payload);
+    let n = pkt.len();
+    pkt.resize(n + 64, 0);
+    let n = match tx {
+        Some(c) => c.protect_rtp(&mut pkt, n).unwrap(),
+        None => n,
+    };
+    let mut buf = vec![0u8; 2048];
+    // A few tries: the first packets may race the data plane's setup.
+    for _ in 0..5 {
+        from.send_to(&pkt[..n], to).unwrap();
+        if let Ok((got, _)) = rx_sock.recv_from(&mut buf) {
+            let len = match rx {
+                Some(c) => c.unprotect_rtp(&mut buf[..got]).expect("unprotects"),
+                None => got,
+            };
+            assert_eq!(&buf[12..len], &payload[..], "payload relayed");
+            return;
+        }
+    }
+    panic!(
+        "packet {seq} from {:?} to {to} never arrived",
+        from.local_addr()
+    );
+}
+
+fn offer_items<'a>(call: &str, sdp: &str, extra: Vec<(&'a str, B)>) -> Vec<(&'a str, B)> {
+    // Kamailio's order: sdp, flags/options..., call-id, via-branch,
+    // received-from, from-tag, command.
+    let mut v = vec![("sdp", s(sdp))];
+    v.extend(extra);
+    v.push(("call-id", s(call)));
+    v.push(("via-branch", s("z9hG4bK.1")));
+    v.push(("received-from", l(&["IP4", "127.0.0.1"])));
+    v.push(("from-tag", s("tagA")));
+    v.push(("command", s("offer")));
+    v
+}
+
+fn answer_items<'a>(call: &str, sdp: &str, extra: Vec<(&'a str, B)>) -> Vec<(&'a str, B)> {
+    let mut v = vec![("sdp", s(sdp))];
+    v.extend(extra);
+    v.push(("call-id", s(call)));
+    v.push(("received-from", l(&["IP4", "127.0.0.1"])));
+    v.push(("from-tag", s("tagA")));
+    v.push(("to-tag", s("tagB")));
+    v.push(("command", s("answer")));
+    v
+}
+
+// ---- tests ---------------------------------------------------------------
+
+#[test]
+fn ping_and_errors() {
+    let mut c = config(41000);
+    c.ng.max_request_bytes = 4096;
+    let (_node, mut ng) = start(c);
+    let r = ng.req(&[("command", s("ping"))]);
+    assert_eq!(get(&r, "result"), "pong");
+    let r = ng.req(&[("command", s("frobnicate"))]);
+    assert_eq!(get(&r, "result"), "error");
+    assert!(get(&r, "error-reason").contains("Unrecognized"));
+    let r = ng.req(&[
+        ("command", s("answer")),
+        ("call-id", s("nope")),
+        ("from-tag", s("x")),
+        ("sdp", s("v=0")),
+    ]);
+    assert_eq!(get(&r, "result"), "error");
+    // Not bencode.
+    let r = ng.raw("c1", b"d7:command").unwrap();
+    assert!(String::from_utf8_lossy(&r).contains("error"));
+    // Too large.
+    let big = "x".repeat(5000);
+    let r = ng
+        .raw("c2", &benc(&[("command", s("ping")), ("pad", s(&big))]))
+        .unwrap();
+    assert!(String::from_utf8_lossy(&r).contains("larger than"));
+    // An unknown option is a warning, not a failure.
+    let r = ng.req(&[("command", s("ping")), ("frobnication", s("yes"))]);
+    assert_eq!(get(&r, "result"), "pong");
+    assert!(get(&r, "warning").contains("frobnication"));
+}
+
+#[test]
+fn savp_to_savp_different_suites() {
+    let (_node, mut ng) = start(config(41200));
+    let mut a = phone();
+    let mut b = phone();
+    let call = "savp-savp@test";
+    let ma = a.media(
+        "audio",
+        "RTP/SAVP",
+        &[Suite::AesCm128HmacSha1_80, Suite::AesCm128HmacSha1_32],
+        "a=sendrecv\r\n",
+    );
+    let r = ng.req(&offer_items(
+        call,
+        &sdp(1, &[ma]),
+        vec![
+            ("ICE", s("remove")),
+            ("flags", l(&["trust-address"])),
+            ("replace", l(&["origin", "session-connection"])),
+        ],
+    ));
+    ok(&r);
+    let to_b = get(&r, "sdp").to_string();
+    let (addr_b, lines_b, proto_b, _) = target(&to_b, 0);
+    assert_eq!(proto_b, "RTP/SAVP");
+    // A's suites first, in A's order, then the other allowed suites.
+    let names: Vec<&str> = lines_b.iter().map(|c| c.suite_name.as_str()).collect();
+    assert_eq!(
+        &names[..2],
+        &["AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32"]
+    );
+    assert!(names.contains(&"AEAD_AES_256_GCM"), "{names:?}");
+    // Rampart's keys are its own, not A's.
+    for (_, _, k) in &a.keys {
+        assert!(!to_b.contains(&inline(k)));
+    }
+    assert!(to_b.contains("a=sendrecv"));
+    // B picks AES-256-GCM.
+    let gcm = lines_b
+        .iter()
+        .find(|c| c.suite_name == "AEAD_AES_256_GCM")
+        .unwrap();
+    let mb = b.answer_media("RTP/SAVP", Some((gcm.tag, Suite::AeadAes256Gcm)), "");
+    let r = ng.req(&answer_items(
+        call,
+        &sdp(1, &[mb]),
+        vec![("ICE", s("remove"))],
+    ));
+    ok(&r);
+    let to_a = get(&r, "sdp").to_string();
+    let (addr_a, lines_a, proto_a, _) = target(&to_a, 0);
+    assert_eq!(proto_a, "RTP/SAVP");
+    assert_eq!(lines_a.len(), 1);
+    assert_eq!(lines_a[0].tag, 1);
+    assert_eq!(lines_a[0].suite_name, "AES_CM_128_HMAC_SHA1_80");
+
+    // A -> B: A sends with its key (tag 1), B receives with Rampart's GCM key.
+    let mut a_tx = ctx_key(a.keys[0].1, &a.keys[0].2);
+    let mut b_rx = ctx_from(gcm);
+    let mut b_tx = ctx_key(Suite::AeadAes256Gcm, &b.keys[0].2);
+    let mut a_rx = ctx_from(&lines_a[0]);
+    for seq in 1..=3 {
+        flow(
+            &a.rtp,
+            addr_a,
+            Some(&mut a_tx),
+            &b.rtp,
+            Some(&mut b_rx),
+            seq,
+            0x1111,
+        );
+        flow(
+            &b.rtp,
+            addr_b,
+            Some(&mut b_tx),
+            &a.rtp,
+            Some(&mut a_rx),
+            seq,
+            0x2222,
+        );
+    }
+    let q = ng.req(&[("call-id", s(call)), ("command", s("query"))]);
+    ok(&q);
+    assert_eq!(get(&q, "security"), "encrypted");
+    let tags = q.get("tags").unwrap();
+    let ma = &tags
+        .get("tagA")
+        .unwrap()
+        .get("medias")
+        .unwrap()
+        .as_list()
+        .unwrap()[0];
+    assert_eq!(get(ma, "crypto suite"), "AES_CM_128_HMAC_SHA1_80");
+    let mb = &tags
+        .get("tagB")
+        .unwrap()
+        .get("medias")
+        .unwrap()
+        .as_list()
+        .unwrap()[0];
+    assert_eq!(get(mb, "crypto suite"), "AEAD_AES_256_GCM");
+    let pk = ma.get("streams").unwrap().as_list().unwrap()[0]
+        .get("stats")
+        .unwrap()
+        .get("packets")
+        .unwrap()
+        .as_u64()
+        .unwrap();
+    assert!(pk >= 3, "{pk}");
+    let lst = ng.req(&[("command", s("list"))]);
+    assert!(lst
+        .get("calls")
+        .unwrap()
+        .as_list()
+        .unwrap()
+        .iter()
+        .any(|c| c.as_str() == Some(call)));
+    let d = ng.req(&[
+        ("call-id", s(call)),
+        ("from-tag", s("tagA")),
+        ("to-tag", s("tagB")),
+        ("command", s("delete")),
+    ]);
+    ok(&d);
+    assert!(d.get("totals").is_some());
+    let q = ng.req(&[("call-id", s(call)), ("command", s("query"))]);
+    assert_eq!(get(&q, "result"), "error");
+}
+
+#[test]
+fn savp_to_avp_and_back() {
+    let (_node, mut ng) = start(config(41400));
+    // SAVP (A) -> AVP (B).
+    let mut a = phone();
+    let mut b = phone();
+    let call = "savp-avp";
+    let ma = a.media("audio", "RTP/SAVP", &[Suite::AesCm256HmacSha1_80], "");
+    let r = ng.req(&offer_items(
+        call,
+        &sdp(1, &[ma]),
+        vec![("transport-protocol", s("RTP/AVP"))],
+    ));
+    ok(&r);
+    let (addr_b, lines_b, proto_b, _) = target(get(&r, "sdp"), 0);
+    assert_eq!(proto_b, "RTP/AVP");
+    assert!(lines_b.is_empty());
+    let mb = b.answer_media("RTP/AVP", None, "");
+    let r = ng.req(&answer_items(call, &sdp(1, &[mb]), vec![]));
+    ok(&r);
+    let (addr_a, lines_a, proto_a, _) = target(get(&r, "sdp"), 0);
+    assert_eq!(proto_a, "RTP/SAVP");
+    assert_eq!(lines_a[0].suite_name, "AES_256_CM_HMAC_SHA1_80");
+    let mut a_tx = ctx_key(a.keys[0].1, &a.keys[0].2);
+    let mut a_rx = ctx_from(&lines_a[0]);
+    flow(&a.rtp, addr_a, Some(&mut a_tx), &b.rtp, None, 1, 7);
+    flow(&b.rtp, addr_b, None, &a.rtp, Some(&mut a_rx), 1, 8);
+    let q = ng.req(&[("call-id", s(call)), ("command", s("query"))]);
+    assert_eq!(get(&q, "security"), "nonsecure");
+
+    // AVP (A) -> SAVP (B): B gets every default suite.
+    let mut a = phone();
+    let mut b = phone();
+    let call = "avp-savp";
+    let ma = a.media("audio", "RTP/AVP", &[], "");
+    let r = ng.req(&offer_items(
+        call,
+        &sdp(1, &[ma]),
+        vec![
+            ("transport-protocol", s("RTP/SAVP")),
+            ("SDES", l(&["no-AES_256_CM_HMAC_SHA1_32"])),
+        ],
+    ));
+    ok(&r);
+    let (addr_b, lines_b, proto_b, _) = target(get(&r, "sdp"), 0);
+    assert_eq!(proto_b, "RTP/SAVP");
+    assert_eq!(lines_b.len(), 7, "8 defaults less the one refused");
+    assert!(lines_b
+        .iter()
+        .all(|c| c.suite_name != "AES_256_CM_HMAC_SHA1_32"));
+    let pick = lines_b
+        .iter()
+        .find(|c| c.suite_name == "AES_CM_128_HMAC_SHA1_32")
+        .unwrap();
+    let mb = b.answer_media("RTP/SAVP", Some((pick.tag, Suite::AesCm128HmacSha1_32)), "");
+    let r = ng.req(&answer_items(call, &sdp(1, &[mb]), vec![]));
+    ok(&r);
+    let (addr_a, lines_a, proto_a, _) = target(get(&r, "sdp"), 0);
+    assert_eq!(proto_a, "RTP/AVP");
+    assert!(lines_a.is_empty());
+    let mut b_rx = ctx_from(pick);
+    let mut b_tx = ctx_key(Suite::AesCm128HmacSha1_32, &b.keys[0].2);
+    flow(&a.rtp, addr_a, None, &b.rtp, Some(&mut b_rx), 1, 9);
+    flow(&b.rtp, addr_b, Some(&mut b_tx), &a.rtp, None, 1, 10);
+}
+
+#[test]
+fn retransmitted_cookie_is_not_executed_twice() {
+    let (node, ng) = start(config(41600));
+    let mut a = phone();
+    let ma = a.media("audio", "RTP/SAVP", &[Suite::AesCm128HmacSha1_80], "");
+    let items = offer_items("retrans", &sdp(1, &[ma]), vec![]);
+    let r1 = ng.raw("same-cookie", &benc(&items)).unwrap();
+    let r2 = ng.raw("same-cookie", &benc(&items)).unwrap();
+    assert_eq!(r1, r2, "the retransmission gets the same reply");
+    let c = &node.shared().ng.counters;
+    assert_eq!(
+        c.commands[1].load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "one offer executed"
+    );
+    assert_eq!(c.cached.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+#[test]
+fn hold_unhold_and_rekey_keep_media() {
+    let (_node, mut ng) = start(config(41800));
+    let mut a = phone();
+    let mut b = phone();
+    let call = "hold";
+    let ma = a.media(
+        "audio",
+        "RTP/SAVP",
+        &[Suite::AesCm128HmacSha1_80],
+        "a=sendrecv\r\n",
+    );
+    let r = ng.req(&offer_items(call, &sdp(1, &[ma]), vec![]));
+    let (addr_b, lines_b, _, _) = target(get(&r, "sdp"), 0);
+    let mb = b.answer_media(
+        "RTP/SAVP",
+        Some((lines_b[0].tag, Suite::AesCm128HmacSha1_80)),
+        "a=sendrecv\r\n",
+    );
+    let r = ng.req(&answer_items(
+        call,
+        &sdp(1, std::slice::from_ref(&mb)),
+        vec![],
+    ));
+    let (addr_a, lines_a, _, _) = target(get(&r, "sdp"), 0);
+    let mut a_tx = ctx_key(a.keys[0].1, &a.keys[0].2);
+    let mut a_rx = ctx_from(&lines_a[0]);
+    let mut b_rx = ctx_from(&lines_b[0]);
+    let mut b_tx = ctx_key(Suite::AesCm128HmacSha1_80, &b.keys[0].2);
+    for seq in 1..=3 {
+        flow(
+            &a.rtp,
+            addr_a,
+            Some(&mut a_tx),
+            &b.rtp,
+            Some(&mut b_rx),
+            seq,
+            1,
+        );
+        flow(
+            &b.rtp,
+            addr_b,
+            Some(&mut b_tx),
+            &a.rtp,
+            Some(&mut a_rx),
+            seq,
+            2,
+        );
+    }
+    // Hold: A re-offers sendonly with the same key.
+    let a_line = format!(
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{}\r\n",
+        inline(&a.keys[0].2)
+    );
+    let hold = format!(
+        "m=audio {} RTP/SAVP 0 8\r\na=rtpmap:0 PCMU/8000\r\n{a_line}a=sendonly\r\n",
+        a.port()
+    );
+    let r = ng.req(&offer_items(call, &sdp(2, &[hold]), vec![]));
+    ok(&r);
+    let (addr_b2, lines_b2, _, _) = target(get(&r, "sdp"), 0);
+    assert!(get(&r, "sdp").contains("a=sendonly"));
+    assert_eq!(addr_b2, addr_b, "same ports on re-offer");
+    assert_eq!(
+        lines_b2[0].to_value(),
+        lines_b[0].to_value(),
+        "Rampart's key toward B is stable"
+    );
+    let mb_hold = mb.replace("a=sendrecv", "a=recvonly");
+    let r = ng.req(&answer_items(call, &sdp(2, &[mb_hold]), vec![]));
+    ok(&r);
+    assert!(get(&r, "sdp").contains("a=recvonly"));
+    let (_, lines_a2, _, _) = target(get(&r, "sdp"), 0);
+    assert_eq!(lines_a2[0].to_value(), lines_a[0].to_value());
+    // Media still flows, same contexts (ROC/replay state kept).
+    flow(
+        &a.rtp,
+        addr_a,
+        Some(&mut a_tx),
+        &b.rtp,
+        Some(&mut b_rx),
+        4,
+        1,
+    );
+    // Unhold with c=0.0.0.0 first, then back, and a new key from A.
+    let zero = sdp(
+        3,
+        &[format!(
+            "m=audio {} RTP/SAVP 0\r\n{a_line}a=sendrecv\r\n",
+            a.port()
+        )],
+    )
+    .replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0");
+    let r = ng.req(&offer_items(call, &zero, vec![]));
+    ok(&r);
+    assert!(
+        get(&r, "sdp").contains("c=IN IP4 0.0.0.0"),
+        "hold address passed on"
+    );
+    let r = ng.req(&answer_items(
+        call,
+        &sdp(3, std::slice::from_ref(&mb)),
+        vec![],
+    ));
+    ok(&r);
+    let new_key = fresh_key(Suite::AesCm128HmacSha1_80);
+    let unhold = format!(
+        "m=audio {} RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{}\r\na=sendrecv\r\n",
+        a.port(),
+        inline(&new_key)
+    );
+    let r = ng.req(&offer_items(call, &sdp(4, &[unhold]), vec![]));
+    ok(&r);
+    let r = ng.req(&answer_items(call, &sdp(4, &[mb]), vec![]));
+    ok(&r);
+    // A sends with its new key, continuing its sequence: B still decrypts
+    // with the context it had (Rampart's key toward B did not change).
+    let mut a_tx2 = ctx_key(Suite::AesCm128HmacSha1_80, &new_key);
+    for seq in 5..=7 {
+        flow(
+            &a.rtp,
+            addr_a,
+            Some(&mut a_tx2),
+            &b.rtp,
+            Some(&mut b_rx),
+            seq,
+            1,
+        );
+        flow(
+            &b.rtp,
+            addr_b,
+            Some(&mut b_tx),
+            &a.rtp,
+            Some(&mut a_rx),
+            seq,
+            2,
+        );
+    }
+    let d = ng.req(&[("call-id", s(call)), ("command", s("delete"))]);
+    ok(&d);
+}
+
+#[test]
+fn rtcp_mux_demux_and_audio_video() {
+    let (_node, mut ng) = start(config(42000));
+    let mut a = phone();
+    let mut b = phone();
+    let mut av = phone(); // A's video
+    let mut bv = phone(); // B's video
+    let call = "av";
+    let ma = a.media(
+        "audio",
+        "RTP/SAVP",
+        &[Suite::AesCm128HmacSha1_80],
+        "a=rtcp-mux\r\n",
+    );
+    let mv = av.media(
+        "video",
+        "RTP/SAVP",
+        &[Suite::AesCm128HmacSha1_80],
+        "a=rtcp-mux\r\n",
+    );
+    let r = ng.req(&offer_items(
+        call,
+        &sdp(1, &[ma, mv]),
+        vec![("rtcp-mux", l(&["demux"]))],
+    ));
+    ok(&r);
+    let to_b = get(&r, "sdp").to_string();
+    let (addr_b, lines_b, _, mux_b) = target(&to_b, 0);
+    let (addr_bv, lines_bv, _, _) = target(&to_b, 1);
+    assert!(!mux_b, "demux: no rtcp-mux toward B");
+    assert_ne!(addr_b.port(), addr_bv.port());
+    let mb = b.answer_media("RTP/SAVP", Some((1, lines_b[0].suite().unwrap())), "");
+    let mbv = bv
+        .answer_media("RTP/SAVP", Some((1, lines_bv[0].suite().unwrap())), "")
+        .replace("m=audio", "m=video");
+    let r = ng.req(&answer_items(call, &sdp(1, &[mb, mbv]), vec![]));
+    ok(&r);
+    let to_a = get(&r, "sdp").to_string();
+    let (addr_a, lines_a, _, mux_a) = target(&to_a, 0);
+    let (addr_av, lines_av, _, _) = target(&to_a, 1);
+    assert!(mux_a, "rtcp-mux accepted toward A");
+    // Audio and video both relayed with their own keys.
+    let mut a_tx = ctx_key(a.keys[0].1, &a.keys[0].2);
+    let mut b_rx = ctx_from(&lines_b[0]);
+    flow(
+        &a.rtp,
+        addr_a,
+        Some(&mut a_tx),
+        &b.rtp,
+        Some(&mut b_rx),
+        1,
+        3,
+    );
+    let mut av_tx = ctx_key(av.keys[0].1, &av.keys[0].2);
+    let mut bv_rx = ctx_from(&lines_bv[0]);
+    flow(
+        &av.rtp,
+        addr_av,
+        Some(&mut av_tx),
+        &bv.rtp,
+        Some(&mut bv_rx),
+        1,
+        4,
+    );
+    let mut bv_tx = ctx_key(bv.keys[0].1, &bv.keys[0].2);
+    let mut av_rx = ctx_from(&lines_av[0]);
+    flow(
+        &bv.rtp,
+        addr_bv,
+        Some(&mut bv_tx),
+        &av.rtp,
+        Some(&mut av_rx),
+        1,
+        5,
+    );
+    assert_ne!(
+        lines_b[0].to_value(),
+        lines_bv[0].to_value(),
+        "keys differ per section"
+    );
+    assert_ne!(
+        lines_a[0].to_value(),
+        lines_b[0].to_value(),
+        "keys differ per leg"
+    );
+    // SRTCP from A on its RTP port (muxed) reaches B's RTCP socket.
+    let mut sr = vec![0x80, 200, 0, 6];
+    sr.extend_from_slice(&3u32.to_be_bytes());
+    sr.extend_from_slice(&[0u8; 20]);
+    let n = sr.len();
+    sr.resize(n + 64, 0);
+    let n = a_tx.protect_rtcp(&mut sr, n).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let mut got = None;
+    for _ in 0..5 {
+        a.rtp.send_to(&sr[..n], addr_a).unwrap();
+        if let Ok((k, _)) = b.rtcp.recv_from(&mut buf) {
+            got = Some(k);
+            break;
+        }
+    }
+    let k = got.expect("SRTCP demuxed to B's RTCP port");
+    b_rx.unprotect_rtcp(&mut buf[..k])
+        .expect("SRTCP unprotects at B");
+    ok(&ng.req(&[
+        ("call-id", s(call)),
+        ("from-tag", s("tagA")),
+        ("command", s("delete")),
+    ]));
+}
+
+#[test]
+fn tcp_allow_list_and_limits() {
+    let mut c = config(42200);
+    c.ng.tcp_listen = Some("127.0.0.1:0".parse().unwrap());
+    c.limits.max_calls = 1;
+    let (node, mut ng) = start(c);
+    // TCP: two requests in one write, answered in order.
+    let mut t = TcpStream::connect(node.info().ng.tcp.unwrap()).unwrap();
+    t.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut msg = b"t1 ".to_vec();
+    msg.extend_from_slice(&benc(&[("command", s("ping"))]));
+    msg.extend_from_slice(b"t2 ");
+    msg.extend_from_slice(&benc(&[("command", s("ping"))]));
+    t.write_all(&msg).unwrap();
+    let want = b"t1 d6:result4:ponget2 d6:result4:ponge";
+    let mut got = vec![0u8; want.len()];
+    t.read_exact(&mut got).unwrap();
+    assert_eq!(&got[..], &want[..]);
+    // Call limit.
+    let mut a = phone();
+    let ma = a.media("audio", "RTP/AVP", &[], "");
+    ok(&ng.req(&offer_items(
+        "one",
+        &sdp(1, std::slice::from_ref(&ma)),
+        vec![],
+    )));
+    let r = ng.req(&offer_items("two", &sdp(1, &[ma]), vec![]));
+    assert_eq!(get(&r, "result"), "error");
+    assert!(get(&r, "error-reason").contains("limit"));
+    drop(node);
+
+    // A node that allows only 10.0.0.0/8 does not answer loopback.
+    let mut c = config(42400);
+    c.ng.allow = vec!["10.0.0.0/8".into()];
+    let (node, ng) = start(c);
+    ng.sock
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(ng.raw("x", &benc(&[("command", s("ping"))])).is_none());
+    assert_eq!(
+        node.shared()
+            .ng
+            .counters
+            .refused_source
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
+#[test]
+fn metrics_and_http_see_ng_calls() {
+    let (node, mut ng) = start(config(42600));
+    let mut a = phone();
+    let ma = a.media("audio", "RTP/AVP", &[], "");
+    ok(&ng.req(&offer_items("m1", &sdp(1, &[ma]), vec![])));
+    let text = rampart::control::metrics::render(node.shared());
+    assert!(text.contains("rampart_ng_calls_active 1"), "{text}");
+    assert!(text.contains("rampart_calls_active 1"));
+    let st = ng.req(&[("command", s("statistics"))]);
+    ok(&st);
+    let cur = st
+        .get("statistics")
+        .unwrap()
+        .get("currentstatistics")
+        .unwrap();
+    assert_eq!(cur.get("sessionsown").unwrap().as_u64(), Some(1));
+    // Unknown call: a warning, not an error, unless "fatal".
+    let d = ng.req(&[("call-id", s("nope")), ("command", s("delete"))]);
+    ok(&d);
+    assert!(get(&d, "warning").contains("not found"));
+    let d = ng.req(&[
+        ("call-id", s("nope")),
+        ("flags", l(&["fatal"])),
+        ("command", s("delete")),
+    ]);
+    assert_eq!(get(&d, "result"), "error");
+    let _ = B::I(0);
+}

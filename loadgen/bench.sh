@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Relay benchmark (issue 3): Rampart with one worker, then rtpengine in
+# userspace with one thread, each relaying the same G.711 SRTP calls
+# (leg A AES_CM_128_HMAC_SHA1_80, leg B AES_CM_128_HMAC_SHA1_32, so every
+# packet is decrypted and re-encrypted), driven by rampart-loadgen on
+# loopback. Prints one markdown table with a ratio row (rtpengine CPU-µs per
+# relayed packet over Rampart's), then a step search for the highest
+# call count Rampart relays with no loss.
+#
+# Bounded: every daemon and every loadgen run under `timeout`; both daemons
+# are killed on exit (trap). Loopback only. Total about 2-3 minutes once
+# built.
+#
+# Environment: CALLS ("100 1000"), DUR (10 s per run), STEP=0 skips the step
+# search, STEP_DUR (5 s per step), STEP_START (200), STEP_MAX (8000),
+# STEP_STEPS (5), NICE (-10), LOSS (loss threshold % for the step search, 0 = no loss),
+# OUT (target/relay-bench), SKIP_BUILD=1, NO_INSTALL=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CALLS=${CALLS:-"100 1000"}
+DUR=${DUR:-10}
+STEP=${STEP:-1}
+STEP_DUR=${STEP_DUR:-5}
+STEP_START=${STEP_START:-200}
+STEP_MAX=${STEP_MAX:-8000}
+STEP_STEPS=${STEP_STEPS:-5}
+LOSS=${LOSS:-0}
+OUT=${OUT:-target/relay-bench}
+HTTP_PORT=${HTTP_PORT:-22230}
+NG_PORT=${NG_PORT:-22240}
+RUN_LIMIT=$((DUR + 90))
+# Both relays and loadgen run at this niceness (root: negative is allowed),
+# so background work on a shared machine disturbs them less.
+NICE=${NICE:--10}
+NI=(nice -n "$NICE")
+
+LOADGEN=target/release/rampart-loadgen
+RAMPART=target/release/rampart
+RAMPART_PID=
+RTPE_PID=
+
+cleanup() {
+    for p in $RAMPART_PID $RTPE_PID; do
+        kill "$p" 2>/dev/null || true
+    done
+    sleep 0.3
+    for p in $RAMPART_PID $RTPE_PID; do
+        kill -9 "$p" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "bench: $*" >&2; }
+
+# Waits (bounded) until a command succeeds.
+wait_for() {
+    local what=$1; shift
+    for _ in $(seq 1 50); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    log "$what did not come up"
+    return 1
+}
+
+# ---- install and build ----------------------------------------------------
+have_rtpengine=1
+if ! command -v rtpengine >/dev/null 2>&1; then
+    if [ "${NO_INSTALL:-0}" = 1 ]; then
+        have_rtpengine=0
+    else
+        log "installing rtpengine-daemon"
+        if ! { timeout 300 apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+                timeout 600 apt-get install -y -qq rtpengine-daemon >/dev/null; }; then
+            log "could not install rtpengine-daemon; measuring Rampart only"
+            have_rtpengine=0
+        fi
+    fi
+fi
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    log "building release binaries"
+    timeout 1200 cargo build --release -q -p rampart -p rampart-loadgen
+fi
+mkdir -p "$OUT"
+rm -f "$OUT"/*.json
+
+# One loadgen run: run_one TARGET LABEL PID CALLS JSON
+run_one() {
+    log "$2: $4 calls, $DUR s"
+    timeout "$RUN_LIMIT" "${NI[@]}" "$LOADGEN" run --target "$1" --label "$2" --pid "$3" \
+        --calls "$4" --duration "$DUR" --profile g711 --json "$5" >&2
+}
+
+# ---- Rampart, one worker ----------------------------------------------------
+log "starting Rampart (1 worker) on 127.0.0.1:$HTTP_PORT"
+timeout 900 "${NI[@]}" "$RAMPART" run --workers 1 --http-listen "127.0.0.1:$HTTP_PORT" \
+    --media-address 127.0.0.1 --port-min 30000 --port-max 39999 \
+    --max-calls 20000 --log-level warn >"$OUT/rampart.log" 2>&1 &
+RAMPART_PID=$!
+wait_for "Rampart" curl -sf "http://127.0.0.1:$HTTP_PORT/health"
+# `timeout` forks: measure the rampart process itself.
+RP=$(pgrep -P "$RAMPART_PID" -x rampart || echo "$RAMPART_PID")
+files=()
+for n in $CALLS; do
+    run_one "rampart-http=127.0.0.1:$HTTP_PORT" "Rampart (1 worker)" "$RP" "$n" "$OUT/rampart-$n.json"
+    files+=("$OUT/rampart-$n.json")
+    sleep 0.5
+done
+
+# ---- rtpengine, userspace, one thread ---------------------------------------
+if [ "$have_rtpengine" = 1 ]; then
+    log "starting rtpengine (userspace, 1 thread) on 127.0.0.1:$NG_PORT"
+    timeout 900 "${NI[@]}" rtpengine --config-file=none --foreground --table=-1 \
+        --interface=127.0.0.1 --listen-ng="127.0.0.1:$NG_PORT" \
+        --port-min=40000 --port-max=59999 --num-threads=1 --delete-delay=0 \
+        --timeout=60 --log-stderr --log-level=4 >"$OUT/rtpengine.log" 2>&1 &
+    RTPE_PID=$!
+    sleep 0.5
+    EP=$(pgrep -P "$RTPE_PID" -x rtpengine || echo "$RTPE_PID")
+    wait_for "rtpengine" kill -0 "$EP"
+    for n in $CALLS; do
+        run_one "ng=127.0.0.1:$NG_PORT" "rtpengine (userspace, 1 thread)" "$EP" "$n" "$OUT/rtpengine-$n.json"
+        files+=("$OUT/rtpengine-$n.json")
+        sleep 0.5
+    done
+    kill "$RTPE_PID" 2>/dev/null || true
+fi
+
+echo
+echo "### Relay benchmark: G.711 SRTP calls (AES_CM_128_HMAC_SHA1_80 <-> AES_CM_128_HMAC_SHA1_32), ${DUR} s per run, loopback"
+echo
+"$LOADGEN" table "${files[@]}"
+echo
+echo "CPU-µs/packet: the relay's utime+stime over the measured window divided by the packets it delivered."
+
+# ---- step search: highest call count Rampart relays with loss <= LOSS % -----
+if [ "$STEP" = 1 ]; then
+    log "step search on Rampart: from $STEP_START calls, at most $STEP_STEPS runs of $STEP_DUR s, loss <= $LOSS %"
+    echo
+    timeout $(((STEP_DUR + 30) * STEP_STEPS + 30)) "${NI[@]}" "$LOADGEN" run \
+        --target "rampart-http=127.0.0.1:$HTTP_PORT" --label "Rampart (1 worker)" --pid "$RP" \
+        --calls "$STEP_START" --duration "$STEP_DUR" --step-search --loss-threshold "$LOSS" \
+        --step-max "$STEP_MAX" --max-steps "$STEP_STEPS" --json "$OUT/rampart-steps.json"
+fi
+log "reports in $OUT"

@@ -1,0 +1,190 @@
+//! What the phones saw: per-stream delivery bookkeeping (unique, duplicate,
+//! reordered, RFC 3550 jitter) and per-run counters and latency histogram.
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Counters summed over streams and threads.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Counters {
+    /// Packets handed to the kernel.
+    pub sent: u64,
+    /// Packets the kernel refused.
+    pub send_errors: u64,
+    /// Packets that arrived, authenticated, decrypted and checked, once each.
+    pub delivered: u64,
+    /// Copies of a packet already delivered (SRTP replay check or ours).
+    pub duplicates: u64,
+    /// Delivered packets older than the newest already delivered.
+    pub reordered: u64,
+    /// SRTP authentication failures.
+    pub auth_failures: u64,
+    /// Packets too old for the SRTP replay window.
+    pub too_old: u64,
+    /// Packets that authenticated but whose content was wrong.
+    pub corrupt: u64,
+    /// Packets for another call or direction than the socket/SSRC said.
+    pub misrouted: u64,
+    /// Datagrams from an unknown SSRC and source.
+    pub unknown: u64,
+    /// Datagrams too short, truncated, or otherwise not SRTP.
+    pub malformed: u64,
+    /// Sends more than 1 ms after their due time (loadgen falling behind).
+    pub late_sends: u64,
+}
+
+impl Counters {
+    /// Adds `o` to `self`.
+    pub fn add(&mut self, o: &Counters) {
+        self.sent += o.sent;
+        self.send_errors += o.send_errors;
+        self.delivered += o.delivered;
+        self.duplicates += o.duplicates;
+        self.reordered += o.reordered;
+        self.auth_failures += o.auth_failures;
+        self.too_old += o.too_old;
+        self.corrupt += o.corrupt;
+        self.misrouted += o.misrouted;
+        self.unknown += o.unknown;
+        self.malformed += o.malformed;
+        self.late_sends += o.late_sends;
+    }
+
+    /// Packets sent but never delivered.
+    pub fn lost(&self) -> u64 {
+        self.sent.saturating_sub(self.delivered)
+    }
+}
+
+/// One receiving stream (one call, one direction).
+pub struct StreamRx {
+    seen: Vec<u64>,
+    packets: u64,
+    highest: Option<u64>,
+    prev_transit: Option<i64>,
+    /// RFC 3550 interarrival jitter, ns.
+    pub jitter_ns: f64,
+}
+
+/// What recording one packet found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// First copy.
+    New {
+        /// Older than the newest delivered.
+        reordered: bool,
+    },
+    /// Already delivered.
+    Duplicate,
+    /// Sequence beyond what was ever sent (corrupt).
+    OutOfRange,
+}
+
+impl StreamRx {
+    /// A stream that will carry at most `packets` packets.
+    pub fn new(packets: u64) -> StreamRx {
+        StreamRx {
+            seen: vec![0; (packets as usize).div_ceil(64).max(1)],
+            packets,
+            highest: None,
+            prev_transit: None,
+            jitter_ns: 0.0,
+        }
+    }
+
+    /// Records packet `seq` that arrived at `arrival_ns` and whose RTP
+    /// timestamp corresponds to `nominal_ns` (its due time); updates the
+    /// jitter estimate (RFC 3550 A.8, in ns instead of timestamp units).
+    pub fn record(&mut self, seq: u64, arrival_ns: u64, nominal_ns: u64) -> Seen {
+        if seq >= self.packets {
+            return Seen::OutOfRange;
+        }
+        let (w, b) = ((seq / 64) as usize, seq % 64);
+        let Some(word) = self.seen.get_mut(w) else {
+            return Seen::OutOfRange;
+        };
+        if *word & (1 << b) != 0 {
+            return Seen::Duplicate;
+        }
+        *word |= 1 << b;
+        let reordered = self.highest.is_some_and(|h| seq < h);
+        if !reordered {
+            self.highest = Some(seq);
+        }
+        let transit = arrival_ns as i64 - nominal_ns as i64;
+        if let Some(prev) = self.prev_transit {
+            let d = (transit - prev).unsigned_abs() as f64;
+            self.jitter_ns += (d - self.jitter_ns) / 16.0;
+        }
+        self.prev_transit = Some(transit);
+        Seen::New { reordered }
+    }
+}
+
+/// Latency histogram, ns, 1 ns .. 100 s, 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("static histogram bounds")
+}
+
+/// Latency percentiles, µs.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct Latency {
+    /// Samples.
+    pub count: u64,
+    /// Mean.
+    pub mean_us: f64,
+    /// Median.
+    pub p50_us: f64,
+    /// 90th percentile.
+    pub p90_us: f64,
+    /// 99th.
+    pub p99_us: f64,
+    /// 99.9th.
+    pub p999_us: f64,
+    /// Largest.
+    pub max_us: f64,
+}
+
+impl Latency {
+    /// From a histogram of ns.
+    pub fn from_histogram(h: &Histogram<u64>) -> Latency {
+        if h.is_empty() {
+            return Latency::default();
+        }
+        let us = |ns: u64| ns as f64 / 1000.0;
+        Latency {
+            count: h.len(),
+            mean_us: h.mean() / 1000.0,
+            p50_us: us(h.value_at_quantile(0.50)),
+            p90_us: us(h.value_at_quantile(0.90)),
+            p99_us: us(h.value_at_quantile(0.99)),
+            p999_us: us(h.value_at_quantile(0.999)),
+            max_us: us(h.max()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicates_reordering_range() {
+        let mut s = StreamRx::new(100);
+        assert_eq!(s.record(0, 10, 0), Seen::New { reordered: false });
+        assert_eq!(s.record(2, 30, 20), Seen::New { reordered: false });
+        assert_eq!(s.record(1, 31, 10), Seen::New { reordered: true });
+        assert_eq!(s.record(1, 32, 10), Seen::Duplicate);
+        assert_eq!(s.record(100, 40, 0), Seen::OutOfRange);
+        assert!(s.jitter_ns > 0.0);
+    }
+
+    #[test]
+    fn constant_transit_means_zero_jitter() {
+        let mut s = StreamRx::new(10);
+        for i in 0..10 {
+            s.record(i, i * 20_000_000 + 500, i * 20_000_000);
+        }
+        assert_eq!(s.jitter_ns, 0.0);
+    }
+}

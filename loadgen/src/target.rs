@@ -1,0 +1,452 @@
+//! Call setup through the relay's control interface: Rampart's HTTP/JSON
+//! API, or the ng protocol (bencode over UDP) that rtpengine speaks.
+//!
+//! Each call has two legs. Phone A talks to leg A with suite
+//! `AES_CM_128_HMAC_SHA1_80`, phone B to leg B with
+//! `AES_CM_128_HMAC_SHA1_32`, so the relay must decrypt and re-encrypt
+//! every packet (no passthrough is possible).
+
+use std::fmt;
+use std::io::Read;
+use std::net::{SocketAddr, UdpSocket};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use rampart::srtp::Suite;
+use serde_json::{json, Value as Json};
+
+use crate::bencode::{self, Value};
+use crate::http;
+use crate::sdp;
+
+/// Leg A's suite.
+pub const SUITE_A: Suite = Suite::AesCm128HmacSha1_80;
+/// Leg B's suite.
+pub const SUITE_B: Suite = Suite::AesCm128HmacSha1_32;
+
+/// Which control interface, and where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetSpec {
+    /// Rampart's HTTP API.
+    RampartHttp(SocketAddr),
+    /// The ng protocol (rtpengine).
+    Ng(SocketAddr),
+}
+
+impl TargetSpec {
+    /// The control address.
+    pub fn addr(&self) -> SocketAddr {
+        match *self {
+            TargetSpec::RampartHttp(a) | TargetSpec::Ng(a) => a,
+        }
+    }
+
+    /// `rampart-http` or `ng`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TargetSpec::RampartHttp(_) => "rampart-http",
+            TargetSpec::Ng(_) => "ng",
+        }
+    }
+}
+
+impl fmt::Display for TargetSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.kind(), self.addr())
+    }
+}
+
+impl FromStr for TargetSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (kind, addr) = s
+            .split_once('=')
+            .ok_or("expected rampart-http=IP:PORT or ng=IP:PORT")?;
+        let addr: SocketAddr = addr
+            .parse()
+            .map_err(|e| format!("bad address {addr:?}: {e}"))?;
+        match kind {
+            "rampart-http" | "http" | "rampart" => Ok(TargetSpec::RampartHttp(addr)),
+            "ng" | "rtpengine" => Ok(TargetSpec::Ng(addr)),
+            _ => Err(format!("unknown target kind {kind:?} (rampart-http or ng)")),
+        }
+    }
+}
+
+/// What one phone needs for one leg.
+#[derive(Clone, Debug)]
+pub struct LegSetup {
+    /// Where the phone sends (the relay's address for this leg).
+    pub relay: SocketAddr,
+    /// The leg's suite.
+    pub suite: Suite,
+    /// key||salt the phone protects with (toward the relay).
+    pub tx_key: Vec<u8>,
+    /// key||salt the phone unprotects with (from the relay).
+    pub rx_key: Vec<u8>,
+}
+
+/// A call set up on the target.
+#[derive(Clone, Debug)]
+pub struct CallSetup {
+    /// The call's id on the target.
+    pub id: String,
+    /// Leg A, leg B.
+    pub legs: [LegSetup; 2],
+}
+
+/// A control interface.
+pub trait Target {
+    /// Sets up call `index` between phone A at `phone_a` and phone B at
+    /// `phone_b`.
+    fn create(
+        &mut self,
+        index: usize,
+        phone_a: SocketAddr,
+        phone_b: SocketAddr,
+    ) -> Result<CallSetup, String>;
+    /// Ends a call.
+    fn delete(&mut self, id: &str) -> Result<(), String>;
+    /// Checks that the target answers.
+    fn ping(&mut self) -> Result<(), String>;
+}
+
+/// Connects to the target described by `spec`; `run_id` makes call ids
+/// unique across runs.
+pub fn connect(spec: TargetSpec, run_id: u64) -> Result<Box<dyn Target + Send>, String> {
+    Ok(match spec {
+        TargetSpec::RampartHttp(a) => Box::new(RampartHttp { api: a, run_id }),
+        TargetSpec::Ng(a) => Box::new(Ng::new(a, run_id)?),
+    })
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut v))
+        .is_ok();
+    if !ok {
+        // Test keys only; fall back to a time-seeded xorshift.
+        let mut x = Instant::now().elapsed().as_nanos() as u64 ^ 0x9e37_79b9_7f4a_7c15 ^ n as u64;
+        for b in v.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+    }
+    v
+}
+
+/// A run id from the clock and the process id.
+pub fn new_run_id() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0);
+    t ^ ((std::process::id() as u64) << 40)
+}
+
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Rampart's HTTP API.
+pub struct RampartHttp {
+    api: SocketAddr,
+    run_id: u64,
+}
+
+fn key_of(v: &Json, what: &str) -> Result<Vec<u8>, String> {
+    let s = v["key"]
+        .as_str()
+        .ok_or_else(|| format!("answer has no {what} key"))?;
+    STANDARD
+        .decode(s)
+        .map_err(|e| format!("{what} key is not base64: {e}"))
+}
+
+impl Target for RampartHttp {
+    fn create(
+        &mut self,
+        index: usize,
+        phone_a: SocketAddr,
+        phone_b: SocketAddr,
+    ) -> Result<CallSetup, String> {
+        let id = format!("lg-{:x}-{index}", self.run_id);
+        let body = json!({
+            "call_id": id,
+            "legs": [
+                {"suite": SUITE_A.name(), "remote": phone_a.to_string()},
+                {"suite": SUITE_B.name(), "remote": phone_b.to_string()},
+            ]
+        });
+        let r = http::request(
+            self.api,
+            "POST",
+            "/calls",
+            Some(&body.to_string()),
+            HTTP_TIMEOUT,
+        )?;
+        if r.status != 201 {
+            return Err(format!("POST /calls: {} {}", r.status, r.body.trim()));
+        }
+        let v: Json = serde_json::from_str(&r.body)
+            .map_err(|e| format!("POST /calls: answer is not JSON: {e}"))?;
+        let leg = |i: usize, suite: Suite| -> Result<LegSetup, String> {
+            let l = &v["legs"][i];
+            let relay = l["local"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| format!("leg {i}: no local address"))?;
+            Ok(LegSetup {
+                relay,
+                suite,
+                // The phone protects with what the node receives with.
+                tx_key: key_of(&l["keys"]["inbound"], "inbound")?,
+                rx_key: key_of(&l["keys"]["outbound"], "outbound")?,
+            })
+        };
+        let legs = [leg(0, SUITE_A)?, leg(1, SUITE_B)?];
+        Ok(CallSetup { id, legs })
+    }
+
+    fn delete(&mut self, id: &str) -> Result<(), String> {
+        let r = http::request(
+            self.api,
+            "DELETE",
+            &format!("/calls/{id}"),
+            None,
+            HTTP_TIMEOUT,
+        )?;
+        match r.status {
+            200 | 204 | 404 => Ok(()),
+            s => Err(format!("DELETE /calls/{id}: {s} {}", r.body.trim())),
+        }
+    }
+
+    fn ping(&mut self) -> Result<(), String> {
+        let r = http::request(self.api, "GET", "/health", None, HTTP_TIMEOUT)?;
+        if r.status == 200 {
+            Ok(())
+        } else {
+            Err(format!("GET /health: {} {}", r.status, r.body.trim()))
+        }
+    }
+}
+
+/// The ng protocol: `COOKIE <bencoded dict>` over UDP, answered with the
+/// same cookie.
+pub struct Ng {
+    sock: UdpSocket,
+    run_id: u64,
+    seq: u64,
+}
+
+const NG_TRIES: usize = 3;
+const NG_WAIT: Duration = Duration::from_secs(2);
+
+impl Ng {
+    /// A client for the ng server at `addr`.
+    pub fn new(addr: SocketAddr, run_id: u64) -> Result<Ng, String> {
+        let bind = if addr.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        };
+        let sock = UdpSocket::bind(bind).map_err(|e| format!("ng socket: {e}"))?;
+        sock.connect(addr)
+            .map_err(|e| format!("ng connect {addr}: {e}"))?;
+        sock.set_read_timeout(Some(Duration::from_millis(200))).ok();
+        Ok(Ng {
+            sock,
+            run_id,
+            seq: 0,
+        })
+    }
+
+    /// Sends one command and waits for its answer (retransmitting, bounded).
+    /// Returns the answer dictionary if `result` is `ok`.
+    pub fn command(&mut self, msg: &Value) -> Result<Value, String> {
+        self.seq += 1;
+        let cookie = format!("{:x}_{}", self.run_id, self.seq);
+        let mut out = cookie.clone().into_bytes();
+        out.push(b' ');
+        msg.encode_into(&mut out);
+        let cmd = msg
+            .get("command")
+            .and_then(|c| c.as_str())
+            .unwrap_or_default();
+        let mut buf = vec![0u8; 65536];
+        for _ in 0..NG_TRIES {
+            self.sock
+                .send(&out)
+                .map_err(|e| format!("ng {cmd}: send: {e}"))?;
+            let deadline = Instant::now() + NG_WAIT;
+            while Instant::now() < deadline {
+                let n = match self.sock.recv(&mut buf) {
+                    Ok(n) => n,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        continue
+                    }
+                    Err(e) => return Err(format!("ng {cmd}: recv: {e}")),
+                };
+                let data = &buf[..n];
+                let Some(sp) = data.iter().position(|&c| c == b' ') else {
+                    continue;
+                };
+                if &data[..sp] != cookie.as_bytes() {
+                    continue; // an answer to an earlier, retransmitted command
+                }
+                let (v, _) =
+                    bencode::decode(&data[sp + 1..]).map_err(|e| format!("ng {cmd}: {e}"))?;
+                let result = v.get("result").and_then(|r| r.as_str()).unwrap_or_default();
+                if result == "ok" || result == "pong" {
+                    return Ok(v);
+                }
+                let reason = v
+                    .get("error-reason")
+                    .and_then(|r| r.as_str())
+                    .unwrap_or_default();
+                return Err(format!("ng {cmd}: result {result:?} {reason}"));
+            }
+        }
+        Err(format!("ng {cmd}: no answer after {NG_TRIES} tries"))
+    }
+
+    fn sdp_of(v: &Value, what: &str) -> Result<sdp::Media, String> {
+        let s = v
+            .get("sdp")
+            .and_then(|s| s.as_str())
+            .ok_or_else(|| format!("ng {what}: answer without sdp"))?;
+        sdp::parse(&s).map_err(|e| format!("ng {what}: SDP: {e}"))
+    }
+}
+
+fn pick(media: &sdp::Media, suite: Suite, what: &str) -> Result<sdp::Crypto, String> {
+    media
+        .crypto
+        .iter()
+        .find(|c| c.suite == suite.name())
+        .cloned()
+        .ok_or_else(|| {
+            let have: Vec<&str> = media.crypto.iter().map(|c| c.suite.as_str()).collect();
+            format!(
+                "ng {what}: the relay offered no {} (offered: {have:?})",
+                suite.name()
+            )
+        })
+}
+
+fn ng_flags(sdp: String, call_id: &str, from_tag: &str, cmd: &str) -> Vec<(&'static str, Value)> {
+    vec![
+        ("command", Value::str(cmd)),
+        ("call-id", Value::str(call_id)),
+        ("from-tag", Value::str(from_tag)),
+        ("sdp", Value::Bytes(sdp.into_bytes())),
+        ("transport-protocol", Value::str("RTP/SAVP")),
+        ("ICE", Value::str("remove")),
+        (
+            "replace",
+            Value::str_list(&["origin", "session-connection"]),
+        ),
+    ]
+}
+
+impl Target for Ng {
+    fn create(
+        &mut self,
+        index: usize,
+        phone_a: SocketAddr,
+        phone_b: SocketAddr,
+    ) -> Result<CallSetup, String> {
+        let id = format!("lg-{:x}-{index}", self.run_id);
+        let (tag_a, tag_b) = (format!("a{index}"), format!("b{index}"));
+        let key_a = random_bytes(SUITE_A.master_key_len() + SUITE_A.master_salt_len());
+        let key_b = random_bytes(SUITE_B.master_key_len() + SUITE_B.master_salt_len());
+
+        // Offer from phone A.
+        let sdp_a = sdp::phone_sdp(index as u64 + 1, phone_a, 1, SUITE_A.name(), &key_a);
+        let offer = Value::dict(ng_flags(sdp_a, &id, &tag_a, "offer"));
+        let to_b = Self::sdp_of(&self.command(&offer)?, "offer")?;
+        // Phone B picks the _32 suite from what the relay offers it.
+        let b_rx = pick(&to_b, SUITE_B, "offer")?;
+
+        // Answer from phone B, with its own key in that suite.
+        let sdp_b = sdp::phone_sdp(index as u64 + 1, phone_b, b_rx.tag, SUITE_B.name(), &key_b);
+        let mut ans = ng_flags(sdp_b, &id, &tag_a, "answer");
+        ans.push(("to-tag", Value::str(&tag_b)));
+        let to_a = match self.command(&Value::dict(ans)) {
+            Ok(v) => Self::sdp_of(&v, "answer"),
+            Err(e) => Err(e),
+        };
+        let to_a = match to_a {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = self.delete(&id);
+                return Err(e);
+            }
+        };
+        let a_rx = match pick(&to_a, SUITE_A, "answer") {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = self.delete(&id);
+                return Err(e);
+            }
+        };
+        Ok(CallSetup {
+            id,
+            legs: [
+                LegSetup {
+                    relay: to_a.addr,
+                    suite: SUITE_A,
+                    tx_key: key_a,
+                    rx_key: a_rx.key,
+                },
+                LegSetup {
+                    relay: to_b.addr,
+                    suite: SUITE_B,
+                    tx_key: key_b,
+                    rx_key: b_rx.key,
+                },
+            ],
+        })
+    }
+
+    fn delete(&mut self, id: &str) -> Result<(), String> {
+        let msg = Value::dict([
+            ("command", Value::str("delete")),
+            ("call-id", Value::str(id)),
+        ]);
+        self.command(&msg).map(|_| ())
+    }
+
+    fn ping(&mut self) -> Result<(), String> {
+        self.command(&Value::dict([("command", Value::str("ping"))]))
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_specs() {
+        assert_eq!(
+            "rampart-http=127.0.0.1:2223".parse::<TargetSpec>().unwrap(),
+            TargetSpec::RampartHttp("127.0.0.1:2223".parse().unwrap())
+        );
+        assert_eq!(
+            "ng=127.0.0.1:2222".parse::<TargetSpec>().unwrap(),
+            TargetSpec::Ng("127.0.0.1:2222".parse().unwrap())
+        );
+        assert!("foo=127.0.0.1:1".parse::<TargetSpec>().is_err());
+        assert!("ng=localhost".parse::<TargetSpec>().is_err());
+    }
+}
