@@ -19,3 +19,8 @@ pub mod srtp;
 pub mod trust;
 
 pub use error::Error;
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
