@@ -11,10 +11,18 @@
 # are killed on exit (trap). Loopback only. Total about 2-3 minutes once
 # built.
 #
+# Results: the JSON reports and logs in OUT; in RESULTS (loadgen/results)
+# the JSON reports, one HTML report per run, a comparison HTML per call
+# count (`rampart-loadgen compare`), the table (README.md) and the chosen
+# picture rampart-vs-rtpengine.svg (CPU-µs per packet at the largest call
+# count; a PNG beside it when rsvg-convert is installed). Only README.md
+# and the picture are tracked (see results/.gitignore).
+#
 # Environment: CALLS ("100 1000"), DUR (10 s per run), STEP=0 skips the step
 # search, STEP_DUR (5 s per step), STEP_START (200), STEP_MAX (8000),
 # STEP_STEPS (5), NICE (-10), LOSS (loss threshold % for the step search, 0 = no loss),
-# OUT (target/relay-bench), SKIP_BUILD=1, NO_INSTALL=1.
+# OUT (target/relay-bench), RESULTS (loadgen/results), LG_THREADS (1 loadgen
+# player thread, as in earlier measurements), SKIP_BUILD=1, NO_INSTALL=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +35,8 @@ STEP_MAX=${STEP_MAX:-8000}
 STEP_STEPS=${STEP_STEPS:-5}
 LOSS=${LOSS:-0}
 OUT=${OUT:-target/relay-bench}
+RESULTS=${RESULTS:-loadgen/results}
+LG_THREADS=${LG_THREADS:-1}
 HTTP_PORT=${HTTP_PORT:-22230}
 NG_PORT=${NG_PORT:-22240}
 RUN_LIMIT=$((DUR + 90))
@@ -35,8 +45,9 @@ RUN_LIMIT=$((DUR + 90))
 NICE=${NICE:--10}
 NI=(nice -n "$NICE")
 
-LOADGEN=target/release/rampart-loadgen
-RAMPART=target/release/rampart
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+LOADGEN=$TARGET_DIR/release/rampart-loadgen
+RAMPART=$TARGET_DIR/release/rampart
 RAMPART_PID=
 RTPE_PID=
 
@@ -83,19 +94,44 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
     log "building release binaries"
     timeout 1200 cargo build --release -q -p rampart -p rampart-loadgen
 fi
-mkdir -p "$OUT"
-rm -f "$OUT"/*.json
+mkdir -p "$OUT" "$RESULTS"
+rm -f "$OUT"/*.json "$RESULTS"/*.json "$RESULTS"/*.html
 
-# One loadgen run: run_one TARGET LABEL PID CALLS JSON
+# A node whose security policy admits SRTP: mixed cluster mode, a fresh
+# trust list (two tokens), and one registered device every leg names.
+# (Skipped when this rampart has no `ctl` command: no policy to satisfy.)
+RCONF=()
+DEV=()
+if "$RAMPART" ctl --help >/dev/null 2>&1; then
+    SEC=$(cd "$OUT" && pwd)/security
+    rm -rf "$SEC"
+    mkdir -p "$SEC/tokens"
+    "$RAMPART" ctl token-new --out "$SEC/tokens" --id sast1 >/dev/null
+    "$RAMPART" ctl token-new --out "$SEC/tokens" --id sast2 >/dev/null
+    printf 'version = 1\n[[tokens]]\npublic_key_file = "tokens/sast1.pub"\n[[tokens]]\npublic_key_file = "tokens/sast2.pub"\n' \
+        >"$SEC/ctl.toml"
+    "$RAMPART" ctl sign --payload "$SEC/ctl.toml" --token "$SEC/tokens/sast1.key" \
+        --out "$SEC/ctl.json" >/dev/null
+    printf '[security]\ncluster_mode = "mixed"\ntrust_list = "%s"\n[[security.devices]]\nname = "LOADGEN-7970"\nmodel = "7970"\nmode = "encrypted"\n' \
+        "$SEC/ctl.json" >"$SEC/rampart.toml"
+    RCONF=(--config "$SEC/rampart.toml")
+    DEV=(--device LOADGEN-7970)
+fi
+
+# One loadgen run: run_one TARGET LABEL PID CALLS STEM [EXTRA...]
 run_one() {
-    log "$2: $4 calls, $DUR s"
-    timeout "$RUN_LIMIT" "${NI[@]}" "$LOADGEN" run --target "$1" --label "$2" --pid "$3" \
-        --calls "$4" --duration "$DUR" --profile g711 --json "$5" >&2
+    local target=$1 label=$2 pid=$3 n=$4 stem=$5
+    shift 5
+    log "$label: $n calls, $DUR s"
+    timeout "$RUN_LIMIT" "${NI[@]}" "$LOADGEN" run --target "$target" --label "$label" --pid "$pid" \
+        --calls "$n" --duration "$DUR" --profile g711 --threads "$LG_THREADS" --no-progress \
+        --json "$OUT/$stem.json" --html "$RESULTS/$stem.html" "$@" >&2
+    cp "$OUT/$stem.json" "$RESULTS/$stem.json"
 }
 
 # ---- Rampart, one worker ----------------------------------------------------
 log "starting Rampart (1 worker) on 127.0.0.1:$HTTP_PORT"
-timeout 900 "${NI[@]}" "$RAMPART" run --workers 1 --http-listen "127.0.0.1:$HTTP_PORT" \
+timeout 900 "${NI[@]}" "$RAMPART" run "${RCONF[@]}" --workers 1 --http-listen "127.0.0.1:$HTTP_PORT" \
     --media-address 127.0.0.1 --port-min 30000 --port-max 39999 \
     --max-calls 20000 --log-level warn >"$OUT/rampart.log" 2>&1 &
 RAMPART_PID=$!
@@ -104,7 +140,7 @@ wait_for "Rampart" curl -sf "http://127.0.0.1:$HTTP_PORT/health"
 RP=$(pgrep -P "$RAMPART_PID" -x rampart || echo "$RAMPART_PID")
 files=()
 for n in $CALLS; do
-    run_one "rampart-http=127.0.0.1:$HTTP_PORT" "Rampart (1 worker)" "$RP" "$n" "$OUT/rampart-$n.json"
+    run_one "rampart-http=127.0.0.1:$HTTP_PORT" "Rampart (1 worker)" "$RP" "$n" "rampart-$n" "${DEV[@]}"
     files+=("$OUT/rampart-$n.json")
     sleep 0.5
 done
@@ -121,19 +157,49 @@ if [ "$have_rtpengine" = 1 ]; then
     EP=$(pgrep -P "$RTPE_PID" -x rtpengine || echo "$RTPE_PID")
     wait_for "rtpengine" kill -0 "$EP"
     for n in $CALLS; do
-        run_one "ng=127.0.0.1:$NG_PORT" "rtpengine (userspace, 1 thread)" "$EP" "$n" "$OUT/rtpengine-$n.json"
+        run_one "ng=127.0.0.1:$NG_PORT" "rtpengine (userspace, 1 thread)" "$EP" "$n" "rtpengine-$n"
         files+=("$OUT/rtpengine-$n.json")
         sleep 0.5
     done
     kill "$RTPE_PID" 2>/dev/null || true
 fi
 
-echo
-echo "### Relay benchmark: G.711 SRTP calls (AES_CM_128_HMAC_SHA1_80 <-> AES_CM_128_HMAC_SHA1_32), ${DUR} s per run, loopback"
-echo
-"$LOADGEN" table "${files[@]}"
-echo
-echo "CPU-µs/packet: the relay's utime+stime over the measured window divided by the packets it delivered."
+{
+    echo "### Relay benchmark: G.711 SRTP calls (AES_CM_128_HMAC_SHA1_80 <-> AES_CM_128_HMAC_SHA1_32), ${DUR} s per run, loopback"
+    echo
+    "$LOADGEN" table "${files[@]}"
+    echo
+    echo "CPU-µs/packet: the relay's utime+stime over the measured window divided by the packets it delivered."
+} | tee "$OUT/table.md"
+
+# Comparisons (HTML with overlaid CDFs, CPU bars, time series) and the
+# picture, at each call count measured on both.
+picture=
+for n in $CALLS; do
+    if [ -f "$OUT/rampart-$n.json" ] && [ -f "$OUT/rtpengine-$n.json" ]; then
+        "$LOADGEN" compare "$OUT/rampart-$n.json" "$OUT/rtpengine-$n.json" \
+            --html "$RESULTS/compare-$n.html" --svg-dir "$OUT/svg-$n" >/dev/null
+        picture="$OUT/svg-$n/cmp-cpu-per-packet.svg"
+    fi
+done
+if [ -n "$picture" ]; then
+    cp "$picture" "$RESULTS/rampart-vs-rtpengine.svg"
+    if command -v rsvg-convert >/dev/null 2>&1; then
+        rsvg-convert -b white -o "$RESULTS/rampart-vs-rtpengine.png" "$picture" || true
+    fi
+fi
+{
+    echo "# Relay benchmark results"
+    echo
+    echo "Written by \`loadgen/bench.sh\` on $(date -u +%Y-%m-%d) ($(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'))."
+    echo "Per-run HTML reports, comparisons and JSON files are written beside this file (not tracked)."
+    echo
+    cat "$OUT/table.md"
+    if [ -n "$picture" ]; then
+        echo
+        echo "![Rampart vs rtpengine: CPU-µs per relayed packet](rampart-vs-rtpengine.svg)"
+    fi
+} >"$RESULTS/README.md"
 
 # ---- step search: highest call count Rampart relays with loss <= LOSS % -----
 if [ "$STEP" = 1 ]; then
@@ -141,7 +207,8 @@ if [ "$STEP" = 1 ]; then
     echo
     timeout $(((STEP_DUR + 30) * STEP_STEPS + 30)) "${NI[@]}" "$LOADGEN" run \
         --target "rampart-http=127.0.0.1:$HTTP_PORT" --label "Rampart (1 worker)" --pid "$RP" \
+        --threads "$LG_THREADS" --no-progress "${DEV[@]}" \
         --calls "$STEP_START" --duration "$STEP_DUR" --step-search --loss-threshold "$LOSS" \
         --step-max "$STEP_MAX" --max-steps "$STEP_STEPS" --json "$OUT/rampart-steps.json"
 fi
-log "reports in $OUT"
+log "reports in $OUT and $RESULTS"

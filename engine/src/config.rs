@@ -10,7 +10,7 @@
 //! a silently ignored setting.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +42,9 @@ pub struct Config {
     pub ng: NgConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The security policy: cluster mode, devices, capability tables and
+    /// the trust list (see `docs/security.md`).
+    pub security: crate::policy::PolicyConfig,
 }
 
 /// `[media]`: where media sockets are bound.
@@ -104,6 +107,25 @@ pub struct TimeoutsConfig {
 pub struct ApiConfig {
     /// Address the API listens on (port 0 picks a free port).
     pub listen: SocketAddr,
+    /// The node's certificate (chain), PEM. With `tls_key` and
+    /// `tls_client_ca` set, the API is served over TLS 1.3 and only clients
+    /// the trust list names as `call-agent` are accepted; absent: plain HTTP
+    /// (for loopback and trusted management networks only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// The node's private key (PKCS#8 PEM) for `tls_cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// The node CA certificate (PEM) client certificates must chain to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+impl ApiConfig {
+    /// Whether the API is to be served over TLS (all three paths set).
+    pub fn tls_enabled(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some() && self.tls_client_ca.is_some()
+    }
 }
 
 /// Default ng listen address: UDP on loopback, port 2223 as rtpengine
@@ -222,6 +244,9 @@ impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             listen: DEFAULT_API_LISTEN,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
         }
     }
 }
@@ -367,6 +392,28 @@ impl Config {
             if crate::srtp::Suite::from_name(s).is_err() {
                 return bad(format!("ng.sdes_suites: unknown suite {s:?}"));
             }
+        }
+        let api = &self.api;
+        let tls_set = [&api.tls_cert, &api.tls_key, &api.tls_client_ca]
+            .iter()
+            .filter(|p| p.is_some())
+            .count();
+        if tls_set != 0 && tls_set != 3 {
+            return bad(
+                "api.tls_cert, api.tls_key and api.tls_client_ca go together: set all three \
+                 (TLS with client certificates) or none (plain HTTP)"
+                    .into(),
+            );
+        }
+        if api.tls_enabled() && self.security.trust_list.is_none() {
+            return bad(
+                "api.tls_* is set but [security] trust_list is not: the trust list names the \
+                 call agents allowed on the control channel"
+                    .into(),
+            );
+        }
+        if let Err(e) = crate::policy::Policy::from_config(&self.security) {
+            return bad(format!("security: {e}"));
         }
         Ok(())
     }

@@ -325,6 +325,15 @@ struct RunArgs {
     /// HTTP control API address (port 0 picks a free port).
     #[arg(long, env = "RAMPART_HTTP_LISTEN")]
     http_listen: Option<SocketAddr>,
+    /// Serve the ng protocol (rtpengine-compatible; no authentication).
+    #[arg(long, env = "RAMPART_NG_ENABLE", num_args = 0..=1, default_missing_value = "true")]
+    ng_enable: Option<bool>,
+    /// ng UDP address (port 0 picks a free port); needs --ng-enable.
+    #[arg(long, env = "RAMPART_NG_LISTEN_UDP")]
+    ng_listen_udp: Option<SocketAddr>,
+    /// ng TCP address (off unless given here or in the file); needs --ng-enable.
+    #[arg(long, env = "RAMPART_NG_LISTEN_TCP")]
+    ng_listen_tcp: Option<SocketAddr>,
     /// Log filter (error, warn, info, debug, trace or directives).
     #[arg(long, env = "RAMPART_LOG_LEVEL")]
     log_level: Option<String>,
@@ -371,6 +380,15 @@ impl RunArgs {
         }
         if let Some(v) = self.http_listen {
             c.api.listen = v;
+        }
+        if let Some(v) = self.ng_enable {
+            c.ng.enabled = v;
+        }
+        if let Some(v) = self.ng_listen_udp {
+            c.ng.listen = v;
+        }
+        if let Some(v) = self.ng_listen_tcp {
+            c.ng.tcp_listen = Some(v);
         }
         if let Some(v) = &self.log_level {
             c.log.level = v.clone();
@@ -453,14 +471,27 @@ fn main() -> ExitCode {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_else(|| format!("{:?}", info.backend));
+            let mut ng = Vec::new();
+            if let Some(a) = info.ng.udp {
+                ng.push(format!("udp:{a}"));
+            }
+            if let Some(a) = info.ng.tcp {
+                ng.push(format!("tcp:{a}"));
+            }
+            let ng = if ng.is_empty() {
+                String::new()
+            } else {
+                format!("; ng {}", ng.join(" "))
+            };
             println!(
-                "rampart {} running: media {} ports {}; API http://{}; {} workers; backend {}",
+                "rampart {} running: media {} ports {}; API http://{}; {} workers; backend {}{}",
                 env!("CARGO_PKG_VERSION"),
                 media.join(","),
                 ports,
                 info.api_addr,
                 info.workers,
-                backend
+                backend,
+                ng
             );
             let sig = node.wait_for_signal();
             tracing::info!(signal = sig, "signal received; shutting down");

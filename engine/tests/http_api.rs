@@ -18,6 +18,8 @@ use rampart::control::{Node, NodeHandle};
 use rampart::srtp::{Context, MasterKey, Policy, Suite};
 use serde_json::{json, Value};
 
+mod support;
+
 // ---- a tiny HTTP/1.1 client ---------------------------------------------
 
 struct Resp {
@@ -73,7 +75,19 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Resp 
     Resp { status, body }
 }
 
+/// POSTs `body`; legs of a new call that name no device or kind get the
+/// test device (the node runs a mixed-mode cluster, see `config`).
 fn post(addr: SocketAddr, path: &str, body: &Value) -> Resp {
+    let mut body = body.clone();
+    if path == "/calls" {
+        if let Some(legs) = body.get_mut("legs").and_then(Value::as_array_mut) {
+            for l in legs.iter_mut().filter_map(Value::as_object_mut) {
+                if !l.contains_key("device") && !l.contains_key("kind") {
+                    l.insert("device".into(), json!(support::TEST_DEVICE));
+                }
+            }
+        }
+    }
     http(addr, "POST", path, Some(&body.to_string()))
 }
 
@@ -98,6 +112,8 @@ fn config(port_min: u16, port_max: u16) -> Config {
     c.media.port_min = port_min;
     c.media.port_max = port_max;
     c.dataplane.workers = 2;
+    // A mixed-mode cluster (with a trust list) so legs may be SRTP.
+    c.security = support::mixed(&format!("http-api-{port_min}"));
     c
 }
 

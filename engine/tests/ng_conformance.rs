@@ -20,6 +20,8 @@ use rampart::control::sdp::Sdp;
 use rampart::control::{Node, NodeHandle};
 use rampart::srtp::{Context, MasterKey, Policy, Suite};
 
+mod support;
+
 // ---- ng client -----------------------------------------------------------
 
 enum B {
@@ -119,6 +121,9 @@ fn config(port_min: u16) -> Config {
     c.dataplane.workers = 2;
     c.ng.enabled = true;
     c.ng.listen = "127.0.0.1:0".parse().unwrap();
+    // A mixed-mode cluster (with a trust list) so legs may be SRTP; every
+    // offer and answer names the test device (`rampart-device`).
+    c.security = support::mixed(&format!("ng-conformance-{port_min}"));
     c
 }
 
@@ -288,6 +293,7 @@ fn offer_items<'a>(call: &str, sdp: &str, extra: Vec<(&'a str, B)>) -> Vec<(&'a 
     // received-from, from-tag, command.
     let mut v = vec![("sdp", s(sdp))];
     v.extend(extra);
+    v.push(("rampart-device", s(support::TEST_DEVICE)));
     v.push(("call-id", s(call)));
     v.push(("via-branch", s("z9hG4bK.1")));
     v.push(("received-from", l(&["IP4", "127.0.0.1"])));
@@ -299,6 +305,7 @@ fn offer_items<'a>(call: &str, sdp: &str, extra: Vec<(&'a str, B)>) -> Vec<(&'a 
 fn answer_items<'a>(call: &str, sdp: &str, extra: Vec<(&'a str, B)>) -> Vec<(&'a str, B)> {
     let mut v = vec![("sdp", s(sdp))];
     v.extend(extra);
+    v.push(("rampart-device", s(support::TEST_DEVICE)));
     v.push(("call-id", s(call)));
     v.push(("received-from", l(&["IP4", "127.0.0.1"])));
     v.push(("from-tag", s("tagA")));
@@ -865,6 +872,14 @@ fn metrics_and_http_see_ng_calls() {
     let text = rampart::control::metrics::render(node.shared());
     assert!(text.contains("rampart_ng_calls_active 1"), "{text}");
     assert!(text.contains("rampart_calls_active 1"));
+    // GET /health counts ng calls as rampart_calls_active does.
+    let mut h = TcpStream::connect(node.info().api_addr).unwrap();
+    h.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    h.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    let _ = h.read_to_string(&mut resp);
+    assert!(resp.contains("\"calls\":1"), "{resp}");
     let st = ng.req(&[("command", s("statistics"))]);
     ok(&st);
     let cur = st

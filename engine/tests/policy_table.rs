@@ -14,6 +14,7 @@ use SecurityMode::*;
 
 fn mixed() -> PolicyConfig {
     PolicyConfig {
+        enforce: true,
         cluster_mode: ClusterMode::Mixed,
         ..PolicyConfig::default()
     }
@@ -229,7 +230,11 @@ fn device_kind_limits_apply_to_devices() {
 
 #[test]
 fn nonsecure_cluster_refuses_secure_legs_by_default() {
-    let p = Policy::default();
+    let p = Policy::from_config(&PolicyConfig {
+        enforce: true,
+        ..PolicyConfig::default()
+    })
+    .unwrap();
     assert_eq!(p.cluster_mode(), ClusterMode::Nonsecure);
     for req in [Authenticated, Encrypted] {
         for subject in [
@@ -254,6 +259,7 @@ fn nonsecure_cluster_refuses_secure_legs_by_default() {
 #[test]
 fn nonsecure_cluster_downgrades_with_a_warning_when_configured() {
     let c = PolicyConfig {
+        enforce: true,
         srtp_request: SrtpRequestRule::Downgrade,
         ..PolicyConfig::default()
     };
@@ -271,6 +277,7 @@ fn nonsecure_cluster_downgrades_with_a_warning_when_configured() {
 #[test]
 fn nonsecure_cluster_issues_no_keys_even_for_configured_encrypted_devices() {
     let mut c = PolicyConfig {
+        enforce: true,
         srtp_request: SrtpRequestRule::Downgrade,
         ..PolicyConfig::default()
     };
@@ -453,6 +460,7 @@ fn generation_bumps_on_mode_changes_only() {
 #[test]
 fn security_section_parses_from_toml() {
     let text = r#"
+enforce = true
 cluster_mode = "mixed"
 srtp_request = "downgrade"
 authenticated_media = "rtp"
@@ -509,7 +517,7 @@ fn security_section_rejects_unknown_keys_and_values() {
     assert!(toml::from_str::<PolicyConfig>("srtp_request = \"ignore\"").is_err());
     // A configured device above its model's capability is refused at start.
     let c: PolicyConfig = toml::from_str(
-        "cluster_mode = \"mixed\"\n[[devices]]\nname = \"d\"\nmodel = \"7940\"\nmode = \"encrypted\"\n",
+        "enforce = true\ncluster_mode = \"mixed\"\n[[devices]]\nname = \"d\"\nmodel = \"7940\"\nmode = \"encrypted\"\n",
     )
     .unwrap();
     let e = Policy::from_config(&c).unwrap_err();
@@ -517,4 +525,31 @@ fn security_section_rejects_unknown_keys_and_values() {
         e.to_string().contains("7940") && e.to_string().contains("encrypted"),
         "{e}"
     );
+}
+
+#[test]
+fn unenforced_policy_grants_what_is_asked() {
+    // The default: the model is off, Rampart relays like rtpengine does.
+    let p = Policy::from_config(&PolicyConfig::default()).unwrap();
+    assert!(!p.enforced());
+    let d = decide_leg(&p, LegSubject::Device("unregistered"), Encrypted, false).unwrap();
+    assert!(
+        matches!(&d.media, Media::Srtp(s) if s.len() == 8),
+        "{:?}",
+        d.media
+    );
+    assert_eq!(d.security, Encrypted);
+    assert!(d.warning.is_none());
+    let d = decide_leg(
+        &p,
+        LegSubject::Kind(LegKind::ConferenceBridge),
+        Authenticated,
+        false,
+    )
+    .unwrap();
+    assert_eq!(d.media, Media::NullCipher);
+    assert_eq!(d.security, Authenticated);
+    let d = decide_leg(&p, LegSubject::Device(""), Nonsecure, true).unwrap();
+    assert_eq!(d.media, Media::Rtp);
+    assert_eq!(d.security, Nonsecure);
 }

@@ -50,7 +50,9 @@ fn stage() -> &'static Path {
     static STAGE: OnceLock<PathBuf> = OnceLock::new();
     STAGE.get_or_init(|| {
         let profile = profile_dir();
-        let dir = profile.join("rampart-ffi-c-tests");
+        // One directory per test process: nextest runs every test in its own
+        // process, and they must not copy over each other's files.
+        let dir = profile.join(format!("rampart-ffi-c-tests-{}", std::process::id()));
         let lib = dir.join("lib");
         std::fs::create_dir_all(&lib).unwrap();
         let so = profile.join("librampart_ffi.so");

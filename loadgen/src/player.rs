@@ -6,10 +6,17 @@
 //! batches with `sendmmsg`, and receives with `recvmmsg`, unprotecting each
 //! packet with the receiving phone's context and checking it.
 //!
-//! Bounded: each stream sends exactly `packets` packets; the loop ends at
-//! the drain deadline, or at a hard deadline, or on a stop request.
+//! Sends are ordered by a heap of due times (each stream's next RTP packet
+//! and next RTCP sender report), so profiles with irregular timing (video
+//! frames, mixed profiles) stay paced; streams are phase-shifted evenly
+//! within their packet (or frame) interval and the RTCP interval.
+//!
+//! Bounded: each stream sends exactly the packets its profile has due in
+//! the sending time; the loop ends at the drain deadline, or at a hard
+//! deadline, or on a stop request, or after a fixed number of turns.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +27,7 @@ use rampart::srtp::{Context, MasterKey, Policy, Suite};
 use rampart::Error;
 
 use crate::payload::{self, Fields, Profile};
+use crate::series::{Live, SecAcc, Timeline};
 use crate::stats::{new_histogram, Counters, Seen, StreamRx};
 use crate::sys::{self, RecvBatch, SendBatch};
 use crate::target::CallSetup;
@@ -37,7 +45,13 @@ struct Tx {
     side: usize,
     dest: SocketAddr,
     phase_ns: u64,
-    ctx: Context,
+    rtcp_phase_ns: u64,
+    profile: Profile,
+    packets: u64,
+    seq: u64,
+    octets: u64,
+    /// `None`: plain RTP.
+    ctx: Option<Context>,
 }
 
 /// One receiving stream.
@@ -47,7 +61,8 @@ struct Rx {
     ssrc: u32,
     side: usize,
     phase_ns: u64,
-    ctx: Context,
+    profile: Profile,
+    ctx: Option<Context>,
     stream: StreamRx,
 }
 
@@ -65,8 +80,11 @@ pub struct Schedule {
     pub tick: Duration,
     /// Offset of the first packet from `base`, ns.
     pub start_ns: u64,
-    /// Packets per stream.
-    pub packets: u64,
+    /// Sending time, ns: each stream sends the packets its profile has
+    /// due in `[start_ns, start_ns + duration_ns)`.
+    pub duration_ns: u64,
+    /// Interval between a stream's RTCP sender reports, ns (0: none).
+    pub rtcp_interval_ns: u64,
     /// How long to keep receiving after the last send.
     pub drain: Duration,
     /// Packets per `sendmmsg`/`recvmmsg`.
@@ -97,22 +115,27 @@ pub struct PlayerResult {
     pub max_send_lag_ns: u64,
     /// When the last packet was sent, ns since the base.
     pub last_send_ns: u64,
+    /// RTP packets the streams were to send in all.
+    pub expected: u64,
 }
 
 /// One player thread's calls and sockets, ready to run.
 pub struct Player {
     socks: [UdpSocket; 2],
-    profile: Profile,
     tx: Vec<Tx>,
     rx: Vec<Rx>,
     by_ssrc: HashMap<u32, usize>,
     by_src: HashMap<(usize, SocketAddr), usize>,
 }
 
-fn context(suite: Suite, key: &[u8], window: usize) -> Result<Context, String> {
+fn context(suite: Option<Suite>, key: &[u8], window: usize) -> Result<Option<Context>, String> {
+    let Some(suite) = suite else {
+        return Ok(None);
+    };
     let k = MasterKey::from_concatenated(suite, key)
         .map_err(|e| format!("bad key for {}: {e:?}", suite.name()))?;
     Context::new(Policy::new(suite, k).replay_window(window).max_streams(4))
+        .map(Some)
         .map_err(|e| format!("SRTP context: {e:?}"))
 }
 
@@ -122,23 +145,28 @@ pub fn ssrc_for(base: u32, call: u32, dir: u8) -> u32 {
         .wrapping_add(dir as u32)
 }
 
+/// Heap entry: (due ns, stream index, is RTCP).
+type Due = Reverse<(u64, u32, bool)>;
+
 impl Player {
     /// A player for `calls` (index, setup), using `socks` (A side, B side).
-    /// `total_calls` spreads the phases over all threads' calls.
+    /// Call `i` plays `profiles[i % len]`; `total_calls` spreads the phases
+    /// over all threads' calls (within each profile's packet or frame
+    /// interval, and within the RTCP interval).
     pub fn new(
         socks: [UdpSocket; 2],
-        profile: Profile,
+        profiles: &[Profile],
         calls: &[(usize, CallSetup)],
         total_calls: usize,
         ssrc_base: u32,
-        packets: u64,
+        s: &Schedule,
     ) -> Result<Player, String> {
+        if profiles.is_empty() {
+            return Err("no profile".into());
+        }
         let streams = (2 * total_calls.max(1)) as u64;
-        let period = profile.period_ns();
-        let phase = |call: usize, dir: u8| (call as u64 * 2 + dir as u64) * period / streams;
         let mut p = Player {
             socks,
-            profile,
             tx: Vec::with_capacity(calls.len() * 2),
             rx: Vec::with_capacity(calls.len() * 2),
             by_ssrc: HashMap::with_capacity(calls.len() * 2),
@@ -146,20 +174,29 @@ impl Player {
         };
         for (idx, c) in calls {
             let call = *idx as u32;
+            let profile = profiles[*idx % profiles.len()];
+            let packets = profile.packets_in(s.duration_ns);
             let [a, b] = &c.legs;
+            let k = |dir: u8| *idx as u64 * 2 + dir as u64;
             // dir 0: phone A -> relay leg A ... relay leg B -> phone B.
             // dir 1: phone B -> relay leg B ... relay leg A -> phone A.
             for (dir, from, to, from_side, to_side) in
                 [(0u8, a, b, SIDE_A, SIDE_B), (1u8, b, a, SIDE_B, SIDE_A)]
             {
                 let ssrc = ssrc_for(ssrc_base, call, dir);
+                let phase_ns = k(dir) * profile.period_ns() / streams;
                 p.tx.push(Tx {
                     call,
                     dir,
                     ssrc,
                     side: from_side,
                     dest: from.relay,
-                    phase_ns: phase(*idx, dir),
+                    phase_ns,
+                    rtcp_phase_ns: k(dir) * s.rtcp_interval_ns / streams,
+                    profile,
+                    packets,
+                    seq: 0,
+                    octets: 0,
                     ctx: context(from.suite, &from.tx_key, 128)?,
                 });
                 let i = p.rx.len();
@@ -168,7 +205,8 @@ impl Player {
                     dir,
                     ssrc,
                     side: to_side,
-                    phase_ns: phase(*idx, dir),
+                    phase_ns,
+                    profile,
                     ctx: context(to.suite, &to.rx_key, 1024)?,
                     stream: StreamRx::new(packets),
                 });
@@ -176,16 +214,26 @@ impl Player {
                 p.by_src.insert((to_side, to.relay), i);
             }
         }
-        // Send in phase order.
-        p.tx.sort_by_key(|t| t.phase_ns);
         Ok(p)
     }
 
+    /// RTP packets all streams of this player will send.
+    pub fn expected(&self) -> u64 {
+        self.tx.iter().map(|t| t.packets).sum()
+    }
+
     /// Runs the schedule; returns what was measured. `stop` (and SIGINT)
-    /// ends the sending early; receiving then drains as usual.
+    /// ends the sending early; receiving then drains as usual. Progress
+    /// goes to `live` as it happens and to `timeline` every 250 ms.
     #[allow(clippy::needless_range_loop)] // `side` indexes sockets and batches together
-    pub fn run(mut self, s: &Schedule, stop: &AtomicBool) -> PlayerResult {
-        let period = self.profile.period_ns();
+    pub fn run(
+        mut self,
+        s: &Schedule,
+        stop: &AtomicBool,
+        live: &Live,
+        timeline: &Timeline,
+    ) -> PlayerResult {
+        let expected = self.expected();
         let fds = [self.socks[0].as_raw_fd(), self.socks[1].as_raw_fd()];
         // With kernel arrival stamps, latency does not depend on when we
         // read: sleep in ticks instead of waking for every packet.
@@ -193,38 +241,59 @@ impl Player {
         let mut sb = [SendBatch::new(s.batch), SendBatch::new(s.batch)];
         let mut rb = RecvBatch::new(s.batch);
         let mut c = Counters::default();
+        let mut reported = Counters::default();
+        let mut secs: BTreeMap<u64, SecAcc> = BTreeMap::new();
         let mut hist = new_histogram();
         let mut max_lag = 0u64;
         let mut last_send = s.start_ns;
-        let mut rounds = if self.tx.is_empty() { 0 } else { s.packets };
-        let (mut round, mut cur) = (0u64, 0usize);
-        let send_end = s.start_ns + s.packets * period;
+        let send_end = s.start_ns + s.duration_ns;
+        // Every send, in due order: each stream's next RTP packet and next
+        // sender report.
+        let mut heap: BinaryHeap<Due> = BinaryHeap::with_capacity(self.tx.len() * 2);
+        for (i, t) in self.tx.iter().enumerate() {
+            if t.packets > 0 {
+                heap.push(Reverse((
+                    s.start_ns + t.phase_ns + t.profile.slot(0).offset_ns,
+                    i as u32,
+                    false,
+                )));
+            }
+            if s.rtcp_interval_ns > 0 && t.rtcp_phase_ns < s.duration_ns {
+                heap.push(Reverse((s.start_ns + t.rtcp_phase_ns, i as u32, true)));
+            }
+        }
         let drain_ns = s.drain.as_nanos() as u64;
         let hard_deadline = send_end + drain_ns + 5_000_000_000;
         let mut drain_deadline = send_end + drain_ns;
         let mut iterations = 0u64;
+        let mut stopped = false;
+        let mut next_merge = s.start_ns;
         // Upper bound on loop turns: one per packet sent, plus one per
         // 50 µs of wall time, with room.
         let max_iterations =
-            s.packets * self.tx.len() as u64 + (hard_deadline - s.start_ns) / 50_000 + 1_000_000;
+            expected + heap.len() as u64 + (hard_deadline - s.start_ns) / 50_000 + 1_000_000;
         loop {
             iterations += 1;
             let now = s.now_ns();
-            if round < rounds && (stop.load(Ordering::Relaxed) || sys::stop_requested()) {
-                rounds = round;
+            if !stopped && (stop.load(Ordering::Relaxed) || sys::stop_requested()) {
+                stopped = true;
+                heap.clear();
                 drain_deadline = now + drain_ns;
             }
             // Send what is due, at most 4 batches per turn, so a player
             // that fell behind still receives between bursts (its own
             // receive buffer must not overflow and pass for relay loss).
             let mut budget = 4 * s.batch;
-            while round < rounds && budget > 0 {
-                budget -= 1;
-                let t = &mut self.tx[cur];
-                let due = s.start_ns + round * period + t.phase_ns;
+            while budget > 0 {
+                let Some(&Reverse((due, i, rtcp))) = heap.peek() else {
+                    break;
+                };
                 if due > now {
                     break;
                 }
+                heap.pop();
+                budget -= 1;
+                let t = &mut self.tx[i as usize];
                 if sb[t.side].is_full() {
                     let (_, failed) = sb[t.side].flush(fds[t.side]);
                     c.sent -= failed as u64;
@@ -235,25 +304,56 @@ impl Player {
                 if lag > 1_000_000 {
                     c.late_sends += 1;
                 }
+                let wall = s.wall(s.now_ns());
+                let buf = sb[t.side].next_buf();
+                if rtcp {
+                    let ts = t.profile.slot(t.seq.saturating_sub(1)).rtp_ts;
+                    let len =
+                        payload::write_sr(buf, t.ssrc, wall, ts, t.seq as u32, t.octets as u32);
+                    let r = match &mut t.ctx {
+                        Some(ctx) => ctx.protect_rtcp(buf, len),
+                        None => Ok(len),
+                    };
+                    // Failed sends of reports are rare; counted as RTP
+                    // send errors would mislead, so they are not counted.
+                    if let Ok(n) = r {
+                        sb[t.side].push(n, &t.dest);
+                        c.rtcp_sent += 1;
+                    }
+                    let next = due + s.rtcp_interval_ns;
+                    if next < send_end {
+                        heap.push(Reverse((next, i, true)));
+                    }
+                    continue;
+                }
                 let f = Fields {
                     call: t.call,
                     dir: t.dir,
-                    seq: round,
-                    sent_ns: s.wall(s.now_ns()),
+                    seq: t.seq,
+                    sent_ns: wall,
                 };
-                let buf = sb[t.side].next_buf();
-                let len = payload::write(buf, &self.profile, t.ssrc, &f);
-                match t.ctx.protect_rtp(buf, len) {
+                let len = payload::write(buf, &t.profile, t.ssrc, &f);
+                let r = match &mut t.ctx {
+                    Some(ctx) => ctx.protect_rtp(buf, len),
+                    None => Ok(len),
+                };
+                match r {
                     Ok(n) => {
                         sb[t.side].push(n, &t.dest);
                         c.sent += 1;
+                        // By the stream's own schedule (phase left out),
+                        // so every packet falls in [0, duration).
+                        secs.entry((due - s.start_ns - t.phase_ns) / 1_000_000_000)
+                            .or_default()
+                            .sent += 1;
                     }
                     Err(_) => c.send_errors += 1,
                 }
-                cur += 1;
-                if cur == self.tx.len() {
-                    cur = 0;
-                    round += 1;
+                t.octets += (len - payload::RTP_HEADER) as u64;
+                t.seq += 1;
+                if t.seq < t.packets {
+                    let next = s.start_ns + t.phase_ns + t.profile.slot(t.seq).offset_ns;
+                    heap.push(Reverse((next, i, false)));
                 }
             }
             for side in 0..2 {
@@ -273,25 +373,36 @@ impl Player {
                     }
                     let now = s.now_ns();
                     for i in 0..n {
-                        self.on_packet(&mut rb, i, side, now, s, &mut c, &mut hist);
+                        self.on_packet(&mut rb, i, side, now, s, &mut c, &mut hist, &mut secs);
                     }
                     if n < s.batch {
                         break;
                     }
                 }
             }
+            live.add(
+                c.sent - reported.sent,
+                c.delivered - reported.delivered,
+                (c.auth_failures + c.rtcp_auth_failures)
+                    - (reported.auth_failures + reported.rtcp_auth_failures),
+                c.rtcp_delivered - reported.rtcp_delivered,
+            );
+            reported = c;
             let now = s.now_ns();
-            if (round >= rounds && now >= drain_deadline)
+            if now >= next_merge {
+                timeline.merge(&mut secs);
+                next_merge = now + 250_000_000;
+            }
+            if (heap.is_empty() && now >= drain_deadline)
                 || now >= hard_deadline
                 || iterations >= max_iterations
             {
                 break;
             }
             // Wait for the next send or a packet.
-            let next = if round < rounds {
-                s.start_ns + round * period + self.tx[cur].phase_ns
-            } else {
-                drain_deadline
+            let next = match heap.peek() {
+                Some(&Reverse((due, _, _))) => due,
+                None => drain_deadline,
             };
             if stamped {
                 let tick = s.tick.as_nanos() as u64;
@@ -302,6 +413,7 @@ impl Player {
                 sys::poll_readable(&fds, wait);
             }
         }
+        timeline.merge(&mut secs);
         let jitter_ns = self
             .rx
             .iter()
@@ -314,6 +426,7 @@ impl Player {
             jitter_ns,
             max_send_lag_ns: max_lag,
             last_send_ns: last_send,
+            expected,
         }
     }
 
@@ -327,10 +440,19 @@ impl Player {
         s: &Schedule,
         c: &mut Counters,
         hist: &mut Histogram<u64>,
+        secs: &mut BTreeMap<u64, SecAcc>,
     ) {
         let (pkt, src, trunc, stamp) = rb.get(i);
         let arrival = stamp.unwrap_or_else(|| s.wall(now));
-        if trunc || pkt.len() < payload::RTP_HEADER {
+        if trunc || pkt.len() < 8 {
+            c.malformed += 1;
+            return;
+        }
+        if payload::is_rtcp(pkt) {
+            self.on_rtcp(pkt, side, c);
+            return;
+        }
+        if pkt.len() < payload::RTP_HEADER {
             c.malformed += 1;
             return;
         }
@@ -350,26 +472,29 @@ impl Player {
             c.misrouted += 1;
             return;
         }
-        let len = match r.ctx.unprotect_rtp(pkt) {
-            Ok(n) => n,
-            Err(Error::AuthFailed) => {
-                c.auth_failures += 1;
-                return;
-            }
-            Err(Error::Replayed) => {
-                c.duplicates += 1;
-                return;
-            }
-            Err(Error::TooOld) => {
-                c.too_old += 1;
-                return;
-            }
-            Err(_) => {
-                c.malformed += 1;
-                return;
-            }
+        let len = match &mut r.ctx {
+            None => pkt.len(),
+            Some(ctx) => match ctx.unprotect_rtp(pkt) {
+                Ok(n) => n,
+                Err(Error::AuthFailed) => {
+                    c.auth_failures += 1;
+                    return;
+                }
+                Err(Error::Replayed) => {
+                    c.duplicates += 1;
+                    return;
+                }
+                Err(Error::TooOld) => {
+                    c.too_old += 1;
+                    return;
+                }
+                Err(_) => {
+                    c.malformed += 1;
+                    return;
+                }
+            },
         };
-        let Some(f) = payload::check(&pkt[..len], &self.profile, r.ssrc) else {
+        let Some(f) = payload::check(&pkt[..len], &r.profile, r.ssrc) else {
             c.corrupt += 1;
             return;
         };
@@ -377,17 +502,55 @@ impl Player {
             c.misrouted += 1;
             return;
         }
-        let nominal = s.wall(s.start_ns + f.seq * self.profile.period_ns() + r.phase_ns);
-        match r.stream.record(f.seq, arrival, nominal) {
+        let offset = r.profile.slot(f.seq).offset_ns;
+        let due = s.start_ns + r.phase_ns + offset;
+        match r.stream.record(f.seq, arrival, s.wall(due)) {
             Seen::New { reordered } => {
                 c.delivered += 1;
                 if reordered {
                     c.reordered += 1;
                 }
-                hist.saturating_record(arrival.saturating_sub(f.sent_ns).max(1));
+                let lat = arrival.saturating_sub(f.sent_ns).max(1);
+                hist.saturating_record(lat);
+                let acc = secs.entry(offset / 1_000_000_000).or_default();
+                acc.delivered += 1;
+                acc.hist.saturating_record((lat / 1000).max(1));
             }
             Seen::Duplicate => c.duplicates += 1,
             Seen::OutOfRange => c.corrupt += 1,
+        }
+    }
+
+    /// A sender report (SRTCP on SRTP legs): authenticated, checked, and
+    /// counted apart from RTP.
+    fn on_rtcp(&mut self, pkt: &mut [u8], side: usize, c: &mut Counters) {
+        let ssrc = u32::from_be_bytes([pkt[4], pkt[5], pkt[6], pkt[7]]);
+        let Some(&idx) = self.by_ssrc.get(&ssrc) else {
+            c.rtcp_bad += 1;
+            return;
+        };
+        let r = &mut self.rx[idx];
+        if r.side != side {
+            c.rtcp_bad += 1;
+            return;
+        }
+        let len = match &mut r.ctx {
+            None => pkt.len(),
+            Some(ctx) => match ctx.unprotect_rtcp(pkt) {
+                Ok(n) => n,
+                Err(Error::AuthFailed) => {
+                    c.rtcp_auth_failures += 1;
+                    return;
+                }
+                Err(_) => {
+                    c.rtcp_bad += 1;
+                    return;
+                }
+            },
+        };
+        match payload::check_sr(&pkt[..len], r.ssrc) {
+            Some(n) if (n as u64) <= r.stream.packets() => c.rtcp_delivered += 1,
+            _ => c.rtcp_bad += 1,
         }
     }
 }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::payload::Profile;
+use crate::series::{Point, Snapshot};
 use crate::stats::{Counters, Latency};
 
 /// CPU used by a process over the measured window.
@@ -28,9 +29,12 @@ pub struct Report {
     pub target: String,
     /// Calls asked for.
     pub calls: usize,
-    /// Profile.
+    /// Profile (the first, when calls play several).
     pub profile: Profile,
-    /// Suites of leg A and leg B.
+    /// Profiles the calls play, in turn (`g711`, `g729`, `opus`, `video`).
+    #[serde(default)]
+    pub profiles: Vec<String>,
+    /// Suites of leg A and leg B (`RTP` for a plain RTP leg).
     pub suites: [String; 2],
     /// Player threads.
     pub threads: usize,
@@ -77,6 +81,24 @@ pub struct Report {
     /// Packets per second one loadgen core sustains at this per-packet
     /// cost (sent, with their receive), 1e6 / loadgen µs per packet.
     pub loadgen_pps_per_core: f64,
+    /// Calls set up per second asked for (0: as fast as possible).
+    #[serde(default)]
+    pub setup_rate: f64,
+    /// Interval of each stream's RTCP sender reports, s (0: none).
+    #[serde(default)]
+    pub rtcp_interval_s: f64,
+    /// Latency CDF: (µs, cumulative fraction) points.
+    #[serde(default)]
+    pub latency_cdf: Vec<[f64; 2]>,
+    /// Snapshot period, s (0: none).
+    #[serde(default)]
+    pub snapshot_every_s: u64,
+    /// Per-second time series over the sending time.
+    #[serde(default)]
+    pub series: Vec<Point>,
+    /// Snapshots every `snapshot_every_s` (soak runs).
+    #[serde(default)]
+    pub snapshots: Vec<Snapshot>,
 }
 
 impl Report {
@@ -88,12 +110,17 @@ impl Report {
             (
                 "calls",
                 format!(
-                    "{} ({} {} ms, {} / {})",
+                    "{} ({}, leg A {} / leg B {}, {} thread{})",
                     self.calls,
-                    self.profile.name,
-                    self.profile.ptime_ms,
+                    if self.profiles.is_empty() {
+                        self.profile.name.to_string()
+                    } else {
+                        self.profiles.join("+")
+                    },
                     self.suites[0],
-                    self.suites[1]
+                    self.suites[1],
+                    self.threads,
+                    if self.threads == 1 { "" } else { "s" }
                 ),
             ),
             (
@@ -143,6 +170,13 @@ impl Report {
                 ),
             ),
         ];
+        rows.push((
+            "RTCP reports",
+            format!(
+                "sent {}  verified {}  auth fail {}  bad {}",
+                c.rtcp_sent, c.rtcp_delivered, c.rtcp_auth_failures, c.rtcp_bad
+            ),
+        ));
         if let Some(t) = &self.target_cpu {
             rows.push((
                 "target CPU",
@@ -191,9 +225,19 @@ impl Report {
             .map(|(k, _)| k.chars().count())
             .max()
             .unwrap_or(0);
-        rows.iter()
+        let mut out: String = rows
+            .iter()
             .map(|(k, v)| format!("{k:<w$}  {v}\n"))
-            .collect()
+            .collect();
+        if !self.snapshots.is_empty() {
+            out.push_str(&format!("snapshots (every {} s):\n", self.snapshot_every_s));
+            for sn in &self.snapshots {
+                out.push_str("  ");
+                out.push_str(&sn.line());
+                out.push('\n');
+            }
+        }
+        out
     }
 }
 

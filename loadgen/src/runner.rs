@@ -5,12 +5,15 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::cpu;
 use crate::payload::Profile;
 use crate::player::{Player, PlayerResult, Schedule};
 use crate::report::{Cpu, Report, StepReport};
+use crate::series::{Live, Timeline, WallSample};
 use crate::stats::{new_histogram, Counters, Latency};
 use crate::sys;
 use crate::target::{CallSetup, Target};
@@ -26,9 +29,9 @@ pub struct RunConfig {
     pub calls: usize,
     /// Sending time.
     pub duration: Duration,
-    /// Media profile.
-    pub profile: Profile,
-    /// Player threads.
+    /// Media profiles: call `i` plays `profiles[i % len]`.
+    pub profiles: Vec<Profile>,
+    /// Player threads (0: automatic, see [`auto_threads`]).
     pub threads: usize,
     /// Target process for CPU accounting.
     pub pid: Option<u32>,
@@ -42,6 +45,14 @@ pub struct RunConfig {
     pub allow_remote: bool,
     /// Shortest sleep of a player between turns (send slot length).
     pub tick: Duration,
+    /// Calls set up per second (0: as fast as the target answers).
+    pub setup_rate: f64,
+    /// Interval between each stream's RTCP sender reports (zero: none).
+    pub rtcp_interval: Duration,
+    /// Snapshot period in seconds (0: no snapshots).
+    pub snapshot_every: u64,
+    /// Draw a live progress line on stderr (when it is a terminal).
+    pub progress: bool,
 }
 
 impl RunConfig {
@@ -52,7 +63,7 @@ impl RunConfig {
             label: label.into(),
             calls,
             duration,
-            profile: crate::payload::G711,
+            profiles: vec![crate::payload::G711],
             threads: 1,
             pid: None,
             drain: Duration::from_millis(500),
@@ -60,6 +71,10 @@ impl RunConfig {
             batch: 64,
             allow_remote: false,
             tick: Duration::from_micros(200),
+            setup_rate: 0.0,
+            rtcp_interval: Duration::from_secs(5),
+            snapshot_every: 0,
+            progress: false,
         }
     }
 }
@@ -68,6 +83,15 @@ impl RunConfig {
 pub const MAX_CALLS: usize = 100_000;
 /// Longest sending time of one run.
 pub const MAX_DURATION: Duration = Duration::from_secs(3600);
+/// Calls one player thread is given when threads are chosen automatically.
+pub const CALLS_PER_THREAD: usize = 500;
+
+/// Threads for `calls` calls: one per [`CALLS_PER_THREAD`] calls, at most
+/// one per core.
+pub fn auto_threads(calls: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    calls.div_ceil(CALLS_PER_THREAD).clamp(1, cores.max(1))
+}
 
 fn phone_socket(ip: IpAddr) -> Result<UdpSocket, String> {
     let s = Socket::new(
@@ -98,6 +122,44 @@ fn teardown(target: &mut dyn Target, calls: &[(usize, CallSetup)]) -> usize {
         .count()
 }
 
+fn bar(progress: bool, len: u64, template: &str) -> ProgressBar {
+    let target = if progress {
+        ProgressDrawTarget::stderr_with_hz(4)
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let pb = ProgressBar::with_draw_target(Some(len), target);
+    if let Ok(st) = ProgressStyle::with_template(template) {
+        pb.set_style(st.progress_chars("=> "));
+    }
+    pb
+}
+
+/// Prints above the progress bar, or to stderr when it is hidden.
+fn say(pb: &ProgressBar, line: &str) {
+    if pb.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        pb.println(line);
+    }
+}
+
+/// Latency CDF points (µs, cumulative fraction) from a histogram of ns.
+pub fn cdf_points(h: &Histogram<u64>) -> Vec<[f64; 2]> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let mut qs: Vec<f64> = (0..=100).map(|i| i as f64 / 100.0).collect();
+    qs.extend([0.995, 0.999, 0.9995, 0.9999, 0.99999]);
+    qs.sort_by(f64::total_cmp);
+    let mut out: Vec<[f64; 2]> = qs
+        .into_iter()
+        .map(|q| [h.value_at_quantile(q) as f64 / 1000.0, q])
+        .collect();
+    out.push([h.max() as f64 / 1000.0, 1.0]);
+    out
+}
+
 /// Runs one measurement. Calls are deleted at the end, and on error or stop.
 pub fn run(cfg: &RunConfig, target: &mut dyn Target) -> Result<Report, String> {
     if cfg.calls == 0 || cfg.calls > MAX_CALLS {
@@ -109,13 +171,22 @@ pub fn run(cfg: &RunConfig, target: &mut dyn Target) -> Result<Report, String> {
             MAX_DURATION.as_secs()
         ));
     }
+    if cfg.profiles.is_empty() {
+        return Err("no profile".into());
+    }
     if !cfg.allow_remote && !cfg.local_ip.is_loopback() {
         return Err(format!(
             "local address {} is not loopback (use --allow-remote)",
             cfg.local_ip
         ));
     }
-    let threads = cfg.threads.clamp(1, 64).min(cfg.calls);
+    let threads = if cfg.threads == 0 {
+        auto_threads(cfg.calls)
+    } else {
+        cfg.threads
+    }
+    .clamp(1, 64)
+    .min(cfg.calls);
     let mut socks = Vec::with_capacity(threads);
     for _ in 0..threads {
         socks.push([phone_socket(cfg.local_ip)?, phone_socket(cfg.local_ip)?]);
@@ -130,11 +201,28 @@ pub fn run(cfg: &RunConfig, target: &mut dyn Target) -> Result<Report, String> {
         })
         .collect::<Result<_, String>>()?;
 
-    // Set up the calls.
+    // Set up the calls (at most `setup_rate` per second).
     let t0 = Instant::now();
+    let setup_bar = bar(
+        cfg.progress,
+        cfg.calls as u64,
+        "setup {pos}/{len} calls [{elapsed_precise}] [{bar:30}] {msg}",
+    );
     let mut calls: Vec<(usize, CallSetup)> = Vec::with_capacity(cfg.calls);
     for i in 0..cfg.calls {
+        if cfg.setup_rate > 0.0 {
+            let due = t0 + Duration::from_secs_f64(i as f64 / cfg.setup_rate);
+            // Bounded: the wait is at most calls / rate, checked for stops
+            // every 100 ms.
+            while let Some(d) = due.checked_duration_since(Instant::now()) {
+                if sys::stop_requested() {
+                    break;
+                }
+                std::thread::sleep(d.min(Duration::from_millis(100)));
+            }
+        }
         if sys::stop_requested() {
+            setup_bar.finish_and_clear();
             teardown(target, &calls);
             return Err("stopped during call setup".into());
         }
@@ -148,6 +236,7 @@ pub fn run(cfg: &RunConfig, target: &mut dyn Target) -> Result<Report, String> {
                     .map(|l| l.relay);
                 calls.push((i, c));
                 if let Some(r) = remote {
+                    setup_bar.finish_and_clear();
                     teardown(target, &calls);
                     return Err(format!(
                         "the relay gave a non-loopback media address {r} (use --allow-remote)"
@@ -155,31 +244,18 @@ pub fn run(cfg: &RunConfig, target: &mut dyn Target) -> Result<Report, String> {
                 }
             }
             Err(e) => {
+                setup_bar.finish_and_clear();
                 teardown(target, &calls);
                 return Err(format!("call {i} setup: {e}"));
             }
         }
+        setup_bar.inc(1);
     }
+    setup_bar.finish_and_clear();
     let setup_ms = t0.elapsed().as_secs_f64() * 1000.0;
 
     // Players.
-    let packets = (cfg.duration.as_nanos() as u64).div_ceil(cfg.profile.period_ns());
-    let ssrc_base = (crate::target::new_run_id() as u32) & 0xfff0_0000;
-    let mut players = Vec::with_capacity(threads);
-    for (t, pair) in socks.into_iter().enumerate() {
-        let mine: Vec<(usize, CallSetup)> = calls
-            .iter()
-            .filter(|(i, _)| i % threads == t)
-            .cloned()
-            .collect();
-        match Player::new(pair, cfg.profile, &mine, cfg.calls, ssrc_base, packets) {
-            Ok(p) => players.push(p),
-            Err(e) => {
-                teardown(target, &calls);
-                return Err(e);
-            }
-        }
-    }
+    let duration_ns = cfg.duration.as_nanos() as u64;
     let base = Instant::now();
     let base_wall_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -190,18 +266,46 @@ pub fn run(cfg: &RunConfig, target: &mut dyn Target) -> Result<Report, String> {
         base_wall_ns,
         tick: cfg.tick,
         start_ns: 100_000_000,
-        packets,
+        duration_ns,
+        rtcp_interval_ns: cfg.rtcp_interval.as_nanos() as u64,
         drain: cfg.drain,
         batch: cfg.batch.clamp(1, 1024),
     };
+    let ssrc_base = (crate::target::new_run_id() as u32) & 0xfff0_0000;
+    let mut players = Vec::with_capacity(threads);
+    for (t, pair) in socks.into_iter().enumerate() {
+        let mine: Vec<(usize, CallSetup)> = calls
+            .iter()
+            .filter(|(i, _)| i % threads == t)
+            .cloned()
+            .collect();
+        match Player::new(pair, &cfg.profiles, &mine, cfg.calls, ssrc_base, &sched) {
+            Ok(p) => players.push(p),
+            Err(e) => {
+                teardown(target, &calls);
+                return Err(e);
+            }
+        }
+    }
+    let expected: u64 = players.iter().map(|p| p.expected()).sum();
+    let secs = cfg.duration.as_secs_f64().ceil() as u64;
+    let drain_secs = cfg.drain.as_secs_f64().ceil() as u64;
+    let live = Live::default();
+    let timeline = Timeline::new(secs + drain_secs + 10, cfg.snapshot_every);
     let stop = AtomicBool::new(false);
+    let pb = bar(
+        cfg.progress,
+        secs,
+        "[{elapsed_precise}] [{bar:30}] {pos}/{len} s  {msg}",
+    );
     let mut cpu0 = (None, 0u64, base);
+    let mut live_snaps = Vec::new();
     let results: Vec<PlayerResult> = std::thread::scope(|sc| {
         let handles: Vec<_> = players
             .into_iter()
             .map(|p| {
-                let (sched, stop) = (&sched, &stop);
-                sc.spawn(move || p.run(sched, stop))
+                let (sched, stop, live, timeline) = (&sched, &stop, &live, &timeline);
+                sc.spawn(move || p.run(sched, stop, live, timeline))
             })
             .collect();
         // Sample CPU right at the start of the window.
@@ -209,14 +313,74 @@ pub fn run(cfg: &RunConfig, target: &mut dyn Target) -> Result<Report, String> {
         if let Some(d) = start.checked_duration_since(Instant::now()) {
             std::thread::sleep(d);
         }
-        cpu0 = (
-            cfg.pid.and_then(|p| cpu::process_cpu_us(Some(p)).ok()),
-            cpu::process_cpu_us(None).unwrap_or(0),
-            Instant::now(),
-        );
+        let tcpu = || cfg.pid.and_then(|p| cpu::process_cpu_us(Some(p)).ok());
+        let scpu = || cpu::process_cpu_us(None).unwrap_or(0);
+        cpu0 = (tcpu(), scpu(), Instant::now());
+        // The sampler: every second of the schedule, the packets that
+        // arrived and the CPU used; the progress line every 250 ms.
+        // Bounded: by the second count and the players' hard deadline.
+        let (mut prev_t, mut prev_s, mut prev_d) = (cpu0.0, cpu0.1, 0u64);
+        let mut sec = 0u64;
+        let last_sec = timeline.max_secs;
+        let (mut pps_shown, mut last_upd) = (0.0, (Instant::now(), 0u64));
+        while sec < last_sec {
+            let all_done = handles.iter().all(|h| h.is_finished());
+            let boundary = start + Duration::from_secs(sec + 1);
+            let now = Instant::now();
+            if now >= boundary || all_done {
+                let (t1, s1) = (tcpu(), scpu());
+                let (_, d1, _, _) = live.get();
+                timeline.wall(
+                    sec,
+                    WallSample {
+                        delivered: d1 - prev_d,
+                        target_cpu_us: match (prev_t, t1) {
+                            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+                            _ => None,
+                        },
+                        loadgen_cpu_us: s1.saturating_sub(prev_s),
+                    },
+                );
+                (prev_t, prev_s, prev_d) = (t1, s1, d1);
+                for sn in timeline.finalize((sec + 1).saturating_sub(1 + drain_secs)) {
+                    say(&pb, &sn.line());
+                    live_snaps.push(sn);
+                }
+                sec += 1;
+                if all_done {
+                    break;
+                }
+                continue;
+            }
+            let (sent, delivered, auth, rtcp) = live.get();
+            let dt = last_upd.0.elapsed().as_secs_f64();
+            if dt >= 0.9 {
+                pps_shown = (delivered - last_upd.1) as f64 / dt;
+                last_upd = (Instant::now(), delivered);
+            }
+            let loss = if sent > 0 {
+                sent.saturating_sub(delivered) as f64 * 100.0 / sent as f64
+            } else {
+                0.0
+            };
+            let p99 = timeline
+                .last()
+                .map_or("-".into(), |p| format!("{:.0} µs", p.p99_us));
+            pb.set_position(sec.min(secs));
+            pb.set_message(format!(
+                "calls {}  {:.0} pps  loss {:.3} %  p99 {}  auth-fail {}  rtcp {}",
+                cfg.calls, pps_shown, loss, p99, auth, rtcp
+            ));
+            std::thread::sleep(
+                boundary
+                    .saturating_duration_since(now)
+                    .min(Duration::from_millis(250)),
+            );
+        }
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
     let t_end = Instant::now();
+    pb.finish_and_clear();
     let target_cpu1 = cfg.pid.and_then(|p| cpu::process_cpu_us(Some(p)).ok());
     let self_cpu1 = cpu::process_cpu_us(None).unwrap_or(0);
     let window = t_end.duration_since(cpu0.2).as_secs_f64().max(1e-9);
@@ -224,6 +388,10 @@ pub fn run(cfg: &RunConfig, target: &mut dyn Target) -> Result<Report, String> {
     let delete_errors = teardown(target, &calls);
     if results.len() != threads {
         return Err("a player thread panicked".into());
+    }
+    let (series, snapshots, fresh) = timeline.finish(secs);
+    for sn in &fresh {
+        say(&pb, &sn.line());
     }
 
     // Merge.
@@ -239,13 +407,16 @@ pub fn run(cfg: &RunConfig, target: &mut dyn Target) -> Result<Report, String> {
         jitters.extend_from_slice(&r.jitter_ns);
         max_lag = max_lag.max(r.max_send_lag_ns);
     }
-    let stopped_early = sys::stop_requested() || counters.sent < packets * 2 * cfg.calls as u64;
+    let stopped_early = sys::stop_requested() || counters.sent < expected;
     // The sending window actually taken (longer than asked when the
-    // players fell behind).
-    let send_s = cfg
-        .duration
-        .as_secs_f64()
-        .max(last_send.saturating_sub(sched.start_ns) as f64 / 1e9);
+    // players fell behind; shorter when stopped).
+    let taken = last_send.saturating_sub(sched.start_ns) as f64 / 1e9;
+    let send_s = if stopped_early {
+        taken
+    } else {
+        cfg.duration.as_secs_f64().max(taken)
+    }
+    .max(1e-9);
     let loadgen_behind = counters.late_sends * 100 > counters.sent.max(1) || max_lag > 100_000_000;
     let lost = counters.lost();
     let loss_pct = if counters.sent > 0 {
@@ -278,20 +449,17 @@ pub fn run(cfg: &RunConfig, target: &mut dyn Target) -> Result<Report, String> {
         jitters.iter().sum::<f64>() / jitters.len() as f64 / 1000.0
     };
     let jitter_max_us = jitters.iter().cloned().fold(0.0, f64::max) / 1000.0;
+    let leg_name = |l: &crate::target::LegSetup| l.suite.map_or("RTP", |s| s.name()).to_string();
     let suites = calls
         .first()
-        .map(|(_, c)| {
-            [
-                c.legs[0].suite.name().to_string(),
-                c.legs[1].suite.name().to_string(),
-            ]
-        })
+        .map(|(_, c)| [leg_name(&c.legs[0]), leg_name(&c.legs[1])])
         .unwrap_or_default();
     Ok(Report {
         label: cfg.label.clone(),
         target: cfg.target.clone(),
         calls: cfg.calls,
-        profile: cfg.profile,
+        profile: cfg.profiles[0],
+        profiles: cfg.profiles.iter().map(|p| p.name.to_string()).collect(),
         suites,
         threads,
         duration_s: cfg.duration.as_secs_f64(),
@@ -317,6 +485,12 @@ pub fn run(cfg: &RunConfig, target: &mut dyn Target) -> Result<Report, String> {
         } else {
             0.0
         },
+        setup_rate: cfg.setup_rate,
+        rtcp_interval_s: cfg.rtcp_interval.as_secs_f64(),
+        latency_cdf: cdf_points(&hist),
+        snapshot_every_s: cfg.snapshot_every,
+        series,
+        snapshots,
     })
 }
 

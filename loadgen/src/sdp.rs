@@ -29,26 +29,39 @@ pub struct Media {
     pub crypto: Vec<Crypto>,
 }
 
-/// A phone's SDP: one audio stream (PCMU), `RTP/SAVP`, one crypto line.
-pub fn phone_sdp(session_id: u64, addr: SocketAddr, tag: u32, suite: &str, key: &[u8]) -> String {
+/// A phone's SDP: one audio stream (PCMU) in transport `proto`, RTCP
+/// multiplexed (`a=rtcp-mux`), with one crypto line `(tag, suite, key)`
+/// when given.
+pub fn phone_sdp(
+    session_id: u64,
+    addr: SocketAddr,
+    proto: &str,
+    crypto: Option<(u32, String, Vec<u8>)>,
+) -> String {
     let (fam, ip) = match addr.ip() {
         IpAddr::V4(ip) => ("IP4", ip.to_string()),
         IpAddr::V6(ip) => ("IP6", ip.to_string()),
     };
-    format!(
+    let mut s = format!(
         "v=0\r\n\
          o=- {session_id} 1 IN {fam} {ip}\r\n\
          s=rampart-loadgen\r\n\
          c=IN {fam} {ip}\r\n\
          t=0 0\r\n\
-         m=audio {port} RTP/SAVP 0\r\n\
+         m=audio {port} {proto} 0\r\n\
          a=rtpmap:0 PCMU/8000\r\n\
          a=ptime:20\r\n\
          a=sendrecv\r\n\
-         a=crypto:{tag} {suite} inline:{key}\r\n",
+         a=rtcp-mux\r\n",
         port = addr.port(),
-        key = STANDARD.encode(key),
-    )
+    );
+    if let Some((tag, suite, key)) = crypto {
+        s.push_str(&format!(
+            "a=crypto:{tag} {suite} inline:{}\r\n",
+            STANDARD.encode(key)
+        ));
+    }
+    s
 }
 
 /// Reads the first `m=audio` stream of `sdp`: its connection address (media
@@ -129,9 +142,8 @@ mod tests {
         let s = phone_sdp(
             7,
             "127.0.0.1:4000".parse().unwrap(),
-            1,
-            "AES_CM_128_HMAC_SHA1_80",
-            &key,
+            "RTP/SAVP",
+            Some((1, "AES_CM_128_HMAC_SHA1_80".into(), key.clone())),
         );
         let m = parse(&s).unwrap();
         assert_eq!(m.addr, "127.0.0.1:4000".parse().unwrap());

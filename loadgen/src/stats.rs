@@ -31,6 +31,21 @@ pub struct Counters {
     pub malformed: u64,
     /// Sends more than 1 ms after their due time (loadgen falling behind).
     pub late_sends: u64,
+    /// RTCP sender reports sent (SRTCP on SRTP legs), counted apart from
+    /// the RTP counters above.
+    #[serde(default)]
+    pub rtcp_sent: u64,
+    /// Sender reports that arrived, authenticated and checked (right SSRC,
+    /// type and length).
+    #[serde(default)]
+    pub rtcp_delivered: u64,
+    /// SRTCP authentication failures.
+    #[serde(default)]
+    pub rtcp_auth_failures: u64,
+    /// RTCP that authenticated but was not the report sent, or was
+    /// replayed, or came on the wrong socket.
+    #[serde(default)]
+    pub rtcp_bad: u64,
 }
 
 impl Counters {
@@ -48,6 +63,10 @@ impl Counters {
         self.unknown += o.unknown;
         self.malformed += o.malformed;
         self.late_sends += o.late_sends;
+        self.rtcp_sent += o.rtcp_sent;
+        self.rtcp_delivered += o.rtcp_delivered;
+        self.rtcp_auth_failures += o.rtcp_auth_failures;
+        self.rtcp_bad += o.rtcp_bad;
     }
 
     /// Packets sent but never delivered.
@@ -90,6 +109,11 @@ impl StreamRx {
             prev_transit: None,
             jitter_ns: 0.0,
         }
+    }
+
+    /// Packets the stream carries at most.
+    pub fn packets(&self) -> u64 {
+        self.packets
     }
 
     /// Records packet `seq` that arrived at `arrival_ns` and whose RTP

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Bytes per packet buffer: RTP header + payload + SRTP trailer, with room.
-pub const BUF_LEN: usize = 512;
+pub const BUF_LEN: usize = 1536;
 
 /// Converts a socket address to a `sockaddr_storage` and its length.
 fn to_storage(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {

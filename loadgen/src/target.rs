@@ -1,10 +1,12 @@
 //! Call setup through the relay's control interface: Rampart's HTTP/JSON
 //! API, or the ng protocol (bencode over UDP) that rtpengine speaks.
 //!
-//! Each call has two legs. Phone A talks to leg A with suite
+//! Each call has two legs, each SRTP with a suite of its own or plain RTP
+//! ([`LegMode`]). By default phone A talks to leg A with suite
 //! `AES_CM_128_HMAC_SHA1_80`, phone B to leg B with
 //! `AES_CM_128_HMAC_SHA1_32`, so the relay must decrypt and re-encrypt
-//! every packet (no passthrough is possible).
+//! every packet (no passthrough is possible). RTCP is multiplexed on the
+//! RTP port (RFC 5761) on both legs.
 
 use std::fmt;
 use std::io::Read;
@@ -21,10 +23,59 @@ use crate::bencode::{self, Value};
 use crate::http;
 use crate::sdp;
 
-/// Leg A's suite.
+/// Leg A's default suite.
 pub const SUITE_A: Suite = Suite::AesCm128HmacSha1_80;
-/// Leg B's suite.
+/// Leg B's default suite.
 pub const SUITE_B: Suite = Suite::AesCm128HmacSha1_32;
+
+/// What a leg carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LegMode {
+    /// SRTP/SRTCP with this suite.
+    Srtp(Suite),
+    /// Plain RTP/RTCP.
+    Rtp,
+}
+
+impl LegMode {
+    /// From `--mode-x` (`srtp` or `rtp`) and `--suite-x`.
+    pub fn parse(mode: &str, suite: &str) -> Result<LegMode, String> {
+        match mode.to_ascii_lowercase().as_str() {
+            "rtp" => Ok(LegMode::Rtp),
+            "srtp" => Suite::from_name(suite)
+                .map(LegMode::Srtp)
+                .map_err(|e| format!("suite {suite:?}: {e}")),
+            m => Err(format!("unknown leg mode {m:?} (srtp or rtp)")),
+        }
+    }
+
+    /// The suite's name, or `RTP`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LegMode::Srtp(s) => s.name(),
+            LegMode::Rtp => "RTP",
+        }
+    }
+
+    /// The SDP transport.
+    pub fn proto(&self) -> &'static str {
+        match self {
+            LegMode::Srtp(_) => "RTP/SAVP",
+            LegMode::Rtp => "RTP/AVP",
+        }
+    }
+
+    /// The suite, if SRTP.
+    pub fn suite(&self) -> Option<Suite> {
+        match *self {
+            LegMode::Srtp(s) => Some(s),
+            LegMode::Rtp => None,
+        }
+    }
+}
+
+/// The default legs: SRTP `_80` on A, `_32` on B.
+pub const DEFAULT_LEGS: [LegMode; 2] = [LegMode::Srtp(SUITE_A), LegMode::Srtp(SUITE_B)];
 
 /// Which control interface, and where.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,8 +131,8 @@ impl FromStr for TargetSpec {
 pub struct LegSetup {
     /// Where the phone sends (the relay's address for this leg).
     pub relay: SocketAddr,
-    /// The leg's suite.
-    pub suite: Suite,
+    /// The leg's suite (`None`: plain RTP, no keys).
+    pub suite: Option<Suite>,
     /// key||salt the phone protects with (toward the relay).
     pub tx_key: Vec<u8>,
     /// key||salt the phone unprotects with (from the relay).
@@ -113,12 +164,33 @@ pub trait Target {
     fn ping(&mut self) -> Result<(), String>;
 }
 
-/// Connects to the target described by `spec`; `run_id` makes call ids
-/// unique across runs.
+/// Connects to the target described by `spec` with the default legs;
+/// `run_id` makes call ids unique across runs.
 pub fn connect(spec: TargetSpec, run_id: u64) -> Result<Box<dyn Target + Send>, String> {
+    connect_with(spec, run_id, DEFAULT_LEGS, None)
+}
+
+/// Connects to the target; calls get legs `legs` (A, B). `device`: the
+/// registered device each leg names (Rampart's HTTP API, for a node whose
+/// security policy admits encrypted legs only for known devices).
+pub fn connect_with(
+    spec: TargetSpec,
+    run_id: u64,
+    legs: [LegMode; 2],
+    device: Option<&str>,
+) -> Result<Box<dyn Target + Send>, String> {
     Ok(match spec {
-        TargetSpec::RampartHttp(a) => Box::new(RampartHttp { api: a, run_id }),
-        TargetSpec::Ng(a) => Box::new(Ng::new(a, run_id)?),
+        TargetSpec::RampartHttp(a) => Box::new(RampartHttp {
+            api: a,
+            run_id,
+            legs,
+            device: device.map(str::to_string),
+        }),
+        TargetSpec::Ng(a) => {
+            let mut n = Ng::new(a, run_id)?;
+            n.legs = legs;
+            Box::new(n)
+        }
     })
 }
 
@@ -155,6 +227,8 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct RampartHttp {
     api: SocketAddr,
     run_id: u64,
+    legs: [LegMode; 2],
+    device: Option<String>,
 }
 
 fn key_of(v: &Json, what: &str) -> Result<Vec<u8>, String> {
@@ -174,12 +248,23 @@ impl Target for RampartHttp {
         phone_b: SocketAddr,
     ) -> Result<CallSetup, String> {
         let id = format!("lg-{:x}-{index}", self.run_id);
+        let leg_req = |m: LegMode, phone: SocketAddr| {
+            let mut l = match m {
+                LegMode::Srtp(s) => {
+                    json!({"suite": s.name(), "remote": phone.to_string(), "rtcp_mux": true})
+                }
+                LegMode::Rtp => {
+                    json!({"mode": "rtp", "remote": phone.to_string(), "rtcp_mux": true})
+                }
+            };
+            if let Some(d) = &self.device {
+                l["device"] = json!(d);
+            }
+            l
+        };
         let body = json!({
             "call_id": id,
-            "legs": [
-                {"suite": SUITE_A.name(), "remote": phone_a.to_string()},
-                {"suite": SUITE_B.name(), "remote": phone_b.to_string()},
-            ]
+            "legs": [leg_req(self.legs[0], phone_a), leg_req(self.legs[1], phone_b)]
         });
         let r = http::request(
             self.api,
@@ -193,21 +278,29 @@ impl Target for RampartHttp {
         }
         let v: Json = serde_json::from_str(&r.body)
             .map_err(|e| format!("POST /calls: answer is not JSON: {e}"))?;
-        let leg = |i: usize, suite: Suite| -> Result<LegSetup, String> {
+        let leg = |i: usize, mode: LegMode| -> Result<LegSetup, String> {
             let l = &v["legs"][i];
             let relay = l["local"]
                 .as_str()
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| format!("leg {i}: no local address"))?;
+            let Some(suite) = mode.suite() else {
+                return Ok(LegSetup {
+                    relay,
+                    suite: None,
+                    tx_key: Vec::new(),
+                    rx_key: Vec::new(),
+                });
+            };
             Ok(LegSetup {
                 relay,
-                suite,
+                suite: Some(suite),
                 // The phone protects with what the node receives with.
                 tx_key: key_of(&l["keys"]["inbound"], "inbound")?,
                 rx_key: key_of(&l["keys"]["outbound"], "outbound")?,
             })
         };
-        let legs = [leg(0, SUITE_A)?, leg(1, SUITE_B)?];
+        let legs = [leg(0, self.legs[0])?, leg(1, self.legs[1])?];
         Ok(CallSetup { id, legs })
     }
 
@@ -241,6 +334,8 @@ pub struct Ng {
     sock: UdpSocket,
     run_id: u64,
     seq: u64,
+    /// Legs A and B of each call.
+    pub legs: [LegMode; 2],
 }
 
 const NG_TRIES: usize = 3;
@@ -262,6 +357,7 @@ impl Ng {
             sock,
             run_id,
             seq: 0,
+            legs: DEFAULT_LEGS,
         })
     }
 
@@ -343,13 +439,19 @@ fn pick(media: &sdp::Media, suite: Suite, what: &str) -> Result<sdp::Crypto, Str
         })
 }
 
-fn ng_flags(sdp: String, call_id: &str, from_tag: &str, cmd: &str) -> Vec<(&'static str, Value)> {
+fn ng_flags(
+    sdp: String,
+    call_id: &str,
+    from_tag: &str,
+    cmd: &str,
+    proto: &str,
+) -> Vec<(&'static str, Value)> {
     vec![
         ("command", Value::str(cmd)),
         ("call-id", Value::str(call_id)),
         ("from-tag", Value::str(from_tag)),
         ("sdp", Value::Bytes(sdp.into_bytes())),
-        ("transport-protocol", Value::str("RTP/SAVP")),
+        ("transport-protocol", Value::str(proto)),
         ("ICE", Value::str("remove")),
         (
             "replace",
@@ -367,19 +469,46 @@ impl Target for Ng {
     ) -> Result<CallSetup, String> {
         let id = format!("lg-{:x}-{index}", self.run_id);
         let (tag_a, tag_b) = (format!("a{index}"), format!("b{index}"));
-        let key_a = random_bytes(SUITE_A.master_key_len() + SUITE_A.master_salt_len());
-        let key_b = random_bytes(SUITE_B.master_key_len() + SUITE_B.master_salt_len());
+        let [mode_a, mode_b] = self.legs;
+        let key = |m: LegMode| {
+            m.suite()
+                .map(|s| random_bytes(s.master_key_len() + s.master_salt_len()))
+        };
+        let (key_a, key_b) = (key(mode_a), key(mode_b));
+        let crypto =
+            |m: LegMode, tag: u32, k: &Option<Vec<u8>>| -> Option<(u32, String, Vec<u8>)> {
+                Some((tag, m.suite()?.name().to_string(), k.clone()?))
+            };
 
-        // Offer from phone A.
-        let sdp_a = sdp::phone_sdp(index as u64 + 1, phone_a, 1, SUITE_A.name(), &key_a);
-        let offer = Value::dict(ng_flags(sdp_a, &id, &tag_a, "offer"));
+        // Offer from phone A (what goes to B is in B's transport).
+        let sdp_a = sdp::phone_sdp(
+            index as u64 + 1,
+            phone_a,
+            mode_a.proto(),
+            crypto(mode_a, 1, &key_a),
+        );
+        let offer = Value::dict(ng_flags(sdp_a, &id, &tag_a, "offer", mode_b.proto()));
         let to_b = Self::sdp_of(&self.command(&offer)?, "offer")?;
-        // Phone B picks the _32 suite from what the relay offers it.
-        let b_rx = pick(&to_b, SUITE_B, "offer")?;
+        // Phone B picks its suite from what the relay offers it.
+        let b_rx = match mode_b {
+            LegMode::Srtp(s) => match pick(&to_b, s, "offer") {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    let _ = self.delete(&id);
+                    return Err(e);
+                }
+            },
+            LegMode::Rtp => None,
+        };
 
         // Answer from phone B, with its own key in that suite.
-        let sdp_b = sdp::phone_sdp(index as u64 + 1, phone_b, b_rx.tag, SUITE_B.name(), &key_b);
-        let mut ans = ng_flags(sdp_b, &id, &tag_a, "answer");
+        let sdp_b = sdp::phone_sdp(
+            index as u64 + 1,
+            phone_b,
+            mode_b.proto(),
+            crypto(mode_b, b_rx.as_ref().map_or(1, |c| c.tag), &key_b),
+        );
+        let mut ans = ng_flags(sdp_b, &id, &tag_a, "answer", mode_a.proto());
         ans.push(("to-tag", Value::str(&tag_b)));
         let to_a = match self.command(&Value::dict(ans)) {
             Ok(v) => Self::sdp_of(&v, "answer"),
@@ -392,27 +521,30 @@ impl Target for Ng {
                 return Err(e);
             }
         };
-        let a_rx = match pick(&to_a, SUITE_A, "answer") {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = self.delete(&id);
-                return Err(e);
-            }
+        let a_rx = match mode_a {
+            LegMode::Srtp(s) => match pick(&to_a, s, "answer") {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    let _ = self.delete(&id);
+                    return Err(e);
+                }
+            },
+            LegMode::Rtp => None,
         };
         Ok(CallSetup {
             id,
             legs: [
                 LegSetup {
                     relay: to_a.addr,
-                    suite: SUITE_A,
-                    tx_key: key_a,
-                    rx_key: a_rx.key,
+                    suite: mode_a.suite(),
+                    tx_key: key_a.unwrap_or_default(),
+                    rx_key: a_rx.map(|c| c.key).unwrap_or_default(),
                 },
                 LegSetup {
                     relay: to_b.addr,
-                    suite: SUITE_B,
-                    tx_key: key_b,
-                    rx_key: b_rx.key,
+                    suite: mode_b.suite(),
+                    tx_key: key_b.unwrap_or_default(),
+                    rx_key: b_rx.map(|c| c.key).unwrap_or_default(),
                 },
             ],
         })

@@ -20,12 +20,49 @@ use rampart_loadgen::target::{self, CallSetup, LegSetup, Target, TargetSpec};
 use rampart_loadgen::{runner, RunConfig, StepConfig};
 use serde_json::Value;
 
+/// The device every leg names: the node runs a mixed-mode cluster (its
+/// security policy admits encrypted legs only for registered devices).
+const DEVICE: &str = "LG-TEST-7970";
+
+/// A trust list signed by a fresh token, in a temp dir named after `name`.
+fn write_ctl(name: &str) -> std::path::PathBuf {
+    use rampart::trust::ctl::unix_now;
+    use rampart::trust::{sign_payload, CtlPayload, TokenAlg, TokenKey};
+    let dir = std::env::temp_dir().join(format!("loadgen-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let t1 = TokenKey::generate("sast1", TokenAlg::Ed25519).unwrap();
+    let t2 = TokenKey::generate("sast2", TokenAlg::Ed25519).unwrap();
+    let payload = CtlPayload {
+        version: 1,
+        issued_at: unix_now() as u64,
+        entries: Vec::new(),
+        tokens: vec![t1.info(), t2.info()],
+    };
+    let path = dir.join("ctl.json");
+    std::fs::write(&path, sign_payload(&payload, &t1).unwrap().to_json()).unwrap();
+    path
+}
+
 fn node_config(port_min: u16, port_max: u16) -> Config {
+    use rampart::policy::{ClusterMode, DeviceConfig, LegKind, PolicyConfig, SecurityMode};
     let mut c = Config::default();
     c.api.listen = "127.0.0.1:0".parse().unwrap();
     c.media.port_min = port_min;
     c.media.port_max = port_max;
     c.dataplane.workers = 1;
+    c.security = PolicyConfig {
+        enforce: true,
+        cluster_mode: ClusterMode::Mixed,
+        trust_list: Some(write_ctl(&format!("ctl-{port_min}"))),
+        devices: vec![DeviceConfig {
+            name: DEVICE.into(),
+            model: "7970".into(),
+            mode: SecurityMode::Encrypted,
+            kind: LegKind::Phone,
+        }],
+        ..PolicyConfig::default()
+    };
     c
 }
 
@@ -38,6 +75,7 @@ fn binary_against_in_process_rampart_delivers_everything_and_writes_json() {
     let out = Command::new(env!("CARGO_BIN_EXE_rampart-loadgen"))
         .args(["run", "--target", &format!("rampart-http={api}")])
         .args(["--calls", "5", "--duration", "2", "--profile", "g711"])
+        .args(["--device", DEVICE, "--no-progress"])
         .args(["--pid", &std::process::id().to_string()])
         .arg("--json")
         .arg(&json)
@@ -73,10 +111,206 @@ fn binary_against_in_process_rampart_delivers_everything_and_writes_json() {
     node.shutdown();
 }
 
+/// Runs the binary against `api` with `args`; returns the JSON report and
+/// the HTML report's text.
+fn run_binary(api: SocketAddr, tag: &str, args: &[&str]) -> (Value, String) {
+    let dir = std::env::temp_dir();
+    let id = format!("loadgen-{tag}-{}", std::process::id());
+    let json = dir.join(format!("{id}.json"));
+    let html = dir.join(format!("{id}.html"));
+    let _ = std::fs::remove_file(&json);
+    let _ = std::fs::remove_file(&html);
+    let out = Command::new(env!("CARGO_BIN_EXE_rampart-loadgen"))
+        .args(["run", "--target", &format!("rampart-http={api}")])
+        .args(["--pid", &std::process::id().to_string(), "--no-progress"])
+        .args(["--device", DEVICE])
+        .args(args)
+        .arg("--json")
+        .arg(&json)
+        .arg("--html")
+        .arg(&html)
+        .output()
+        .expect("run loadgen");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "loadgen {args:?} failed\n{stdout}\n{stderr}"
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON written"))
+        .expect("JSON parses");
+    let h = std::fs::read_to_string(&html).expect("HTML written");
+    let _ = std::fs::remove_file(&json);
+    let _ = std::fs::remove_file(&html);
+    (v, h)
+}
+
+/// Nothing lost, nothing failed, RTCP verified, series and HTML present.
+fn assert_clean(v: &Value, h: &str, what: &str) {
+    assert!(v["sent"].as_u64().unwrap() > 0, "{what}: {v:#}");
+    assert_eq!(v["delivered"], v["sent"], "{what}: {v:#}");
+    for k in [
+        "auth_failures",
+        "corrupt",
+        "misrouted",
+        "unknown",
+        "duplicates",
+        "send_errors",
+        "malformed",
+        "rtcp_auth_failures",
+        "rtcp_bad",
+        "delete_errors",
+    ] {
+        assert_eq!(v[k], 0, "{what}: {k}: {v:#}");
+    }
+    assert!(v["rtcp_sent"].as_u64().unwrap() > 0, "{what}: {v:#}");
+    assert_eq!(v["rtcp_delivered"], v["rtcp_sent"], "{what}: {v:#}");
+    let series = v["series"].as_array().expect("time series");
+    assert!(!series.is_empty(), "{what}: no series");
+    for k in [
+        "delivered_pps",
+        "loss_pct",
+        "p99_us",
+        "target_cpu_us_per_packet",
+    ] {
+        assert!(series[0].get(k).is_some(), "{what}: series lacks {k}");
+    }
+    let sent: u64 = series.iter().map(|p| p["sent"].as_u64().unwrap()).sum();
+    assert_eq!(
+        sent,
+        v["sent"].as_u64().unwrap(),
+        "{what}: series covers every send"
+    );
+    assert!(v["latency_cdf"].as_array().is_some_and(|c| c.len() > 10));
+    assert!(h.contains("<svg"), "{what}: HTML without SVG");
+}
+
+#[test]
+fn every_profile_through_in_process_rampart() {
+    let node = Node::start(node_config(52200, 52299)).expect("node starts");
+    let api = node.api_addr();
+    for (profile, calls) in [("g711", "3"), ("g729", "3"), ("opus", "3"), ("video", "2")] {
+        let (v, h) = run_binary(
+            api,
+            profile,
+            &[
+                "--calls",
+                calls,
+                "--duration",
+                "2s",
+                "--profile",
+                profile,
+                "--rtcp-interval",
+                "1s",
+            ],
+        );
+        assert_clean(&v, &h, profile);
+        assert_eq!(v["profile"]["name"], profile);
+        if profile == "video" {
+            // 2 calls x 2 directions x 2 s of 30 frames of 3-8 packets.
+            let sent = v["sent"].as_u64().unwrap();
+            assert!((4 * 2 * 30 * 3..=4 * 2 * 30 * 8).contains(&sent), "{sent}");
+        } else {
+            assert_eq!(v["sent"], 3 * 2 * 100, "{profile}");
+        }
+    }
+    assert_eq!(node.shared().registry.lock().unwrap().calls().count(), 0);
+    node.shutdown();
+}
+
+#[test]
+fn mixed_profiles_rtp_leg_other_suites_soak_and_compare() {
+    let node = Node::start(node_config(52300, 52399)).expect("node starts");
+    let api = node.api_addr();
+    // Mixed traffic, a plain RTP leg A, setup rate, soak snapshots.
+    let (v1, h1) = run_binary(
+        api,
+        "mixed",
+        &[
+            "--calls",
+            "4",
+            "--duration",
+            "3s",
+            "--profile",
+            "g711,opus,g729,video",
+            "--mode-a",
+            "rtp",
+            "--suite-b",
+            "AES_256_CM_HMAC_SHA1_80",
+            "--setup-rate",
+            "50/s",
+            "--rtcp-interval",
+            "1s",
+            "--soak",
+            "--snapshot-every",
+            "1s",
+        ],
+    );
+    assert_clean(&v1, &h1, "mixed");
+    assert_eq!(v1["suites"][0], "RTP");
+    assert_eq!(v1["suites"][1], "AES_256_CM_HMAC_SHA1_80");
+    assert_eq!(v1["profiles"].as_array().unwrap().len(), 4);
+    let snaps = v1["snapshots"].as_array().expect("snapshots");
+    assert_eq!(snaps.len(), 3, "{v1:#}");
+    assert!(h1.contains("Snapshots"));
+    // Any pair of suites, GCM included.
+    let (v2, h2) = run_binary(
+        api,
+        "gcm",
+        &[
+            "--calls",
+            "2",
+            "--duration",
+            "2",
+            "--suite-a",
+            "AEAD_AES_128_GCM",
+            "--suite-b",
+            "AES_CM_128_HMAC_SHA1_32",
+            "--rtcp-interval",
+            "1s",
+        ],
+    );
+    assert_clean(&v2, &h2, "gcm");
+    assert_eq!(v2["suites"][0], "AEAD_AES_128_GCM");
+    assert_eq!(node.shared().registry.lock().unwrap().calls().count(), 0);
+    node.shutdown();
+
+    // compare draws the two side by side.
+    let dir = std::env::temp_dir();
+    let (a, b, out) = (
+        dir.join(format!("lg-cmp-a-{}.json", std::process::id())),
+        dir.join(format!("lg-cmp-b-{}.json", std::process::id())),
+        dir.join(format!("lg-cmp-{}.html", std::process::id())),
+    );
+    std::fs::write(&a, v1.to_string()).unwrap();
+    std::fs::write(&b, v2.to_string()).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_rampart-loadgen"))
+        .arg("compare")
+        .args([&a, &b])
+        .arg("--html")
+        .arg(&out)
+        .output()
+        .expect("compare");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("| target |"));
+    let h = std::fs::read_to_string(&out).expect("compare HTML");
+    assert!(h.matches("<svg").count() >= 3, "compare plots");
+    assert!(h.contains("B / A"));
+    for f in [a, b, out] {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
 #[test]
 fn step_search_against_in_process_rampart() {
     let node = Node::start(node_config(52100, 52199)).expect("node starts");
-    let mut t = target::connect(TargetSpec::RampartHttp(node.api_addr()), 42).unwrap();
+    let mut t = target::connect_with(
+        TargetSpec::RampartHttp(node.api_addr()),
+        42,
+        target::DEFAULT_LEGS,
+        Some(DEVICE),
+    )
+    .unwrap();
     t.ping().unwrap();
     let cfg = RunConfig::new("test", 2, Duration::from_secs(1));
     let step = StepConfig {
@@ -188,13 +422,13 @@ impl Target for FakeTarget<'_> {
             legs: [
                 LegSetup {
                     relay: self.0.legs[0],
-                    suite: s,
+                    suite: Some(s),
                     tx_key: ab.clone(),
                     rx_key: ba.clone(),
                 },
                 LegSetup {
                     relay: self.0.legs[1],
-                    suite: s,
+                    suite: Some(s),
                     tx_key: ba,
                     rx_key: ab,
                 },
@@ -214,6 +448,8 @@ fn through_fake_relay(tamper: bool) -> (rampart_loadgen::Report, Vec<String>, u6
     let relay = FakeRelay::start(tamper);
     let mut cfg = RunConfig::new("fake", 3, Duration::from_secs(1));
     cfg.drain = Duration::from_millis(300);
+    // RTP only: the double forwards SRTCP too, and tampers with it.
+    cfg.rtcp_interval = Duration::ZERO;
     let r = runner::run(&cfg, &mut FakeTarget(&relay)).expect("run");
     let deleted = relay.deleted.lock().unwrap().clone();
     let forwarded = relay.finish();

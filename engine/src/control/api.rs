@@ -23,6 +23,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::dataplane::{CallFlows, DataPlaneError, KeyChange, LegCounters, LegFlows, LegUpdate};
+use crate::policy::{
+    CallSecurityState, ClusterMode, DeviceConfig, LegKind, Media, Policy as SecurityPolicy,
+    SecurityMode,
+};
 use crate::srtp::{Context, MasterKey, Policy, Suite};
 
 use super::keys::{self, KeyText, Lifetime};
@@ -30,7 +34,9 @@ use super::node::{now_ms, EndReason, Shared};
 use super::ports::{BoundPorts, PortError};
 use super::registry::{
     forward_mode, AdmitError, Call, Family, Forward, KeyState, Latch, Leg, LegKeys, LegMode,
+    LegPolicy,
 };
+use super::security::{mode_of_suite, LegWho};
 
 /// An API error: HTTP status, a stable code, and a message for humans.
 #[derive(Debug)]
@@ -121,6 +127,17 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/calls", get(list_calls).post(create_call))
         .route("/calls/{id}", get(get_call).delete(delete_call))
         .route("/calls/{id}/legs/{leg}", axum::routing::patch(patch_leg))
+        .route("/devices", get(list_devices).post(add_device))
+        .route(
+            "/devices/{name}",
+            get(get_device).patch(update_device).delete(remove_device),
+        )
+        .route("/policy", get(get_policy))
+        .route(
+            "/policy/cluster-mode",
+            get(get_policy).put(set_cluster_mode),
+        )
+        .route("/policy/stale-calls", get(stale_calls))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -176,7 +193,19 @@ struct CreateCall {
 #[serde(deny_unknown_fields)]
 struct LegRequest {
     #[serde(default)]
-    mode: LegMode,
+    mode: Option<LegMode>,
+    /// The registered device the leg faces.
+    #[serde(default)]
+    device: Option<String>,
+    /// The kind of endpoint the leg faces (default: a phone).
+    #[serde(default)]
+    kind: Option<LegKind>,
+    /// The mode asked for (default: derived from `mode` and `suite`).
+    #[serde(default)]
+    security: Option<SecurityMode>,
+    /// The peer accepts `NULL_HMAC_SHA1_80` (for authenticated legs).
+    #[serde(default)]
+    null_cipher: bool,
     #[serde(default)]
     suite: Option<String>,
     #[serde(default)]
@@ -271,22 +300,36 @@ fn leg_json(i: usize, l: &Leg, keys: Option<Value>, stats: bool) -> Value {
     v
 }
 
+fn add_policy_json(v: &mut Value, p: &LegPolicy) {
+    v["security"] = json!(p.security);
+    v["requested_security"] = json!(p.requested);
+    v["device"] = json!(p.who.device);
+    v["kind"] = json!(p.who.kind.unwrap_or(LegKind::Phone));
+}
+
 fn call_json(c: &Call, stats: bool) -> Value {
     let now = now_ms();
     json!({
         "call_id": c.id,
         "security": c.security(),
+        "policy_generation": c.security.generation(),
         "created_ms": c.created_ms,
         "age_ms": now.saturating_sub(c.created_ms),
         "idle_ms": now.saturating_sub(c.last_activity_ms()),
-        "legs": c.legs.iter().enumerate().map(|(i, l)| leg_json(i, l, None, stats)).collect::<Vec<_>>(),
+        "legs": c.legs.iter().enumerate().map(|(i, l)| {
+            let mut v = leg_json(i, l, None, stats);
+            add_policy_json(&mut v, &c.policy[i]);
+            v
+        }).collect::<Vec<_>>(),
     })
 }
 
 // ---- handlers ------------------------------------------------------------
 
 async fn health(State(s): State<Arc<Shared>>) -> Response {
-    let calls = s.registry.lock().map(|r| r.len()).unwrap_or(0);
+    // HTTP calls and ng calls together, as rampart_calls_active counts them.
+    let http_calls = s.registry.lock().map(|r| r.len()).unwrap_or(0);
+    let calls = http_calls + s.ng.call_count();
     axum::Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
@@ -338,12 +381,23 @@ async fn delete_call(
     Ok(axum::Json(v).into_response())
 }
 
-/// A leg's parsed request, keys resolved.
+/// A leg's parsed request, keys resolved, policy decided.
 struct LegPlan {
     req: LegRequest,
+    mode: LegMode,
     keys: Option<(LegKeys, bool, bool)>, // keys, inbound generated, outbound generated
     address: IpAddr,
     replay_window: usize,
+    policy: LegPolicy,
+    warnings: Vec<String>,
+}
+
+fn policy_refused(i: usize, m: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "policy_refused",
+        format!("leg {i}: {m}"),
+    )
 }
 
 fn valid_call_id(id: &str) -> bool {
@@ -354,7 +408,12 @@ fn valid_call_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.@:+".contains(&b))
 }
 
-fn plan_leg(s: &Shared, i: usize, req: LegRequest) -> Result<LegPlan, ApiError> {
+fn plan_leg(
+    s: &Shared,
+    policy: &SecurityPolicy,
+    i: usize,
+    req: LegRequest,
+) -> Result<LegPlan, ApiError> {
     let family_ok = |a: &IpAddr| match req.family {
         Family::Ipv4 => a.is_ipv4(),
         Family::Ipv6 => a.is_ipv6(),
@@ -398,28 +457,92 @@ fn plan_leg(s: &Shared, i: usize, req: LegRequest) -> Result<LegPlan, ApiError> 
             ),
         ));
     }
-    let keys = match req.mode {
-        LegMode::Rtp => {
+    if req.mode == Some(LegMode::Rtp) && (req.keys.is_some() || req.suite.is_some()) {
+        return Err(ApiError::bad(
+            "invalid_request",
+            format!("leg {i}: mode \"rtp\" takes no suite or keys"),
+        ));
+    }
+    // The suite asked for, parsed first so that a typo is reported as one.
+    let asked_suite = match req.suite.as_deref() {
+        None => None,
+        Some(name) => Some(Suite::from_name(name).map_err(|_| {
+            let known: Vec<&str> = Suite::ALL.iter().map(|s| s.name()).collect();
+            ApiError::bad(
+                "invalid_suite",
+                format!(
+                    "leg {i}: unknown suite {name:?}; known: {}",
+                    known.join(", ")
+                ),
+            )
+        })?),
+    };
+    if req.security == Some(SecurityMode::Nonsecure) && (req.keys.is_some() || req.suite.is_some())
+    {
+        return Err(ApiError::bad(
+            "invalid_request",
+            format!("leg {i}: a nonsecure leg takes no suite or keys"),
+        ));
+    }
+    // The mode asked for: explicit, or what the media request implies.
+    let requested = match (req.security, req.mode.unwrap_or(LegMode::Srtp)) {
+        (Some(m), _) => m,
+        (None, LegMode::Rtp) => SecurityMode::Nonsecure,
+        (None, LegMode::Srtp) => asked_suite
+            .map(mode_of_suite)
+            .unwrap_or(SecurityMode::Encrypted),
+    };
+    let null_ok = req.null_cipher || asked_suite == Some(Media::NULL_SUITE);
+    let who = LegWho {
+        device: req.device.clone(),
+        kind: req.kind,
+        security: req.security,
+    };
+    let decision = who
+        .decide(policy, requested, null_ok)
+        .map_err(|m| policy_refused(i, m))?;
+    let mut warnings: Vec<String> = decision
+        .warning
+        .iter()
+        .map(|w| format!("leg {i}: {w}"))
+        .collect();
+    let keys = match &decision.media {
+        Media::Rtp => {
             if req.keys.is_some() || req.suite.is_some() {
-                return Err(ApiError::bad(
-                    "invalid_request",
-                    format!("leg {i}: mode \"rtp\" takes no suite or keys"),
+                warnings.push(format!(
+                    "leg {i}: the leg is plain RTP, so the suite and keys given were ignored"
                 ));
             }
             None
         }
-        LegMode::Srtp => {
-            let name = req.suite.as_deref().unwrap_or("AES_CM_128_HMAC_SHA1_80");
-            let suite = Suite::from_name(name).map_err(|_| {
-                let known: Vec<&str> = Suite::ALL.iter().map(|s| s.name()).collect();
-                ApiError::bad(
-                    "invalid_suite",
+        media => {
+            let suite = match (asked_suite, media) {
+                (Some(su), m) if m.allows(su) => su,
+                (Some(su), _) => {
+                    return Err(policy_refused(
+                        i,
+                        format!(
+                            "suite {} is not allowed for an {} leg (see [security] srtp_suites \
+                             and authenticated_media)",
+                            su.name(),
+                            decision.security
+                        ),
+                    ))
+                }
+                (None, Media::Srtp(v)) => v.first().copied().unwrap_or(Suite::AesCm128HmacSha1_80),
+                (None, _) => Media::NULL_SUITE,
+            };
+            if req.mode == Some(LegMode::Rtp) {
+                return Err(ApiError::bad(
+                    "invalid_request",
                     format!(
-                        "leg {i}: unknown suite {name:?}; known: {}",
-                        known.join(", ")
+                        "leg {i}: mode \"rtp\", but policy gives an {} leg SRTP ({}); leave \
+                         out mode or ask for security \"nonsecure\"",
+                        decision.security,
+                        suite.name()
                     ),
-                )
-            })?;
+                ));
+            }
             let kr = req.keys.as_ref();
             let key = |dir: &str, t: Option<&KeyText>| {
                 keys::from_text(suite, &t.cloned().unwrap_or_default()).map_err(|e| {
@@ -441,9 +564,20 @@ fn plan_leg(s: &Shared, i: usize, req: LegRequest) -> Result<LegPlan, ApiError> 
     };
     Ok(LegPlan {
         req,
+        mode: if keys.is_some() {
+            LegMode::Srtp
+        } else {
+            LegMode::Rtp
+        },
         keys,
         address,
         replay_window,
+        policy: LegPolicy {
+            who,
+            requested,
+            security: decision.security,
+        },
+        warnings,
     })
 }
 
@@ -457,6 +591,7 @@ fn refuse(s: &Shared, e: ApiError) -> ApiError {
     match e.code {
         "call_limit" => &t.refused_limit,
         "ports_exhausted" => &t.refused_ports,
+        "policy_refused" => &t.refused_policy,
         _ => &t.refused_invalid,
     }
     .fetch_add(1, Ordering::Relaxed);
@@ -502,7 +637,14 @@ fn create(s: &Shared, body: CreateCall) -> Result<Response, ApiError> {
             "a call has exactly 2 legs",
         ));
     };
-    let mut plans = [plan_leg(s, 0, ra)?, plan_leg(s, 1, rb)?];
+    // Both legs are decided under one policy generation.
+    let (mut plans, generation) = {
+        let policy = s.security.policy();
+        (
+            [plan_leg(s, &policy, 0, ra)?, plan_leg(s, &policy, 1, rb)?],
+            policy.generation(),
+        )
+    };
     if body.passthrough {
         let [a, b] = &mut plans;
         match (&mut a.keys, &mut b.keys) {
@@ -554,7 +696,7 @@ fn create(s: &Shared, body: CreateCall) -> Result<Response, ApiError> {
                 format!("a call with id {id:?} exists"),
             ),
         })?;
-    match build_and_start(s, &id, dp_id, plans) {
+    match build_and_start(s, &id, dp_id, generation, plans) {
         Ok(r) => Ok(r),
         Err(e) => {
             s.registry
@@ -570,6 +712,7 @@ fn build_and_start(
     s: &Shared,
     id: &str,
     dp_id: u64,
+    generation: u64,
     plans: [LegPlan; 2],
 ) -> Result<Response, ApiError> {
     // Ports.
@@ -640,7 +783,7 @@ fn build_and_start(
             None => b.rtp_addr,
         };
         legs.push(Leg {
-            mode: p.req.mode,
+            mode: p.mode,
             family: p.req.family,
             local_rtp: b.rtp_addr,
             local_rtcp,
@@ -683,11 +826,19 @@ fn build_and_start(
         release(&local);
         return Err(ApiError::dataplane(e));
     }
+    let mut security = CallSecurityState::new(generation);
+    for (i, p) in plans.iter().enumerate() {
+        let old = security.status();
+        let change = security.leg_settled(i, p.policy.security);
+        s.security.note(id, old, change);
+    }
     let call = Call {
         id: id.to_string(),
         dp_id,
         created_ms: now_ms(),
         legs,
+        policy: [plans[0].policy.clone(), plans[1].policy.clone()],
+        security,
     };
     // The answer: the one place keys leave the node.
     let legs_json: Vec<Value> = call
@@ -701,17 +852,27 @@ fn build_and_start(
                     "outbound": KeyAnswer { text: keys::to_text(&k.outbound.current), generated: *go },
                 })
             });
-            leg_json(i, l, keys, false)
+            let mut v = leg_json(i, l, keys, false);
+            add_policy_json(&mut v, &call.policy[i]);
+            v
         })
         .collect();
-    let answer = json!({
+    let warnings: Vec<&String> = plans.iter().flat_map(|p| p.warnings.iter()).collect();
+    for w in &warnings {
+        tracing::warn!(call_id = %call.id, warning = %w, "call created with a policy warning");
+    }
+    let mut answer = json!({
         "call_id": call.id,
         "security": call.security(),
+        "policy_generation": generation,
         "legs": legs_json,
     });
+    if !warnings.is_empty() {
+        answer["warnings"] = json!(warnings);
+    }
     tracing::info!(
         call_id = %call.id,
-        security = ?call.security(),
+        security = call.security().as_str(),
         leg_a = %format!("{:?} {} {} {:?}", call.legs[0].mode, call.legs[0].suite().map(|s| s.name()).unwrap_or("-"), call.legs[0].local_rtp, call.legs[0].forward),
         leg_b = %format!("{:?} {} {} {:?}", call.legs[1].mode, call.legs[1].suite().map(|s| s.name()).unwrap_or("-"), call.legs[1].local_rtp, call.legs[1].forward),
         "call created"
@@ -880,16 +1041,26 @@ async fn patch_leg(
         updates.push((other, u));
     }
     let dp_id = plan.dp_id;
-    s.with_dataplane(|dp| {
-        for (leg, u) in updates {
-            dp.update_leg(dp_id, leg, u)?;
-        }
-        Ok(())
-    })
-    .map_err(|e| match e {
-        DataPlaneError::UnknownCall(_) => ApiError::unknown_call(&id),
-        e => ApiError::dataplane(e),
-    })?;
+    // A rekey re-negotiates the leg: the call's status is unknown until it
+    // completes (and settles back at the leg's mode, success or not).
+    if direction.is_some() {
+        renegotiation(&s, &id, li, false);
+    }
+    let applied = s
+        .with_dataplane(|dp| {
+            for (leg, u) in updates {
+                dp.update_leg(dp_id, leg, u)?;
+            }
+            Ok(())
+        })
+        .map_err(|e| match e {
+            DataPlaneError::UnknownCall(_) => ApiError::unknown_call(&id),
+            e => ApiError::dataplane(e),
+        });
+    if direction.is_some() {
+        renegotiation(&s, &id, li, true);
+    }
+    applied?;
     let mut reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
     let c = reg
         .get_mut(&id)
@@ -918,10 +1089,220 @@ async fn patch_leg(
         "leg updated"
     );
     let mut v = leg_json(li, &c.legs[li], None, false);
+    add_policy_json(&mut v, &c.policy[li]);
     if let (Some(k), Some(d)) = (plan.answer_key, direction) {
         v["keys"] = json!({ (match d { Direction::Inbound => "inbound", Direction::Outbound => "outbound" }): k });
     }
-    Ok(axum::Json(json!({"call_id": id, "leg": v})).into_response())
+    Ok(axum::Json(json!({"call_id": id, "security": c.security(), "leg": v})).into_response())
+}
+
+/// Marks leg `li` of call `id` re-negotiating (`settle == false`) or
+/// settled back at its mode, logging and counting the status change.
+fn renegotiation(s: &Shared, id: &str, li: usize, settle: bool) {
+    let mut reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = reg.get_mut(id) {
+        let old = c.security.status();
+        let change = if settle {
+            c.security.leg_settled(li, c.policy[li].security)
+        } else {
+            c.security.leg_renegotiating(li)
+        };
+        s.security.note(id, old, change);
+    }
+}
+
+// ---- devices and policy ------------------------------------------------------
+
+fn policy_error(e: crate::policy::PolicyError) -> ApiError {
+    use crate::policy::PolicyError as P;
+    match e {
+        P::NoSuchDevice(_) => ApiError::new(StatusCode::NOT_FOUND, "unknown_device", e.to_string()),
+        P::DeviceExists(_) => ApiError::new(StatusCode::CONFLICT, "device_exists", e.to_string()),
+        P::ModelCannot { .. } | P::KindCannot { .. } => {
+            ApiError::new(StatusCode::FORBIDDEN, "policy_refused", e.to_string())
+        }
+        _ => ApiError::bad("invalid_request", e.to_string()),
+    }
+}
+
+fn device_json(d: &crate::policy::Device) -> Value {
+    json!(DeviceConfig::from(d))
+}
+
+async fn list_devices(State(s): State<Arc<Shared>>) -> Response {
+    let p = s.security.policy();
+    let list: Vec<Value> = p.devices().map(device_json).collect();
+    axum::Json(json!({"count": list.len(), "generation": p.generation(), "devices": list}))
+        .into_response()
+}
+
+async fn get_device(
+    State(s): State<Arc<Shared>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let p = s.security.policy();
+    let d = p
+        .device(&name)
+        .ok_or_else(|| policy_error(crate::policy::PolicyError::NoSuchDevice(name.clone())))?;
+    Ok(axum::Json(device_json(d)).into_response())
+}
+
+async fn add_device(
+    State(s): State<Arc<Shared>>,
+    body: Result<ApiJson<DeviceConfig>, ApiError>,
+) -> Result<Response, ApiError> {
+    let ApiJson(d) = body?;
+    let mut p = s.security.policy_mut();
+    p.add_device(d.clone().into()).map_err(policy_error)?;
+    tracing::info!(
+        device = %d.name, model = %d.model, mode = d.mode.as_str(), kind = d.kind.as_str(),
+        generation = p.generation(), "device registered"
+    );
+    let v = json!({"device": d, "generation": p.generation()});
+    Ok((StatusCode::CREATED, axum::Json(v)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DevicePatch {
+    #[serde(default)]
+    mode: Option<SecurityMode>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    kind: Option<LegKind>,
+}
+
+async fn update_device(
+    State(s): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    body: Result<ApiJson<DevicePatch>, ApiError>,
+) -> Result<Response, ApiError> {
+    let ApiJson(patch) = body?;
+    let mut p = s.security.policy_mut();
+    let old = p
+        .device(&name)
+        .cloned()
+        .ok_or_else(|| policy_error(crate::policy::PolicyError::NoSuchDevice(name.clone())))?;
+    let model = patch.model.clone().unwrap_or_else(|| old.model.clone());
+    let kind = patch.kind.unwrap_or(old.kind);
+    let mode = patch.mode.unwrap_or(old.mode);
+    if model != old.model || kind != old.kind {
+        // A new model or kind: check first, then re-register (the removal
+        // bumps the generation).
+        p.check_capability(&model, kind, mode)
+            .map_err(policy_error)?;
+        p.remove_device(&name).map_err(policy_error)?;
+        p.add_device(crate::policy::Device {
+            name: name.clone(),
+            model,
+            mode,
+            kind,
+        })
+        .map_err(policy_error)?;
+    } else {
+        p.set_device_mode(&name, mode).map_err(policy_error)?;
+    }
+    let d = p
+        .device(&name)
+        .ok_or_else(|| policy_error(crate::policy::PolicyError::NoSuchDevice(name.clone())))?;
+    tracing::info!(
+        device = %name, model = %d.model, old_mode = old.mode.as_str(), mode = d.mode.as_str(),
+        kind = d.kind.as_str(), generation = p.generation(), "device updated"
+    );
+    Ok(axum::Json(json!({"device": device_json(d), "generation": p.generation()})).into_response())
+}
+
+async fn remove_device(
+    State(s): State<Arc<Shared>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let mut p = s.security.policy_mut();
+    let d = p.remove_device(&name).map_err(policy_error)?;
+    tracing::info!(device = %name, generation = p.generation(), "device removed");
+    Ok(
+        axum::Json(json!({"device": device_json(&d), "generation": p.generation()}))
+            .into_response(),
+    )
+}
+
+async fn get_policy(State(s): State<Arc<Shared>>) -> Response {
+    let p = s.security.policy();
+    let models: serde_json::Map<String, Value> = p
+        .models()
+        .map(|(m, mode)| (m.to_string(), json!(mode)))
+        .collect();
+    let kinds: serde_json::Map<String, Value> = LegKind::ALL
+        .iter()
+        .map(|k| (k.as_str().to_string(), json!(p.kind_max(*k))))
+        .collect();
+    axum::Json(json!({
+        "enforce": p.enforced(),
+        "cluster_mode": p.cluster_mode(),
+        "generation": p.generation(),
+        "srtp_request": p.srtp_request(),
+        "authenticated_media": p.authenticated_media(),
+        "allow_unknown_devices": p.allow_unknown_devices(),
+        "srtp_suites": p.srtp_suites().iter().map(|s| s.name()).collect::<Vec<_>>(),
+        "models": models,
+        "leg_kinds": kinds,
+        "devices": p.devices().count(),
+        "trust_list_version": s.security.ctl_version(),
+        "api_tls": s.config.api.tls_enabled(),
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterModeRequest {
+    cluster_mode: ClusterMode,
+}
+
+async fn set_cluster_mode(
+    State(s): State<Arc<Shared>>,
+    body: Result<ApiJson<ClusterModeRequest>, ApiError>,
+) -> Result<Response, ApiError> {
+    let ApiJson(req) = body?;
+    if req.cluster_mode == ClusterMode::Mixed && !s.security.has_ctl() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "trust_list_required",
+            "cluster_mode \"mixed\" requires a signed Certificate Trust List: set [security] \
+             trust_list and restart the node",
+        ));
+    }
+    let mut p = s.security.policy_mut();
+    let old = p.cluster_mode();
+    let generation = p.set_cluster_mode(req.cluster_mode);
+    if old != req.cluster_mode {
+        tracing::info!(
+            old = old.as_str(), new = req.cluster_mode.as_str(), generation,
+            "cluster security mode changed; running calls keep their policy (see GET /policy/stale-calls)"
+        );
+    }
+    Ok(
+        axum::Json(json!({"cluster_mode": p.cluster_mode(), "generation": generation}))
+            .into_response(),
+    )
+}
+
+async fn stale_calls(State(s): State<Arc<Shared>>) -> Response {
+    let current = s.security.policy().generation();
+    let mut calls: Vec<(String, u64, &'static str)> = {
+        let reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
+        reg.calls()
+            .map(|c| (c.id.clone(), c.security.generation(), "http"))
+            .collect()
+    };
+    calls.extend(s.ng.generations().into_iter().map(|(id, g)| (id, g, "ng")));
+    let ids = crate::policy::stale_calls(calls.iter().map(|(id, g, _)| (id.as_str(), *g)), current);
+    let list: Vec<Value> = calls
+        .iter()
+        .filter(|(id, _, _)| ids.contains(&id.as_str()))
+        .map(|(id, g, api)| json!({"call_id": id, "generation": g, "api": api}))
+        .collect();
+    axum::Json(json!({"generation": current, "count": list.len(), "calls": list})).into_response()
 }
 
 fn empty_update() -> LegUpdate {

@@ -146,6 +146,77 @@ pub fn render(s: &Shared) -> String {
         "rampart_calls_refused_total{{reason=\"invalid\"}} {}",
         load(&t.refused_invalid)
     );
+    let _ = writeln!(
+        out,
+        "rampart_calls_refused_total{{reason=\"policy\"}} {}",
+        load(&t.refused_policy)
+    );
+
+    // The security plane: cluster mode, policy generation, call status.
+    let (mode, generation) = {
+        let p = s.security.policy();
+        (p.cluster_mode(), p.generation())
+    };
+    family(
+        &mut out,
+        "rampart_cluster_security_mode",
+        "gauge",
+        "The cluster security mode in force (1 for the current mode).",
+    );
+    for m in [
+        crate::policy::ClusterMode::Nonsecure,
+        crate::policy::ClusterMode::Mixed,
+    ] {
+        let _ = writeln!(
+            out,
+            "rampart_cluster_security_mode{{mode=\"{}\"}} {}",
+            m.as_str(),
+            u8::from(m == mode)
+        );
+    }
+    family(
+        &mut out,
+        "rampart_policy_generation",
+        "gauge",
+        "The security policy generation (goes up on each mode change).",
+    );
+    let _ = writeln!(out, "rampart_policy_generation {generation}");
+    let mut by_status = [0u64; 4];
+    {
+        let reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
+        for c in reg.calls() {
+            by_status[super::security::status_index(c.security())] += 1;
+        }
+    }
+    for st in s.ng.statuses() {
+        by_status[super::security::status_index(st)] += 1;
+    }
+    family(
+        &mut out,
+        "rampart_calls_by_security",
+        "gauge",
+        "Calls running, by security status.",
+    );
+    for (i, st) in super::security::STATUSES.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "rampart_calls_by_security{{status=\"{st}\"}} {}",
+            by_status[i]
+        );
+    }
+    family(
+        &mut out,
+        "rampart_call_security_changes_total",
+        "counter",
+        "Changes of a call's security status, by the new status.",
+    );
+    for st in super::security::STATUSES {
+        let _ = writeln!(
+            out,
+            "rampart_call_security_changes_total{{status=\"{st}\"}} {}",
+            s.security.changes(st)
+        );
+    }
 
     family(
         &mut out,

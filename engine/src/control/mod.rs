@@ -18,6 +18,8 @@
 //!   OpenSIPS; [`ng_call`]: its offer/answer call model; [`ng_bencode`]:
 //!   strict, bounded bencode.
 //! - [`sdp`], [`sdes`]: SDP parsing/rewriting and RFC 4568 `a=crypto`.
+//! - [`security`]: the policy in force, per-leg decisions for both APIs,
+//!   call security status bookkeeping.
 
 pub mod api;
 pub mod keys;
@@ -30,5 +32,6 @@ pub mod ports;
 pub mod registry;
 pub mod sdes;
 pub mod sdp;
+pub mod security;
 
 pub use node::{EndReason, Node, NodeHandle, NodeInfo, Shared, StartError};

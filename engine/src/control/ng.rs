@@ -412,6 +412,12 @@ fn option(req: &mut Request, key: &str, v: &Value) -> Result<(), NgError> {
                     .map_err(|_| NgError::new("delete-delay must be a number of seconds"))?,
             )
         }
+        "rampart device" => req.media.me.device = Some(device_name(&one())?),
+        "rampart peer device" => req.media.peer.device = Some(device_name(&one())?),
+        "rampart kind" => req.media.me.kind = Some(leg_kind(&one())?),
+        "rampart peer kind" => req.media.peer.kind = Some(leg_kind(&one())?),
+        "rampart security" => req.media.me.security = Some(security_mode(&one())?),
+        "rampart peer security" => req.media.peer.security = Some(security_mode(&one())?),
         "limit" => {
             req.limit = Some(
                 one()
@@ -424,6 +430,45 @@ fn option(req: &mut Request, key: &str, v: &Value) -> Result<(), NgError> {
             .push(format!("option {key:?} is not supported; ignored")),
     }
     Ok(())
+}
+
+fn device_name(v: &str) -> Result<String, NgError> {
+    let v = v.trim();
+    if v.is_empty() || v.len() > 128 || v.chars().any(char::is_control) {
+        return Err(NgError::new(
+            "rampart-device must be 1 to 128 printable characters",
+        ));
+    }
+    Ok(v.to_string())
+}
+
+fn leg_kind(v: &str) -> Result<crate::policy::LegKind, NgError> {
+    let n = v.trim().to_ascii_lowercase().replace(['_', ' '], "-");
+    crate::policy::LegKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == n)
+        .ok_or_else(|| {
+            let all: Vec<&str> = crate::policy::LegKind::ALL
+                .iter()
+                .map(|k| k.as_str())
+                .collect();
+            NgError::new(format!(
+                "unknown rampart-kind {v:?}; known: {}",
+                all.join(", ")
+            ))
+        })
+}
+
+fn security_mode(v: &str) -> Result<crate::policy::SecurityMode, NgError> {
+    let n = v.trim().to_ascii_lowercase();
+    crate::policy::SecurityMode::ALL
+        .into_iter()
+        .find(|m| m.as_str() == n)
+        .ok_or_else(|| {
+            NgError::new(format!(
+                "unknown rampart-security {v:?}; use nonsecure, authenticated or encrypted"
+            ))
+        })
 }
 
 fn parse_request(v: &Value) -> Result<Request, NgError> {
@@ -495,7 +540,8 @@ fn call_report(call: &NgCall, reply: &mut Dict) {
         .int("created", call.created_ms / 1000)
         .int("created_us", call.created_ms.saturating_mul(1000))
         .int("last signal", call.last_signal_ms / 1000)
-        .str("security", call.security());
+        .str("security", call.security().as_str())
+        .int("rampart policy generation", call.sec.generation());
     let reports = call.stream_reports();
     let mut tags = Dict::new();
     let (mut rtp_p, mut rtp_b, mut errs, mut rtcp_p) = (0u64, 0u64, 0u64, 0u64);
@@ -543,6 +589,17 @@ fn call_report(call: &NgCall, reply: &mut Dict) {
             medias.push(m.into_value());
         }
         let mut t = Dict::new();
+        let (mode, who) = call.side_policy(side);
+        if let Some(m) = mode {
+            t.str("rampart security", m.as_str());
+        }
+        if let Some(d) = &who.device {
+            t.str("rampart device", d.clone());
+        }
+        t.str(
+            "rampart kind",
+            who.kind.unwrap_or(crate::policy::LegKind::Phone).as_str(),
+        );
         t.str("tag", tag.clone())
             .int("created", call.created_ms / 1000)
             .str("in dialogue with", other)
@@ -601,6 +658,20 @@ impl NgState {
     /// ng calls running.
     pub fn call_count(&self) -> usize {
         self.lock().calls.len()
+    }
+
+    /// (call id, policy generation admitted under) of every ng call.
+    pub fn generations(&self) -> Vec<(String, u64)> {
+        self.lock()
+            .calls
+            .values()
+            .map(|c| (c.call_id.clone(), c.sec.generation()))
+            .collect()
+    }
+
+    /// The security status of every ng call.
+    pub fn statuses(&self) -> Vec<crate::policy::CallSecurity> {
+        self.lock().calls.values().map(|c| c.security()).collect()
     }
 
     /// Media sections relayed and legs, for metrics.
@@ -724,7 +795,10 @@ impl NgState {
                             }
                             AdmitError::Exists => NgError::new("call exists"),
                         })?;
-                    inner.calls.insert(call_id.clone(), NgCall::new(&call_id));
+                    let generation = s.security.policy().generation();
+                    inner
+                        .calls
+                        .insert(call_id.clone(), NgCall::new(&call_id, generation));
                 }
                 let call = inner
                     .calls
@@ -746,9 +820,14 @@ impl NgState {
                         reply.str("result", "ok").str("sdp", out);
                     }
                     Err(e) => {
+                        if e.0.starts_with(super::ng_call::POLICY_REFUSED) {
+                            tracing::warn!(call_id = %call_id, reason = %e.0, "ng offer refused");
+                        }
                         if new {
                             if e.0.starts_with("Ran out of ports") {
                                 s.totals.refused_ports.fetch_add(1, Ordering::Relaxed);
+                            } else if e.0.starts_with(super::ng_call::POLICY_REFUSED) {
+                                s.totals.refused_policy.fetch_add(1, Ordering::Relaxed);
                             } else {
                                 s.totals.refused_invalid.fetch_add(1, Ordering::Relaxed);
                             }
@@ -773,7 +852,14 @@ impl NgState {
                         call.branches.push(b.clone());
                     }
                 }
-                let out = call.answer(s, req.to_tag.as_deref(), sdp, &req.media, warnings)?;
+                let out = call
+                    .answer(s, req.to_tag.as_deref(), sdp, &req.media, warnings)
+                    .inspect_err(|e| {
+                        if e.0.starts_with(super::ng_call::POLICY_REFUSED) {
+                            s.totals.refused_policy.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(call_id = %call_id, reason = %e.0, "ng answer refused");
+                        }
+                    })?;
                 reply.str("result", "ok").str("sdp", out);
             }
             "delete" => {

@@ -24,6 +24,9 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::dataplane::{CallFlows, KeyChange, LatchMode, LegCounters, LegFlows, LegUpdate};
+use crate::policy::{
+    CallSecurity, CallSecurityState, ClusterMode, LegDecision, Media as PolicyMedia, SecurityMode,
+};
 use crate::srtp::{Context, MasterKey, Policy, Suite};
 
 use super::keys::{generate, same_key};
@@ -32,6 +35,7 @@ use super::ports::{BoundPorts, PortError};
 use super::registry::LEG_COUNTERS;
 use super::sdes::{CryptoAttr, InlineKey};
 use super::sdp::{Connection, Media, Sdp};
+use super::security::{mode_of_suite, LegWho};
 
 /// An ng request that cannot be carried out: the `error-reason` text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +83,40 @@ pub struct MediaOpts {
     pub family_v6: Option<bool>,
     /// `flags: strict-source`.
     pub strict_source: bool,
+    /// `rampart-device`, `rampart-kind`, `rampart-security`: whom the peer
+    /// that sent this SDP is (the offerer in an offer, the answerer in an
+    /// answer), and the mode it asks for.
+    pub me: LegWho,
+    /// `rampart-peer-device`, `rampart-peer-kind`, `rampart-peer-security`
+    /// (offers): whom the receiving peer is, so the offer toward it carries
+    /// what policy allows it.
+    pub peer: LegWho,
+}
+
+/// The `error-reason` prefix of policy refusals (counted apart).
+pub const POLICY_REFUSED: &str = "security policy: ";
+
+fn policy_err(m: String) -> NgError {
+    NgError(format!("{POLICY_REFUSED}{m}"))
+}
+
+/// Overwrites what `from` says about a side.
+fn merge_who(into: &mut LegWho, from: &LegWho) {
+    if from.device.is_some() {
+        into.device = from.device.clone();
+    }
+    if from.kind.is_some() {
+        into.kind = from.kind;
+    }
+    if from.security.is_some() {
+        into.security = from.security;
+    }
+}
+
+/// A mode derived from an SDP (which lists capabilities) capped at what
+/// the subject may have.
+fn cap(mode: SecurityMode, ceiling: Option<SecurityMode>) -> SecurityMode {
+    ceiling.map_or(mode, |c| mode.min(c))
 }
 
 /// A peer's `a=crypto` line Rampart can use.
@@ -189,6 +227,14 @@ pub struct NgCall {
     pending_opts: MediaOpts,
     /// When a delayed delete tears the call down, unix ms.
     pub delete_at_ms: Option<u64>,
+    /// Whom each side faces, as the requests said.
+    who: [LegWho; 2],
+    /// What the policy decided for each side (all media sections).
+    decisions: [Option<LegDecision>; 2],
+    /// The policy generation of the decisions of the pending offer.
+    pending_generation: u64,
+    /// The call's security status (legs: side 0 and side 1).
+    pub sec: CallSecurityState,
 }
 
 fn media_address(cfg: &Config, v6: bool, warnings: &mut Vec<String>) -> Result<IpAddr, NgError> {
@@ -353,8 +399,9 @@ fn side_of(tags: &[Option<String>; 2], tag: &str) -> Option<usize> {
 }
 
 impl NgCall {
-    /// A new call, counted against the call limit by the caller.
-    pub fn new(call_id: &str) -> NgCall {
+    /// A new call admitted under policy `generation`, counted against the
+    /// call limit by the caller.
+    pub fn new(call_id: &str, generation: u64) -> NgCall {
         let now = now_ms();
         NgCall {
             call_id: call_id.to_string(),
@@ -367,6 +414,10 @@ impl NgCall {
             last_offerer: 0,
             pending_opts: MediaOpts::default(),
             delete_at_ms: None,
+            who: Default::default(),
+            decisions: [None, None],
+            pending_generation: generation,
+            sec: CallSecurityState::new(generation),
         }
     }
 
@@ -463,6 +514,88 @@ impl NgCall {
         if ins.is_empty() {
             return Err(NgError::new("the offer has no media section"));
         }
+        // The security policy: the offerer's side is decided from its
+        // offer (the best suite it lists, capped at what its device or kind
+        // may have, unless it asked for a mode); the other side now if its
+        // subject is known (or the cluster is nonsecure), else at the answer.
+        let mut who = self.who.clone();
+        merge_who(&mut who[x], &o.me);
+        merge_who(&mut who[y], &o.peer);
+        let (dx, dy, generation) = {
+            let policy = s.security.policy();
+            let live: Vec<&In> = ins.iter().filter(|i| !i.rejected).collect();
+            let derived = live
+                .iter()
+                .map(|i| {
+                    if i.lines.is_empty() {
+                        SecurityMode::Nonsecure
+                    } else if i.lines.iter().any(|l| l.suite.encrypts()) {
+                        SecurityMode::Encrypted
+                    } else {
+                        SecurityMode::Authenticated
+                    }
+                })
+                .min()
+                .unwrap_or(SecurityMode::Nonsecure);
+            let null_x = !live.is_empty()
+                && live
+                    .iter()
+                    .all(|i| i.lines.iter().any(|l| l.suite == PolicyMedia::NULL_SUITE));
+            let req_x = who[x]
+                .security
+                .unwrap_or_else(|| cap(derived, who[x].ceiling(&policy)));
+            let dx = who[x]
+                .decide(&policy, req_x, null_x)
+                .map_err(|m| policy_err(format!("the offering side: {m}")))?;
+            let y_srtp_any = !o.sdes_off
+                && live
+                    .iter()
+                    .any(|i| proto_is_srtp(o.transport_protocol.as_deref().unwrap_or(&i.proto)));
+            let dy = if who[y].is_given()
+                || who[y].security.is_some()
+                || (policy.enforced() && policy.cluster_mode() == ClusterMode::Nonsecure)
+            {
+                let req_y = who[y].security.unwrap_or(if y_srtp_any {
+                    cap(SecurityMode::Encrypted, who[y].ceiling(&policy))
+                } else {
+                    SecurityMode::Nonsecure
+                });
+                Some(
+                    who[y]
+                        .decide(&policy, req_y, true)
+                        .map_err(|m| policy_err(format!("the receiving side: {m}")))?,
+                )
+            } else {
+                None
+            };
+            (dx, dy, policy.generation())
+        };
+        for w in dx
+            .warning
+            .iter()
+            .chain(dy.as_ref().and_then(|d| d.warning.as_ref()))
+        {
+            warnings.push(w.clone());
+        }
+        // What the offer toward the other side may carry.
+        let y_media = match &dy {
+            Some(d) => d.media.clone(),
+            None if dx.media == PolicyMedia::NullCipher => PolicyMedia::NullCipher,
+            None => PolicyMedia::Srtp(s.security.policy().srtp_suites().to_vec()),
+        };
+        for inp in ins.iter_mut().filter(|i| !i.rejected) {
+            if inp.lines.is_empty() {
+                continue;
+            }
+            inp.lines.retain(|l| dx.media.allows(l.suite));
+            if inp.lines.is_empty() && dx.media.needs_keys() {
+                return Err(policy_err(format!(
+                    "none of the offer's a=crypto suites is allowed for an {} leg (see [security] \
+                     srtp_suites and authenticated_media)",
+                    dx.security
+                )));
+            }
+        }
         let x_v6 = ins
             .iter()
             .find(|i| !i.rejected)
@@ -524,12 +657,14 @@ impl NgCall {
                 None => inp.proto.clone(),
             };
             let mut y_srtp = proto_is_srtp(&out_proto);
-            if y_srtp && o.sdes_off {
+            if y_srtp && (o.sdes_off || y_media == PolicyMedia::Rtp) {
                 y_srtp = false;
             }
             let out_proto = proto_with_srtp(&out_proto, y_srtp);
             let ly_offer: Vec<Suite> = if !y_srtp {
                 Vec::new()
+            } else if y_media == PolicyMedia::NullCipher {
+                vec![PolicyMedia::NULL_SUITE]
             } else if inp.lines.is_empty() {
                 allowed.clone()
             } else {
@@ -548,6 +683,10 @@ impl NgCall {
                 }
                 v
             };
+            let ly_offer: Vec<Suite> = ly_offer
+                .into_iter()
+                .filter(|su| y_media.allows(*su))
+                .collect();
             if y_srtp && ly_offer.is_empty() {
                 return Err(NgError::new(
                     "no SRTP crypto suite left to offer (check the SDES flags and ng.sdes_suites)",
@@ -604,6 +743,15 @@ impl NgCall {
         self.last_offerer = x;
         self.pending_opts = o.clone();
         self.last_signal_ms = now_ms();
+        self.who = who;
+        self.decisions = [None, None];
+        self.decisions[x] = Some(dx);
+        self.decisions[y] = dy;
+        self.pending_generation = generation;
+        // The offering side is re-negotiating until the answer settles it.
+        let old = self.sec.status();
+        let change = self.sec.leg_renegotiating(x);
+        s.security.note(&self.call_id, old, change);
         Ok(sdp.to_string())
     }
 
@@ -659,6 +807,65 @@ impl NgCall {
                 remote: remote_of(m, &sdp),
             });
         }
+        // The security policy for the answering side: the suite it chose
+        // (or plain RTP) must fit what policy allows its device or kind.
+        merge_who(&mut self.who[y], &o.me);
+        let chosen: Vec<Option<Suite>> = ins
+            .iter()
+            .enumerate()
+            .filter(|(i, inp)| !inp.rejected && !self.streams[*i].rejected)
+            .map(|(i, inp)| {
+                let ly = &self.streams[i].legs[y];
+                if ly.offered.is_empty() {
+                    return None;
+                }
+                inp.crypto.first().and_then(|line| {
+                    ly.offered
+                        .iter()
+                        .find(|(t, _)| *t == line.tag)
+                        .map(|&(_, su)| su)
+                })
+            })
+            .collect();
+        let fits = |d: &LegDecision| {
+            chosen.iter().all(|c| match c {
+                Some(su) => d.media.allows(*su),
+                None => !d.media.needs_keys(),
+            })
+        };
+        let dy = match &self.decisions[y] {
+            Some(d) if o.me.security.is_none() && fits(d) => d.clone(),
+            _ => {
+                let derived = chosen
+                    .iter()
+                    .map(|c| c.map_or(SecurityMode::Nonsecure, mode_of_suite))
+                    .min()
+                    .unwrap_or(SecurityMode::Nonsecure);
+                let null_y = !chosen.is_empty()
+                    && chosen.iter().all(|c| *c == Some(PolicyMedia::NULL_SUITE));
+                let req = self.who[y].security.unwrap_or(derived);
+                let policy = s.security.policy();
+                let d = self.who[y]
+                    .decide(&policy, req, null_y)
+                    .map_err(|m| policy_err(format!("the answering side: {m}")))?;
+                if !fits(&d) {
+                    return Err(policy_err(format!(
+                        "the answer's media ({}) does not fit the {} leg policy gives the \
+                         answering side",
+                        chosen
+                            .iter()
+                            .map(|c| c.map_or("RTP", |su| su.name()))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        d.security
+                    )));
+                }
+                if let Some(w) = &d.warning {
+                    warnings.push(w.clone());
+                }
+                d
+            }
+        };
         let conn_x = Connection::new(
             self.streams
                 .first()
@@ -768,6 +975,10 @@ impl NgCall {
             let lx = &st.legs[x];
             let proto = if lx.peer_proto.is_empty() {
                 proto_with_srtp(&inp.proto, lx.want.srtp.is_some())
+            } else if lx.want.srtp.is_none() && proto_is_srtp(&lx.peer_proto) {
+                // Policy gave the offerer plain RTP (a downgrade, with a
+                // warning): answer with the plain profile.
+                proto_with_srtp(&lx.peer_proto, false)
             } else {
                 lx.peer_proto.clone()
             };
@@ -801,6 +1012,18 @@ impl NgCall {
         self.apply(s, cfg, warnings)?;
         self.pending_offerer = None;
         self.last_signal_ms = now_ms();
+        // Both sides settle at what policy decided.
+        let mx = self.decisions[x]
+            .as_ref()
+            .map_or(SecurityMode::Nonsecure, |d| d.security);
+        let my = dy.security;
+        self.decisions[y] = Some(dy);
+        self.sec.readmit(self.pending_generation);
+        for (side, mode) in [(x, mx), (y, my)] {
+            let old = self.sec.status();
+            let change = self.sec.leg_settled(side, mode);
+            s.security.note(&self.call_id, old, change);
+        }
         Ok(out)
     }
 
@@ -938,35 +1161,19 @@ impl NgCall {
             .max(self.last_signal_ms)
     }
 
-    /// The call's security status: `encrypted` when every leg of every
-    /// relayed media section is SRTP with an encrypting suite,
-    /// `authenticated` when some use a NULL suite, `nonsecure` when some leg
-    /// is plain RTP, `unknown` while an offer awaits its answer.
-    pub fn security(&self) -> &'static str {
-        if self.pending_offerer.is_some() {
-            return "unknown";
-        }
-        let mut status = "encrypted";
-        let mut any = false;
-        for st in self
-            .streams
-            .iter()
-            .filter(|st| !st.rejected && st.dp_id.is_some())
-        {
-            for l in &st.legs {
-                any = true;
-                match l.installed.as_ref().and_then(|i| i.srtp.as_ref()) {
-                    None => return "nonsecure",
-                    Some(k) if !k.suite.encrypts() => status = "authenticated",
-                    Some(_) => {}
-                }
-            }
-        }
-        if any {
-            status
-        } else {
-            "unknown"
-        }
+    /// The call's security status, from the policy decisions of both
+    /// sides ([`CallSecurityState`]): `unknown` until the first answer and
+    /// while a re-offer awaits its answer.
+    pub fn security(&self) -> CallSecurity {
+        self.sec.status()
+    }
+
+    /// What one side (0: the caller) was decided, and whom it faces.
+    pub fn side_policy(&self, side: usize) -> (Option<SecurityMode>, &LegWho) {
+        (
+            self.decisions[side].as_ref().map(|d| d.security),
+            &self.who[side],
+        )
     }
 
     /// Media sections, for queries: per section and side, what runs.

@@ -76,6 +76,8 @@ pub struct Shared {
     pub started_ms: u64,
     /// The ng protocol's calls and counters.
     pub ng: super::ng::NgState,
+    /// The security policy, trust list and call-status bookkeeping.
+    pub security: super::security::SecurityPlane,
 }
 
 impl Shared {
@@ -187,6 +189,8 @@ pub struct NodeInfo {
     pub workers: usize,
     /// Where the ng protocol listens (UDP, TCP), if enabled.
     pub ng: super::ng::NgAddrs,
+    /// Whether the HTTP API is served over TLS with client certificates.
+    pub api_tls: bool,
 }
 
 /// Why a node did not start.
@@ -205,6 +209,10 @@ pub enum StartError {
     },
     /// The runtime could not be built.
     Runtime(std::io::Error),
+    /// The security configuration cannot be put in force: mixed mode
+    /// without a valid trust list, an invalid trust list, or control-channel
+    /// TLS that cannot be set up.
+    Security(crate::trust::TrustError),
 }
 
 impl std::fmt::Display for StartError {
@@ -216,6 +224,7 @@ impl std::fmt::Display for StartError {
                 write!(f, "cannot listen for the API on {addr}: {source}")
             }
             StartError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
+            StartError::Security(e) => write!(f, "security: {e}"),
         }
     }
 }
@@ -241,6 +250,39 @@ impl Node {
     /// the reaper. Must not be called from inside an async runtime.
     pub fn start(config: Config) -> Result<NodeHandle, StartError> {
         config.validate().map_err(StartError::Config)?;
+        // The security plane first: mixed mode needs a valid signed trust
+        // list, and the node refuses to start without one.
+        let sec = &config.security;
+        let enforced_mode = if sec.enforce {
+            sec.cluster_mode
+        } else {
+            crate::policy::ClusterMode::Nonsecure
+        };
+        let ctl = crate::trust::require_ctl_for_mixed(
+            enforced_mode,
+            sec.trust_list.as_deref(),
+            sec.trust_state.as_deref(),
+        )
+        .map_err(StartError::Security)?;
+        let policy = crate::policy::Policy::from_config(sec)
+            .map_err(|e| StartError::Config(ConfigError::Invalid(format!("security: {e}"))))?;
+        let tls = if config.api.tls_enabled() {
+            let (Some(ca), Some(cert), Some(key), Some(list)) = (
+                config.api.tls_client_ca.as_deref(),
+                config.api.tls_cert.as_deref(),
+                config.api.tls_key.as_deref(),
+                ctl.as_ref(),
+            ) else {
+                return Err(StartError::Config(ConfigError::Invalid(
+                    "api.tls_* needs [security] trust_list".into(),
+                )));
+            };
+            let (cfg, _verifier) = crate::trust::tls::server_config_from_files(ca, cert, key, list)
+                .map_err(StartError::Security)?;
+            Some(cfg)
+        } else {
+            None
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("rampart-control")
@@ -272,6 +314,7 @@ impl Node {
             backend: dp.backend(),
             workers: dp.worker_count(),
             ng: super::ng::NgAddrs::default(),
+            api_tls: tls.is_some(),
         };
         let shared = Arc::new(Shared {
             registry: Mutex::new(Registry::new(config.limits.max_calls)),
@@ -287,6 +330,7 @@ impl Node {
             shutting_down: AtomicBool::new(false),
             started_ms: now_ms(),
             ng: super::ng::NgState::new(&config.ng),
+            security: super::security::SecurityPlane::new(policy, ctl),
             config,
         });
         let ng = if shared.config.ng.enabled {
@@ -315,11 +359,17 @@ impl Node {
         let app = super::api::router(shared.clone());
         let mut srv_stop = stop_rx.clone();
         let server = runtime.spawn(async move {
-            let r = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = srv_stop.wait_for(|s| *s).await;
-                })
-                .await;
+            let stop = async move {
+                let _ = srv_stop.wait_for(|s| *s).await;
+            };
+            let r = match tls {
+                Some(cfg) => crate::trust::serve_tls(app, listener, cfg, stop).await,
+                None => {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stop)
+                        .await
+                }
+            };
             if let Err(e) = r {
                 tracing::error!(error = %e, "HTTP API server failed");
             }
@@ -336,6 +386,9 @@ impl Node {
             media = %addrs.join(","),
             ports = %format!("{}-{}", shared.config.media.port_min, shared.config.media.port_max),
             api = %api_addr,
+            api_tls = info.api_tls,
+            cluster_mode = shared.security.cluster_mode().as_str(),
+            trust_list_version = ?shared.security.ctl_version(),
             workers = info.workers,
             backend = ?info.backend,
             max_calls = shared.config.limits.max_calls,

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::dataplane::{ForwardMode, LatchMode, LegCounters};
+use crate::policy::{CallSecurity, CallSecurityState, SecurityMode};
 use crate::srtp::{MasterKey, Suite};
 
 use super::keys::same_key;
@@ -177,17 +178,15 @@ pub fn forward_mode(rx: Option<&LegKeys>, tx: Option<&LegKeys>) -> Forward {
     }
 }
 
-/// The call's security status, from all its legs (CallManager rule: secure
-/// only when every leg is encrypted).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Security {
-    /// Every leg SRTP with an encrypting suite.
-    Encrypted,
-    /// Every leg SRTP, some with a NULL (integrity only) suite.
-    Authenticated,
-    /// Some leg is plain RTP.
-    Nonsecure,
+/// What the policy decided for one leg, kept for reporting.
+#[derive(Clone, Debug)]
+pub struct LegPolicy {
+    /// Whom the leg faces, as the request said.
+    pub who: super::security::LegWho,
+    /// The mode asked for (explicit or derived from the media request).
+    pub requested: SecurityMode,
+    /// The mode the leg counts as toward the call's status.
+    pub security: SecurityMode,
 }
 
 /// A call: two legs and their data-plane identity.
@@ -200,22 +199,17 @@ pub struct Call {
     pub created_ms: u64,
     /// Leg A and leg B.
     pub legs: [Leg; 2],
+    /// What the policy decided for each leg.
+    pub policy: [LegPolicy; 2],
+    /// The call's security status and the policy generation it was
+    /// admitted under.
+    pub security: CallSecurityState,
 }
 
 impl Call {
-    /// The security status.
-    pub fn security(&self) -> Security {
-        let mut s = Security::Encrypted;
-        for l in &self.legs {
-            match l.suite() {
-                None => return Security::Nonsecure,
-                Some(Suite::NullHmacSha1_80 | Suite::NullHmacSha1_32) => {
-                    s = Security::Authenticated
-                }
-                Some(_) => {}
-            }
-        }
-        s
+    /// The security status (from [`CallSecurityState`]).
+    pub fn security(&self) -> CallSecurity {
+        self.security.status()
     }
 
     /// Unix ms of the newest packet on any leg, or creation time if none.
@@ -258,6 +252,8 @@ pub struct Totals {
     pub refused_ports: AtomicU64,
     /// Creates refused: bad request.
     pub refused_invalid: AtomicU64,
+    /// Creates (and ng offers/answers) refused by the security policy.
+    pub refused_policy: AtomicU64,
 }
 
 /// Reads one leg counter.

@@ -275,7 +275,13 @@ fn default_kind() -> LegKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PolicyConfig {
-    /// `nonsecure` (default) or `mixed`.
+    /// Whether the CallManager security model is enforced. Off (default):
+    /// Rampart is a plain media relay, as rtpengine is: each leg gets the
+    /// media mode it asks for, no trust list is needed, and the call status
+    /// is still computed from the legs. On: the cluster mode, device and
+    /// leg-kind tables below decide every leg.
+    pub enforce: bool,
+    /// `nonsecure` (default) or `mixed`; applies when `enforce = true`.
     pub cluster_mode: ClusterMode,
     /// In a nonsecure cluster, what a request for a secure leg gets:
     /// `refuse` (default, an error) or `downgrade` (RTP plus a warning).
@@ -304,6 +310,7 @@ pub struct PolicyConfig {
 impl Default for PolicyConfig {
     fn default() -> Self {
         PolicyConfig {
+            enforce: false,
             cluster_mode: ClusterMode::Nonsecure,
             srtp_request: SrtpRequestRule::Refuse,
             authenticated_media: AuthenticatedMedia::NullCipher,

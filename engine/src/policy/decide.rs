@@ -234,6 +234,7 @@ pub struct LegDecision {
 /// generation it was admitted under (see [`super::CallSecurityState`]).
 #[derive(Clone, Debug)]
 pub struct Policy {
+    enforce: bool,
     cluster_mode: ClusterMode,
     srtp_request: SrtpRequestRule,
     authenticated_media: AuthenticatedMedia,
@@ -286,6 +287,7 @@ impl Policy {
             }
         }
         let mut p = Policy {
+            enforce: cfg.enforce,
             cluster_mode: cfg.cluster_mode,
             srtp_request: cfg.srtp_request,
             authenticated_media: cfg.authenticated_media,
@@ -300,6 +302,11 @@ impl Policy {
             p.add_device(d.clone().into())?;
         }
         Ok(p)
+    }
+
+    /// Whether the security model is enforced (`[security] enforce`).
+    pub fn enforced(&self) -> bool {
+        self.enforce
     }
 
     /// The cluster security mode.
@@ -477,6 +484,23 @@ pub fn decide_leg(
     requested: SecurityMode,
     peer_supports_null_cipher: bool,
 ) -> Result<LegDecision, PolicyError> {
+    if !policy.enforce {
+        // The model is off: grant what is asked, with every suite.
+        let _ = (subject, peer_supports_null_cipher);
+        return Ok(match requested {
+            SecurityMode::Nonsecure => rtp(SecurityMode::Nonsecure, None),
+            SecurityMode::Authenticated => LegDecision {
+                media: Media::NullCipher,
+                security: SecurityMode::Authenticated,
+                warning: None,
+            },
+            SecurityMode::Encrypted => LegDecision {
+                media: Media::Srtp(Suite::ALL.into_iter().filter(|s| s.encrypts()).collect()),
+                security: SecurityMode::Encrypted,
+                warning: None,
+            },
+        });
+    }
     if policy.cluster_mode == ClusterMode::Nonsecure {
         if requested == SecurityMode::Nonsecure {
             return Ok(rtp(SecurityMode::Nonsecure, None));
