@@ -51,6 +51,8 @@ struct SockInfo {
     gen: u32,
     live: bool,
     armed: bool,
+    /// Waiting in `rearm` (so it is queued once).
+    queued: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -79,7 +81,11 @@ impl UringBackend {
         wake: Arc<EventFd>,
         counters: Arc<WorkerCounters>,
     ) -> io::Result<UringBackend> {
-        let n = (batch * 16).next_power_of_two().clamp(256, 4096) as u16;
+        // Buffers are shared by every socket's multishot receive: with
+        // thousands of sockets a small ring runs dry in bursts, which ends
+        // multishots (ENOBUFS) and costs re-arms. 4096 slots (~8.5 MB) for
+        // the default batch of 32.
+        let n = (batch * 128).next_power_of_two().clamp(1024, 8192) as u16;
         // The kernel fills at most RECV_LEN + PAYLOAD_OFFSET... of a slot
         // and the datagram starts at PAYLOAD_OFFSET, so a full datagram
         // still leaves the SRTP trailer's room at the end of the slot.
@@ -116,8 +122,21 @@ impl UringBackend {
         }
         if self.ring.arm_recv(s.fd, recv_ud(token, s.gen)).is_ok() {
             self.socks[token as usize].armed = true;
-        } else if self.rearm.len() < self.rearm.capacity() {
-            self.rearm.push(token);
+        } else {
+            self.queue_rearm(token);
+        }
+    }
+
+    /// Queues a socket whose multishot receive must be armed again. Every
+    /// socket fits (the list's capacity follows the socket table, reserved
+    /// when a socket is added), so none is ever forgotten and the packet
+    /// path never grows the list.
+    fn queue_rearm(&mut self, token: u32) {
+        if let Some(s) = self.socks.get_mut(token as usize) {
+            if !s.queued {
+                s.queued = true;
+                self.rearm.push(token);
+            }
         }
     }
 
@@ -130,9 +149,7 @@ impl UringBackend {
             // The multishot ended (no free buffer, an error): arm it again
             // next round.
             self.socks[token as usize].armed = false;
-            if self.rearm.len() < self.rearm.capacity() {
-                self.rearm.push(token);
-            }
+            self.queue_rearm(token);
         }
         let Some(r) = self.ring.take_received(res, flags) else {
             return false;
@@ -225,12 +242,16 @@ impl Backend for UringBackend {
         if self.socks.len() <= t {
             self.socks.resize(t + 1, SockInfo::default());
         }
+        if self.rearm.capacity() < self.socks.len() {
+            self.rearm.reserve(self.socks.len() - self.rearm.len());
+        }
         let gen = self.socks[t].gen;
         self.socks[t] = SockInfo {
             fd,
             gen,
             live: true,
             armed: false,
+            queued: false,
         };
         self.ring.arm_recv(fd, recv_ud(token, gen))?;
         self.socks[t].armed = true;
@@ -261,6 +282,9 @@ impl Backend for UringBackend {
         let pending = self.rearm.len();
         for i in 0..pending {
             let token = self.rearm[i];
+            if let Some(s) = self.socks.get_mut(token as usize) {
+                s.queued = false;
+            }
             self.arm(token);
         }
         self.rearm.drain(..pending);
