@@ -840,8 +840,21 @@ fn tcp_allow_list_and_limits() {
         &sdp(1, std::slice::from_ref(&ma)),
         vec![],
     )));
-    let r = ng.req(&offer_items("two", &sdp(1, &[ma]), vec![]));
+    let r = ng.req(&offer_items(
+        "two",
+        &sdp(1, std::slice::from_ref(&ma)),
+        vec![],
+    ));
     assert_eq!(get(&r, "result"), "error");
+    assert!(get(&r, "error-reason").contains("limit"));
+    // A module that supports it (Kamailio/OpenSIPS send `supports: ["load
+    // limit"]`) gets rtpengine's `load limit` result and fails over.
+    let r = ng.req(&offer_items(
+        "three",
+        &sdp(1, &[ma]),
+        vec![("supports", l(&["load limit"]))],
+    ));
+    assert_eq!(get(&r, "result"), "load limit");
     assert!(get(&r, "error-reason").contains("limit"));
     drop(node);
 

@@ -197,6 +197,10 @@ struct Request {
     all: bool,
     media: MediaOpts,
     warnings: Vec<String>,
+    /// The client listed `supports: ["load limit"]` (Kamailio, OpenSIPS):
+    /// at the call limit it gets `result: "load limit"`, as from rtpengine,
+    /// and fails over to the next relay instead of failing the call.
+    supports_load_limit: bool,
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -411,6 +415,13 @@ fn option(req: &mut Request, key: &str, v: &Value) -> Result<(), NgError> {
                     .parse()
                     .map_err(|_| NgError::new("delete-delay must be a number of seconds"))?,
             )
+        }
+        "supports" => {
+            for s in texts(v) {
+                if s.eq_ignore_ascii_case("load limit") {
+                    req.supports_load_limit = true;
+                }
+            }
         }
         "rampart device" => req.media.me.device = Some(device_name(&one())?),
         "rampart peer device" => req.media.peer.device = Some(device_name(&one())?),
@@ -784,17 +795,26 @@ impl NgState {
                 let sdp = need(&req.sdp, "SDP body")?;
                 let new = !inner.calls.contains_key(&call_id);
                 if new {
-                    s.registry
+                    let admitted = s
+                        .registry
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .admit_external()
-                        .map_err(|e| match e {
-                            AdmitError::Limit(n) => {
-                                s.totals.refused_limit.fetch_add(1, Ordering::Relaxed);
-                                NgError::new(format!("Parallel session limit reached ({n} calls)"))
+                        .admit_external();
+                    match admitted {
+                        Ok(()) => {}
+                        Err(AdmitError::Limit(n)) => {
+                            s.totals.refused_limit.fetch_add(1, Ordering::Relaxed);
+                            let reason = format!("Parallel session limit reached ({n} calls)");
+                            if req.supports_load_limit {
+                                reply
+                                    .str("result", "load limit")
+                                    .str("error-reason", reason);
+                                return Ok(reply);
                             }
-                            AdmitError::Exists => NgError::new("call exists"),
-                        })?;
+                            return Err(NgError::new(reason));
+                        }
+                        Err(AdmitError::Exists) => return Err(NgError::new("call exists")),
+                    }
                     let generation = s.security.policy().generation();
                     inner
                         .calls
