@@ -320,6 +320,19 @@ fn select_keys<'a>(
     Ok(fresh.insert(derive(r)?))
 }
 
+/// Keeps keys derived for a new key-derivation index (non-zero KDR) on the
+/// stream, once the packet that needed them has succeeded.
+fn cache_kdr(
+    cache: &mut Option<Box<KdrKeys>>,
+    slot: usize,
+    r: Option<u64>,
+    fresh: Option<SessionKeys>,
+) {
+    if let (Some(keys), Some(r)) = (fresh, r) {
+        *cache = Some(Box::new(KdrKeys { slot, r, keys }));
+    }
+}
+
 fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
 }
@@ -693,13 +706,7 @@ impl Context {
         }
         slot.rtp_used += 1;
         stream.rtp.accept(index);
-        if let (Some(keys), Some(r)) = (fresh, r) {
-            stream.kdr_rtp = Some(Box::new(KdrKeys {
-                slot: active,
-                r,
-                keys,
-            }));
-        }
+        cache_kdr(&mut stream.kdr_rtp, active, r, fresh);
         Ok(needed)
     }
 
@@ -781,13 +788,7 @@ impl Context {
         self.slots[slot_idx].rtp_used += 1;
         let stream = &mut self.streams[si];
         stream.rtp.accept(index);
-        if let (Some(keys), Some(r)) = (fresh, r) {
-            stream.kdr_rtp = Some(Box::new(KdrKeys {
-                slot: slot_idx,
-                r,
-                keys,
-            }));
-        }
+        cache_kdr(&mut stream.kdr_rtp, slot_idx, r, fresh);
         Ok(body_end)
     }
 
@@ -860,13 +861,7 @@ impl Context {
         }
         slot.rtcp_used += 1;
         stream.rtcp_next = index + 1;
-        if let (Some(keys), Some(r)) = (fresh, r) {
-            stream.kdr_rtcp = Some(Box::new(KdrKeys {
-                slot: active,
-                r,
-                keys,
-            }));
-        }
+        cache_kdr(&mut stream.kdr_rtcp, active, r, fresh);
         Ok(needed)
     }
 
@@ -962,13 +957,7 @@ impl Context {
         self.slots[slot_idx].rtcp_used += 1;
         let stream = &mut self.streams[si];
         stream.rtcp.accept(index as u64);
-        if let (Some(keys), Some(r)) = (fresh, r) {
-            stream.kdr_rtcp = Some(Box::new(KdrKeys {
-                slot: slot_idx,
-                r,
-                keys,
-            }));
-        }
+        cache_kdr(&mut stream.kdr_rtcp, slot_idx, r, fresh);
         Ok(plain_len)
     }
 }
