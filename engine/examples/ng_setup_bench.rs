@@ -2,13 +2,15 @@
 //! set up per second, against a node started in-process, over real UDP.
 //!
 //! ```sh
-//! cargo run --release -p rampart --example ng_setup_bench -- [CALLS] [savp|avp]
+//! cargo run --release -p rampart --example ng_setup_bench -- [CALLS] [savp|avp] [NG_ADDR]
 //! ```
 //!
 //! Each call is an SRTP offer from A (two suites), an answer from B picking
 //! one, and a delete, one after another, from one client socket, as a
 //! switch's rtpengine module would send them. Prints a table of latencies
-//! (µs) and the rate.
+//! (µs) and the rate. With `NG_ADDR` (e.g. rtpengine's `--listen-ng`) the
+//! same client measures that server instead of an in-process node, so both
+//! can be compared in one run (`loadgen/ng-setup-bench.sh`).
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -43,6 +45,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let calls: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let savp = args.next().as_deref() != Some("avp");
+    let external: Option<SocketAddr> = args.next().map(|a| a.parse().expect("NG_ADDR is ip:port"));
     let mut c = Config::default();
     c.api.listen = "127.0.0.1:0".parse().unwrap();
     c.media.port_min = 20000;
@@ -52,8 +55,15 @@ fn main() {
     c.ng.enabled = true;
     c.ng.listen = "127.0.0.1:0".parse().unwrap();
     c.log.level = "warn".into();
-    let node = Node::start(c).expect("node starts");
-    let to: SocketAddr = node.info().ng.udp.unwrap();
+    let node = match external {
+        Some(_) => None,
+        None => Some(Node::start(c).expect("node starts")),
+    };
+    let to: SocketAddr = match (&node, external) {
+        (_, Some(a)) => a,
+        (Some(n), None) => n.info().ng.udp.unwrap(),
+        (None, None) => unreachable!("a node runs when no address is given"),
+    };
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut buf = vec![0u8; 65536];
@@ -183,5 +193,7 @@ fn main() {
             "MISSED"
         }
     );
-    node.shutdown();
+    if let Some(node) = node {
+        node.shutdown();
+    }
 }
