@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release -p rampart-ffi --example bench_direct
+cargo build --release -p rampart-ffi --lib --example bench_direct
 out="$CARGO_TARGET_DIR/release/rampart-ffi-bench"
 mkdir -p "$out/lib"
 cp "$CARGO_TARGET_DIR/release/librampart_ffi.so" "$out/lib/librampart.so.0"
