@@ -115,6 +115,24 @@ fn merge_who(into: &mut LegWho, from: &LegWho) {
 
 /// A mode derived from an SDP (which lists capabilities) capped at what
 /// the subject may have.
+/// Points the session-level `c=` at Rampart (`conn`), unless the whole
+/// session is on hold with `c=0.0.0.0`, which is passed on as it is; adds
+/// one when some media section relies on a session `c=` that is missing.
+fn rewrite_session_connection(sdp: &mut Sdp, session_hold: bool, conn: &Connection) {
+    if sdp.connection().is_some() {
+        let all_hold = session_hold
+            && sdp
+                .connection()
+                .as_ref()
+                .is_some_and(Connection::is_unspecified);
+        if !all_hold {
+            sdp.set_connection(Some(conn));
+        }
+    } else if sdp.media().iter().any(|m| m.connection().is_none()) {
+        sdp.set_connection(Some(conn));
+    }
+}
+
 fn cap(mode: SecurityMode, ceiling: Option<SecurityMode>) -> SecurityMode {
     ceiling.map_or(mode, |c| mode.min(c))
 }
@@ -721,18 +739,7 @@ impl NgCall {
                 l.keys.clear(); // drop the key copies now
             }
         }
-        if sdp.connection().is_some() {
-            let all_hold = session_hold
-                && sdp
-                    .connection()
-                    .as_ref()
-                    .is_some_and(Connection::is_unspecified);
-            if !all_hold {
-                sdp.set_connection(Some(&conn_y));
-            }
-        } else if sdp.media().iter().any(|m| m.connection().is_none()) {
-            sdp.set_connection(Some(&conn_y));
-        }
+        rewrite_session_connection(&mut sdp, session_hold, &conn_y);
         if o.replace_origin {
             sdp.set_origin_address(&conn_y);
         }
@@ -993,18 +1000,7 @@ impl NgCall {
             };
             rewrite(m, lx.local_rtp.port(), &conn, &proto, &crypto, lx.mux);
         }
-        if sdp.connection().is_some() {
-            let all_hold = session_hold
-                && sdp
-                    .connection()
-                    .as_ref()
-                    .is_some_and(Connection::is_unspecified);
-            if !all_hold {
-                sdp.set_connection(Some(&conn_x));
-            }
-        } else if sdp.media().iter().any(|m| m.connection().is_none()) {
-            sdp.set_connection(Some(&conn_x));
-        }
+        rewrite_session_connection(&mut sdp, session_hold, &conn_x);
         if o.replace_origin || po.replace_origin {
             sdp.set_origin_address(&conn_x);
         }
