@@ -161,6 +161,11 @@ fn run(exe: &Path, args: &[&str], mut vg: Valgrind) -> String {
             "--errors-for-leak-kinds=definite,indirect,possible",
             "--error-exitcode=99",
         ]);
+        // Documented, per-thread false positives only (see the file).
+        c.arg(format!(
+            "--suppressions={}",
+            manifest_dir().join("tests/valgrind.supp").display()
+        ));
         if vg == Valgrind::LeaksAndAccess {
             c.arg("--undef-value-errors=no");
         }
