@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use super::backend::{Backend, Handler, RECV_LEN, SLOT};
 use super::counters::{add, inc};
-use super::sys::uring::{Ring, PAYLOAD_OFFSET};
+use super::sys::uring::{Ring, Sock, PAYLOAD_OFFSET};
 use super::sys::EventFd;
 use super::{BackendKind, WorkerCounters};
 
@@ -45,14 +45,26 @@ pub(crate) fn probe() -> io::Result<()> {
         .unwrap_or_else(|_| Err(io::Error::other("io_uring probe panicked")))
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 struct SockInfo {
-    fd: RawFd,
+    sock: Sock,
     gen: u32,
     live: bool,
     armed: bool,
     /// Waiting in `rearm` (so it is queued once).
     queued: bool,
+}
+
+impl Default for SockInfo {
+    fn default() -> SockInfo {
+        SockInfo {
+            sock: Sock::Fd(-1),
+            gen: 0,
+            live: false,
+            armed: false,
+            queued: false,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -72,6 +84,7 @@ pub(crate) struct UringBackend {
     sending: Vec<SendMeta>,
     rearm: Vec<u32>,
     max_completions: usize,
+
     counters: Arc<WorkerCounters>,
 }
 
@@ -120,7 +133,7 @@ impl UringBackend {
         if !s.live || s.armed {
             return;
         }
-        if self.ring.arm_recv(s.fd, recv_ud(token, s.gen)).is_ok() {
+        if self.ring.arm_recv(s.sock, recv_ud(token, s.gen)).is_ok() {
             self.socks[token as usize].armed = true;
         } else {
             self.queue_rearm(token);
@@ -197,7 +210,7 @@ impl UringBackend {
         let ud = (KIND_SEND << KIND_SHIFT) | u64::from(r.bid);
         if self
             .ring
-            .send(out.fd, r.bid, PAYLOAD_OFFSET, tx.len, &tx.dest, ud)
+            .send(out.sock, r.bid, PAYLOAD_OFFSET, tx.len, &tx.dest, ud)
             .is_err()
         {
             h.on_send_failed(tx.token, true);
@@ -246,14 +259,15 @@ impl Backend for UringBackend {
             self.rearm.reserve(self.socks.len() - self.rearm.len());
         }
         let gen = self.socks[t].gen;
+        let sock = self.ring.register_socket(token, fd);
         self.socks[t] = SockInfo {
-            fd,
+            sock,
             gen,
             live: true,
             armed: false,
             queued: false,
         };
-        self.ring.arm_recv(fd, recv_ud(token, gen))?;
+        self.ring.arm_recv(sock, recv_ud(token, gen))?;
         self.socks[t].armed = true;
         self.ring.submit()
     }
@@ -262,7 +276,7 @@ impl Backend for UringBackend {
         let Some(s) = self.socks.get_mut(token as usize) else {
             return;
         };
-        let (gen, armed) = (s.gen, s.armed);
+        let (gen, armed, sock) = (s.gen, s.armed, s.sock);
         s.live = false;
         s.armed = false;
         s.gen = s.gen.wrapping_add(1) & GEN_MASK;
@@ -273,6 +287,7 @@ impl Backend for UringBackend {
             let _ = self.ring.cancel(recv_ud(token, gen), 0);
         }
         let _ = self.ring.submit();
+        self.ring.unregister_socket(sock);
     }
 
     fn poll<H: Handler>(&mut self, h: &mut H, timeout_ms: i32) -> io::Result<()> {
@@ -312,9 +327,8 @@ impl Backend for UringBackend {
             inc(&self.counters.batches);
             add(&self.counters.packets_received, received);
         }
-        // Flush the sends queued this round (the next wait would too, but
-        // not before it had to wait).
-        self.ring.submit()?;
+        // The sends queued this round go out at the start of the next wait
+        // (the same system call).
         Ok(())
     }
 }

@@ -32,6 +32,10 @@ pub(crate) const CONTROL_LEN: usize = 24;
 pub(crate) const PAYLOAD_OFFSET: usize = RECVMSG_OUT + NAME_LEN + CONTROL_LEN;
 /// The provided-buffer group id.
 const BGID: u16 = 0;
+/// Registered-file slots per ring: one per port a worker can hold (a
+/// socket's slot is its token, below the port range's size). 512 KiB of
+/// kernel memory.
+const FIXED_SLOTS: u32 = 65_536;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum BufState {
@@ -86,6 +90,25 @@ pub(crate) struct Ring {
     /// Operations submitted that may still touch our memory.
     inflight: usize,
     registered: bool,
+    /// Slots in the registered-file table (0: none registered; sockets
+    /// are then named by descriptor).
+    fixed_slots: u32,
+    /// `IORING_OP_SEND` takes a destination address (6.0+; checked by a
+    /// later feature flag, 6.10's `IORING_FEAT_RECVSEND_BUNDLE`, the
+    /// earliest the io-uring crate exposes): no `msghdr` to import per
+    /// send.
+    send_to: bool,
+}
+
+/// How an operation names its socket: a registered-file slot (the kernel
+/// skips the descriptor-table lookup and reference count per operation)
+/// or a plain descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sock {
+    /// A slot of the registered-file table.
+    Fixed(u32),
+    /// A descriptor.
+    Fd(RawFd),
 }
 
 impl Ring {
@@ -101,9 +124,27 @@ impl Ring {
         if !n.is_power_of_two() || provide_len > slot || provide_len <= PAYLOAD_OFFSET {
             return Err(io::Error::from(io::ErrorKind::InvalidInput));
         }
-        let ring = IoUring::builder()
-            .setup_cqsize(u32::from(n).max(sq_entries) * 4)
-            .build(sq_entries)?;
+        let cq = u32::from(n).max(sq_entries) * 4;
+        // Deferred task work (6.1+): completions of the multishot receives
+        // run only when this thread waits for them, in one go, instead of
+        // interrupting it per datagram. It needs a single submitting
+        // thread, which a worker is (the ring is made, used and dropped on
+        // its thread). Older kernels refuse the flags; then the plain ring.
+        let ring = match IoUring::builder()
+            .setup_cqsize(cq)
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .build(sq_entries)
+        {
+            Ok(r) => r,
+            Err(_) => IoUring::builder().setup_cqsize(cq).build(sq_entries)?,
+        };
+        let send_to = ring.params().is_feature_recvsend_bundle();
+        let fixed_slots = if ring.submitter().register_files_sparse(FIXED_SLOTS).is_ok() {
+            FIXED_SLOTS
+        } else {
+            0
+        };
         let entries_layout =
             Layout::from_size_align(usize::from(n) * size_of::<types::BufRingEntry>(), 4096)
                 .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
@@ -150,6 +191,8 @@ impl Ring {
             tail: 0,
             inflight: 0,
             registered: false,
+            fixed_slots,
+            send_to,
         };
         // SAFETY: the entries memory is page-aligned, holds n entries and
         // lives until after the ring is closed (Drop frees it last).
@@ -264,11 +307,41 @@ impl Ring {
         Err(io::Error::from(io::ErrorKind::WouldBlock))
     }
 
-    /// Arms a multishot `recvmsg` on `fd` into the buffer ring.
-    pub(crate) fn arm_recv(&mut self, fd: RawFd, user_data: u64) -> io::Result<()> {
-        let sqe = opcode::RecvMsgMulti::new(types::Fd(fd), &*self.recv_template, BGID)
-            .build()
-            .user_data(user_data);
+    /// Registers `fd` in slot `slot` of the registered-file table and
+    /// names it by that slot, or by descriptor where there is no table or
+    /// the slot is out of it.
+    pub(crate) fn register_socket(&mut self, slot: u32, fd: RawFd) -> Sock {
+        if slot < self.fixed_slots
+            && self
+                .ring
+                .submitter()
+                .register_files_update(slot, &[fd])
+                .is_ok()
+        {
+            Sock::Fixed(slot)
+        } else {
+            Sock::Fd(fd)
+        }
+    }
+
+    /// Empties a registered-file slot (operations in flight keep their
+    /// own reference to the file).
+    pub(crate) fn unregister_socket(&mut self, sock: Sock) {
+        if let Sock::Fixed(slot) = sock {
+            let _ = self.ring.submitter().register_files_update(slot, &[-1]);
+        }
+    }
+
+    /// Arms a multishot `recvmsg` on `sock` into the buffer ring.
+    pub(crate) fn arm_recv(&mut self, sock: Sock, user_data: u64) -> io::Result<()> {
+        let sqe = match sock {
+            Sock::Fixed(i) => {
+                opcode::RecvMsgMulti::new(types::Fixed(i), &*self.recv_template, BGID)
+            }
+            Sock::Fd(fd) => opcode::RecvMsgMulti::new(types::Fd(fd), &*self.recv_template, BGID),
+        }
+        .build()
+        .user_data(user_data);
         self.push(&sqe)
     }
 
@@ -289,11 +362,11 @@ impl Ring {
         self.push(&sqe)
     }
 
-    /// Sends `len` bytes at `offset` of buffer `bid` (ours) from `fd` to
+    /// Sends `len` bytes at `offset` of buffer `bid` (ours) from `sock` to
     /// `dest`. The buffer stays the kernel's until [`Ring::send_done`].
     pub(crate) fn send(
         &mut self,
-        fd: RawFd,
+        sock: Sock,
         bid: u16,
         offset: usize,
         len: usize,
@@ -314,16 +387,35 @@ impl Ring {
             iov_base: unsafe { base.add(offset) }.cast(),
             iov_len: len,
         };
-        a.hdr.msg_name = (&mut a.addr as *mut libc::sockaddr_storage).cast();
-        a.hdr.msg_namelen = namelen;
-        a.hdr.msg_iov = &mut a.iov;
-        a.hdr.msg_iovlen = 1;
-        a.hdr.msg_control = std::ptr::null_mut();
-        a.hdr.msg_controllen = 0;
-        a.hdr.msg_flags = 0;
-        let sqe = opcode::SendMsg::new(types::Fd(fd), &a.hdr)
-            .build()
-            .user_data(user_data);
+        let addr = (&a.addr as *const libc::sockaddr_storage).cast::<libc::sockaddr>();
+        let sqe = if self.send_to {
+            // `send` with an address: the kernel copies the address and
+            // nothing else from us.
+            let (ptr, len) = (a.iov.iov_base.cast::<u8>().cast_const(), len as u32);
+            match sock {
+                Sock::Fixed(i) => opcode::Send::new(types::Fixed(i), ptr, len)
+                    .dest_addr(addr)
+                    .dest_addr_len(namelen)
+                    .build(),
+                Sock::Fd(fd) => opcode::Send::new(types::Fd(fd), ptr, len)
+                    .dest_addr(addr)
+                    .dest_addr_len(namelen)
+                    .build(),
+            }
+        } else {
+            a.hdr.msg_name = addr.cast_mut().cast();
+            a.hdr.msg_namelen = namelen;
+            a.hdr.msg_iov = &mut a.iov;
+            a.hdr.msg_iovlen = 1;
+            a.hdr.msg_control = std::ptr::null_mut();
+            a.hdr.msg_controllen = 0;
+            a.hdr.msg_flags = 0;
+            match sock {
+                Sock::Fixed(i) => opcode::SendMsg::new(types::Fixed(i), &a.hdr).build(),
+                Sock::Fd(fd) => opcode::SendMsg::new(types::Fd(fd), &a.hdr).build(),
+            }
+        }
+        .user_data(user_data);
         self.state[usize::from(bid)] = BufState::Sending;
         match self.push(&sqe) {
             Ok(()) => Ok(()),

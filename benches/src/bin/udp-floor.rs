@@ -1,0 +1,183 @@
+//! What the kernel alone charges for the UDP half of relaying a packet on
+//! this machine: the floor under any user-space relay's CPU-µs per packet.
+//!
+//! `cargo run --release -p rampart-benches --bin udp-floor [-- --packets N]`
+//!
+//! A relay's own CPU time per relayed packet holds one receive (the
+//! datagram is already queued: on loopback the sender's `sendmsg` ran the
+//! receive path, and is charged for it) and one send, which on loopback
+//! also runs the destination socket's receive path. This program does
+//! exactly that pair, one thread, no crypto, no epoll, no other work: send
+//! a 172-byte datagram (G.711 RTP with an 80-bit SRTP tag) to a socket,
+//! receive it there, and reports the thread's CPU time (user + system,
+//! `CLOCK_THREAD_CPUTIME_ID`) per pair, for:
+//!
+//! - one socket, one datagram per call (the cache-hot best case);
+//! - one socket, 32 datagrams per `sendmmsg`/`recvmmsg` (best case, batched);
+//! - 2,000 sockets taken in turn, one datagram each per call: a relay's
+//!   real pattern at 1,000 calls, where each leg's socket sees one packet
+//!   per 20 ms and batching across sockets is impossible with these calls.
+//!
+//! Bounded: `--packets` pairs per case (default 200,000), loopback only.
+//! Prints a markdown table on stdout.
+
+use std::io;
+use std::net::UdpSocket;
+use std::os::fd::AsRawFd;
+
+const PAYLOAD: usize = 172;
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid, writable timespec for the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn bound() -> io::Result<UdpSocket> {
+    let s = UdpSocket::bind("127.0.0.1:0")?;
+    s.set_nonblocking(true)?;
+    Ok(s)
+}
+
+/// One datagram per call over `n` receiving sockets in turn; ns of thread
+/// CPU per send+receive pair.
+fn single(n: usize, packets: usize) -> io::Result<f64> {
+    let tx = bound()?;
+    let rx: Vec<UdpSocket> = (0..n).map(|_| bound()).collect::<io::Result<_>>()?;
+    let dst: Vec<_> = rx
+        .iter()
+        .map(|s| s.local_addr())
+        .collect::<io::Result<_>>()?;
+    let msg = [0x80u8; PAYLOAD];
+    let mut buf = [0u8; 2048];
+    // Warm up: every socket once.
+    for (s, d) in rx.iter().zip(&dst) {
+        tx.send_to(&msg, d)?;
+        let _ = s.recv_from(&mut buf);
+    }
+    let mut missed = 0usize;
+    let t0 = thread_cpu_ns();
+    for i in 0..packets {
+        let k = i % n;
+        tx.send_to(&msg, dst[k])?;
+        if rx[k].recv_from(&mut buf).is_err() {
+            missed += 1;
+        }
+    }
+    let ns = thread_cpu_ns() - t0;
+    if missed > 0 {
+        eprintln!("udp-floor: {missed} datagrams were not queued at once (n = {n})");
+    }
+    Ok(ns as f64 / packets as f64)
+}
+
+/// `batch` datagrams per `sendmmsg` and per `recvmmsg` on one socket pair.
+fn batched(batch: usize, packets: usize) -> io::Result<f64> {
+    let tx = bound()?;
+    let rx = bound()?;
+    let dst = rx.local_addr()?;
+    tx.connect(dst)?;
+    let mut bufs = vec![[0x80u8; 2048]; batch];
+    let mut iovs: Vec<libc::iovec> = bufs
+        .iter_mut()
+        .map(|b| libc::iovec {
+            iov_base: b.as_mut_ptr().cast(),
+            iov_len: PAYLOAD,
+        })
+        .collect();
+    // SAFETY: mmsghdr is plain data; all-zero is a valid value.
+    let mut hdrs: Vec<libc::mmsghdr> = (0..batch).map(|_| unsafe { std::mem::zeroed() }).collect();
+    for (h, iov) in hdrs.iter_mut().zip(iovs.iter_mut()) {
+        h.msg_hdr.msg_iov = iov;
+        h.msg_hdr.msg_iovlen = 1;
+    }
+    let rounds = packets / batch;
+    let mut got = 0usize;
+    let t0 = thread_cpu_ns();
+    for _ in 0..rounds {
+        for (h, iov) in hdrs.iter_mut().zip(iovs.iter_mut()) {
+            iov.iov_len = PAYLOAD;
+            h.msg_len = 0;
+        }
+        // SAFETY: hdrs holds `batch` headers whose iovecs point into bufs,
+        // all alive and unaliased for the call; the socket is connected.
+        let sent = unsafe { libc::sendmmsg(tx.as_raw_fd(), hdrs.as_mut_ptr(), batch as u32, 0) };
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        for iov in iovs.iter_mut() {
+            iov.iov_len = 2048;
+        }
+        // SAFETY: as above; each iovec covers its whole 2048-byte buffer.
+        let r = unsafe {
+            libc::recvmmsg(
+                rx.as_raw_fd(),
+                hdrs.as_mut_ptr(),
+                batch as u32,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if r > 0 {
+            got += r as usize;
+        }
+    }
+    let ns = thread_cpu_ns() - t0;
+    if got < rounds * batch {
+        eprintln!(
+            "udp-floor: batched run received {got} of {}",
+            rounds * batch
+        );
+    }
+    Ok(ns as f64 / (rounds * batch) as f64)
+}
+
+fn main() -> io::Result<()> {
+    let mut packets = 200_000usize;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--packets" => {
+                packets = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&v: &usize| (1_000..=10_000_000).contains(&v))
+                    .ok_or_else(|| io::Error::other("--packets takes 1000..=10000000"))?
+            }
+            _ => return Err(io::Error::other(format!("unknown argument {a}"))),
+        }
+    }
+    // Median of five runs per case, interleaved.
+    let cases: [(&str, Box<dyn Fn() -> io::Result<f64>>); 3] = [
+        (
+            "1 socket, 1 datagram per call",
+            Box::new(move || single(1, packets)),
+        ),
+        (
+            "1 socket, 32 datagrams per sendmmsg/recvmmsg",
+            Box::new(move || batched(32, packets)),
+        ),
+        (
+            "2,000 sockets in turn, 1 datagram per call",
+            Box::new(move || single(2000, packets)),
+        ),
+    ];
+    let mut samples = vec![Vec::new(); cases.len()];
+    for _ in 0..5 {
+        for (i, (_, f)) in cases.iter().enumerate() {
+            samples[i].push(f()?);
+        }
+    }
+    println!("| case ({PAYLOAD}-byte datagrams, loopback) | CPU-ns per send + receive |");
+    println!("|---|---|");
+    for (i, (name, _)) in cases.iter().enumerate() {
+        let s = &mut samples[i];
+        s.sort_by(f64::total_cmp);
+        println!("| {name} | {:.0} |", s[s.len() / 2]);
+    }
+    Ok(())
+}
