@@ -27,6 +27,9 @@ use std::os::fd::AsRawFd;
 
 const PAYLOAD: usize = 172;
 
+/// One measured case: ns per send+receive pair.
+type Case = Box<dyn Fn() -> io::Result<f64>>;
+
 fn thread_cpu_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -152,7 +155,7 @@ fn main() -> io::Result<()> {
         }
     }
     // Median of five runs per case, interleaved.
-    let cases: [(&str, Box<dyn Fn() -> io::Result<f64>>); 3] = [
+    let cases: [(&str, Case); 3] = [
         (
             "1 socket, 1 datagram per call",
             Box::new(move || single(1, packets)),
