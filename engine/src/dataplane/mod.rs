@@ -19,7 +19,9 @@
 //! without sockets; the I/O lives in two backends behind one trait:
 //! `recvmmsg`/`sendmmsg` over non-blocking sockets and level-triggered
 //! epoll (with UDP GSO), and io_uring (multishot `recvmsg` into a
-//! provided-buffer ring, `sendmsg` from the same buffer). Every system call
+//! provided-buffer ring, a `send` with the destination address from the
+//! same buffer, sockets as registered files), which `auto` picks where it
+//! works. Every system call
 //! sits in one module, `sys`, the only place `unsafe` is allowed.
 //!
 //! The contract with the control plane is `docs/dataplane-contract.md`.
@@ -48,8 +50,10 @@ use crate::srtp::{Context, MasterKey};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
-    /// Let the data plane choose: `recvmmsg`/`sendmmsg` (the measured
-    /// faster one for small UDP packets, and available everywhere).
+    /// Let the data plane choose: io_uring where it works here (measured
+    /// 14% cheaper per relayed packet than `recvmmsg`/`sendmmsg` at 1,000
+    /// calls, the same at 100), else `recvmmsg`/`sendmmsg`, which works
+    /// everywhere.
     Auto,
     /// `recvmmsg`/`sendmmsg` over non-blocking sockets and epoll, with UDP
     /// GSO for runs of equal-size packets to one destination.
@@ -357,7 +361,14 @@ pub fn uring_probe() -> std::io::Result<()> {
 
 fn resolve_backend(wanted: BackendKind) -> BackendKind {
     match wanted {
-        BackendKind::Auto | BackendKind::Mmsg => BackendKind::Mmsg,
+        BackendKind::Mmsg => BackendKind::Mmsg,
+        BackendKind::Auto => match uring::probe() {
+            Ok(()) => BackendKind::Uring,
+            Err(e) => {
+                tracing::info!(error = %e, "io_uring unavailable, using recvmmsg/sendmmsg");
+                BackendKind::Mmsg
+            }
+        },
         BackendKind::Uring => match uring::probe() {
             Ok(()) => BackendKind::Uring,
             Err(e) => {

@@ -1,14 +1,23 @@
 //! The io_uring backend: multishot `recvmsg` into a provided-buffer ring,
-//! `sendmsg` from the same buffer.
+//! `send` (with the destination address) from the same buffer.
 //!
 //! Each socket has one multishot `recvmsg` armed; the kernel picks a free
 //! buffer from the worker's provided-buffer ring for every datagram and
 //! posts a completion naming it. The worker transforms the datagram in
-//! place (the buffer has tailroom) and queues a `sendmsg` SQE that reads
-//! from the same buffer; when the send completes the buffer goes back to
-//! the ring. One `io_uring_enter` per round both submits the round's sends
-//! and waits for the next completions, so there is no system call per
-//! packet. No GSO here (each datagram is one `sendmsg`).
+//! place (the buffer has tailroom) and queues a send SQE that reads from
+//! the same buffer; when the send completes the buffer goes back to the
+//! ring. One `io_uring_enter` per round both submits the previous round's
+//! sends and waits for the next completions, so there is no system call
+//! per packet. No GSO here (each datagram is one send).
+//!
+//! What made it cheaper than `recvmmsg`/`sendmmsg` (measured with
+//! `loadgen/bench.sh`, 1,000 calls: 6.6 → 5.5 CPU-µs per relayed packet,
+//! against 6.5 for mmsg): `IORING_OP_SEND` with an address instead of
+//! `sendmsg` (no `msghdr` to copy in and check per packet), sockets as
+//! registered files (no descriptor lookup per operation), deferred task
+//! work, and no separate submit call per round. Tried and dropped: a
+//! coalescing wait (`min_wait_usec`), which doubled the CPU per packet at
+//! 100 calls.
 //!
 //! The unsafe half (ring memory, SQE lifetimes) is `sys::uring::Ring`.
 

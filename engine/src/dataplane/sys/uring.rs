@@ -100,6 +100,19 @@ pub(crate) struct Ring {
     send_to: bool,
 }
 
+/// The soft `RLIMIT_NOFILE`, saturated to `u32`.
+fn open_files_limit() -> u32 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: lim is a valid, writable rlimit for the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 0;
+    }
+    u32::try_from(lim.rlim_cur).unwrap_or(u32::MAX)
+}
+
 /// How an operation names its socket: a registered-file slot (the kernel
 /// skips the descriptor-table lookup and reference count per operation)
 /// or a plain descriptor.
@@ -140,8 +153,10 @@ impl Ring {
             Err(_) => IoUring::builder().setup_cqsize(cq).build(sq_entries)?,
         };
         let send_to = ring.params().is_feature_recvsend_bundle();
-        let fixed_slots = if ring.submitter().register_files_sparse(FIXED_SLOTS).is_ok() {
-            FIXED_SLOTS
+        // The kernel caps the table at the open-files limit.
+        let slots = FIXED_SLOTS.min(open_files_limit());
+        let fixed_slots = if slots > 0 && ring.submitter().register_files_sparse(slots).is_ok() {
+            slots
         } else {
             0
         };
