@@ -4,11 +4,14 @@
 # (leg A AES_CM_128_HMAC_SHA1_80, leg B AES_CM_128_HMAC_SHA1_32, so every
 # packet is decrypted and re-encrypted), driven by rampart-loadgen on
 # loopback. Prints one markdown table with a ratio row (rtpengine CPU-µs per
-# relayed packet over Rampart's), then a step search for the highest
-# call count Rampart relays with no loss.
+# relayed packet over Rampart's); then the same calls with plain RTP on
+# both legs on both relays (the I/O alone), Rampart's verified passthrough
+# and its mmsg backend, and `udp-floor` (what one UDP send + receive costs
+# the kernel here, the floor under both relays); then a step search for
+# the highest call count Rampart relays with no loss.
 #
 # Bounded: every daemon and every loadgen run under `timeout`; both daemons
-# are killed on exit (trap). Loopback only. Total about 2-3 minutes once
+# are killed on exit (trap). Loopback only. Total about 5 minutes once
 # built.
 #
 # Results: the JSON reports and logs in OUT; in RESULTS (loadgen/results)
@@ -19,10 +22,12 @@
 # and the picture are tracked (see results/.gitignore).
 #
 # Environment: CALLS ("100 1000"), DUR (10 s per run), STEP=0 skips the step
-# search, STEP_DUR (5 s per step), STEP_START (200), STEP_MAX (8000),
+# search, STEP_DUR (5 s per step), STEP_START (200), STEP_MAX (4800: the port range holds 5,000 calls),
 # STEP_STEPS (5), NICE (-10), LOSS (loss threshold % for the step search, 0 = no loss),
 # OUT (target/relay-bench), RESULTS (loadgen/results), LG_THREADS (1 loadgen
-# player thread, as in earlier measurements), SKIP_BUILD=1, NO_INSTALL=1.
+# player thread, as in earlier measurements), BACKEND (auto: Rampart's
+# backend for the headline runs), MMSG=0 skips the mmsg-backend runs,
+# SKIP_BUILD=1, NO_INSTALL=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,7 +36,7 @@ DUR=${DUR:-10}
 STEP=${STEP:-1}
 STEP_DUR=${STEP_DUR:-5}
 STEP_START=${STEP_START:-200}
-STEP_MAX=${STEP_MAX:-8000}
+STEP_MAX=${STEP_MAX:-4800}
 STEP_STEPS=${STEP_STEPS:-5}
 LOSS=${LOSS:-0}
 OUT=${OUT:-target/relay-bench}
@@ -130,18 +135,48 @@ run_one() {
 }
 
 # ---- Rampart, one worker ----------------------------------------------------
-log "starting Rampart (1 worker) on 127.0.0.1:$HTTP_PORT"
-timeout 900 "${NI[@]}" "$RAMPART" run "${RCONF[@]}" --workers 1 --http-listen "127.0.0.1:$HTTP_PORT" \
-    --media-address 127.0.0.1 --port-min 30000 --port-max 39999 \
-    --max-calls 20000 --log-level warn >"$OUT/rampart.log" 2>&1 &
-RAMPART_PID=$!
-wait_for "Rampart" curl -sf "http://127.0.0.1:$HTTP_PORT/health"
-# `timeout` forks: measure the rampart process itself.
-RP=$(pgrep -P "$RAMPART_PID" -x rampart || echo "$RAMPART_PID")
-files=()
+# start_rampart BACKEND: a node with one worker; sets RAMPART_PID and RP.
+start_rampart() {
+    log "starting Rampart (1 worker, backend $1) on 127.0.0.1:$HTTP_PORT"
+    timeout 900 "${NI[@]}" "$RAMPART" run "${RCONF[@]}" --workers 1 --backend "$1" \
+        --http-listen "127.0.0.1:$HTTP_PORT" \
+        --media-address 127.0.0.1 --port-min 20000 --port-max 39999 \
+        --max-calls 20000 --log-level warn >"$OUT/rampart-$1.log" 2>&1 &
+    RAMPART_PID=$!
+    wait_for "Rampart" curl -sf "http://127.0.0.1:$HTTP_PORT/health"
+    # `timeout` forks: measure the rampart process itself.
+    RP=$(pgrep -P "$RAMPART_PID" -x rampart || echo "$RAMPART_PID")
+}
+stop_rampart() {
+    kill "$RAMPART_PID" 2>/dev/null || true
+    wait "$RAMPART_PID" 2>/dev/null || true
+    RAMPART_PID=
+}
+
+RH="rampart-http=127.0.0.1:$HTTP_PORT"
+files=()      # re-keyed SRTP, both relays: the headline table
+rtp_files=()  # plain RTP on both legs, both relays
+var_files=()  # Rampart's other paths
+if [ "${MMSG:-1}" = 1 ]; then
+    start_rampart mmsg
+    for n in $CALLS; do
+        run_one "$RH" "Rampart, mmsg backend" "$RP" "$n" "rampart-mmsg-$n" "${DEV[@]}"
+        var_files+=("$OUT/rampart-mmsg-$n.json")
+        sleep 0.5
+    done
+    stop_rampart
+fi
+start_rampart "${BACKEND:-auto}"
 for n in $CALLS; do
-    run_one "rampart-http=127.0.0.1:$HTTP_PORT" "Rampart (1 worker)" "$RP" "$n" "rampart-$n" "${DEV[@]}"
+    run_one "$RH" "Rampart (1 worker)" "$RP" "$n" "rampart-$n" "${DEV[@]}"
     files+=("$OUT/rampart-$n.json")
+    sleep 0.5
+    run_one "$RH" "Rampart, verified passthrough" "$RP" "$n" "rampart-passthrough-$n" \
+        "${DEV[@]}" --passthrough
+    var_files+=("$OUT/rampart-passthrough-$n.json")
+    sleep 0.5
+    run_one "$RH" "Rampart, RTP both legs" "$RP" "$n" "rampart-rtp-$n" --mode-a rtp --mode-b rtp
+    rtp_files+=("$OUT/rampart-rtp-$n.json")
     sleep 0.5
 done
 
@@ -160,8 +195,19 @@ if [ "$have_rtpengine" = 1 ]; then
         run_one "ng=127.0.0.1:$NG_PORT" "rtpengine (userspace, 1 thread)" "$EP" "$n" "rtpengine-$n"
         files+=("$OUT/rtpengine-$n.json")
         sleep 0.5
+        run_one "ng=127.0.0.1:$NG_PORT" "rtpengine, RTP both legs" "$EP" "$n" "rtpengine-rtp-$n" \
+            --mode-a rtp --mode-b rtp
+        rtp_files+=("$OUT/rtpengine-rtp-$n.json")
+        sleep 0.5
     done
     kill "$RTPE_PID" 2>/dev/null || true
+fi
+
+# The kernel's own cost of one UDP send + receive here (the floor under
+# any user-space relay's CPU-µs per packet).
+FLOOR=$TARGET_DIR/release/udp-floor
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    timeout 1200 cargo build --release -q -p rampart-benches --bin udp-floor || true
 fi
 
 {
@@ -170,6 +216,24 @@ fi
     "$LOADGEN" table "${files[@]}"
     echo
     echo "CPU-µs/packet: the relay's utime+stime over the measured window divided by the packets it delivered."
+    if [ ${#rtp_files[@]} -gt 0 ]; then
+        echo
+        echo "### The same calls with plain RTP on both legs (no crypto: the relay's I/O alone)"
+        echo
+        "$LOADGEN" table "${rtp_files[@]}"
+    fi
+    if [ ${#var_files[@]} -gt 0 ]; then
+        echo
+        echo "### Rampart's other paths: verified passthrough (one suite and key per direction on both legs: tag and replay checked, bytes forwarded unchanged), and the mmsg backend re-keying"
+        echo
+        "$LOADGEN" table "${var_files[@]}"
+    fi
+    if [ -x "$FLOOR" ]; then
+        echo
+        echo "### The kernel's floor on this machine (\`udp-floor\`): one UDP send + receive, no relay, no crypto"
+        echo
+        timeout 120 "${NI[@]}" "$FLOOR"
+    fi
 } | tee "$OUT/table.md"
 
 # Comparisons (HTML with overlaid CDFs, CPU bars, time series) and the

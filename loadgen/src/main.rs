@@ -77,6 +77,12 @@ struct RunArgs {
     /// devices).
     #[arg(long)]
     device: Option<String>,
+    /// Verified passthrough (rampart-http targets): both legs SRTP with
+    /// leg A's suite and each leg's outbound key the other leg's inbound
+    /// key, so the node checks every packet's tag and replay and forwards
+    /// its bytes unchanged.
+    #[arg(long)]
+    passthrough: bool,
     /// Leg A: srtp or rtp.
     #[arg(long, default_value = "srtp")]
     mode_a: String,
@@ -238,10 +244,12 @@ fn run(a: RunArgs) -> Result<ExitCode, String> {
     if duration.is_zero() || duration > runner::MAX_DURATION {
         return Err("--duration must be > 0 and <= 1h".into());
     }
-    let legs = [
-        LegMode::parse(&a.mode_a, &a.suite_a)?,
-        LegMode::parse(&a.mode_b, &a.suite_b)?,
-    ];
+    let leg_a = LegMode::parse(&a.mode_a, &a.suite_a)?;
+    let legs = if a.passthrough {
+        [leg_a, leg_a]
+    } else {
+        [leg_a, LegMode::parse(&a.mode_b, &a.suite_b)?]
+    };
     let setup_rate = parse_rate(&a.setup_rate)?;
     let rtcp_interval = if a.no_rtcp {
         Duration::ZERO
@@ -263,7 +271,12 @@ fn run(a: RunArgs) -> Result<ExitCode, String> {
         ));
     }
     sys::install_stop_handler();
-    let mut t = target::connect_with(a.target, target::new_run_id(), legs, a.device.as_deref())?;
+    let opts = target::CallOptions {
+        legs,
+        device: a.device.clone(),
+        passthrough: a.passthrough,
+    };
+    let mut t = target::connect_with(a.target, target::new_run_id(), &opts)?;
     t.ping()
         .map_err(|e| format!("target {} does not answer: {e}", a.target))?;
     let label = a

@@ -167,28 +167,61 @@ pub trait Target {
 /// Connects to the target described by `spec` with the default legs;
 /// `run_id` makes call ids unique across runs.
 pub fn connect(spec: TargetSpec, run_id: u64) -> Result<Box<dyn Target + Send>, String> {
-    connect_with(spec, run_id, DEFAULT_LEGS, None)
+    connect_with(spec, run_id, &CallOptions::default())
 }
 
-/// Connects to the target; calls get legs `legs` (A, B). `device`: the
-/// registered device each leg names (Rampart's HTTP API, for a node whose
-/// security policy admits encrypted legs only for known devices).
+/// How the calls are set up.
+#[derive(Clone, Debug)]
+pub struct CallOptions {
+    /// Leg A, leg B.
+    pub legs: [LegMode; 2],
+    /// The registered device each leg names (Rampart's HTTP API, for a
+    /// node whose security policy admits encrypted legs only for known
+    /// devices).
+    pub device: Option<String>,
+    /// Verified passthrough (Rampart's HTTP API): both legs SRTP with one
+    /// suite, leg A's outbound key is leg B's inbound key and the other
+    /// way round, so the node authenticates each packet and forwards its
+    /// bytes unchanged.
+    pub passthrough: bool,
+}
+
+impl Default for CallOptions {
+    fn default() -> CallOptions {
+        CallOptions {
+            legs: DEFAULT_LEGS,
+            device: None,
+            passthrough: false,
+        }
+    }
+}
+
+/// Connects to the target; calls are set up as `opts` says.
 pub fn connect_with(
     spec: TargetSpec,
     run_id: u64,
-    legs: [LegMode; 2],
-    device: Option<&str>,
+    opts: &CallOptions,
 ) -> Result<Box<dyn Target + Send>, String> {
+    if opts.passthrough {
+        let same_suite = matches!(opts.legs, [LegMode::Srtp(a), LegMode::Srtp(b)] if a == b);
+        if !same_suite {
+            return Err("passthrough needs two SRTP legs with the same suite".into());
+        }
+    }
     Ok(match spec {
         TargetSpec::RampartHttp(a) => Box::new(RampartHttp {
             api: a,
             run_id,
-            legs,
-            device: device.map(str::to_string),
+            legs: opts.legs,
+            device: opts.device.clone(),
+            passthrough: opts.passthrough,
         }),
+        TargetSpec::Ng(_) if opts.passthrough => {
+            return Err("passthrough is set up through Rampart's HTTP API only".into())
+        }
         TargetSpec::Ng(a) => {
             let mut n = Ng::new(a, run_id)?;
-            n.legs = legs;
+            n.legs = opts.legs;
             Box::new(n)
         }
     })
@@ -229,6 +262,7 @@ pub struct RampartHttp {
     run_id: u64,
     legs: [LegMode; 2],
     device: Option<String>,
+    passthrough: bool,
 }
 
 fn key_of(v: &Json, what: &str) -> Result<Vec<u8>, String> {
@@ -264,6 +298,7 @@ impl Target for RampartHttp {
         };
         let body = json!({
             "call_id": id,
+            "passthrough": self.passthrough,
             "legs": [leg_req(self.legs[0], phone_a), leg_req(self.legs[1], phone_b)]
         });
         let r = http::request(

@@ -219,6 +219,48 @@ fn every_profile_through_in_process_rampart() {
 }
 
 #[test]
+fn verified_passthrough_through_in_process_rampart() {
+    let node = Node::start(node_config(52400, 52499)).expect("node starts");
+    let api = node.api_addr();
+    // Leg B's suite is ignored: passthrough gives both legs leg A's.
+    for suite in ["AES_CM_128_HMAC_SHA1_80", "AEAD_AES_128_GCM"] {
+        let (v, h) = run_binary(
+            api,
+            "passthrough",
+            &[
+                "--passthrough",
+                "--suite-a",
+                suite,
+                "--calls",
+                "3",
+                "--duration",
+                "2s",
+                "--rtcp-interval",
+                "1s",
+            ],
+        );
+        assert_clean(&v, &h, suite);
+        assert_eq!(v["suites"][0], suite);
+        assert_eq!(v["suites"][1], suite);
+    }
+    assert_eq!(node.shared().registry.lock().unwrap().calls().count(), 0);
+    node.shutdown();
+
+    // Passthrough is an HTTP API request: an ng target is refused up front.
+    let out = Command::new(env!("CARGO_BIN_EXE_rampart-loadgen"))
+        .args(["run", "--target", "ng=127.0.0.1:9", "--passthrough"])
+        .args(["--calls", "1", "--duration", "1", "--no-progress"])
+        .output()
+        .expect("run loadgen");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("HTTP API only"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn mixed_profiles_rtp_leg_other_suites_soak_and_compare() {
     let node = Node::start(node_config(52300, 52399)).expect("node starts");
     let api = node.api_addr();
@@ -304,13 +346,11 @@ fn mixed_profiles_rtp_leg_other_suites_soak_and_compare() {
 #[test]
 fn step_search_against_in_process_rampart() {
     let node = Node::start(node_config(52100, 52199)).expect("node starts");
-    let mut t = target::connect_with(
-        TargetSpec::RampartHttp(node.api_addr()),
-        42,
-        target::DEFAULT_LEGS,
-        Some(DEVICE),
-    )
-    .unwrap();
+    let opts = target::CallOptions {
+        device: Some(DEVICE.to_string()),
+        ..Default::default()
+    };
+    let mut t = target::connect_with(TargetSpec::RampartHttp(node.api_addr()), 42, &opts).unwrap();
     t.ping().unwrap();
     let cfg = RunConfig::new("test", 2, Duration::from_secs(1));
     let step = StepConfig {
