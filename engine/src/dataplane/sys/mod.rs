@@ -25,7 +25,26 @@ pub(crate) const GSO_MAX_SEGMENTS: usize = 64;
 pub(crate) const GSO_MAX_BYTES: usize = 65_000;
 
 /// Room for one cmsg carrying a `u32` (or a `u16`), 8-byte aligned.
-type CmsgBuf = [u64; 4];
+pub(crate) type CmsgBuf = [u64; 4];
+
+/// Points `hdr`'s control data at `cm`, holding one `UDP_SEGMENT` cmsg:
+/// the kernel cuts the datagram into `segment`-byte datagrams (GSO).
+pub(crate) fn set_udp_segment(hdr: &mut libc::msghdr, cm: &mut CmsgBuf, segment: u16) {
+    *cm = [0; 4];
+    hdr.msg_control = cm.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE is a pure computation.
+    hdr.msg_controllen = unsafe { libc::CMSG_SPACE(2) } as _;
+    // SAFETY: the control buffer is live, 8-byte aligned and holds
+    // CMSG_SPACE(2) = 24 <= 32 bytes, so the first header and its 2 data
+    // bytes fit; msg_control/msg_controllen describe exactly that buffer.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(hdr);
+        (*c).cmsg_level = libc::SOL_UDP;
+        (*c).cmsg_type = UDP_SEGMENT;
+        (*c).cmsg_len = libc::CMSG_LEN(2) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), segment);
+    }
+}
 
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 {
@@ -468,21 +487,7 @@ impl MmsgTx {
             h.msg_hdr.msg_flags = 0;
             h.msg_len = 0;
             if grp.segment > 0 {
-                let cm = &mut self.cmsgs[g];
-                *cm = [0; 4];
-                h.msg_hdr.msg_control = cm.as_mut_ptr().cast();
-                // SAFETY: CMSG_SPACE is a pure computation.
-                h.msg_hdr.msg_controllen = unsafe { libc::CMSG_SPACE(2) } as _;
-                // SAFETY: the control buffer is live, 8-byte aligned and
-                // holds CMSG_SPACE(2) = 24 <= 32 bytes, so the first header
-                // and its 2 data bytes fit.
-                unsafe {
-                    let c = libc::CMSG_FIRSTHDR(&h.msg_hdr);
-                    (*c).cmsg_level = libc::SOL_UDP;
-                    (*c).cmsg_type = UDP_SEGMENT;
-                    (*c).cmsg_len = libc::CMSG_LEN(2) as _;
-                    std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), grp.segment);
-                }
+                set_udp_segment(&mut h.msg_hdr, &mut self.cmsgs[g], grp.segment);
             } else {
                 h.msg_hdr.msg_control = std::ptr::null_mut();
                 h.msg_hdr.msg_controllen = 0;

@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
+use super::GSO_MAX_SEGMENTS;
+
 /// Header the kernel writes before each multishot `recvmsg` datagram
 /// (`struct io_uring_recvmsg_out`).
 const RECVMSG_OUT: usize = 16;
@@ -52,6 +54,23 @@ struct SendArgs {
     addr: libc::sockaddr_storage,
 }
 
+/// Arguments of one GSO `sendmsg` (several buffers, one destination, one
+/// segment size); fixed addresses like [`SendArgs`].
+struct GsoArgs {
+    hdr: libc::msghdr,
+    iovs: [libc::iovec; GSO_MAX_SEGMENTS],
+    addr: libc::sockaddr_storage,
+    cmsg: super::CmsgBuf,
+    /// The buffers it sends, in order.
+    bids: [u16; GSO_MAX_SEGMENTS],
+    count: usize,
+    busy: bool,
+}
+
+/// GSO sends in flight at once per ring; a run that finds none free is
+/// sent datagram by datagram.
+pub(crate) const GSO_SLOTS: u16 = 64;
+
 /// A datagram taken out of the buffer ring.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Received {
@@ -82,6 +101,7 @@ pub(crate) struct Ring {
     provide_len: u32,
     state: Box<[BufState]>,
     send_args: Box<[SendArgs]>,
+    gso_args: Box<[GsoArgs]>,
     /// Template for multishot `recvmsg` (only the name and control sizes
     /// matter); boxed so its address is stable.
     recv_template: Box<libc::msghdr>,
@@ -202,6 +222,20 @@ impl Ring {
             provide_len: provide_len as u32,
             state: vec![BufState::User; usize::from(n)].into_boxed_slice(),
             send_args,
+            gso_args: (0..GSO_SLOTS)
+                .map(|_| GsoArgs {
+                    // SAFETY: plain data; all-zero is valid.
+                    hdr: unsafe { zeroed() },
+                    // SAFETY: plain data; all-zero is valid.
+                    iovs: unsafe { zeroed() },
+                    // SAFETY: plain data; all-zero is valid.
+                    addr: unsafe { zeroed() },
+                    cmsg: [0; 4],
+                    bids: [0; GSO_MAX_SEGMENTS],
+                    count: 0,
+                    busy: false,
+                })
+                .collect(),
             recv_template,
             tail: 0,
             inflight: 0,
@@ -312,7 +346,8 @@ impl Ring {
             // SAFETY: every SQE built by this type points only at memory
             // this Ring owns and keeps alive (and unaliased by Rust
             // references) until the operation's last CQE: the recv
-            // template, send_args[bid] and a Sending buffer.
+            // template, send_args[bid], a busy gso_args slot and Sending
+            // buffers.
             if unsafe { self.ring.submission().push(sqe) }.is_ok() {
                 self.inflight += 1;
                 return Ok(());
@@ -446,6 +481,97 @@ impl Ring {
         if bid < self.n && self.state[usize::from(bid)] == BufState::Sending {
             self.state[usize::from(bid)] = BufState::User;
         }
+    }
+
+    /// Sends buffers `bids` (ours, each `len` bytes at `offset`) from
+    /// `sock` to `dest` as one GSO `sendmsg` that the kernel cuts into
+    /// `len`-byte datagrams, using GSO slot `slot`. The buffers stay the
+    /// kernel's until [`Ring::segmented_done`].
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn send_segmented(
+        &mut self,
+        slot: u16,
+        sock: Sock,
+        bids: &[u16],
+        offset: usize,
+        len: usize,
+        dest: &SocketAddr,
+        user_data: u64,
+    ) -> io::Result<()> {
+        let ok_slot = self
+            .gso_args
+            .get(usize::from(slot))
+            .is_some_and(|g| !g.busy);
+        let ok_bufs = bids
+            .iter()
+            .all(|&b| b < self.n && self.state[usize::from(b)] == BufState::User);
+        if !ok_slot
+            || !ok_bufs
+            || bids.len() < 2
+            || bids.len() > GSO_MAX_SEGMENTS
+            || offset + len > self.slot
+            || len == 0
+            || len > usize::from(u16::MAX)
+        {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        for (i, &b) in bids.iter().enumerate() {
+            let base = self.buf_ptr(b);
+            let g = &mut self.gso_args[usize::from(slot)];
+            g.iovs[i] = libc::iovec {
+                // SAFETY: offset + len <= slot (checked), inside buffer b.
+                iov_base: unsafe { base.add(offset) }.cast(),
+                iov_len: len,
+            };
+            g.bids[i] = b;
+        }
+        let g = &mut self.gso_args[usize::from(slot)];
+        g.count = bids.len();
+        let namelen = super::sockaddr_from(dest, &mut g.addr);
+        g.hdr.msg_name = (&mut g.addr as *mut libc::sockaddr_storage).cast();
+        g.hdr.msg_namelen = namelen;
+        g.hdr.msg_iov = g.iovs.as_mut_ptr();
+        g.hdr.msg_iovlen = bids.len() as _;
+        g.hdr.msg_flags = 0;
+        super::set_udp_segment(&mut g.hdr, &mut g.cmsg, len as u16);
+        let sqe = match sock {
+            Sock::Fixed(i) => opcode::SendMsg::new(types::Fixed(i), &g.hdr).build(),
+            Sock::Fd(fd) => opcode::SendMsg::new(types::Fd(fd), &g.hdr).build(),
+        }
+        .user_data(user_data);
+        g.busy = true;
+        for &b in bids {
+            self.state[usize::from(b)] = BufState::Sending;
+        }
+        match self.push(&sqe) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.gso_args[usize::from(slot)].busy = false;
+                for &b in bids {
+                    self.state[usize::from(b)] = BufState::User;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// A GSO send finished: its buffers are ours again. Returns them, in
+    /// the order sent.
+    pub(crate) fn segmented_done(&mut self, slot: u16) -> ([u16; GSO_MAX_SEGMENTS], usize) {
+        let Some(g) = self.gso_args.get_mut(usize::from(slot)) else {
+            return ([0; GSO_MAX_SEGMENTS], 0);
+        };
+        if !g.busy {
+            return ([0; GSO_MAX_SEGMENTS], 0);
+        }
+        g.busy = false;
+        let (bids, count) = (g.bids, g.count);
+        for &b in &bids[..count] {
+            if b < self.n && self.state[usize::from(b)] == BufState::Sending {
+                self.state[usize::from(b)] = BufState::User;
+            }
+        }
+        (bids, count)
     }
 
     /// Takes the buffer of a receive completion (`flags` of its CQE) and
