@@ -162,6 +162,11 @@ impl UringBackend {
         Ok(b)
     }
 
+    /// What the table holds for socket `token` (a dead entry if none).
+    fn sock_info(&self, token: u32) -> SockInfo {
+        self.socks.get(token as usize).copied().unwrap_or_default()
+    }
+
     fn arm_wake(&mut self) -> io::Result<()> {
         let fd = self.wake.raw();
         self.ring.arm_poll(fd, KIND_WAKE << KIND_SHIFT)?;
@@ -199,7 +204,7 @@ impl UringBackend {
     fn on_recv<H: Handler>(&mut self, h: &mut H, ud: u64, res: i32, flags: u32) -> bool {
         let token = (ud & 0xffff_ffff) as u32;
         let gen = ((ud >> 32) as u32) & GEN_MASK;
-        let info = self.socks.get(token as usize).copied().unwrap_or_default();
+        let info = self.sock_info(token);
         let current = info.live && info.gen & GEN_MASK == gen;
         if !io_uring::cqueue::more(flags) && current {
             // The multishot ended (no free buffer, an error): arm it again
@@ -234,11 +239,7 @@ impl UringBackend {
             self.ring.recycle(r.bid);
             return true;
         };
-        let out = self
-            .socks
-            .get(tx.token as usize)
-            .copied()
-            .unwrap_or_default();
+        let out = self.sock_info(tx.token);
         if !out.live {
             h.on_send_failed(tx.token, false);
             self.ring.recycle(r.bid);
@@ -260,11 +261,7 @@ impl UringBackend {
     /// Sends buffer `bid` (its `sending` entry says where) on its own.
     fn send_one<H: Handler>(&mut self, h: &mut H, bid: u16) {
         let m = self.sending[usize::from(bid)];
-        let out = self
-            .socks
-            .get(m.token as usize)
-            .copied()
-            .unwrap_or_default();
+        let out = self.sock_info(m.token);
         if !out.live || out.gen != m.gen {
             h.on_send_failed(m.token, false);
             self.ring.recycle(bid);
@@ -290,11 +287,7 @@ impl UringBackend {
         let mut i = 0;
         while i < n {
             let first = self.sending[usize::from(self.pending[i])];
-            let out = self
-                .socks
-                .get(first.token as usize)
-                .copied()
-                .unwrap_or_default();
+            let out = self.sock_info(first.token);
             let mut j = i + 1;
             if out.gso && out.live {
                 while j < n && j - i < GSO_MAX_SEGMENTS && (j - i + 1) * first.len <= GSO_MAX_BYTES
@@ -352,11 +345,7 @@ impl UringBackend {
         self.gso_free.push(slot);
         inc(&self.counters.send_calls);
         let first = self.sending[usize::from(b0)];
-        let info = self
-            .socks
-            .get(first.token as usize)
-            .copied()
-            .unwrap_or_default();
+        let info = self.sock_info(first.token);
         let current = info.live && info.gen == first.gen;
         let errno = -res;
         if res < 0
@@ -403,11 +392,7 @@ impl UringBackend {
             .get(usize::from(bid))
             .copied()
             .unwrap_or_default();
-        let info = self
-            .socks
-            .get(meta.token as usize)
-            .copied()
-            .unwrap_or_default();
+        let info = self.sock_info(meta.token);
         if info.live && info.gen == meta.gen {
             if res >= 0 {
                 h.on_sent(meta.token, meta.len, meta.rtcp);
