@@ -847,6 +847,8 @@ fn metrics_and_health() {
         "rampart_worker_packets_relayed_total{worker=\"0\"}",
         "rampart_worker_packets_relayed_total{worker=\"1\"}",
         "rampart_worker_packets_dropped_total{worker=\"0\"}",
+        "rampart_worker_send_calls_total{worker=\"0\"}",
+        "rampart_worker_gso_sends_total{worker=\"1\"}",
     ] {
         assert!(
             metric(&m, series).is_some(),

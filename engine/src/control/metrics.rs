@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::node::Shared;
 use super::registry::LEG_COUNTERS;
+use crate::dataplane::WorkerCounters;
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
@@ -395,18 +396,27 @@ pub fn render(s: &Shared) -> String {
             load(&w.packets_dropped)
         );
     }
-    family(
-        &mut out,
-        "rampart_worker_batches_total",
-        "counter",
-        "I/O batches, per worker.",
-    );
-    for (i, w) in workers.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "rampart_worker_batches_total{{worker=\"{i}\"}} {}",
-            load(&w.batches)
-        );
+    for (name, help, get) in [
+        (
+            "rampart_worker_batches_total",
+            "I/O batches, per worker.",
+            (|w| load(&w.batches)) as fn(&WorkerCounters) -> u64,
+        ),
+        (
+            "rampart_worker_send_calls_total",
+            "Send operations (system calls, or io_uring sends), per worker.",
+            |w| load(&w.send_calls),
+        ),
+        (
+            "rampart_worker_gso_sends_total",
+            "Sends that carried several datagrams as one UDP GSO send, per worker.",
+            |w| load(&w.gso_sends),
+        ),
+    ] {
+        family(&mut out, name, "counter", help);
+        for (i, w) in workers.iter().enumerate() {
+            let _ = writeln!(out, "{name}{{worker=\"{i}\"}} {}", get(w));
+        }
     }
     family(
         &mut out,
