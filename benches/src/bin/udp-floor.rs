@@ -18,8 +18,13 @@
 //!   real pattern at 1,000 calls, where each leg's socket sees one packet
 //!   per 20 ms and batching across sockets is impossible with these calls.
 //!
-//! Bounded: `--packets` pairs per case (default 200,000), loopback only.
-//! Prints a markdown table on stdout.
+//! Then the wall-clock round trip of a request/response exchange between
+//! two threads over loopback (blocking sockets, one datagram each way: the
+//! shape of one ng command and its reply, with no work done on either
+//! side), the floor under a control protocol's per-command latency here.
+//!
+//! Bounded: `--packets` pairs per case (default 200,000), 20,000 round
+//! trips; loopback only. Prints markdown tables on stdout.
 
 use std::io;
 use std::net::UdpSocket;
@@ -139,6 +144,39 @@ fn batched(batch: usize, packets: usize) -> io::Result<f64> {
     Ok(ns as f64 / (rounds * batch) as f64)
 }
 
+/// Round trips between this thread and an echo thread; (p50, mean) µs.
+fn round_trips(count: usize) -> io::Result<(f64, f64)> {
+    let client = UdpSocket::bind("127.0.0.1:0")?;
+    let server = UdpSocket::bind("127.0.0.1:0")?;
+    client.connect(server.local_addr()?)?;
+    server.connect(client.local_addr()?)?;
+    let timeout = Some(std::time::Duration::from_secs(2));
+    client.set_read_timeout(timeout)?;
+    server.set_read_timeout(timeout)?;
+    let echo = std::thread::spawn(move || -> io::Result<()> {
+        let mut buf = [0u8; 2048];
+        for _ in 0..count {
+            let n = server.recv(&mut buf)?;
+            server.send(&buf[..n])?;
+        }
+        Ok(())
+    });
+    let msg = [0x64u8; 300];
+    let mut buf = [0u8; 2048];
+    let mut us = Vec::with_capacity(count);
+    for _ in 0..count {
+        let t = std::time::Instant::now();
+        client.send(&msg)?;
+        client.recv(&mut buf)?;
+        us.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    echo.join()
+        .map_err(|_| io::Error::other("echo thread panicked"))??;
+    let mean = us.iter().sum::<f64>() / us.len() as f64;
+    us.sort_by(f64::total_cmp);
+    Ok((us[us.len() / 2], mean))
+}
+
 fn main() -> io::Result<()> {
     let mut packets = 200_000usize;
     let mut it = std::env::args().skip(1);
@@ -182,5 +220,10 @@ fn main() -> io::Result<()> {
         s.sort_by(f64::total_cmp);
         println!("| {name} | {:.0} |", s[s.len() / 2]);
     }
+    let (p50, mean) = round_trips(20_000)?;
+    println!();
+    println!("| request/response between two threads (300-byte datagrams, loopback) | p50 µs | mean µs |");
+    println!("|---|---|---|");
+    println!("| one round trip | {p50:.1} | {mean:.1} |");
     Ok(())
 }
