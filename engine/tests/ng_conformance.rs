@@ -913,3 +913,87 @@ fn metrics_and_http_see_ng_calls() {
     assert_eq!(get(&d, "result"), "error");
     let _ = B::I(0);
 }
+
+#[test]
+fn early_media_answer_on_183_then_again_on_200() {
+    // Kamailio calls rtpengine_answer for a 183 Session Progress with SDP
+    // (early media: ringback, announcements) and again for the 200 OK,
+    // usually with the same SDP. Media flows from the first answer on;
+    // the second changes nothing: same keys toward A, no gap, no reset.
+    let (_node, mut ng) = start(config(42800));
+    let mut a = phone();
+    let mut b = phone();
+    let call = "early-media@test";
+    let ma = a.media("audio", "RTP/SAVP", &[Suite::AesCm128HmacSha1_80], "");
+    let r = ng.req(&offer_items(call, &sdp(1, &[ma]), vec![]));
+    ok(&r);
+    let (addr_b, lines_b, _, _) = target(get(&r, "sdp"), 0);
+    let line = &lines_b[0];
+    let mb = b.answer_media("RTP/SAVP", Some((line.tag, Suite::AesCm128HmacSha1_80)), "");
+    let answer_sdp = sdp(1, &[mb]);
+    // The 183.
+    let r = ng.req(&answer_items(call, &answer_sdp, vec![]));
+    ok(&r);
+    let to_a_183 = get(&r, "sdp").to_string();
+    let (addr_a, lines_a, _, _) = target(&to_a_183, 0);
+    let mut a_tx = ctx_key(a.keys[0].1, &a.keys[0].2);
+    let mut a_rx = ctx_from(&lines_a[0]);
+    let mut b_tx = ctx_key(Suite::AesCm128HmacSha1_80, &b.keys[0].2);
+    let mut b_rx = ctx_from(line);
+    // Early media: the callee's ringback reaches A, and A's media reaches B.
+    for seq in 1..=3 {
+        flow(
+            &b.rtp,
+            addr_b,
+            Some(&mut b_tx),
+            &a.rtp,
+            Some(&mut a_rx),
+            seq,
+            0xb0b,
+        );
+        flow(
+            &a.rtp,
+            addr_a,
+            Some(&mut a_tx),
+            &b.rtp,
+            Some(&mut b_rx),
+            seq,
+            0xa1a,
+        );
+    }
+    // The 200 OK, same SDP.
+    let r = ng.req(&answer_items(call, &answer_sdp, vec![]));
+    ok(&r);
+    let to_a_200 = get(&r, "sdp").to_string();
+    let (addr_a2, lines_a2, _, _) = target(&to_a_200, 0);
+    assert_eq!(addr_a2, addr_a, "same port toward A");
+    assert_eq!(lines_a2[0].suite_name, lines_a[0].suite_name);
+    assert_eq!(
+        lines_a2[0].keys[0].key_salt(),
+        lines_a[0].keys[0].key_salt(),
+        "same key toward A"
+    );
+    // The same contexts go on: ROC and replay state were kept.
+    for seq in 4..=6 {
+        flow(
+            &b.rtp,
+            addr_b,
+            Some(&mut b_tx),
+            &a.rtp,
+            Some(&mut a_rx),
+            seq,
+            0xb0b,
+        );
+        flow(
+            &a.rtp,
+            addr_a,
+            Some(&mut a_tx),
+            &b.rtp,
+            Some(&mut b_rx),
+            seq,
+            0xa1a,
+        );
+    }
+    let d = ng.req(&[("call-id", s(call)), ("command", s("delete"))]);
+    ok(&d);
+}
