@@ -286,9 +286,27 @@ const COMMAND_QUEUE: usize = 1024;
 
 type Ack = Sender<Result<(), DataPlaneError>>;
 
+/// Who settles a new call: the worker when it took the call, or the
+/// control plane when it stopped waiting (and forgot the call). Whoever
+/// moves it from `PENDING` first wins, so a call is never left on a worker
+/// that the control plane no longer knows about.
+pub(crate) type AddClaim = Arc<std::sync::atomic::AtomicU8>;
+/// [`AddClaim`] states.
+pub(crate) const CLAIM_PENDING: u8 = 0;
+pub(crate) const CLAIM_TAKEN: u8 = 1;
+pub(crate) const CLAIM_ABANDONED: u8 = 2;
+
+/// Moves `claim` from pending to `to`; false if the other side was first.
+pub(crate) fn settle(claim: &AddClaim, to: u8) -> bool {
+    use std::sync::atomic::Ordering::{AcqRel, Acquire};
+    claim
+        .compare_exchange(CLAIM_PENDING, to, AcqRel, Acquire)
+        .is_ok()
+}
+
 /// What the control plane asks of a worker.
 pub(crate) enum Command {
-    AddCall(Box<CallFlows>, Ack),
+    AddCall(Box<CallFlows>, Ack, AddClaim),
     UpdateLeg {
         call_id: u64,
         leg: usize,
@@ -311,6 +329,7 @@ pub struct DataPlane {
     backend: BackendKind,
     workers: Vec<WorkerHandle>,
     placement: Mutex<Placement>,
+    ack_timeout: Duration,
 }
 
 /// Which worker holds which call, and how many calls each holds.
@@ -341,6 +360,30 @@ impl fmt::Debug for DataPlane {
 
 type WorkerStartHook = fn();
 static WORKER_START_HOOK: Mutex<Option<WorkerStartHook>> = Mutex::new(None);
+
+/// Test hooks, read by [`DataPlane::start`]. Not part of the API.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TestHooks {
+    /// Called by a worker before each control command it handles.
+    pub before_command: Option<fn()>,
+    /// How long a control request waits for a worker's ack (default 5 s).
+    pub ack_timeout: Option<Duration>,
+}
+
+static TEST_HOOKS: Mutex<TestHooks> = Mutex::new(TestHooks {
+    before_command: None,
+    ack_timeout: None,
+});
+
+/// Installs test hooks for the data planes started after this call. Not
+/// part of the API.
+#[doc(hidden)]
+pub fn set_test_hooks(hooks: TestHooks) {
+    *TEST_HOOKS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = hooks;
+}
 
 /// Test hook: a function every worker thread calls once when it starts
 /// (before it serves any packet). Used by the zero-allocation test to mark
@@ -389,6 +432,9 @@ impl DataPlane {
         let hook = *WORKER_START_HOOK
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let test_hooks = *TEST_HOOKS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut handles: Vec<WorkerHandle> = Vec::with_capacity(workers);
         let mut started = Vec::with_capacity(workers);
         for i in 0..workers {
@@ -407,6 +453,7 @@ impl DataPlane {
                 counters: Arc::clone(&counters),
                 ready: ready_tx,
                 hook,
+                before_command: test_hooks.before_command,
             };
             let thread = std::thread::Builder::new()
                 .name(format!("rampart-w{i}"))
@@ -440,6 +487,7 @@ impl DataPlane {
                 by_call: HashMap::new(),
                 load: vec![0; workers],
             }),
+            ack_timeout: test_hooks.ack_timeout.unwrap_or(ACK_TIMEOUT),
         };
         if let Some(e) = failure {
             plane.shutdown();
@@ -472,14 +520,18 @@ impl DataPlane {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Sends a command to `worker` and waits, bounded, for its ack. With
+    /// `claim` (a new call), giving up on the wait also settles the claim,
+    /// unless the worker took the call first: then its ack is returned.
     fn request(
         &self,
         worker: usize,
+        claim: Option<&AddClaim>,
         make: impl FnOnce(Ack) -> Command,
     ) -> Result<(), DataPlaneError> {
         let w = self.workers.get(worker).ok_or(DataPlaneError::WorkerGone)?;
         let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
-        let deadline = Instant::now() + ACK_TIMEOUT;
+        let deadline = Instant::now() + self.ack_timeout;
         match w.commands.send_deadline(make(ack_tx), deadline) {
             Ok(()) => {}
             Err(crossbeam_channel::SendTimeoutError::Timeout(_)) => {
@@ -492,7 +544,16 @@ impl DataPlane {
         w.wake.wake();
         match ack_rx.recv_deadline(deadline) {
             Ok(r) => r,
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(DataPlaneError::Timeout),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => match claim {
+                Some(c) if !settle(c, CLAIM_ABANDONED) => {
+                    // The worker took the call as we gave up: its ack is
+                    // on its way (sent right after it settled the claim).
+                    ack_rx
+                        .recv_timeout(self.ack_timeout)
+                        .unwrap_or(Err(DataPlaneError::Timeout))
+                }
+                _ => Err(DataPlaneError::Timeout),
+            },
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
                 Err(DataPlaneError::WorkerGone)
             }
@@ -501,7 +562,9 @@ impl DataPlane {
 
     /// Hands a call's sockets and keys to one worker (all legs on the same
     /// worker, the one with the fewest calls) and waits, bounded, for the
-    /// worker's ack.
+    /// worker's ack. On [`DataPlaneError::Timeout`] the call is forgotten
+    /// here, and a worker that gets to it later drops it (closing its
+    /// sockets) instead of relaying a call nobody can remove.
     pub fn add_call(&self, call: CallFlows) -> Result<(), DataPlaneError> {
         let id = call.id;
         for leg in &call.legs {
@@ -524,7 +587,10 @@ impl DataPlane {
             }
             worker
         };
-        let r = self.request(worker, |ack| Command::AddCall(Box::new(call), ack));
+        let claim: AddClaim = Arc::new(std::sync::atomic::AtomicU8::new(CLAIM_PENDING));
+        let r = self.request(worker, Some(&claim), |ack| {
+            Command::AddCall(Box::new(call), ack, Arc::clone(&claim))
+        });
         if r.is_err() {
             self.placement().remove(id);
         }
@@ -547,7 +613,7 @@ impl DataPlane {
             .by_call
             .get(&call_id)
             .ok_or(DataPlaneError::UnknownCall(call_id))?;
-        self.request(worker, |ack| Command::UpdateLeg {
+        self.request(worker, None, |ack| Command::UpdateLeg {
             call_id,
             leg,
             update: Box::new(update),
@@ -562,7 +628,7 @@ impl DataPlane {
             .by_call
             .get(&call_id)
             .ok_or(DataPlaneError::UnknownCall(call_id))?;
-        let r = self.request(worker, |ack| Command::RemoveCall(call_id, ack));
+        let r = self.request(worker, None, |ack| Command::RemoveCall(call_id, ack));
         if !matches!(r, Err(DataPlaneError::Timeout)) {
             self.placement().remove(call_id);
         }

@@ -19,7 +19,10 @@ use super::backend::{Backend, Handler, MmsgBackend, Tx};
 use super::counters::{add, inc};
 use super::relay::{CallState, Channel, LegParams, LegState, Verdict};
 use super::uring::UringBackend;
-use super::{sys, BackendKind, CallFlows, Command, DataPlaneError, LegFlows, WorkerCounters};
+use super::{
+    settle, sys, BackendKind, CallFlows, Command, DataPlaneError, LegFlows, WorkerCounters,
+    CLAIM_TAKEN,
+};
 
 /// How long a worker waits for packets before it looks at its command
 /// queue anyway (the eventfd wakes it sooner).
@@ -38,6 +41,8 @@ pub(crate) struct WorkerSpec {
     pub counters: Arc<WorkerCounters>,
     pub ready: Sender<std::io::Result<BackendKind>>,
     pub hook: Option<fn()>,
+    /// Test hook: called before each command.
+    pub before_command: Option<fn()>,
 }
 
 /// The worker thread's body.
@@ -85,6 +90,9 @@ fn serve<B: Backend>(mut backend: B, spec: WorkerSpec) {
         for _ in 0..COMMANDS_PER_ROUND {
             match spec.commands.try_recv() {
                 Ok(cmd) => {
+                    if let Some(hook) = spec.before_command {
+                        hook();
+                    }
                     if !table.command(cmd, &mut backend) {
                         break 'outer;
                     }
@@ -153,8 +161,21 @@ impl Table {
     fn command<B: Backend>(&mut self, cmd: Command, backend: &mut B) -> bool {
         inc(&self.counters.commands);
         match cmd {
-            Command::AddCall(flows, ack) => {
-                let r = self.add_call(*flows, backend);
+            Command::AddCall(flows, ack, claim) => {
+                let id = flows.id;
+                let mut r = self.add_call(*flows, backend);
+                if r.is_ok() && !settle(&claim, CLAIM_TAKEN) {
+                    // The control plane stopped waiting and forgot this
+                    // call: nobody could ever remove it, so drop it now.
+                    if let Some(slot) = self.by_id.remove(&id) {
+                        self.drop_call(slot, backend);
+                    }
+                    tracing::warn!(
+                        call = id,
+                        "call reached the worker after its request timed out; dropped"
+                    );
+                    r = Err(DataPlaneError::Timeout);
+                }
                 let _ = ack.try_send(r);
             }
             Command::UpdateLeg {
