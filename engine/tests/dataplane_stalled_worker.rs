@@ -1,0 +1,177 @@
+//! What happens when a worker stalls (a test hook makes it sleep before
+//! each control command):
+//!
+//! - a new call that reaches the worker only after the control plane
+//!   stopped waiting for it is dropped, not kept: the control plane has
+//!   forgotten it, so nobody could ever remove it (its ports would leak);
+//! - datagrams that overflow a socket's receive queue meanwhile are
+//!   counted from `SO_RXQ_OVFL` (per leg and per worker), and the socket
+//!   keeps being served afterwards.
+//!
+//! Its own test binary: the hooks apply to every data plane started in the
+//! process afterwards, so the tests here take turns (one lock).
+
+use std::net::UdpSocket;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rampart::dataplane::*;
+
+static HOOKS: Mutex<()> = Mutex::new(());
+
+fn rtp(seq: u16, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x80, 0x00];
+    v.extend_from_slice(&seq.to_be_bytes());
+    v.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    v.extend_from_slice(&0x5eed_u32.to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
+fn leg(socket: UdpSocket) -> LegFlows {
+    LegFlows {
+        rtp_socket: socket,
+        rtcp_socket: None,
+        remote_rtp: None,
+        remote_rtcp: None,
+        latch: LatchMode::default(),
+        srtp_in: None,
+        srtp_out: None,
+        forward: ForwardMode::default(),
+        counters: Arc::new(LegCounters::default()),
+    }
+}
+
+fn slow_worker() {
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+#[test]
+fn a_call_that_arrives_after_the_timeout_is_dropped_not_leaked() {
+    let _turn = HOOKS.lock().unwrap_or_else(|p| p.into_inner());
+    set_test_hooks(TestHooks {
+        before_command: Some(slow_worker),
+        ack_timeout: Some(Duration::from_millis(50)),
+    });
+    for backend in [BackendKind::Mmsg, BackendKind::Auto] {
+        let dp = DataPlane::start(DataPlaneConfig {
+            workers: 1,
+            pin_cpus: false,
+            backend,
+            batch_size: 32,
+        })
+        .unwrap();
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addrs = [a.local_addr().unwrap(), b.local_addr().unwrap()];
+        let r = dp.add_call(CallFlows {
+            id: 7,
+            legs: [leg(a), leg(b)],
+        });
+        assert!(matches!(r, Err(DataPlaneError::Timeout)), "{r:?}");
+        // The control plane forgot the call...
+        assert!(matches!(
+            dp.remove_call(7),
+            Err(DataPlaneError::UnknownCall(7))
+        ));
+        // ...and the worker, once it gets to it, drops it: it holds no
+        // call and the ports are free again (bounded wait).
+        let w = Arc::clone(&dp.worker_stats()[0]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = w.snapshot();
+            let free = addrs.iter().all(|&x| UdpSocket::bind(x).is_ok());
+            if s.commands >= 1 && s.calls == 0 && free {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{backend}: the late call was kept: {s:?}, ports free: {free}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        dp.shutdown();
+    }
+}
+
+#[test]
+fn receive_queue_overflow_is_counted_and_the_socket_kept() {
+    let _turn = HOOKS.lock().unwrap_or_else(|p| p.into_inner());
+    set_test_hooks(TestHooks {
+        before_command: Some(slow_worker),
+        ack_timeout: None,
+    });
+    for backend in [BackendKind::Mmsg, BackendKind::Auto] {
+        let dp = DataPlane::start(DataPlaneConfig {
+            workers: 1,
+            pin_cpus: false,
+            backend,
+            batch_size: 32,
+        })
+        .unwrap();
+        let node_a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // A small receive queue (the kernel rounds it up to a few packets).
+        socket2::SockRef::from(&node_a)
+            .set_recv_buffer_size(2048)
+            .unwrap();
+        let node_b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to_node_a = node_a.local_addr().unwrap();
+        let phone_a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let phone_b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        phone_b
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let leg_a = leg(node_a);
+        let counters_a = Arc::clone(&leg_a.counters);
+        let mut leg_b = leg(node_b);
+        leg_b.remote_rtp = Some(phone_b.local_addr().unwrap());
+        dp.add_call(CallFlows {
+            id: 9,
+            legs: [leg_a, leg_b],
+        })
+        .unwrap();
+        let mut buf = [0u8; 2048];
+        let mut seq = 1u16;
+        phone_a.send_to(&rtp(seq, b"first"), to_node_a).unwrap();
+        let n = phone_b.recv(&mut buf).unwrap();
+        assert_eq!(&buf[12..n], b"first");
+        std::thread::scope(|scope| {
+            // A command that stalls the worker (the hook sleeps 300 ms
+            // before it) while phone A floods leg A.
+            let stall = scope.spawn(|| dp.update_leg(9, 0, LegUpdate::default()));
+            std::thread::sleep(Duration::from_millis(100));
+            for _ in 0..3_000 {
+                seq = seq.wrapping_add(1);
+                let _ = phone_a.send_to(&rtp(seq, &[0x55; 160]), to_node_a);
+            }
+            stall.join().unwrap().unwrap();
+        });
+        // Whatever fit in the queue is relayed; the rest was dropped by the
+        // kernel and is counted once the worker reads the next datagram.
+        phone_b
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        while phone_b.recv(&mut buf).is_ok() {}
+        phone_b
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        // The socket is still served.
+        for i in 0..3u8 {
+            seq = seq.wrapping_add(1);
+            let payload = [b'l', b'a', b't', b'e', i];
+            phone_a.send_to(&rtp(seq, &payload), to_node_a).unwrap();
+            let n = phone_b.recv(&mut buf).unwrap();
+            assert_eq!(
+                &buf[12..n],
+                &payload,
+                "{backend}: relayed after the overflow"
+            );
+        }
+        let a = counters_a.snapshot();
+        let w = dp.worker_stats()[0].snapshot();
+        assert!(a.dropped_overload > 0, "{backend}: {a:?}");
+        assert!(w.kernel_drops > 0, "{backend}: {w:?}");
+        assert_eq!(w.kernel_drops, a.dropped_overload, "{backend}");
+        dp.shutdown();
+    }
+}
