@@ -46,21 +46,27 @@ fn slow_worker() {
     std::thread::sleep(Duration::from_millis(300));
 }
 
+/// A data plane of one worker on `backend`, whose worker sleeps before
+/// each command; requests wait `ack_timeout` (default: 5 s).
+fn stalling_plane(backend: BackendKind, ack_timeout: Option<Duration>) -> DataPlane {
+    set_test_hooks(TestHooks {
+        before_command: Some(slow_worker),
+        ack_timeout,
+    });
+    DataPlane::start(DataPlaneConfig {
+        workers: 1,
+        pin_cpus: false,
+        backend,
+        batch_size: 32,
+    })
+    .unwrap()
+}
+
 #[test]
 fn a_call_that_arrives_after_the_timeout_is_dropped_not_leaked() {
     let _turn = HOOKS.lock().unwrap_or_else(|p| p.into_inner());
-    set_test_hooks(TestHooks {
-        before_command: Some(slow_worker),
-        ack_timeout: Some(Duration::from_millis(50)),
-    });
     for backend in [BackendKind::Mmsg, BackendKind::Auto] {
-        let dp = DataPlane::start(DataPlaneConfig {
-            workers: 1,
-            pin_cpus: false,
-            backend,
-            batch_size: 32,
-        })
-        .unwrap();
+        let dp = stalling_plane(backend, Some(Duration::from_millis(50)));
         let a = UdpSocket::bind("127.0.0.1:0").unwrap();
         let b = UdpSocket::bind("127.0.0.1:0").unwrap();
         let addrs = [a.local_addr().unwrap(), b.local_addr().unwrap()];
@@ -97,18 +103,8 @@ fn a_call_that_arrives_after_the_timeout_is_dropped_not_leaked() {
 #[test]
 fn receive_queue_overflow_is_counted_and_the_socket_kept() {
     let _turn = HOOKS.lock().unwrap_or_else(|p| p.into_inner());
-    set_test_hooks(TestHooks {
-        before_command: Some(slow_worker),
-        ack_timeout: None,
-    });
     for backend in [BackendKind::Mmsg, BackendKind::Auto] {
-        let dp = DataPlane::start(DataPlaneConfig {
-            workers: 1,
-            pin_cpus: false,
-            backend,
-            batch_size: 32,
-        })
-        .unwrap();
+        let dp = stalling_plane(backend, None);
         let node_a = UdpSocket::bind("127.0.0.1:0").unwrap();
         // A small receive queue (the kernel rounds it up to a few packets).
         socket2::SockRef::from(&node_a)

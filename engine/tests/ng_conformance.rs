@@ -940,27 +940,17 @@ fn early_media_answer_on_183_then_again_on_200() {
     let mut a_rx = ctx_from(&lines_a[0]);
     let mut b_tx = ctx_key(Suite::AesCm128HmacSha1_80, &b.keys[0].2);
     let mut b_rx = ctx_from(line);
+    // Media both ways, sequence numbers `seqs`, with the same contexts.
+    let mut both_ways = |seqs: std::ops::RangeInclusive<u16>| {
+        for seq in seqs {
+            let (tx, rx) = (Some(&mut b_tx), Some(&mut a_rx));
+            flow(&b.rtp, addr_b, tx, &a.rtp, rx, seq, 0xb0b);
+            let (tx, rx) = (Some(&mut a_tx), Some(&mut b_rx));
+            flow(&a.rtp, addr_a, tx, &b.rtp, rx, seq, 0xa1a);
+        }
+    };
     // Early media: the callee's ringback reaches A, and A's media reaches B.
-    for seq in 1..=3 {
-        flow(
-            &b.rtp,
-            addr_b,
-            Some(&mut b_tx),
-            &a.rtp,
-            Some(&mut a_rx),
-            seq,
-            0xb0b,
-        );
-        flow(
-            &a.rtp,
-            addr_a,
-            Some(&mut a_tx),
-            &b.rtp,
-            Some(&mut b_rx),
-            seq,
-            0xa1a,
-        );
-    }
+    both_ways(1..=3);
     // The 200 OK, same SDP.
     let r = ng.req(&answer_items(call, &answer_sdp, vec![]));
     ok(&r);
@@ -974,26 +964,7 @@ fn early_media_answer_on_183_then_again_on_200() {
         "same key toward A"
     );
     // The same contexts go on: ROC and replay state were kept.
-    for seq in 4..=6 {
-        flow(
-            &b.rtp,
-            addr_b,
-            Some(&mut b_tx),
-            &a.rtp,
-            Some(&mut a_rx),
-            seq,
-            0xb0b,
-        );
-        flow(
-            &a.rtp,
-            addr_a,
-            Some(&mut a_tx),
-            &b.rtp,
-            Some(&mut b_rx),
-            seq,
-            0xa1a,
-        );
-    }
+    both_ways(4..=6);
     let d = ng.req(&[("call-id", s(call)), ("command", s("delete"))]);
     ok(&d);
 }
