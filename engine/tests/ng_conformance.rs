@@ -965,6 +965,26 @@ fn early_media_answer_on_183_then_again_on_200() {
     );
     // The same contexts go on: ROC and replay state were kept.
     both_ways(4..=6);
+    // `statistics` reports the media rates (sampled once a second) while
+    // media flows.
+    let mut rate = 0;
+    for round in 0..40u16 {
+        both_ways(7 + 2 * round..=8 + 2 * round);
+        let st = ng.req(&[("command", s("statistics"))]);
+        ok(&st);
+        let cur = st
+            .get("statistics")
+            .and_then(|v| v.get("currentstatistics"))
+            .expect("currentstatistics");
+        assert!(cur.get("errorrate").and_then(Value::as_u64).is_some());
+        rate = cur.get("packetrate").and_then(Value::as_u64).unwrap_or(0);
+        if rate > 0 {
+            assert!(cur.get("byterate").and_then(Value::as_u64).unwrap_or(0) > rate);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(rate > 0, "no packetrate while media flowed");
     let d = ng.req(&[("call-id", s(call)), ("command", s("delete"))]);
     ok(&d);
 }

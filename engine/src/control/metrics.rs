@@ -22,38 +22,62 @@ fn load(a: &AtomicU64) -> u64 {
     a.load(Ordering::Relaxed)
 }
 
-/// Renders every series.
-pub fn render(s: &Shared) -> String {
-    let mut out = String::with_capacity(4096);
-    // Leg counters: ended calls + live calls.
-    let mut sums: Vec<u64> = s.totals.sums.iter().map(load).collect();
-    let (calls, legs) = {
-        let reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
-        for c in reg.calls() {
-            for l in &c.legs {
-                for (i, (_, get)) in LEG_COUNTERS.iter().enumerate() {
-                    sums[i] += load(get(&l.counters));
+/// Node-wide leg counters (ended calls plus live HTTP and ng calls), in
+/// [`LEG_COUNTERS`] order, with the running calls and legs.
+pub(crate) struct LegTotals {
+    sums: Vec<u64>,
+    /// Calls running.
+    pub calls: usize,
+    /// Legs running.
+    pub legs: usize,
+}
+
+impl LegTotals {
+    /// Sums every leg's counters now. Takes the registry and ng locks in
+    /// turn: call it holding neither.
+    pub(crate) fn now(s: &Shared) -> LegTotals {
+        let mut sums: Vec<u64> = s.totals.sums.iter().map(load).collect();
+        let (calls, legs) = {
+            let reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
+            for c in reg.calls() {
+                for l in &c.legs {
+                    for (i, (_, get)) in LEG_COUNTERS.iter().enumerate() {
+                        sums[i] += load(get(&l.counters));
+                    }
                 }
             }
+            (reg.len(), reg.len() * 2)
+        };
+        // ng calls: one data-plane call (two legs) per relayed media section.
+        let ng_legs = s.ng.leg_counters();
+        for c in &ng_legs {
+            for (i, (_, get)) in LEG_COUNTERS.iter().enumerate() {
+                sums[i] += load(get(c));
+            }
         }
-        (reg.len(), reg.len() * 2)
-    };
-    // ng calls: one data-plane call (two legs) per relayed media section.
-    let ng_legs = s.ng.leg_counters();
-    for c in &ng_legs {
-        for (i, (_, get)) in LEG_COUNTERS.iter().enumerate() {
-            sums[i] += load(get(c));
+        LegTotals {
+            sums,
+            calls: calls + s.ng.call_count(),
+            legs: legs + ng_legs.len(),
         }
     }
-    let ng_calls = s.ng.call_count();
-    let (calls, legs) = (calls + ng_calls, legs + ng_legs.len());
-    let sum = |name: &str| {
+
+    /// The sum of the counter called `name` (0 for an unknown name).
+    pub(crate) fn get(&self, name: &str) -> u64 {
         LEG_COUNTERS
             .iter()
             .position(|(n, _)| *n == name)
-            .map(|i| sums[i])
+            .map(|i| self.sums[i])
             .unwrap_or(0)
-    };
+    }
+}
+
+/// Renders every series.
+pub fn render(s: &Shared) -> String {
+    let mut out = String::with_capacity(4096);
+    let totals = LegTotals::now(s);
+    let (calls, legs) = (totals.calls, totals.legs);
+    let sum = |name: &str| totals.get(name);
 
     family(
         &mut out,
@@ -317,7 +341,7 @@ pub fn render(s: &Shared) -> String {
         "gauge",
         "Calls made over the ng protocol (also in rampart_calls_active).",
     );
-    let _ = writeln!(out, "rampart_ng_calls_active {ng_calls}");
+    let _ = writeln!(out, "rampart_ng_calls_active {}", s.ng.call_count());
     let ngc = &s.ng.counters;
     family(
         &mut out,

@@ -163,9 +163,43 @@ struct Inner {
     cache: Cache,
 }
 
+/// Node-wide media rates for `statistics`, sampled by the housekeeping
+/// tick at most once a second.
+#[derive(Default)]
+struct Rates {
+    /// (ms, packets in, bytes in, errors) at the last sample.
+    last: Option<(u64, u64, u64, u64)>,
+    /// Per second over the last interval: packets, bytes, errors.
+    per_sec: (u64, u64, u64),
+}
+
+/// Counters that make the `errorrate`: packets refused on arrival.
+const ERROR_COUNTERS: [&str; 4] = ["auth_failures", "replays", "malformed", "unknown_ssrc"];
+
+impl Rates {
+    fn sample(&mut self, now_ms: u64, t: &super::metrics::LegTotals) {
+        let errors = ERROR_COUNTERS.iter().map(|n| t.get(n)).sum();
+        let cur = (now_ms, t.get("packets_in"), t.get("bytes_in"), errors);
+        if let Some(last) = self.last {
+            let dt = cur.0.saturating_sub(last.0);
+            if dt < 1000 {
+                return;
+            }
+            let rate = |a: u64, b: u64| a.saturating_sub(b).saturating_mul(1000) / dt;
+            self.per_sec = (
+                rate(cur.1, last.1),
+                rate(cur.2, last.2),
+                rate(cur.3, last.3),
+            );
+        }
+        self.last = Some(cur);
+    }
+}
+
 /// The ng protocol's state: its calls, the reply cache, its counters.
 pub struct NgState {
     inner: Mutex<Inner>,
+    rates: Mutex<Rates>,
     allow: Vec<Cidr>,
     limits: Limits,
     max_request: usize,
@@ -643,6 +677,7 @@ impl NgState {
                     order: VecDeque::new(),
                 },
             }),
+            rates: Mutex::new(Rates::default()),
             allow: cfg
                 .allow
                 .iter()
@@ -944,10 +979,15 @@ impl NgState {
                 let t = &s.totals;
                 let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
                 let mut cur = Dict::new();
+                let (packets, bytes, errors) =
+                    self.rates.lock().map(|r| r.per_sec).unwrap_or_default();
                 cur.int("sessionsown", own)
                     .int("sessionsforeign", 0)
                     .int("sessionstotal", own + http)
-                    .int("transcodedmedia", 0);
+                    .int("transcodedmedia", 0)
+                    .int("packetrate", packets)
+                    .int("byterate", bytes)
+                    .int("errorrate", errors);
                 let mut tot = Dict::new();
                 tot.int("uptime", now_ms().saturating_sub(s.started_ms) / 1000)
                     .int("managedsessions", g(&t.created))
@@ -982,6 +1022,18 @@ impl NgState {
     /// (`[timeouts]`). Returns how many calls it ended.
     pub fn tick(&self, s: &Shared) -> usize {
         let now = now_ms();
+        // Media rates (before taking the calls' lock: the totals take it).
+        let due = self
+            .rates
+            .lock()
+            .map(|r| r.last.is_none_or(|l| now.saturating_sub(l.0) >= 1000))
+            .unwrap_or(false);
+        if due {
+            let totals = super::metrics::LegTotals::now(s);
+            if let Ok(mut r) = self.rates.lock() {
+                r.sample(now, &totals);
+            }
+        }
         let no_media_ms = s.config.timeouts.no_media_secs.saturating_mul(1000);
         let max_ms = s.config.timeouts.max_call_secs.saturating_mul(1000);
         let mut inner = self.lock();
