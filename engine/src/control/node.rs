@@ -390,7 +390,7 @@ impl Node {
             cluster_mode = shared.security.cluster_mode().as_str(),
             trust_list_version = ?shared.security.ctl_version(),
             workers = info.workers,
-            backend = ?info.backend,
+            backend = %info.backend,
             max_calls = shared.config.limits.max_calls,
             no_media_secs = shared.config.timeouts.no_media_secs,
             "node started"
