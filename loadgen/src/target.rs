@@ -315,6 +315,12 @@ impl Target for RampartHttp {
             .map_err(|e| format!("POST /calls: answer is not JSON: {e}"))?;
         let leg = |i: usize, mode: LegMode| -> Result<LegSetup, String> {
             let l = &v["legs"][i];
+            if self.passthrough && l["forward"] != "verified-passthrough" {
+                return Err(format!(
+                    "POST /calls: leg {i} forwards {}, not verified-passthrough",
+                    l["forward"]
+                ));
+            }
             let relay = l["local"]
                 .as_str()
                 .and_then(|s| s.parse().ok())

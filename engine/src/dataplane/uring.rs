@@ -122,8 +122,6 @@ pub(crate) struct UringBackend {
     pending: Vec<u16>,
     /// Free GSO slots.
     gso_free: Vec<u16>,
-    /// Scratch: the buffers of one GSO run.
-    run: Vec<u16>,
 
     counters: Arc<WorkerCounters>,
 }
@@ -154,7 +152,6 @@ impl UringBackend {
             max_completions: usize::from(n) * 4,
             pending: Vec::with_capacity(usize::from(n)),
             gso_free: (0..GSO_SLOTS).rev().collect(),
-            run: Vec::with_capacity(GSO_MAX_SEGMENTS),
             counters,
         };
         b.arm_wake()?;
@@ -302,15 +299,13 @@ impl UringBackend {
             let mut sent = false;
             if j - i >= 2 {
                 if let Some(slot) = self.gso_free.pop() {
-                    self.run.clear();
-                    self.run.extend_from_slice(&self.pending[i..j]);
                     let ud = (KIND_SEND << KIND_SHIFT) | SEND_GSO | u64::from(slot);
                     if self
                         .ring
                         .send_segmented(
                             slot,
                             out.sock,
-                            &self.run,
+                            &self.pending[i..j],
                             PAYLOAD_OFFSET,
                             first.len,
                             &first.dest,
