@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Relay benchmark (issue 3): Rampart with one worker, then rtpengine in
+# Relay benchmark (issues 3, 11): Rampart with one worker, then rtpengine in
 # userspace with one thread, each relaying the same G.711 SRTP calls
 # (leg A AES_CM_128_HMAC_SHA1_80, leg B AES_CM_128_HMAC_SHA1_32, so every
 # packet is decrypted and re-encrypted), driven by rampart-loadgen on
-# loopback. Prints one markdown table with a ratio row (rtpengine CPU-µs per
+# loopback. The headline runs use even pacing (`--pacing even`: every
+# packet leaves at its own due time, one datagram per send, as independent
+# phones send); the same calls with burst pacing (each slot's packets in
+# one sendmmsg, so the relay batches for free) are shown beside them.
+# Prints one markdown table with a ratio row (rtpengine CPU-µs per
 # relayed packet over Rampart's); then the same calls with plain RTP on
 # both legs on both relays (the I/O alone), Rampart's verified passthrough
 # and its mmsg backend, and `udp-floor` (what one UDP send + receive costs
@@ -27,6 +31,7 @@
 # OUT (target/relay-bench), RESULTS (loadgen/results), LG_THREADS (1 loadgen
 # player thread, as in earlier measurements), BACKEND (auto: Rampart's
 # backend for the headline runs), MMSG=0 skips the mmsg-backend runs,
+# BURST=0 skips the burst-pacing runs,
 # SKIP_BUILD=1, NO_INSTALL=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -154,7 +159,8 @@ stop_rampart() {
 }
 
 RH="rampart-http=127.0.0.1:$HTTP_PORT"
-files=()      # re-keyed SRTP, both relays: the headline table
+files=()      # re-keyed SRTP, both relays, even pacing: the headline table
+burst_files=() # the same, burst pacing
 rtp_files=()  # plain RTP on both legs, both relays
 var_files=()  # Rampart's other paths
 if [ "${MMSG:-1}" = 1 ]; then
@@ -171,6 +177,11 @@ for n in $CALLS; do
     run_one "$RH" "Rampart (1 worker)" "$RP" "$n" "rampart-$n" "${DEV[@]}"
     files+=("$OUT/rampart-$n.json")
     sleep 0.5
+    if [ "${BURST:-1}" = 1 ]; then
+        run_one "$RH" "Rampart (1 worker)" "$RP" "$n" "rampart-burst-$n" "${DEV[@]}" --pacing burst
+        burst_files+=("$OUT/rampart-burst-$n.json")
+        sleep 0.5
+    fi
     run_one "$RH" "Rampart, verified passthrough" "$RP" "$n" "rampart-passthrough-$n" \
         "${DEV[@]}" --passthrough
     var_files+=("$OUT/rampart-passthrough-$n.json")
@@ -195,6 +206,12 @@ if [ "$have_rtpengine" = 1 ]; then
         run_one "ng=127.0.0.1:$NG_PORT" "rtpengine (userspace, 1 thread)" "$EP" "$n" "rtpengine-$n"
         files+=("$OUT/rtpengine-$n.json")
         sleep 0.5
+        if [ "${BURST:-1}" = 1 ]; then
+            run_one "ng=127.0.0.1:$NG_PORT" "rtpengine (userspace, 1 thread)" "$EP" "$n" \
+                "rtpengine-burst-$n" --pacing burst
+            burst_files+=("$OUT/rtpengine-burst-$n.json")
+            sleep 0.5
+        fi
         run_one "ng=127.0.0.1:$NG_PORT" "rtpengine, RTP both legs" "$EP" "$n" "rtpengine-rtp-$n" \
             --mode-a rtp --mode-b rtp
         rtp_files+=("$OUT/rtpengine-rtp-$n.json")
@@ -211,11 +228,19 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
 fi
 
 {
-    echo "### Relay benchmark: G.711 SRTP calls (AES_CM_128_HMAC_SHA1_80 <-> AES_CM_128_HMAC_SHA1_32), ${DUR} s per run, loopback"
+    echo "### Relay benchmark: G.711 SRTP calls (AES_CM_128_HMAC_SHA1_80 <-> AES_CM_128_HMAC_SHA1_32), ${DUR} s per run, loopback, even pacing"
+    echo
+    echo "Even pacing: every packet leaves the load generator at its own due time, one datagram per send, as independent phones send."
     echo
     "$LOADGEN" table "${files[@]}"
     echo
     echo "CPU-µs/packet: the relay's utime+stime over the measured window divided by the packets it delivered."
+    if [ ${#burst_files[@]} -gt 0 ]; then
+        echo
+        echo "### The same calls with burst pacing (each 200 µs slot's packets in one sendmmsg: the relay receives bursts and batches for free; no phone population sends like this)"
+        echo
+        "$LOADGEN" table "${burst_files[@]}"
+    fi
     if [ ${#rtp_files[@]} -gt 0 ]; then
         echo
         echo "### The same calls with plain RTP on both legs (no crypto: the relay's I/O alone)"

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use rampart_loadgen::payload::Profile;
+use rampart_loadgen::player::Pacing;
 use rampart_loadgen::{
     html, load_report, parse_duration, parse_rate, report, runner, sys, target, LegMode, Report,
     RunConfig, StepConfig, TargetSpec,
@@ -127,11 +128,17 @@ struct RunArgs {
     /// Packets per sendmmsg/recvmmsg.
     #[arg(long, default_value_t = 64)]
     batch: usize,
-    /// Send slot length in µs: a player sleeps at least this long between
-    /// turns (receive times come from kernel timestamps, so this does not
+    /// Send slot length in µs with `--pacing burst`: a player sleeps at
+    /// least this long between turns and sends each slot's packets in one
+    /// batch (receive times come from kernel timestamps, so this does not
     /// blur latency).
     #[arg(long, default_value_t = 200)]
     tick_us: u64,
+    /// Traffic shape: `even` (default; each packet leaves at its own due
+    /// time, one datagram per send, as independent phones send) or `burst`
+    /// (each slot's packets in one sendmmsg: the relay batches for free).
+    #[arg(long, default_value = "even")]
+    pacing: Pacing,
     /// Address the phones bind to and announce.
     #[arg(long, default_value = "127.0.0.1")]
     local_ip: IpAddr,
@@ -292,6 +299,7 @@ fn run(a: RunArgs) -> Result<ExitCode, String> {
     cfg.local_ip = a.local_ip;
     cfg.batch = a.batch;
     cfg.tick = Duration::from_micros(a.tick_us.clamp(1, 5_000));
+    cfg.pacing = a.pacing;
     cfg.allow_remote = a.allow_remote;
     cfg.setup_rate = setup_rate;
     cfg.rtcp_interval = rtcp_interval;

@@ -66,6 +66,49 @@ struct Rx {
     stream: StreamRx,
 }
 
+/// How a player hands due packets to the kernel: the traffic shape the
+/// relay sees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pacing {
+    /// Each packet leaves at its own due time, one datagram per send
+    /// syscall, as independent phones send: only packets due within
+    /// [`EVEN_COALESCE_NS`] of each other share a syscall. The relay sees
+    /// packets one by one and batches only if it does so itself.
+    #[default]
+    Even,
+    /// The packets due in each send slot (`--tick-us`) leave together in
+    /// one `sendmmsg`: the relay receives bursts and batches for free.
+    /// Cheaper for the load generator, but no real phone population sends
+    /// like this.
+    Burst,
+}
+
+/// Even pacing: packets due within this many ns of the first in a group
+/// share one `sendmmsg` (phones that happen to send at the same µs).
+pub const EVEN_COALESCE_NS: u64 = 5_000;
+
+impl Pacing {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pacing::Even => "even",
+            Pacing::Burst => "burst",
+        }
+    }
+}
+
+impl std::str::FromStr for Pacing {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Pacing, String> {
+        match s {
+            "even" => Ok(Pacing::Even),
+            "burst" => Ok(Pacing::Burst),
+            _ => Err(format!("pacing must be even or burst, not {s:?}")),
+        }
+    }
+}
+
 /// Timing shared by all player threads.
 #[derive(Clone, Copy, Debug)]
 pub struct Schedule {
@@ -89,6 +132,8 @@ pub struct Schedule {
     pub drain: Duration,
     /// Packets per `sendmmsg`/`recvmmsg`.
     pub batch: usize,
+    /// The traffic shape.
+    pub pacing: Pacing,
 }
 
 impl Schedule {
@@ -143,6 +188,34 @@ fn context(suite: Option<Suite>, key: &[u8], window: usize) -> Result<Option<Con
 pub fn ssrc_for(base: u32, call: u32, dir: u8) -> u32 {
     base.wrapping_add(call.wrapping_mul(2))
         .wrapping_add(dir as u32)
+}
+
+/// Even pacing: sends what is queued unless the next due packet belongs to
+/// the same instant (due within [`EVEN_COALESCE_NS`] of `due`).
+fn even_flush(
+    sb: &mut [SendBatch; 2],
+    fds: &[std::os::fd::RawFd; 2],
+    heap: &BinaryHeap<Due>,
+    due: u64,
+    c: &mut Counters,
+    last_send: &mut u64,
+    s: &Schedule,
+) {
+    let same_instant = heap
+        .peek()
+        .is_some_and(|&Reverse((next, _, _))| next <= due + EVEN_COALESCE_NS && next <= s.now_ns());
+    if same_instant {
+        return;
+    }
+    for side in 0..2 {
+        if !sb[side].is_empty() {
+            let (_, failed) = sb[side].flush(fds[side]);
+            c.sent -= failed as u64;
+            c.send_errors += failed as u64;
+            c.send_calls += 1;
+            *last_send = s.now_ns();
+        }
+    }
 }
 
 /// Heap entry: (due ns, stream index, is RTCP).
@@ -238,6 +311,12 @@ impl Player {
         // With kernel arrival stamps, latency does not depend on when we
         // read: sleep in ticks instead of waking for every packet.
         let stamped = fds.iter().all(|&fd| sys::enable_rx_timestamps(fd));
+        let even = s.pacing == Pacing::Even;
+        if even {
+            // Sleeps end at the due time, not up to 50 µs (the default
+            // timer slack) later.
+            sys::set_timer_slack_ns(1);
+        }
         let mut sb = [SendBatch::new(s.batch), SendBatch::new(s.batch)];
         let mut rb = RecvBatch::new(s.batch);
         let mut c = Counters::default();
@@ -298,6 +377,7 @@ impl Player {
                     let (_, failed) = sb[t.side].flush(fds[t.side]);
                     c.sent -= failed as u64;
                     c.send_errors += failed as u64;
+                    c.send_calls += 1;
                 }
                 let lag = now - due;
                 max_lag = max_lag.max(lag);
@@ -323,6 +403,9 @@ impl Player {
                     let next = due + s.rtcp_interval_ns;
                     if next < send_end {
                         heap.push(Reverse((next, i, true)));
+                    }
+                    if even {
+                        even_flush(&mut sb, &fds, &heap, due, &mut c, &mut last_send, s);
                     }
                     continue;
                 }
@@ -355,12 +438,16 @@ impl Player {
                     let next = s.start_ns + t.phase_ns + t.profile.slot(t.seq).offset_ns;
                     heap.push(Reverse((next, i, false)));
                 }
+                if even {
+                    even_flush(&mut sb, &fds, &heap, due, &mut c, &mut last_send, s);
+                }
             }
             for side in 0..2 {
                 if !sb[side].is_empty() {
                     let (_, failed) = sb[side].flush(fds[side]);
                     c.sent -= failed as u64;
                     c.send_errors += failed as u64;
+                    c.send_calls += 1;
                     last_send = s.now_ns();
                 }
             }
@@ -404,7 +491,19 @@ impl Player {
                 Some(&Reverse((due, _, _))) => due,
                 None => drain_deadline,
             };
-            if stamped {
+            if even {
+                // Wake at the next due time (receive times come from
+                // kernel stamps when there are any, so reading late does
+                // not blur latency; without stamps, wait on the sockets).
+                if next > now {
+                    let wait = Duration::from_nanos((next - now).min(5_000_000));
+                    if stamped {
+                        std::thread::sleep(wait);
+                    } else {
+                        sys::poll_readable(&fds, wait);
+                    }
+                }
+            } else if stamped {
                 let tick = s.tick.as_nanos() as u64;
                 let wait = next.saturating_sub(now).clamp(tick, 5_000_000.max(tick));
                 std::thread::sleep(Duration::from_nanos(wait));

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::payload::Profile;
+use crate::player::Pacing;
 use crate::series::{Point, Snapshot};
 use crate::stats::{Counters, Latency};
 
@@ -38,6 +39,11 @@ pub struct Report {
     pub suites: [String; 2],
     /// Player threads.
     pub threads: usize,
+    /// The traffic shape: `even` (each packet at its own time, one
+    /// datagram per send) or `burst` (each slot's packets in one
+    /// `sendmmsg`). Reports from before the option say `burst`.
+    #[serde(default = "burst")]
+    pub pacing: Pacing,
     /// Sending time asked for, s.
     pub duration_s: f64,
     /// Sending time taken (first to last send), s; rates are over this.
@@ -101,6 +107,10 @@ pub struct Report {
     pub snapshots: Vec<Snapshot>,
 }
 
+fn burst() -> Pacing {
+    Pacing::Burst
+}
+
 impl Report {
     /// The summary table.
     pub fn table(&self) -> String {
@@ -128,6 +138,15 @@ impl Report {
                 format!(
                     "{:.1} s sending ({:.1} s taken), {:.1} s measured, setup {:.0} ms",
                     self.duration_s, self.send_window_s, self.window_s, self.setup_ms
+                ),
+            ),
+            (
+                "pacing",
+                format!(
+                    "{} ({} send syscalls, {:.2} packets each)",
+                    self.pacing.name(),
+                    c.send_calls,
+                    (c.sent + c.rtcp_sent) as f64 / c.send_calls.max(1) as f64
                 ),
             ),
             ("sent", format!("{} ({:.0} pps)", c.sent, self.offered_pps)),
@@ -287,21 +306,22 @@ impl StepReport {
     }
 }
 
-/// One markdown table over several reports: target | calls | delivered pps
-/// | loss % | CPU-µs/packet | p50 µs | p99 µs, then, for each call count
-/// with both an `ng=` and a `rampart-http=` report, a ratio row (ng
-/// CPU-µs/packet over Rampart's).
+/// One markdown table over several reports: target | pacing | calls |
+/// delivered pps | loss % | CPU-µs/packet | p50 µs | p99 µs, then, for each
+/// pacing and call count with both an `ng=` and a `rampart-http=` report, a
+/// ratio row (ng CPU-µs/packet over Rampart's).
 pub fn markdown_table(reports: &[Report]) -> String {
     let mut s = String::from(
-        "| target | calls | delivered pps | loss % | CPU-µs/packet | p50 µs | p99 µs |\n\
-         |---|---:|---:|---:|---:|---:|---:|\n",
+        "| target | pacing | calls | delivered pps | loss % | CPU-µs/packet | p50 µs | p99 µs |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|\n",
     );
     let cpu = |r: &Report| r.target_cpu.map(|c| c.us_per_packet);
     for r in reports {
         s.push_str(&format!(
-            "| {}{} | {} | {:.0} | {:.3} | {} | {:.1} | {:.1} |\n",
+            "| {}{} | {} | {} | {:.0} | {:.3} | {} | {:.1} | {:.1} |\n",
             r.label,
             if r.loadgen_behind { " ⚠" } else { "" },
+            r.pacing.name(),
             r.calls,
             r.delivered_pps,
             r.loss_pct,
@@ -310,20 +330,21 @@ pub fn markdown_table(reports: &[Report]) -> String {
             r.latency.p99_us
         ));
     }
-    let mut calls: Vec<usize> = reports.iter().map(|r| r.calls).collect();
-    calls.sort_unstable();
-    calls.dedup();
-    for n in calls {
+    let mut keys: Vec<(Pacing, usize)> = reports.iter().map(|r| (r.pacing, r.calls)).collect();
+    keys.sort_unstable_by_key(|&(p, n)| (p.name(), n));
+    keys.dedup();
+    for (pacing, n) in keys {
         let find = |p: &str| {
             reports
                 .iter()
-                .find(|r| r.calls == n && r.target.starts_with(p))
+                .find(|r| r.calls == n && r.pacing == pacing && r.target.starts_with(p))
                 .and_then(cpu)
         };
         if let (Some(ng), Some(rp)) = (find("ng="), find("rampart-http=")) {
             if rp > 0.0 {
                 s.push_str(&format!(
-                    "| **ratio** rtpengine / Rampart CPU-µs per packet | {n} | | | **{:.2}×** | | |\n",
+                    "| **ratio** rtpengine / Rampart CPU-µs per packet | {} | {n} | | | **{:.2}×** | | |\n",
+                    pacing.name(),
                     ng / rp
                 ));
             }

@@ -11,7 +11,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::cpu;
 use crate::payload::Profile;
-use crate::player::{Player, PlayerResult, Schedule};
+use crate::player::{Pacing, Player, PlayerResult, Schedule};
 use crate::report::{Cpu, Report, StepReport};
 use crate::series::{Live, Timeline, WallSample};
 use crate::stats::{new_histogram, Counters, Latency};
@@ -43,8 +43,11 @@ pub struct RunConfig {
     pub batch: usize,
     /// Allow non-loopback relay media addresses.
     pub allow_remote: bool,
-    /// Shortest sleep of a player between turns (send slot length).
+    /// Shortest sleep of a player between turns (send slot length, burst
+    /// pacing).
     pub tick: Duration,
+    /// The traffic shape (default: even, as independent phones send).
+    pub pacing: Pacing,
     /// Calls set up per second (0: as fast as the target answers).
     pub setup_rate: f64,
     /// Interval between each stream's RTCP sender reports (zero: none).
@@ -71,6 +74,7 @@ impl RunConfig {
             batch: 64,
             allow_remote: false,
             tick: Duration::from_micros(200),
+            pacing: Pacing::Even,
             setup_rate: 0.0,
             rtcp_interval: Duration::from_secs(5),
             snapshot_every: 0,
@@ -270,6 +274,7 @@ pub fn run(cfg: &RunConfig, target: &mut dyn Target) -> Result<Report, String> {
         rtcp_interval_ns: cfg.rtcp_interval.as_nanos() as u64,
         drain: cfg.drain,
         batch: cfg.batch.clamp(1, 1024),
+        pacing: cfg.pacing,
     };
     let ssrc_base = (crate::target::new_run_id() as u32) & 0xfff0_0000;
     let mut players = Vec::with_capacity(threads);
@@ -462,6 +467,7 @@ pub fn run(cfg: &RunConfig, target: &mut dyn Target) -> Result<Report, String> {
         profiles: cfg.profiles.iter().map(|p| p.name.to_string()).collect(),
         suites,
         threads,
+        pacing: cfg.pacing,
         duration_s: cfg.duration.as_secs_f64(),
         send_window_s: send_s,
         loadgen_behind,

@@ -46,12 +46,17 @@ pub struct Counters {
     /// replayed, or came on the wrong socket.
     #[serde(default)]
     pub rtcp_bad: u64,
+    /// Send syscalls (`sendmmsg`) the players made: with even pacing about
+    /// one per packet, with burst pacing one per slot and socket.
+    #[serde(default)]
+    pub send_calls: u64,
 }
 
 impl Counters {
     /// Adds `o` to `self`.
     pub fn add(&mut self, o: &Counters) {
         self.sent += o.sent;
+        self.send_calls += o.send_calls;
         self.send_errors += o.send_errors;
         self.delivered += o.delivered;
         self.duplicates += o.duplicates;
