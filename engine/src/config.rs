@@ -72,6 +72,14 @@ pub struct DataPlaneSection {
     pub backend: BackendKind,
     /// Packets per batched receive/send.
     pub batch_size: usize,
+    /// Load-adaptive batching: under load (at least `batch_tick_min_pps`
+    /// per worker) a worker wakes at most once per this many µs, so one
+    /// wake-up serves many packets; the most latency it adds. 0: wake per
+    /// packet always.
+    pub batch_tick_us: u64,
+    /// Arrival rate per worker (packets/s) from which the tick applies; it
+    /// stops below half of it.
+    pub batch_tick_min_pps: u64,
 }
 
 /// `[srtp]`: SRTP defaults for new legs.
@@ -215,6 +223,8 @@ impl Default for DataPlaneSection {
             pin_cpus: false,
             backend: BackendKind::Auto,
             batch_size: 32,
+            batch_tick_us: 0,
+            batch_tick_min_pps: 20_000,
         }
     }
 }
@@ -354,6 +364,12 @@ impl Config {
             return bad(format!(
                 "dataplane.batch_size ({}) must be 1..=1024",
                 self.dataplane.batch_size
+            ));
+        }
+        if self.dataplane.batch_tick_us > 10_000 {
+            return bad(format!(
+                "dataplane.batch_tick_us ({}) must be 0..=10000 (it is the latency a tick may add)",
+                self.dataplane.batch_tick_us
             ));
         }
         let w = self.srtp.replay_window;

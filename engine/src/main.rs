@@ -310,6 +310,10 @@ struct RunArgs {
     /// Packets per I/O batch.
     #[arg(long, env = "RAMPART_BATCH_SIZE")]
     batch_size: Option<usize>,
+    /// Load-adaptive batching: under load, wake at most once per this many
+    /// µs (0 = wake per packet).
+    #[arg(long, env = "RAMPART_BATCH_TICK_US")]
+    batch_tick_us: Option<u64>,
     /// Default SRTP replay window (packets).
     #[arg(long, env = "RAMPART_REPLAY_WINDOW")]
     replay_window: Option<usize>,
@@ -365,6 +369,9 @@ impl RunArgs {
         }
         if let Some(v) = self.batch_size {
             c.dataplane.batch_size = v;
+        }
+        if let Some(v) = self.batch_tick_us {
+            c.dataplane.batch_tick_us = v;
         }
         if let Some(v) = self.replay_window {
             c.srtp.replay_window = v;

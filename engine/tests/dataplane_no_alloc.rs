@@ -112,6 +112,7 @@ fn relay_without_allocating(kind: BackendKind) {
         pin_cpus: false,
         backend: kind,
         batch_size: 32,
+        ..Default::default()
     })
     .unwrap();
     if kind == BackendKind::Uring && dp.backend() != BackendKind::Uring {

@@ -58,6 +58,7 @@ fn stalling_plane(backend: BackendKind, ack_timeout: Option<Duration>) -> DataPl
         pin_cpus: false,
         backend,
         batch_size: 32,
+        ..Default::default()
     })
     .unwrap()
 }

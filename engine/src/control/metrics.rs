@@ -436,6 +436,11 @@ pub fn render(s: &Shared) -> String {
             "Sends that carried several datagrams as one UDP GSO send, per worker.",
             |w| load(&w.gso_sends),
         ),
+        (
+            "rampart_worker_batch_ticks_total",
+            "Times the worker slept one batching tick under load (load-adaptive batching), per worker.",
+            |w| load(&w.batch_ticks),
+        ),
     ] {
         family(&mut out, name, "counter", help);
         for (i, w) in workers.iter().enumerate() {

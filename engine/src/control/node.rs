@@ -295,6 +295,10 @@ impl Node {
             pin_cpus: config.dataplane.pin_cpus,
             backend: config.dataplane.backend,
             batch_size: config.dataplane.batch_size,
+            batch_tick: crate::dataplane::pacer::BatchTick {
+                tick: std::time::Duration::from_micros(config.dataplane.batch_tick_us),
+                min_pps: config.dataplane.batch_tick_min_pps,
+            },
         })
         .map_err(StartError::DataPlane)?;
         let listen = config.api.listen;

@@ -64,8 +64,14 @@ pub(crate) trait Backend {
     /// Stops receiving on a socket (before it is closed).
     fn remove_socket(&mut self, token: u32, fd: RawFd);
     /// Waits up to `timeout_ms` (or until the wakeup fd rings), then
-    /// receives, processes and sends what is ready.
-    fn poll<H: Handler>(&mut self, h: &mut H, timeout_ms: i32) -> io::Result<()>;
+    /// receives, processes and sends what is ready. Returns how many
+    /// datagrams it received.
+    fn poll<H: Handler>(&mut self, h: &mut H, timeout_ms: i32) -> io::Result<u64>;
+    /// Hands the kernel the sends that `poll` queued but left for the next
+    /// wait's system call (before the worker sleeps on a batching tick).
+    fn submit(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -285,8 +291,9 @@ impl Backend for MmsgBackend {
         }
     }
 
-    fn poll<H: Handler>(&mut self, h: &mut H, timeout_ms: i32) -> io::Result<()> {
+    fn poll<H: Handler>(&mut self, h: &mut H, timeout_ms: i32) -> io::Result<u64> {
         let ready = self.epoll.wait(timeout_ms)?;
+        let mut received = 0u64;
         for i in 0..ready {
             let token = self.epoll.token(i);
             if token == WAKE_TOKEN {
@@ -315,6 +322,7 @@ impl Backend for MmsgBackend {
             }
             inc(&self.counters.batches);
             add(&self.counters.packets_received, got as u64);
+            received += got as u64;
             h.begin_batch();
             for j in 0..got {
                 let m = self.meta[j];
@@ -337,6 +345,6 @@ impl Backend for MmsgBackend {
                 self.flush(h);
             }
         }
-        Ok(())
+        Ok(received)
     }
 }

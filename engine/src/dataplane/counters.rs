@@ -199,6 +199,8 @@ pub struct WorkerCounters {
     pub send_calls: AtomicU64,
     /// GSO super-datagrams sent (each replacing several sends).
     pub gso_sends: AtomicU64,
+    /// Sleeps of one batching tick under load (see `dataplane::pacer`).
+    pub batch_ticks: AtomicU64,
     /// Calls the worker holds now.
     pub calls: AtomicU64,
     /// Control commands handled.
@@ -222,6 +224,9 @@ pub struct WorkerStats {
     pub send_calls: u64,
     /// See [`WorkerCounters::gso_sends`].
     pub gso_sends: u64,
+    /// See [`WorkerCounters::batch_ticks`].
+    #[serde(default)]
+    pub batch_ticks: u64,
     /// See [`WorkerCounters::calls`].
     pub calls: u64,
     /// See [`WorkerCounters::commands`].
@@ -240,6 +245,7 @@ impl WorkerCounters {
             batches: r(&self.batches),
             send_calls: r(&self.send_calls),
             gso_sends: r(&self.gso_sends),
+            batch_ticks: r(&self.batch_ticks),
             calls: r(&self.calls),
             commands: r(&self.commands),
         }

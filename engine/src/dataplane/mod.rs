@@ -28,6 +28,7 @@
 
 mod backend;
 mod counters;
+pub mod pacer;
 pub mod relay;
 mod sys;
 mod uring;
@@ -85,6 +86,9 @@ pub struct DataPlaneConfig {
     pub backend: BackendKind,
     /// Datagrams per receive/send batch (clamped to 1..=1024).
     pub batch_size: usize,
+    /// Load-adaptive batching: under load a worker sleeps up to this tick
+    /// between wake-ups so each serves many packets ([`pacer`]).
+    pub batch_tick: pacer::BatchTick,
 }
 
 impl Default for DataPlaneConfig {
@@ -94,6 +98,7 @@ impl Default for DataPlaneConfig {
             pin_cpus: false,
             backend: BackendKind::Auto,
             batch_size: 32,
+            batch_tick: pacer::BatchTick::default(),
         }
     }
 }
@@ -454,6 +459,7 @@ impl DataPlane {
                 ready: ready_tx,
                 hook,
                 before_command: test_hooks.before_command,
+                batch_tick: cfg.batch_tick,
             };
             let thread = std::thread::Builder::new()
                 .name(format!("rampart-w{i}"))
@@ -497,6 +503,8 @@ impl DataPlane {
             backend = %backend,
             workers,
             batch,
+            batch_tick_us = cfg.batch_tick.tick.as_micros() as u64,
+            batch_tick_min_pps = cfg.batch_tick.min_pps,
             pin_cpus = cfg.pin_cpus,
             "data plane started"
         );

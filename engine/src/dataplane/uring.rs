@@ -447,7 +447,11 @@ impl Backend for UringBackend {
         self.ring.unregister_socket(sock);
     }
 
-    fn poll<H: Handler>(&mut self, h: &mut H, timeout_ms: i32) -> io::Result<()> {
+    fn submit(&mut self) -> io::Result<()> {
+        self.ring.submit()
+    }
+
+    fn poll<H: Handler>(&mut self, h: &mut H, timeout_ms: i32) -> io::Result<u64> {
         if !self.wake_armed {
             self.arm_wake()?;
         }
@@ -486,7 +490,7 @@ impl Backend for UringBackend {
         }
         self.flush_sends(h);
         // The sends queued this round go out at the start of the next wait
-        // (the same system call).
-        Ok(())
+        // (the same system call), or at `submit` before a batching tick.
+        Ok(received)
     }
 }

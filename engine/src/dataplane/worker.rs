@@ -11,12 +11,13 @@ use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use super::backend::{Backend, Handler, MmsgBackend, Tx};
 use super::counters::{add, inc};
+use super::pacer::{BatchTick, Pacer};
 use super::relay::{CallState, Channel, LegParams, LegState, Verdict};
 use super::uring::UringBackend;
 use super::{
@@ -43,6 +44,8 @@ pub(crate) struct WorkerSpec {
     pub hook: Option<fn()>,
     /// Test hook: called before each command.
     pub before_command: Option<fn()>,
+    /// Load-adaptive batching policy.
+    pub batch_tick: BatchTick,
 }
 
 /// The worker thread's body.
@@ -86,6 +89,14 @@ fn serve<B: Backend>(mut backend: B, spec: WorkerSpec) {
     let _ = spec.ready.send(Ok(kind));
     tracing::info!(worker = spec.index, backend = %kind, "data-plane worker running");
     let mut table = Table::new(Arc::clone(&spec.counters));
+    let mut pacer = Pacer::new(spec.batch_tick);
+    if !spec.batch_tick.tick.is_zero() {
+        // Sleeps of a tick end on time, not up to 50 µs late.
+        if let Err(e) = sys::set_timer_slack(1_000) {
+            tracing::warn!(worker = spec.index, error = %e, "could not set the timer slack");
+        }
+    }
+    let clock = Instant::now();
     'outer: loop {
         for _ in 0..COMMANDS_PER_ROUND {
             match spec.commands.try_recv() {
@@ -101,9 +112,22 @@ fn serve<B: Backend>(mut backend: B, spec: WorkerSpec) {
                 Err(TryRecvError::Disconnected) => break 'outer,
             }
         }
-        if let Err(e) = backend.poll(&mut table, POLL_TIMEOUT_MS) {
-            tracing::error!(worker = spec.index, error = %e, "data-plane poll failed");
-            std::thread::sleep(std::time::Duration::from_millis(1));
+        match backend.poll(&mut table, POLL_TIMEOUT_MS) {
+            Ok(received) => {
+                // Under load, let packets pile up for one tick so the next
+                // wake-up serves many (see `pacer`); idle, wait at once.
+                let now = clock.elapsed().as_nanos() as u64;
+                if let Some(sleep) = pacer.after_round(now, now, received) {
+                    if backend.submit().is_ok() {
+                        inc(&spec.counters.batch_ticks);
+                        std::thread::sleep(sleep);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(worker = spec.index, error = %e, "data-plane poll failed");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
         }
     }
     // Stop receiving before the sockets close.
