@@ -31,7 +31,8 @@
 # OUT (target/relay-bench), RESULTS (loadgen/results), LG_THREADS (1 loadgen
 # player thread, as in earlier measurements), BACKEND (auto: Rampart's
 # backend for the headline runs), MMSG=0 skips the mmsg-backend runs,
-# BURST=0 skips the burst-pacing runs,
+# BURST=0 skips the burst-pacing runs, TICKS ("0 50 100 200": the
+# load-adaptive batching ticks to sweep, µs; empty skips the sweep),
 # SKIP_BUILD=1, NO_INSTALL=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -142,8 +143,8 @@ run_one() {
 # ---- Rampart, one worker ----------------------------------------------------
 # start_rampart BACKEND: a node with one worker; sets RAMPART_PID and RP.
 start_rampart() {
-    log "starting Rampart (1 worker, backend $1) on 127.0.0.1:$HTTP_PORT"
-    timeout 900 "${NI[@]}" "$RAMPART" run "${RCONF[@]}" --workers 1 --backend "$1" \
+    log "starting Rampart (1 worker, backend $1 ${*:2}) on 127.0.0.1:$HTTP_PORT"
+    timeout 900 "${NI[@]}" "$RAMPART" run "${RCONF[@]}" --workers 1 --backend "$1" "${@:2}" \
         --http-listen "127.0.0.1:$HTTP_PORT" \
         --media-address 127.0.0.1 --port-min 20000 --port-max 39999 \
         --max-calls 20000 --log-level warn >"$OUT/rampart-$1.log" 2>&1 &
@@ -190,6 +191,21 @@ for n in $CALLS; do
     rtp_files+=("$OUT/rampart-rtp-$n.json")
     sleep 0.5
 done
+
+stop_rampart
+
+# ---- load-adaptive batching: the same re-keyed calls at each batching tick ---
+tick_files=()
+for t in ${TICKS-0 50 100 200}; do
+    start_rampart "${BACKEND:-auto}" --batch-tick-us "$t"
+    for n in $CALLS; do
+        run_one "$RH" "Rampart, batch tick $t µs" "$RP" "$n" "rampart-tick$t-$n" "${DEV[@]}"
+        tick_files+=("$OUT/rampart-tick$t-$n.json")
+        sleep 0.5
+    done
+    stop_rampart
+done
+start_rampart "${BACKEND:-auto}"
 
 # ---- rtpengine, userspace, one thread ---------------------------------------
 if [ "$have_rtpengine" = 1 ]; then
@@ -246,6 +262,12 @@ fi
         echo "### The same calls with plain RTP on both legs (no crypto: the relay's I/O alone)"
         echo
         "$LOADGEN" table "${rtp_files[@]}"
+    fi
+    if [ ${#tick_files[@]} -gt 0 ]; then
+        echo
+        echo "### Load-adaptive batching (\`--batch-tick-us\`): Rampart re-keying the same calls, even pacing, at each tick (0: wake per packet)"
+        echo
+        "$LOADGEN" table "${tick_files[@]}"
     fi
     if [ ${#var_files[@]} -gt 0 ]; then
         echo
