@@ -752,6 +752,32 @@ fn bad_requests_get_json_errors() {
 }
 
 #[test]
+fn dot_call_ids_unreachable_by_url_are_refused() {
+    // `/calls/.` and `/calls/..` are dot-segments: clients and proxies
+    // normalise them away, so a call with such an id could never be read,
+    // patched or deleted by URL. Refused at create, with a clear message.
+    let (node, api) = start(config(42200, 42249));
+    for id in [".", "..", "...", "...."] {
+        let r = post(api, "/calls", &json!({"call_id": id, "legs": [{}, {}]}));
+        assert_error(&r, 400, "invalid_request");
+        let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
+        assert!(msg.contains("dots"), "{id:?}: {msg}");
+    }
+    // Dots inside an id are fine (and the call is reachable by URL).
+    let r = post(
+        api,
+        "/calls",
+        &json!({"call_id": "a.b..c", "legs": [{}, {}]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(http(api, "GET", "/calls/a.b..c", None).status, 200);
+    assert_eq!(http(api, "DELETE", "/calls/a.b..c", None).status, 200);
+    let list = http(api, "GET", "/calls", None).json();
+    assert_eq!(list["calls"].as_array().map(Vec::len), Some(0), "{list}");
+    node.shutdown();
+}
+
+#[test]
 fn port_exhaustion_is_a_distinct_error() {
     // Two even/odd pairs: 41502/41503 and 41504/41505, i.e. one call.
     let (node, api) = start(config(41501, 41505));

@@ -400,12 +400,17 @@ fn policy_refused(i: usize, m: impl std::fmt::Display) -> ApiError {
     )
 }
 
+/// A call id must be usable as one URL path segment as it is: 1-128 of
+/// `A-Z a-z 0-9 - _ . @ : +` (no escaping needed), and not made of dots
+/// only (`.` and `..` are dot-segments that clients normalise away, so
+/// `/calls/..` could never reach the call).
 fn valid_call_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.@:+".contains(&b))
+        && !id.bytes().all(|b| b == b'.')
 }
 
 fn plan_leg(
@@ -618,7 +623,8 @@ fn create(s: &Shared, body: CreateCall) -> Result<Response, ApiError> {
         Some(id) if !valid_call_id(&id) => {
             return Err(ApiError::bad(
                 "invalid_request",
-                "call_id must be 1-128 characters of A-Z a-z 0-9 - _ . @ : +",
+                "call_id must be 1-128 characters of A-Z a-z 0-9 - _ . @ : +, and not dots \
+                 only (`.` and `..` cannot be reached by URL)",
             ))
         }
         Some(id) => id,
