@@ -58,6 +58,12 @@ pub struct MediaConfig {
     pub port_min: u16,
     /// Highest port of the media port range (inclusive).
     pub port_max: u16,
+    /// Plain-RTP legs: milliseconds the signalled (SDP) address must have
+    /// been silent before media from another address may latch the leg
+    /// (see `docs/security.md`, "RTP Bleed and latching"). 0: the first
+    /// packet from anywhere latches (the signalled address still wins it
+    /// back).
+    pub latch_grace_ms: u64,
 }
 
 /// `[dataplane]`: workers and I/O.
@@ -204,6 +210,7 @@ impl Default for MediaConfig {
             addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
             port_min: 30000,
             port_max: 39999,
+            latch_grace_ms: crate::dataplane::DEFAULT_LATCH_GRACE_MS,
         }
     }
 }

@@ -112,6 +112,7 @@ fn relay_without_allocating(kind: BackendKind) {
         pin_cpus: false,
         backend: kind,
         batch_size: 32,
+        latch_grace_ms: rampart::dataplane::DEFAULT_LATCH_GRACE_MS,
     })
     .unwrap();
     if kind == BackendKind::Uring && dp.backend() != BackendKind::Uring {

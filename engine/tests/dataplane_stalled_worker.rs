@@ -58,6 +58,7 @@ fn stalling_plane(backend: BackendKind, ack_timeout: Option<Duration>) -> DataPl
         pin_cpus: false,
         backend,
         batch_size: 32,
+        latch_grace_ms: rampart::dataplane::DEFAULT_LATCH_GRACE_MS,
     })
     .unwrap()
 }

@@ -295,6 +295,7 @@ impl Node {
             pin_cpus: config.dataplane.pin_cpus,
             backend: config.dataplane.backend,
             batch_size: config.dataplane.batch_size,
+            latch_grace_ms: config.media.latch_grace_ms,
         })
         .map_err(StartError::DataPlane)?;
         let listen = config.api.listen;
