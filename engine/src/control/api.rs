@@ -1321,3 +1321,47 @@ fn empty_update() -> LegUpdate {
         forward: None,
     }
 }
+
+/// Binds the API's Unix socket at `path` with file mode `mode`.
+///
+/// The mode is set after `bind` and before `listen`, so no connection is
+/// ever accepted under the process umask's looser mode (a connect before
+/// `listen` is refused). A socket file left by an earlier run is replaced,
+/// unless something still accepts connections on it; any other kind of
+/// file at `path` is an error (it is never removed).
+pub(crate) fn bind_unix_socket(
+    path: &std::path::Path,
+    mode: u32,
+) -> std::io::Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    use std::os::unix::net::UnixStream;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            if UnixStream::connect(path).is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    "another process serves this socket",
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        Ok(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "the path exists and is not a socket",
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+    socket.bind(&socket2::SockAddr::unix(path)?)?;
+    let ready = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .and_then(|()| socket.listen(1024))
+        .and_then(|()| socket.set_nonblocking(true));
+    if let Err(e) = ready {
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(socket.into())
+}

@@ -181,8 +181,11 @@ impl Shared {
 /// What the node reports at start.
 #[derive(Clone, Debug)]
 pub struct NodeInfo {
-    /// Where the HTTP API listens.
+    /// Where the HTTP API listens over TCP. When `api_unix` is set no TCP
+    /// listener is open and this is the configured (unbound) `listen`.
     pub api_addr: SocketAddr,
+    /// The Unix socket the HTTP API listens on instead of TCP, if any.
+    pub api_unix: Option<std::path::PathBuf>,
     /// The I/O backend running.
     pub backend: BackendKind,
     /// Worker threads.
@@ -207,6 +210,13 @@ pub enum StartError {
         /// The error.
         source: std::io::Error,
     },
+    /// The API's Unix socket could not be set up.
+    ListenUnix {
+        /// The socket path.
+        path: std::path::PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
     /// The runtime could not be built.
     Runtime(std::io::Error),
     /// The security configuration cannot be put in force: mixed mode
@@ -223,6 +233,11 @@ impl std::fmt::Display for StartError {
             StartError::Listen { addr, source } => {
                 write!(f, "cannot listen for the API on {addr}: {source}")
             }
+            StartError::ListenUnix { path, source } => write!(
+                f,
+                "cannot listen for the API on Unix socket {}: {source}",
+                path.display()
+            ),
             StartError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
             StartError::Security(e) => write!(f, "security: {e}"),
         }
@@ -299,19 +314,54 @@ impl Node {
         })
         .map_err(StartError::DataPlane)?;
         let listen = config.api.listen;
-        let listener = match runtime.block_on(tokio::net::TcpListener::bind(listen)) {
-            Ok(l) => l,
-            Err(source) => {
-                dp.shutdown();
-                return Err(StartError::Listen {
-                    addr: listen,
-                    source,
-                });
+        if config.api.insecure_remote() {
+            // Only reachable with api.allow_insecure_remote (validate).
+            tracing::warn!(
+                api = %listen,
+                "INSECURE: the HTTP API is plain HTTP on a non-loopback address \
+                 (api.allow_insecure_remote): anyone who can reach it can redirect \
+                 media and set SRTP keys; use TLS, loopback or a Unix socket"
+            );
+        }
+        let (listener, api_addr) = match &config.api.unix_socket {
+            Some(path) => {
+                let bound = config
+                    .api
+                    .unix_mode()
+                    .map_err(std::io::Error::other)
+                    .and_then(|mode| super::api::bind_unix_socket(path, mode))
+                    .and_then(|l| {
+                        let _rt = runtime.enter();
+                        tokio::net::UnixListener::from_std(l)
+                    });
+                match bound {
+                    Ok(l) => (ApiListener::Unix(l), listen),
+                    Err(source) => {
+                        dp.shutdown();
+                        return Err(StartError::ListenUnix {
+                            path: path.clone(),
+                            source,
+                        });
+                    }
+                }
             }
+            None => match runtime.block_on(tokio::net::TcpListener::bind(listen)) {
+                Ok(l) => {
+                    let a = l.local_addr().unwrap_or(listen);
+                    (ApiListener::Tcp(l), a)
+                }
+                Err(source) => {
+                    dp.shutdown();
+                    return Err(StartError::Listen {
+                        addr: listen,
+                        source,
+                    });
+                }
+            },
         };
-        let api_addr = listener.local_addr().unwrap_or(listen);
         let mut info = NodeInfo {
             api_addr,
+            api_unix: config.api.unix_socket.clone(),
             backend: dp.backend(),
             workers: dp.worker_count(),
             ng: super::ng::NgAddrs::default(),
@@ -363,13 +413,14 @@ impl Node {
             let stop = async move {
                 let _ = srv_stop.wait_for(|s| *s).await;
             };
-            let r = match tls {
-                Some(cfg) => crate::trust::serve_tls(app, listener, cfg, stop).await,
-                None => {
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(stop)
-                        .await
+            let r = match (listener, tls) {
+                (ApiListener::Tcp(l), Some(cfg)) => {
+                    crate::trust::serve_tls(app, l, cfg, stop).await
                 }
+                (ApiListener::Tcp(l), None) => {
+                    axum::serve(l, app).with_graceful_shutdown(stop).await
+                }
+                (ApiListener::Unix(l), _) => axum::serve(l, app).with_graceful_shutdown(stop).await,
             };
             if let Err(e) = r {
                 tracing::error!(error = %e, "HTTP API server failed");
@@ -387,6 +438,7 @@ impl Node {
             media = %addrs.join(","),
             ports = %format!("{}-{}", shared.config.media.port_min, shared.config.media.port_max),
             api = %api_addr,
+            api_unix = ?info.api_unix,
             api_tls = info.api_tls,
             cluster_mode = shared.security.cluster_mode().as_str(),
             trust_list_version = ?shared.security.ctl_version(),
@@ -406,6 +458,12 @@ impl Node {
             ng,
         })
     }
+}
+
+/// The HTTP API's listener: TCP (plain or TLS) or a Unix socket.
+enum ApiListener {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener),
 }
 
 async fn reaper(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
@@ -506,6 +564,12 @@ impl NodeHandle {
         if let Some(reaper) = self.reaper.take() {
             let _ =
                 rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), reaper).await });
+        }
+        if let Some(path) = &self.info.api_unix {
+            use std::os::unix::fs::FileTypeExt;
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+                let _ = std::fs::remove_file(path);
+            }
         }
         if let Some(ng) = self.ng.take() {
             ng.join();
