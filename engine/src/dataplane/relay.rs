@@ -27,8 +27,8 @@
 //!   signalled address has been silent for the latch grace period
 //!   ([`LegParams::latch_grace_ms`], measured from the leg's set-up or the
 //!   signalled address's last packet), and is otherwise dropped and
-//!   counted (`dropped_latch_refused`). After the grace it latches once and
-//!   does not move again except back to the signalled address.
+//!   counted (`dropped_latch_refused`). Once latched elsewhere, the latch
+//!   moves only back to the signalled address.
 //! * The packet is then protected with the other leg's `srtp_out` (or
 //!   forwarded unchanged in verified passthrough) and sent to the other
 //!   leg's latched, else signalled, address; none known: `dropped_no_remote`.
@@ -266,7 +266,7 @@ impl LegState {
             // the clock to catch up.
             self.signalled_heard_ms = now_ms;
         }
-        if now_ms - self.signalled_heard_ms >= self.latch_grace_ms {
+        if now_ms.saturating_sub(self.signalled_heard_ms) >= self.latch_grace_ms {
             Source::Ok
         } else {
             Source::LatchRefused
