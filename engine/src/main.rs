@@ -487,6 +487,9 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
+            // Watch SIGINT/SIGTERM before the start line says the node runs:
+            // a signal sent as soon as it is read must stop the node cleanly.
+            let signals = node.watch_signals();
             let info = node.info().clone();
             let backend = serde_json::to_value(info.backend)
                 .ok()
@@ -518,7 +521,7 @@ fn main() -> ExitCode {
                 backend,
                 ng
             );
-            let sig = node.wait_for_signal();
+            let sig = node.wait_for_watched_signal(signals);
             tracing::info!(signal = sig, "signal received; shutting down");
             node.shutdown();
             ExitCode::SUCCESS

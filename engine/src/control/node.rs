@@ -460,6 +460,21 @@ impl Node {
     }
 }
 
+/// SIGINT and SIGTERM being watched (see [`NodeHandle::watch_signals`]).
+#[derive(Default)]
+pub struct SignalWatch {
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl std::fmt::Debug for SignalWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignalWatch").finish_non_exhaustive()
+    }
+}
+
 /// The HTTP API's listener: TCP (plain or TLS) or a Unix socket.
 enum ApiListener {
     Tcp(tokio::net::TcpListener),
@@ -508,28 +523,67 @@ impl NodeHandle {
         &self.shared
     }
 
+    /// Starts watching SIGINT and SIGTERM now (from here on they no longer
+    /// kill the process), for [`NodeHandle::wait_for_signal`]. Call it
+    /// before telling anyone the node runs, so a signal sent at once is not
+    /// lost to the default action.
+    pub fn watch_signals(&self) -> SignalWatch {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Some(rt) = self.runtime.as_ref() else {
+                return SignalWatch::default();
+            };
+            let _rt = rt.enter();
+            let watch = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, signal = name, "cannot watch signal");
+                    None
+                }
+            };
+            SignalWatch {
+                int: watch(SignalKind::interrupt(), "SIGINT"),
+                term: watch(SignalKind::terminate(), "SIGTERM"),
+            }
+        }
+        #[cfg(not(unix))]
+        SignalWatch::default()
+    }
+
     /// Blocks until SIGINT or SIGTERM; returns the signal's name.
     pub fn wait_for_signal(&self) -> &'static str {
+        self.wait_for_watched_signal(self.watch_signals())
+    }
+
+    /// Blocks until a signal `watch` (from [`NodeHandle::watch_signals`])
+    /// watches arrives, or arrived since; returns the signal's name.
+    pub fn wait_for_watched_signal(&self, watch: SignalWatch) -> &'static str {
         let rt = self.runtime.as_ref().expect("node is running");
-        rt.block_on(async {
+        rt.block_on(async move {
             #[cfg(unix)]
             {
-                use tokio::signal::unix::{signal, SignalKind};
-                let mut term = match signal(SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops the node");
-                        let _ = tokio::signal::ctrl_c().await;
-                        return "SIGINT";
+                let SignalWatch { int, term } = watch;
+                let recv = |s: Option<tokio::signal::unix::Signal>| async move {
+                    match s {
+                        Some(mut s) => {
+                            s.recv().await;
+                        }
+                        None => std::future::pending::<()>().await,
                     }
                 };
+                if int.is_none() && term.is_none() {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return "SIGINT";
+                }
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => "SIGINT",
-                    _ = term.recv() => "SIGTERM",
+                    _ = recv(int) => "SIGINT",
+                    _ = recv(term) => "SIGTERM",
                 }
             }
             #[cfg(not(unix))]
             {
+                let _ = watch;
                 let _ = tokio::signal::ctrl_c().await;
                 "SIGINT"
             }
