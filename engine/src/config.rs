@@ -58,6 +58,12 @@ pub struct MediaConfig {
     pub port_min: u16,
     /// Highest port of the media port range (inclusive).
     pub port_max: u16,
+    /// Plain-RTP legs: milliseconds the signalled (SDP) address must have
+    /// been silent before media from another address may latch the leg
+    /// (see `docs/security.md`, "RTP Bleed and latching"). 0: the first
+    /// packet from anywhere latches (the signalled address still wins it
+    /// back).
+    pub latch_grace_ms: u64,
 }
 
 /// `[dataplane]`: workers and I/O.
@@ -110,11 +116,31 @@ pub struct TimeoutsConfig {
 }
 
 /// `[api]`: the HTTP/JSON control API.
+///
+/// The API can redirect any leg's media and set its keys, so who can reach
+/// it matters: over TCP without TLS it must listen on loopback (where any
+/// local user can use it) unless `allow_insecure_remote` says otherwise;
+/// with `unix_socket` it listens only on a Unix socket whose file mode
+/// decides who can use it; with TLS only call agents the trust list names.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
-    /// Address the API listens on (port 0 picks a free port).
+    /// Address the API listens on (port 0 picks a free port). Not opened
+    /// when `unix_socket` is set.
     pub listen: SocketAddr,
+    /// Accept a plain-HTTP (no TLS) API on an address other than loopback.
+    /// Off: such a configuration is refused at start, because anyone who
+    /// can reach the address could redirect media and set keys.
+    pub allow_insecure_remote: bool,
+    /// Serve the API on this Unix socket instead of TCP (`listen` is then
+    /// not opened): only users the file mode admits can connect. A stale
+    /// socket file left by an earlier run is replaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unix_socket: Option<PathBuf>,
+    /// The Unix socket's file mode, octal (`"0600"`: the node's user only;
+    /// `"0660"`: and its group). Set before the socket accepts connections;
+    /// a mode that lets other users write (connect) is refused.
+    pub unix_socket_mode: String,
     /// The node's certificate (chain), PEM. With `tls_key` and
     /// `tls_client_ca` set, the API is served over TLS 1.3 and only clients
     /// the trust list names as `call-agent` are accepted; absent: plain HTTP
@@ -129,10 +155,46 @@ pub struct ApiConfig {
     pub tls_client_ca: Option<PathBuf>,
 }
 
+/// Default `[api] unix_socket_mode`: the node's user only.
+pub const DEFAULT_UNIX_SOCKET_MODE: &str = "0600";
+
 impl ApiConfig {
     /// Whether the API is to be served over TLS (all three paths set).
     pub fn tls_enabled(&self) -> bool {
         self.tls_cert.is_some() && self.tls_key.is_some() && self.tls_client_ca.is_some()
+    }
+
+    /// `unix_socket_mode` as permission bits: 1-4 octal digits, at most
+    /// `0777`, and no write (connect) permission for other users.
+    pub fn unix_mode(&self) -> Result<u32, String> {
+        let s = self.unix_socket_mode.trim();
+        let digits = s.strip_prefix("0o").unwrap_or(s);
+        let mode = (!digits.is_empty() && digits.len() <= 4)
+            .then(|| u32::from_str_radix(digits, 8).ok())
+            .flatten()
+            .filter(|m| *m <= 0o777)
+            .ok_or_else(|| {
+                format!(
+                    "api.unix_socket_mode {:?} is not an octal file mode such as \"0600\" or \"0660\"",
+                    self.unix_socket_mode
+                )
+            })?;
+        if mode & 0o002 != 0 {
+            return Err(format!(
+                "api.unix_socket_mode {:?} lets every local user connect (and so redirect media \
+                 and set keys); use \"0600\" or \"0660\" and a group",
+                self.unix_socket_mode
+            ));
+        }
+        Ok(mode)
+    }
+
+    /// Whether the API is plain HTTP over TCP on an address other than
+    /// loopback (refused unless `allow_insecure_remote`).
+    pub fn insecure_remote(&self) -> bool {
+        self.unix_socket.is_none()
+            && !self.tls_enabled()
+            && !self.listen.ip().to_canonical().is_loopback()
     }
 }
 
@@ -212,6 +274,7 @@ impl Default for MediaConfig {
             addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
             port_min: 30000,
             port_max: 39999,
+            latch_grace_ms: crate::dataplane::DEFAULT_LATCH_GRACE_MS,
         }
     }
 }
@@ -254,6 +317,9 @@ impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             listen: DEFAULT_API_LISTEN,
+            allow_insecure_remote: false,
+            unix_socket: None,
+            unix_socket_mode: DEFAULT_UNIX_SOCKET_MODE.to_string(),
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
@@ -421,6 +487,30 @@ impl Config {
                     .into(),
             );
         }
+        if api.unix_socket.is_some() && tls_set != 0 {
+            return bad(
+                "api.unix_socket and api.tls_* are exclusive: the Unix socket is guarded by its \
+                 file mode, TLS by client certificates over TCP; set one"
+                    .into(),
+            );
+        }
+        if let Some(p) = &api.unix_socket {
+            if p.as_os_str().is_empty() || p.file_name().is_none() {
+                return bad(format!("api.unix_socket {:?} names no file", p.display()));
+            }
+        }
+        if let Err(m) = api.unix_mode() {
+            return bad(m);
+        }
+        if api.insecure_remote() && !api.allow_insecure_remote {
+            return bad(format!(
+                "api.listen {} is not a loopback address and the API has no TLS: anyone who can \
+                 reach it could redirect media and set SRTP keys. Listen on loopback, use \
+                 api.unix_socket, configure api.tls_cert/tls_key/tls_client_ca, or accept the \
+                 risk with api.allow_insecure_remote = true (--allow-insecure-http)",
+                api.listen
+            ));
+        }
         if api.tls_enabled() && self.security.trust_list.is_none() {
             return bad(
                 "api.tls_* is set but [security] trust_list is not: the trust list names the \
@@ -467,6 +557,72 @@ mod tests {
         let c = Config::from_toml_str("[limits]\nmax_calls = 3\n", "t").unwrap();
         assert_eq!(c.limits.max_calls, 3);
         assert_eq!(c.media, MediaConfig::default());
+    }
+
+    #[test]
+    fn plain_http_api_off_loopback_needs_the_explicit_flag() {
+        let refused = |listen: &str| {
+            let mut c = Config::default();
+            c.api.listen = listen.parse().unwrap();
+            c.validate().err().map(|e| e.to_string())
+        };
+        for off in [
+            "0.0.0.0:2223",
+            "192.0.2.1:2223",
+            "[::]:2223",
+            "[2001:db8::1]:80",
+        ] {
+            let e = refused(off).unwrap_or_else(|| panic!("{off} accepted"));
+            assert!(e.contains("is not a loopback address"), "{e}");
+        }
+        for lo in [
+            "127.0.0.1:0",
+            "127.1.2.3:2223",
+            "[::1]:2223",
+            "[::ffff:127.0.0.1]:1",
+        ] {
+            assert_eq!(refused(lo), None, "{lo}");
+        }
+        let mut c = Config::default();
+        c.api.listen = "0.0.0.0:2223".parse().unwrap();
+        c.api.allow_insecure_remote = true;
+        c.validate().unwrap();
+        // On a Unix socket the TCP address is not opened at all.
+        c.api.allow_insecure_remote = false;
+        c.api.unix_socket = Some("/run/rampart/api.sock".into());
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn unix_socket_mode_is_octal_and_never_world_writable() {
+        let mode = |m: &str| {
+            ApiConfig {
+                unix_socket_mode: m.into(),
+                ..ApiConfig::default()
+            }
+            .unix_mode()
+        };
+        assert_eq!(mode("0600"), Ok(0o600));
+        assert_eq!(mode("660"), Ok(0o660));
+        assert_eq!(mode("0o640"), Ok(0o640));
+        for bad in [
+            "",
+            "0666",
+            "0777",
+            "0602",
+            "999",
+            "01000",
+            "rw-------",
+            "0o",
+        ] {
+            assert!(mode(bad).is_err(), "{bad:?} accepted");
+        }
+        let mut c = Config::default();
+        c.api.unix_socket = Some("/run/rampart/api.sock".into());
+        c.api.tls_cert = Some("a".into());
+        c.api.tls_key = Some("b".into());
+        c.api.tls_client_ca = Some("c".into());
+        assert!(c.validate().unwrap_err().to_string().contains("exclusive"));
     }
 
     #[test]

@@ -329,6 +329,13 @@ struct RunArgs {
     /// HTTP control API address (port 0 picks a free port).
     #[arg(long, env = "RAMPART_HTTP_LISTEN")]
     http_listen: Option<SocketAddr>,
+    /// Accept a plain-HTTP API (no TLS) on a non-loopback address
+    /// (otherwise refused: anyone who can reach it can redirect media).
+    #[arg(long, env = "RAMPART_ALLOW_INSECURE_HTTP", num_args = 0..=1, default_missing_value = "true")]
+    allow_insecure_http: Option<bool>,
+    /// Serve the HTTP API on this Unix socket instead of TCP.
+    #[arg(long, env = "RAMPART_HTTP_UNIX_SOCKET")]
+    http_unix_socket: Option<PathBuf>,
     /// Serve the ng protocol (rtpengine-compatible; no authentication).
     #[arg(long, env = "RAMPART_NG_ENABLE", num_args = 0..=1, default_missing_value = "true")]
     ng_enable: Option<bool>,
@@ -387,6 +394,12 @@ impl RunArgs {
         }
         if let Some(v) = self.http_listen {
             c.api.listen = v;
+        }
+        if let Some(v) = self.allow_insecure_http {
+            c.api.allow_insecure_remote = v;
+        }
+        if let Some(v) = &self.http_unix_socket {
+            c.api.unix_socket = Some(v.clone());
         }
         if let Some(v) = self.ng_enable {
             c.ng.enabled = v;
@@ -458,6 +471,14 @@ fn main() -> ExitCode {
                 }
             };
             init_logging(&config.log.level);
+            if config.api.insecure_remote() {
+                eprintln!(
+                    "rampart: WARNING: the HTTP API listens on {} in plain HTTP without \
+                     authentication (allow_insecure_remote): anyone who can reach it can \
+                     redirect media and set SRTP keys",
+                    config.api.listen
+                );
+            }
             let media: Vec<String> = config
                 .media
                 .addresses
@@ -473,6 +494,9 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
+            // Watch SIGINT/SIGTERM before the start line says the node runs:
+            // a signal sent as soon as it is read must stop the node cleanly.
+            let signals = node.watch_signals();
             let info = node.info().clone();
             let backend = serde_json::to_value(info.backend)
                 .ok()
@@ -490,17 +514,21 @@ fn main() -> ExitCode {
             } else {
                 format!("; ng {}", ng.join(" "))
             };
+            let api = match &info.api_unix {
+                Some(p) => format!("unix:{}", p.display()),
+                None => format!("http://{}", info.api_addr),
+            };
             println!(
-                "rampart {} running: media {} ports {}; API http://{}; {} workers; backend {}{}",
+                "rampart {} running: media {} ports {}; API {}; {} workers; backend {}{}",
                 env!("CARGO_PKG_VERSION"),
                 media.join(","),
                 ports,
-                info.api_addr,
+                api,
                 info.workers,
                 backend,
                 ng
             );
-            let sig = node.wait_for_signal();
+            let sig = node.wait_for_watched_signal(signals);
             tracing::info!(signal = sig, "signal received; shutting down");
             node.shutdown();
             ExitCode::SUCCESS

@@ -831,14 +831,142 @@ fn batching_tick_under_load(kind: BackendKind) {
             );
         }
     }
+    // Counters are published after the send, which the last packets'
+    // arrival may beat.
+    eventually("every packet counted as relayed", || {
+        dp.worker_stats()[0].snapshot().packets_relayed == 2001
+    });
     let w = dp.worker_stats()[0].snapshot();
     eprintln!("{}: {w:?}", dp.backend());
-    assert_eq!(w.packets_relayed, 2001, "{w:?}");
     assert!(w.batch_ticks > 0, "the worker ticked: {w:?}");
     assert!(
         w.batches < w.packets_received,
         "several packets per wake-up: {w:?}"
     );
+    dp.shutdown();
+}
+
+/// Receives on `sock` unless nothing comes within a short while.
+fn try_recv(sock: &UdpSocket) -> Option<Vec<u8>> {
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    let r = sock
+        .recv_from(&mut buf)
+        .ok()
+        .map(|(n, _)| buf[..n].to_vec());
+    sock.set_read_timeout(Some(WAIT)).unwrap();
+    r
+}
+
+fn plain_leg_not_hijacked_by_first_packet(kind: BackendKind) {
+    // A plain-RTP leg with a signalled address, separate RTCP. Before the
+    // phone speaks, an attacker on the same host sends one 12-byte RTP
+    // packet to the leg's RTP port and one RTCP packet to its RTCP port.
+    let dp = start(kind);
+    let mut a = LegSpec::plain().signalled();
+    a.separate_rtcp = true;
+    let mut b = LegSpec::plain().signalled();
+    b.separate_rtcp = true;
+    let mut call = add_call(&dp, 12, a, b);
+    let attacker = bind();
+    attacker
+        .send_to(&rtp(1, 0xe, b""), call.a.node_rtp)
+        .unwrap();
+    attacker
+        .send_to(&rtcp_rr(0xe, 0xee), call.a.node_rtcp)
+        .unwrap();
+    eventually("both attack packets seen", || {
+        call.ca.snapshot().packets_in == 2
+    });
+    // Media toward A still goes to the real phone, RTP and RTCP ...
+    let pb = rtp(1, 0xbbbb, b"for the real phone");
+    call.b.send_rtp(&pb);
+    assert_eq!(call.a.recv_rtp(), pb, "B->A RTP reached the phone");
+    let rb = rtcp_rr(0xbbbb, 1);
+    call.b.send_rtcp(&rb);
+    assert_eq!(call.a.recv_rtcp(), rb, "B->A RTCP reached the phone");
+    // ... and none of it went to the attacker, nor the attacker's to B.
+    assert_eq!(try_recv(&attacker), None, "the attacker got media");
+    call.b.assert_quiet();
+    let s = call.ca.snapshot();
+    assert_eq!((s.latched_rtp, s.latched_rtcp), (None, None));
+    assert_eq!(s.dropped_latch_refused, 2);
+    // The phone speaks and is relayed (not dropped as a wrong source).
+    exchange(&mut call, 3, 10);
+    let r = rtcp_rr(0xaaaa, 2);
+    call.a.send_rtcp(&r);
+    assert_eq!(call.b.recv_rtcp(), r);
+    let s = call.ca.snapshot();
+    assert_eq!(s.latched_rtp, Some(call.a.addr()));
+    assert_eq!(s.latched_rtcp, Some(call.a.rtcp_addr()));
+    // The attacker keeps trying; it is refused and counted.
+    attacker
+        .send_to(&rtp(2, 0xe, b""), call.a.node_rtp)
+        .unwrap();
+    eventually("refused again", || {
+        call.ca.snapshot().dropped_latch_refused == 3
+    });
+    call.b.assert_quiet();
+    let pb = rtp(20, 0xbbbb, b"still the real phone");
+    call.b.send_rtp(&pb);
+    assert_eq!(call.a.recv_rtp(), pb);
+    assert_eq!(try_recv(&attacker), None);
+    dp.shutdown();
+}
+
+fn plain_leg_behind_nat_latches_after_the_grace(kind: BackendKind) {
+    // The signalled address is one nothing sends from (a phone's private
+    // address behind NAT); its packets come from elsewhere. After the
+    // grace period (300 ms here) with the signalled address silent, the
+    // real source latches and media flows both ways.
+    let dp = DataPlane::start(DataPlaneConfig {
+        workers: 1,
+        pin_cpus: false,
+        backend: kind,
+        batch_size: 32,
+        latch_grace_ms: 300,
+        ..Default::default()
+    })
+    .unwrap();
+    let private = bind();
+    let (mut fa, mut pa) = LegSpec::plain().build();
+    fa.remote_rtp = Some(private.local_addr().unwrap());
+    let (fb, mut pb) = LegSpec::plain().signalled().build();
+    let (ca, cb) = (Arc::clone(&fa.counters), Arc::clone(&fb.counters));
+    dp.add_call(CallFlows {
+        id: 13,
+        legs: [fa, fb],
+    })
+    .unwrap();
+    let started = Instant::now();
+    pa.send_rtp(&rtp(0, 0xaaaa, b"too early"));
+    eventually("refused within the grace", || {
+        ca.snapshot().dropped_latch_refused == 1
+    });
+    // Bounded: send until relayed (the grace is 300 ms; WAIT is 5 s).
+    let mut relayed = None;
+    for seq in 1..=100u16 {
+        let p = rtp(seq, 0xaaaa, b"from behind the NAT");
+        pa.send_rtp(&p);
+        if let Some(got) = try_recv(&pb.rtp) {
+            relayed = Some((seq, got, p));
+            break;
+        }
+    }
+    let (seq, got, p) = relayed.expect("the NATed phone latched after the grace");
+    assert_eq!(got, p);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "latched at seq {seq}"
+    );
+    assert_eq!(ca.snapshot().latched_rtp, Some(pa.addr()));
+    // Media toward A now goes to its real source, not the signalled one.
+    let back = rtp(1, 0xbbbb, b"to the NAT");
+    pb.send_rtp(&back);
+    assert_eq!(pa.recv_rtp(), back);
+    assert_eq!(try_recv(&private), None);
+    assert_eq!(cb.snapshot().dropped_total(), 0);
     dp.shutdown();
 }
 
@@ -868,4 +996,6 @@ both_backends!(
     several_workers,
     many_sockets_survive_a_drained_buffer_ring,
     batching_tick_under_load,
+    plain_leg_not_hijacked_by_first_packet,
+    plain_leg_behind_nat_latches_after_the_grace,
 );

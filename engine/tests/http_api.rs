@@ -35,11 +35,28 @@ impl Resp {
 }
 
 fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Resp {
-    let mut s = TcpStream::connect(addr).expect("connect to API");
+    let s = TcpStream::connect(addr).expect("connect to API");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    http_on(s, &addr.to_string(), method, path, body)
+}
+
+/// One request over an API Unix socket.
+fn http_unix(path: &std::path::Path, method: &str, path_q: &str, body: Option<&str>) -> Resp {
+    let s = std::os::unix::net::UnixStream::connect(path).expect("connect to API socket");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    http_on(s, "localhost", method, path_q, body)
+}
+
+fn http_on(
+    mut s: impl Read + Write,
+    host: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Resp {
     let body = body.unwrap_or("");
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
@@ -749,6 +766,134 @@ fn bad_requests_get_json_errors() {
     assert!(metric(&m, "rampart_calls_refused_total{reason=\"invalid\"}").unwrap() >= 15);
     assert_eq!(metric(&m, "rampart_calls_active"), Some(1));
     node.shutdown();
+}
+
+#[test]
+fn dot_call_ids_unreachable_by_url_are_refused() {
+    // `/calls/.` and `/calls/..` are dot-segments: clients and proxies
+    // normalise them away, so a call with such an id could never be read,
+    // patched or deleted by URL. Refused at create, with a clear message.
+    let (node, api) = start(config(42200, 42249));
+    for id in [".", "..", "...", "...."] {
+        let r = post(api, "/calls", &json!({"call_id": id, "legs": [{}, {}]}));
+        assert_error(&r, 400, "invalid_request");
+        let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
+        assert!(msg.contains("dots"), "{id:?}: {msg}");
+    }
+    // Dots inside an id are fine (and the call is reachable by URL).
+    let r = post(
+        api,
+        "/calls",
+        &json!({"call_id": "a.b..c", "legs": [{}, {}]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(http(api, "GET", "/calls/a.b..c", None).status, 200);
+    assert_eq!(http(api, "DELETE", "/calls/a.b..c", None).status, 200);
+    let list = http(api, "GET", "/calls", None).json();
+    assert_eq!(list["calls"].as_array().map(Vec::len), Some(0), "{list}");
+    node.shutdown();
+}
+
+#[test]
+fn plain_http_api_off_loopback_is_refused_before_binding() {
+    // The binary: `check-config` (which never binds) and `run` exit 2 with
+    // the message; `check-config` first, so that a node that did not refuse
+    // fails here without binding anything.
+    for cmd in ["check-config", "run"] {
+        let out = Command::new(BIN)
+            .args([cmd, "--http-listen", "0.0.0.0:0"])
+            .env_remove("RAMPART_CONFIG")
+            .env_remove("RAMPART_ALLOW_INSECURE_HTTP")
+            .env_remove("RAMPART_HTTP_UNIX_SOCKET")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {err}");
+        assert!(
+            err.contains("0.0.0.0:0 is not a loopback address"),
+            "{cmd}: {err}"
+        );
+        assert!(err.contains("--allow-insecure-http"), "{cmd}: {err}");
+    }
+    // The explicit opt-in passes the check (not started: no traffic ever
+    // leaves loopback in these tests).
+    let out = Command::new(BIN)
+        .args([
+            "check-config",
+            "--http-listen",
+            "0.0.0.0:0",
+            "--allow-insecure-http",
+        ])
+        .env_remove("RAMPART_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("allow_insecure_remote = true"));
+    // In process: the node refuses the configuration before binding.
+    let mut c = config(42250, 42299);
+    c.api.listen = "0.0.0.0:0".parse().unwrap();
+    let e = Node::start(c.clone()).map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("not a loopback address"), "{e}");
+    assert!(e.contains("allow_insecure_remote"), "{e}");
+    c.api.allow_insecure_remote = true;
+    c.validate().unwrap();
+}
+
+#[test]
+fn api_over_a_unix_socket_with_the_configured_mode() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let dir = std::env::temp_dir().join(format!("rampart-api-unix-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("api.sock");
+    // A stale socket file from an earlier run is replaced.
+    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    assert!(sock.exists());
+    let mut c = config(42300, 42349);
+    c.api.unix_socket = Some(sock.clone());
+    c.api.unix_socket_mode = "0660".into();
+    let node = Node::start(c).expect("node starts on a Unix socket");
+    assert_eq!(node.info().api_unix.as_deref(), Some(sock.as_path()));
+    let meta = std::fs::symlink_metadata(&sock).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o660);
+    // Requests work over it: health, and a call created and deleted.
+    let r = http_unix(&sock, "GET", "/health", None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let body = json!({"call_id": "over-unix", "legs": [
+        {"mode": "rtp", "device": support::TEST_DEVICE},
+        {"mode": "rtp", "device": support::TEST_DEVICE}]});
+    let r = http_unix(&sock, "POST", "/calls", Some(&body.to_string()));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        http_unix(&sock, "GET", "/calls/over-unix", None).status,
+        200
+    );
+    assert_eq!(
+        http_unix(&sock, "DELETE", "/calls/over-unix", None).status,
+        200
+    );
+    node.shutdown();
+    assert!(!sock.exists(), "socket file removed at shutdown");
+
+    // Something that is not a socket at the path is never removed.
+    std::fs::write(&sock, b"not a socket").unwrap();
+    let mut c = config(42300, 42349);
+    c.api.unix_socket = Some(sock.clone());
+    let e = Node::start(c).map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("not a socket"), "{e}");
+    assert_eq!(std::fs::read(&sock).unwrap(), b"not a socket");
+    // A mode that lets every local user connect is refused.
+    let mut c = config(42300, 42349);
+    c.api.unix_socket = Some(dir.join("other.sock"));
+    c.api.unix_socket_mode = "0666".into();
+    let e = Node::start(c).map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("lets every local user connect"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -175,6 +175,38 @@ fn one_token_only_is_refused() {
 }
 
 #[test]
+fn token_key_off_the_p256_curve_is_refused() {
+    // A list signed properly by token A that registers, as its second
+    // token, a P-256 "key" that is no point on the curve: that second token
+    // could never sign anything, so the list has one usable token, not two.
+    let f = fixture();
+    let mut p = payload(&f, 1);
+    let mut raw = base64::engine::general_purpose::STANDARD
+        .decode(&p.tokens[1].public_key)
+        .unwrap();
+    assert_eq!((raw.len(), raw[0]), (65, 0x04));
+    raw[64] ^= 1; // y no longer matches x
+    p.tokens[1].public_key = base64::engine::general_purpose::STANDARD.encode(&raw);
+    let text = sign_payload(&p, &f.a).unwrap().to_json();
+    let e = verify_ctl(&text, None, now()).unwrap_err();
+    assert!(matches!(e, TrustError::BadToken(_)), "{e}");
+    assert!(
+        e.to_string().contains("not a point on the P-256 curve"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("sast2"), "{e}");
+    // Coordinates of all ones (above the field prime) too.
+    p.tokens[1].public_key = base64::engine::general_purpose::STANDARD.encode({
+        let mut k = vec![0xffu8; 65];
+        k[0] = 0x04;
+        k
+    });
+    let text = sign_payload(&p, &f.a).unwrap().to_json();
+    let e = verify_ctl(&text, None, now()).unwrap_err();
+    assert!(matches!(e, TrustError::BadToken(_)), "{e}");
+}
+
+#[test]
 fn rollback_is_refused_and_state_is_persisted() {
     let f = fixture();
     let dir = tempdir("rollback");

@@ -400,12 +400,17 @@ fn policy_refused(i: usize, m: impl std::fmt::Display) -> ApiError {
     )
 }
 
+/// A call id must be usable as one URL path segment as it is: 1-128 of
+/// `A-Z a-z 0-9 - _ . @ : +` (no escaping needed), and not made of dots
+/// only (`.` and `..` are dot-segments that clients normalise away, so
+/// `/calls/..` could never reach the call).
 fn valid_call_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.@:+".contains(&b))
+        && !id.bytes().all(|b| b == b'.')
 }
 
 fn plan_leg(
@@ -618,7 +623,8 @@ fn create(s: &Shared, body: CreateCall) -> Result<Response, ApiError> {
         Some(id) if !valid_call_id(&id) => {
             return Err(ApiError::bad(
                 "invalid_request",
-                "call_id must be 1-128 characters of A-Z a-z 0-9 - _ . @ : +",
+                "call_id must be 1-128 characters of A-Z a-z 0-9 - _ . @ : +, and not dots \
+                 only (`.` and `..` cannot be reached by URL)",
             ))
         }
         Some(id) => id,
@@ -1314,4 +1320,48 @@ fn empty_update() -> LegUpdate {
         srtp_out: None,
         forward: None,
     }
+}
+
+/// Binds the API's Unix socket at `path` with file mode `mode`.
+///
+/// The mode is set after `bind` and before `listen`, so no connection is
+/// ever accepted under the process umask's looser mode (a connect before
+/// `listen` is refused). A socket file left by an earlier run is replaced,
+/// unless something still accepts connections on it; any other kind of
+/// file at `path` is an error (it is never removed).
+pub(crate) fn bind_unix_socket(
+    path: &std::path::Path,
+    mode: u32,
+) -> std::io::Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    use std::os::unix::net::UnixStream;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            if UnixStream::connect(path).is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    "another process serves this socket",
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        Ok(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "the path exists and is not a socket",
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+    socket.bind(&socket2::SockAddr::unix(path)?)?;
+    let ready = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .and_then(|()| socket.listen(1024))
+        .and_then(|()| socket.set_nonblocking(true));
+    if let Err(e) = ready {
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(socket.into())
 }

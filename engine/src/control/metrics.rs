@@ -318,6 +318,7 @@ pub fn render(s: &Shared) -> String {
         ("unknown_ssrc", "unknown_ssrc"),
         ("no_remote", "dropped_no_remote"),
         ("strict_source", "dropped_strict_source"),
+        ("latch_refused", "dropped_latch_refused"),
         ("overload", "dropped_overload"),
         ("other", "dropped_other"),
     ] {

@@ -34,4 +34,4 @@ pub mod sdes;
 pub mod sdp;
 pub mod security;
 
-pub use node::{EndReason, Node, NodeHandle, NodeInfo, Shared, StartError};
+pub use node::{EndReason, Node, NodeHandle, NodeInfo, Shared, SignalWatch, StartError};

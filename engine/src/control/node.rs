@@ -181,8 +181,11 @@ impl Shared {
 /// What the node reports at start.
 #[derive(Clone, Debug)]
 pub struct NodeInfo {
-    /// Where the HTTP API listens.
+    /// Where the HTTP API listens over TCP. When `api_unix` is set no TCP
+    /// listener is open and this is the configured (unbound) `listen`.
     pub api_addr: SocketAddr,
+    /// The Unix socket the HTTP API listens on instead of TCP, if any.
+    pub api_unix: Option<std::path::PathBuf>,
     /// The I/O backend running.
     pub backend: BackendKind,
     /// Worker threads.
@@ -207,6 +210,13 @@ pub enum StartError {
         /// The error.
         source: std::io::Error,
     },
+    /// The API's Unix socket could not be set up.
+    ListenUnix {
+        /// The socket path.
+        path: std::path::PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
     /// The runtime could not be built.
     Runtime(std::io::Error),
     /// The security configuration cannot be put in force: mixed mode
@@ -223,6 +233,11 @@ impl std::fmt::Display for StartError {
             StartError::Listen { addr, source } => {
                 write!(f, "cannot listen for the API on {addr}: {source}")
             }
+            StartError::ListenUnix { path, source } => write!(
+                f,
+                "cannot listen for the API on Unix socket {}: {source}",
+                path.display()
+            ),
             StartError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
             StartError::Security(e) => write!(f, "security: {e}"),
         }
@@ -299,22 +314,58 @@ impl Node {
                 tick: std::time::Duration::from_micros(config.dataplane.batch_tick_us),
                 min_pps: config.dataplane.batch_tick_min_pps,
             },
+            latch_grace_ms: config.media.latch_grace_ms,
         })
         .map_err(StartError::DataPlane)?;
         let listen = config.api.listen;
-        let listener = match runtime.block_on(tokio::net::TcpListener::bind(listen)) {
-            Ok(l) => l,
-            Err(source) => {
-                dp.shutdown();
-                return Err(StartError::Listen {
-                    addr: listen,
-                    source,
-                });
+        if config.api.insecure_remote() {
+            // Only reachable with api.allow_insecure_remote (validate).
+            tracing::warn!(
+                api = %listen,
+                "INSECURE: the HTTP API is plain HTTP on a non-loopback address \
+                 (api.allow_insecure_remote): anyone who can reach it can redirect \
+                 media and set SRTP keys; use TLS, loopback or a Unix socket"
+            );
+        }
+        let (listener, api_addr) = match &config.api.unix_socket {
+            Some(path) => {
+                let bound = config
+                    .api
+                    .unix_mode()
+                    .map_err(std::io::Error::other)
+                    .and_then(|mode| super::api::bind_unix_socket(path, mode))
+                    .and_then(|l| {
+                        let _rt = runtime.enter();
+                        tokio::net::UnixListener::from_std(l)
+                    });
+                match bound {
+                    Ok(l) => (ApiListener::Unix(l), listen),
+                    Err(source) => {
+                        dp.shutdown();
+                        return Err(StartError::ListenUnix {
+                            path: path.clone(),
+                            source,
+                        });
+                    }
+                }
             }
+            None => match runtime.block_on(tokio::net::TcpListener::bind(listen)) {
+                Ok(l) => {
+                    let a = l.local_addr().unwrap_or(listen);
+                    (ApiListener::Tcp(l), a)
+                }
+                Err(source) => {
+                    dp.shutdown();
+                    return Err(StartError::Listen {
+                        addr: listen,
+                        source,
+                    });
+                }
+            },
         };
-        let api_addr = listener.local_addr().unwrap_or(listen);
         let mut info = NodeInfo {
             api_addr,
+            api_unix: config.api.unix_socket.clone(),
             backend: dp.backend(),
             workers: dp.worker_count(),
             ng: super::ng::NgAddrs::default(),
@@ -366,13 +417,14 @@ impl Node {
             let stop = async move {
                 let _ = srv_stop.wait_for(|s| *s).await;
             };
-            let r = match tls {
-                Some(cfg) => crate::trust::serve_tls(app, listener, cfg, stop).await,
-                None => {
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(stop)
-                        .await
+            let r = match (listener, tls) {
+                (ApiListener::Tcp(l), Some(cfg)) => {
+                    crate::trust::serve_tls(app, l, cfg, stop).await
                 }
+                (ApiListener::Tcp(l), None) => {
+                    axum::serve(l, app).with_graceful_shutdown(stop).await
+                }
+                (ApiListener::Unix(l), _) => axum::serve(l, app).with_graceful_shutdown(stop).await,
             };
             if let Err(e) = r {
                 tracing::error!(error = %e, "HTTP API server failed");
@@ -390,6 +442,7 @@ impl Node {
             media = %addrs.join(","),
             ports = %format!("{}-{}", shared.config.media.port_min, shared.config.media.port_max),
             api = %api_addr,
+            api_unix = ?info.api_unix,
             api_tls = info.api_tls,
             cluster_mode = shared.security.cluster_mode().as_str(),
             trust_list_version = ?shared.security.ctl_version(),
@@ -409,6 +462,27 @@ impl Node {
             ng,
         })
     }
+}
+
+/// SIGINT and SIGTERM being watched (see [`NodeHandle::watch_signals`]).
+#[derive(Default)]
+pub struct SignalWatch {
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl std::fmt::Debug for SignalWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignalWatch").finish_non_exhaustive()
+    }
+}
+
+/// The HTTP API's listener: TCP (plain or TLS) or a Unix socket.
+enum ApiListener {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener),
 }
 
 async fn reaper(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
@@ -453,28 +527,67 @@ impl NodeHandle {
         &self.shared
     }
 
+    /// Starts watching SIGINT and SIGTERM now (from here on they no longer
+    /// kill the process), for [`NodeHandle::wait_for_signal`]. Call it
+    /// before telling anyone the node runs, so a signal sent at once is not
+    /// lost to the default action.
+    pub fn watch_signals(&self) -> SignalWatch {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Some(rt) = self.runtime.as_ref() else {
+                return SignalWatch::default();
+            };
+            let _rt = rt.enter();
+            let watch = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, signal = name, "cannot watch signal");
+                    None
+                }
+            };
+            SignalWatch {
+                int: watch(SignalKind::interrupt(), "SIGINT"),
+                term: watch(SignalKind::terminate(), "SIGTERM"),
+            }
+        }
+        #[cfg(not(unix))]
+        SignalWatch::default()
+    }
+
     /// Blocks until SIGINT or SIGTERM; returns the signal's name.
     pub fn wait_for_signal(&self) -> &'static str {
+        self.wait_for_watched_signal(self.watch_signals())
+    }
+
+    /// Blocks until a signal `watch` (from [`NodeHandle::watch_signals`])
+    /// watches arrives, or arrived since; returns the signal's name.
+    pub fn wait_for_watched_signal(&self, watch: SignalWatch) -> &'static str {
         let rt = self.runtime.as_ref().expect("node is running");
-        rt.block_on(async {
+        rt.block_on(async move {
             #[cfg(unix)]
             {
-                use tokio::signal::unix::{signal, SignalKind};
-                let mut term = match signal(SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops the node");
-                        let _ = tokio::signal::ctrl_c().await;
-                        return "SIGINT";
+                let SignalWatch { int, term } = watch;
+                let recv = |s: Option<tokio::signal::unix::Signal>| async move {
+                    match s {
+                        Some(mut s) => {
+                            s.recv().await;
+                        }
+                        None => std::future::pending::<()>().await,
                     }
                 };
+                if int.is_none() && term.is_none() {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return "SIGINT";
+                }
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => "SIGINT",
-                    _ = term.recv() => "SIGTERM",
+                    _ = recv(int) => "SIGINT",
+                    _ = recv(term) => "SIGTERM",
                 }
             }
             #[cfg(not(unix))]
             {
+                let _ = watch;
                 let _ = tokio::signal::ctrl_c().await;
                 "SIGINT"
             }
@@ -509,6 +622,12 @@ impl NodeHandle {
         if let Some(reaper) = self.reaper.take() {
             let _ =
                 rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), reaper).await });
+        }
+        if let Some(path) = &self.info.api_unix {
+            use std::os::unix::fs::FileTypeExt;
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+                let _ = std::fs::remove_file(path);
+            }
         }
         if let Some(ng) = self.ng.take() {
             ng.join();

@@ -74,6 +74,11 @@ pub struct LegCounters {
     /// than the signalled one (strict mode) or the latched one (a
     /// first-packet latch, which never moves).
     pub dropped_strict_source: AtomicU64,
+    /// Received plain-RTP packets dropped because they came from an address
+    /// other than the signalled one while the signalled address may still
+    /// speak (it sent within the latch grace period, or the leg is younger
+    /// than that): refused latches.
+    pub dropped_latch_refused: AtomicU64,
     /// Packets lost to overload: sends toward this leg refused with
     /// `EAGAIN`/`ENOBUFS`, plus datagrams the kernel dropped on this leg's
     /// sockets because their receive queue was full (`SO_RXQ_OVFL`).
@@ -82,7 +87,10 @@ pub struct LegCounters {
     /// RTCP on a non-muxed RTP socket, protect failures (key exhausted),
     /// send errors other than overload.
     pub dropped_other: AtomicU64,
-    /// How many times an authenticated packet moved a latched address.
+    /// How many times a latched address moved: an authenticated packet
+    /// from a new address (SRTP), or a plain-RTP packet from the signalled
+    /// address (or, after the grace, from elsewhere) replacing another
+    /// latch.
     pub relatches: AtomicU64,
     /// Unix time in ms of the last received packet that passed every check
     /// (0: none yet).
@@ -120,6 +128,8 @@ pub struct LegStats {
     pub dropped_no_remote: u64,
     /// See [`LegCounters::dropped_strict_source`].
     pub dropped_strict_source: u64,
+    /// See [`LegCounters::dropped_latch_refused`].
+    pub dropped_latch_refused: u64,
     /// See [`LegCounters::dropped_overload`].
     pub dropped_overload: u64,
     /// See [`LegCounters::dropped_other`].
@@ -156,6 +166,7 @@ impl LegCounters {
             unknown_ssrc: r(&self.unknown_ssrc),
             dropped_no_remote: r(&self.dropped_no_remote),
             dropped_strict_source: r(&self.dropped_strict_source),
+            dropped_latch_refused: r(&self.dropped_latch_refused),
             dropped_overload: r(&self.dropped_overload),
             dropped_other: r(&self.dropped_other),
             relatches: r(&self.relatches),
@@ -175,6 +186,7 @@ impl LegStats {
             + self.unknown_ssrc
             + self.dropped_no_remote
             + self.dropped_strict_source
+            + self.dropped_latch_refused
             + self.dropped_overload
             + self.dropped_other
     }

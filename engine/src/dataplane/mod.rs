@@ -89,7 +89,16 @@ pub struct DataPlaneConfig {
     /// Load-adaptive batching: under load a worker sleeps up to this tick
     /// between wake-ups so each serves many packets ([`pacer`]).
     pub batch_tick: pacer::BatchTick,
+    /// Plain-RTP legs: how long (ms) the signalled address must have been
+    /// silent before a packet from another address may latch (see
+    /// [`LatchMode`]).
+    pub latch_grace_ms: u64,
 }
+
+/// Default [`DataPlaneConfig::latch_grace_ms`]: 2 s. Long enough for a phone
+/// that was just signalled to send its first packet; short enough that a
+/// NATed phone whose signalled address is not its source is heard soon.
+pub const DEFAULT_LATCH_GRACE_MS: u64 = 2000;
 
 impl Default for DataPlaneConfig {
     fn default() -> Self {
@@ -99,6 +108,7 @@ impl Default for DataPlaneConfig {
             backend: BackendKind::Auto,
             batch_size: 32,
             batch_tick: pacer::BatchTick::default(),
+            latch_grace_ms: DEFAULT_LATCH_GRACE_MS,
         }
     }
 }
@@ -162,12 +172,25 @@ pub enum LatchMode {
     /// and move it when an authenticated packet arrives from elsewhere
     /// (counted in `relatches`); a packet that fails parsing,
     /// authentication or the replay check never moves it. On a plain-RTP
-    /// inbound leg this behaves as [`LatchMode::FirstPacket`].
+    /// inbound leg, the plain-RTP rule below.
+    ///
+    /// Plain RTP (this mode and [`LatchMode::FirstPacket`]): packets carry
+    /// no proof of origin, so the signalled address is preferred. A
+    /// well-formed packet from the signalled address is always accepted and
+    /// latches back to it (counted in `relatches`); one from another
+    /// address latches only when nothing else is latched and the signalled
+    /// address has been silent for [`DataPlaneConfig::latch_grace_ms`]
+    /// (since the leg was set up, its signalled address changed, or it last
+    /// sent), and is otherwise dropped (`dropped_latch_refused`); once
+    /// latched elsewhere the latch moves only back to the signalled
+    /// address (others: `dropped_strict_source`). A leg with no signalled
+    /// address latches on its first well-formed packet.
     #[default]
     Authenticated,
-    /// Latch once, on the first well-formed (and, with SRTP,
-    /// authenticated) packet; never move afterwards: packets from other
-    /// addresses are dropped (`dropped_strict_source`).
+    /// SRTP: latch once, on the first authenticated packet; never move
+    /// afterwards: packets from other addresses are dropped
+    /// (`dropped_strict_source`). Plain RTP: as
+    /// [`LatchMode::Authenticated`].
     FirstPacket,
     /// Only the signalled address; packets from anywhere else are dropped
     /// (`dropped_strict_source`).
@@ -453,6 +476,7 @@ impl DataPlane {
                 cpu: cfg.pin_cpus.then_some(i % ncpu),
                 backend,
                 batch,
+                latch_grace_ms: cfg.latch_grace_ms,
                 commands: rx,
                 wake: Arc::clone(&wake),
                 counters: Arc::clone(&counters),

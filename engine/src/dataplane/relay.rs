@@ -14,12 +14,21 @@
 //! * Demux by first byte (RFC 7983, RFC 5761): RTP on the RTP socket, RTCP
 //!   on the RTCP socket, or either on a muxed RTP socket. STUN and DTLS are
 //!   dropped as `dropped_other`, anything else as `malformed`.
-//! * Checks run before any state moves: the source check (strict, or a
-//!   first-packet latch that never moves), then parse, authentication and
-//!   replay (`unprotect`/`verify` with the receiving leg's `srtp_in`).
+//! * Checks run before any state moves: the source check (strict, the
+//!   signalled-address preference of a plain-RTP leg, or a first-packet
+//!   latch that never moves), then parse, authentication and replay
+//!   (`unprotect`/`verify` with the receiving leg's `srtp_in`).
 //! * Only a packet that passed every check may latch or move a remote
 //!   address (RTP Bleed): forged, tampered, replayed, truncated or garbage
 //!   packets never do. RTP and RTCP latch separately.
+//! * A plain-RTP leg cannot authenticate its packets, so it prefers the
+//!   signalled (SDP) address: a packet from it is always accepted and
+//!   latches back to it; a packet from anywhere else latches only once the
+//!   signalled address has been silent for the latch grace period
+//!   ([`LegParams::latch_grace_ms`], measured from the leg's set-up or the
+//!   signalled address's last packet), and is otherwise dropped and
+//!   counted (`dropped_latch_refused`). Once latched elsewhere, the latch
+//!   moves only back to the signalled address.
 //! * The packet is then protected with the other leg's `srtp_out` (or
 //!   forwarded unchanged in verified passthrough) and sent to the other
 //!   leg's latched, else signalled, address; none known: `dropped_no_remote`.
@@ -56,6 +65,9 @@ pub enum DropReason {
     /// From an address other than the signalled (strict) or latched
     /// (first-packet) one.
     StrictSource,
+    /// Plain RTP from an address other than the signalled one while the
+    /// signalled address may still speak (within the latch grace period).
+    LatchRefused,
     /// The SRTP/SRTCP tag did not verify, or the MKI names no key.
     AuthFailed,
     /// A replay, or too old for the replay window.
@@ -110,6 +122,12 @@ pub struct LegParams {
     pub forward: ForwardMode,
     /// The leg's counters.
     pub counters: Arc<LegCounters>,
+    /// Plain-RTP legs: how long (ms) the signalled address must have been
+    /// silent before a packet from another address may latch.
+    pub latch_grace_ms: u64,
+    /// When the leg was set up (the clock of `process`'s `now_ms`); the
+    /// grace period first runs from here.
+    pub now_ms: u64,
 }
 
 /// One leg's relay state.
@@ -122,6 +140,21 @@ pub struct LegState {
     latched: [Option<SocketAddr>; 2],
     rtcp_mux: bool,
     counters: Arc<LegCounters>,
+    latch_grace_ms: u64,
+    /// When the signalled address last sent a genuine packet (RTP or RTCP),
+    /// or the leg was set up, or its signalled address changed.
+    signalled_heard_ms: u64,
+}
+
+/// What the source check decided.
+enum Source {
+    /// Go on with the packet.
+    Ok,
+    /// Wrong source (strict, or a latch that does not move).
+    Wrong,
+    /// A plain-RTP latch away from the signalled address, refused within
+    /// the grace period.
+    LatchRefused,
 }
 
 impl LegState {
@@ -138,6 +171,8 @@ impl LegState {
             latched: [None, None],
             rtcp_mux: p.rtcp_mux,
             counters: p.counters,
+            latch_grace_ms: p.latch_grace_ms,
+            signalled_heard_ms: p.now_ms,
         }
     }
 
@@ -196,6 +231,48 @@ impl LegState {
         self.latch == LatchMode::Authenticated && self.srtp_in.is_some()
     }
 
+    /// The source check, before the packet is parsed. Plain RTP (not
+    /// strict): the signalled address always passes; an address already
+    /// latched passes; a new address passes only when nothing else was
+    /// latched and the signalled address (if any) has been silent for the
+    /// grace period.
+    fn check_source(&mut self, ch: usize, rtcp: bool, src: SocketAddr, now_ms: u64) -> Source {
+        let verdict = |ok: bool| if ok { Source::Ok } else { Source::Wrong };
+        if self.latch == LatchMode::Strict {
+            return verdict(self.signalled(rtcp) == Some(src));
+        }
+        if self.may_relatch() {
+            return Source::Ok;
+        }
+        let latched = self.latched[ch];
+        if self.srtp_in.is_some() {
+            return verdict(!matches!(latched, Some(l) if l != src));
+        }
+        let signalled = self.signalled(rtcp);
+        if signalled == Some(src) || latched == Some(src) {
+            return Source::Ok;
+        }
+        let Some(signalled) = signalled else {
+            // Nothing signalled to prefer: the first packet latches.
+            return verdict(latched.is_none());
+        };
+        if latched.is_some_and(|l| l != signalled) {
+            // Latched elsewhere after the grace: that latch does not move
+            // (except back to the signalled address).
+            return Source::Wrong;
+        }
+        if now_ms < self.signalled_heard_ms {
+            // The clock went back: restart the grace rather than wait for
+            // the clock to catch up.
+            self.signalled_heard_ms = now_ms;
+        }
+        if now_ms.saturating_sub(self.signalled_heard_ms) >= self.latch_grace_ms {
+            Source::Ok
+        } else {
+            Source::LatchRefused
+        }
+    }
+
     fn set_latch(&mut self, ch: usize, addr: Option<SocketAddr>) {
         self.latched[ch] = addr;
         let slot = if ch == 0 {
@@ -212,9 +289,11 @@ impl LegState {
             Some(l) if l == src => {}
             None => self.set_latch(ch, Some(src)),
             Some(_) => {
-                // Strict and first-packet latches were checked before; only
-                // an authenticated SRTP leg gets here with a new source.
-                if self.may_relatch() {
+                // The source check ran before: strict and first-packet
+                // latches cannot get here with a new source; an
+                // authenticated SRTP leg, and a plain-RTP leg moving to or
+                // (after the grace) from its signalled address, can.
+                if self.may_relatch() || self.srtp_in.is_none() {
                     inc(&self.counters.relatches);
                     self.set_latch(ch, Some(src));
                 }
@@ -222,9 +301,11 @@ impl LegState {
         }
     }
 
-    /// Applies a control-plane update. Key changes are checked first, so a
-    /// refused change leaves the leg as it was.
-    pub fn apply(&mut self, u: LegUpdate) -> Result<(), Error> {
+    /// Applies a control-plane update at `now_ms` (the clock of
+    /// [`CallState::process`]). Key changes are checked first, so a refused
+    /// change leaves the leg as it was. A new signalled address restarts
+    /// the latch grace period.
+    pub fn apply(&mut self, u: LegUpdate, now_ms: u64) -> Result<(), Error> {
         let LegUpdate {
             remote_rtp,
             remote_rtcp,
@@ -242,6 +323,7 @@ impl LegState {
         if let Some(addr) = remote_rtp {
             if self.remote[0] != Some(addr) {
                 self.remote[0] = Some(addr);
+                self.signalled_heard_ms = now_ms;
                 self.set_latch(0, None);
                 if self.remote[1].is_none() {
                     self.set_latch(1, None);
@@ -251,6 +333,7 @@ impl LegState {
         if let Some(addr) = remote_rtcp {
             if self.remote[1] != Some(addr) {
                 self.remote[1] = Some(addr);
+                self.signalled_heard_ms = now_ms;
                 self.set_latch(1, None);
             }
         }
@@ -362,16 +445,20 @@ impl CallState {
         }
         let ch = usize::from(rtcp);
 
-        // 2. Source check: strict, or a latch that never moves.
-        let source_ok = match rx.latch {
-            LatchMode::Strict => rx.signalled(rtcp) == Some(src),
-            _ if rx.may_relatch() => true,
-            _ => !matches!(rx.latched[ch], Some(l) if l != src),
-        };
-        if !source_ok {
-            inc(&c.dropped_strict_source);
-            return Verdict::Drop(DropReason::StrictSource);
+        // 2. Source check: strict, the signalled-address preference of a
+        // plain leg, or a latch that never moves.
+        match rx.check_source(ch, rtcp, src, now_ms) {
+            Source::Ok => {}
+            Source::Wrong => {
+                inc(&rx.counters.dropped_strict_source);
+                return Verdict::Drop(DropReason::StrictSource);
+            }
+            Source::LatchRefused => {
+                inc(&rx.counters.dropped_latch_refused);
+                return Verdict::Drop(DropReason::LatchRefused);
+            }
         }
+        let c = &*rx.counters;
 
         // 3. Parse, authenticate, replay-check (and decrypt when re-keying).
         let packet = &mut buf[..len];
@@ -417,6 +504,9 @@ impl CallState {
         };
 
         // 4. The packet is genuine: latch, and note the time.
+        if rx.signalled(rtcp) == Some(src) {
+            rx.signalled_heard_ms = now_ms;
+        }
         rx.latch_on(ch, src);
         rx.counters
             .last_packet_ms

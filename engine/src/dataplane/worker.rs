@@ -37,6 +37,8 @@ pub(crate) struct WorkerSpec {
     pub cpu: Option<usize>,
     pub backend: BackendKind,
     pub batch: usize,
+    /// Plain-RTP latch grace period (ms) for the legs of this worker.
+    pub latch_grace_ms: u64,
     pub commands: Receiver<Command>,
     pub wake: Arc<sys::EventFd>,
     pub counters: Arc<WorkerCounters>,
@@ -88,7 +90,6 @@ fn serve<B: Backend>(mut backend: B, spec: WorkerSpec) {
     let kind = backend.kind();
     let _ = spec.ready.send(Ok(kind));
     tracing::info!(worker = spec.index, backend = %kind, "data-plane worker running");
-    let mut table = Table::new(Arc::clone(&spec.counters));
     let mut pacer = Pacer::new(spec.batch_tick);
     if !spec.batch_tick.tick.is_zero() {
         // Sleeps of a tick end on time, not up to 50 µs late.
@@ -97,6 +98,7 @@ fn serve<B: Backend>(mut backend: B, spec: WorkerSpec) {
         }
     }
     let clock = Instant::now();
+    let mut table = Table::new(Arc::clone(&spec.counters), spec.latch_grace_ms);
     'outer: loop {
         for _ in 0..COMMANDS_PER_ROUND {
             match spec.commands.try_recv() {
@@ -159,6 +161,7 @@ struct Table {
     free_calls: Vec<usize>,
     by_id: HashMap<u64, usize>,
     now_ms: u64,
+    latch_grace_ms: u64,
     counters: Arc<WorkerCounters>,
 }
 
@@ -169,7 +172,7 @@ fn now_ms() -> u64 {
 }
 
 impl Table {
-    fn new(counters: Arc<WorkerCounters>) -> Table {
+    fn new(counters: Arc<WorkerCounters>, latch_grace_ms: u64) -> Table {
         Table {
             socks: Vec::with_capacity(256),
             free_socks: Vec::new(),
@@ -177,6 +180,7 @@ impl Table {
             free_calls: Vec::new(),
             by_id: HashMap::new(),
             now_ms: now_ms(),
+            latch_grace_ms,
             counters,
         }
     }
@@ -184,6 +188,9 @@ impl Table {
     /// Handles one command; `false` means stop.
     fn command<B: Backend>(&mut self, cmd: Command, backend: &mut B) -> bool {
         inc(&self.counters.commands);
+        // The clock may be stale after an idle wait; a new leg's latch
+        // grace period starts now, not at the last batch.
+        self.now_ms = now_ms();
         match cmd {
             Command::AddCall(flows, ack, claim) => {
                 let id = flows.id;
@@ -215,7 +222,7 @@ impl Table {
                         Some(c) => c
                             .state
                             .leg_mut(leg)
-                            .apply(*update)
+                            .apply(*update, self.now_ms)
                             .map_err(DataPlaneError::Srtp),
                         None => Err(DataPlaneError::UnknownCall(call_id)),
                     },
@@ -330,6 +337,8 @@ impl Table {
             srtp_out: leg.srtp_out,
             forward: leg.forward,
             counters: leg.counters,
+            latch_grace_ms: self.latch_grace_ms,
+            now_ms: self.now_ms,
         })
     }
 

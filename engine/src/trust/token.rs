@@ -101,6 +101,12 @@ impl TokenInfo {
                 key.len()
             )));
         }
+        if self.algorithm == TokenAlg::EcdsaP256 && !p256_point_is_valid(&key) {
+            return Err(TrustError::BadToken(format!(
+                "token {:?}: the ecdsa-p256 public key is not a point on the P-256 curve",
+                self.id
+            )));
+        }
         Ok(key)
     }
 
@@ -132,6 +138,27 @@ impl TokenInfo {
             self.id, self.algorithm, self.public_key
         )
     }
+}
+
+/// Whether `key` (65 bytes, `04 || x || y`) is a valid P-256 public key:
+/// uncompressed form, both coordinates below the field prime, the point on
+/// the curve (and so not the point at infinity).
+///
+/// ring checks a peer's point fully when it computes an ECDH agreement
+/// with it, and that is the only way an agreement with a fresh ephemeral
+/// key can fail; `UnparsedPublicKey` for signatures checks nothing until a
+/// signature is verified, which is why a trust list's token keys are
+/// checked here, at load.
+pub fn p256_point_is_valid(key: &[u8]) -> bool {
+    use ring::agreement::{agree_ephemeral, EphemeralPrivateKey, UnparsedPublicKey, ECDH_P256};
+    if key.len() != 65 || key[0] != 0x04 {
+        return false;
+    }
+    let rng = SystemRandom::new();
+    let Ok(ours) = EphemeralPrivateKey::generate(&ECDH_P256, &rng) else {
+        return false;
+    };
+    agree_ephemeral(ours, &UnparsedPublicKey::new(&ECDH_P256, key), |_| ()).is_ok()
 }
 
 /// Checks a token id: 1-64 characters of `A-Z a-z 0-9 . _ -`, not starting
@@ -296,5 +323,19 @@ mod tests {
             assert!(!info.verify(b"hellO", &sig));
         }
         assert!(TokenKey::generate("../x", TokenAlg::Ed25519).is_err());
+    }
+
+    #[test]
+    fn p256_check_accepts_real_keys_and_refuses_off_curve_points() {
+        let k = TokenKey::generate("t1", TokenAlg::EcdsaP256).unwrap();
+        assert!(p256_point_is_valid(k.public_key()));
+        let mut off = k.public_key().to_vec();
+        off[64] ^= 1; // y changed: no longer on the curve
+        assert!(!p256_point_is_valid(&off));
+        let mut compressed = k.public_key().to_vec();
+        compressed[0] = 0x02;
+        assert!(!p256_point_is_valid(&compressed));
+        assert!(!p256_point_is_valid(&[0x04; 65]));
+        assert!(!p256_point_is_valid(&[0u8; 65]));
     }
 }

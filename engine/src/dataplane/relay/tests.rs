@@ -42,7 +42,9 @@ fn rtcp_sr(ssrc: u32) -> Vec<u8> {
 
 struct Leg {
     remote: Option<SocketAddr>,
+    remote_rtcp: Option<SocketAddr>,
     mux: bool,
+    grace_ms: u64,
     latch: LatchMode,
     srtp_in: Option<Context>,
     srtp_out: Option<Context>,
@@ -53,7 +55,9 @@ impl Leg {
     fn plain(remote: Option<SocketAddr>) -> Leg {
         Leg {
             remote,
+            remote_rtcp: None,
             mux: true,
+            grace_ms: GRACE_MS,
             latch: LatchMode::Authenticated,
             srtp_in: None,
             srtp_out: None,
@@ -71,13 +75,15 @@ impl Leg {
         let counters = LegCounters::new();
         let state = LegState::new(LegParams {
             remote_rtp: self.remote,
-            remote_rtcp: None,
+            remote_rtcp: self.remote_rtcp,
             rtcp_mux: self.mux,
             latch: self.latch,
             srtp_in: self.srtp_in,
             srtp_out: self.srtp_out,
             forward: self.forward,
             counters: Arc::clone(&counters),
+            latch_grace_ms: self.grace_ms,
+            now_ms: 0,
         });
         (state, counters)
     }
@@ -98,9 +104,21 @@ fn run(
     pkt: &[u8],
     src: SocketAddr,
 ) -> (Verdict, Vec<u8>) {
+    run_at(call, leg, channel, pkt, src, 1234)
+}
+
+/// [`run`] at time `now_ms` (the legs were set up at 0).
+fn run_at(
+    call: &mut CallState,
+    leg: usize,
+    channel: Channel,
+    pkt: &[u8],
+    src: SocketAddr,
+    now_ms: u64,
+) -> (Verdict, Vec<u8>) {
     let mut buf = [0u8; 2048];
     buf[..pkt.len()].copy_from_slice(pkt);
-    let v = call.process(leg, channel, &mut buf, pkt.len(), src, 1234);
+    let v = call.process(leg, channel, &mut buf, pkt.len(), src, now_ms);
     let out = match v {
         Verdict::Forward { len, .. } => buf[..len].to_vec(),
         Verdict::Drop(_) => Vec::new(),
@@ -145,6 +163,8 @@ fn forwarded(v: Verdict) -> (usize, Channel, SocketAddr, bool) {
 const PHONE_A: u16 = 40000;
 const PHONE_B: u16 = 50000;
 const ATTACKER: u16 = 6666;
+/// The latch grace period of the test legs (ms; legs are set up at 0).
+const GRACE_MS: u64 = 2000;
 
 #[test]
 fn srtp_to_srtp_rekeys_across_suites() {
@@ -488,17 +508,23 @@ fn updates_change_keys_addresses_and_modes() {
         .0,
     );
     // Unknown MKI is refused and changes nothing.
-    let r = c.leg_mut(0).apply(LegUpdate {
-        srtp_out: Some(KeyChange::SetActiveMki(vec![9])),
-        ..Default::default()
-    });
+    let r = c.leg_mut(0).apply(
+        LegUpdate {
+            srtp_out: Some(KeyChange::SetActiveMki(vec![9])),
+            ..Default::default()
+        },
+        1234,
+    );
     assert!(r.is_err());
     // Replace the inbound key (no MKI): the stream state is kept.
     c.leg_mut(0)
-        .apply(LegUpdate {
-            srtp_in: Some(KeyChange::Replace(key(CM80, 11))),
-            ..Default::default()
-        })
+        .apply(
+            LegUpdate {
+                srtp_in: Some(KeyChange::Replace(key(CM80, 11))),
+                ..Default::default()
+            },
+            1234,
+        )
         .unwrap();
     let mut phone_a2 = ctx(CM80, 11);
     phone_a2.set_roc(0xa, 0).unwrap();
@@ -514,11 +540,14 @@ fn updates_change_keys_addresses_and_modes() {
     );
     // A new signalled address forgets the latch.
     c.leg_mut(0)
-        .apply(LegUpdate {
-            remote_rtp: Some(addr(41000)),
-            latch: Some(LatchMode::Strict),
-            ..Default::default()
-        })
+        .apply(
+            LegUpdate {
+                remote_rtp: Some(addr(41000)),
+                latch: Some(LatchMode::Strict),
+                ..Default::default()
+            },
+            1234,
+        )
         .unwrap();
     assert_eq!(ca.snapshot().latched_rtp, None);
     let (v, _) = run(
@@ -531,14 +560,337 @@ fn updates_change_keys_addresses_and_modes() {
     assert_eq!(v, Verdict::Drop(DropReason::StrictSource));
     // Switching to plain RTP inbound.
     c.leg_mut(0)
-        .apply(LegUpdate {
-            srtp_in: Some(KeyChange::Context(None)),
-            latch: Some(LatchMode::FirstPacket),
-            ..Default::default()
-        })
+        .apply(
+            LegUpdate {
+                srtp_in: Some(KeyChange::Context(None)),
+                latch: Some(LatchMode::FirstPacket),
+                ..Default::default()
+            },
+            1234,
+        )
         .unwrap();
     let (v, out) = run(&mut c, 0, Channel::Rtp, &rtp(4, 0xa, b"plain"), addr(41000));
     forwarded(v);
     let mut phone_b_rx = ctx(CM80, 4);
     assert_eq!(unprotect(&mut phone_b_rx, &out), rtp(4, 0xa, b"plain"));
+}
+
+// ---- plain RTP: the signalled address is preferred ------------------------
+
+fn dest_of(v: Verdict) -> SocketAddr {
+    forwarded(v).2
+}
+
+/// B -> A at `now`: where the relay sends A's media.
+fn toward_a(c: &mut CallState, now: u64) -> SocketAddr {
+    dest_of(
+        run_at(
+            c,
+            1,
+            Channel::Rtp,
+            &rtp(9, 0xb, b"to a"),
+            addr(PHONE_B),
+            now,
+        )
+        .0,
+    )
+}
+
+#[test]
+fn attacker_first_packet_does_not_latch_while_the_signalled_address_may_speak() {
+    let (mut c, ca, _) = call(
+        Leg::plain(Some(addr(PHONE_A))),
+        Leg::plain(Some(addr(PHONE_B))),
+    );
+    let evil = addr(ATTACKER);
+    // One 12-byte RTP packet before the phone speaks: refused, not
+    // forwarded, nothing latched.
+    let (v, _) = run_at(&mut c, 0, Channel::Rtp, &rtp(1, 0xe, b""), evil, 10);
+    assert_eq!(v, Verdict::Drop(DropReason::LatchRefused));
+    assert_eq!(c.leg(0).latched(Channel::Rtp), None);
+    // Still refused late in the grace period after set-up.
+    let (v, _) = run_at(
+        &mut c,
+        0,
+        Channel::Rtp,
+        &rtp(2, 0xe, b""),
+        evil,
+        GRACE_MS - 1,
+    );
+    assert_eq!(v, Verdict::Drop(DropReason::LatchRefused));
+    assert_eq!(toward_a(&mut c, GRACE_MS - 1), addr(PHONE_A));
+    // The phone speaks: it latches, its media flows.
+    let (v, _) = run_at(
+        &mut c,
+        0,
+        Channel::Rtp,
+        &rtp(1, 0xa, b"hi"),
+        addr(PHONE_A),
+        1500,
+    );
+    assert_eq!(dest_of(v), addr(PHONE_B));
+    // While it speaks, the attacker never latches, however long the call.
+    for t in (1600..20_000).step_by(500) {
+        let (v, _) = run_at(&mut c, 0, Channel::Rtp, &rtp(3, 0xe, b""), evil, t);
+        assert_eq!(v, Verdict::Drop(DropReason::LatchRefused), "at {t}");
+        forwarded(
+            run_at(
+                &mut c,
+                0,
+                Channel::Rtp,
+                &rtp(4, 0xa, b"hi"),
+                addr(PHONE_A),
+                t + 1,
+            )
+            .0,
+        );
+    }
+    assert_eq!(toward_a(&mut c, 20_000), addr(PHONE_A));
+    let s = ca.snapshot();
+    assert_eq!(s.latched_rtp, Some(addr(PHONE_A)));
+    assert_eq!(s.dropped_latch_refused, 2 + 37);
+    assert_eq!((s.relatches, s.dropped_strict_source), (0, 0));
+    assert_eq!(s.dropped_total(), s.dropped_latch_refused);
+}
+
+#[test]
+fn signalled_address_relatches_after_an_attacker_latched() {
+    let (mut c, ca, _) = call(
+        Leg::plain(Some(addr(PHONE_A))),
+        Leg::plain(Some(addr(PHONE_B))),
+    );
+    let evil = addr(ATTACKER);
+    // The phone was silent for the whole grace period (say, it starts
+    // late): a packet from elsewhere latches (the NAT case cannot be told
+    // apart from this).
+    forwarded(run_at(&mut c, 0, Channel::Rtp, &rtp(1, 0xe, b""), evil, GRACE_MS).0);
+    assert_eq!(c.leg(0).latched(Channel::Rtp), Some(evil));
+    assert_eq!(toward_a(&mut c, GRACE_MS), evil);
+    // The real phone speaks: it wins the leg back at once.
+    forwarded(
+        run_at(
+            &mut c,
+            0,
+            Channel::Rtp,
+            &rtp(1, 0xa, b"hi"),
+            addr(PHONE_A),
+            GRACE_MS + 5,
+        )
+        .0,
+    );
+    assert_eq!(c.leg(0).latched(Channel::Rtp), Some(addr(PHONE_A)));
+    assert_eq!(toward_a(&mut c, GRACE_MS + 5), addr(PHONE_A));
+    // And keeps it: the attacker is refused from now on.
+    let (v, _) = run_at(
+        &mut c,
+        0,
+        Channel::Rtp,
+        &rtp(2, 0xe, b""),
+        evil,
+        GRACE_MS + 10,
+    );
+    assert_eq!(v, Verdict::Drop(DropReason::LatchRefused));
+    let s = ca.snapshot();
+    assert_eq!(
+        (s.latched_rtp, s.relatches, s.dropped_latch_refused),
+        (Some(addr(PHONE_A)), 1, 1)
+    );
+}
+
+#[test]
+fn nat_source_latches_after_the_grace_when_the_signalled_address_is_silent() {
+    // The SDP says 10.0.0.5:4000 (a private address the relay cannot
+    // reach); the phone's packets come from its NAT.
+    let private = SocketAddr::from(([10, 0, 0, 5], 4000));
+    let nat = addr(PHONE_A);
+    let (mut c, ca, _) = call(Leg::plain(Some(private)), Leg::plain(Some(addr(PHONE_B))));
+    // Within the grace: refused (the cost of the rule for NATed phones).
+    let (v, _) = run_at(&mut c, 0, Channel::Rtp, &rtp(1, 0xa, b"x"), nat, 20);
+    assert_eq!(v, Verdict::Drop(DropReason::LatchRefused));
+    assert_eq!(toward_a(&mut c, 20), private);
+    // Garbage after the grace does not latch.
+    let (v, _) = run_at(&mut c, 0, Channel::Rtp, &[0x80, 0, 1], nat, GRACE_MS);
+    assert!(
+        matches!(v, Verdict::Drop(DropReason::Malformed(_))),
+        "{v:?}"
+    );
+    assert_eq!(c.leg(0).latched(Channel::Rtp), None);
+    // The first well-formed packet after the grace latches the NAT address.
+    forwarded(run_at(&mut c, 0, Channel::Rtp, &rtp(2, 0xa, b"x"), nat, GRACE_MS).0);
+    assert_eq!(toward_a(&mut c, GRACE_MS + 1), nat);
+    // That latch does not move to a third address.
+    let (v, _) = run_at(
+        &mut c,
+        0,
+        Channel::Rtp,
+        &rtp(3, 0xe, b""),
+        addr(ATTACKER),
+        60_000,
+    );
+    assert_eq!(v, Verdict::Drop(DropReason::StrictSource));
+    forwarded(run_at(&mut c, 0, Channel::Rtp, &rtp(4, 0xa, b"x"), nat, 60_001).0);
+    let s = ca.snapshot();
+    assert_eq!(
+        (
+            s.latched_rtp,
+            s.dropped_latch_refused,
+            s.dropped_strict_source,
+            s.relatches
+        ),
+        (Some(nat), 1, 1, 0)
+    );
+}
+
+#[test]
+fn plain_rtcp_is_not_hijacked_by_the_first_packet() {
+    // Separate RTCP sockets: the signalled RTCP address is RTP + 1.
+    let mut a = Leg::plain(Some(addr(PHONE_A)));
+    a.mux = false;
+    let mut b = Leg::plain(Some(addr(PHONE_B)));
+    b.mux = false;
+    let (mut c, ca, _) = call(a, b);
+    let evil = addr(ATTACKER);
+    let to_a_rtcp = |c: &mut CallState, now| {
+        let (v, _) = run_at(c, 1, Channel::Rtcp, &rtcp_sr(0xb), addr(PHONE_B + 1), now);
+        forwarded(v)
+    };
+    // A first RTCP packet from the attacker: refused.
+    let (v, _) = run_at(&mut c, 0, Channel::Rtcp, &rtcp_sr(0xe), evil, 10);
+    assert_eq!(v, Verdict::Drop(DropReason::LatchRefused));
+    assert_eq!(c.leg(0).latched(Channel::Rtcp), None);
+    assert_eq!(
+        to_a_rtcp(&mut c, 10),
+        (0, Channel::Rtcp, addr(PHONE_A + 1), true)
+    );
+    // The phone's RTP keeps the leg's signalled peer alive for RTCP too
+    // (RTCP itself comes only every few seconds).
+    for t in (1000..12_000).step_by(1000) {
+        forwarded(
+            run_at(
+                &mut c,
+                0,
+                Channel::Rtp,
+                &rtp(1, 0xa, b"x"),
+                addr(PHONE_A),
+                t,
+            )
+            .0,
+        );
+        let (v, _) = run_at(&mut c, 0, Channel::Rtcp, &rtcp_sr(0xe), evil, t + 500);
+        assert_eq!(v, Verdict::Drop(DropReason::LatchRefused), "at {t}");
+    }
+    assert_eq!(c.leg(0).latched(Channel::Rtcp), None);
+    // The phone silent for the grace: the attacker latches RTCP ...
+    forwarded(run_at(&mut c, 0, Channel::Rtcp, &rtcp_sr(0xe), evil, 20_000).0);
+    assert_eq!(to_a_rtcp(&mut c, 20_000).2, evil);
+    // ... until the phone's own RTCP wins it back.
+    forwarded(
+        run_at(
+            &mut c,
+            0,
+            Channel::Rtcp,
+            &rtcp_sr(0xa),
+            addr(PHONE_A + 1),
+            20_100,
+        )
+        .0,
+    );
+    assert_eq!(c.leg(0).latched(Channel::Rtcp), Some(addr(PHONE_A + 1)));
+    assert_eq!(to_a_rtcp(&mut c, 20_100).2, addr(PHONE_A + 1));
+    let (v, _) = run_at(&mut c, 0, Channel::Rtcp, &rtcp_sr(0xe), evil, 20_200);
+    assert_eq!(v, Verdict::Drop(DropReason::LatchRefused));
+    let s = ca.snapshot();
+    assert_eq!((s.latched_rtcp, s.relatches), (Some(addr(PHONE_A + 1)), 1));
+    assert_eq!(s.dropped_latch_refused, 1 + 11 + 1);
+}
+
+#[test]
+fn strict_plain_leg_never_latches_elsewhere_even_after_the_grace() {
+    let mut a = Leg::plain(Some(addr(PHONE_A)));
+    a.latch = LatchMode::Strict;
+    let (mut c, ca, _) = call(a, Leg::plain(Some(addr(PHONE_B))));
+    let (v, _) = run_at(
+        &mut c,
+        0,
+        Channel::Rtp,
+        &rtp(1, 0xe, b""),
+        addr(ATTACKER),
+        10 * GRACE_MS,
+    );
+    assert_eq!(v, Verdict::Drop(DropReason::StrictSource));
+    assert_eq!(toward_a(&mut c, 10 * GRACE_MS), addr(PHONE_A));
+    assert_eq!(ca.snapshot().dropped_strict_source, 1);
+}
+
+#[test]
+fn a_new_signalled_address_restarts_the_grace_and_a_clock_step_back_does_not_open_it() {
+    let (mut c, ca, _) = call(
+        Leg::plain(Some(addr(PHONE_A))),
+        Leg::plain(Some(addr(PHONE_B))),
+    );
+    let evil = addr(ATTACKER);
+    // Re-signalled at 10 s: the new address gets a full grace period.
+    c.leg_mut(0)
+        .apply(
+            LegUpdate {
+                remote_rtp: Some(addr(PHONE_A + 2)),
+                ..Default::default()
+            },
+            10_000,
+        )
+        .unwrap();
+    let (v, _) = run_at(
+        &mut c,
+        0,
+        Channel::Rtp,
+        &rtp(1, 0xe, b""),
+        evil,
+        10_000 + GRACE_MS - 1,
+    );
+    assert_eq!(v, Verdict::Drop(DropReason::LatchRefused));
+    // The wall clock steps back an hour: the grace restarts from there
+    // rather than waiting an hour (or underflowing).
+    let (v, _) = run_at(&mut c, 0, Channel::Rtp, &rtp(2, 0xe, b""), evil, 5_000);
+    assert_eq!(v, Verdict::Drop(DropReason::LatchRefused));
+    forwarded(
+        run_at(
+            &mut c,
+            0,
+            Channel::Rtp,
+            &rtp(3, 0xe, b""),
+            evil,
+            5_000 + GRACE_MS,
+        )
+        .0,
+    );
+    assert_eq!(ca.snapshot().dropped_latch_refused, 2);
+}
+
+#[test]
+fn srtp_legs_keep_latching_on_authenticated_packets_only() {
+    // The grace does not apply to SRTP: a genuine packet from a new
+    // address latches at once; a forged one never does.
+    let (mut c, ca, _) = call(
+        Leg::srtp(Some(addr(PHONE_A)), CM80, 1, 2),
+        Leg::srtp(Some(addr(PHONE_B)), CM80, 3, 4),
+    );
+    let mut forger = ctx(CM80, 9);
+    let forged = protect(&mut forger, &rtp(1, 0xa, b"p"));
+    let (v, _) = run_at(
+        &mut c,
+        0,
+        Channel::Rtp,
+        &forged,
+        addr(ATTACKER),
+        10 * GRACE_MS,
+    );
+    assert_eq!(v, Verdict::Drop(DropReason::AuthFailed));
+    let mut phone_a = ctx(CM80, 1);
+    let pkt = protect(&mut phone_a, &rtp(1, 0xa, b"p"));
+    forwarded(run_at(&mut c, 0, Channel::Rtp, &pkt, addr(PHONE_A + 4), 10).0);
+    let s = ca.snapshot();
+    assert_eq!(
+        (s.latched_rtp, s.dropped_latch_refused),
+        (Some(addr(PHONE_A + 4)), 0)
+    );
 }
