@@ -183,7 +183,7 @@ impl Default for NgConfig {
             delete_delay_secs: 0,
             reply_cache_bytes: 64 << 20,
             tcp_idle_secs: 30,
-            tcp_max_per_source: 16,
+            tcp_max_per_source: 32,
             sdes_suites: [
                 "AEAD_AES_256_GCM",
                 "AEAD_AES_128_GCM",

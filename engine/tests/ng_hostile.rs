@@ -517,9 +517,20 @@ fn idle_tcp_connections_are_closed_and_new_clients_served() {
 #[test]
 fn tcp_connections_are_capped_per_source() {
     let (node, addr) = tcp_node(47800, 30, 2);
-    let held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
-    // Make sure both are accepted before the third comes.
-    std::thread::sleep(Duration::from_millis(300));
+    // Two connections, each answered once (so both hold their places).
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut t = TcpStream::connect(addr).unwrap();
+            t.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut msg = b"tp ".to_vec();
+            msg.extend_from_slice(&ping());
+            t.write_all(&msg).unwrap();
+            let mut got = [0u8; 19];
+            t.read_exact(&mut got).unwrap();
+            assert_eq!(&got, b"tp d6:result4:ponge");
+            t
+        })
+        .collect();
     assert!(tcp_ping(addr, None).is_err(), "a third from 127.0.0.1");
     assert_eq!(
         node.shared()
