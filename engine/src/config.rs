@@ -227,6 +227,15 @@ pub struct NgConfig {
     /// Seconds a deleted call lingers (media still relayed) before it is
     /// torn down, unless the request says otherwise (`delete delay`).
     pub delete_delay_secs: u64,
+    /// Bytes the reply cache may hold in all (replies, cookies and
+    /// bookkeeping); the oldest replies go first.
+    pub reply_cache_bytes: usize,
+    /// Seconds an ng TCP connection may stay without a byte, or with a
+    /// request begun and not finished, before it is closed (0: never).
+    pub tcp_idle_secs: u64,
+    /// ng TCP connections one source address may hold at once (of 64 in
+    /// all).
+    pub tcp_max_per_source: usize,
     /// SDES suites offered toward a peer, in order of preference when the
     /// other peer states none; `SDES` flags narrow the list per call.
     pub sdes_suites: Vec<String>,
@@ -242,6 +251,9 @@ impl Default for NgConfig {
             max_request_bytes: 65536,
             cookie_cache_secs: 30,
             delete_delay_secs: 0,
+            reply_cache_bytes: 64 << 20,
+            tcp_idle_secs: 30,
+            tcp_max_per_source: 32,
             sdes_suites: [
                 "AEAD_AES_256_GCM",
                 "AEAD_AES_128_GCM",
@@ -465,6 +477,12 @@ impl Config {
             return bad(format!(
                 "ng.max_request_bytes ({}) must be 512..=1048576",
                 ng.max_request_bytes
+            ));
+        }
+        if !(1..=64).contains(&ng.tcp_max_per_source) {
+            return bad(format!(
+                "ng.tcp_max_per_source ({}) must be 1..=64",
+                ng.tcp_max_per_source
             ));
         }
         if ng.sdes_suites.is_empty() {

@@ -14,20 +14,33 @@
 //! (counted). Requests above `max_request_bytes` and bencode deeper or
 //! larger than the bounds in [`ng_bencode`](super::ng_bencode) get an error.
 //!
-//! Replies are cached by cookie for `cookie_cache_secs`, so a retransmitted
-//! offer is answered again rather than executed twice. Commands run one at a
-//! time under one lock, which also makes a retransmission that arrives while
-//! its original is running wait for, and get, the original's reply.
+//! Replies are cached by (source address, cookie, body hash) for
+//! `cookie_cache_secs`, within `reply_cache_bytes`, so a retransmitted offer
+//! is answered again rather than executed twice, and nobody else's request
+//! with the same cookie gets that reply (it carries keys). Commands run one
+//! at a time under one lock, which also makes a retransmission that arrives
+//! while its original is running wait for, and get, the original's reply.
+//!
+//! Hostile input: request data is never recursed on (a `flags` entry
+//! `flags=...` is an error), flags and list entries are counted and bounded
+//! ([`MAX_LIST_ITEMS`], [`MAX_FLAG_BYTES`]), request text echoed in warnings
+//! and errors is cut short, every number from a request is used with
+//! saturating arithmetic, a reply too large to send is not sent, not cached,
+//! and the offer that made it is rolled back. A panic while handling one
+//! request becomes an error reply (counted in `panics`); housekeeping runs on
+//! its own thread. ng TCP closes idle connections and caps connections per
+//! source.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::ng_bencode::{self as ben, Dict, Limits, Scan, Value};
+use super::ng_bencode::{self as ben, Dict, Limits, Scan, Scanner, Value};
 use super::ng_call::{MediaOpts, NgCall, NgError};
 use super::node::{now_ms, EndReason, Shared};
 use super::registry::{AdmitError, LEG_COUNTERS};
@@ -105,6 +118,20 @@ pub struct NgCounters {
     pub malformed: AtomicU64,
     /// ng calls created.
     pub calls_created: AtomicU64,
+    /// Requests whose handling panicked (answered with an error; the node
+    /// and the ng listener go on).
+    pub panics: AtomicU64,
+    /// Replies too large to send (answered with a short error instead; an
+    /// offer that created a call is rolled back).
+    pub replies_too_large: AtomicU64,
+    /// ng TCP connections refused: the total or the per-source cap was
+    /// reached.
+    pub tcp_refused: AtomicU64,
+    /// ng TCP connections closed after `tcp_idle_secs` without a request.
+    pub tcp_idle_closed: AtomicU64,
+    /// Bytes the ng TCP framing examined (a measure of its work: about the
+    /// bytes received, however they were split into reads).
+    pub tcp_scan_work: AtomicU64,
 }
 
 /// Command names in the order of [`NgCounters::commands`].
@@ -119,29 +146,69 @@ pub const COMMANDS: [&str; 8] = [
     "other",
 ];
 
-struct Cache {
-    replies: HashMap<Vec<u8>, (u64, Vec<u8>)>,
-    order: VecDeque<(u64, Vec<u8>)>,
+/// What a cached reply is filed under: who asked, with which cookie, and a
+/// keyed hash of the request body. A request reusing another client's
+/// cookie (or the same client's cookie with another body) is not answered
+/// from the cache.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct CacheKey {
+    src: SocketAddr,
+    cookie: Vec<u8>,
+    body: u64,
 }
 
+impl CacheKey {
+    /// Bytes an entry holds besides its reply: the key twice (map and
+    /// expiry queue) and the bookkeeping around them.
+    fn cost(&self, reply_len: usize) -> usize {
+        reply_len
+            .saturating_add(self.cookie.len().saturating_mul(2))
+            .saturating_add(CACHE_ENTRY_OVERHEAD)
+    }
+}
+
+struct Cache {
+    replies: HashMap<CacheKey, (u64, Vec<u8>)>,
+    order: VecDeque<(u64, CacheKey)>,
+    /// Bytes held (see [`CacheKey::cost`]), at most `budget`.
+    bytes: usize,
+    budget: usize,
+}
+
+/// Entries at most, whatever their size.
 const CACHE_MAX: usize = 200_000;
+/// Bytes counted per cache entry beyond its reply and cookie.
+const CACHE_ENTRY_OVERHEAD: usize = 128;
 
 impl Cache {
-    fn get(&self, cookie: &[u8], now: u64) -> Option<&Vec<u8>> {
+    fn get(&self, key: &CacheKey, now: u64) -> Option<&Vec<u8>> {
         self.replies
-            .get(cookie)
+            .get(key)
             .filter(|(exp, _)| *exp > now)
             .map(|(_, r)| r)
     }
 
-    fn put(&mut self, cookie: &[u8], reply: Vec<u8>, expires: u64) {
-        while self.order.len() >= CACHE_MAX {
-            if let Some((_, c)) = self.order.pop_front() {
-                self.replies.remove(&c);
-            }
+    fn remove(&mut self, key: &CacheKey) {
+        if let Some((_, r)) = self.replies.remove(key) {
+            self.bytes = self.bytes.saturating_sub(key.cost(r.len()));
         }
-        self.replies.insert(cookie.to_vec(), (expires, reply));
-        self.order.push_back((expires, cookie.to_vec()));
+    }
+
+    fn put(&mut self, key: CacheKey, reply: Vec<u8>, expires: u64) {
+        let cost = key.cost(reply.len());
+        if cost > self.budget {
+            return;
+        }
+        self.remove(&key);
+        while self.order.len() >= CACHE_MAX || self.bytes.saturating_add(cost) > self.budget {
+            let Some((_, k)) = self.order.pop_front() else {
+                break;
+            };
+            self.remove(&k);
+        }
+        self.bytes = self.bytes.saturating_add(cost);
+        self.order.push_back((expires, key.clone()));
+        self.replies.insert(key, (expires, reply));
     }
 
     fn expire(&mut self, now: u64) {
@@ -149,9 +216,9 @@ impl Cache {
             if *exp > now {
                 break;
             }
-            if let Some((_, c)) = self.order.pop_front() {
-                if self.replies.get(&c).is_some_and(|(e, _)| *e <= now) {
-                    self.replies.remove(&c);
+            if let Some((_, k)) = self.order.pop_front() {
+                if self.replies.get(&k).is_some_and(|(e, _)| *e <= now) {
+                    self.remove(&k);
                 }
             }
         }
@@ -203,6 +270,8 @@ pub struct NgState {
     allow: Vec<Cidr>,
     limits: Limits,
     max_request: usize,
+    /// Keys the body hash of the reply cache.
+    hasher: RandomState,
     /// Counters.
     pub counters: NgCounters,
 }
@@ -225,6 +294,9 @@ struct Request {
     to_tag: Option<String>,
     via_branch: Option<String>,
     sdp: Option<String>,
+    /// Entries of list-valued options (`flags`, `replace`, `SDES`, ...)
+    /// seen so far, against [`MAX_LIST_ITEMS`].
+    list_items: usize,
     delete_delay: Option<u64>,
     limit: Option<u64>,
     fatal: bool,
@@ -248,13 +320,87 @@ fn text(v: &Value) -> Option<String> {
     }
 }
 
-fn texts(v: &Value) -> Vec<String> {
-    match v {
-        Value::List(items) => items.iter().filter_map(text).collect(),
-        other => text(other)
-            .map(|s| s.split_whitespace().map(str::to_string).collect())
-            .unwrap_or_default(),
+/// Entries of list-valued options (`flags`, `replace`, `SDES`, `rtcp-mux`,
+/// `supports`) a request may carry, all options together.
+pub const MAX_LIST_ITEMS: usize = 256;
+/// Bytes one entry of a list-valued option (one flag) may have.
+pub const MAX_FLAG_BYTES: usize = 512;
+/// Characters of request text echoed in a warning or an error.
+const ECHO_CHARS: usize = 64;
+/// Warnings a reply names (the rest are counted).
+const MAX_WARNINGS: usize = 16;
+/// Bytes of `warning` and `error-reason` at most.
+const MAX_REASON_BYTES: usize = 2048;
+/// Via branches a call keeps (the oldest are forgotten).
+pub const MAX_VIA_BRANCHES: usize = 32;
+/// Bytes of a via branch at most.
+const MAX_BRANCH_BYTES: usize = 256;
+
+/// Request text as echoed in a warning or an error: quoted, escaped, and
+/// cut after [`ECHO_CHARS`] characters (a key of 60 KB of control bytes
+/// must not become a 300 KB reply).
+fn shown(s: &str) -> String {
+    let mut out = String::from("\"");
+    for (i, c) in s.chars().enumerate() {
+        if i == ECHO_CHARS {
+            out.push_str(&format!("...\" ({} bytes)", s.len()));
+            return out;
+        }
+        out.extend(c.escape_debug());
     }
+    out.push('"');
+    out
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+fn cut(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut n = max;
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        s.truncate(n);
+        s.push_str("...");
+    }
+    s
+}
+
+/// The entries of a list-valued option (a list, or one whitespace-separated
+/// string), counted against [`MAX_LIST_ITEMS`] for the whole request and
+/// each at most [`MAX_FLAG_BYTES`].
+fn texts(req: &mut Request, key: &str, v: &Value) -> Result<Vec<String>, NgError> {
+    let mut out = Vec::new();
+    let mut add = |req: &mut Request, t: &str| {
+        req.list_items = req.list_items.saturating_add(1);
+        if req.list_items > MAX_LIST_ITEMS {
+            return Err(NgError::new(format!(
+                "more than {MAX_LIST_ITEMS} flags and list entries in one request"
+            )));
+        }
+        if t.len() > MAX_FLAG_BYTES {
+            return Err(NgError::new(format!(
+                "{key} entry of {} bytes is longer than the {MAX_FLAG_BYTES} allowed",
+                t.len()
+            )));
+        }
+        out.push(t.to_string());
+        Ok(())
+    };
+    match v {
+        Value::List(items) => {
+            for t in items.iter().filter_map(text) {
+                add(req, &t)?;
+            }
+        }
+        other => {
+            if let Some(t) = text(other) {
+                for w in t.split_whitespace() {
+                    add(req, w)?;
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn norm(k: &str) -> String {
@@ -271,8 +417,10 @@ fn suite_arg(name: &str, req: &mut Request) -> Option<Suite> {
     match Suite::from_name(&name.to_ascii_uppercase()) {
         Ok(s) => Some(s),
         Err(_) => {
-            req.warnings
-                .push(format!("SDES suite {name} is not supported; ignored"));
+            req.warnings.push(format!(
+                "SDES suite {} is not supported; ignored",
+                shown(name)
+            ));
             None
         }
     }
@@ -297,8 +445,10 @@ fn sdes(req: &mut Request, v: &str) {
                     req.media.sdes_only.push(s);
                 }
             } else {
-                req.warnings
-                    .push(format!("SDES option {v:?} is not supported; ignored"));
+                req.warnings.push(format!(
+                    "SDES option {} is not supported; ignored",
+                    shown(v)
+                ));
             }
         }
     }
@@ -310,9 +460,10 @@ fn rtcp_mux(req: &mut Request, v: &str) {
         "accept" => req.media.mux_accept = true,
         "demux" => req.media.mux_demux = true,
         "reject" => req.media.mux_reject = true,
-        _ => req
-            .warnings
-            .push(format!("rtcp-mux option {v:?} is not supported; ignored")),
+        _ => req.warnings.push(format!(
+            "rtcp-mux option {} is not supported; ignored",
+            shown(v)
+        )),
     }
 }
 
@@ -321,9 +472,10 @@ fn replace(req: &mut Request, v: &str) {
         "origin" => req.media.replace_origin = true,
         // Rampart always rewrites the session-level c= line.
         "session connection" => {}
-        _ => req
-            .warnings
-            .push(format!("replace option {v:?} is not supported; ignored")),
+        _ => req.warnings.push(format!(
+            "replace option {} is not supported; ignored",
+            shown(v)
+        )),
     }
 }
 
@@ -337,7 +489,10 @@ fn transport(req: &mut Request, v: &str) -> Result<(), NgError> {
         "UDP/TLS/RTP/SAVP" | "UDP/TLS/RTP/SAVPF" => Err(NgError::new(
             "transport-protocol UDP/TLS/RTP/SAVP(F): DTLS-SRTP is not supported",
         )),
-        _ => Err(NgError::new(format!("unknown transport-protocol {v:?}"))),
+        _ => Err(NgError::new(format!(
+            "unknown transport-protocol {}",
+            shown(v)
+        ))),
     }
 }
 
@@ -361,6 +516,12 @@ const QUIET_FLAGS: &[&str] = &[
 fn flag(req: &mut Request, f: &str) -> Result<(), NgError> {
     let n = norm(f);
     if let Some((k, v)) = f.split_once('=') {
+        // `key=value` sets an option, but never `flags` again: request data
+        // is not recursed on (`flags=flags=...` nested thousands of times
+        // overflowed the thread's stack).
+        if norm(k) == "flags" {
+            return Err(NgError::new("a flag may not set flags (flags=...)"));
+        }
         return option(req, k, &Value::ByteStr(v.as_bytes().into()));
     }
     match n.as_str() {
@@ -378,7 +539,7 @@ fn flag(req: &mut Request, f: &str) -> Result<(), NgError> {
                 replace(req, v);
             } else {
                 req.warnings
-                    .push(format!("flag {f:?} is not supported; ignored"));
+                    .push(format!("flag {} is not supported; ignored", shown(f)));
             }
         }
     }
@@ -393,17 +554,25 @@ fn option(req: &mut Request, key: &str, v: &Value) -> Result<(), NgError> {
         "call id" => req.call_id = text(v),
         "from tag" => req.from_tag = text(v),
         "to tag" => req.to_tag = text(v),
-        "via branch" => req.via_branch = text(v),
+        "via branch" => {
+            let b = text(v).unwrap_or_default();
+            if b.len() > MAX_BRANCH_BYTES || b.chars().any(char::is_control) {
+                return Err(NgError::new(format!(
+                    "via-branch must be at most {MAX_BRANCH_BYTES} printable characters"
+                )));
+            }
+            req.via_branch = Some(b);
+        }
         "sdp" => {
             req.sdp = Some(text(v).ok_or_else(|| NgError::new("the sdp value is not UTF-8 text"))?)
         }
         "flags" => {
-            for f in texts(v) {
+            for f in texts(req, "flags", v)? {
                 flag(req, &f)?;
             }
         }
         "replace" => {
-            for r in texts(v) {
+            for r in texts(req, "replace", v)? {
                 replace(req, &r);
             }
         }
@@ -412,7 +581,8 @@ fn option(req: &mut Request, key: &str, v: &Value) -> Result<(), NgError> {
             let val = one().to_ascii_lowercase();
             if val != "remove" {
                 req.warnings.push(format!(
-                    "ICE={val} is not supported: ICE attributes are removed"
+                    "ICE={} is not supported: ICE attributes are removed",
+                    shown(&val)
                 ));
             }
         }
@@ -420,17 +590,18 @@ fn option(req: &mut Request, key: &str, v: &Value) -> Result<(), NgError> {
             let val = one().to_ascii_lowercase();
             if !matches!(val.as_str(), "off" | "no" | "disable") {
                 req.warnings.push(format!(
-                    "DTLS={val} is not supported: DTLS-SRTP is not offered"
+                    "DTLS={} is not supported: DTLS-SRTP is not offered",
+                    shown(&val)
                 ));
             }
         }
         "sdes" => {
-            for s in texts(v) {
+            for s in texts(req, "SDES", v)? {
                 sdes(req, &s);
             }
         }
         "rtcp mux" => {
-            for s in texts(v) {
+            for s in texts(req, "rtcp-mux", v)? {
                 rtcp_mux(req, &s);
             }
         }
@@ -440,7 +611,12 @@ fn option(req: &mut Request, key: &str, v: &Value) -> Result<(), NgError> {
             req.media.family_v6 = match one().to_ascii_uppercase().as_str() {
                 "IP4" => Some(false),
                 "IP6" => Some(true),
-                other => return Err(NgError::new(format!("unknown address family {other:?}"))),
+                other => {
+                    return Err(NgError::new(format!(
+                        "unknown address family {}",
+                        shown(other)
+                    )))
+                }
             }
         }
         "delete delay" => {
@@ -451,7 +627,7 @@ fn option(req: &mut Request, key: &str, v: &Value) -> Result<(), NgError> {
             )
         }
         "supports" => {
-            for s in texts(v) {
+            for s in texts(req, "supports", v)? {
                 if s.eq_ignore_ascii_case("load limit") {
                     req.supports_load_limit = true;
                 }
@@ -472,7 +648,7 @@ fn option(req: &mut Request, key: &str, v: &Value) -> Result<(), NgError> {
         }
         _ => req
             .warnings
-            .push(format!("option {key:?} is not supported; ignored")),
+            .push(format!("option {} is not supported; ignored", shown(key))),
     }
     Ok(())
 }
@@ -498,7 +674,8 @@ fn leg_kind(v: &str) -> Result<crate::policy::LegKind, NgError> {
                 .map(|k| k.as_str())
                 .collect();
             NgError::new(format!(
-                "unknown rampart-kind {v:?}; known: {}",
+                "unknown rampart-kind {}; known: {}",
+                shown(v),
                 all.join(", ")
             ))
         })
@@ -511,7 +688,8 @@ fn security_mode(v: &str) -> Result<crate::policy::SecurityMode, NgError> {
         .find(|m| m.as_str() == n)
         .ok_or_else(|| {
             NgError::new(format!(
-                "unknown rampart-security {v:?}; use nonsecure, authenticated or encrypted"
+                "unknown rampart-security {}; use nonsecure, authenticated or encrypted",
+                shown(v)
             ))
         })
 }
@@ -666,6 +844,91 @@ fn call_report(call: &NgCall, reply: &mut Dict) {
         .set("totals", totals.into_value());
 }
 
+/// Remembers a via branch of the call, keeping the newest
+/// [`MAX_VIA_BRANCHES`].
+fn add_branch(call: &mut NgCall, b: &Option<String>) {
+    let Some(b) = b.as_ref().filter(|b| !b.is_empty()) else {
+        return;
+    };
+    if call.branches.contains(b) {
+        return;
+    }
+    if call.branches.len() >= MAX_VIA_BRANCHES {
+        let excess = call.branches.len() + 1 - MAX_VIA_BRANCHES;
+        call.branches.drain(..excess);
+    }
+    call.branches.push(b.clone());
+}
+
+/// `cookie SP body`: the cookie (1 to 256 bytes, no control characters) and
+/// the body, or `None` when `msg` has no acceptable cookie.
+fn split_cookie(msg: &[u8]) -> Option<(&[u8], &[u8])> {
+    let sp = msg
+        .iter()
+        .take(257)
+        .position(|&b| b == b' ')
+        .filter(|&n| n > 0)?;
+    let cookie = &msg[..sp];
+    if cookie.iter().any(|b| b.is_ascii_control()) {
+        return None;
+    }
+    Some((cookie, &msg[sp + 1..]))
+}
+
+/// `cookie SP bencode(v)`.
+fn frame(cookie: &[u8], v: Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(cookie.len() + 64);
+    out.extend_from_slice(cookie);
+    out.push(b' ');
+    out.extend_from_slice(&ben::encode(&v));
+    out
+}
+
+/// An error reply, its reason cut to [`MAX_REASON_BYTES`].
+fn error(reason: String) -> Value {
+    let mut d = Dict::new();
+    d.str("result", "error")
+        .str("error-reason", cut(reason, MAX_REASON_BYTES));
+    d.into_value()
+}
+
+/// The `warning` of a reply: the first [`MAX_WARNINGS`] warnings (the rest
+/// counted), at most [`MAX_REASON_BYTES`].
+fn warning_text(warnings: &[String]) -> String {
+    let mut w = warnings
+        .iter()
+        .take(MAX_WARNINGS)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if warnings.len() > MAX_WARNINGS {
+        w.push_str(&format!("; and {} more", warnings.len() - MAX_WARNINGS));
+    }
+    cut(w, MAX_REASON_BYTES)
+}
+
+/// Runs `f` (the handling of `msg`); a panic in it is caught, counted and
+/// answered as an error with `msg`'s cookie.
+fn guarded(
+    counters: &NgCounters,
+    msg: &[u8],
+    f: impl FnOnce() -> Option<Vec<u8>>,
+) -> Option<Vec<u8>> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(_) => {
+            counters.panics.fetch_add(1, Ordering::Relaxed);
+            counters.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!("an ng request panicked; answered with an error");
+            let (cookie, _) = split_cookie(msg)?;
+            Some(frame(
+                cookie,
+                error("internal error while handling the request".into()),
+            ))
+        }
+    }
+}
+
 impl NgState {
     /// State for a node with this configuration.
     pub fn new(cfg: &crate::config::NgConfig) -> NgState {
@@ -675,6 +938,8 @@ impl NgState {
                 cache: Cache {
                     replies: HashMap::new(),
                     order: VecDeque::new(),
+                    bytes: 0,
+                    budget: cfg.reply_cache_bytes,
                 },
             }),
             rates: Mutex::new(Rates::default()),
@@ -688,6 +953,7 @@ impl NgState {
                 ..Limits::default()
             },
             max_request: cfg.max_request_bytes,
+            hasher: RandomState::new(),
             counters: NgCounters::default(),
         }
     }
@@ -731,47 +997,46 @@ impl NgState {
             .collect()
     }
 
-    /// Handles one request (`cookie SP bencode`); returns the reply, or
-    /// `None` when there is nothing to answer (no cookie).
-    pub fn handle(&self, s: &Shared, msg: &[u8]) -> Option<Vec<u8>> {
-        let sp = msg.iter().take(257).position(|&b| b == b' ');
-        let Some(sp) = sp.filter(|&n| n > 0) else {
+    /// Handles one request (`cookie SP bencode`) from `src`; returns the
+    /// reply, or `None` when there is nothing to answer (no cookie). A reply
+    /// longer than `max_reply` bytes (one UDP datagram) is replaced by a
+    /// short error, not cached, and an offer that created a call for it is
+    /// rolled back (the call and its ports freed).
+    pub fn handle(
+        &self,
+        s: &Shared,
+        src: SocketAddr,
+        msg: &[u8],
+        max_reply: usize,
+    ) -> Option<Vec<u8>> {
+        let (cookie, body) = split_cookie(msg).or_else(|| {
             self.counters.malformed.fetch_add(1, Ordering::Relaxed);
-            return None;
-        };
-        let cookie = &msg[..sp];
-        if cookie.iter().any(|b| b.is_ascii_control()) {
-            self.counters.malformed.fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
-        let body = &msg[sp + 1..];
-        let frame = |v: Value| {
-            let mut out = Vec::with_capacity(cookie.len() + 64);
-            out.extend_from_slice(cookie);
-            out.push(b' ');
-            out.extend_from_slice(&ben::encode(&v));
-            out
-        };
-        let error = |reason: String| {
-            let mut d = Dict::new();
-            d.str("result", "error").str("error-reason", reason);
-            d.into_value()
-        };
+            None
+        })?;
         if msg.len() > self.max_request {
             self.counters.refused_size.fetch_add(1, Ordering::Relaxed);
             self.counters.errors.fetch_add(1, Ordering::Relaxed);
-            return Some(frame(error(format!(
-                "request of {} bytes is larger than the {} allowed",
-                msg.len(),
-                self.max_request
-            ))));
+            return Some(frame(
+                cookie,
+                error(format!(
+                    "request of {} bytes is larger than the {} allowed",
+                    msg.len(),
+                    self.max_request
+                )),
+            ));
         }
         let now = now_ms();
+        let key = CacheKey {
+            src,
+            cookie: cookie.to_vec(),
+            body: self.hasher.hash_one(body),
+        };
         let mut inner = self.lock();
-        if let Some(r) = inner.cache.get(cookie, now) {
+        if let Some(r) = inner.cache.get(&key, now) {
             self.counters.cached.fetch_add(1, Ordering::Relaxed);
             return Some(r.clone());
         }
+        let mut created = None;
         let reply = match ben::decode(body, &self.limits) {
             Err(e) => {
                 self.counters.malformed.fetch_add(1, Ordering::Relaxed);
@@ -786,10 +1051,10 @@ impl NgState {
                         .unwrap_or(COMMANDS.len() - 1);
                     self.counters.commands[ci].fetch_add(1, Ordering::Relaxed);
                     let mut warnings = req.warnings.clone();
-                    match self.run(s, &mut inner, req, &mut warnings) {
+                    match self.run(s, &mut inner, req, &mut warnings, &mut created) {
                         Ok(mut d) => {
                             if !warnings.is_empty() {
-                                d.str("warning", warnings.join("; "));
+                                d.str("warning", warning_text(&warnings));
                             }
                             d.into_value()
                         }
@@ -798,17 +1063,82 @@ impl NgState {
                 }
             },
         };
-        if reply.get("result").and_then(Value::as_str) == Some("error") {
+        let mut is_error = reply.get("result").and_then(Value::as_str) == Some("error");
+        let mut out = frame(cookie, reply);
+        if out.len() > max_reply {
+            is_error = true;
+            self.counters
+                .replies_too_large
+                .fetch_add(1, Ordering::Relaxed);
+            if let Some(id) = created.take() {
+                if let Some(c) = inner.calls.remove(&id) {
+                    c.teardown(s, None);
+                }
+                s.totals.refused_invalid.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(call_id = %id, bytes = out.len(), "ng offer rolled back: its reply is too large to send");
+            }
+            out = frame(
+                cookie,
+                error(format!(
+                    "the reply of {} bytes is larger than the {max_reply} that can be sent; nothing was done",
+                    out.len()
+                )),
+            );
+        }
+        if let Some(id) = created {
+            s.totals.created.fetch_add(1, Ordering::Relaxed);
+            self.counters.calls_created.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(call_id = %id, "ng call created");
+        }
+        if is_error {
             self.counters.errors.fetch_add(1, Ordering::Relaxed);
         }
-        let out = frame(reply);
         let ttl = s.config.ng.cookie_cache_secs;
-        if ttl > 0 {
-            inner
-                .cache
-                .put(cookie, out.clone(), now + ttl.saturating_mul(1000));
+        if ttl > 0 && out.len() <= max_reply {
+            inner.cache.put(
+                key,
+                out.clone(),
+                now.saturating_add(ttl.saturating_mul(1000)),
+            );
         }
         Some(out)
+    }
+
+    /// Forgets the cached reply to `msg` from `src` (it could not be sent,
+    /// so a retransmission should not be answered from the cache as if it
+    /// had been).
+    pub fn forget(&self, src: SocketAddr, msg: &[u8]) {
+        if let Some((cookie, body)) = split_cookie(msg) {
+            let key = CacheKey {
+                src,
+                cookie: cookie.to_vec(),
+                body: self.hasher.hash_one(body),
+            };
+            self.lock().cache.remove(&key);
+        }
+    }
+
+    /// [`NgState::handle`], with a panic while handling the request caught
+    /// and answered as an error (counted in `panics`): one request must
+    /// never take the process or the listener down.
+    pub fn handle_guarded(
+        &self,
+        s: &Shared,
+        src: SocketAddr,
+        msg: &[u8],
+        max_reply: usize,
+    ) -> Option<Vec<u8>> {
+        guarded(&self.counters, msg, || self.handle(s, src, msg, max_reply))
+    }
+
+    /// Bytes the reply cache holds (at most `[ng] reply_cache_bytes`).
+    pub fn reply_cache_bytes(&self) -> usize {
+        self.lock().cache.bytes
+    }
+
+    /// Via branches the call `call_id` keeps, if it exists.
+    pub fn via_branch_count(&self, call_id: &str) -> Option<usize> {
+        self.lock().calls.get(call_id).map(|c| c.branches.len())
     }
 
     fn run(
@@ -817,6 +1147,7 @@ impl NgState {
         inner: &mut Inner,
         req: Request,
         warnings: &mut Vec<String>,
+        created: &mut Option<String>,
     ) -> Result<Dict, NgError> {
         let mut reply = Dict::new();
         match req.command.as_str() {
@@ -860,17 +1191,12 @@ impl NgState {
                     .get_mut(&call_id)
                     .ok_or_else(|| NgError::new("internal: call vanished"))?;
                 call.delete_at_ms = None;
-                if let Some(b) = &req.via_branch {
-                    if !call.branches.contains(b) {
-                        call.branches.push(b.clone());
-                    }
-                }
+                add_branch(call, &req.via_branch);
                 match call.offer(s, &from_tag, sdp, &req.media, warnings) {
                     Ok(out) => {
                         if new {
-                            s.totals.created.fetch_add(1, Ordering::Relaxed);
-                            self.counters.calls_created.fetch_add(1, Ordering::Relaxed);
-                            tracing::info!(call_id = %call_id, "ng call created");
+                            // Counted by `handle` once the reply fits.
+                            *created = Some(call_id.clone());
                         }
                         reply.str("result", "ok").str("sdp", out);
                     }
@@ -902,11 +1228,7 @@ impl NgState {
                     .calls
                     .get_mut(call_id)
                     .ok_or_else(|| NgError::new("Unknown call-id"))?;
-                if let Some(b) = &req.via_branch {
-                    if !call.branches.contains(b) {
-                        call.branches.push(b.clone());
-                    }
-                }
+                add_branch(call, &req.via_branch);
                 let out = call
                     .answer(s, req.to_tag.as_deref(), sdp, &req.media, warnings)
                     .inspect_err(|e| {
@@ -947,7 +1269,9 @@ impl NgState {
                         c.teardown(s, Some(EndReason::Deleted));
                     }
                 } else if let Some(c) = inner.calls.get_mut(call_id) {
-                    c.delete_at_ms = Some(now_ms() + delay.saturating_mul(1000));
+                    // Saturating: `delete delay` comes from the request
+                    // (2^64-1 must neither panic nor wrap to "now").
+                    c.delete_at_ms = Some(now_ms().saturating_add(delay.saturating_mul(1000)));
                     call_report(c, &mut reply);
                 }
             }
@@ -961,7 +1285,7 @@ impl NgState {
                 call_report(c, &mut reply);
             }
             "list" => {
-                let limit = req.limit.unwrap_or(32) as usize;
+                let limit = usize::try_from(req.limit.unwrap_or(32)).unwrap_or(usize::MAX);
                 let mut ids: Vec<(&u64, &String)> = inner
                     .calls
                     .values()
@@ -1005,14 +1329,20 @@ impl NgState {
                     ctl.int(c, g(&self.counters.commands[i]));
                 }
                 ctl.int("errors", g(&self.counters.errors))
-                    .int("cached", g(&self.counters.cached));
+                    .int("cached", g(&self.counters.cached))
+                    .int("panics", g(&self.counters.panics));
                 let mut st = Dict::new();
                 st.set("currentstatistics", cur.into_value())
                     .set("totalstatistics", tot.into_value())
                     .set("controlstatistics", ctl.into_value());
                 reply.str("result", "ok").set("statistics", st.into_value());
             }
-            other => return Err(NgError::new(format!("Unrecognized command {other:?}"))),
+            other => {
+                return Err(NgError::new(format!(
+                    "Unrecognized command {}",
+                    shown(other)
+                )))
+            }
         }
         Ok(reply)
     }
@@ -1084,6 +1414,11 @@ impl NgServers {
 const POLL: Duration = Duration::from_millis(100);
 const TICK: Duration = Duration::from_millis(250);
 const MAX_TCP_CONNECTIONS: usize = 64;
+/// The largest UDP payload (IPv4: 65,535 - 20 - 8): a longer reply cannot
+/// be sent in one datagram.
+pub const MAX_UDP_REPLY: usize = 65_507;
+/// The largest reply over TCP.
+const MAX_TCP_REPLY: usize = 1 << 20;
 
 /// Binds the configured ng listeners and starts their threads.
 pub fn start(shared: &Arc<Shared>) -> std::io::Result<NgServers> {
@@ -1108,6 +1443,14 @@ pub fn start(shared: &Arc<Shared>) -> std::io::Result<NgServers> {
             .name("rampart-ng-udp".into())
             .spawn(move || udp_loop(s, udp))?,
     );
+    // Housekeeping on its own thread: a slow or failed request never holds
+    // up call timeouts, and a flood of requests never starves them.
+    let s = shared.clone();
+    threads.push(
+        std::thread::Builder::new()
+            .name("rampart-ng-tick".into())
+            .spawn(move || tick_loop(s))?,
+    );
     if let Some(l) = tcp {
         let s = shared.clone();
         threads.push(
@@ -1128,16 +1471,17 @@ pub fn start(shared: &Arc<Shared>) -> std::io::Result<NgServers> {
 
 fn udp_loop(s: Arc<Shared>, sock: UdpSocket) {
     let mut buf = vec![0u8; 65536];
-    let mut last_tick = Instant::now();
     while !s.shutting_down.load(Ordering::SeqCst) {
         match sock.recv_from(&mut buf) {
             Ok((n, src)) => {
+                let msg = &buf[..n];
                 if !s.ng.allowed(src.ip()) {
                     s.ng.counters.refused_source.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%src, "ng request from a source not in [ng] allow dropped");
-                } else if let Some(reply) = s.ng.handle(&s, &buf[..n]) {
+                } else if let Some(reply) = s.ng.handle_guarded(&s, src, msg, MAX_UDP_REPLY) {
                     if let Err(e) = sock.send_to(&reply, src) {
                         tracing::warn!(%src, error = %e, "cannot send an ng reply");
+                        s.ng.forget(src, msg);
                     }
                 }
             }
@@ -1151,15 +1495,69 @@ fn udp_loop(s: Arc<Shared>, sock: UdpSocket) {
                 std::thread::sleep(POLL);
             }
         }
-        if last_tick.elapsed() >= TICK {
-            last_tick = Instant::now();
-            s.ng.tick(&s);
+    }
+}
+
+/// Runs [`NgState::tick`] every [`TICK`] until shutdown; a panic in one
+/// tick is caught and counted, and the next tick runs.
+fn tick_loop(s: Arc<Shared>) {
+    while !s.shutting_down.load(Ordering::SeqCst) {
+        std::thread::sleep(TICK);
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.ng.tick(&s))).is_err() {
+            s.ng.counters.panics.fetch_add(1, Ordering::Relaxed);
+            tracing::error!("ng housekeeping panicked; it runs again at the next tick");
+        }
+    }
+}
+
+/// Open ng TCP connections, in total and per source address.
+#[derive(Default)]
+struct TcpConns {
+    total: usize,
+    by_source: HashMap<IpAddr, usize>,
+}
+
+/// Holds one connection's place in [`TcpConns`]; gives it back when the
+/// connection ends (also when its thread panics).
+struct TcpSlot {
+    conns: Arc<Mutex<TcpConns>>,
+    ip: IpAddr,
+}
+
+impl TcpSlot {
+    /// Takes a place for a connection from `ip`, unless the total or the
+    /// per-source cap is reached.
+    fn take(conns: &Arc<Mutex<TcpConns>>, ip: IpAddr, per_source: usize) -> Option<TcpSlot> {
+        let mut c = conns.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = c.by_source.get(&ip).copied().unwrap_or(0);
+        if c.total >= MAX_TCP_CONNECTIONS || mine >= per_source {
+            return None;
+        }
+        c.total += 1;
+        c.by_source.insert(ip, mine + 1);
+        Some(TcpSlot {
+            conns: conns.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for TcpSlot {
+    fn drop(&mut self) {
+        let mut c = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        c.total = c.total.saturating_sub(1);
+        if let Some(n) = c.by_source.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                c.by_source.remove(&self.ip);
+            }
         }
     }
 }
 
 fn tcp_loop(s: Arc<Shared>, l: TcpListener) {
-    let active = Arc::new(AtomicUsize::new(0));
+    let conns = Arc::new(Mutex::new(TcpConns::default()));
+    let per_source = s.config.ng.tcp_max_per_source;
     while !s.shutting_down.load(Ordering::SeqCst) {
         match l.accept() {
             Ok((stream, src)) => {
@@ -1167,21 +1565,20 @@ fn tcp_loop(s: Arc<Shared>, l: TcpListener) {
                     s.ng.counters.refused_source.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                if active.load(Ordering::SeqCst) >= MAX_TCP_CONNECTIONS {
-                    tracing::warn!(%src, "too many ng TCP connections; refused");
+                let Some(slot) = TcpSlot::take(&conns, src.ip(), per_source) else {
+                    s.ng.counters.tcp_refused.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%src, "too many ng TCP connections (in total or from this source); refused");
                     continue;
-                }
-                active.fetch_add(1, Ordering::SeqCst);
+                };
                 let s2 = s.clone();
-                let a2 = active.clone();
                 let r = std::thread::Builder::new()
                     .name("rampart-ng-tcp-conn".into())
                     .spawn(move || {
-                        tcp_conn(&s2, stream);
-                        a2.fetch_sub(1, Ordering::SeqCst);
+                        let _slot = slot;
+                        tcp_conn(&s2, stream, src);
                     });
-                if r.is_err() {
-                    active.fetch_sub(1, Ordering::SeqCst);
+                if let Err(e) = r {
+                    tracing::warn!(%src, error = %e, "cannot start an ng TCP connection thread");
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(POLL / 2),
@@ -1195,12 +1592,25 @@ fn tcp_loop(s: Arc<Shared>, l: TcpListener) {
 
 /// Reads `cookie SP bencode` messages from a TCP stream (no length
 /// prefix: each ends where its bencoded dictionary ends) and answers each.
-fn tcp_conn(s: &Shared, mut stream: TcpStream) {
+///
+/// The framing is incremental ([`Scanner`]): each read goes on where the
+/// last stopped. The connection is closed after `tcp_idle_secs` with no
+/// bytes, or with a message begun and not finished (a slow sender holds a
+/// connection no longer than an idle one).
+fn tcp_conn(s: &Shared, mut stream: TcpStream, src: SocketAddr) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(POLL * 2));
     let max = s.config.ng.max_request_bytes;
+    let idle = match s.config.ng.tcp_idle_secs {
+        0 => None,
+        n => Some(Duration::from_secs(n)),
+    };
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = vec![0u8; 16384];
+    // The scan of the message at the front of `buf`, resumed on each read.
+    let mut scanner: Option<Scanner> = None;
+    let mut last_rx = Instant::now();
+    let mut started: Option<Instant> = None;
     while !s.shutting_down.load(Ordering::SeqCst) {
         // Answer every whole message in the buffer.
         loop {
@@ -1210,11 +1620,20 @@ fn tcp_conn(s: &Shared, mut stream: TcpStream) {
                 }
                 break;
             };
-            match ben::scan(&buf[sp + 1..], &s.ng.limits) {
+            let sc = scanner.get_or_insert_with(Scanner::new);
+            let before = sc.work();
+            let r = sc.resume(&buf[sp + 1..], &s.ng.limits);
+            let work = sc.work().saturating_sub(before) as u64;
+            s.ng.counters
+                .tcp_scan_work
+                .fetch_add(work, Ordering::Relaxed);
+            match r {
                 Ok(Scan::Complete(end)) => {
+                    scanner = None;
                     let total = sp + 1 + end;
                     let msg: Vec<u8> = buf.drain(..total).collect();
-                    if let Some(r) = s.ng.handle(s, &msg) {
+                    started = (!buf.is_empty()).then(Instant::now);
+                    if let Some(r) = s.ng.handle_guarded(s, src, &msg, MAX_TCP_REPLY) {
                         if stream.write_all(&r).is_err() {
                             return;
                         }
@@ -1224,18 +1643,33 @@ fn tcp_conn(s: &Shared, mut stream: TcpStream) {
                 _ => {
                     // Too large or not bencode: answer once through the
                     // normal path (which reports why), then close.
-                    let mut msg = buf.clone();
+                    let mut msg = std::mem::take(&mut buf);
                     msg.truncate(max + 1);
-                    if let Some(r) = s.ng.handle(s, &msg) {
+                    if let Some(r) = s.ng.handle_guarded(s, src, &msg, MAX_TCP_REPLY) {
                         let _ = stream.write_all(&r);
                     }
                     return;
                 }
             }
         }
+        if let Some(idle) = idle {
+            if last_rx.elapsed() >= idle || started.is_some_and(|t| t.elapsed() >= idle) {
+                s.ng.counters
+                    .tcp_idle_closed
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%src, "ng TCP connection idle; closed");
+                return;
+            }
+        }
         match stream.read(&mut chunk) {
             Ok(0) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(n) => {
+                if buf.is_empty() {
+                    started = Some(Instant::now());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                last_rx = Instant::now();
+            }
             Err(e)
                 if matches!(
                     e.kind(),
@@ -1243,6 +1677,47 @@ fn tcp_conn(s: &Shared, mut stream: TcpStream) {
                 ) => {}
             Err(_) => return,
         }
+    }
+}
+
+/// The ng request path without a node, for fuzzing: splits the cookie,
+/// scans and decodes the bencode (one shot and resumed in pieces, which
+/// must agree), and parses the command and its options. Panics only on a
+/// bug.
+#[doc(hidden)]
+pub fn fuzz_ng_request(data: &[u8]) {
+    let limits = Limits {
+        max_bytes: 65536,
+        ..Limits::default()
+    };
+    let Some((_, body)) = split_cookie(data) else {
+        return;
+    };
+    // Resumed in pieces of 1..=64 bytes (from the cookie's length), the
+    // scan must reach the same verdict as in one go.
+    let piece = data.len() % 64 + 1;
+    let once = ben::scan(body, &limits);
+    let mut sc = Scanner::new();
+    let mut end = 0;
+    let resumed = loop {
+        end = (end + piece).min(body.len());
+        match sc.resume(&body[..end], &limits) {
+            Ok(Scan::Incomplete) if end < body.len() => continue,
+            r => break r,
+        }
+    };
+    assert_eq!(once.is_ok(), resumed.is_ok(), "{once:?} vs {resumed:?}");
+    if let (Ok(a), Ok(b)) = (&once, &resumed) {
+        assert_eq!(a, b);
+    }
+    assert!(sc.work() <= 2 * body.len() + (body.len() / piece + 1) * 64 + 64);
+    let Ok(v) = ben::decode(body, &limits) else {
+        return;
+    };
+    if let Ok(req) = parse_request(&v) {
+        assert!(req.list_items <= MAX_LIST_ITEMS);
+        let w = warning_text(&req.warnings);
+        assert!(w.len() <= MAX_REASON_BYTES + 3);
     }
 }
 
@@ -1264,6 +1739,90 @@ mod tests {
             .contains("192.0.2.1".parse().unwrap()));
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("nope").is_err());
+    }
+
+    fn parse(body: &[u8]) -> Result<Request, NgError> {
+        parse_request(&ben::decode(body, &Limits::default()).unwrap())
+    }
+
+    #[test]
+    fn nested_flags_are_an_error_not_recursion() {
+        let f = format!("{}fatal", "flags=".repeat(6000));
+        let body = format!("d7:command4:ping5:flagsl{}:{f}ee", f.len());
+        let e = parse(body.as_bytes()).err().expect("an error");
+        assert!(e.0.contains("flags"), "{}", e.0);
+        // One level of `key=value` is still an option.
+        let r = parse(b"d7:command4:ping5:flagsl10:ICE=remove19:rampart-device=SEP1ee").unwrap();
+        assert_eq!(r.media.me.device.as_deref(), Some("SEP1"));
+    }
+
+    #[test]
+    fn echoed_text_is_cut_short() {
+        let key = "\u{1}".repeat(60_000);
+        let shown = shown(&key);
+        assert!(shown.len() < 64 * 6 + 32, "{}", shown.len());
+        assert!(shown.ends_with("(60000 bytes)"), "{shown}");
+        assert_eq!(super::shown("a\"b"), "\"a\\\"b\"");
+        let many: Vec<String> = (0..100).map(|i| format!("w{i}")).collect();
+        let w = warning_text(&many);
+        assert!(w.ends_with("and 84 more"), "{w}");
+        let long = vec!["é".repeat(5000)];
+        assert!(warning_text(&long).len() <= MAX_REASON_BYTES + 3);
+    }
+
+    #[test]
+    fn a_panicking_request_is_answered_with_an_error() {
+        let c = NgCounters::default();
+        let r = guarded(&c, b"k1 d7:command4:pinge", || panic!("boom")).unwrap();
+        assert!(r.starts_with(b"k1 d12:error-reason"), "{r:?}");
+        assert_eq!(c.panics.load(Ordering::Relaxed), 1);
+        assert_eq!(c.errors.load(Ordering::Relaxed), 1);
+        // Without a cookie there is nothing to answer.
+        assert!(guarded(&c, b"nocookie", || panic!("boom")).is_none());
+        assert_eq!(
+            guarded(&c, b"k1 x", || Some(b"ok".to_vec())),
+            Some(b"ok".to_vec())
+        );
+    }
+
+    #[test]
+    fn cache_keeps_to_its_byte_budget() {
+        let mut c = Cache {
+            replies: HashMap::new(),
+            order: VecDeque::new(),
+            bytes: 0,
+            budget: 10_000,
+        };
+        let key = |i: u16| CacheKey {
+            src: SocketAddr::from(([127, 0, 0, 1], i)),
+            cookie: b"c".to_vec(),
+            body: 7,
+        };
+        for i in 0..100 {
+            c.put(key(i), vec![0u8; 1000], 1_000_000);
+            assert!(c.bytes <= 10_000, "{}", c.bytes);
+        }
+        assert!(c.get(&key(99), 0).is_some());
+        assert!(c.get(&key(0), 0).is_none(), "the oldest went first");
+        // Another source with the same cookie and body is another entry.
+        assert!(c.get(&key(1000), 0).is_none());
+        // Larger than the whole budget: not cached.
+        c.put(key(500), vec![0u8; 20_000], 1_000_000);
+        assert!(c.get(&key(500), 0).is_none());
+        c.expire(2_000_000);
+        assert_eq!(c.bytes, 0);
+        assert!(c.replies.is_empty());
+    }
+
+    #[test]
+    fn via_branches_keep_the_newest() {
+        let mut call = NgCall::new("c", 0);
+        for i in 0..100 {
+            add_branch(&mut call, &Some(format!("b{i}")));
+        }
+        assert_eq!(call.branches.len(), MAX_VIA_BRANCHES);
+        assert_eq!(call.branches.last().map(String::as_str), Some("b99"));
+        assert_eq!(call.branches[0], format!("b{}", 100 - MAX_VIA_BRANCHES));
     }
 
     #[test]

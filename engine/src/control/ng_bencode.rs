@@ -4,14 +4,17 @@
 //! Why a scanner before the crate: ng requests come from the network, and
 //! the crate decodes any nesting depth (recursion), silently keeps the last
 //! of duplicate dictionary keys and cannot say where a value ends in a TCP
-//! byte stream. [`scan`] walks the bytes once without recursion and without
-//! allocating, enforces the limits ([`Limits`]: depth, item count, size),
-//! the canonical integer form and unique dictionary keys, and finds the end
-//! of the value; only then does `bt_bencode` build the [`Value`]. Dictionary
-//! key order is not enforced: the rtpengine modules of Kamailio and OpenSIPS
-//! send keys in insertion order, and rtpengine accepts that.
+//! byte stream. [`scan`] walks the bytes once without recursion, enforces
+//! the limits ([`Limits`]: depth, item count, size), the canonical integer
+//! form and unique dictionary keys (one hash lookup per key), and finds the
+//! end of the value; only then does `bt_bencode` build the [`Value`].
+//! [`Scanner`] is the same walk, resumable: TCP framing goes on where the
+//! last read stopped instead of rescanning the buffer. Dictionary key order
+//! is not enforced: the rtpengine modules of Kamailio and OpenSIPS send keys
+//! in insertion order, and rtpengine accepts that.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, RandomState};
 
 pub use bt_bencode::{ByteString, Value};
 
@@ -72,146 +75,214 @@ pub enum Scan {
 enum Frame {
     List,
     /// A dictionary; `expect_key` when the next item must be a key, and the
-    /// keys seen so far (as byte ranges) for the duplicate check.
+    /// keys seen so far (byte ranges, by a keyed hash of their bytes) for
+    /// the duplicate check: one hash lookup per key, not a scan of all keys.
     Dict {
         expect_key: bool,
-        keys: Vec<(usize, usize)>,
+        keys: HashMap<u64, Vec<(usize, usize)>>,
     },
+}
+
+/// A resumable [`scan`]: TCP framing feeds it a growing buffer and it goes
+/// on where the previous call stopped, so a message that arrives in many
+/// small pieces is walked once, not once per piece.
+///
+/// Every call to [`Scanner::resume`] must pass the same bytes as before with
+/// more appended (the buffer may only grow). After `Complete` or an error,
+/// start a new `Scanner` for the next value.
+pub struct Scanner {
+    stack: Vec<Frame>,
+    /// Where the next token starts.
+    pos: usize,
+    /// Values committed so far.
+    items: usize,
+    /// Bytes examined so far, over all calls (a measure of work, for tests).
+    work: usize,
+    hasher: RandomState,
+}
+
+impl Default for Scanner {
+    fn default() -> Self {
+        Scanner::new()
+    }
+}
+
+/// Longest integer token body: `-9223372036854775808` or `18446744073709551615`.
+const INT_DIGITS: usize = 21;
+/// Longest string length prefix (up to 10 digits).
+const LEN_DIGITS: usize = 10;
+
+impl Scanner {
+    /// A scanner at the start of a value.
+    pub fn new() -> Scanner {
+        Scanner {
+            stack: Vec::new(),
+            pos: 0,
+            items: 0,
+            work: 0,
+            hasher: RandomState::new(),
+        }
+    }
+
+    /// Bytes examined so far, over all calls to [`Scanner::resume`]: the
+    /// length of the value plus at most a few bytes per call (a partial
+    /// token is looked at again), never the whole buffer again.
+    pub fn work(&self) -> usize {
+        self.work
+    }
+
+    /// Goes on scanning `buf` (the bytes of the previous call and more)
+    /// from where the previous call stopped; see [`scan`].
+    pub fn resume(&mut self, buf: &[u8], limits: &Limits) -> Result<Scan, BencodeError> {
+        loop {
+            let pos = self.pos;
+            if pos > limits.max_bytes {
+                return err(pos, format!("value larger than {} bytes", limits.max_bytes));
+            }
+            let Some(&b) = buf.get(pos) else {
+                return Ok(Scan::Incomplete);
+            };
+            self.work += 1;
+            // End of a container.
+            if b == b'e' {
+                match self.stack.pop() {
+                    Some(Frame::Dict {
+                        expect_key: false, ..
+                    }) => return err(pos, "dictionary key without a value"),
+                    Some(_) => {}
+                    None => return err(pos, "unexpected 'e'"),
+                }
+                self.pos = pos + 1;
+                if self.stack.is_empty() {
+                    return Ok(Scan::Complete(self.pos));
+                }
+                after_value(&mut self.stack);
+                continue;
+            }
+            if self.items >= limits.max_items {
+                return err(pos, format!("more than {} values", limits.max_items));
+            }
+            let key_expected = matches!(
+                self.stack.last(),
+                Some(Frame::Dict {
+                    expect_key: true,
+                    ..
+                })
+            );
+            match b {
+                b'd' | b'l' => {
+                    if key_expected {
+                        return err(pos, "dictionary key is not a byte string");
+                    }
+                    if self.stack.len() >= limits.max_depth {
+                        return err(pos, format!("nested deeper than {}", limits.max_depth));
+                    }
+                    self.stack.push(if b == b'd' {
+                        Frame::Dict {
+                            expect_key: true,
+                            keys: HashMap::new(),
+                        }
+                    } else {
+                        Frame::List
+                    });
+                    self.items += 1;
+                    self.pos = pos + 1;
+                    continue;
+                }
+                b'i' => {
+                    if key_expected {
+                        return err(pos, "dictionary key is not a byte string");
+                    }
+                    let start = pos + 1;
+                    // Look no further than the longest integer and its 'e'.
+                    let window = &buf[start.min(buf.len())..buf.len().min(start + INT_DIGITS + 1)];
+                    let found = window.iter().position(|&c| c == b'e');
+                    self.work += found.map_or(window.len(), |n| n + 1);
+                    let Some(len) = found else {
+                        if window.len() > INT_DIGITS {
+                            return err(pos, "integer too long");
+                        }
+                        return Ok(Scan::Incomplete);
+                    };
+                    let digits = &buf[start..start + len];
+                    check_int(digits).map_err(|m| BencodeError {
+                        offset: pos,
+                        message: m.into(),
+                    })?;
+                    self.items += 1;
+                    self.pos = start + len + 1;
+                }
+                b'0'..=b'9' => {
+                    let start = pos;
+                    let window = &buf[start..buf.len().min(start + LEN_DIGITS + 1)];
+                    let found = window.iter().position(|&c| c == b':');
+                    self.work += found.map_or(window.len(), |n| n + 1);
+                    let Some(colon) = found else {
+                        if window.len() > LEN_DIGITS {
+                            return err(pos, "string length too long");
+                        }
+                        if !window.iter().all(u8::is_ascii_digit) {
+                            return err(pos, "bad string length");
+                        }
+                        return Ok(Scan::Incomplete);
+                    };
+                    let digits = &buf[start..start + colon];
+                    if !digits.iter().all(u8::is_ascii_digit)
+                        || (digits.len() > 1 && digits[0] == b'0')
+                    {
+                        return err(pos, "bad string length");
+                    }
+                    let n: usize = std::str::from_utf8(digits)
+                        .ok()
+                        .and_then(|d| d.parse().ok())
+                        .ok_or(BencodeError {
+                            offset: pos,
+                            message: "bad string length".into(),
+                        })?;
+                    let body = start + colon + 1;
+                    let end = body
+                        .checked_add(n)
+                        .filter(|&e| n <= limits.max_bytes && e <= limits.max_bytes);
+                    let Some(end) = end else {
+                        return err(pos, format!("value larger than {} bytes", limits.max_bytes));
+                    };
+                    if end > buf.len() {
+                        return Ok(Scan::Incomplete);
+                    }
+                    if let Some(Frame::Dict {
+                        expect_key: true,
+                        keys,
+                    }) = self.stack.last_mut()
+                    {
+                        let key = &buf[body..end];
+                        self.work += n;
+                        let same = keys.entry(self.hasher.hash_one(key)).or_default();
+                        if same.iter().any(|&(s, e)| &buf[s..e] == key) {
+                            // At most 64 bytes of the key are echoed back.
+                            let shown = String::from_utf8_lossy(&key[..key.len().min(64)]);
+                            let more = if key.len() > 64 { "..." } else { "" };
+                            return err(pos, format!("duplicate key {shown:?}{more}"));
+                        }
+                        same.push((body, end));
+                    }
+                    self.items += 1;
+                    self.pos = end;
+                }
+                _ => return err(pos, format!("unexpected byte 0x{b:02x}")),
+            }
+            if self.stack.is_empty() {
+                return Ok(Scan::Complete(self.pos));
+            }
+            after_value(&mut self.stack);
+        }
+    }
 }
 
 /// Walks one bencoded value at the start of `buf` and checks it against
 /// `limits`, the canonical integer form (`i0e`, no leading zeros, no `-0`)
 /// and unique dictionary keys. Never recurses, never reads past `buf`.
 pub fn scan(buf: &[u8], limits: &Limits) -> Result<Scan, BencodeError> {
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut pos = 0usize;
-    let mut items = 0usize;
-    loop {
-        if pos > limits.max_bytes {
-            return err(pos, format!("value larger than {} bytes", limits.max_bytes));
-        }
-        let Some(&b) = buf.get(pos) else {
-            return Ok(Scan::Incomplete);
-        };
-        // End of a container.
-        if b == b'e' {
-            match stack.pop() {
-                Some(Frame::Dict {
-                    expect_key: false, ..
-                }) => return err(pos, "dictionary key without a value"),
-                Some(_) => {}
-                None => return err(pos, "unexpected 'e'"),
-            }
-            pos += 1;
-            if stack.is_empty() {
-                return Ok(Scan::Complete(pos));
-            }
-            after_value(&mut stack);
-            continue;
-        }
-        items += 1;
-        if items > limits.max_items {
-            return err(pos, format!("more than {} values", limits.max_items));
-        }
-        let key_expected = matches!(
-            stack.last(),
-            Some(Frame::Dict {
-                expect_key: true,
-                ..
-            })
-        );
-        match b {
-            b'd' | b'l' => {
-                if key_expected {
-                    return err(pos, "dictionary key is not a byte string");
-                }
-                if stack.len() >= limits.max_depth {
-                    return err(pos, format!("nested deeper than {}", limits.max_depth));
-                }
-                stack.push(if b == b'd' {
-                    Frame::Dict {
-                        expect_key: true,
-                        keys: Vec::new(),
-                    }
-                } else {
-                    Frame::List
-                });
-                pos += 1;
-                continue;
-            }
-            b'i' => {
-                if key_expected {
-                    return err(pos, "dictionary key is not a byte string");
-                }
-                let start = pos + 1;
-                let Some(len) = buf[start..].iter().position(|&c| c == b'e') else {
-                    if buf.len() - start > 21 {
-                        return err(pos, "integer too long");
-                    }
-                    return Ok(Scan::Incomplete);
-                };
-                let digits = &buf[start..start + len];
-                check_int(digits).map_err(|m| BencodeError {
-                    offset: pos,
-                    message: m.into(),
-                })?;
-                pos = start + len + 1;
-            }
-            b'0'..=b'9' => {
-                let start = pos;
-                let Some(colon) = buf[start..].iter().position(|&c| c == b':') else {
-                    if buf.len() - start > 10 {
-                        return err(pos, "string length too long");
-                    }
-                    if !buf[start..].iter().all(u8::is_ascii_digit) {
-                        return err(pos, "bad string length");
-                    }
-                    return Ok(Scan::Incomplete);
-                };
-                let digits = &buf[start..start + colon];
-                if digits.len() > 10
-                    || !digits.iter().all(u8::is_ascii_digit)
-                    || (digits.len() > 1 && digits[0] == b'0')
-                {
-                    return err(pos, "bad string length");
-                }
-                let n: usize = std::str::from_utf8(digits)
-                    .ok()
-                    .and_then(|d| d.parse().ok())
-                    .ok_or(BencodeError {
-                        offset: pos,
-                        message: "bad string length".into(),
-                    })?;
-                let body = start + colon + 1;
-                if n > limits.max_bytes || body + n > limits.max_bytes {
-                    return err(pos, format!("value larger than {} bytes", limits.max_bytes));
-                }
-                if body + n > buf.len() {
-                    return Ok(Scan::Incomplete);
-                }
-                if let Some(Frame::Dict {
-                    expect_key: true,
-                    keys,
-                }) = stack.last_mut()
-                {
-                    let key = &buf[body..body + n];
-                    if keys.iter().any(|&(s, e)| &buf[s..e] == key) {
-                        return err(
-                            pos,
-                            format!("duplicate key {:?}", String::from_utf8_lossy(key)),
-                        );
-                    }
-                    keys.push((body, body + n));
-                }
-                pos = body + n;
-            }
-            _ => return err(pos, format!("unexpected byte 0x{b:02x}")),
-        }
-        if stack.is_empty() {
-            return Ok(Scan::Complete(pos));
-        }
-        after_value(&mut stack);
-    }
+    Scanner::new().resume(buf, limits)
 }
 
 fn after_value(stack: &mut [Frame]) {
@@ -383,6 +454,46 @@ mod tests {
         assert!(decode(b"li1ei2ee", &few).is_ok());
     }
 
+    #[test]
+    fn many_keys_fed_in_small_pieces_are_scanned_once() {
+        // 2,000 keys in one dictionary (~64 KB), as an attacker would
+        // trickle it into ng TCP 64 bytes at a time.
+        let mut b = b"d".to_vec();
+        for i in 0..2000 {
+            let k = format!("a-fairly-long-key-{i:08}");
+            b.extend_from_slice(format!("{}:{k}i{i}e", k.len()).as_bytes());
+        }
+        b.push(b'e');
+        let limits = Limits::default();
+        let mut sc = Scanner::new();
+        let mut fed = 0;
+        let mut done = None;
+        while fed < b.len() {
+            fed = (fed + 64).min(b.len());
+            match sc.resume(&b[..fed], &limits).unwrap() {
+                Scan::Incomplete => assert!(fed < b.len()),
+                Scan::Complete(n) => done = Some(n),
+            }
+        }
+        assert_eq!(done, Some(b.len()));
+        // Linear: each byte once, plus at most a partial token again per
+        // piece (a one-shot rescan per piece would be ~1000x the length).
+        let pieces = b.len().div_ceil(64);
+        assert!(
+            sc.work() <= 2 * b.len() + pieces * (INT_DIGITS + 2),
+            "work {} for {} bytes",
+            sc.work(),
+            b.len()
+        );
+        // A duplicate among them is still found.
+        let mut dup = b[..b.len() - 1].to_vec();
+        dup.extend_from_slice(b"26:a-fairly-long-key-00001234i0ee");
+        assert!(decode(&dup, &limits)
+            .unwrap_err()
+            .message
+            .contains("duplicate"));
+    }
+
     fn arb_value() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             any::<i64>().prop_map(|n| Value::Int(bt_bencode::value::Number::Signed(n))),
@@ -428,6 +539,22 @@ mod tests {
             for i in 0..bytes.len() {
                 prop_assert_eq!(scan(&bytes[..i], &l()).unwrap(), Scan::Incomplete);
             }
+        }
+
+        #[test]
+        fn resumed_scan_matches_one_shot(v in arb_value(), cut in 1usize..32) {
+            let bytes = encode(&v);
+            let mut sc = Scanner::new();
+            let mut end = 0;
+            let mut got = Scan::Incomplete;
+            while end < bytes.len() {
+                end = (end + cut).min(bytes.len());
+                got = sc.resume(&bytes[..end], &l()).unwrap();
+                if end < bytes.len() {
+                    prop_assert_eq!(got, Scan::Incomplete);
+                }
+            }
+            prop_assert_eq!(got, Scan::Complete(bytes.len()));
         }
 
         #[test]
