@@ -470,7 +470,7 @@ pub extern "C" fn rampart_session_get_stats(
                 rtcp_protected: c.rtcp_protected,
                 rtcp_unprotected: c.rtcp_unprotected,
                 auth_failures: c.auth_failures,
-                replays: c.replays,
+                replays: c.replays + c.protect_replays,
                 malformed: c.malformed,
                 other_errors: c.other_errors,
                 streams: s.ctx.stream_count() as u64,

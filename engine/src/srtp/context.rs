@@ -118,8 +118,11 @@ pub struct ContextStats {
     pub rtcp_unprotected: u64,
     /// Packets whose tag failed to verify.
     pub auth_failures: u64,
-    /// Packets rejected as replays or as too old.
+    /// Received packets rejected as replays or as too old.
     pub replays: u64,
+    /// Packets protect refused because their index was already used by this
+    /// sender or is older than its window (keystream/nonce reuse refused).
+    pub protect_replays: u64,
     /// Packets rejected as malformed or too short.
     pub malformed: u64,
     /// Packets rejected for any other reason (unknown SSRC or MKI, key
@@ -139,6 +142,19 @@ impl ContextStats {
             Err(e) => self.count_error(e),
         }
         r
+    }
+
+    /// Counts a protect outcome: a refused index counts as `protect_replays`.
+    fn record_protect(
+        &mut self,
+        r: Result<usize, Error>,
+        ok: impl FnOnce(&mut Self) -> &mut u64,
+    ) -> Result<usize, Error> {
+        if let Err(Error::Replayed | Error::TooOld) = r {
+            self.protect_replays += 1;
+            return r;
+        }
+        self.record(r, ok)
     }
 
     fn count_error(&mut self, e: &Error) {
@@ -201,6 +217,9 @@ struct Stream {
     rtcp: ReplayWindow,
     kdr_rtp: Option<Box<KdrKeys>>,
     kdr_rtcp: Option<Box<KdrKeys>>,
+    /// Whether this stream has protected a packet: its indexes are then
+    /// spent keystream and the stream is never forgotten or rewound.
+    sent: bool,
 }
 
 impl Stream {
@@ -213,6 +232,7 @@ impl Stream {
             rtcp: ReplayWindow::new(window),
             kdr_rtp: None,
             kdr_rtcp: None,
+            sent: false,
         }
     }
 }
@@ -511,12 +531,27 @@ impl Context {
 
     /// Sets the ROC of `ssrc`'s stream (created if the policy allows it),
     /// for a late joiner or a stream moved from another context.
+    ///
+    /// On a stream that has protected packets the ROC may only move
+    /// forward: moving it back would reuse spent keystream.
     pub fn set_roc(&mut self, ssrc: u32, roc: u32) -> Result<(), Error> {
         let i = self.stream_or_create(ssrc)?;
         let s = &mut self.streams[i];
         match s.rtp.highest() {
             None => s.initial_roc = roc,
-            Some(h) => s.rtp.reset_to(((roc as u64) << 16) | (h & 0xffff)),
+            Some(h) => {
+                let to = ((roc as u64) << 16) | (h & 0xffff);
+                if !s.sent {
+                    s.rtp.reset_to(to)
+                } else if to >= h {
+                    // Forward only, and the used indexes stay marked.
+                    s.rtp.advance(to)
+                } else {
+                    return Err(Error::InvalidConfig(
+                        "the ROC of a sending stream may not move back",
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -528,7 +563,13 @@ impl Context {
             return Err(Error::InvalidConfig("SRTCP index is 31 bits"));
         }
         let i = self.stream_or_create(ssrc)?;
-        self.streams[i].rtcp_next = next_index;
+        let s = &mut self.streams[i];
+        if s.sent && next_index < s.rtcp_next {
+            return Err(Error::InvalidConfig(
+                "the SRTCP index of a sending stream may not move back",
+            ));
+        }
+        s.rtcp_next = next_index;
         Ok(())
     }
 
@@ -580,8 +621,16 @@ impl Context {
         }
     }
 
-    /// Removes `ssrc`'s stream (after a BYE, say). Returns whether it existed.
+    /// Removes `ssrc`'s stream (after a BYE, say). Returns whether it was
+    /// removed. A stream that has protected packets is kept (returns false):
+    /// forgetting it would let the same SSRC start again at an index whose
+    /// keystream was already used. A sending stream lives as long as its
+    /// context.
     pub fn remove_stream(&mut self, ssrc: u32) -> bool {
+        match self.by_ssrc.get(&ssrc) {
+            Some(&i) if !self.streams[i].sent => {}
+            _ => return false,
+        }
         let Some(i) = self.by_ssrc.remove(&ssrc) else {
             return false;
         };
@@ -607,7 +656,7 @@ impl Context {
     /// tag into the tailroom `buf[len..]`. Returns the SRTP packet length.
     pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
         let r = self.protect_rtp_inner(buf, len);
-        self.stats.record(r, |s| &mut s.rtp_protected)
+        self.stats.record_protect(r, |s| &mut s.rtp_protected)
     }
 
     /// Authenticates, replay-checks and decrypts the SRTP packet that fills
@@ -621,7 +670,7 @@ impl Context {
     /// SRTCP index, MKI and tag. Returns the SRTCP packet length.
     pub fn protect_rtcp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
         let r = self.protect_rtcp_inner(buf, len);
-        self.stats.record(r, |s| &mut s.rtcp_protected)
+        self.stats.record_protect(r, |s| &mut s.rtcp_protected)
     }
 
     /// Authenticates, replay-checks and decrypts the SRTCP packet that
@@ -667,6 +716,10 @@ impl Context {
         let stream = &mut self.streams[si];
         let index =
             estimate_index(stream.rtp.highest(), stream.initial_roc, seq).ok_or(Error::TooOld)?;
+        // The sender's own replay check (as libsrtp's): an index this
+        // stream already protected, or one behind its window, would encrypt
+        // a second plaintext under the same keystream / GCM nonce.
+        stream.rtp.check(index)?;
         let active = self.active;
         let slot = &mut self.slots[active];
         if slot.rtp_used >= slot.rtp_limit || index >= SRTP_KEY_LIFETIME_MAX {
@@ -706,6 +759,7 @@ impl Context {
         }
         slot.rtp_used += 1;
         stream.rtp.accept(index);
+        stream.sent = true;
         cache_kdr(&mut stream.kdr_rtp, active, r, fresh);
         Ok(needed)
     }
@@ -813,9 +867,13 @@ impl Context {
         let index = stream.rtcp_next;
         let active = self.active;
         let slot = &mut self.slots[active];
+        // The 31-bit SRTCP index never wraps: past 2^31 - 1 the key is spent.
         if slot.rtcp_used >= slot.rtcp_limit || index as u64 >= SRTCP_KEY_LIFETIME_MAX {
             return Err(Error::KeyExhausted);
         }
+        // Never an index this stream already sent (set_rtcp_index may have
+        // moved the counter back).
+        stream.rtcp.check(index as u64)?;
         let suite = self.suite;
         let r = self.kdr_shift.map(|s| (index as u64) >> s);
         let mut fresh = None;
@@ -861,6 +919,8 @@ impl Context {
         }
         slot.rtcp_used += 1;
         stream.rtcp_next = index + 1;
+        stream.rtcp.accept(index as u64);
+        stream.sent = true;
         cache_kdr(&mut stream.kdr_rtcp, active, r, fresh);
         Ok(needed)
     }
