@@ -264,3 +264,25 @@ fn authenticated_late_and_jumping_packets_still_derive() {
     }
     assert!(rx.stats().rtp_unprotected >= 130);
 }
+
+/// Cached derived keys name their master key by slot; a rekey that moves
+/// the slots must not leave keys of another master key behind.
+#[test]
+fn rekey_forgets_derived_keys_of_other_master_keys() {
+    let mk = |seed: u8, mki: u8| key(CM80, seed).with_mki(&[mki]);
+    let pol = |k| Policy::new(CM80, k).key_derivation_rate(KDR);
+    let mut rx = Context::new(pol(mk(1, 1)).add_key(mk(2, 2))).unwrap();
+    // A forgery under MKI 2 (slot 1) in epoch 1 for a new SSRC: pending.
+    // header | payload | MKI 2 | 10-byte tag
+    let mut f = forged(16);
+    let at = f.len() - 10 - 1;
+    f[at] = 2;
+    assert_eq!(unprotect(&mut rx, &f), Err(Error::AuthFailed));
+    // MKI 1 goes; MKI 3 (another master key) takes slot 1.
+    rx.set_active_mki(&[2]).unwrap();
+    rx.remove_key(&[1]).unwrap();
+    rx.add_key(mk(3, 3)).unwrap();
+    let mut tx = Context::new(pol(mk(3, 3))).unwrap();
+    let p = protect(&mut tx, SSRC, 16).unwrap();
+    unprotect(&mut rx, &p).unwrap();
+}

@@ -648,6 +648,16 @@ impl Context {
         self.slots.len()
     }
 
+    /// Forgets every cached derived key: they name key slots by index.
+    fn clear_kdr_caches(&mut self) {
+        self.kdr_new_rtp.clear();
+        self.kdr_new_rtcp.clear();
+        for s in &mut self.streams {
+            s.kdr_rtp.clear();
+            s.kdr_rtcp.clear();
+        }
+    }
+
     /// Drops key slot `i` (not the active one) and every key derived from
     /// a slot index, since the indexes after `i` move.
     fn drop_slot(&mut self, i: usize) {
@@ -655,10 +665,7 @@ impl Context {
         if self.active > i {
             self.active -= 1;
         }
-        for s in &mut self.streams {
-            s.kdr_rtp.clear();
-            s.kdr_rtcp.clear();
-        }
+        self.clear_kdr_caches();
     }
 
     /// Makes the key with this MKI the one protect uses.
@@ -689,10 +696,7 @@ impl Context {
             return Err(e);
         }
         self.active = 0;
-        for s in &mut self.streams {
-            s.kdr_rtp.clear();
-            s.kdr_rtcp.clear();
-        }
+        self.clear_kdr_caches();
         Ok(())
     }
 
