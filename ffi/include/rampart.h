@@ -187,7 +187,7 @@ typedef struct rampart_session_config {
   uint32_t ssrc;
   // Replay window in packets, 64 to 32768; 0: 128.
   uint32_t replay_window;
-  // Most SSRC streams a `RAMPART_SSRC_ANY` session creates; 0: 4096.
+  // Most SSRC streams a `RAMPART_SSRC_ANY` session creates; 0: 256.
   uint32_t max_streams;
   // Key derivation rate: 0 (derive once) or a power of two up to 2^24.
   uint64_t key_derivation_rate;

@@ -105,7 +105,7 @@ pub struct rampart_session_config {
     pub ssrc: u32,
     /// Replay window in packets, 64 to 32768; 0: 128.
     pub replay_window: u32,
-    /// Most SSRC streams a `RAMPART_SSRC_ANY` session creates; 0: 4096.
+    /// Most SSRC streams a `RAMPART_SSRC_ANY` session creates; 0: 256.
     pub max_streams: u32,
     /// Key derivation rate: 0 (derive once) or a power of two up to 2^24.
     pub key_derivation_rate: u64,
@@ -470,7 +470,7 @@ pub extern "C" fn rampart_session_get_stats(
                 rtcp_protected: c.rtcp_protected,
                 rtcp_unprotected: c.rtcp_unprotected,
                 auth_failures: c.auth_failures,
-                replays: c.replays,
+                replays: c.replays + c.protect_replays,
                 malformed: c.malformed,
                 other_errors: c.other_errors,
                 streams: s.ctx.stream_count() as u64,

@@ -13,8 +13,42 @@ use super::suite::Suite;
 use crate::error::MalformedKind;
 use crate::Error;
 
-/// Default bound on streams a template context creates.
-pub const DEFAULT_MAX_STREAMS: usize = 4096;
+/// Default bound on streams a template context creates. A call leg
+/// carries a handful of SSRCs; 256 leaves room for SSRC changes over a long
+/// call while keeping a leg's state small. Streams are never evicted (see
+/// [`Context::remove_stream`]): evicting a sending stream would restart its
+/// index (keystream reuse) and evicting a receiving one would forget its
+/// replay window (old packets would be accepted again).
+pub const DEFAULT_MAX_STREAMS: usize = 256;
+
+/// Most bytes of per-stream state (replay windows, derived keys) one
+/// context may be configured to hold: `max_streams` × the state of one
+/// stream at the configured window must fit.
+pub const MAX_STREAM_STATE_BYTES: usize = 4 << 20;
+
+/// Most master keys a context holds. Adding one more drops the oldest key
+/// that is not the active one (counted in `keys_evicted`), so repeated
+/// rekeys never grow the context and MKI lookup stays a short scan.
+pub const MAX_KEYS: usize = 16;
+
+/// Bytes one stream's state takes at `window` packets (both replay
+/// windows, its table entry and, with a key derivation rate, the derived
+/// keys it may cache).
+pub fn stream_state_bytes(window: usize, kdr: bool) -> usize {
+    let window_bytes = window
+        .clamp(super::MIN_REPLAY_WINDOW, super::MAX_REPLAY_WINDOW)
+        .next_power_of_two()
+        / 8;
+    let kdr_bytes = if kdr {
+        4 * (core::mem::size_of::<KdrKeys>() + 16)
+    } else {
+        0
+    };
+    core::mem::size_of::<Stream>()
+        + 2 * window_bytes
+        + 2 * core::mem::size_of::<(u32, usize)>()
+        + kdr_bytes
+}
 
 /// Which SSRCs a context serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +76,7 @@ pub struct Policy {
 
 impl Policy {
     /// A policy for `suite` with one master key; any SSRC, a 128-packet
-    /// replay window, key derivation rate 0, at most 4096 streams.
+    /// replay window, key derivation rate 0, at most 256 streams.
     pub fn new(suite: Suite, key: MasterKey) -> Policy {
         Policy {
             suite,
@@ -74,13 +108,15 @@ impl Policy {
         self
     }
 
-    /// Bound on the streams a template context creates.
+    /// Bound on the streams a template context creates; `n` × the state
+    /// of one stream must fit [`MAX_STREAM_STATE_BYTES`].
     pub fn max_streams(mut self, n: usize) -> Policy {
         self.max_streams = n;
         self
     }
 
     /// A further master key; with several keys, every key needs an MKI.
+    /// At most [`MAX_KEYS`] keys.
     pub fn add_key(mut self, key: MasterKey) -> Policy {
         self.keys.push(key);
         self
@@ -118,13 +154,22 @@ pub struct ContextStats {
     pub rtcp_unprotected: u64,
     /// Packets whose tag failed to verify.
     pub auth_failures: u64,
-    /// Packets rejected as replays or as too old.
+    /// Received packets rejected as replays or as too old.
     pub replays: u64,
+    /// Packets protect refused because their index was already used by this
+    /// sender or is older than its window (keystream/nonce reuse refused).
+    pub protect_replays: u64,
     /// Packets rejected as malformed or too short.
     pub malformed: u64,
     /// Packets rejected for any other reason (unknown SSRC or MKI, key
     /// exhausted, stream limit, buffer too small).
     pub other_errors: u64,
+    /// Session keys derived on the packet path (non-zero key derivation
+    /// rate only): each costs key schedules, so it is bounded.
+    pub key_derivations: u64,
+    /// Master keys dropped (oldest inactive first) to keep a context at
+    /// [`MAX_KEYS`] keys.
+    pub keys_evicted: u64,
 }
 
 impl ContextStats {
@@ -139,6 +184,19 @@ impl ContextStats {
             Err(e) => self.count_error(e),
         }
         r
+    }
+
+    /// Counts a protect outcome: a refused index counts as `protect_replays`.
+    fn record_protect(
+        &mut self,
+        r: Result<usize, Error>,
+        ok: impl FnOnce(&mut Self) -> &mut u64,
+    ) -> Result<usize, Error> {
+        if let Err(Error::Replayed | Error::TooOld) = r {
+            self.protect_replays += 1;
+            return r;
+        }
+        self.record(r, ok)
     }
 
     fn count_error(&mut self, e: &Error) {
@@ -188,6 +246,80 @@ struct KdrKeys {
     keys: SessionKeys,
 }
 
+/// Which keys a packet uses (non-zero key derivation rate).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pick {
+    /// The slot's own keys (r = 0, or no key derivation rate).
+    Base,
+    /// The stream's committed keys: the newest epoch a packet used.
+    Committed,
+    /// Keys derived for a received packet that has not authenticated yet;
+    /// kept, uncommitted, and reused by every packet of that epoch.
+    Pending,
+    /// Keys a sender derived for this packet.
+    Fresh,
+}
+
+/// One stream family's derived keys (non-zero key derivation rate). A
+/// received packet's keys are committed only after it authenticated.
+#[derive(Default)]
+struct KdrCache {
+    committed: Option<Box<KdrKeys>>,
+    pending: Option<Box<KdrKeys>>,
+}
+
+impl KdrCache {
+    fn clear(&mut self) {
+        self.committed = None;
+        self.pending = None;
+    }
+
+    fn hit(&self, slot: usize, r: u64) -> Option<Pick> {
+        let is = |k: &Option<Box<KdrKeys>>| k.as_ref().is_some_and(|k| k.slot == slot && k.r == r);
+        if is(&self.committed) {
+            Some(Pick::Committed)
+        } else if is(&self.pending) {
+            Some(Pick::Pending)
+        } else {
+            None
+        }
+    }
+
+    fn keys(&self, pick: Pick) -> Option<&SessionKeys> {
+        match pick {
+            Pick::Committed => self.committed.as_deref().map(|k| &k.keys),
+            Pick::Pending => self.pending.as_deref().map(|k| &k.keys),
+            _ => None,
+        }
+    }
+
+    /// After the packet succeeded: its keys become the committed ones if
+    /// its epoch is newer than the committed one.
+    fn commit(&mut self, pick: Pick, slot: usize, r: Option<u64>, fresh: Option<SessionKeys>) {
+        let Some(r) = r else { return };
+        let newer = match &self.committed {
+            Some(k) => k.slot != slot || r > k.r,
+            None => true,
+        };
+        match pick {
+            Pick::Pending if newer => self.committed = self.pending.take(),
+            Pick::Fresh if newer => {
+                if let Some(keys) = fresh {
+                    self.committed = Some(Box::new(KdrKeys { slot, r, keys }));
+                    if self
+                        .pending
+                        .as_ref()
+                        .is_some_and(|p| p.slot == slot && p.r <= r)
+                    {
+                        self.pending = None;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Per-SSRC state.
 struct Stream {
     ssrc: u32,
@@ -199,8 +331,11 @@ struct Stream {
     rtcp_next: u32,
     /// SRTCP replay window (receive).
     rtcp: ReplayWindow,
-    kdr_rtp: Option<Box<KdrKeys>>,
-    kdr_rtcp: Option<Box<KdrKeys>>,
+    kdr_rtp: KdrCache,
+    kdr_rtcp: KdrCache,
+    /// Whether this stream has protected a packet: its indexes are then
+    /// spent keystream and the stream is never forgotten or rewound.
+    sent: bool,
 }
 
 impl Stream {
@@ -211,8 +346,9 @@ impl Stream {
             rtp: ReplayWindow::new(window),
             rtcp_next: 0,
             rtcp: ReplayWindow::new(window),
-            kdr_rtp: None,
-            kdr_rtcp: None,
+            kdr_rtp: KdrCache::default(),
+            kdr_rtcp: KdrCache::default(),
+            sent: false,
         }
     }
 }
@@ -255,6 +391,10 @@ pub struct Context {
     streams: Vec<Stream>,
     by_ssrc: StreamIndex,
     last: usize,
+    /// Keys derived for a packet of an SSRC that has no stream yet, not yet
+    /// authenticated (session keys do not depend on the SSRC).
+    kdr_new_rtp: KdrCache,
+    kdr_new_rtcp: KdrCache,
     stats: ContextStats,
 }
 
@@ -300,36 +440,62 @@ fn gcm_iv(salt: &[u8; 14], ssrc: u32, word: u32, low: u16) -> [u8; 12] {
     iv
 }
 
-/// Picks the session keys for a packet: the slot's own when the key
-/// derivation rate is 0, the stream's cached keys for this `r`, or freshly
-/// derived ones left in `fresh` for the caller to cache on success.
-fn select_keys<'a>(
+/// Picks a sender's session keys: the slot's own at r = 0 (or without a
+/// key derivation rate), the stream's committed keys for this `r`, or
+/// freshly derived ones left in `fresh` (committed once the packet is out).
+fn tx_keys<'a>(
     base: &'a SessionKeys,
-    cached: Option<&'a KdrKeys>,
-    slot_idx: usize,
-    r: Option<u64>,
-    derive: impl FnOnce(u64) -> Result<SessionKeys, Error>,
-    fresh: &'a mut Option<SessionKeys>,
-) -> Result<&'a SessionKeys, Error> {
-    let Some(r) = r else { return Ok(base) };
-    if let Some(c) = cached {
-        if c.slot == slot_idx && c.r == r {
-            return Ok(&c.keys);
-        }
-    }
-    Ok(fresh.insert(derive(r)?))
-}
-
-/// Keeps keys derived for a new key-derivation index (non-zero KDR) on the
-/// stream, once the packet that needed them has succeeded.
-fn cache_kdr(
-    cache: &mut Option<Box<KdrKeys>>,
+    cache: &'a KdrCache,
     slot: usize,
     r: Option<u64>,
-    fresh: Option<SessionKeys>,
-) {
-    if let (Some(keys), Some(r)) = (fresh, r) {
-        *cache = Some(Box::new(KdrKeys { slot, r, keys }));
+    derivations: &mut u64,
+    derive: impl FnOnce(u64) -> Result<SessionKeys, Error>,
+    fresh: &'a mut Option<SessionKeys>,
+) -> Result<(&'a SessionKeys, Pick), Error> {
+    let r = match r {
+        None | Some(0) => return Ok((base, Pick::Base)),
+        Some(r) => r,
+    };
+    if let Some(keys) = cache.hit(slot, r).and_then(|p| Some((cache.keys(p)?, p))) {
+        return Ok(keys);
+    }
+    *derivations += 1;
+    Ok((fresh.insert(derive(r)?), Pick::Fresh))
+}
+
+/// Picks a received packet's session keys before it has authenticated:
+/// the slot's own at r = 0, cached keys for this epoch, or keys derived now
+/// into the cache's pending slot (one per stream and family, and one per
+/// context for SSRCs with no stream yet). Pending keys are only used to
+/// authenticate; they are committed after a packet authenticated with
+/// them. So any number of forged packets in one epoch cost one derivation,
+/// and no forged packet costs more than one.
+fn rx_keys<'a>(
+    base: &'a SessionKeys,
+    cache: &'a mut KdrCache,
+    slot: usize,
+    r: Option<u64>,
+    derivations: &mut u64,
+    derive: impl FnOnce(u64) -> Result<SessionKeys, Error>,
+) -> Result<(&'a SessionKeys, Pick), Error> {
+    let r = match r {
+        None | Some(0) => return Ok((base, Pick::Base)),
+        Some(r) => r,
+    };
+    match cache.hit(slot, r) {
+        Some(pick) => {
+            let cache: &'a KdrCache = cache;
+            let keys = cache
+                .keys(pick)
+                .ok_or(Error::InvalidConfig("key cache out of step"))?;
+            Ok((keys, pick))
+        }
+        None => {
+            *derivations += 1;
+            let keys = derive(r)?;
+            let k = cache.pending.insert(Box::new(KdrKeys { slot, r, keys }));
+            Ok((&k.keys, Pick::Pending))
+        }
     }
 }
 
@@ -378,6 +544,17 @@ impl Context {
         if max_streams == 0 {
             return Err(Error::InvalidConfig("max_streams must be positive"));
         }
+        let per_stream = stream_state_bytes(replay_window, kdr_shift.is_some());
+        if max_streams.saturating_mul(per_stream) > MAX_STREAM_STATE_BYTES {
+            return Err(Error::InvalidConfig(
+                "max_streams x per-stream state (replay window) exceeds 4 MiB",
+            ));
+        }
+        if keys.len() > MAX_KEYS {
+            return Err(Error::InvalidConfig(
+                "a context holds at most 16 master keys",
+            ));
+        }
         let mki_len = keys[0].mki_len_raw();
         let mut ctx = Context {
             suite,
@@ -393,6 +570,8 @@ impl Context {
             streams: Vec::new(),
             by_ssrc: StreamIndex::default(),
             last: usize::MAX,
+            kdr_new_rtp: KdrCache::default(),
+            kdr_new_rtcp: KdrCache::default(),
             stats: ContextStats::default(),
         };
         for key in keys {
@@ -453,8 +632,40 @@ impl Context {
         if self.slots.iter().any(|s| s.master.mki() == key.mki()) {
             return Err(Error::InvalidConfig("duplicate MKI"));
         }
-        self.slots.push(KeySlot::new(self.suite, key)?);
+        let slot = KeySlot::new(self.suite, key)?;
+        if self.slots.len() >= MAX_KEYS {
+            // The oldest key that is not the active one.
+            let oldest = usize::from(self.active == 0);
+            self.drop_slot(oldest);
+            self.stats.keys_evicted += 1;
+        }
+        self.slots.push(slot);
         Ok(())
+    }
+
+    /// Number of master keys the context holds (at most [`MAX_KEYS`]).
+    pub fn key_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Forgets every cached derived key: they name key slots by index.
+    fn clear_kdr_caches(&mut self) {
+        self.kdr_new_rtp.clear();
+        self.kdr_new_rtcp.clear();
+        for s in &mut self.streams {
+            s.kdr_rtp.clear();
+            s.kdr_rtcp.clear();
+        }
+    }
+
+    /// Drops key slot `i` (not the active one) and every key derived from
+    /// a slot index, since the indexes after `i` move.
+    fn drop_slot(&mut self, i: usize) {
+        self.slots.remove(i);
+        if self.active > i {
+            self.active -= 1;
+        }
+        self.clear_kdr_caches();
     }
 
     /// Makes the key with this MKI the one protect uses.
@@ -469,14 +680,7 @@ impl Context {
         if i == self.active {
             return Err(Error::InvalidConfig("cannot remove the active key"));
         }
-        self.slots.remove(i);
-        if self.active > i {
-            self.active -= 1;
-        }
-        for s in &mut self.streams {
-            s.kdr_rtp = None;
-            s.kdr_rtcp = None;
-        }
+        self.drop_slot(i);
         Ok(())
     }
 
@@ -492,10 +696,7 @@ impl Context {
             return Err(e);
         }
         self.active = 0;
-        for s in &mut self.streams {
-            s.kdr_rtp = None;
-            s.kdr_rtcp = None;
-        }
+        self.clear_kdr_caches();
         Ok(())
     }
 
@@ -511,12 +712,27 @@ impl Context {
 
     /// Sets the ROC of `ssrc`'s stream (created if the policy allows it),
     /// for a late joiner or a stream moved from another context.
+    ///
+    /// On a stream that has protected packets the ROC may only move
+    /// forward: moving it back would reuse spent keystream.
     pub fn set_roc(&mut self, ssrc: u32, roc: u32) -> Result<(), Error> {
         let i = self.stream_or_create(ssrc)?;
         let s = &mut self.streams[i];
         match s.rtp.highest() {
             None => s.initial_roc = roc,
-            Some(h) => s.rtp.reset_to(((roc as u64) << 16) | (h & 0xffff)),
+            Some(h) => {
+                let to = ((roc as u64) << 16) | (h & 0xffff);
+                if !s.sent {
+                    s.rtp.reset_to(to)
+                } else if to >= h {
+                    // Forward only, and the used indexes stay marked.
+                    s.rtp.advance(to)
+                } else {
+                    return Err(Error::InvalidConfig(
+                        "the ROC of a sending stream may not move back",
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -528,7 +744,13 @@ impl Context {
             return Err(Error::InvalidConfig("SRTCP index is 31 bits"));
         }
         let i = self.stream_or_create(ssrc)?;
-        self.streams[i].rtcp_next = next_index;
+        let s = &mut self.streams[i];
+        if s.sent && next_index < s.rtcp_next {
+            return Err(Error::InvalidConfig(
+                "the SRTCP index of a sending stream may not move back",
+            ));
+        }
+        s.rtcp_next = next_index;
         Ok(())
     }
 
@@ -538,8 +760,13 @@ impl Context {
         Some(self.streams[i].rtcp_next)
     }
 
+    /// The slot whose MKI is `mki`: the active key first (the common
+    /// case), then a scan of at most [`MAX_KEYS`] keys.
     fn slot_by_mki(&self, mki: &[u8]) -> Option<usize> {
-        self.slots.iter().position(|s| s.master.mki() == mki)
+        match self.slots.get(self.active) {
+            Some(s) if s.master.mki() == mki => Some(self.active),
+            _ => self.slots.iter().position(|s| s.master.mki() == mki),
+        }
     }
 
     #[inline]
@@ -580,8 +807,16 @@ impl Context {
         }
     }
 
-    /// Removes `ssrc`'s stream (after a BYE, say). Returns whether it existed.
+    /// Removes `ssrc`'s stream (after a BYE, say). Returns whether it was
+    /// removed. A stream that has protected packets is kept (returns false):
+    /// forgetting it would let the same SSRC start again at an index whose
+    /// keystream was already used. A sending stream lives as long as its
+    /// context.
     pub fn remove_stream(&mut self, ssrc: u32) -> bool {
+        match self.by_ssrc.get(&ssrc) {
+            Some(&i) if !self.streams[i].sent => {}
+            _ => return false,
+        }
         let Some(i) = self.by_ssrc.remove(&ssrc) else {
             return false;
         };
@@ -607,7 +842,7 @@ impl Context {
     /// tag into the tailroom `buf[len..]`. Returns the SRTP packet length.
     pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
         let r = self.protect_rtp_inner(buf, len);
-        self.stats.record(r, |s| &mut s.rtp_protected)
+        self.stats.record_protect(r, |s| &mut s.rtp_protected)
     }
 
     /// Authenticates, replay-checks and decrypts the SRTP packet that fills
@@ -621,7 +856,7 @@ impl Context {
     /// SRTCP index, MKI and tag. Returns the SRTCP packet length.
     pub fn protect_rtcp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
         let r = self.protect_rtcp_inner(buf, len);
-        self.stats.record(r, |s| &mut s.rtcp_protected)
+        self.stats.record_protect(r, |s| &mut s.rtcp_protected)
     }
 
     /// Authenticates, replay-checks and decrypts the SRTCP packet that
@@ -667,6 +902,10 @@ impl Context {
         let stream = &mut self.streams[si];
         let index =
             estimate_index(stream.rtp.highest(), stream.initial_roc, seq).ok_or(Error::TooOld)?;
+        // The sender's own replay check (as libsrtp's): an index this
+        // stream already protected, or one behind its window, would encrypt
+        // a second plaintext under the same keystream / GCM nonce.
+        stream.rtp.check(index)?;
         let active = self.active;
         let slot = &mut self.slots[active];
         if slot.rtp_used >= slot.rtp_limit || index >= SRTP_KEY_LIFETIME_MAX {
@@ -675,11 +914,12 @@ impl Context {
         let suite = self.suite;
         let r = self.kdr_shift.map(|s| index >> s);
         let mut fresh = None;
-        let keys = select_keys(
+        let (keys, pick) = tx_keys(
             &slot.rtp,
-            stream.kdr_rtp.as_deref(),
+            &stream.kdr_rtp,
             active,
             r,
+            &mut self.stats.key_derivations,
             |r| SessionKeys::derive(suite, &slot.master, Family::Rtp, r),
             &mut fresh,
         )?;
@@ -706,7 +946,8 @@ impl Context {
         }
         slot.rtp_used += 1;
         stream.rtp.accept(index);
-        cache_kdr(&mut stream.kdr_rtp, active, r, fresh);
+        stream.sent = true;
+        stream.kdr_rtp.commit(pick, active, r, fresh);
         Ok(needed)
     }
 
@@ -746,15 +987,17 @@ impl Context {
         }
         let suite = self.suite;
         let r = self.kdr_shift.map(|s| index >> s);
-        let mut fresh = None;
-        let cached = existing.and_then(|i| self.streams[i].kdr_rtp.as_deref());
-        let keys = select_keys(
+        let cache = match existing {
+            Some(i) => &mut self.streams[i].kdr_rtp,
+            None => &mut self.kdr_new_rtp,
+        };
+        let (keys, pick) = rx_keys(
             &slot.rtp,
-            cached,
+            cache,
             slot_idx,
             r,
+            &mut self.stats.key_derivations,
             |r| SessionKeys::derive(suite, &slot.master, Family::Rtp, r),
-            &mut fresh,
         )?;
         let roc = (index >> 16) as u32;
         match &keys.cipher {
@@ -788,7 +1031,12 @@ impl Context {
         self.slots[slot_idx].rtp_used += 1;
         let stream = &mut self.streams[si];
         stream.rtp.accept(index);
-        cache_kdr(&mut stream.kdr_rtp, slot_idx, r, fresh);
+        if existing.is_none() && pick == Pick::Pending {
+            // The new stream's first keys: the context's pending ones.
+            stream.kdr_rtp.committed = self.kdr_new_rtp.pending.take();
+        } else {
+            stream.kdr_rtp.commit(pick, slot_idx, r, None);
+        }
         Ok(body_end)
     }
 
@@ -813,17 +1061,22 @@ impl Context {
         let index = stream.rtcp_next;
         let active = self.active;
         let slot = &mut self.slots[active];
+        // The 31-bit SRTCP index never wraps: past 2^31 - 1 the key is spent.
         if slot.rtcp_used >= slot.rtcp_limit || index as u64 >= SRTCP_KEY_LIFETIME_MAX {
             return Err(Error::KeyExhausted);
         }
+        // Never an index this stream already sent (set_rtcp_index may have
+        // moved the counter back).
+        stream.rtcp.check(index as u64)?;
         let suite = self.suite;
         let r = self.kdr_shift.map(|s| (index as u64) >> s);
         let mut fresh = None;
-        let keys = select_keys(
+        let (keys, pick) = tx_keys(
             &slot.rtcp,
-            stream.kdr_rtcp.as_deref(),
+            &stream.kdr_rtcp,
             active,
             r,
+            &mut self.stats.key_derivations,
             |r| SessionKeys::derive(suite, &slot.master, Family::Rtcp, r),
             &mut fresh,
         )?;
@@ -861,7 +1114,9 @@ impl Context {
         }
         slot.rtcp_used += 1;
         stream.rtcp_next = index + 1;
-        cache_kdr(&mut stream.kdr_rtcp, active, r, fresh);
+        stream.rtcp.accept(index as u64);
+        stream.sent = true;
+        stream.kdr_rtcp.commit(pick, active, r, fresh);
         Ok(needed)
     }
 
@@ -897,15 +1152,17 @@ impl Context {
         }
         let suite = self.suite;
         let r = self.kdr_shift.map(|s| (index as u64) >> s);
-        let mut fresh = None;
-        let cached = existing.and_then(|i| self.streams[i].kdr_rtcp.as_deref());
-        let keys = select_keys(
+        let cache = match existing {
+            Some(i) => &mut self.streams[i].kdr_rtcp,
+            None => &mut self.kdr_new_rtcp,
+        };
+        let (keys, pick) = rx_keys(
             &slot.rtcp,
-            cached,
+            cache,
             slot_idx,
             r,
+            &mut self.stats.key_derivations,
             |r| SessionKeys::derive(suite, &slot.master, Family::Rtcp, r),
-            &mut fresh,
         )?;
         let plain_len = match &keys.cipher {
             SessionCipher::Gcm(k) => {
@@ -957,7 +1214,12 @@ impl Context {
         self.slots[slot_idx].rtcp_used += 1;
         let stream = &mut self.streams[si];
         stream.rtcp.accept(index as u64);
-        cache_kdr(&mut stream.kdr_rtcp, slot_idx, r, fresh);
+        if existing.is_none() && pick == Pick::Pending {
+            // The new stream's first keys: the context's pending ones.
+            stream.kdr_rtcp.committed = self.kdr_new_rtcp.pending.take();
+        } else {
+            stream.kdr_rtcp.commit(pick, slot_idx, r, None);
+        }
         Ok(plain_len)
     }
 }

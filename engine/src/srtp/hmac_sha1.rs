@@ -27,12 +27,21 @@ pub(crate) struct HmacSha1 {
     outer: [u32; 5],
 }
 
-impl Drop for HmacSha1 {
-    fn drop(&mut self) {
+impl Zeroize for HmacSha1 {
+    fn zeroize(&mut self) {
         self.inner.zeroize();
         self.outer.zeroize();
     }
 }
+
+impl Drop for HmacSha1 {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+/// The pad states are key-equivalent: they are wiped on drop.
+impl zeroize::ZeroizeOnDrop for HmacSha1 {}
 
 /// Blocks handed to one `sha1::compress` call: the SHA-NI kernel loads and
 /// stores its state once per call, so batching beats one call per block.
@@ -57,6 +66,13 @@ fn compress_one(state: &mut [u32; 5], block: &[u8; BLOCK]) {
     compress_blocks(state, block);
 }
 
+/// Compresses one key-derived block (a pad) and wipes the staged copy.
+fn compress_secret(state: &mut [u32; 5], block: &[u8; BLOCK]) {
+    let mut staged = [GenericArray::<u8, U64>::clone_from_slice(block)];
+    sha1::compress(state, &staged);
+    staged[0].as_mut_slice().zeroize();
+}
+
 fn state_bytes(state: &[u32; 5]) -> [u8; 20] {
     let mut out = [0u8; 20];
     for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
@@ -71,8 +87,10 @@ impl HmacSha1 {
         let mut k = [0u8; BLOCK];
         if key.len() > BLOCK {
             let mut h = SHA1_IV;
-            let digest = finish(&mut h, key, &[], 0);
+            let mut digest = finish(&mut h, key, &[], 0);
             k[..20].copy_from_slice(&digest);
+            digest.zeroize();
+            h.zeroize();
         } else {
             k[..key.len()].copy_from_slice(key);
         }
@@ -80,16 +98,20 @@ impl HmacSha1 {
         for (p, b) in pad.iter_mut().zip(&k) {
             *p = b ^ 0x36;
         }
-        let mut inner = SHA1_IV;
-        compress_one(&mut inner, &pad);
+        // Computed in place in the value returned, so no stray copy of a
+        // pad state is left in a local.
+        let mut mac = HmacSha1 {
+            inner: SHA1_IV,
+            outer: SHA1_IV,
+        };
+        compress_secret(&mut mac.inner, &pad);
         for (p, b) in pad.iter_mut().zip(&k) {
             *p = b ^ 0x5c;
         }
-        let mut outer = SHA1_IV;
-        compress_one(&mut outer, &pad);
+        compress_secret(&mut mac.outer, &pad);
         k.zeroize();
         pad.zeroize();
-        HmacSha1 { inner, outer }
+        mac
     }
 
     /// HMAC-SHA1 of `data || trailer` (`trailer` is at most 4 bytes: the
@@ -165,6 +187,16 @@ mod tests {
         for (key, data, want) in cases {
             assert_eq!(HmacSha1::new(&key).mac(&data, &[]).to_vec(), h(want));
         }
+    }
+
+    #[test]
+    fn pad_states_are_wiped() {
+        fn wipes_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        wipes_on_drop::<HmacSha1>();
+        let mut mac = HmacSha1::new(&[0x42; 20]);
+        assert_ne!(mac.inner, [0; 5]);
+        mac.zeroize(); // what Drop runs
+        assert_eq!((mac.inner, mac.outer), ([0; 5], [0; 5]));
     }
 
     /// Every length around the block boundaries, with and without the

@@ -132,6 +132,10 @@ impl MasterKey {
     }
 }
 
+/// Key and salt live in `Zeroizing` buffers: dropping a `MasterKey` (or
+/// any clone of it) wipes them.
+impl zeroize::ZeroizeOnDrop for MasterKey {}
+
 impl core::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("MasterKey")
@@ -144,7 +148,8 @@ impl core::fmt::Debug for MasterKey {
     }
 }
 
-/// An expanded AES encryption key of any supported size.
+/// An expanded AES encryption key of any supported size. Each variant
+/// wipes its round keys on drop (the `aes` crate's `zeroize` feature).
 #[derive(Clone)]
 pub(crate) enum AesKey {
     Aes128(Aes128Enc),
@@ -160,6 +165,8 @@ where
     let mut stream = StreamCipherCoreWrapper::from_core(core);
     stream.apply_keystream(data);
 }
+
+impl zeroize::ZeroizeOnDrop for AesKey {}
 
 impl AesKey {
     fn new(key: &[u8]) -> Result<AesKey, Error> {
@@ -292,10 +299,12 @@ impl SessionKeys {
         r: u64,
     ) -> Result<SessionKeys, Error> {
         let p = suite.params();
+        // The expanded master key wipes itself when `kdf` drops; the salt
+        // copy is wiped by `Zeroizing`.
         let kdf = AesKey::new(master.key_bytes())?;
         // A 12-byte GCM master salt is padded with zeros to the 112 bits the
         // counter-mode KDF takes (RFC 7714 §11).
-        let master_salt = *master.salt;
+        let master_salt = Zeroizing::new(*master.salt);
         let (l_enc, l_auth, l_salt) = family.labels();
 
         let cipher = match p.cipher {
@@ -311,7 +320,7 @@ impl SessionKeys {
                 }
             }
         };
-        let mut salt = [0u8; 14];
+        let mut salt = Zeroizing::new([0u8; 14]);
         if p.cipher != CipherKind::Null {
             prf(
                 &kdf,
@@ -328,7 +337,11 @@ impl SessionKeys {
         } else {
             None
         };
-        Ok(SessionKeys { cipher, salt, mac })
+        Ok(SessionKeys {
+            cipher,
+            salt: *salt,
+            mac,
+        })
     }
 
     /// HMAC-SHA1 over `data || trailer`, full 20-byte output.
@@ -379,6 +392,24 @@ mod tests {
                6D6E919A48B610EF17C2041E47403576 6B68642C59BBFC2F34DB60DBDFB2"
             )
         );
+    }
+
+    /// Every type that holds key material the KDF or the packet path made
+    /// wipes it on drop: the master key, the expanded AES keys (the KDF's
+    /// master-key schedule and the session keys), the CTR keystream buffer
+    /// and the HMAC pad states. (ring's GCM key is the documented
+    /// exception: ring offers no zeroization.)
+    #[test]
+    fn key_holding_types_wipe_on_drop() {
+        fn wipes_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        wipes_on_drop::<MasterKey>();
+        wipes_on_drop::<Aes128Enc>();
+        wipes_on_drop::<Aes192Enc>();
+        wipes_on_drop::<Aes256Enc>();
+        wipes_on_drop::<AesKey>();
+        wipes_on_drop::<HmacSha1>();
+        wipes_on_drop::<Zeroizing<[u8; 14]>>();
+        wipes_on_drop::<StreamCipherCoreWrapper<ctr::CtrCore<Aes128Enc, ctr::flavors::Ctr128BE>>>();
     }
 
     #[test]

@@ -87,6 +87,14 @@ impl ReplayWindow {
     /// passed and the packet authenticated.
     #[inline]
     pub fn accept(&mut self, index: u64) {
+        self.advance(index);
+        self.set_bit(index);
+    }
+
+    /// Moves the window forward so that `index` is the highest, keeping the
+    /// marks of every index still inside the window, without marking
+    /// `index` itself. An index at or below the highest changes nothing.
+    pub fn advance(&mut self, index: u64) {
         match self.highest {
             None => {
                 self.bits.fill(0);
@@ -105,7 +113,6 @@ impl ReplayWindow {
             }
             Some(_) => {}
         }
-        self.set_bit(index);
     }
 
     /// Forgets every index and restarts the window.

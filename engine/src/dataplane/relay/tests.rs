@@ -235,6 +235,35 @@ fn srtp_to_rtp_and_rtp_to_srtp_bridge() {
     assert_eq!(unprotect(&mut phone_a_rx, &out), plain_b, "RTP -> SRTP");
 }
 
+/// Plain RTP has no replay check, so a bridge would hand the SRTP side the
+/// same (SSRC, seq) twice: the second, with another payload, must be
+/// dropped and counted, not encrypted under the same keystream (issue #10).
+#[test]
+fn bridged_rtp_duplicate_is_not_encrypted_twice() {
+    for suite in [CM80, Suite::AeadAes128Gcm] {
+        let mut b = Leg::plain(Some(addr(PHONE_B)));
+        b.latch = LatchMode::FirstPacket;
+        let (mut c, ca, _) = call(Leg::srtp(Some(addr(PHONE_A)), suite, 1, 2), b);
+        let (v, _) = run(&mut c, 1, Channel::Rtp, &rtp(9, 0xb, b"one"), addr(PHONE_B));
+        forwarded(v);
+        let (v, out) = run(&mut c, 1, Channel::Rtp, &rtp(9, 0xb, b"two"), addr(PHONE_B));
+        assert!(
+            matches!(v, Verdict::Drop(DropReason::ProtectFailed)),
+            "{v:?}"
+        );
+        assert!(out.is_empty());
+        assert_eq!(ca.snapshot().dropped_other, 1, "counted on the sending leg");
+        let (v, _) = run(
+            &mut c,
+            1,
+            Channel::Rtp,
+            &rtp(10, 0xb, b"three"),
+            addr(PHONE_B),
+        );
+        forwarded(v);
+    }
+}
+
 #[test]
 fn rtp_to_rtp_forwards_unchanged_and_rejects_garbage() {
     let (mut c, ca, _) = call(Leg::plain(None), Leg::plain(Some(addr(PHONE_B))));
