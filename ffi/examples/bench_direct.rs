@@ -51,14 +51,14 @@ fn make_packet(b: &mut [u8], payload: usize, seq: u16) {
 
 /// One side of the comparison: the Rust API, or the exported C functions.
 enum Session {
-    Direct(Context),
+    Direct(Box<Context>),
     Abi(*mut rampart_session),
 }
 
 impl Session {
     fn new(suite: Suite, abi: bool) -> Session {
         if !abi {
-            return Session::Direct(context(suite));
+            return Session::Direct(Box::new(context(suite)));
         }
         let ks = keysalt();
         let kl = suite.master_key_len();
