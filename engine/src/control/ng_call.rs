@@ -17,6 +17,15 @@
 //! media section and suite, so a key is never used on two legs). Rampart's
 //! keys toward a peer stay the same across re-offers unless the suite
 //! changes, so a re-INVITE does not force a rekey.
+//!
+//! A master key is never installed twice in a fresh SRTP context: a fresh
+//! context starts its ROC, SRTP index and SRTCP index at 0, so the same key
+//! in a second fresh context repeats keystream (AES-CM) or nonces (GCM)
+//! under the same SSRC. When a running outbound context is replaced by a
+//! fresh one (the suite changed) or dropped (plain RTP, section rejected),
+//! its key is retired: the next offer of that suite carries a new key. Each
+//! leg also remembers digests of the outbound keys it installed fresh and
+//! refuses to install one again (defence in depth).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
@@ -175,8 +184,12 @@ struct StreamLeg {
     offered: Vec<(u32, Suite)>,
     /// Rampart offered `a=rtcp-mux` to this peer.
     offered_mux: bool,
-    /// Rampart's keys toward this peer, one per suite, kept across offers.
+    /// Rampart's keys toward this peer, one per suite, kept across offers
+    /// until retired (see the module doc).
     our_keys: Vec<(Suite, MasterKey)>,
+    /// SHA-256 digests of the outbound keys installed in a fresh context on
+    /// this leg (the newest [`MAX_FRESH_DIGESTS`]).
+    fresh_digests: Vec<[u8; 32]>,
     /// RTCP multiplexed with this peer.
     mux: bool,
     /// What should run for this leg after the negotiation in progress.
@@ -196,6 +209,7 @@ impl StreamLeg {
             offered: Vec::new(),
             offered_mux: false,
             our_keys: Vec::new(),
+            fresh_digests: Vec::new(),
             mux: false,
             want: LegState::default(),
             installed: None,
@@ -214,6 +228,44 @@ impl StreamLeg {
         self.our_keys.push((suite, k.clone()));
         Ok(k)
     }
+
+    /// Forgets Rampart's key for `suite`: it ran in a context that is gone,
+    /// so a later context for the suite gets a fresh key.
+    fn retire(&mut self, suite: Suite) {
+        self.our_keys.retain(|(s, _)| *s != suite);
+    }
+
+    /// Records that `key` goes into a fresh outbound context, refusing a key
+    /// this leg already installed fresh (it would restart the indexes under
+    /// the same key: keystream and nonce reuse).
+    fn note_fresh_outbound(&mut self, key: &MasterKey) -> Result<(), NgError> {
+        let d = key_digest(key);
+        if self.fresh_digests.contains(&d) {
+            return Err(NgError::new(
+                "internal: refusing to install an outbound SRTP key in a second fresh context",
+            ));
+        }
+        if self.fresh_digests.len() >= MAX_FRESH_DIGESTS {
+            self.fresh_digests.remove(0);
+        }
+        self.fresh_digests.push(d);
+        Ok(())
+    }
+}
+
+/// Digests of fresh outbound keys remembered per leg.
+const MAX_FRESH_DIGESTS: usize = 64;
+
+/// SHA-256 over a key's bytes, salt and MKI: a fingerprint that does not
+/// keep the key itself.
+fn key_digest(k: &MasterKey) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(k.key_bytes());
+    ctx.update(k.salt_bytes());
+    ctx.update(k.mki());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
 }
 
 /// One media section (`m=` line): a data-plane call of its own.
@@ -1046,7 +1098,11 @@ impl NgCall {
                         continue;
                     };
                     let mut flows = Vec::with_capacity(2);
-                    for (leg, bound) in st.legs.iter().zip(ports) {
+                    for (leg, bound) in st.legs.iter_mut().zip(ports) {
+                        if let Some(k) = &leg.want.srtp {
+                            let out = k.outbound.clone();
+                            leg.note_fresh_outbound(&out)?;
+                        }
                         let w = &leg.want;
                         let (srtp_in, srtp_out) = match &w.srtp {
                             Some(k) => (
@@ -1084,6 +1140,24 @@ impl NgCall {
                 }
                 Some(id) => {
                     for li in 0..2 {
+                        let leg = &mut st.legs[li];
+                        // A fresh outbound context retires the old key and
+                        // must not reuse one installed fresh before.
+                        let (fresh, retired) = match (&leg.installed, &leg.want.srtp) {
+                            (Some(old), Some(b))
+                                if old.srtp.as_ref().is_none_or(|a| a.suite != b.suite) =>
+                            {
+                                (Some(b.outbound.clone()), old.srtp.as_ref().map(|a| a.suite))
+                            }
+                            (Some(old), None) => (None, old.srtp.as_ref().map(|a| a.suite)),
+                            _ => (None, None),
+                        };
+                        if let Some(k) = fresh {
+                            leg.note_fresh_outbound(&k)?;
+                        }
+                        if let Some(su) = retired {
+                            leg.retire(su);
+                        }
                         let leg = &st.legs[li];
                         let Some(old) = &leg.installed else { continue };
                         let new = &leg.want;
