@@ -559,3 +559,136 @@ mod reoffer_model {
             .unwrap();
     }
 }
+
+// ---- 7: short answers ----------------------------------------------------
+
+fn warning(v: &Value) -> String {
+    v.get("warning")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Nothing arrives on `sock` within its read timeout.
+fn silent(sock: &UdpSocket) -> bool {
+    let mut buf = [0u8; 2048];
+    sock.recv_from(&mut buf).is_err()
+}
+
+/// An offer with audio and video answered with audio only: the video
+/// section is rejected (port 0 toward the offerer) and never relayed,
+/// where it used to run with no crypto on the answerer's side.
+#[test]
+fn short_answer_rejects_missing_sections_and_never_relays_them() {
+    let (_node, mut ng) = start(config(52600));
+    let (a_audio, a_video, b_audio, b_video) = (phone(), phone(), phone(), phone());
+    let su = Suite::AesCm128HmacSha1_80;
+    let call = "short-answer@test";
+    let (ma, ka) = a_audio.media("audio", &[su], "");
+    let (mv, _) = a_video.media("video", &[su], "");
+    let r = ng.req(&offer(call, "tagA", &sdp(1, &[ma, mv]), vec![]));
+    ok(&r);
+    let to_b = get(&r, "sdp").to_string();
+    let (audio_b, lines_b) = target(&to_b, 0);
+    let (video_b, _) = target(&to_b, 1);
+    let to_b_line = line_for(&lines_b, su).clone();
+    let (mb, kb) = b_audio.answer("audio", Some((to_b_line.tag, su)));
+    let r = ng.req(&answer(call, "tagA", "tagB", &sdp(1, &[mb])));
+    ok(&r);
+    assert!(warning(&r).contains("rejected"), "{r:?}");
+    let to_a = Sdp::parse(get(&r, "sdp")).unwrap();
+    assert_eq!(to_a.media().len(), 2, "as many m= lines as the offer");
+    assert_eq!(to_a.media()[1].port(), 0, "the missing section is rejected");
+    assert_eq!(to_a.media()[1].kind(), "video");
+    // Audio runs.
+    let (audio_a, lines_a) = target(get(&r, "sdp"), 0);
+    let mut a_tx = ctx_key(su, &ka[0]);
+    let mut b_rx = ctx_from(&to_b_line);
+    flow(
+        &a_audio.rtp,
+        audio_a,
+        Some(&mut a_tx),
+        &b_audio.rtp,
+        Some(&mut b_rx),
+        1,
+        0xa,
+    );
+    let mut b_tx = ctx_key(su, kb.as_ref().unwrap());
+    let mut a_rx = ctx_from(&lines_a[0]);
+    flow(
+        &b_audio.rtp,
+        audio_b,
+        Some(&mut b_tx),
+        &a_audio.rtp,
+        Some(&mut a_rx),
+        1,
+        0xb,
+    );
+    // Plain RTP to the video port facing B never reaches A.
+    for seq in 1..4 {
+        b_video
+            .rtp
+            .send_to(&rtp(seq, 0xbad, b"plain"), video_b)
+            .unwrap();
+    }
+    assert!(silent(&a_video.rtp), "an unanswered section was relayed");
+    delete(&mut ng, call);
+}
+
+/// A running video section rejected by a re-offer (port 0) stops being
+/// relayed; a later re-offer brings it back on the same ports, with fresh
+/// keys.
+#[test]
+fn section_rejected_in_a_reoffer_stops_and_can_come_back() {
+    let (_node, mut ng) = start(config(52800));
+    let (a_audio, a_video, b_audio, b_video) = (phone(), phone(), phone(), phone());
+    let su = Suite::AesCm128HmacSha1_80;
+    let call = "reject-reoffer@test";
+    let mut video_keys = Vec::new();
+    let mut video_b_port = None;
+    for (ver, video_on) in [(1, true), (2, false), (3, true)] {
+        let (ma, _) = a_audio.media("audio", &[su], "");
+        let (mut mv, kv) = a_video.media("video", &[su], "");
+        if !video_on {
+            mv = "m=video 0 RTP/SAVP 0\r\n".to_string();
+        }
+        let r = ng.req(&offer(call, "tagA", &sdp(ver, &[ma, mv]), vec![]));
+        ok(&r);
+        let to_b = get(&r, "sdp").to_string();
+        let (_, la) = target(&to_b, 0);
+        let (mb, _) = b_audio.answer("audio", Some((line_for(&la, su).tag, su)));
+        if video_on {
+            let (video_b, lv) = target(&to_b, 1);
+            video_b_port = Some(video_b);
+            let to_b_line = line_for(&lv, su).clone();
+            let (mbv, _) = b_video.answer("video", Some((to_b_line.tag, su)));
+            let r = ng.req(&answer(call, "tagA", "tagB", &sdp(ver, &[mb, mbv])));
+            ok(&r);
+            video_keys.push(key_of(&to_b_line));
+            let mut a_tx = ctx_key(su, &kv[0]);
+            let mut b_rx = ctx_from(&to_b_line);
+            let (video_a, _) = target(get(&r, "sdp"), 1);
+            flow(
+                &a_video.rtp,
+                video_a,
+                Some(&mut a_tx),
+                &b_video.rtp,
+                Some(&mut b_rx),
+                5,
+                0xc,
+            );
+        } else {
+            let mbv = "m=video 0 RTP/SAVP 0\r\n".to_string();
+            let r = ng.req(&answer(call, "tagA", "tagB", &sdp(ver, &[mb, mbv])));
+            ok(&r);
+            assert_eq!(target(get(&r, "sdp"), 1).0.port(), 0);
+            for seq in 6..9 {
+                let pkt = rtp(seq, 0xbad, b"plain");
+                b_video.rtp.send_to(&pkt, video_b_port.unwrap()).unwrap();
+            }
+            assert!(silent(&a_video.rtp), "a rejected section was relayed");
+        }
+    }
+    assert_ne!(video_keys[0], video_keys[1], "video key reinstalled fresh");
+    delete(&mut ng, call);
+}

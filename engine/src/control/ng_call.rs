@@ -40,7 +40,7 @@ use crate::srtp::{Context, MasterKey, Policy, Suite};
 
 use super::keys::{generate, same_key};
 use super::node::{now_ms, EndReason, Shared};
-use super::ports::{BoundPorts, PortError};
+use super::ports::{bind_pair, BoundPorts, PortError};
 use super::registry::LEG_COUNTERS;
 use super::sdes::{CryptoAttr, InlineKey};
 use super::sdp::{Connection, Media, Sdp};
@@ -271,6 +271,9 @@ fn key_digest(k: &MasterKey) -> [u8; 32] {
 /// One media section (`m=` line): a data-plane call of its own.
 pub struct Stream {
     kind: String,
+    /// The formats of the offer's `m=` line (for a rejected line in the
+    /// answer when the answerer left the section out).
+    formats: Vec<String>,
     dp_id: Option<u64>,
     /// Sockets reserved until the data plane takes them.
     ports: Option<[BoundPorts; 2]>,
@@ -544,6 +547,7 @@ impl NgCall {
             mux: bool,
             remote: (Option<SocketAddr>, Option<SocketAddr>, bool),
             kind: String,
+            formats: Vec<String>,
         }
         let mut ins = Vec::with_capacity(sdp.media().len());
         for m in sdp.media() {
@@ -579,6 +583,7 @@ impl NgCall {
                 mux: m.rtcp_mux(),
                 remote: remote_of(m, &sdp),
                 kind: m.kind().to_string(),
+                formats: m.formats().to_vec(),
             });
         }
         if ins.is_empty() {
@@ -690,6 +695,7 @@ impl NgCall {
             };
             self.streams.push(Stream {
                 kind: ins[i].kind.clone(),
+                formats: Vec::new(),
                 dp_id: None,
                 legs: [StreamLeg::new(a.rtp_addr), StreamLeg::new(b.rtp_addr)],
                 ports: Some([a, b]),
@@ -702,8 +708,18 @@ impl NgCall {
         for (i, (inp, m)) in ins.iter().zip(sdp.media_mut().iter_mut()).enumerate() {
             let st = &mut self.streams[i];
             st.rejected = inp.rejected;
+            st.formats.clone_from(&inp.formats);
             if inp.rejected {
                 continue;
+            }
+            if st.dp_id.is_none() && st.ports.is_none() {
+                // A section rejected while it ran comes back: its ports
+                // are still reserved for this call; open them again.
+                let bind = |a: SocketAddr| {
+                    bind_pair(a)
+                        .map_err(|e| NgError::new(format!("cannot reopen media port {a}: {e}")))
+                };
+                st.ports = Some([bind(st.legs[0].local_rtp)?, bind(st.legs[1].local_rtp)?]);
             }
             let (rtp, rtcp, hold) = inp.remote;
             session_hold |= hold;
@@ -1052,6 +1068,23 @@ impl NgCall {
             };
             rewrite(m, lx.local_rtp.port(), &conn, &proto, &crypto, lx.mux);
         }
+        // RFC 3264 §6: the answer has as many m= lines as the offer. A
+        // section the answerer left out is rejected (port 0 toward the
+        // offerer) and never relayed: it would otherwise run with the
+        // offer's side only (an SRTP section relayed as plain RTP).
+        let answered = ins.len();
+        for (i, st) in self.streams.iter_mut().enumerate().skip(answered) {
+            if !st.rejected {
+                warnings.push(format!(
+                    "the answer has no {} section for m= line {} of the offer: rejected (port 0)",
+                    st.kind,
+                    i + 1
+                ));
+            }
+            st.rejected = true;
+            let proto = st.legs[x].peer_proto.clone();
+            sdp.push_rejected_media(&st.kind, &proto, &st.formats);
+        }
         rewrite_session_connection(&mut sdp, session_hold, &conn_x);
         if o.replace_origin || po.replace_origin {
             sdp.set_origin_address(&conn_x);
@@ -1090,6 +1123,25 @@ impl NgCall {
         };
         for st in &mut self.streams {
             if st.rejected {
+                // A rejected section is never relayed: stop a running one
+                // (its ports stay reserved for the call, its keys retire).
+                if let Some(id) = st.dp_id.take() {
+                    if let Err(e) = s.with_dataplane(|dp| dp.remove_call(id)) {
+                        tracing::warn!(error = %e, "data plane could not remove a rejected ng stream");
+                    }
+                    for leg in &mut st.legs {
+                        for (i, (_, get)) in LEG_COUNTERS.iter().enumerate() {
+                            s.totals.sums[i].fetch_add(
+                                get(&leg.counters).load(Ordering::Relaxed),
+                                Ordering::Relaxed,
+                            );
+                        }
+                        leg.counters = LegCounters::new();
+                        if let Some(k) = leg.installed.take().and_then(|i| i.srtp) {
+                            leg.retire(k.suite);
+                        }
+                    }
+                }
                 continue;
             }
             match st.dp_id {

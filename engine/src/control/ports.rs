@@ -85,6 +85,21 @@ fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     Ok(s.into())
 }
 
+/// Binds the RTP port `rtp` and its RTCP neighbour (RTP + 1) again, for a
+/// pair the pool already reserved to a call whose sockets were closed.
+pub fn bind_pair(rtp: SocketAddr) -> std::io::Result<BoundPorts> {
+    let rtcp_port = rtp.port().checked_add(1).ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no RTCP port above 65535")
+    })?;
+    let rtp_sock = bind_udp(rtp)?;
+    let rtcp = bind_udp(SocketAddr::new(rtp.ip(), rtcp_port))?;
+    Ok(BoundPorts {
+        rtp: rtp_sock,
+        rtcp: Some(rtcp),
+        rtp_addr: rtp,
+    })
+}
+
 impl PortPool {
     /// A pool over `port_min..=port_max` for each address.
     pub fn new(addresses: &[IpAddr], port_min: u16, port_max: u16) -> PortPool {
