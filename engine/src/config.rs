@@ -342,9 +342,10 @@ impl Config {
                 m.port_min, m.port_max
             ));
         }
-        // At least one even port with its odd neighbour inside the range.
-        let first_even = m.port_min + (m.port_min % 2);
-        if first_even >= m.port_max {
+        // At least one even port with its odd neighbour inside the range
+        // (checked: port_min 65535 has no even port above it).
+        let first_even = m.port_min.checked_add(m.port_min % 2);
+        if first_even.is_none_or(|p| p >= m.port_max) {
             return bad(format!(
                 "media port range {}-{} holds no even/odd port pair",
                 m.port_min, m.port_max
@@ -459,5 +460,20 @@ mod tests {
         c.media.port_min = 5001;
         c.media.port_max = 5001;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn port_range_at_the_top_of_u16_is_refused_not_wrapped() {
+        let mut c = Config::default();
+        for (min, max) in [(65535, 65535), (65533, 65534), (0, 0), (40000, 30000)] {
+            c.media.port_min = min;
+            c.media.port_max = max;
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains("port"), "{min}-{max}: {e}");
+        }
+        // The highest usable pair.
+        c.media.port_min = 65534;
+        c.media.port_max = 65535;
+        c.validate().unwrap();
     }
 }

@@ -102,12 +102,14 @@ pub fn bind_pair(rtp: SocketAddr) -> std::io::Result<BoundPorts> {
 
 impl PortPool {
     /// A pool over `port_min..=port_max` for each address.
+    /// A range with no even/odd pair (port_min 65535, min > max) gives no
+    /// slots: every allocation is refused, nothing wraps to port 0.
     pub fn new(addresses: &[IpAddr], port_min: u16, port_max: u16) -> PortPool {
-        let first_even = port_min + (port_min % 2);
-        let slots = if first_even < port_max {
-            usize::from(port_max - first_even).div_ceil(2)
-        } else {
-            0
+        let first_even = port_min.checked_add(port_min % 2);
+        let (first_even, slots) = match first_even {
+            // Pairs (first_even + 2i, first_even + 2i + 1), all ≤ port_max.
+            Some(e) if e < port_max => (e, usize::from(port_max - e).div_ceil(2)),
+            _ => (u16::MAX, 0),
         };
         let pools = addresses
             .iter()
@@ -142,7 +144,14 @@ impl PortPool {
             if pool.used[i] {
                 continue;
             }
-            let port = first_even + (i as u16) * 2;
+            let Some((port, rtcp_port)) = u16::try_from(i)
+                .ok()
+                .and_then(|i| i.checked_mul(2))
+                .and_then(|o| first_even.checked_add(o))
+                .and_then(|p| Some((p, p.checked_add(1)?)))
+            else {
+                continue;
+            };
             let rtp_addr = SocketAddr::new(address, port);
             let Ok(rtp) = bind_udp(rtp_addr) else {
                 continue;
@@ -150,7 +159,7 @@ impl PortPool {
             let rtcp = if rtcp_mux {
                 None
             } else {
-                match bind_udp(SocketAddr::new(address, port + 1)) {
+                match bind_udp(SocketAddr::new(address, rtcp_port)) {
                     Ok(s) => Some(s),
                     Err(_) => continue,
                 }
@@ -221,5 +230,25 @@ mod tests {
         p.release(x.rtp_addr);
         assert_eq!(p.usage()[0].free, 1);
         assert!(p.allocate(a, false).is_ok());
+    }
+
+    #[test]
+    fn pool_at_the_top_of_the_port_space_never_wraps() {
+        let a = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        // No pair fits: nothing is handed out (never port 0 / RTCP 1).
+        for (min, max) in [(65535, 65535), (65535, 1), (9, 3)] {
+            let mut p = PortPool::new(&[a], min, max);
+            assert!(matches!(
+                p.allocate(a, false),
+                Err(PortError::Exhausted { .. })
+            ));
+            assert_eq!(p.usage()[0].free, 0);
+        }
+        // The last pair of the port space.
+        let mut p = PortPool::new(&[a], 65534, 65535);
+        assert_eq!(p.usage()[0].free, 1);
+        if let Ok(x) = p.allocate(a, false) {
+            assert_eq!(x.rtp_addr.port(), 65534);
+        }
     }
 }
