@@ -692,3 +692,139 @@ fn section_rejected_in_a_reoffer_stops_and_can_come_back() {
     assert_ne!(video_keys[0], video_keys[1], "video key reinstalled fresh");
     delete(&mut ng, call);
 }
+
+// ---- 5: unanswered offers and the port pool ------------------------------
+
+fn error_reason(v: &Value) -> String {
+    assert_eq!(get(v, "result"), "error", "{v:?}");
+    get(v, "error-reason").to_string()
+}
+
+/// Media sections of side `tag` in a `query` reply.
+fn medias(ng: &mut Ng, call: &str, tag: &str) -> Option<usize> {
+    let q = ng.req(&[("call-id", s(call)), ("command", s("query"))]);
+    if get(&q, "result") != "ok" {
+        return None;
+    }
+    Some(
+        q.get("tags")?
+            .get(tag)?
+            .get("medias")?
+            .as_list()
+            .map_or(0, |l| l.len()),
+    )
+}
+
+/// One offer used to reserve two port pairs for each of up to 64 `m=`
+/// lines; now a call has at most `[ng] max_media_sections` (16).
+#[test]
+fn offer_with_more_media_sections_than_the_cap_is_refused() {
+    let (_node, mut ng) = start(config(53000));
+    let a = phone();
+    let many = |n: usize| -> Vec<String> { (0..n).map(|_| a.media("audio", &[], "").0).collect() };
+    let r = ng.req(&offer("many@test", "tagA", &sdp(1, &many(17)), vec![]));
+    let e = error_reason(&r);
+    assert!(e.contains("max_media_sections"), "{e}");
+    assert_eq!(
+        medias(&mut ng, "many@test", "tagA"),
+        None,
+        "no call left behind"
+    );
+    // At the cap it works, and a re-offer cannot grow past it.
+    ok(&ng.req(&offer("many@test", "tagA", &sdp(1, &many(16)), vec![])));
+    let r = ng.req(&offer("many@test", "tagA", &sdp(2, &many(17)), vec![]));
+    assert!(error_reason(&r).contains("max_media_sections"));
+    delete(&mut ng, "many@test");
+}
+
+/// Offers that are never answered may hold at most half the pool (default
+/// `[ng] max_unanswered_port_percent`): the pairs are counted, not only the
+/// calls; an answered offer's pairs no longer count.
+#[test]
+fn unanswered_offers_never_take_the_whole_port_pool() {
+    // 200 ports: 100 pairs, of which unanswered offers may hold 50.
+    let (_node, mut ng) = start(config(53200));
+    let (a, b) = (phone(), phone());
+    let (m, _) = a.media("audio", &[], "");
+    for i in 0..25 {
+        ok(&ng.req(&offer(
+            &format!("idle-{i}@test"),
+            "tagA",
+            &sdp(1, std::slice::from_ref(&m)),
+            vec![],
+        )));
+    }
+    let r = ng.req(&offer(
+        "idle-25@test",
+        "tagA",
+        &sdp(1, std::slice::from_ref(&m)),
+        vec![],
+    ));
+    let e = error_reason(&r);
+    assert!(
+        e.starts_with("Ran out of ports") && e.contains("max_unanswered_port_percent"),
+        "{e}"
+    );
+    // Answering one frees its share for a new offer.
+    let (mb, _) = b.answer("audio", None);
+    ok(&ng.req(&answer("idle-0@test", "tagA", "tagB", &sdp(1, &[mb]))));
+    ok(&ng.req(&offer("idle-25@test", "tagA", &sdp(1, &[m]), vec![])));
+    for i in 0..26 {
+        delete(&mut ng, &format!("idle-{i}@test"));
+    }
+}
+
+/// A call whose offer is never answered ends `[ng] offer_timeout_secs`
+/// after its first offer; re-offers do not keep it alive.
+#[test]
+fn unanswered_offer_times_out_from_its_first_offer() {
+    let mut c = config(53400);
+    c.ng.offer_timeout_secs = 2;
+    let (_node, mut ng) = start(c);
+    let a = phone();
+    let call = "never-answered@test";
+    let t0 = std::time::Instant::now();
+    for ver in 1..=4 {
+        let (m, _) = a.media("audio", &[], "");
+        ok(&ng.req(&offer(call, "tagA", &sdp(ver, &[m]), vec![])));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // Last re-offer at ~1.5 s; the timeout runs from the first (0 s), and
+    // the housekeeping tick is once a second.
+    std::thread::sleep(Duration::from_millis(3300).saturating_sub(t0.elapsed()));
+    assert_eq!(
+        medias(&mut ng, call, "tagA"),
+        None,
+        "the call is still there"
+    );
+}
+
+/// An answered call keeps running when a re-offer is never answered, but the
+/// sections that re-offer added give their ports back after the timeout.
+#[test]
+fn sections_of_an_unanswered_reoffer_are_freed_after_the_timeout() {
+    let mut c = config(53600);
+    c.ng.offer_timeout_secs = 1;
+    let (_node, mut ng) = start(c);
+    let (a, a_video, b) = (phone(), phone(), phone());
+    let call = "reoffer-video@test";
+    let (m, _) = a.media("audio", &[], "");
+    ok(&ng.req(&offer(
+        call,
+        "tagA",
+        &sdp(1, std::slice::from_ref(&m)),
+        vec![],
+    )));
+    let (mb, _) = b.answer("audio", None);
+    ok(&ng.req(&answer(call, "tagA", "tagB", &sdp(1, &[mb]))));
+    let (mv, _) = a_video.media("video", &[], "");
+    ok(&ng.req(&offer(call, "tagA", &sdp(2, &[m, mv]), vec![])));
+    assert_eq!(medias(&mut ng, call, "tagA"), Some(2));
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        medias(&mut ng, call, "tagA"),
+        Some(1),
+        "video ports not freed"
+    );
+    delete(&mut ng, call);
+}

@@ -296,6 +296,11 @@ pub struct NgCall {
     streams: Vec<Stream>,
     /// The side whose offer awaits an answer.
     pending_offerer: Option<usize>,
+    /// Since when (unix ms) an offer has awaited its answer: the first of
+    /// the offers made since the last answer (re-offers do not move it).
+    pending_since_ms: Option<u64>,
+    /// An answer went through at least once.
+    answered: bool,
     last_offerer: usize,
     pending_opts: MediaOpts,
     /// When a delayed delete tears the call down, unix ms.
@@ -333,9 +338,18 @@ fn media_address(cfg: &Config, v6: bool, warnings: &mut Vec<String>) -> Result<I
     Ok(ip)
 }
 
+/// A port pair for a new media section of an offer: held as unanswered
+/// (counted against `[ng] max_unanswered_port_percent`) until the answer.
 fn allocate_pair(s: &Shared, ip: IpAddr) -> Result<BoundPorts, NgError> {
     let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
-    pool.allocate(ip, false).map_err(|e| match e {
+    let pct = s.config.ng.max_unanswered_port_percent;
+    if let Some((held, limit)) = pool.unanswered_full(ip, pct) {
+        return Err(NgError::new(format!(
+            "Ran out of ports: offers not answered yet hold {held} port pairs on {ip}, the \
+             limit is {limit} ({pct} % of the pool, [ng] max_unanswered_port_percent)"
+        )));
+    }
+    pool.allocate_unanswered(ip, false).map_err(|e| match e {
         PortError::Exhausted { .. } => NgError::new(format!("Ran out of ports: {e}")),
         PortError::UnknownAddress(_) => NgError::new(e.to_string()),
     })
@@ -484,6 +498,8 @@ impl NgCall {
             branches: Vec::new(),
             streams: Vec::new(),
             pending_offerer: None,
+            pending_since_ms: None,
+            answered: false,
             last_offerer: 0,
             pending_opts: MediaOpts::default(),
             delete_at_ms: None,
@@ -511,6 +527,15 @@ impl NgCall {
     ) -> Result<String, NgError> {
         let cfg = &s.config;
         let mut sdp = Sdp::parse(sdp_text).map_err(|e| sdp_error("offer", e))?;
+        // Each section holds two port pairs from the offer on.
+        let max = cfg.ng.max_media_sections;
+        if sdp.media().len() > max || self.streams.len() > max {
+            return Err(NgError::new(format!(
+                "the offer has {} media sections; a call may have at most {max} \
+                 ([ng] max_media_sections)",
+                sdp.media().len().max(self.streams.len())
+            )));
+        }
         let x = match side_of(&self.tags, from_tag) {
             Some(x) => x,
             None if self.tags[0].is_none() => 0,
@@ -681,6 +706,8 @@ impl NgCall {
         let ip_y = media_address(cfg, y_v6, warnings)?;
         // New media sections get ports for both sides.
         while self.streams.len() < ins.len() {
+            // Sections of an offer that fails later still time out.
+            self.pending_since_ms.get_or_insert_with(now_ms);
             let i = self.streams.len();
             let a = allocate_pair(s, if x == 0 { ip_x } else { ip_y })?;
             let b = match allocate_pair(s, if x == 0 { ip_y } else { ip_x }) {
@@ -814,6 +841,7 @@ impl NgCall {
         if self.tags[x].is_none() {
             self.tags[x] = Some(from_tag.to_string());
         }
+        self.pending_since_ms.get_or_insert_with(now_ms);
         self.pending_offerer = Some(x);
         self.last_offerer = x;
         self.pending_opts = o.clone();
@@ -1092,6 +1120,8 @@ impl NgCall {
         let out = sdp.to_string();
         self.apply(s, cfg, warnings)?;
         self.pending_offerer = None;
+        self.pending_since_ms = None;
+        self.answered = true;
         self.last_signal_ms = now_ms();
         // Both sides settle at what policy decided.
         let mx = self.decisions[x]
@@ -1186,8 +1216,10 @@ impl NgCall {
                     s.with_dataplane(|dp| dp.add_call(CallFlows { id, legs }))
                         .map_err(|e| NgError::new(format!("data plane: {e}")))?;
                     st.dp_id = Some(id);
+                    let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
                     for leg in &mut st.legs {
                         leg.installed = Some(leg.want.clone());
+                        pool.confirm(leg.local_rtp);
                     }
                 }
                 Some(id) => {
@@ -1270,6 +1302,41 @@ impl NgCall {
             }
         }
         Ok(())
+    }
+
+    /// Housekeeping for offers never answered (`[ng] offer_timeout_secs`,
+    /// counted from the first offer since the last answer): returns `true`
+    /// when the call was never answered and should end; for an answered
+    /// call, frees the sections the pending re-offer added (their ports go
+    /// back to the pool; a late answer is then refused for its extra
+    /// sections). The ng housekeeping tick calls it once per call.
+    pub fn offer_timed_out(&mut self, s: &Shared, now: u64) -> bool {
+        let t = s.config.ng.offer_timeout_secs.saturating_mul(1000);
+        let Some(since) = self.pending_since_ms else {
+            return false;
+        };
+        if t == 0 || now.saturating_sub(since) < t {
+            return false;
+        }
+        if !self.answered {
+            tracing::info!(call_id = %self.call_id, "ng offer never answered: ending the call");
+            return true;
+        }
+        self.pending_since_ms = None;
+        let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
+        while self
+            .streams
+            .last()
+            .is_some_and(|st| st.dp_id.is_none() && st.ports.is_some())
+        {
+            if let Some(st) = self.streams.pop() {
+                drop(st.ports);
+                for l in &st.legs {
+                    pool.release(l.local_rtp);
+                }
+            }
+        }
+        false
     }
 
     /// Unix ms of the newest media packet on any leg, or the last signal.

@@ -49,7 +49,10 @@ impl std::fmt::Display for PortError {
 
 struct AddressPool {
     used: Vec<bool>, // per pair slot
+    /// Per pair slot: held by an offer not answered yet.
+    unanswered: Vec<bool>,
     used_count: usize,
+    unanswered_count: usize,
     cursor: usize,
 }
 
@@ -118,7 +121,9 @@ impl PortPool {
                     *a,
                     AddressPool {
                         used: vec![false; slots],
+                        unanswered: vec![false; slots],
                         used_count: 0,
+                        unanswered_count: 0,
                         cursor: 0,
                     },
                 )
@@ -133,6 +138,53 @@ impl PortPool {
 
     /// Binds an even RTP port (and RTP + 1 unless `rtcp_mux`) on `address`.
     pub fn allocate(&mut self, address: IpAddr, rtcp_mux: bool) -> Result<BoundPorts, PortError> {
+        self.allocate_as(address, rtcp_mux, false)
+    }
+
+    /// Like [`PortPool::allocate`], for an offer not answered yet: the pair
+    /// counts against [`PortPool::unanswered_full`] until
+    /// [`PortPool::confirm`] (the answer) or [`PortPool::release`].
+    pub fn allocate_unanswered(
+        &mut self,
+        address: IpAddr,
+        rtcp_mux: bool,
+    ) -> Result<BoundPorts, PortError> {
+        self.allocate_as(address, rtcp_mux, true)
+    }
+
+    /// `Some((held, limit))` when pairs held by unanswered offers on
+    /// `address` have reached `percent` % of its pairs (at least one pair
+    /// is always allowed): unanswered offers can never take the whole pool.
+    pub fn unanswered_full(&self, address: IpAddr, percent: u32) -> Option<(usize, usize)> {
+        let pool = self.pools.get(&address)?;
+        let limit = (self.slots.saturating_mul(percent.min(100) as usize) / 100).max(1);
+        (pool.unanswered_count >= limit).then_some((pool.unanswered_count, limit))
+    }
+
+    /// The offer holding the pair whose RTP port is `rtp` was answered.
+    pub fn confirm(&mut self, rtp: SocketAddr) {
+        if let Some(i) = self.slot_of(rtp) {
+            if let Some(pool) = self.pools.get_mut(&rtp.ip()) {
+                if pool.unanswered[i] {
+                    pool.unanswered[i] = false;
+                    pool.unanswered_count -= 1;
+                }
+            }
+        }
+    }
+
+    fn slot_of(&self, rtp: SocketAddr) -> Option<usize> {
+        let off = rtp.port().checked_sub(self.first_even)?;
+        let i = usize::from(off / 2);
+        (off % 2 == 0 && i < self.slots).then_some(i)
+    }
+
+    fn allocate_as(
+        &mut self,
+        address: IpAddr,
+        rtcp_mux: bool,
+        unanswered: bool,
+    ) -> Result<BoundPorts, PortError> {
         let slots = self.slots;
         let first_even = self.first_even;
         let pool = self
@@ -166,6 +218,10 @@ impl PortPool {
             };
             pool.used[i] = true;
             pool.used_count += 1;
+            if unanswered {
+                pool.unanswered[i] = true;
+                pool.unanswered_count += 1;
+            }
             pool.cursor = (i + 1) % slots;
             return Ok(BoundPorts {
                 rtp,
@@ -178,13 +234,15 @@ impl PortPool {
 
     /// Returns the pair whose RTP port is `rtp` to the pool.
     pub fn release(&mut self, rtp: SocketAddr) {
+        let Some(i) = self.slot_of(rtp) else { return };
         if let Some(pool) = self.pools.get_mut(&rtp.ip()) {
-            if rtp.port() >= self.first_even {
-                let i = usize::from((rtp.port() - self.first_even) / 2);
-                if i < pool.used.len() && pool.used[i] {
-                    pool.used[i] = false;
-                    pool.used_count -= 1;
-                }
+            if pool.used[i] {
+                pool.used[i] = false;
+                pool.used_count -= 1;
+            }
+            if pool.unanswered[i] {
+                pool.unanswered[i] = false;
+                pool.unanswered_count -= 1;
             }
         }
     }
@@ -230,6 +288,25 @@ mod tests {
         p.release(x.rtp_addr);
         assert_eq!(p.usage()[0].free, 1);
         assert!(p.allocate(a, false).is_ok());
+    }
+
+    #[test]
+    fn unanswered_offers_cannot_take_the_whole_pool() {
+        let a = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        // 4 pairs: 46960..46967; unanswered offers may hold 50 % = 2.
+        let mut p = PortPool::new(&[a], 46960, 46967);
+        assert_eq!(p.unanswered_full(a, 50), None);
+        let x = p.allocate_unanswered(a, true).unwrap();
+        let y = p.allocate_unanswered(a, true).unwrap();
+        assert_eq!(p.unanswered_full(a, 50), Some((2, 2)));
+        // Answered: no longer counted; released: neither.
+        p.confirm(x.rtp_addr);
+        assert_eq!(p.unanswered_full(a, 50), None);
+        drop(y.rtp);
+        p.release(y.rtp_addr);
+        assert_eq!(p.usage()[0].used, 1);
+        assert_eq!(p.unanswered_full(a, 50), None);
+        assert_eq!(p.unanswered_full(a, 0), None, "one pair is always allowed");
     }
 
     #[test]
