@@ -828,3 +828,69 @@ fn sections_of_an_unanswered_reoffer_are_freed_after_the_timeout() {
     );
     delete(&mut ng, call);
 }
+
+// ---- 15: SDES KDR --------------------------------------------------------
+
+/// A peer that announces `KDR=n` derives new session keys every 2^n
+/// packets; the relay must do the same on receive or every packet after the
+/// first 2^n fails to authenticate. Both directions: the offerer's line
+/// (KDR=4) and the answerer's (KDR=3), packets well past the first epochs,
+/// protected by independent contexts built with that rate.
+#[test]
+fn sdes_kdr_is_honoured_on_receive() {
+    let (_node, mut ng) = start(config(53800));
+    let (a, b) = (phone(), phone());
+    let su = Suite::AesCm128HmacSha1_80;
+    let call = "kdr@test";
+    let (ma, ka) = a.media("audio", &[su], " KDR=4");
+    let r = ng.req(&offer(call, "tagA", &sdp(1, &[ma]), vec![]));
+    ok(&r);
+    let (addr_b, lines_b) = target(get(&r, "sdp"), 0);
+    let to_b = line_for(&lines_b, su).clone();
+    assert!(
+        to_b.session_params.is_empty(),
+        "Rampart's own keys use rate 0"
+    );
+    let kb = fresh_key(su);
+    let mb = format!(
+        "m=audio {} RTP/SAVP 0\r\na=rtcp:{}\r\na=crypto:{} {} inline:{} KDR=3\r\n",
+        b.rtp.local_addr().unwrap().port(),
+        b.rtcp.local_addr().unwrap().port(),
+        to_b.tag,
+        su.name(),
+        inline(&kb)
+    );
+    let r = ng.req(&answer(call, "tagA", "tagB", &sdp(1, &[mb])));
+    ok(&r);
+    let (addr_a, lines_a) = target(get(&r, "sdp"), 0);
+    let mut a_tx = Context::new(Policy::new(su, ka[0].clone()).key_derivation_rate(16)).unwrap();
+    let mut b_tx = Context::new(Policy::new(su, kb).key_derivation_rate(8)).unwrap();
+    let mut b_rx = ctx_from(&to_b);
+    let mut a_rx = ctx_from(&lines_a[0]);
+    // Indexes 1..=40: three KDR=4 epochs, five KDR=3 epochs.
+    for seq in 1..=40 {
+        flow(
+            &a.rtp,
+            addr_a,
+            Some(&mut a_tx),
+            &b.rtp,
+            Some(&mut b_rx),
+            seq,
+            0xa,
+        );
+        flow(
+            &b.rtp,
+            addr_b,
+            Some(&mut b_tx),
+            &a.rtp,
+            Some(&mut a_rx),
+            seq,
+            0xb,
+        );
+    }
+    // A line with a KDR out of 0..=24 is not used (a warning says why).
+    let (bad, _) = a.media("audio", &[su], " KDR=25");
+    let r = ng.req(&offer("kdr-bad@test", "tagA", &sdp(1, &[bad]), vec![]));
+    assert!(error_reason(&r).contains("a=crypto"), "{r:?}");
+    delete(&mut ng, call);
+}

@@ -152,6 +152,8 @@ struct PeerLine {
     tag: u32,
     suite: Suite,
     key: MasterKey,
+    /// The key derivation rate of the line (`KDR=n`: 2^n; 0 without).
+    kdr: u64,
 }
 
 /// The SRTP keys of one leg.
@@ -159,6 +161,9 @@ struct PeerLine {
 struct SrtpKeys {
     suite: Suite,
     inbound: MasterKey,
+    /// The peer's key derivation rate (SDES `KDR=`), 0 for none. Rampart's
+    /// own keys use rate 0 (its lines carry no `KDR`).
+    inbound_kdr: u64,
     outbound: MasterKey,
 }
 
@@ -430,11 +435,22 @@ fn peer_lines(m: &Media, warnings: &mut Vec<String>) -> Result<Vec<PeerLine>, Ng
         let Some(k) = attr.keys.first() else {
             continue;
         };
+        // RFC 4568 §6.3.1: the peer derives session keys every 2^n packets;
+        // a receiver that ignored it would fail every packet after the first
+        // 2^n. A value out of 0..=24 makes the line unusable.
+        let kdr = match attr.kdr() {
+            Ok(r) => r.unwrap_or(0),
+            Err(e) => {
+                warnings.push(format!("a=crypto tag {} ignored: {e}", attr.tag));
+                continue;
+            }
+        };
         match k.to_master_key(suite) {
             Ok(key) => out.push(PeerLine {
                 tag: attr.tag,
                 suite,
                 key,
+                kdr,
             }),
             Err(e) => warnings.push(format!("a=crypto tag {} ignored: {e}", attr.tag)),
         }
@@ -1026,10 +1042,15 @@ impl NgCall {
                         .ok_or_else(|| NgError::new("a=crypto without a key"))?
                         .to_master_key(suite)
                         .map_err(|e| NgError::new(format!("the answer's a=crypto: {e}")))?;
+                    let inbound_kdr = line
+                        .kdr()
+                        .map_err(|e| NgError::new(format!("the answer's a=crypto: {e}")))?
+                        .unwrap_or(0);
                     let outbound = ly.our_key(suite, po.sdes_lifetime)?;
                     Some(SrtpKeys {
                         suite,
                         inbound,
+                        inbound_kdr,
                         outbound,
                     })
                 } else if proto_is_srtp(&inp.proto) {
@@ -1068,6 +1089,7 @@ impl NgCall {
                     Some(SrtpKeys {
                         suite: l.suite,
                         inbound: l.key,
+                        inbound_kdr: l.kdr,
                         outbound,
                     })
                 }
@@ -1147,10 +1169,15 @@ impl NgCall {
         warnings: &mut Vec<String>,
     ) -> Result<(), NgError> {
         let window = cfg.srtp.replay_window;
-        let ctx = |suite: Suite, key: &MasterKey| {
-            Context::new(Policy::new(suite, key.clone()).replay_window(window))
-                .map_err(|e| NgError::new(format!("cannot build an SRTP context: {e}")))
+        let ctx_kdr = |suite: Suite, key: &MasterKey, kdr: u64| {
+            Context::new(
+                Policy::new(suite, key.clone())
+                    .replay_window(window)
+                    .key_derivation_rate(kdr),
+            )
+            .map_err(|e| NgError::new(format!("cannot build an SRTP context: {e}")))
         };
+        let ctx = |suite: Suite, key: &MasterKey| ctx_kdr(suite, key, 0);
         for st in &mut self.streams {
             if st.rejected {
                 // A rejected section is never relayed: stop a running one
@@ -1188,7 +1215,7 @@ impl NgCall {
                         let w = &leg.want;
                         let (srtp_in, srtp_out) = match &w.srtp {
                             Some(k) => (
-                                Some(ctx(k.suite, &k.inbound)?),
+                                Some(ctx_kdr(k.suite, &k.inbound, k.inbound_kdr)?),
                                 Some(ctx(k.suite, &k.outbound)?),
                             ),
                             None => (None, None),
@@ -1262,7 +1289,15 @@ impl NgCall {
                         match (&old.srtp, &new.srtp) {
                             (None, None) => {}
                             (Some(a), Some(b)) if a.suite == b.suite => {
-                                if !same_key(&a.inbound, &b.inbound) {
+                                if a.inbound_kdr != b.inbound_kdr {
+                                    // A new rate needs a context built with it.
+                                    u.srtp_in = Some(KeyChange::Context(Some(ctx_kdr(
+                                        b.suite,
+                                        &b.inbound,
+                                        b.inbound_kdr,
+                                    )?)));
+                                    changed = true;
+                                } else if !same_key(&a.inbound, &b.inbound) {
                                     u.srtp_in = Some(KeyChange::Replace(b.inbound.clone()));
                                     changed = true;
                                 }
@@ -1272,8 +1307,11 @@ impl NgCall {
                                 }
                             }
                             (_, Some(b)) => {
-                                u.srtp_in =
-                                    Some(KeyChange::Context(Some(ctx(b.suite, &b.inbound)?)));
+                                u.srtp_in = Some(KeyChange::Context(Some(ctx_kdr(
+                                    b.suite,
+                                    &b.inbound,
+                                    b.inbound_kdr,
+                                )?)));
                                 u.srtp_out =
                                     Some(KeyChange::Context(Some(ctx(b.suite, &b.outbound)?)));
                                 changed = true;
