@@ -894,3 +894,43 @@ fn sdes_kdr_is_honoured_on_receive() {
     assert!(error_reason(&r).contains("a=crypto"), "{r:?}");
     delete(&mut ng, call);
 }
+
+/// Pairs of a section the answer rejected are the call's, not an
+/// unanswered offer's: answered calls with a declined video section must
+/// not use up the unanswered share and lock out new offers.
+#[test]
+fn answered_calls_with_rejected_sections_do_not_count_as_unanswered() {
+    let mut c = config(54000);
+    c.ng.max_unanswered_port_percent = 20; // 20 of 100 pairs
+    let (_node, mut ng) = start(c);
+    let (a, a_video, b) = (phone(), phone(), phone());
+    let (m, _) = a.media("audio", &[], "");
+    let (mv, _) = a_video.media("video", &[], "");
+    let (mb, _) = b.answer("audio", None);
+    let declined = "m=video 0 RTP/AVP 0\r\n".to_string();
+    for i in 0..12 {
+        let call = format!("declined-{i}@test");
+        ok(&ng.req(&offer(
+            &call,
+            "tagA",
+            &sdp(1, &[m.clone(), mv.clone()]),
+            vec![],
+        )));
+        ok(&ng.req(&answer(
+            &call,
+            "tagA",
+            "tagB",
+            &sdp(1, &[mb.clone(), declined.clone()]),
+        )));
+    }
+    ok(&ng.req(&offer(
+        "new@test",
+        "tagA",
+        &sdp(1, &[m.clone(), mv]),
+        vec![],
+    )));
+    for i in 0..12 {
+        delete(&mut ng, &format!("declined-{i}@test"));
+    }
+    delete(&mut ng, "new@test");
+}

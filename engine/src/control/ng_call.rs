@@ -306,6 +306,9 @@ pub struct NgCall {
     pending_since_ms: Option<u64>,
     /// An answer went through at least once.
     answered: bool,
+    /// Media sections the last answer covered: sections past them belong
+    /// to a re-offer still pending.
+    settled_streams: usize,
     last_offerer: usize,
     pending_opts: MediaOpts,
     /// When a delayed delete tears the call down, unix ms.
@@ -516,6 +519,7 @@ impl NgCall {
             pending_offerer: None,
             pending_since_ms: None,
             answered: false,
+            settled_streams: 0,
             last_offerer: 0,
             pending_opts: MediaOpts::default(),
             delete_at_ms: None,
@@ -1144,6 +1148,17 @@ impl NgCall {
         self.pending_offerer = None;
         self.pending_since_ms = None;
         self.answered = true;
+        self.settled_streams = self.streams.len();
+        // Answered: every section's pairs (relayed or rejected) leave the
+        // unanswered share of the pool.
+        {
+            let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
+            for st in &self.streams {
+                for l in &st.legs {
+                    pool.confirm(l.local_rtp);
+                }
+            }
+        }
         self.last_signal_ms = now_ms();
         // Both sides settle at what policy decided.
         let mx = self.decisions[x]
@@ -1243,10 +1258,8 @@ impl NgCall {
                     s.with_dataplane(|dp| dp.add_call(CallFlows { id, legs }))
                         .map_err(|e| NgError::new(format!("data plane: {e}")))?;
                     st.dp_id = Some(id);
-                    let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
                     for leg in &mut st.legs {
                         leg.installed = Some(leg.want.clone());
-                        pool.confirm(leg.local_rtp);
                     }
                 }
                 Some(id) => {
@@ -1362,10 +1375,11 @@ impl NgCall {
         }
         self.pending_since_ms = None;
         let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
-        while self
-            .streams
-            .last()
-            .is_some_and(|st| st.dp_id.is_none() && st.ports.is_some())
+        while self.streams.len() > self.settled_streams
+            && self
+                .streams
+                .last()
+                .is_some_and(|st| st.dp_id.is_none() && st.ports.is_some())
         {
             if let Some(st) = self.streams.pop() {
                 drop(st.ports);
