@@ -934,3 +934,41 @@ fn answered_calls_with_rejected_sections_do_not_count_as_unanswered() {
     }
     delete(&mut ng, "new@test");
 }
+
+/// The peer's side of the rule: a peer that sends with a key it already used
+/// in a context that ended (GCM → AES-CM → GCM with its first GCM key) gets
+/// a fresh inbound context whose replay window is empty. Rampart cannot
+/// choose the peer's key, but it says so in the reply.
+#[test]
+fn peer_reusing_its_key_in_a_new_context_is_warned() {
+    let (_node, mut ng) = start(config(54200));
+    let (a, b) = (phone(), phone());
+    let call = "peer-reuse@test";
+    let gcm = Suite::AeadAes128Gcm;
+    let cm = Suite::AesCm128HmacSha1_80;
+    let a_gcm = fresh_key(gcm);
+    let mut warnings = Vec::new();
+    for (ver, su) in [(1, gcm), (2, cm), (3, gcm)] {
+        let k = if su == gcm {
+            a_gcm.clone()
+        } else {
+            fresh_key(su)
+        };
+        let ma = format!(
+            "m=audio {} RTP/SAVP 0\r\na=crypto:1 {} inline:{}\r\n",
+            a.rtp.local_addr().unwrap().port(),
+            su.name(),
+            inline(&k)
+        );
+        let r = ng.req(&offer(call, "tagA", &sdp(ver, &[ma]), vec![]));
+        ok(&r);
+        let (_, lines_b) = target(get(&r, "sdp"), 0);
+        let (mb, _) = b.answer("audio", Some((line_for(&lines_b, su).tag, su)));
+        let r = ng.req(&answer(call, "tagA", "tagB", &sdp(ver, &[mb])));
+        ok(&r);
+        warnings.push(warning(&r));
+    }
+    assert!(!warnings[0].contains("replay") && !warnings[1].contains("replay"));
+    assert!(warnings[2].contains("replay"), "{warnings:?}");
+    delete(&mut ng, call);
+}

@@ -195,6 +195,8 @@ struct StreamLeg {
     /// SHA-256 digests of the outbound keys installed in a fresh context on
     /// this leg (the newest [`MAX_FRESH_DIGESTS`]).
     fresh_digests: Vec<[u8; 32]>,
+    /// The same for the peer's keys installed in a fresh inbound context.
+    fresh_in_digests: Vec<[u8; 32]>,
     /// RTCP multiplexed with this peer.
     mux: bool,
     /// What should run for this leg after the negotiation in progress.
@@ -215,6 +217,7 @@ impl StreamLeg {
             offered_mux: false,
             our_keys: Vec::new(),
             fresh_digests: Vec::new(),
+            fresh_in_digests: Vec::new(),
             mux: false,
             want: LegState::default(),
             installed: None,
@@ -255,6 +258,28 @@ impl StreamLeg {
         }
         self.fresh_digests.push(d);
         Ok(())
+    }
+
+    /// Records the peer's `key` going into a fresh inbound context. A key
+    /// seen fresh before cannot be refused (it is the peer's), but its new
+    /// context starts with an empty replay window, so the peer's old
+    /// packets under that key could be replayed: say so.
+    fn note_fresh_inbound(&mut self, key: &MasterKey, warnings: &mut Vec<String>) {
+        let d = key_digest(key);
+        if self.fresh_in_digests.contains(&d) {
+            tracing::warn!("an ng peer reuses an SRTP key in a new context");
+            warnings.push(
+                "the peer sends with an SRTP key it used before in a context that ended: the new \
+                 context's replay window starts empty, so old packets could be replayed; peers \
+                 should send a new key"
+                    .into(),
+            );
+            return;
+        }
+        if self.fresh_in_digests.len() >= MAX_FRESH_DIGESTS {
+            self.fresh_in_digests.remove(0);
+        }
+        self.fresh_in_digests.push(d);
     }
 }
 
@@ -1224,8 +1249,9 @@ impl NgCall {
                     let mut flows = Vec::with_capacity(2);
                     for (leg, bound) in st.legs.iter_mut().zip(ports) {
                         if let Some(k) = &leg.want.srtp {
-                            let out = k.outbound.clone();
+                            let (out, inb) = (k.outbound.clone(), k.inbound.clone());
                             leg.note_fresh_outbound(&out)?;
+                            leg.note_fresh_inbound(&inb, warnings);
                         }
                         let w = &leg.want;
                         let (srtp_in, srtp_out) = match &w.srtp {
@@ -1276,8 +1302,23 @@ impl NgCall {
                             (Some(old), None) => (None, old.srtp.as_ref().map(|a| a.suite)),
                             _ => (None, None),
                         };
+                        // The inbound context is fresh on a suite change and
+                        // on a new key derivation rate.
+                        let fresh_in = match (&leg.installed, &leg.want.srtp) {
+                            (Some(old), Some(b)) => old
+                                .srtp
+                                .as_ref()
+                                .is_none_or(|a| {
+                                    a.suite != b.suite || a.inbound_kdr != b.inbound_kdr
+                                })
+                                .then(|| b.inbound.clone()),
+                            _ => None,
+                        };
                         if let Some(k) = fresh {
                             leg.note_fresh_outbound(&k)?;
+                        }
+                        if let Some(k) = fresh_in {
+                            leg.note_fresh_inbound(&k, warnings);
                         }
                         if let Some(su) = retired {
                             leg.retire(su);
@@ -1348,7 +1389,6 @@ impl NgCall {
                         }
                         leg.installed = Some(inst);
                     }
-                    let _ = warnings;
                 }
             }
         }
