@@ -22,7 +22,11 @@ fuzz_target!(|data: &[u8]| {
 
     // The SDP itself: printing an unmodified parse gives the input back.
     if let Ok(sdp) = Sdp::parse_bytes(offer) {
-        assert_eq!(sdp.to_string().as_bytes(), offer, "unmodified SDP round-trips");
+        assert_eq!(
+            sdp.to_string().as_bytes(),
+            offer,
+            "unmodified SDP round-trips"
+        );
         for m in sdp.media() {
             let _ = m.crypto();
             for (_, r) in m.crypto_lines() {
@@ -53,7 +57,11 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(out.media().len(), inp.media().len());
         if let Some(a) = &n.answer_out {
             let a = Sdp::parse(a).expect("the rewritten answer parses");
-            assert_eq!(a.media().len(), inp.media().len(), "one m= line per offered section");
+            assert_eq!(
+                a.media().len(),
+                inp.media().len(),
+                "one m= line per offered section"
+            );
         }
     }
 });
