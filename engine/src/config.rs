@@ -239,6 +239,18 @@ pub struct NgConfig {
     /// SDES suites offered toward a peer, in order of preference when the
     /// other peer states none; `SDES` flags narrow the list per call.
     pub sdes_suites: Vec<String>,
+    /// Media sections (`m=` lines) one call may have, 1 to 64: each takes
+    /// two port pairs from the offer on, so an offer with more is refused.
+    pub max_media_sections: usize,
+    /// Seconds an offer may wait for its answer: a call never answered is
+    /// ended this long after its first offer (re-offers do not extend it);
+    /// for an answered call, sections a pending re-offer added are freed.
+    /// 0 disables.
+    pub offer_timeout_secs: u64,
+    /// Share of each media address's port pairs that offers not answered
+    /// yet may hold together, 1 to 100 %: further offers are refused
+    /// ("Ran out of ports") so they never take the whole pool.
+    pub max_unanswered_port_percent: u32,
 }
 
 impl Default for NgConfig {
@@ -267,6 +279,9 @@ impl Default for NgConfig {
             .iter()
             .map(|s| s.to_string())
             .collect(),
+            max_media_sections: 16,
+            offer_timeout_secs: 60,
+            max_unanswered_port_percent: 50,
         }
     }
 }
@@ -430,9 +445,10 @@ impl Config {
                 m.port_min, m.port_max
             ));
         }
-        // At least one even port with its odd neighbour inside the range.
-        let first_even = m.port_min + (m.port_min % 2);
-        if first_even >= m.port_max {
+        // At least one even port with its odd neighbour inside the range
+        // (checked: port_min 65535 has no even port above it).
+        let first_even = m.port_min.checked_add(m.port_min % 2);
+        if first_even.is_none_or(|p| p >= m.port_max) {
             return bad(format!(
                 "media port range {}-{} holds no even/odd port pair",
                 m.port_min, m.port_max
@@ -492,6 +508,19 @@ impl Config {
             if crate::srtp::Suite::from_name(s).is_err() {
                 return bad(format!("ng.sdes_suites: unknown suite {s:?}"));
             }
+        }
+        if !(1..=crate::control::sdp::MAX_MEDIA).contains(&ng.max_media_sections) {
+            return bad(format!(
+                "ng.max_media_sections ({}) must be 1..={}",
+                ng.max_media_sections,
+                crate::control::sdp::MAX_MEDIA
+            ));
+        }
+        if !(1..=100).contains(&ng.max_unanswered_port_percent) {
+            return bad(format!(
+                "ng.max_unanswered_port_percent ({}) must be 1..=100",
+                ng.max_unanswered_port_percent
+            ));
         }
         let api = &self.api;
         let tls_set = [&api.tls_cert, &api.tls_key, &api.tls_client_ca]
@@ -649,5 +678,20 @@ mod tests {
         c.media.port_min = 5001;
         c.media.port_max = 5001;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn port_range_at_the_top_of_u16_is_refused_not_wrapped() {
+        let mut c = Config::default();
+        for (min, max) in [(65535, 65535), (65533, 65534), (0, 0), (40000, 30000)] {
+            c.media.port_min = min;
+            c.media.port_max = max;
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains("port"), "{min}-{max}: {e}");
+        }
+        // The highest usable pair.
+        c.media.port_min = 65534;
+        c.media.port_max = 65535;
+        c.validate().unwrap();
     }
 }

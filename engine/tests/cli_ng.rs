@@ -164,3 +164,31 @@ fn startup_line_names_the_ng_addresses() {
         assert!(Instant::now() < deadline, "no pong from {udp}");
     }
 }
+
+/// `--port-min 65535 --port-max 65535` has no even/odd pair: the binary
+/// refuses to start with a clear error instead of wrapping to port 0
+/// (release) or panicking (debug).
+#[test]
+fn port_range_without_a_pair_is_a_clear_start_error() {
+    for args in [
+        &["check-config", "--port-min", "65535", "--port-max", "65535"][..],
+        &["run", "--port-min", "65535", "--port-max", "65535"][..],
+    ] {
+        let mut child = cmd(args, &[])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A node that started anyway is killed rather than waited for.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(err.contains("port"), "{args:?}: {err}");
+    }
+}

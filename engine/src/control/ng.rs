@@ -1370,10 +1370,12 @@ impl NgState {
         inner.cache.expire(now);
         let victims: Vec<(String, EndReason)> = inner
             .calls
-            .values()
+            .values_mut()
             .filter_map(|c| {
                 if c.delete_at_ms.is_some_and(|t| t <= now) {
                     Some((c.call_id.clone(), EndReason::Deleted))
+                } else if c.offer_timed_out(s, now) {
+                    Some((c.call_id.clone(), EndReason::NoMedia))
                 } else if max_ms > 0 && now.saturating_sub(c.created_ms) >= max_ms {
                     Some((c.call_id.clone(), EndReason::MaxDuration))
                 } else if no_media_ms > 0 && now.saturating_sub(c.last_activity_ms()) >= no_media_ms

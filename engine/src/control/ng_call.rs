@@ -17,6 +17,15 @@
 //! media section and suite, so a key is never used on two legs). Rampart's
 //! keys toward a peer stay the same across re-offers unless the suite
 //! changes, so a re-INVITE does not force a rekey.
+//!
+//! A master key is never installed twice in a fresh SRTP context: a fresh
+//! context starts its ROC, SRTP index and SRTCP index at 0, so the same key
+//! in a second fresh context repeats keystream (AES-CM) or nonces (GCM)
+//! under the same SSRC. When a running outbound context is replaced by a
+//! fresh one (the suite changed) or dropped (plain RTP, section rejected),
+//! its key is retired: the next offer of that suite carries a new key. Each
+//! leg also remembers digests of the outbound keys it installed fresh and
+//! refuses to install one again (defence in depth).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
@@ -31,7 +40,7 @@ use crate::srtp::{Context, MasterKey, Policy, Suite};
 
 use super::keys::{generate, same_key};
 use super::node::{now_ms, EndReason, Shared};
-use super::ports::{BoundPorts, PortError};
+use super::ports::{bind_pair, BoundPorts, PortError};
 use super::registry::LEG_COUNTERS;
 use super::sdes::{CryptoAttr, InlineKey};
 use super::sdp::{Connection, Media, Sdp};
@@ -143,6 +152,8 @@ struct PeerLine {
     tag: u32,
     suite: Suite,
     key: MasterKey,
+    /// The key derivation rate of the line (`KDR=n`: 2^n; 0 without).
+    kdr: u64,
 }
 
 /// The SRTP keys of one leg.
@@ -150,6 +161,9 @@ struct PeerLine {
 struct SrtpKeys {
     suite: Suite,
     inbound: MasterKey,
+    /// The peer's key derivation rate (SDES `KDR=`), 0 for none. Rampart's
+    /// own keys use rate 0 (its lines carry no `KDR`).
+    inbound_kdr: u64,
     outbound: MasterKey,
 }
 
@@ -175,8 +189,14 @@ struct StreamLeg {
     offered: Vec<(u32, Suite)>,
     /// Rampart offered `a=rtcp-mux` to this peer.
     offered_mux: bool,
-    /// Rampart's keys toward this peer, one per suite, kept across offers.
+    /// Rampart's keys toward this peer, one per suite, kept across offers
+    /// until retired (see the module doc).
     our_keys: Vec<(Suite, MasterKey)>,
+    /// SHA-256 digests of the outbound keys installed in a fresh context on
+    /// this leg (the newest [`MAX_FRESH_DIGESTS`]).
+    fresh_digests: Vec<[u8; 32]>,
+    /// The same for the peer's keys installed in a fresh inbound context.
+    fresh_in_digests: Vec<[u8; 32]>,
     /// RTCP multiplexed with this peer.
     mux: bool,
     /// What should run for this leg after the negotiation in progress.
@@ -196,6 +216,8 @@ impl StreamLeg {
             offered: Vec::new(),
             offered_mux: false,
             our_keys: Vec::new(),
+            fresh_digests: Vec::new(),
+            fresh_in_digests: Vec::new(),
             mux: false,
             want: LegState::default(),
             installed: None,
@@ -214,11 +236,74 @@ impl StreamLeg {
         self.our_keys.push((suite, k.clone()));
         Ok(k)
     }
+
+    /// Forgets Rampart's key for `suite`: it ran in a context that is gone,
+    /// so a later context for the suite gets a fresh key.
+    fn retire(&mut self, suite: Suite) {
+        self.our_keys.retain(|(s, _)| *s != suite);
+    }
+
+    /// Records that `key` goes into a fresh outbound context, refusing a key
+    /// this leg already installed fresh (it would restart the indexes under
+    /// the same key: keystream and nonce reuse).
+    fn note_fresh_outbound(&mut self, key: &MasterKey) -> Result<(), NgError> {
+        let d = key_digest(key);
+        if self.fresh_digests.contains(&d) {
+            return Err(NgError::new(
+                "internal: refusing to install an outbound SRTP key in a second fresh context",
+            ));
+        }
+        if self.fresh_digests.len() >= MAX_FRESH_DIGESTS {
+            self.fresh_digests.remove(0);
+        }
+        self.fresh_digests.push(d);
+        Ok(())
+    }
+
+    /// Records the peer's `key` going into a fresh inbound context. A key
+    /// seen fresh before cannot be refused (it is the peer's), but its new
+    /// context starts with an empty replay window, so the peer's old
+    /// packets under that key could be replayed: say so.
+    fn note_fresh_inbound(&mut self, key: &MasterKey, warnings: &mut Vec<String>) {
+        let d = key_digest(key);
+        if self.fresh_in_digests.contains(&d) {
+            tracing::warn!("an ng peer reuses an SRTP key in a new context");
+            warnings.push(
+                "the peer sends with an SRTP key it used before in a context that ended: the new \
+                 context's replay window starts empty, so old packets could be replayed; peers \
+                 should send a new key"
+                    .into(),
+            );
+            return;
+        }
+        if self.fresh_in_digests.len() >= MAX_FRESH_DIGESTS {
+            self.fresh_in_digests.remove(0);
+        }
+        self.fresh_in_digests.push(d);
+    }
+}
+
+/// Digests of fresh outbound keys remembered per leg.
+const MAX_FRESH_DIGESTS: usize = 64;
+
+/// SHA-256 over a key's bytes, salt and MKI: a fingerprint that does not
+/// keep the key itself.
+fn key_digest(k: &MasterKey) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(k.key_bytes());
+    ctx.update(k.salt_bytes());
+    ctx.update(k.mki());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
 }
 
 /// One media section (`m=` line): a data-plane call of its own.
 pub struct Stream {
     kind: String,
+    /// The formats of the offer's `m=` line (for a rejected line in the
+    /// answer when the answerer left the section out).
+    formats: Vec<String>,
     dp_id: Option<u64>,
     /// Sockets reserved until the data plane takes them.
     ports: Option<[BoundPorts; 2]>,
@@ -241,6 +326,14 @@ pub struct NgCall {
     streams: Vec<Stream>,
     /// The side whose offer awaits an answer.
     pending_offerer: Option<usize>,
+    /// Since when (unix ms) an offer has awaited its answer: the first of
+    /// the offers made since the last answer (re-offers do not move it).
+    pending_since_ms: Option<u64>,
+    /// An answer went through at least once.
+    answered: bool,
+    /// Media sections the last answer covered: sections past them belong
+    /// to a re-offer still pending.
+    settled_streams: usize,
     last_offerer: usize,
     pending_opts: MediaOpts,
     /// When a delayed delete tears the call down, unix ms.
@@ -278,9 +371,18 @@ fn media_address(cfg: &Config, v6: bool, warnings: &mut Vec<String>) -> Result<I
     Ok(ip)
 }
 
+/// A port pair for a new media section of an offer: held as unanswered
+/// (counted against `[ng] max_unanswered_port_percent`) until the answer.
 fn allocate_pair(s: &Shared, ip: IpAddr) -> Result<BoundPorts, NgError> {
     let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
-    pool.allocate(ip, false).map_err(|e| match e {
+    let pct = s.config.ng.max_unanswered_port_percent;
+    if let Some((held, limit)) = pool.unanswered_full(ip, pct) {
+        return Err(NgError::new(format!(
+            "Ran out of ports: offers not answered yet hold {held} port pairs on {ip}, the \
+             limit is {limit} ({pct} % of the pool, [ng] max_unanswered_port_percent)"
+        )));
+    }
+    pool.allocate_unanswered(ip, false).map_err(|e| match e {
         PortError::Exhausted { .. } => NgError::new(format!("Ran out of ports: {e}")),
         PortError::UnknownAddress(_) => NgError::new(e.to_string()),
     })
@@ -361,11 +463,22 @@ fn peer_lines(m: &Media, warnings: &mut Vec<String>) -> Result<Vec<PeerLine>, Ng
         let Some(k) = attr.keys.first() else {
             continue;
         };
+        // RFC 4568 §6.3.1: the peer derives session keys every 2^n packets;
+        // a receiver that ignored it would fail every packet after the first
+        // 2^n. A value out of 0..=24 makes the line unusable.
+        let kdr = match attr.kdr() {
+            Ok(r) => r.unwrap_or(0),
+            Err(e) => {
+                warnings.push(format!("a=crypto tag {} ignored: {e}", attr.tag));
+                continue;
+            }
+        };
         match k.to_master_key(suite) {
             Ok(key) => out.push(PeerLine {
                 tag: attr.tag,
                 suite,
                 key,
+                kdr,
             }),
             Err(e) => warnings.push(format!("a=crypto tag {} ignored: {e}", attr.tag)),
         }
@@ -429,6 +542,9 @@ impl NgCall {
             branches: Vec::new(),
             streams: Vec::new(),
             pending_offerer: None,
+            pending_since_ms: None,
+            answered: false,
+            settled_streams: 0,
             last_offerer: 0,
             pending_opts: MediaOpts::default(),
             delete_at_ms: None,
@@ -456,6 +572,15 @@ impl NgCall {
     ) -> Result<String, NgError> {
         let cfg = &s.config;
         let mut sdp = Sdp::parse(sdp_text).map_err(|e| sdp_error("offer", e))?;
+        // Each section holds two port pairs from the offer on.
+        let max = cfg.ng.max_media_sections;
+        if sdp.media().len() > max || self.streams.len() > max {
+            return Err(NgError::new(format!(
+                "the offer has {} media sections; a call may have at most {max} \
+                 ([ng] max_media_sections)",
+                sdp.media().len().max(self.streams.len())
+            )));
+        }
         let x = match side_of(&self.tags, from_tag) {
             Some(x) => x,
             None if self.tags[0].is_none() => 0,
@@ -492,6 +617,7 @@ impl NgCall {
             mux: bool,
             remote: (Option<SocketAddr>, Option<SocketAddr>, bool),
             kind: String,
+            formats: Vec<String>,
         }
         let mut ins = Vec::with_capacity(sdp.media().len());
         for m in sdp.media() {
@@ -527,6 +653,7 @@ impl NgCall {
                 mux: m.rtcp_mux(),
                 remote: remote_of(m, &sdp),
                 kind: m.kind().to_string(),
+                formats: m.formats().to_vec(),
             });
         }
         if ins.is_empty() {
@@ -624,6 +751,8 @@ impl NgCall {
         let ip_y = media_address(cfg, y_v6, warnings)?;
         // New media sections get ports for both sides.
         while self.streams.len() < ins.len() {
+            // Sections of an offer that fails later still time out.
+            self.pending_since_ms.get_or_insert_with(now_ms);
             let i = self.streams.len();
             let a = allocate_pair(s, if x == 0 { ip_x } else { ip_y })?;
             let b = match allocate_pair(s, if x == 0 { ip_y } else { ip_x }) {
@@ -638,6 +767,7 @@ impl NgCall {
             };
             self.streams.push(Stream {
                 kind: ins[i].kind.clone(),
+                formats: Vec::new(),
                 dp_id: None,
                 legs: [StreamLeg::new(a.rtp_addr), StreamLeg::new(b.rtp_addr)],
                 ports: Some([a, b]),
@@ -650,8 +780,18 @@ impl NgCall {
         for (i, (inp, m)) in ins.iter().zip(sdp.media_mut().iter_mut()).enumerate() {
             let st = &mut self.streams[i];
             st.rejected = inp.rejected;
+            st.formats.clone_from(&inp.formats);
             if inp.rejected {
                 continue;
+            }
+            if st.dp_id.is_none() && st.ports.is_none() {
+                // A section rejected while it ran comes back: its ports
+                // are still reserved for this call; open them again.
+                let bind = |a: SocketAddr| {
+                    bind_pair(a)
+                        .map_err(|e| NgError::new(format!("cannot reopen media port {a}: {e}")))
+                };
+                st.ports = Some([bind(st.legs[0].local_rtp)?, bind(st.legs[1].local_rtp)?]);
             }
             let (rtp, rtcp, hold) = inp.remote;
             session_hold |= hold;
@@ -746,6 +886,7 @@ impl NgCall {
         if self.tags[x].is_none() {
             self.tags[x] = Some(from_tag.to_string());
         }
+        self.pending_since_ms.get_or_insert_with(now_ms);
         self.pending_offerer = Some(x);
         self.last_offerer = x;
         self.pending_opts = o.clone();
@@ -930,10 +1071,15 @@ impl NgCall {
                         .ok_or_else(|| NgError::new("a=crypto without a key"))?
                         .to_master_key(suite)
                         .map_err(|e| NgError::new(format!("the answer's a=crypto: {e}")))?;
+                    let inbound_kdr = line
+                        .kdr()
+                        .map_err(|e| NgError::new(format!("the answer's a=crypto: {e}")))?
+                        .unwrap_or(0);
                     let outbound = ly.our_key(suite, po.sdes_lifetime)?;
                     Some(SrtpKeys {
                         suite,
                         inbound,
+                        inbound_kdr,
                         outbound,
                     })
                 } else if proto_is_srtp(&inp.proto) {
@@ -972,6 +1118,7 @@ impl NgCall {
                     Some(SrtpKeys {
                         suite: l.suite,
                         inbound: l.key,
+                        inbound_kdr: l.kdr,
                         outbound,
                     })
                 }
@@ -1000,6 +1147,23 @@ impl NgCall {
             };
             rewrite(m, lx.local_rtp.port(), &conn, &proto, &crypto, lx.mux);
         }
+        // RFC 3264 §6: the answer has as many m= lines as the offer. A
+        // section the answerer left out is rejected (port 0 toward the
+        // offerer) and never relayed: it would otherwise run with the
+        // offer's side only (an SRTP section relayed as plain RTP).
+        let answered = ins.len();
+        for (i, st) in self.streams.iter_mut().enumerate().skip(answered) {
+            if !st.rejected {
+                warnings.push(format!(
+                    "the answer has no {} section for m= line {} of the offer: rejected (port 0)",
+                    st.kind,
+                    i + 1
+                ));
+            }
+            st.rejected = true;
+            let proto = st.legs[x].peer_proto.clone();
+            sdp.push_rejected_media(&st.kind, &proto, &st.formats);
+        }
         rewrite_session_connection(&mut sdp, session_hold, &conn_x);
         if o.replace_origin || po.replace_origin {
             sdp.set_origin_address(&conn_x);
@@ -1007,6 +1171,19 @@ impl NgCall {
         let out = sdp.to_string();
         self.apply(s, cfg, warnings)?;
         self.pending_offerer = None;
+        self.pending_since_ms = None;
+        self.answered = true;
+        self.settled_streams = self.streams.len();
+        // Answered: every section's pairs (relayed or rejected) leave the
+        // unanswered share of the pool.
+        {
+            let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
+            for st in &self.streams {
+                for l in &st.legs {
+                    pool.confirm(l.local_rtp);
+                }
+            }
+        }
         self.last_signal_ms = now_ms();
         // Both sides settle at what policy decided.
         let mx = self.decisions[x]
@@ -1032,12 +1209,36 @@ impl NgCall {
         warnings: &mut Vec<String>,
     ) -> Result<(), NgError> {
         let window = cfg.srtp.replay_window;
-        let ctx = |suite: Suite, key: &MasterKey| {
-            Context::new(Policy::new(suite, key.clone()).replay_window(window))
-                .map_err(|e| NgError::new(format!("cannot build an SRTP context: {e}")))
+        let ctx_kdr = |suite: Suite, key: &MasterKey, kdr: u64| {
+            Context::new(
+                Policy::new(suite, key.clone())
+                    .replay_window(window)
+                    .key_derivation_rate(kdr),
+            )
+            .map_err(|e| NgError::new(format!("cannot build an SRTP context: {e}")))
         };
+        let ctx = |suite: Suite, key: &MasterKey| ctx_kdr(suite, key, 0);
         for st in &mut self.streams {
             if st.rejected {
+                // A rejected section is never relayed: stop a running one
+                // (its ports stay reserved for the call, its keys retire).
+                if let Some(id) = st.dp_id.take() {
+                    if let Err(e) = s.with_dataplane(|dp| dp.remove_call(id)) {
+                        tracing::warn!(error = %e, "data plane could not remove a rejected ng stream");
+                    }
+                    for leg in &mut st.legs {
+                        for (i, (_, get)) in LEG_COUNTERS.iter().enumerate() {
+                            s.totals.sums[i].fetch_add(
+                                get(&leg.counters).load(Ordering::Relaxed),
+                                Ordering::Relaxed,
+                            );
+                        }
+                        leg.counters = LegCounters::new();
+                        if let Some(k) = leg.installed.take().and_then(|i| i.srtp) {
+                            leg.retire(k.suite);
+                        }
+                    }
+                }
                 continue;
             }
             match st.dp_id {
@@ -1046,11 +1247,16 @@ impl NgCall {
                         continue;
                     };
                     let mut flows = Vec::with_capacity(2);
-                    for (leg, bound) in st.legs.iter().zip(ports) {
+                    for (leg, bound) in st.legs.iter_mut().zip(ports) {
+                        if let Some(k) = &leg.want.srtp {
+                            let (out, inb) = (k.outbound.clone(), k.inbound.clone());
+                            leg.note_fresh_outbound(&out)?;
+                            leg.note_fresh_inbound(&inb, warnings);
+                        }
                         let w = &leg.want;
                         let (srtp_in, srtp_out) = match &w.srtp {
                             Some(k) => (
-                                Some(ctx(k.suite, &k.inbound)?),
+                                Some(ctx_kdr(k.suite, &k.inbound, k.inbound_kdr)?),
                                 Some(ctx(k.suite, &k.outbound)?),
                             ),
                             None => (None, None),
@@ -1084,6 +1290,39 @@ impl NgCall {
                 }
                 Some(id) => {
                     for li in 0..2 {
+                        let leg = &mut st.legs[li];
+                        // A fresh outbound context retires the old key and
+                        // must not reuse one installed fresh before.
+                        let (fresh, retired) = match (&leg.installed, &leg.want.srtp) {
+                            (Some(old), Some(b))
+                                if old.srtp.as_ref().is_none_or(|a| a.suite != b.suite) =>
+                            {
+                                (Some(b.outbound.clone()), old.srtp.as_ref().map(|a| a.suite))
+                            }
+                            (Some(old), None) => (None, old.srtp.as_ref().map(|a| a.suite)),
+                            _ => (None, None),
+                        };
+                        // The inbound context is fresh on a suite change and
+                        // on a new key derivation rate.
+                        let fresh_in = match (&leg.installed, &leg.want.srtp) {
+                            (Some(old), Some(b)) => old
+                                .srtp
+                                .as_ref()
+                                .is_none_or(|a| {
+                                    a.suite != b.suite || a.inbound_kdr != b.inbound_kdr
+                                })
+                                .then(|| b.inbound.clone()),
+                            _ => None,
+                        };
+                        if let Some(k) = fresh {
+                            leg.note_fresh_outbound(&k)?;
+                        }
+                        if let Some(k) = fresh_in {
+                            leg.note_fresh_inbound(&k, warnings);
+                        }
+                        if let Some(su) = retired {
+                            leg.retire(su);
+                        }
                         let leg = &st.legs[li];
                         let Some(old) = &leg.installed else { continue };
                         let new = &leg.want;
@@ -1104,7 +1343,15 @@ impl NgCall {
                         match (&old.srtp, &new.srtp) {
                             (None, None) => {}
                             (Some(a), Some(b)) if a.suite == b.suite => {
-                                if !same_key(&a.inbound, &b.inbound) {
+                                if a.inbound_kdr != b.inbound_kdr {
+                                    // A new rate needs a context built with it.
+                                    u.srtp_in = Some(KeyChange::Context(Some(ctx_kdr(
+                                        b.suite,
+                                        &b.inbound,
+                                        b.inbound_kdr,
+                                    )?)));
+                                    changed = true;
+                                } else if !same_key(&a.inbound, &b.inbound) {
                                     u.srtp_in = Some(KeyChange::Replace(b.inbound.clone()));
                                     changed = true;
                                 }
@@ -1114,8 +1361,11 @@ impl NgCall {
                                 }
                             }
                             (_, Some(b)) => {
-                                u.srtp_in =
-                                    Some(KeyChange::Context(Some(ctx(b.suite, &b.inbound)?)));
+                                u.srtp_in = Some(KeyChange::Context(Some(ctx_kdr(
+                                    b.suite,
+                                    &b.inbound,
+                                    b.inbound_kdr,
+                                )?)));
                                 u.srtp_out =
                                     Some(KeyChange::Context(Some(ctx(b.suite, &b.outbound)?)));
                                 changed = true;
@@ -1139,11 +1389,46 @@ impl NgCall {
                         }
                         leg.installed = Some(inst);
                     }
-                    let _ = warnings;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Housekeeping for offers never answered (`[ng] offer_timeout_secs`,
+    /// counted from the first offer since the last answer): returns `true`
+    /// when the call was never answered and should end; for an answered
+    /// call, frees the sections the pending re-offer added (their ports go
+    /// back to the pool; a late answer is then refused for its extra
+    /// sections). The ng housekeeping tick calls it once per call.
+    pub fn offer_timed_out(&mut self, s: &Shared, now: u64) -> bool {
+        let t = s.config.ng.offer_timeout_secs.saturating_mul(1000);
+        let Some(since) = self.pending_since_ms else {
+            return false;
+        };
+        if t == 0 || now.saturating_sub(since) < t {
+            return false;
+        }
+        if !self.answered {
+            tracing::info!(call_id = %self.call_id, "ng offer never answered: ending the call");
+            return true;
+        }
+        self.pending_since_ms = None;
+        let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
+        while self.streams.len() > self.settled_streams
+            && self
+                .streams
+                .last()
+                .is_some_and(|st| st.dp_id.is_none() && st.ports.is_some())
+        {
+            if let Some(st) = self.streams.pop() {
+                drop(st.ports);
+                for l in &st.legs {
+                    pool.release(l.local_rtp);
+                }
+            }
+        }
+        false
     }
 
     /// Unix ms of the newest media packet on any leg, or the last signal.
@@ -1248,6 +1533,148 @@ impl NgCall {
     }
 }
 
+/// What [`negotiate_sdp`] produced: the offer as rewritten toward the
+/// answerer and the answer as rewritten toward the offerer.
+pub struct Negotiated {
+    /// The offer toward the answerer.
+    pub offer_out: String,
+    /// The answer toward the offerer, `None` without an answer or when it
+    /// was refused.
+    pub answer_out: Option<String>,
+    /// Warnings, as an ng reply would carry them.
+    pub warnings: Vec<String>,
+}
+
+/// The pure part of an ng offer/answer over untrusted bytes, with no ports,
+/// no data plane and fixed (non-secret) keys: the offer is parsed, its
+/// `a=crypto` lines read (suites, keys, `KDR`, session parameters), each
+/// section rewritten toward the answerer the way [`NgCall::offer`] does;
+/// the answer is parsed, its chosen lines checked against what was
+/// offered, missing sections rejected, and rewritten toward the offerer.
+/// For the `sdp_offer_answer` fuzz target and tests: it must never panic.
+pub fn negotiate_sdp(offer: &[u8], answer: Option<&[u8]>) -> Result<Negotiated, NgError> {
+    fn fixed_key(suite: Suite) -> Result<MasterKey, NgError> {
+        let n = suite.master_key_len() + suite.master_salt_len();
+        let bytes = [0x5au8; 46];
+        MasterKey::from_concatenated(suite, bytes.get(..n).unwrap_or(&bytes))
+            .map_err(|e| NgError::new(e.to_string()))
+    }
+    let mut warnings = Vec::new();
+    let here = Connection::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    let mut sdp = Sdp::parse_bytes(offer).map_err(|e| sdp_error("offer", e))?;
+    if sdp.media().len() > super::sdp::MAX_MEDIA {
+        return Err(NgError::new("too many media sections"));
+    }
+    sdp.remove_ice();
+    sdp.remove_dtls();
+    // Per section: (proto, offered (tag, suite), formats, kind).
+    let mut offered = Vec::new();
+    let mut reads = Vec::new();
+    for m in sdp.media() {
+        let proto = normalize_proto(m.proto());
+        let lines = if proto_is_srtp(&proto) {
+            peer_lines(m, &mut warnings)?
+        } else {
+            Vec::new()
+        };
+        let _ = remote_of(m, &sdp);
+        reads.push((proto, lines, m.rtcp_mux(), m.is_rejected()));
+    }
+    for (i, ((proto, lines, mux, rejected), m)) in
+        reads.iter().zip(sdp.media_mut().iter_mut()).enumerate()
+    {
+        let port = 40000u16.saturating_add(u16::try_from(i).unwrap_or(0).saturating_mul(2));
+        let mut crypto = Vec::new();
+        let mut tags = Vec::new();
+        for (n, l) in lines.iter().enumerate() {
+            let tag = u32::try_from(n).unwrap_or(u32::MAX).saturating_add(1);
+            crypto.push(CryptoAttr::new(
+                tag,
+                l.suite,
+                vec![InlineKey::from_master_key(&fixed_key(l.suite)?)],
+            ));
+            tags.push((tag, l.suite));
+        }
+        if !rejected {
+            rewrite(
+                m,
+                port,
+                &here,
+                &proto_with_srtp(proto, !lines.is_empty()),
+                &crypto,
+                *mux,
+            );
+        }
+        offered.push((
+            tags,
+            proto.clone(),
+            m.formats().to_vec(),
+            m.kind().to_string(),
+        ));
+    }
+    rewrite_session_connection(&mut sdp, false, &here);
+    sdp.set_origin_address(&here);
+    let offer_out = sdp.to_string();
+    let Some(answer) = answer else {
+        return Ok(Negotiated {
+            offer_out,
+            answer_out: None,
+            warnings,
+        });
+    };
+    let mut sdp = Sdp::parse_bytes(answer).map_err(|e| sdp_error("answer", e))?;
+    sdp.remove_ice();
+    sdp.remove_dtls();
+    if sdp.media().len() > offered.len() {
+        return Err(NgError::new(
+            "the answer has more media sections than the offer",
+        ));
+    }
+    for m in sdp.media() {
+        let _ = remote_of(m, &sdp);
+    }
+    for (m, (tags, _, _, _)) in sdp.media_mut().iter_mut().zip(&offered) {
+        if m.is_rejected() {
+            m.set_crypto(&[]);
+            continue;
+        }
+        let crypto = m.crypto().map_err(|e| sdp_error("answer", e))?;
+        let mut out = Vec::new();
+        if let Some(line) = crypto.first() {
+            let Some(&(_, suite)) = tags.iter().find(|(t, _)| *t == line.tag) else {
+                return Err(NgError::new("the answer's a=crypto tag was not offered"));
+            };
+            if line.suite().ok() != Some(suite) {
+                return Err(NgError::new("the answer's a=crypto suite does not match"));
+            }
+            let k = line
+                .keys
+                .first()
+                .ok_or_else(|| NgError::new("a=crypto without a key"))?;
+            k.to_master_key(suite)
+                .map_err(|e| NgError::new(e.to_string()))?;
+            line.kdr().map_err(|e| NgError::new(e.to_string()))?;
+            out.push(CryptoAttr::new(
+                line.tag,
+                suite,
+                vec![InlineKey::from_master_key(&fixed_key(suite)?)],
+            ));
+        }
+        let proto = m.proto().to_string();
+        let mux = m.rtcp_mux();
+        rewrite(m, 42000, &here, &proto, &out, mux);
+    }
+    for (_, proto, formats, kind) in offered.iter().skip(sdp.media().len()) {
+        sdp.push_rejected_media(kind, proto, formats);
+    }
+    rewrite_session_connection(&mut sdp, false, &here);
+    Ok(Negotiated {
+        offer_out,
+        answer_out: Some(sdp.to_string()),
+        warnings,
+    })
+}
+
 /// One media section of a call, for `query`.
 pub struct StreamReport {
     /// 1-based index of the `m=` line.
@@ -1278,4 +1705,42 @@ pub struct LegReport {
     pub rtcp_mux: bool,
     /// The data plane's counters.
     pub counters: Arc<LegCounters>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OFFER: &str =
+        "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
+        m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 \
+        inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR KDR=10\r\n\
+        m=video 4002 RTP/SAVPF 96\r\na=crypto:1 AES_CM_128_HMAC_SHA1_32 \
+        inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj\r\n";
+    const ANSWER: &str =
+        "v=0\r\no=- 2 1 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\n\
+        m=audio 5000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 \
+        inline:QUJjZGVmMTIzNDU2Nzg5QUJDREUwMTIzNDU2Nzg5 KDR=4\r\n";
+
+    #[test]
+    fn pure_negotiation_rewrites_and_rejects_missing_sections() {
+        let n = negotiate_sdp(OFFER.as_bytes(), Some(ANSWER.as_bytes())).unwrap();
+        let offer = Sdp::parse(&n.offer_out).unwrap();
+        assert_eq!(offer.media().len(), 2);
+        assert!(!n
+            .offer_out
+            .contains("PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR"));
+        let answer = Sdp::parse(n.answer_out.as_deref().unwrap()).unwrap();
+        assert_eq!(answer.media().len(), 2, "one m= line per offered section");
+        assert!(answer.media()[1].is_rejected());
+        // A bad KDR in the answer is refused; one in the offer skips the line.
+        let bad = ANSWER.replace("KDR=4", "KDR=25");
+        assert!(negotiate_sdp(OFFER.as_bytes(), Some(bad.as_bytes())).is_err());
+        let n = negotiate_sdp(OFFER.replace("KDR=10", "KDR=99").as_bytes(), None).unwrap();
+        assert!(
+            n.warnings.iter().any(|w| w.contains("KDR")),
+            "{:?}",
+            n.warnings
+        );
+    }
 }

@@ -49,7 +49,10 @@ impl std::fmt::Display for PortError {
 
 struct AddressPool {
     used: Vec<bool>, // per pair slot
+    /// Per pair slot: held by an offer not answered yet.
+    unanswered: Vec<bool>,
     used_count: usize,
+    unanswered_count: usize,
     cursor: usize,
 }
 
@@ -85,14 +88,31 @@ fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     Ok(s.into())
 }
 
+/// Binds the RTP port `rtp` and its RTCP neighbour (RTP + 1) again, for a
+/// pair the pool already reserved to a call whose sockets were closed.
+pub fn bind_pair(rtp: SocketAddr) -> std::io::Result<BoundPorts> {
+    let rtcp_port = rtp.port().checked_add(1).ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no RTCP port above 65535")
+    })?;
+    let rtp_sock = bind_udp(rtp)?;
+    let rtcp = bind_udp(SocketAddr::new(rtp.ip(), rtcp_port))?;
+    Ok(BoundPorts {
+        rtp: rtp_sock,
+        rtcp: Some(rtcp),
+        rtp_addr: rtp,
+    })
+}
+
 impl PortPool {
     /// A pool over `port_min..=port_max` for each address.
+    /// A range with no even/odd pair (port_min 65535, min > max) gives no
+    /// slots: every allocation is refused, nothing wraps to port 0.
     pub fn new(addresses: &[IpAddr], port_min: u16, port_max: u16) -> PortPool {
-        let first_even = port_min + (port_min % 2);
-        let slots = if first_even < port_max {
-            usize::from(port_max - first_even).div_ceil(2)
-        } else {
-            0
+        let first_even = port_min.checked_add(port_min % 2);
+        let (first_even, slots) = match first_even {
+            // Pairs (first_even + 2i, first_even + 2i + 1), all ≤ port_max.
+            Some(e) if e < port_max => (e, usize::from(port_max - e).div_ceil(2)),
+            _ => (u16::MAX, 0),
         };
         let pools = addresses
             .iter()
@@ -101,7 +121,9 @@ impl PortPool {
                     *a,
                     AddressPool {
                         used: vec![false; slots],
+                        unanswered: vec![false; slots],
                         used_count: 0,
+                        unanswered_count: 0,
                         cursor: 0,
                     },
                 )
@@ -116,6 +138,53 @@ impl PortPool {
 
     /// Binds an even RTP port (and RTP + 1 unless `rtcp_mux`) on `address`.
     pub fn allocate(&mut self, address: IpAddr, rtcp_mux: bool) -> Result<BoundPorts, PortError> {
+        self.allocate_as(address, rtcp_mux, false)
+    }
+
+    /// Like [`PortPool::allocate`], for an offer not answered yet: the pair
+    /// counts against [`PortPool::unanswered_full`] until
+    /// [`PortPool::confirm`] (the answer) or [`PortPool::release`].
+    pub fn allocate_unanswered(
+        &mut self,
+        address: IpAddr,
+        rtcp_mux: bool,
+    ) -> Result<BoundPorts, PortError> {
+        self.allocate_as(address, rtcp_mux, true)
+    }
+
+    /// `Some((held, limit))` when pairs held by unanswered offers on
+    /// `address` have reached `percent` % of its pairs (at least one pair
+    /// is always allowed): unanswered offers can never take the whole pool.
+    pub fn unanswered_full(&self, address: IpAddr, percent: u32) -> Option<(usize, usize)> {
+        let pool = self.pools.get(&address)?;
+        let limit = (self.slots.saturating_mul(percent.min(100) as usize) / 100).max(1);
+        (pool.unanswered_count >= limit).then_some((pool.unanswered_count, limit))
+    }
+
+    /// The offer holding the pair whose RTP port is `rtp` was answered.
+    pub fn confirm(&mut self, rtp: SocketAddr) {
+        if let Some(i) = self.slot_of(rtp) {
+            if let Some(pool) = self.pools.get_mut(&rtp.ip()) {
+                if pool.unanswered[i] {
+                    pool.unanswered[i] = false;
+                    pool.unanswered_count -= 1;
+                }
+            }
+        }
+    }
+
+    fn slot_of(&self, rtp: SocketAddr) -> Option<usize> {
+        let off = rtp.port().checked_sub(self.first_even)?;
+        let i = usize::from(off / 2);
+        (off % 2 == 0 && i < self.slots).then_some(i)
+    }
+
+    fn allocate_as(
+        &mut self,
+        address: IpAddr,
+        rtcp_mux: bool,
+        unanswered: bool,
+    ) -> Result<BoundPorts, PortError> {
         let slots = self.slots;
         let first_even = self.first_even;
         let pool = self
@@ -127,7 +196,14 @@ impl PortPool {
             if pool.used[i] {
                 continue;
             }
-            let port = first_even + (i as u16) * 2;
+            let Some((port, rtcp_port)) = u16::try_from(i)
+                .ok()
+                .and_then(|i| i.checked_mul(2))
+                .and_then(|o| first_even.checked_add(o))
+                .and_then(|p| Some((p, p.checked_add(1)?)))
+            else {
+                continue;
+            };
             let rtp_addr = SocketAddr::new(address, port);
             let Ok(rtp) = bind_udp(rtp_addr) else {
                 continue;
@@ -135,13 +211,17 @@ impl PortPool {
             let rtcp = if rtcp_mux {
                 None
             } else {
-                match bind_udp(SocketAddr::new(address, port + 1)) {
+                match bind_udp(SocketAddr::new(address, rtcp_port)) {
                     Ok(s) => Some(s),
                     Err(_) => continue,
                 }
             };
             pool.used[i] = true;
             pool.used_count += 1;
+            if unanswered {
+                pool.unanswered[i] = true;
+                pool.unanswered_count += 1;
+            }
             pool.cursor = (i + 1) % slots;
             return Ok(BoundPorts {
                 rtp,
@@ -154,13 +234,15 @@ impl PortPool {
 
     /// Returns the pair whose RTP port is `rtp` to the pool.
     pub fn release(&mut self, rtp: SocketAddr) {
+        let Some(i) = self.slot_of(rtp) else { return };
         if let Some(pool) = self.pools.get_mut(&rtp.ip()) {
-            if rtp.port() >= self.first_even {
-                let i = usize::from((rtp.port() - self.first_even) / 2);
-                if i < pool.used.len() && pool.used[i] {
-                    pool.used[i] = false;
-                    pool.used_count -= 1;
-                }
+            if pool.used[i] {
+                pool.used[i] = false;
+                pool.used_count -= 1;
+            }
+            if pool.unanswered[i] {
+                pool.unanswered[i] = false;
+                pool.unanswered_count -= 1;
             }
         }
     }
@@ -206,5 +288,44 @@ mod tests {
         p.release(x.rtp_addr);
         assert_eq!(p.usage()[0].free, 1);
         assert!(p.allocate(a, false).is_ok());
+    }
+
+    #[test]
+    fn unanswered_offers_cannot_take_the_whole_pool() {
+        let a = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        // 4 pairs: 46960..46967; unanswered offers may hold 50 % = 2.
+        let mut p = PortPool::new(&[a], 46960, 46967);
+        assert_eq!(p.unanswered_full(a, 50), None);
+        let x = p.allocate_unanswered(a, true).unwrap();
+        let y = p.allocate_unanswered(a, true).unwrap();
+        assert_eq!(p.unanswered_full(a, 50), Some((2, 2)));
+        // Answered: no longer counted; released: neither.
+        p.confirm(x.rtp_addr);
+        assert_eq!(p.unanswered_full(a, 50), None);
+        drop(y.rtp);
+        p.release(y.rtp_addr);
+        assert_eq!(p.usage()[0].used, 1);
+        assert_eq!(p.unanswered_full(a, 50), None);
+        assert_eq!(p.unanswered_full(a, 0), None, "one pair is always allowed");
+    }
+
+    #[test]
+    fn pool_at_the_top_of_the_port_space_never_wraps() {
+        let a = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        // No pair fits: nothing is handed out (never port 0 / RTCP 1).
+        for (min, max) in [(65535, 65535), (65535, 1), (9, 3)] {
+            let mut p = PortPool::new(&[a], min, max);
+            assert!(matches!(
+                p.allocate(a, false),
+                Err(PortError::Exhausted { .. })
+            ));
+            assert_eq!(p.usage()[0].free, 0);
+        }
+        // The last pair of the port space.
+        let mut p = PortPool::new(&[a], 65534, 65535);
+        assert_eq!(p.usage()[0].free, 1);
+        if let Ok(x) = p.allocate(a, false) {
+            assert_eq!(x.rtp_addr.port(), 65534);
+        }
     }
 }

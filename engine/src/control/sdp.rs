@@ -825,6 +825,35 @@ impl Sdp {
         &mut self.media
     }
 
+    /// Appends a rejected media section, `m=<kind> 0 <proto> <formats>`
+    /// (RFC 3264 §6: an answer declines an offered stream with port 0).
+    /// Fields that would not make a valid `m=` line are replaced by `-`
+    /// (kind, proto) or `0` (no format).
+    pub fn push_rejected_media(&mut self, kind: &str, proto: &str, formats: &[String]) {
+        let token = |t: &str, dflt: &str| {
+            if t.is_empty()
+                || t.bytes()
+                    .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+            {
+                dflt.to_string()
+            } else {
+                t.to_string()
+            }
+        };
+        let mut text = format!("m={} 0 {}", token(kind, "-"), token(proto, "-"));
+        if formats.is_empty() {
+            text.push_str(" 0");
+        }
+        for f in formats {
+            text.push(' ');
+            text.push_str(&token(f, "0"));
+        }
+        let eol = self.eol;
+        if let Ok(m) = Media::from_line(Line::new(text, eol), eol) {
+            self.media.push(m);
+        }
+    }
+
     /// Session-level attributes in order: `(name, value)`, value `None` for
     /// a flag such as `a=ice-lite`.
     pub fn attributes(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
@@ -1182,6 +1211,25 @@ mod tests {
     use crate::control::sdes::InlineKey;
     use crate::srtp::Suite;
     use proptest::prelude::*;
+
+    #[test]
+    fn rejected_media_is_appended_with_port_zero() {
+        let mut sdp = Sdp::parse(
+            "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+             m=audio 4000 RTP/AVP 0\r\n",
+        )
+        .unwrap();
+        sdp.push_rejected_media("video", "RTP/SAVP", &["96".into(), "97".into()]);
+        sdp.push_rejected_media("bad kind", "", &[]);
+        let text = sdp.to_string();
+        assert!(
+            text.ends_with("m=video 0 RTP/SAVP 96 97\r\nm=- 0 - 0\r\n"),
+            "{text}"
+        );
+        let back = Sdp::parse(&text).unwrap();
+        assert_eq!(back.media().len(), 3);
+        assert!(back.media()[1].is_rejected() && back.media()[2].is_rejected());
+    }
 
     /// Joins lines with CRLF, with a final CRLF.
     fn crlf(lines: &[&str]) -> String {
