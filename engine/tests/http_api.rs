@@ -635,6 +635,74 @@ fn hitless_rekey_with_mki() {
 }
 
 #[test]
+fn repeated_mki_rekeys_keep_a_bounded_key_list() {
+    // 40 rekeys that add an MKI each (issue #10 item 12): the leg keeps
+    // at most MAX_KEYS keys, like its SRTP context (oldest non-active one
+    // evicted), so memory stays bounded; an evicted MKI may be used again,
+    // one still held may not, and media flows under the newest key.
+    let (node, api) = start(config(42300, 42399));
+    let (pa, pb) = (phone(), phone());
+    let r = post(
+        api,
+        "/calls",
+        &json!({"call_id": "many-mki", "legs": [
+            {"remote": pa.local_addr().unwrap().to_string()},
+            {"remote": pb.local_addr().unwrap().to_string(),
+             "keys": {"outbound": {"mki": "01"}}}
+        ]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let v = r.json();
+    let s = Suite::AesCm128HmacSha1_80;
+    let la = &v["legs"][0];
+    let mut a_tx = ctx(&la["keys"]["inbound"], s);
+    let mut last = Value::Null;
+    for m in 2..=41u8 {
+        let p = http(
+            api,
+            "PATCH",
+            "/calls/many-mki/legs/1",
+            Some(
+                &json!({"rekey": {"direction": "outbound", "mki": format!("{m:02x}"), "activate": true}})
+                    .to_string(),
+            ),
+        );
+        assert_eq!(p.status, 200, "rekey {m}: {}", p.body);
+        last = p.json()["leg"]["keys"]["outbound"].clone();
+    }
+    // MKI 0x10 was evicted long ago (only the newest 16 are held): usable
+    // again; 0x29 (the active one) and 0x20 are still held: refused.
+    let again = |mki: &str| {
+        http(
+            api,
+            "PATCH",
+            "/calls/many-mki/legs/1",
+            Some(&json!({"rekey": {"direction": "outbound", "mki": mki}}).to_string()),
+        )
+    };
+    assert_error(&again("29"), 400, "invalid_key");
+    assert_error(&again("20"), 400, "invalid_key");
+    let back = again("10");
+    assert_eq!(back.status, 200, "{}", back.body);
+    // Media goes out under the active (newest activated) MKI 0x29.
+    let mut b_rx = ctx(&last, s);
+    let (plain, got) = relay_one(
+        &pa,
+        addr(&la["local"]),
+        &pb,
+        &|i| rtp(i, 0xf, b"under MKI 41"),
+        &mut srtp_seal(&mut a_tx),
+        &mut |p: &mut [u8]| {
+            let n = p.len();
+            assert_eq!(&p[n - 10 - 1..n - 10], &[0x29], "MKI 0x29 on the wire");
+            b_rx.unprotect_rtp(p).unwrap()
+        },
+    );
+    assert_eq!(got, plain);
+    node.shutdown();
+}
+
+#[test]
 fn bad_requests_get_json_errors() {
     let (node, api) = start(config(41400, 41499));
     let two = |a: Value, b: Value| json!({"legs": [a, b]});

@@ -63,7 +63,7 @@ impl Running {
 }
 
 /// Starts the node; returns it with its ng UDP and TCP addresses.
-fn start_node() -> (Running, SocketAddr, SocketAddr) {
+fn start_node() -> (Running, SocketAddr, SocketAddr, SocketAddr) {
     let mut child = Command::new(BIN)
         .args([
             "run",
@@ -102,7 +102,31 @@ fn start_node() -> (Running, SocketAddr, SocketAddr) {
             .unwrap_or_else(|| panic!("no {proto} address in {line:?}"))
     };
     let (udp, tcp) = (addr("udp:"), addr("tcp:"));
-    (Running(child), udp, tcp)
+    let api: SocketAddr = line
+        .split("API http://")
+        .nth(1)
+        .and_then(|r| r.split([';', ' ']).next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no API address in {line:?}"));
+    (Running(child), udp, tcp, api)
+}
+
+/// The node's `/metrics` text.
+fn metrics(api: SocketAddr) -> String {
+    let mut c = TcpStream::connect(api).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    let _ = c.read_to_string(&mut out);
+    out
+}
+
+/// The value of one unlabelled series in a metrics text.
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
 }
 
 fn bstr(out: &mut Vec<u8>, x: &[u8]) {
@@ -264,7 +288,7 @@ fn attacker(
 
 #[test]
 fn hostile_ng_flood_leaves_media_ng_and_memory_intact() {
-    let (mut node, ng_udp, ng_tcp) = start_node();
+    let (mut node, ng_udp, ng_tcp, api) = start_node();
     let mut ng = Client::new(ng_udp);
     assert!(ng.ping(), "node answers ping before the flood");
 
@@ -496,6 +520,14 @@ fn hostile_ng_flood_leaves_media_ng_and_memory_intact() {
         rx * 100 >= tx * 95,
         "media through the flood: {rx} of {tx} packets arrived"
     );
+    // What the node counted: errors answered, TCP connections over the
+    // per-source cap refused, and no request handler panicked.
+    let m = metrics(api);
+    assert!(metric(&m, "rampart_ng_errors_total") > 0, "{m}");
+    assert!(metric(&m, "rampart_ng_tcp_refused_total") > 0, "{m}");
+    assert_eq!(metric(&m, "rampart_ng_panics_total"), 0, "{m}");
+    metric(&m, "rampart_ng_replies_too_large_total");
+    metric(&m, "rampart_ng_tcp_idle_closed_total");
     // Memory stays bounded: the reply cache and TCP buffers have budgets.
     let grown_mib = rss_after.saturating_sub(rss_before) / 1024;
     eprintln!(

@@ -985,7 +985,10 @@ async fn patch_leg(
                 if rk.activate {
                     plan.changes.push(KeyChange::SetActiveMki(mki.clone()));
                 }
-                ks.mkis.push(mki);
+                ks.push_mki(mki.clone());
+                if rk.activate {
+                    ks.active_mki = mki;
+                }
                 if rk.activate || rk.direction == Direction::Inbound {
                     ks.current = mk.clone();
                 }

@@ -388,6 +388,31 @@ pub fn render(s: &Shared) -> String {
             load(a)
         );
     }
+    for (name, help, a) in [
+        (
+            "rampart_ng_panics_total",
+            "ng requests whose handling panicked (answered with an error; ng goes on).",
+            &ngc.panics,
+        ),
+        (
+            "rampart_ng_replies_too_large_total",
+            "ng replies too large to send (a short error instead; an offer is rolled back).",
+            &ngc.replies_too_large,
+        ),
+        (
+            "rampart_ng_tcp_refused_total",
+            "ng TCP connections refused at the total or per-source cap.",
+            &ngc.tcp_refused,
+        ),
+        (
+            "rampart_ng_tcp_idle_closed_total",
+            "ng TCP connections closed after tcp_idle_secs without a whole request.",
+            &ngc.tcp_idle_closed,
+        ),
+    ] {
+        family(&mut out, name, "counter", help);
+        let _ = writeln!(out, "{name} {}", load(a));
+    }
 
     let workers = s
         .dataplane

@@ -97,8 +97,11 @@ pub struct KeyState {
     /// The key used to decide passthrough: the newest key for inbound, the
     /// active key for outbound.
     pub current: MasterKey,
-    /// MKIs the context holds (empty when keys carry no MKI).
+    /// MKIs the context holds (empty when keys carry no MKI), oldest
+    /// first; at most [`crate::srtp::MAX_KEYS`], as in the context.
     pub mkis: Vec<Vec<u8>>,
+    /// The MKI the context protects with (its active key).
+    pub active_mki: Vec<u8>,
 }
 
 impl KeyState {
@@ -109,7 +112,26 @@ impl KeyState {
         } else {
             vec![key.mki().to_vec()]
         };
-        KeyState { current: key, mkis }
+        let active_mki = key.mki().to_vec();
+        KeyState {
+            current: key,
+            mkis,
+            active_mki,
+        }
+    }
+
+    /// Records a key added to the context, and forgets the MKI the context
+    /// evicts to make room, as [`crate::srtp::Context::add_key`] does (the
+    /// oldest key that is not the active one), so the list stays bounded
+    /// by repeated rekeys and an evicted MKI may be used again.
+    pub fn push_mki(&mut self, mki: Vec<u8>) {
+        if self.mkis.len() >= crate::srtp::MAX_KEYS {
+            let oldest = usize::from(self.mkis.first() == Some(&self.active_mki));
+            if oldest < self.mkis.len() {
+                self.mkis.remove(oldest);
+            }
+        }
+        self.mkis.push(mki);
     }
 
     /// The MKI length of the context's keys (0: no MKI).
