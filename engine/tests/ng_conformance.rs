@@ -11,10 +11,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use rampart::config::Config;
-use rampart::control::ng_bencode::{self as ben, Limits, Value};
+use rampart::control::ng_bencode::Value;
 use rampart::control::sdes::CryptoAttr;
 use rampart::control::sdp::Sdp;
 use rampart::control::{Node, NodeHandle};
@@ -22,90 +20,9 @@ use rampart::srtp::{Context, MasterKey, Policy, Suite};
 
 mod support;
 
+use support::ng::*;
+
 // ---- ng client -----------------------------------------------------------
-
-enum B {
-    S(String),
-    L(Vec<String>),
-    I(i64),
-}
-
-fn s(v: &str) -> B {
-    B::S(v.to_string())
-}
-
-fn l(v: &[&str]) -> B {
-    B::L(v.iter().map(|x| x.to_string()).collect())
-}
-
-/// Encodes a dictionary keeping the given key order (as the modules do).
-fn benc(items: &[(&str, B)]) -> Vec<u8> {
-    fn str_(out: &mut Vec<u8>, x: &str) {
-        out.extend_from_slice(format!("{}:", x.len()).as_bytes());
-        out.extend_from_slice(x.as_bytes());
-    }
-    let mut out = b"d".to_vec();
-    for (k, v) in items {
-        str_(&mut out, k);
-        match v {
-            B::S(x) => str_(&mut out, x),
-            B::I(n) => out.extend_from_slice(format!("i{n}e").as_bytes()),
-            B::L(xs) => {
-                out.push(b'l');
-                for x in xs {
-                    str_(&mut out, x);
-                }
-                out.push(b'e');
-            }
-        }
-    }
-    out.push(b'e');
-    out
-}
-
-struct Ng {
-    sock: UdpSocket,
-    to: SocketAddr,
-    n: u32,
-}
-
-impl Ng {
-    fn new(to: SocketAddr) -> Ng {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        Ng { sock, to, n: 0 }
-    }
-
-    fn raw(&self, cookie: &str, body: &[u8]) -> Option<Vec<u8>> {
-        let mut msg = format!("{cookie} ").into_bytes();
-        msg.extend_from_slice(body);
-        self.sock.send_to(&msg, self.to).unwrap();
-        let mut buf = vec![0u8; 65536];
-        match self.sock.recv_from(&mut buf) {
-            Ok((n, _)) => Some(buf[..n].to_vec()),
-            Err(_) => None,
-        }
-    }
-
-    fn req_cookie(&self, cookie: &str, items: &[(&str, B)]) -> Value {
-        let r = self.raw(cookie, &benc(items)).expect("ng reply");
-        let (c, body) = r.split_at(r.iter().position(|&b| b == b' ').unwrap());
-        assert_eq!(c, cookie.as_bytes(), "cookie echoed");
-        ben::decode(&body[1..], &Limits::default()).expect("reply is bencode")
-    }
-
-    fn req(&mut self, items: &[(&str, B)]) -> Value {
-        self.n += 1;
-        let cookie = format!("{}_{}", std::process::id(), self.n);
-        self.req_cookie(&cookie, items)
-    }
-}
-
-fn get<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("no {k:?} in {v:?}"))
-}
 
 fn ok(v: &Value) {
     assert_eq!(get(v, "result"), "ok", "{v:?}");
@@ -151,19 +68,6 @@ fn phone() -> Phone {
         rtcp: mk(),
         keys: Vec::new(),
     }
-}
-
-fn fresh_key(suite: Suite) -> MasterKey {
-    let n = suite.master_key_len() + suite.master_salt_len();
-    let mut b = vec![0u8; n];
-    getrandom::fill(&mut b).unwrap();
-    MasterKey::from_concatenated(suite, &b).unwrap()
-}
-
-fn inline(k: &MasterKey) -> String {
-    let mut raw = k.key_bytes().to_vec();
-    raw.extend_from_slice(k.salt_bytes());
-    STANDARD.encode(raw)
 }
 
 impl Phone {
@@ -213,13 +117,6 @@ impl Phone {
     }
 }
 
-fn sdp(ver: u32, media: &[String]) -> String {
-    format!(
-        "v=0\r\no=- 1545997027 {ver} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n{}",
-        media.concat()
-    )
-}
-
 /// Where Rampart wants media for section `i`, and its `a=crypto` lines.
 fn target(sdp_text: &str, i: usize) -> (SocketAddr, Vec<CryptoAttr>, String, bool) {
     let sdp = Sdp::parse(sdp_text).expect("Rampart's SDP parses");
@@ -236,18 +133,6 @@ fn target(sdp_text: &str, i: usize) -> (SocketAddr, Vec<CryptoAttr>, String, boo
 fn ctx_from(attr: &CryptoAttr) -> Context {
     let su = attr.suite().unwrap();
     Context::new(Policy::new(su, attr.keys[0].to_master_key(su).unwrap())).unwrap()
-}
-
-fn ctx_key(su: Suite, k: &MasterKey) -> Context {
-    Context::new(Policy::new(su, k.clone())).unwrap()
-}
-
-fn rtp(seq: u16, ssrc: u32, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x80, 0, (seq >> 8) as u8, seq as u8];
-    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
 }
 
 /// Sends one RTP packet from `from` (protected with `tx` if any) to `to`

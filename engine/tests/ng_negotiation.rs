@@ -9,10 +9,8 @@ use std::collections::HashSet;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use rampart::config::Config;
-use rampart::control::ng_bencode::{self as ben, Limits, Value};
+use rampart::control::ng_bencode::Value;
 use rampart::control::sdes::CryptoAttr;
 use rampart::control::sdp::Sdp;
 use rampart::control::{Node, NodeHandle};
@@ -20,79 +18,9 @@ use rampart::srtp::{Context, MasterKey, Policy, Suite};
 
 mod support;
 
+use support::ng::*;
+
 // ---- ng client -----------------------------------------------------------
-
-enum B {
-    S(String),
-    L(Vec<String>),
-    I(i64),
-}
-
-fn s(v: &str) -> B {
-    B::S(v.to_string())
-}
-
-fn l(v: &[&str]) -> B {
-    B::L(v.iter().map(|x| x.to_string()).collect())
-}
-
-fn benc(items: &[(&str, B)]) -> Vec<u8> {
-    fn str_(out: &mut Vec<u8>, x: &str) {
-        out.extend_from_slice(format!("{}:", x.len()).as_bytes());
-        out.extend_from_slice(x.as_bytes());
-    }
-    let mut out = b"d".to_vec();
-    for (k, v) in items {
-        str_(&mut out, k);
-        match v {
-            B::S(x) => str_(&mut out, x),
-            B::I(n) => out.extend_from_slice(format!("i{n}e").as_bytes()),
-            B::L(xs) => {
-                out.push(b'l');
-                for x in xs {
-                    str_(&mut out, x);
-                }
-                out.push(b'e');
-            }
-        }
-    }
-    out.push(b'e');
-    out
-}
-
-struct Ng {
-    sock: UdpSocket,
-    to: SocketAddr,
-    n: u32,
-}
-
-impl Ng {
-    fn new(to: SocketAddr) -> Ng {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        Ng { sock, to, n: 0 }
-    }
-
-    fn req(&mut self, items: &[(&str, B)]) -> Value {
-        self.n += 1;
-        let cookie = format!("{}_{}", std::process::id(), self.n);
-        let mut msg = format!("{cookie} ").into_bytes();
-        msg.extend_from_slice(&benc(items));
-        self.sock.send_to(&msg, self.to).unwrap();
-        let mut buf = vec![0u8; 65536];
-        let (n, _) = self.sock.recv_from(&mut buf).expect("ng reply");
-        let r = &buf[..n];
-        let sp = r.iter().position(|&b| b == b' ').unwrap();
-        assert_eq!(&r[..sp], cookie.as_bytes());
-        ben::decode(&r[sp + 1..], &Limits::default()).expect("reply is bencode")
-    }
-}
-
-fn get<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("no {k:?} in {v:?}"))
-}
 
 fn ok(v: &Value) {
     assert_eq!(get(v, "result"), "ok", "{v:?}");
@@ -134,19 +62,6 @@ fn phone() -> Phone {
         rtp: mk(),
         rtcp: mk(),
     }
-}
-
-fn fresh_key(suite: Suite) -> MasterKey {
-    let n = suite.master_key_len() + suite.master_salt_len();
-    let mut b = vec![0u8; n];
-    getrandom::fill(&mut b).unwrap();
-    MasterKey::from_concatenated(suite, &b).unwrap()
-}
-
-fn inline(k: &MasterKey) -> String {
-    let mut raw = k.key_bytes().to_vec();
-    raw.extend_from_slice(k.salt_bytes());
-    STANDARD.encode(raw)
 }
 
 impl Phone {
@@ -203,13 +118,6 @@ impl Phone {
     }
 }
 
-fn sdp(ver: u32, media: &[String]) -> String {
-    format!(
-        "v=0\r\no=- 1545997027 {ver} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n{}",
-        media.concat()
-    )
-}
-
 /// Section `i` of Rampart's SDP: where it wants media, its crypto lines.
 fn target(sdp_text: &str, i: usize) -> (SocketAddr, Vec<CryptoAttr>) {
     let sdp = Sdp::parse(sdp_text).expect("Rampart's SDP parses");
@@ -225,10 +133,6 @@ fn line_for(lines: &[CryptoAttr], su: Suite) -> &CryptoAttr {
         .unwrap_or_else(|| panic!("no {} line in {lines:?}", su.name()))
 }
 
-fn ctx_key(su: Suite, k: &MasterKey) -> Context {
-    Context::new(Policy::new(su, k.clone())).unwrap()
-}
-
 fn ctx_from(attr: &CryptoAttr) -> Context {
     let su = attr.suite().unwrap();
     ctx_key(su, &attr.keys[0].to_master_key(su).unwrap())
@@ -236,14 +140,6 @@ fn ctx_from(attr: &CryptoAttr) -> Context {
 
 fn key_of(attr: &CryptoAttr) -> Vec<u8> {
     attr.keys[0].key_salt().to_vec()
-}
-
-fn rtp(seq: u16, ssrc: u32, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x80, 0, (seq >> 8) as u8, seq as u8];
-    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
 }
 
 /// Sends one RTP packet (protected with `tx` if any) from `from` to `to`

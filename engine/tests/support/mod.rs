@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod ng;
+
 use std::path::PathBuf;
 
 use rampart::policy::{ClusterMode, DeviceConfig, LegKind, PolicyConfig, SecurityMode};
