@@ -15,7 +15,6 @@ use rampart::config::Config;
 use rampart::control::ng_bencode::Value;
 use rampart::control::sdes::CryptoAttr;
 use rampart::control::sdp::Sdp;
-use rampart::control::{Node, NodeHandle};
 use rampart::srtp::{Context, MasterKey, Policy, Suite};
 
 mod support;
@@ -24,30 +23,10 @@ use support::ng::*;
 
 // ---- ng client -----------------------------------------------------------
 
-fn ok(v: &Value) {
-    assert_eq!(get(v, "result"), "ok", "{v:?}");
-}
-
 // ---- node and phones -----------------------------------------------------
 
 fn config(port_min: u16) -> Config {
-    let mut c = Config::default();
-    c.api.listen = "127.0.0.1:0".parse().unwrap();
-    c.media.port_min = port_min;
-    c.media.port_max = port_min + 199;
-    c.dataplane.workers = 2;
-    c.ng.enabled = true;
-    c.ng.listen = "127.0.0.1:0".parse().unwrap();
-    // A mixed-mode cluster (with a trust list) so legs may be SRTP; every
-    // offer and answer names the test device (`rampart-device`).
-    c.security = support::mixed(&format!("ng-conformance-{port_min}"));
-    c
-}
-
-fn start(c: Config) -> (NodeHandle, Ng) {
-    let node = Node::start(c).expect("node starts");
-    let ng = Ng::new(node.info().ng.udp.expect("ng listens"));
-    (node, ng)
+    ng_config(port_min, 2, "ng-conformance")
 }
 
 struct Phone {

@@ -13,7 +13,6 @@ use rampart::config::Config;
 use rampart::control::ng_bencode::Value;
 use rampart::control::sdes::CryptoAttr;
 use rampart::control::sdp::Sdp;
-use rampart::control::{Node, NodeHandle};
 use rampart::srtp::{Context, MasterKey, Policy, Suite};
 
 mod support;
@@ -22,26 +21,8 @@ use support::ng::*;
 
 // ---- ng client -----------------------------------------------------------
 
-fn ok(v: &Value) {
-    assert_eq!(get(v, "result"), "ok", "{v:?}");
-}
-
 fn config(port_min: u16) -> Config {
-    let mut c = Config::default();
-    c.api.listen = "127.0.0.1:0".parse().unwrap();
-    c.media.port_min = port_min;
-    c.media.port_max = port_min + 199;
-    c.dataplane.workers = 1;
-    c.ng.enabled = true;
-    c.ng.listen = "127.0.0.1:0".parse().unwrap();
-    c.security = support::mixed(&format!("ng-negotiation-{port_min}"));
-    c
-}
-
-fn start(c: Config) -> (NodeHandle, Ng) {
-    let node = Node::start(c).expect("node starts");
-    let ng = Ng::new(node.info().ng.udp.expect("ng listens"));
-    (node, ng)
+    ng_config(port_min, 1, "ng-negotiation")
 }
 
 // ---- phones and SDP ------------------------------------------------------

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use rampart::config::Config;
 use rampart::control::ng_bencode::{self as ben, Limits, Value};
+use rampart::control::{Node, NodeHandle};
 use rampart::srtp::{Context, MasterKey, Policy, Suite};
 
 /// A bencoded value of a request: string, list of strings, integer.
@@ -126,4 +128,32 @@ pub fn rtp(seq: u16, ssrc: u32, payload: &[u8]) -> Vec<u8> {
     p.extend_from_slice(&ssrc.to_be_bytes());
     p.extend_from_slice(payload);
     p
+}
+
+/// Asserts a reply says `result: ok`.
+pub fn ok(v: &Value) {
+    assert_eq!(get(v, "result"), "ok", "{v:?}");
+}
+
+/// A node config for ng tests: API and ng on loopback port 0, 200 media
+/// ports from `port_min`, `workers` workers, and a mixed-mode cluster (a
+/// fresh trust list named after `name`) so legs may be SRTP; every offer
+/// and answer names the test device (`rampart-device`).
+pub fn ng_config(port_min: u16, workers: usize, name: &str) -> Config {
+    let mut c = Config::default();
+    c.api.listen = "127.0.0.1:0".parse().unwrap();
+    c.media.port_min = port_min;
+    c.media.port_max = port_min + 199;
+    c.dataplane.workers = workers;
+    c.ng.enabled = true;
+    c.ng.listen = "127.0.0.1:0".parse().unwrap();
+    c.security = super::mixed(&format!("{name}-{port_min}"));
+    c
+}
+
+/// Starts a node and an ng client for it.
+pub fn start(c: Config) -> (NodeHandle, Ng) {
+    let node = Node::start(c).expect("node starts");
+    let ng = Ng::new(node.info().ng.udp.expect("ng listens"));
+    (node, ng)
 }
