@@ -320,6 +320,7 @@ pub fn render(s: &Shared) -> String {
         ("strict_source", "dropped_strict_source"),
         ("latch_refused", "dropped_latch_refused"),
         ("overload", "dropped_overload"),
+        ("protect_refused", "dropped_protect_refused"),
         ("other", "dropped_other"),
     ] {
         let _ = writeln!(

@@ -282,7 +282,7 @@ pub struct Totals {
 pub type CounterFn = fn(&LegCounters) -> &AtomicU64;
 
 /// Every leg counter by a stable name.
-pub const LEG_COUNTERS: [(&str, CounterFn); 16] = [
+pub const LEG_COUNTERS: [(&str, CounterFn); 17] = [
     ("packets_in", |c| &c.packets_in),
     ("bytes_in", |c| &c.bytes_in),
     ("packets_out", |c| &c.packets_out),
@@ -297,6 +297,7 @@ pub const LEG_COUNTERS: [(&str, CounterFn); 16] = [
     ("dropped_strict_source", |c| &c.dropped_strict_source),
     ("dropped_latch_refused", |c| &c.dropped_latch_refused),
     ("dropped_overload", |c| &c.dropped_overload),
+    ("dropped_protect_refused", |c| &c.dropped_protect_refused),
     ("dropped_other", |c| &c.dropped_other),
     ("relatches", |c| &c.relatches),
 ];

@@ -83,9 +83,13 @@ pub struct LegCounters {
     /// `EAGAIN`/`ENOBUFS`, plus datagrams the kernel dropped on this leg's
     /// sockets because their receive queue was full (`SO_RXQ_OVFL`).
     pub dropped_overload: AtomicU64,
+    /// Packets the outbound SRTP context refused to protect toward this
+    /// leg: a packet index it already used (a repeated SSRC and sequence,
+    /// which would reuse keystream), one behind its window, or an
+    /// exhausted key.
+    pub dropped_protect_refused: AtomicU64,
     /// Packets dropped for any other reason: STUN/DTLS on a media socket,
-    /// RTCP on a non-muxed RTP socket, protect failures (key exhausted),
-    /// send errors other than overload.
+    /// RTCP on a non-muxed RTP socket, send errors other than overload.
     pub dropped_other: AtomicU64,
     /// How many times a latched address moved: an authenticated packet
     /// from a new address (SRTP), or a plain-RTP packet from the signalled
@@ -132,6 +136,9 @@ pub struct LegStats {
     pub dropped_latch_refused: u64,
     /// See [`LegCounters::dropped_overload`].
     pub dropped_overload: u64,
+    /// See [`LegCounters::dropped_protect_refused`].
+    #[serde(default)]
+    pub dropped_protect_refused: u64,
     /// See [`LegCounters::dropped_other`].
     pub dropped_other: u64,
     /// See [`LegCounters::relatches`].
@@ -168,6 +175,7 @@ impl LegCounters {
             dropped_strict_source: r(&self.dropped_strict_source),
             dropped_latch_refused: r(&self.dropped_latch_refused),
             dropped_overload: r(&self.dropped_overload),
+            dropped_protect_refused: r(&self.dropped_protect_refused),
             dropped_other: r(&self.dropped_other),
             relatches: r(&self.relatches),
             last_packet_ms: r(&self.last_packet_ms),
@@ -188,6 +196,7 @@ impl LegStats {
             + self.dropped_strict_source
             + self.dropped_latch_refused
             + self.dropped_overload
+            + self.dropped_protect_refused
             + self.dropped_other
     }
 }

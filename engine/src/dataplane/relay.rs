@@ -536,7 +536,7 @@ impl CallState {
                 match r {
                     Ok(n) => n,
                     Err(_) => {
-                        inc(&tx.counters.dropped_other);
+                        inc(&tx.counters.dropped_protect_refused);
                         return Verdict::Drop(DropReason::ProtectFailed);
                     }
                 }

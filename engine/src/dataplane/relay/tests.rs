@@ -252,7 +252,12 @@ fn bridged_rtp_duplicate_is_not_encrypted_twice() {
             "{v:?}"
         );
         assert!(out.is_empty());
-        assert_eq!(ca.snapshot().dropped_other, 1, "counted on the sending leg");
+        assert_eq!(
+            ca.snapshot().dropped_protect_refused,
+            1,
+            "counted on the sending leg"
+        );
+        assert_eq!(ca.snapshot().dropped_other, 0);
         let (v, _) = run(
             &mut c,
             1,
