@@ -657,23 +657,39 @@ fn unanswered_offers_never_take_the_whole_port_pool() {
 fn unanswered_offer_times_out_from_its_first_offer() {
     let mut c = config(53400);
     c.ng.offer_timeout_secs = 2;
-    let (_node, mut ng) = start(c);
+    let (node, mut ng) = start(c);
     let a = phone();
     let call = "never-answered@test";
+    // Re-offer every 300 ms: were the timeout counted from the last offer,
+    // the call would live as long as the re-offers go on. It ends about
+    // 2 s after the first (the housekeeping tick is once a second); 8 s
+    // of re-offers leave room for a slow machine.
     let t0 = std::time::Instant::now();
-    for ver in 1..=4 {
+    let mut ver = 1;
+    let mut ended = false;
+    while t0.elapsed() < Duration::from_secs(8) {
+        if ver > 1 && medias(&mut ng, call, "tagA").is_none() {
+            ended = true;
+            break;
+        }
         let (m, _) = a.media("audio", &[], "");
         ok(&ng.req(&offer(call, "tagA", &sdp(ver, &[m]), vec![])));
-        std::thread::sleep(Duration::from_millis(500));
+        ver += 1;
+        std::thread::sleep(Duration::from_millis(300));
     }
-    // Last re-offer at ~1.5 s; the timeout runs from the first (0 s), and
-    // the housekeeping tick is once a second.
-    std::thread::sleep(Duration::from_millis(3300).saturating_sub(t0.elapsed()));
-    assert_eq!(
-        medias(&mut ng, call, "tagA"),
-        None,
-        "the call is still there"
+    assert!(ended, "re-offers kept an unanswered call alive for 8 s");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(1900),
+        "ended before its timeout: {:?}",
+        t0.elapsed()
     );
+    // Counted under its own end reason.
+    let text = rampart::control::metrics::render(node.shared());
+    assert!(
+        text.contains("rampart_calls_timed_out_total{reason=\"offer_timeout\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("rampart_calls_timed_out_total{reason=\"no_media\"} 0"));
 }
 
 /// An answered call keeps running when a re-offer is never answered, but the

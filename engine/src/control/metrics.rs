@@ -150,6 +150,11 @@ pub fn render(s: &Shared) -> String {
         "rampart_calls_timed_out_total{{reason=\"max_duration\"}} {}",
         load(&t.timed_out_max_duration)
     );
+    let _ = writeln!(
+        out,
+        "rampart_calls_timed_out_total{{reason=\"offer_timeout\"}} {}",
+        load(&t.timed_out_offer)
+    );
     family(
         &mut out,
         "rampart_calls_refused_total",

@@ -1321,7 +1321,9 @@ impl NgState {
                     )
                     .int(
                         "timeoutsessions",
-                        g(&t.timed_out_no_media) + g(&t.timed_out_max_duration),
+                        g(&t.timed_out_no_media)
+                            + g(&t.timed_out_max_duration)
+                            + g(&t.timed_out_offer),
                     )
                     .int("finalsessions", g(&t.deleted));
                 let mut ctl = Dict::new();
@@ -1375,7 +1377,7 @@ impl NgState {
                 if c.delete_at_ms.is_some_and(|t| t <= now) {
                     Some((c.call_id.clone(), EndReason::Deleted))
                 } else if c.offer_timed_out(s, now) {
-                    Some((c.call_id.clone(), EndReason::NoMedia))
+                    Some((c.call_id.clone(), EndReason::OfferTimeout))
                 } else if max_ms > 0 && now.saturating_sub(c.created_ms) >= max_ms {
                     Some((c.call_id.clone(), EndReason::MaxDuration))
                 } else if no_media_ms > 0 && now.saturating_sub(c.last_activity_ms()) >= no_media_ms

@@ -1522,6 +1522,7 @@ impl NgCall {
             EndReason::Deleted => &t.deleted,
             EndReason::NoMedia => &t.timed_out_no_media,
             EndReason::MaxDuration => &t.timed_out_max_duration,
+            EndReason::OfferTimeout => &t.timed_out_offer,
         }
         .fetch_add(1, Ordering::Relaxed);
         tracing::info!(

@@ -41,6 +41,8 @@ pub enum EndReason {
     NoMedia,
     /// The maximum call duration.
     MaxDuration,
+    /// An ng offer never answered within `[ng] offer_timeout_secs`.
+    OfferTimeout,
 }
 
 impl EndReason {
@@ -50,6 +52,7 @@ impl EndReason {
             EndReason::Deleted => "deleted",
             EndReason::NoMedia => "no_media",
             EndReason::MaxDuration => "max_duration",
+            EndReason::OfferTimeout => "offer_timeout",
         }
     }
 }
@@ -131,6 +134,7 @@ impl Shared {
             EndReason::Deleted => &t.deleted,
             EndReason::NoMedia => &t.timed_out_no_media,
             EndReason::MaxDuration => &t.timed_out_max_duration,
+            EndReason::OfferTimeout => &t.timed_out_offer,
         }
         .fetch_add(1, Ordering::Relaxed);
         let age = now_ms().saturating_sub(call.created_ms);

@@ -268,6 +268,8 @@ pub struct Totals {
     pub timed_out_no_media: AtomicU64,
     /// Calls ended at the maximum duration.
     pub timed_out_max_duration: AtomicU64,
+    /// ng calls ended because their offer was never answered in time.
+    pub timed_out_offer: AtomicU64,
     /// Creates refused: call limit.
     pub refused_limit: AtomicU64,
     /// Creates refused: ports exhausted.
