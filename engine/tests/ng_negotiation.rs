@@ -713,7 +713,16 @@ fn sections_of_an_unanswered_reoffer_are_freed_after_the_timeout() {
     let (mv, _) = a_video.media("video", &[], "");
     ok(&ng.req(&offer(call, "tagA", &sdp(2, &[m, mv]), vec![])));
     assert_eq!(medias(&mut ng, call, "tagA"), Some(2));
-    std::thread::sleep(Duration::from_millis(2500));
+    // Freed 1-2 s after the re-offer (the tick is once a second); waited
+    // for with room for a slow machine.
+    let t0 = std::time::Instant::now();
+    while medias(&mut ng, call, "tagA") != Some(1) && t0.elapsed() < Duration::from_secs(8) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        t0.elapsed() >= Duration::from_millis(900),
+        "freed before the timeout"
+    );
     assert_eq!(
         medias(&mut ng, call, "tagA"),
         Some(1),
