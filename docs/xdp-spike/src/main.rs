@@ -215,7 +215,33 @@ fn xsk_echo(args: &[String]) {
     }
     let Some(x) = sock else { return };
     bpf::map_update(xsks, &queue.to_ne_bytes(), &x.fd.to_ne_bytes()).expect("xskmap update");
-    println!("xskmap[0] = xsk fd; ports[{port}] set; waiting (max {max} pkts, {secs}s)");
+    println!("xskmap[{queue}] = xsk fd; ports[{port}] set; waiting (max {max} pkts, {secs}s)");
+    // Verdicts through BPF_PROG_TEST_RUN with the XSK in place.
+    let mut v6 = vec![0u8; 80];
+    v6[12] = 0x86;
+    v6[13] = 0xdd;
+    v6[20] = 17;
+    v6[56..58].copy_from_slice(&port.to_be_bytes());
+    let mut frag = pkt.clone();
+    frag[20] = 0x20; // MF
+    let mut other = pkt.clone();
+    other[36..38].copy_from_slice(&port.wrapping_add(1).to_be_bytes());
+    let mut arp = pkt.clone();
+    arp[12] = 8;
+    arp[13] = 6;
+    let mut v6ext = v6.clone();
+    v6ext[20] = 0; // hop-by-hop options first
+    for (name, p) in [
+        ("v4 udp known port", &pkt),
+        ("v6 udp known port", &v6),
+        ("v4 MF fragment", &frag),
+        ("v4 udp other port", &other),
+        ("arp", &arp),
+        ("v6 ext header", &v6ext),
+        ("short (20 bytes)", &pkt[..20].to_vec()),
+    ] {
+        println!("test_run {name}: verdict {:?}", bpf::test_run(pfd, p));
+    }
     println!("READY");
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut m: Option<Meter> = None;
