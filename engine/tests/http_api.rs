@@ -575,62 +575,87 @@ fn rekey_outbound_with_a_generated_key() {
     node.shutdown();
 }
 
-#[test]
-fn hitless_rekey_with_mki() {
-    let (node, api) = start(config(42100, 42199));
-    let (pa, pb) = (phone(), phone());
+/// Creates call `id` whose leg B sends under an MKI (01); returns the
+/// answer.
+fn call_with_outbound_mki(api: SocketAddr, id: &str, pa: &UdpSocket, pb: &UdpSocket) -> Value {
     let r = post(
         api,
         "/calls",
-        &json!({"call_id": "mki", "legs": [
+        &json!({"call_id": id, "legs": [
             {"remote": pa.local_addr().unwrap().to_string()},
             {"remote": pb.local_addr().unwrap().to_string(),
              "keys": {"outbound": {"mki": "01"}}}
         ]}),
     );
     assert_eq!(r.status, 201, "{}", r.body);
-    let v = r.json();
+    r.json()
+}
+
+/// Adds an outbound key with `mki` (hex) to leg B of call `id`, switching
+/// the sender to it when `activate`.
+fn rekey_outbound_mki(api: SocketAddr, id: &str, mki: &str, activate: bool) -> Resp {
+    let mut rekey = json!({"direction": "outbound", "mki": mki});
+    if activate {
+        rekey["activate"] = json!(true);
+    }
+    http(
+        api,
+        "PATCH",
+        &format!("/calls/{id}/legs/1"),
+        Some(&json!({ "rekey": rekey }).to_string()),
+    )
+}
+
+/// Relays one RTP packet from phone A to phone B and checks that it went
+/// out under `mki` (one byte) and unprotects with `b_rx`.
+fn relayed_under_mki(
+    pa: &UdpSocket,
+    la: &Value,
+    pb: &UdpSocket,
+    a_tx: &mut Context,
+    b_rx: &mut Context,
+    mki: u8,
+) {
+    let (plain, got) = relay_one(
+        pa,
+        addr(&la["local"]),
+        pb,
+        &|i| rtp(i, 0xf, b"under the new MKI"),
+        &mut srtp_seal(a_tx),
+        &mut |p: &mut [u8]| {
+            let n = p.len();
+            assert_eq!(&p[n - 10 - 1..n - 10], &[mki], "MKI {mki:02x} on the wire");
+            b_rx.unprotect_rtp(p).unwrap()
+        },
+    );
+    assert_eq!(got, plain);
+}
+
+#[test]
+fn hitless_rekey_with_mki() {
+    let (node, api) = start(config(42100, 42199));
+    let (pa, pb) = (phone(), phone());
+    let v = call_with_outbound_mki(api, "mki", &pa, &pb);
     let s = Suite::AesCm128HmacSha1_80;
     let la = &v["legs"][0];
     let old = &v["legs"][1]["keys"]["outbound"];
     assert_eq!(old["mki"], "01");
     let mut a_tx = ctx(&la["keys"]["inbound"], s);
     // Add MKI 02 and switch the sender to it.
-    let p = http(
-        api,
-        "PATCH",
-        "/calls/mki/legs/1",
-        Some(
-            &json!({"rekey": {"direction": "outbound", "mki": "02", "activate": true}}).to_string(),
-        ),
-    );
+    let p = rekey_outbound_mki(api, "mki", "02", true);
     assert_eq!(p.status, 200, "{}", p.body);
     let new_key = p.json()["leg"]["keys"]["outbound"].clone();
     assert_eq!(new_key["mki"], "02");
     // Phone B knows both keys; packets now come under MKI 02.
     let mut b_rx = ctx(old, s);
     b_rx.add_key(key_of(&new_key, s)).unwrap();
-    let (plain, got) = relay_one(
-        &pa,
-        addr(&la["local"]),
-        &pb,
-        &|i| rtp(i, 0xf, b"under the new MKI"),
-        &mut srtp_seal(&mut a_tx),
-        &mut |p: &mut [u8]| {
-            let n = p.len();
-            assert_eq!(&p[n - 10 - 1..n - 10], &[2], "MKI 02 on the wire");
-            b_rx.unprotect_rtp(p).unwrap()
-        },
-    );
-    assert_eq!(got, plain);
+    relayed_under_mki(&pa, la, &pb, &mut a_tx, &mut b_rx, 2);
     // Reusing an MKI is refused.
-    let dup = http(
-        api,
-        "PATCH",
-        "/calls/mki/legs/1",
-        Some(&json!({"rekey": {"direction": "outbound", "mki": "01"}}).to_string()),
+    assert_error(
+        &rekey_outbound_mki(api, "mki", "01", false),
+        400,
+        "invalid_key",
     );
-    assert_error(&dup, 400, "invalid_key");
     node.shutdown();
 }
 
@@ -642,63 +667,26 @@ fn repeated_mki_rekeys_keep_a_bounded_key_list() {
     // one still held may not, and media flows under the newest key.
     let (node, api) = start(config(42300, 42399));
     let (pa, pb) = (phone(), phone());
-    let r = post(
-        api,
-        "/calls",
-        &json!({"call_id": "many-mki", "legs": [
-            {"remote": pa.local_addr().unwrap().to_string()},
-            {"remote": pb.local_addr().unwrap().to_string(),
-             "keys": {"outbound": {"mki": "01"}}}
-        ]}),
-    );
-    assert_eq!(r.status, 201, "{}", r.body);
-    let v = r.json();
+    let v = call_with_outbound_mki(api, "many-mki", &pa, &pb);
     let s = Suite::AesCm128HmacSha1_80;
     let la = &v["legs"][0];
     let mut a_tx = ctx(&la["keys"]["inbound"], s);
     let mut last = Value::Null;
     for m in 2..=41u8 {
-        let p = http(
-            api,
-            "PATCH",
-            "/calls/many-mki/legs/1",
-            Some(
-                &json!({"rekey": {"direction": "outbound", "mki": format!("{m:02x}"), "activate": true}})
-                    .to_string(),
-            ),
-        );
+        let p = rekey_outbound_mki(api, "many-mki", &format!("{m:02x}"), true);
         assert_eq!(p.status, 200, "rekey {m}: {}", p.body);
         last = p.json()["leg"]["keys"]["outbound"].clone();
     }
     // MKI 0x10 was evicted long ago (only the newest 16 are held): usable
     // again; 0x29 (the active one) and 0x20 are still held: refused.
-    let again = |mki: &str| {
-        http(
-            api,
-            "PATCH",
-            "/calls/many-mki/legs/1",
-            Some(&json!({"rekey": {"direction": "outbound", "mki": mki}}).to_string()),
-        )
-    };
+    let again = |mki: &str| rekey_outbound_mki(api, "many-mki", mki, false);
     assert_error(&again("29"), 400, "invalid_key");
     assert_error(&again("20"), 400, "invalid_key");
     let back = again("10");
     assert_eq!(back.status, 200, "{}", back.body);
     // Media goes out under the active (newest activated) MKI 0x29.
     let mut b_rx = ctx(&last, s);
-    let (plain, got) = relay_one(
-        &pa,
-        addr(&la["local"]),
-        &pb,
-        &|i| rtp(i, 0xf, b"under MKI 41"),
-        &mut srtp_seal(&mut a_tx),
-        &mut |p: &mut [u8]| {
-            let n = p.len();
-            assert_eq!(&p[n - 10 - 1..n - 10], &[0x29], "MKI 0x29 on the wire");
-            b_rx.unprotect_rtp(p).unwrap()
-        },
-    );
-    assert_eq!(got, plain);
+    relayed_under_mki(&pa, la, &pb, &mut a_tx, &mut b_rx, 0x29);
     node.shutdown();
 }
 

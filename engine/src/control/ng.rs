@@ -1026,11 +1026,7 @@ impl NgState {
             ));
         }
         let now = now_ms();
-        let key = CacheKey {
-            src,
-            cookie: cookie.to_vec(),
-            body: self.hasher.hash_one(body),
-        };
+        let key = self.cache_key(src, cookie, body);
         let mut inner = self.lock();
         if let Some(r) = inner.cache.get(&key, now) {
             self.counters.cached.fetch_add(1, Ordering::Relaxed);
@@ -1109,12 +1105,17 @@ impl NgState {
     /// had been).
     pub fn forget(&self, src: SocketAddr, msg: &[u8]) {
         if let Some((cookie, body)) = split_cookie(msg) {
-            let key = CacheKey {
-                src,
-                cookie: cookie.to_vec(),
-                body: self.hasher.hash_one(body),
-            };
+            let key = self.cache_key(src, cookie, body);
             self.lock().cache.remove(&key);
+        }
+    }
+
+    /// What the reply to `cookie SP body` from `src` is cached under.
+    fn cache_key(&self, src: SocketAddr, cookie: &[u8], body: &[u8]) -> CacheKey {
+        CacheKey {
+            src,
+            cookie: cookie.to_vec(),
+            body: self.hasher.hash_one(body),
         }
     }
 
