@@ -190,6 +190,31 @@ pub fn ssrc_for(base: u32, call: u32, dir: u8) -> u32 {
         .wrapping_add(dir as u32)
 }
 
+/// Sends one side's queued packets in one `sendmmsg`, counting the call
+/// and any packet the kernel refused.
+fn flush_side(sb: &mut SendBatch, fd: std::os::fd::RawFd, c: &mut Counters) {
+    let (_, failed) = sb.flush(fd);
+    c.sent -= failed as u64;
+    c.send_errors += failed as u64;
+    c.send_calls += 1;
+}
+
+/// Sends what both sides have queued; notes when.
+fn flush_all(
+    sb: &mut [SendBatch; 2],
+    fds: &[std::os::fd::RawFd; 2],
+    c: &mut Counters,
+    last_send: &mut u64,
+    s: &Schedule,
+) {
+    for side in 0..2 {
+        if !sb[side].is_empty() {
+            flush_side(&mut sb[side], fds[side], c);
+            *last_send = s.now_ns();
+        }
+    }
+}
+
 /// Even pacing: sends what is queued unless the next due packet belongs to
 /// the same instant (due within [`EVEN_COALESCE_NS`] of `due`).
 fn even_flush(
@@ -204,17 +229,8 @@ fn even_flush(
     let same_instant = heap
         .peek()
         .is_some_and(|&Reverse((next, _, _))| next <= due + EVEN_COALESCE_NS && next <= s.now_ns());
-    if same_instant {
-        return;
-    }
-    for side in 0..2 {
-        if !sb[side].is_empty() {
-            let (_, failed) = sb[side].flush(fds[side]);
-            c.sent -= failed as u64;
-            c.send_errors += failed as u64;
-            c.send_calls += 1;
-            *last_send = s.now_ns();
-        }
+    if !same_instant {
+        flush_all(sb, fds, c, last_send, s);
     }
 }
 
@@ -374,10 +390,7 @@ impl Player {
                 budget -= 1;
                 let t = &mut self.tx[i as usize];
                 if sb[t.side].is_full() {
-                    let (_, failed) = sb[t.side].flush(fds[t.side]);
-                    c.sent -= failed as u64;
-                    c.send_errors += failed as u64;
-                    c.send_calls += 1;
+                    flush_side(&mut sb[t.side], fds[t.side], &mut c);
                 }
                 let lag = now - due;
                 max_lag = max_lag.max(lag);
@@ -442,15 +455,7 @@ impl Player {
                     even_flush(&mut sb, &fds, &heap, due, &mut c, &mut last_send, s);
                 }
             }
-            for side in 0..2 {
-                if !sb[side].is_empty() {
-                    let (_, failed) = sb[side].flush(fds[side]);
-                    c.sent -= failed as u64;
-                    c.send_errors += failed as u64;
-                    c.send_calls += 1;
-                    last_send = s.now_ns();
-                }
-            }
+            flush_all(&mut sb, &fds, &mut c, &mut last_send, s);
             // Receive what is waiting (bounded per turn).
             for side in 0..2 {
                 for _ in 0..64 {
