@@ -2,10 +2,13 @@
 //! `--ng-listen-udp`, `--ng-listen-tcp` and their `RAMPART_NG_*`
 //! variables, and the ng addresses in the startup line.
 
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::net::UdpSocket;
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+mod support;
+
+use support::Running;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rampart");
 const NG_ENV: [&str; 4] = [
@@ -93,28 +96,10 @@ fn ng_flags_and_env_override_the_file() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--ng-listen-udp"));
 }
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn run(args: &[&str]) -> (Running, String) {
     let mut a = vec!["run", "--http-listen", "127.0.0.1:0", "--workers", "1"];
     a.extend_from_slice(args);
-    let mut child = cmd(&a, &[])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (Running(child), line)
+    Running::start(cmd(&a, &[]))
 }
 
 #[test]
@@ -134,18 +119,8 @@ fn startup_line_names_the_ng_addresses() {
         "--port-max",
         "44099",
     ]);
-    let ng = line
-        .split("; ng ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no ng in {line:?}"));
-    let addr = |proto: &str| -> SocketAddr {
-        ng.split_whitespace()
-            .find_map(|w| w.strip_prefix(proto))
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no {proto} address in {line:?}"))
-    };
-    let udp = addr("udp:");
-    let tcp = addr("tcp:");
+    let udp = support::start_line_ng(&line, "udp:");
+    let tcp = support::start_line_ng(&line, "tcp:");
     assert_ne!(udp.port(), 0);
     assert_ne!(tcp.port(), 0);
 

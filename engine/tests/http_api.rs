@@ -1160,12 +1160,7 @@ fn binary_runs_with_defaults_and_exits_0_on_sigterm() {
         .unwrap();
     assert!(line.contains("media 127.0.0.1 ports 30000-39999"), "{line}");
     assert!(line.contains("backend "), "{line}");
-    let api: SocketAddr = line
-        .split("API http://")
-        .nth(1)
-        .and_then(|s| s.split(';').next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no API address in {line:?}"));
+    let api = support::start_line_api(&line);
     assert_eq!(http(api, "GET", "/health", None).status, 200);
     let st = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

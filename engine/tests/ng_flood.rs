@@ -20,15 +20,19 @@
 //! every loop is bounded in count and time, and the checks are about what
 //! arrived and what was answered.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rampart::control::ng_bencode::{self as ben, Limits, Value};
 use rampart::control::sdp::Sdp;
+
+mod support;
+
+use support::Running;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rampart");
 
@@ -37,78 +41,31 @@ const FLOOD: Duration = Duration::from_secs(5);
 /// Upper bound on what each attacker sends, whatever the machine's speed.
 const MAX_PER_ATTACKER: u64 = 20_000;
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Running {
-    fn alive(&mut self) -> bool {
-        matches!(self.0.try_wait(), Ok(None))
-    }
-
-    /// Resident set size in KiB, from /proc.
-    fn rss_kib(&self) -> u64 {
-        let s =
-            std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).unwrap_or_default();
-        s.lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-/// Starts the node; returns it with its ng UDP and TCP addresses.
+/// Starts the node; returns it with its ng UDP and TCP addresses and its
+/// API address.
 fn start_node() -> (Running, SocketAddr, SocketAddr, SocketAddr) {
-    let mut child = Command::new(BIN)
-        .args([
-            "run",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--workers",
-            "1",
-            "--ng-enable",
-            "--ng-listen-udp",
-            "127.0.0.1:0",
-            "--ng-listen-tcp",
-            "127.0.0.1:0",
-            "--port-min",
-            "45200",
-            "--port-max",
-            "45599",
-        ])
-        .env_remove("RAMPART_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let ng = line
-        .split("; ng ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no ng in {line:?}"))
-        .to_string();
-    let addr = |proto: &str| -> SocketAddr {
-        ng.split_whitespace()
-            .find_map(|w| w.strip_prefix(proto))
-            .and_then(|a| a.trim_end_matches([',', ';']).parse().ok())
-            .unwrap_or_else(|| panic!("no {proto} address in {line:?}"))
-    };
-    let (udp, tcp) = (addr("udp:"), addr("tcp:"));
-    let api: SocketAddr = line
-        .split("API http://")
-        .nth(1)
-        .and_then(|r| r.split([';', ' ']).next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no API address in {line:?}"));
-    (Running(child), udp, tcp, api)
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "run",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--workers",
+        "1",
+        "--ng-enable",
+        "--ng-listen-udp",
+        "127.0.0.1:0",
+        "--ng-listen-tcp",
+        "127.0.0.1:0",
+        "--port-min",
+        "45200",
+        "--port-max",
+        "45599",
+    ])
+    .env_remove("RAMPART_CONFIG");
+    let (node, line) = Running::start(cmd);
+    let udp = support::start_line_ng(&line, "udp:");
+    let tcp = support::start_line_ng(&line, "tcp:");
+    (node, udp, tcp, support::start_line_api(&line))
 }
 
 /// The node's `/metrics` text.

@@ -62,3 +62,64 @@ pub fn mixed(name: &str) -> PolicyConfig {
         ..PolicyConfig::default()
     }
 }
+
+/// A `rampart` process a test started; killed when dropped.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Running {
+    /// Starts `cmd` (a `rampart run`) with its stdout piped, stderr
+    /// dropped; returns it and its start line (the first line it prints).
+    pub fn start(mut cmd: std::process::Command) -> (Running, String) {
+        use std::io::BufRead;
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        (Running(child), line)
+    }
+
+    /// Whether the process still runs.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
+    }
+
+    /// Its resident set size in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let s =
+            std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).unwrap_or_default();
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// The ng address the start line names for `proto` (`"udp:"`, `"tcp:"`).
+pub fn start_line_ng(line: &str, proto: &str) -> std::net::SocketAddr {
+    line.split("; ng ")
+        .nth(1)
+        .and_then(|ng| ng.split_whitespace().find_map(|w| w.strip_prefix(proto)))
+        .and_then(|a| a.trim_end_matches([',', ';']).parse().ok())
+        .unwrap_or_else(|| panic!("no ng {proto} address in {line:?}"))
+}
+
+/// The HTTP API address the start line names.
+pub fn start_line_api(line: &str) -> std::net::SocketAddr {
+    line.split("API http://")
+        .nth(1)
+        .and_then(|r| r.split([';', ' ']).next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no API address in {line:?}"))
+}
