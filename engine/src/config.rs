@@ -74,7 +74,7 @@ pub struct DataPlaneSection {
     pub workers: usize,
     /// Pin worker i to CPU i (mod the number of CPUs).
     pub pin_cpus: bool,
-    /// I/O backend: `auto`, `mmsg` or `uring`.
+    /// I/O backend: `auto`, `mmsg`, `uring` or `xdp`.
     pub backend: BackendKind,
     /// Packets per batched receive/send.
     pub batch_size: usize,
@@ -86,6 +86,14 @@ pub struct DataPlaneSection {
     /// Arrival rate per worker (packets/s) from which the tick applies; it
     /// stops below half of it.
     pub batch_tick_min_pps: u64,
+    /// AF_XDP: the interface to attach to; empty: the interface that
+    /// holds the first media address.
+    pub xdp_interface: String,
+    /// AF_XDP attach mode: `auto` (native, else generic), `native` or
+    /// `generic`.
+    pub xdp_attach: crate::dataplane::XdpAttach,
+    /// AF_XDP: try zero-copy before copy mode.
+    pub xdp_zero_copy: bool,
 }
 
 /// `[srtp]`: SRTP defaults for new legs.
@@ -315,6 +323,9 @@ impl Default for DataPlaneSection {
             batch_size: 32,
             batch_tick_us: 0,
             batch_tick_min_pps: 20_000,
+            xdp_interface: String::new(),
+            xdp_attach: crate::dataplane::XdpAttach::Auto,
+            xdp_zero_copy: true,
         }
     }
 }

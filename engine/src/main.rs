@@ -275,7 +275,22 @@ fn parse_backend(s: &str) -> Result<BackendKind, String> {
         "auto" => Ok(BackendKind::Auto),
         "mmsg" => Ok(BackendKind::Mmsg),
         "uring" => Ok(BackendKind::Uring),
-        _ => Err(format!("unknown backend {s:?}: use auto, mmsg or uring")),
+        "xdp" => Ok(BackendKind::Xdp),
+        _ => Err(format!(
+            "unknown backend {s:?}: use auto, mmsg, uring or xdp"
+        )),
+    }
+}
+
+fn parse_xdp_attach(s: &str) -> Result<rampart::dataplane::XdpAttach, String> {
+    use rampart::dataplane::XdpAttach;
+    match s {
+        "auto" => Ok(XdpAttach::Auto),
+        "native" => Ok(XdpAttach::Native),
+        "generic" => Ok(XdpAttach::Generic),
+        _ => Err(format!(
+            "unknown XDP attach mode {s:?}: use auto, native or generic"
+        )),
     }
 }
 
@@ -304,9 +319,16 @@ struct RunArgs {
     /// Pin workers to CPUs.
     #[arg(long, env = "RAMPART_PIN_CPUS", num_args = 0..=1, default_missing_value = "true")]
     pin_cpus: Option<bool>,
-    /// I/O backend: auto, mmsg or uring.
+    /// I/O backend: auto, mmsg, uring or xdp.
     #[arg(long, env = "RAMPART_BACKEND", value_parser = parse_backend)]
     backend: Option<BackendKind>,
+    /// AF_XDP: the interface to attach to (default: the one holding the
+    /// first media address).
+    #[arg(long, env = "RAMPART_XDP_INTERFACE")]
+    xdp_interface: Option<String>,
+    /// AF_XDP attach mode: auto, native or generic.
+    #[arg(long, env = "RAMPART_XDP_ATTACH", value_parser = parse_xdp_attach)]
+    xdp_attach: Option<rampart::dataplane::XdpAttach>,
     /// Packets per I/O batch.
     #[arg(long, env = "RAMPART_BATCH_SIZE")]
     batch_size: Option<usize>,
@@ -373,6 +395,12 @@ impl RunArgs {
         }
         if let Some(v) = self.backend {
             c.dataplane.backend = v;
+        }
+        if let Some(v) = self.xdp_interface.clone() {
+            c.dataplane.xdp_interface = v;
+        }
+        if let Some(v) = self.xdp_attach {
+            c.dataplane.xdp_attach = v;
         }
         if let Some(v) = self.batch_size {
             c.dataplane.batch_size = v;
@@ -519,13 +547,14 @@ fn main() -> ExitCode {
                 None => format!("http://{}", info.api_addr),
             };
             println!(
-                "rampart {} running: media {} ports {}; API {}; {} workers; backend {}{}",
+                "rampart {} running: media {} ports {}; API {}; {} workers; backend {} [{}]{}",
                 env!("CARGO_PKG_VERSION"),
                 media.join(","),
                 ports,
                 api,
                 info.workers,
                 backend,
+                info.backend_detail,
                 ng
             );
             let sig = node.wait_for_watched_signal(signals);

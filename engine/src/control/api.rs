@@ -334,6 +334,7 @@ async fn health(State(s): State<Arc<Shared>>) -> Response {
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "backend": s.backend,
+        "backend_detail": s.backend_detail,
         "workers": s.workers,
         "calls": calls,
         "uptime_ms": now_ms().saturating_sub(s.started_ms),

@@ -473,6 +473,31 @@ pub fn render(s: &Shared) -> String {
             "Times the worker slept one batching tick under load (load-adaptive batching), per worker.",
             |w| load(&w.batch_ticks),
         ),
+        (
+            "rampart_worker_xdp_rx_total",
+            "Frames received through the worker's AF_XDP socket, per worker.",
+            |w| load(&w.xdp_rx),
+        ),
+        (
+            "rampart_worker_xdp_tx_total",
+            "Frames sent through the worker's AF_XDP tx ring, per worker.",
+            |w| load(&w.xdp_tx),
+        ),
+        (
+            "rampart_worker_xdp_slow_tx_total",
+            "Packets of the AF_XDP path sent through the kernel socket instead (next hop unresolved or on another interface), per worker.",
+            |w| load(&w.xdp_slow_tx),
+        ),
+        (
+            "rampart_worker_xdp_rx_rejected_total",
+            "Frames steered to the AF_XDP socket that were not for a leg, per worker.",
+            |w| load(&w.xdp_rx_rejected),
+        ),
+        (
+            "rampart_worker_xdp_tx_ring_full_total",
+            "Packets dropped because the AF_XDP tx ring was full, per worker.",
+            |w| load(&w.xdp_tx_ring_full),
+        ),
     ] {
         family(&mut out, name, "counter", help);
         for (i, w) in workers.iter().enumerate() {

@@ -71,6 +71,8 @@ pub struct Shared {
     pub totals: Totals,
     /// The backend actually running.
     pub backend: BackendKind,
+    /// What runs and why (the AF_XDP mode, or why it is not used).
+    pub backend_detail: String,
     /// Worker threads.
     pub workers: usize,
     /// Set once shutdown began: the API answers 503.
@@ -192,6 +194,8 @@ pub struct NodeInfo {
     pub api_unix: Option<std::path::PathBuf>,
     /// The I/O backend running.
     pub backend: BackendKind,
+    /// What runs and why (see [`DataPlane::backend_detail`]).
+    pub backend_detail: String,
     /// Worker threads.
     pub workers: usize,
     /// Where the ng protocol listens (UDP, TCP), if enabled.
@@ -319,6 +323,13 @@ impl Node {
                 min_pps: config.dataplane.batch_tick_min_pps,
             },
             latch_grace_ms: config.media.latch_grace_ms,
+            xdp: crate::dataplane::XdpSettings {
+                interface: (!config.dataplane.xdp_interface.is_empty())
+                    .then(|| config.dataplane.xdp_interface.clone()),
+                media_address: config.media.addresses.first().copied(),
+                attach: config.dataplane.xdp_attach,
+                zero_copy: config.dataplane.xdp_zero_copy,
+            },
         })
         .map_err(StartError::DataPlane)?;
         let listen = config.api.listen;
@@ -371,6 +382,7 @@ impl Node {
             api_addr,
             api_unix: config.api.unix_socket.clone(),
             backend: dp.backend(),
+            backend_detail: dp.backend_detail().to_string(),
             workers: dp.worker_count(),
             ng: super::ng::NgAddrs::default(),
             api_tls: tls.is_some(),
@@ -385,6 +397,7 @@ impl Node {
             dataplane: RwLock::new(Some(dp)),
             totals: Totals::default(),
             backend: info.backend,
+            backend_detail: info.backend_detail.clone(),
             workers: info.workers,
             shutting_down: AtomicBool::new(false),
             started_ms: now_ms(),

@@ -126,6 +126,12 @@ impl MmsgBackend {
         })
     }
 
+    /// Adds another fd (the AF_XDP socket) to the wait under `token`
+    /// (above `u32::MAX`, so it is never taken for a socket's token).
+    pub(crate) fn watch(&self, fd: RawFd, token: u64) -> io::Result<()> {
+        self.epoll.add(fd, token)
+    }
+
     /// Sends the processed datagrams of the batch in hand, one `sendmmsg`
     /// per sending socket.
     fn flush<H: Handler>(&mut self, h: &mut H) {
@@ -298,6 +304,11 @@ impl Backend for MmsgBackend {
             let token = self.epoll.token(i);
             if token == WAKE_TOKEN {
                 self.wake.drain();
+                continue;
+            }
+            if token > u64::from(u32::MAX) {
+                // Another backend's fd (the AF_XDP socket): its owner
+                // serves it after this wait.
                 continue;
             }
             let token = token as u32;

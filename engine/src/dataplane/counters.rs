@@ -222,6 +222,19 @@ pub struct WorkerCounters {
     pub gso_sends: AtomicU64,
     /// Sleeps of one batching tick under load (see `dataplane::pacer`).
     pub batch_ticks: AtomicU64,
+    /// AF_XDP: frames received through the worker's XSK (also counted in
+    /// `packets_received`).
+    pub xdp_rx: AtomicU64,
+    /// AF_XDP: frames sent through the XSK's tx ring.
+    pub xdp_tx: AtomicU64,
+    /// AF_XDP: packets the XSK path sent through the leg's kernel socket
+    /// instead (next hop unresolved or on another interface, over the MTU).
+    pub xdp_slow_tx: AtomicU64,
+    /// AF_XDP: frames steered to the XSK that were not for a leg (did not
+    /// parse, no socket on the port, another local address).
+    pub xdp_rx_rejected: AtomicU64,
+    /// AF_XDP: packets dropped because the tx ring was full.
+    pub xdp_tx_ring_full: AtomicU64,
     /// Calls the worker holds now.
     pub calls: AtomicU64,
     /// Control commands handled.
@@ -248,6 +261,21 @@ pub struct WorkerStats {
     /// See [`WorkerCounters::batch_ticks`].
     #[serde(default)]
     pub batch_ticks: u64,
+    /// See [`WorkerCounters::xdp_rx`].
+    #[serde(default)]
+    pub xdp_rx: u64,
+    /// See [`WorkerCounters::xdp_tx`].
+    #[serde(default)]
+    pub xdp_tx: u64,
+    /// See [`WorkerCounters::xdp_slow_tx`].
+    #[serde(default)]
+    pub xdp_slow_tx: u64,
+    /// See [`WorkerCounters::xdp_rx_rejected`].
+    #[serde(default)]
+    pub xdp_rx_rejected: u64,
+    /// See [`WorkerCounters::xdp_tx_ring_full`].
+    #[serde(default)]
+    pub xdp_tx_ring_full: u64,
     /// See [`WorkerCounters::calls`].
     pub calls: u64,
     /// See [`WorkerCounters::commands`].
@@ -267,6 +295,11 @@ impl WorkerCounters {
             send_calls: r(&self.send_calls),
             gso_sends: r(&self.gso_sends),
             batch_ticks: r(&self.batch_ticks),
+            xdp_rx: r(&self.xdp_rx),
+            xdp_tx: r(&self.xdp_tx),
+            xdp_slow_tx: r(&self.xdp_slow_tx),
+            xdp_rx_rejected: r(&self.xdp_rx_rejected),
+            xdp_tx_ring_full: r(&self.xdp_tx_ring_full),
             calls: r(&self.calls),
             commands: r(&self.commands),
         }

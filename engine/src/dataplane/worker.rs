@@ -20,6 +20,7 @@ use super::counters::{add, inc};
 use super::pacer::{BatchTick, Pacer};
 use super::relay::{CallState, Channel, LegParams, LegState, Verdict};
 use super::uring::UringBackend;
+use super::xdp::{XdpBackend, XdpShared};
 use super::{
     settle, sys, BackendKind, CallFlows, Command, DataPlaneError, LegFlows, WorkerCounters,
     CLAIM_TAKEN,
@@ -51,16 +52,47 @@ pub(crate) struct WorkerSpec {
     pub before_command: Option<fn()>,
     /// Load-adaptive batching policy.
     pub batch_tick: BatchTick,
+    /// The AF_XDP parts when the data plane runs on AF_XDP.
+    pub xdp: Option<WorkerXdp>,
+}
+
+/// A worker's share of the AF_XDP setup.
+pub(crate) struct WorkerXdp {
+    /// The program and maps.
+    pub shared: Arc<XdpShared>,
+    /// This worker's queue's socket (`None`: more workers than queues).
+    pub socket: Option<super::sys::xsk::Xsk>,
+    /// The queue the socket is bound to.
+    pub queue: u32,
 }
 
 /// The worker thread's body.
-pub(crate) fn run(spec: WorkerSpec) {
+pub(crate) fn run(mut spec: WorkerSpec) {
     if let Some(hook) = spec.hook {
         hook();
     }
     if let Some(cpu) = spec.cpu {
         if let Err(e) = sys::pin_to_cpu(cpu) {
             tracing::warn!(worker = spec.index, cpu, error = %e, "could not pin worker");
+        }
+    }
+    if spec.backend == BackendKind::Xdp {
+        if let Some(x) = spec.xdp.take() {
+            let inner = MmsgBackend::new(
+                spec.batch,
+                Arc::clone(&spec.wake),
+                Arc::clone(&spec.counters),
+            );
+            match inner.and_then(|inner| {
+                XdpBackend::new(inner, x.shared, x.socket, x.queue, Arc::clone(&spec.counters))
+            }) {
+                Ok(b) => return serve(b, spec),
+                Err(e) => tracing::warn!(
+                    worker = spec.index,
+                    error = %e,
+                    "AF_XDP worker setup failed, falling back to recvmmsg/sendmmsg"
+                ),
+            }
         }
     }
     if spec.backend == BackendKind::Uring {

@@ -9,6 +9,9 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod uring;
+pub(crate) mod bpf;
+pub(crate) mod netlink;
+pub(crate) mod xsk;
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -268,6 +271,49 @@ pub(crate) fn sockaddr_to(raw: &libc::sockaddr_storage, len: usize) -> Option<So
             )))
         }
         _ => None,
+    }
+}
+
+/// The address a socket is bound to (`getsockname`).
+pub(crate) fn local_addr(fd: RawFd) -> io::Result<SocketAddr> {
+    // SAFETY: sockaddr_storage is plain data; all-zero is valid.
+    let mut raw: libc::sockaddr_storage = unsafe { zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes into the live storage.
+    cvt(unsafe {
+        libc::getsockname(
+            fd,
+            (&mut raw as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    })?;
+    sockaddr_to(&raw, len as usize)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not an IP socket"))
+}
+
+/// One `sendto` of `buf` to `dest` (non-blocking). The slow path of the
+/// AF_XDP backend: frames it cannot build itself go through the leg's
+/// kernel socket.
+pub(crate) fn send_to(fd: RawFd, buf: &[u8], dest: &SocketAddr) -> io::Result<usize> {
+    // SAFETY: sockaddr_storage is plain data; all-zero is valid.
+    let mut raw: libc::sockaddr_storage = unsafe { zeroed() };
+    let len = sockaddr_from(dest, &mut raw);
+    // SAFETY: `buf` is a live slice of `buf.len()` bytes; the address is
+    // a live sockaddr_storage holding `len` meaningful bytes.
+    let r = unsafe {
+        libc::sendto(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+            (&raw as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
     }
 }
 
