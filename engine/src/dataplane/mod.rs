@@ -33,6 +33,7 @@ pub mod relay;
 mod sys;
 mod uring;
 mod worker;
+mod xdp;
 
 use std::collections::HashMap;
 use std::fmt;
