@@ -5,14 +5,16 @@
 //! What is here: epoll, eventfd, CPU pinning, socket options,
 //! `recvmmsg`/`sendmmsg` with their preallocated header arrays (GSO via the
 //! `UDP_SEGMENT` cmsg, kernel drop counter via `SO_RXQ_OVFL`), in
-//! [`uring`] the io_uring ring with its provided-buffer ring, and in
-//! [`bpf`] the XDP steering program with its maps and `bpf(2)` calls.
+//! [`uring`] the io_uring ring with its provided-buffer ring; for the
+//! AF_XDP backend, in [`bpf`] the XDP steering program with its maps and
+//! `bpf(2)` calls, in [`xsk`] the AF_XDP socket with its UMEM and rings,
+//! and in [`netlink`] the route/neighbour/link queries that give the
+//! frames it builds their next-hop MAC.
 #![allow(unsafe_code)]
 
 pub(crate) mod bpf;
-pub(crate) mod uring;
-pub(crate) mod bpf;
 pub(crate) mod netlink;
+pub(crate) mod uring;
 pub(crate) mod xsk;
 
 use std::io;
