@@ -4,10 +4,12 @@
 //!
 //! What is here: epoll, eventfd, CPU pinning, socket options,
 //! `recvmmsg`/`sendmmsg` with their preallocated header arrays (GSO via the
-//! `UDP_SEGMENT` cmsg, kernel drop counter via `SO_RXQ_OVFL`), and in
-//! [`uring`] the io_uring ring with its provided-buffer ring.
+//! `UDP_SEGMENT` cmsg, kernel drop counter via `SO_RXQ_OVFL`), in
+//! [`uring`] the io_uring ring with its provided-buffer ring, and in
+//! [`netlink`] the kernel's route/neighbour/link tables and ethtool channels.
 #![allow(unsafe_code)]
 
+pub(crate) mod netlink;
 pub(crate) mod uring;
 
 use std::io;
