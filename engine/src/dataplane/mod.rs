@@ -460,7 +460,10 @@ fn resolve_uring(wanted: BackendKind, why: &str) -> Resolved {
             } else {
                 tracing::info!(error = %e, "io_uring unavailable, using recvmmsg/sendmmsg");
             }
-            (BackendKind::Mmsg, format!("recvmmsg/sendmmsg (io_uring: {e})"))
+            (
+                BackendKind::Mmsg,
+                format!("recvmmsg/sendmmsg (io_uring: {e})"),
+            )
         }
     };
     let detail = if why.is_empty() {

@@ -84,7 +84,13 @@ pub(crate) fn run(mut spec: WorkerSpec) {
                 Arc::clone(&spec.counters),
             );
             match inner.and_then(|inner| {
-                XdpBackend::new(inner, x.shared, x.socket, x.queue, Arc::clone(&spec.counters))
+                XdpBackend::new(
+                    inner,
+                    x.shared,
+                    x.socket,
+                    x.queue,
+                    Arc::clone(&spec.counters),
+                )
             }) {
                 Ok(b) => return serve(b, spec),
                 Err(e) => tracing::warn!(
