@@ -133,11 +133,22 @@ impl Env {
         }
     }
 
-    /// Starts a data plane; with the namespaces, from inside the node's
-    /// (its worker threads inherit it).
+    /// Starts a data plane; with the namespaces, from inside the node's,
+    /// and checks its worker threads are there (they inherit it).
     fn start(&self, config: DataPlaneConfig) -> std::io::Result<DataPlane> {
-        let _in = self.topo.as_ref().map(|t| t.enter(Ns::Node));
-        DataPlane::start(config)
+        let Some(topo) = &self.topo else {
+            return DataPlane::start(config);
+        };
+        let dp = {
+            let _in = topo.enter(Ns::Node);
+            DataPlane::start(config)?
+        };
+        let (n, workers) = (topo.threads_in(Ns::Node), dp.worker_count());
+        assert!(
+            n >= workers,
+            "{n} threads in the node namespace, {workers} workers"
+        );
+        Ok(dp)
     }
 }
 
