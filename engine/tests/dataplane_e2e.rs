@@ -133,16 +133,27 @@ impl Env {
         }
     }
 
-    /// Starts a data plane; with the namespaces, from inside the node's
-    /// (its worker threads inherit it).
+    /// Starts a data plane; with the namespaces, from inside the node's,
+    /// and checks its worker threads are there (they inherit it). On xdp
+    /// it attaches to the first link; phones on the second link reach the
+    /// node through its kernel sockets (the slow path).
     fn start(&self, mut config: DataPlaneConfig) -> std::io::Result<DataPlane> {
-        let _in = self.topo.as_ref().map(|t| t.enter(Ns::Node));
+        let Some(topo) = &self.topo else {
+            return DataPlane::start(config);
+        };
         if config.backend == BackendKind::Xdp {
-            // Attach to the first link; phones on the second link reach
-            // the node through its kernel sockets (the slow path).
             config.xdp.interface = Some(netns::NODE_IF0.to_string());
         }
-        DataPlane::start(config)
+        let dp = {
+            let _in = topo.enter(Ns::Node);
+            DataPlane::start(config)?
+        };
+        let (n, workers) = (topo.threads_in(Ns::Node), dp.worker_count());
+        assert!(
+            n >= workers,
+            "{n} threads in the node namespace, {workers} workers"
+        );
+        Ok(dp)
     }
 }
 

@@ -428,6 +428,26 @@ impl Topology {
         (stat("rx"), stat("tx"))
     }
 
+    /// How many threads of this process are in `which` now (a check that
+    /// spawned workers inherited it: kernel-socket backends work from any
+    /// namespace once their sockets are made, so media alone cannot tell).
+    pub fn threads_in(&self, which: Ns) -> usize {
+        use std::os::unix::fs::MetadataExt;
+        let name = self.ns_name(which);
+        let ino = std::fs::metadata(format!("/var/run/netns/{name}"))
+            .unwrap_or_else(|e| panic!("stat /var/run/netns/{name}: {e}"))
+            .ino();
+        let want = format!("net:[{ino}]");
+        std::fs::read_dir("/proc/self/task")
+            .unwrap_or_else(|e| panic!("read /proc/self/task: {e}"))
+            .flatten()
+            .filter(|t| {
+                std::fs::read_link(t.path().join("ns/net"))
+                    .is_ok_and(|l| l.as_os_str() == want.as_str())
+            })
+            .count()
+    }
+
     /// Sets `dev` in `which` up or down (a cable pulled mid-test).
     pub fn set_link(&self, which: Ns, dev: &str, up: bool) {
         self.ip(which, &["link", "set", dev, if up { "up" } else { "down" }]);
