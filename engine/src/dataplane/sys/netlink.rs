@@ -17,7 +17,18 @@
 //! the system calls are `unsafe`. Every call is bounded in time (a receive
 //! timeout plus a per-call deadline), replies to earlier requests (stale
 //! sequence numbers) are skipped, and datagrams not sent by the kernel are
-//! dropped. This is control-path code: it allocates freely.
+//! dropped.
+//!
+//! Allocation: the AF_XDP backend calls [`Netlink::route_get`],
+//! [`Netlink::neigh_get`] and [`Netlink::neigh_resolve`] from its packet
+//! path (next-hop cache misses and refreshes), so on success these three do
+//! not touch the heap after [`Netlink::open`]: requests are built in a
+//! buffer `open` reserves (cleared and refilled within its capacity),
+//! addresses travel as fixed arrays, and replies are read into a reused
+//! receive buffer and parsed in place (it grows only for a datagram larger
+//! than [`RECV_BUF`], which these small replies never are). Errors may
+//! allocate their message. [`Netlink::link_get`] (the name `String`) and
+//! [`Netlink::addr_owner`] are start-up calls and are not held to this.
 #![allow(dead_code)] // used by the xdp backend (lead's branch)
 
 use std::ffi::CString;
@@ -33,6 +44,11 @@ const RECV_TIMEOUT: Duration = Duration::from_secs(1);
 const CALL_DEADLINE: Duration = Duration::from_secs(2);
 /// Initial receive buffer; it grows to fit any larger datagram.
 const RECV_BUF: usize = 32 * 1024;
+/// Request buffer capacity reserved by [`Netlink::open`]. The largest
+/// request built here is 52 bytes (16 header + 16 `ifinfomsg` or 12 for the
+/// others, + one attribute of at most 4 + 16); the rest is headroom, so
+/// building a request never reallocates.
+const REQ_BUF: usize = 128;
 
 /// `struct nlmsghdr` size.
 const NLMSG_HDRLEN: usize = 16;
@@ -215,6 +231,8 @@ pub(crate) struct Netlink {
     seq: u32,
     /// Receive buffer (grows to the largest datagram seen).
     buf: Vec<u8>,
+    /// Request buffer, reused by every call ([`REQ_BUF`] bytes reserved).
+    req: Vec<u8>,
 }
 
 impl Netlink {
@@ -259,6 +277,7 @@ impl Netlink {
             fd,
             seq: 0,
             buf: vec![0; RECV_BUF],
+            req: Vec::with_capacity(REQ_BUF),
         })
     }
 
@@ -267,11 +286,13 @@ impl Netlink {
     /// link-local IPv6 destinations are not supported). A destination the
     /// kernel cannot reach is an error (e.g. `ENETUNREACH`), and so is a
     /// route that is neither unicast nor local (broadcast, multicast...).
+    ///
+    /// Allocation-free on success (see the module documentation).
     pub(crate) fn route_get(&mut self, dst: IpAddr) -> io::Result<Route> {
-        let (family, octets) = ip_bytes(&dst);
-        let rtm = rtmsg(family, (octets.len() * 8) as u8);
+        let ip = IpBytes::of(&dst);
+        let rtm = rtmsg(ip.family, (ip.len * 8) as u8);
         let mut route = None;
-        self.exchange(RTM_GETROUTE, 0, &rtm, &[(RTA_DST, &octets)], &mut |m| {
+        self.exchange(RTM_GETROUTE, 0, &rtm, &[(RTA_DST, ip.octets())], &mut |m| {
             if m.ty == RTM_NEWROUTE {
                 route = Some(parse_route(m.payload)?);
             }
@@ -281,12 +302,13 @@ impl Netlink {
     }
 
     /// The neighbour entry for `ip` on `ifindex`, if any (`RTM_GETNEIGH`;
-    /// the kernel's "no such entry" is `Ok(None)`).
+    /// the kernel's "no such entry" is `Ok(None)`). Allocation-free on
+    /// success, `Ok(None)` included (see the module documentation).
     pub(crate) fn neigh_get(&mut self, ifindex: u32, ip: IpAddr) -> io::Result<Option<Neigh>> {
-        let (family, octets) = ip_bytes(&ip);
-        let ndm = ndmsg(family, ifindex_i32(ifindex)?, 0, 0);
+        let ip = IpBytes::of(&ip);
+        let ndm = ndmsg(ip.family, ifindex_i32(ifindex)?, 0, 0);
         let mut neigh = None;
-        let r = self.exchange(RTM_GETNEIGH, 0, &ndm, &[(NDA_DST, &octets)], &mut |m| {
+        let r = self.exchange(RTM_GETNEIGH, 0, &ndm, &[(NDA_DST, ip.octets())], &mut |m| {
             if m.ty == RTM_NEWNEIGH {
                 neigh = Some(parse_neigh(m.payload)?.neigh);
             }
@@ -307,24 +329,29 @@ impl Netlink {
     /// since Linux 5.16 (seen on 6.18) `NTF_USE` clears `NUD_PERMANENT`, so it would turn
     /// an administrator's static entry into a dynamic one that the kernel
     /// then re-learns from the wire.
+    ///
+    /// Allocation-free on success (see the module documentation).
     pub(crate) fn neigh_resolve(&mut self, ifindex: u32, ip: IpAddr) -> io::Result<()> {
         if let Some(n) = self.neigh_get(ifindex, ip)? {
             if n.state & (NUD_PERMANENT | NUD_NOARP) != 0 {
                 return Ok(());
             }
         }
-        let (family, octets) = ip_bytes(&ip);
-        let ndm = ndmsg(family, ifindex_i32(ifindex)?, 0, NTF_USE);
+        let ip = IpBytes::of(&ip);
+        let ndm = ndmsg(ip.family, ifindex_i32(ifindex)?, 0, NTF_USE);
         self.exchange(
             RTM_NEWNEIGH,
             NLM_F_ACK | NLM_F_CREATE,
             &ndm,
-            &[(NDA_DST, &octets)],
+            &[(NDA_DST, ip.octets())],
             &mut |_| Ok(()),
         )
     }
 
     /// One interface by index (`RTM_GETLINK`, statistics left out).
+    ///
+    /// Allocates (the link's name is a `String`): a start-up call, not for
+    /// the packet path.
     pub(crate) fn link_get(&mut self, ifindex: u32) -> io::Result<Link> {
         let ifi = ifinfomsg(ifindex_i32(ifindex)?);
         let mask = RTEXT_FILTER_SKIP_STATS.to_ne_bytes();
@@ -341,9 +368,11 @@ impl Netlink {
     /// Which interface holds local address `ip`, if any (`RTM_GETADDR`
     /// dump of that family; a dump the kernel flags as interrupted by a
     /// change is read again, up to three times).
+    ///
+    /// A start-up call, not for the packet path: it is not held to the
+    /// no-allocation rule (a dump may grow the receive buffer).
     pub(crate) fn addr_owner(&mut self, ip: IpAddr) -> io::Result<Option<u32>> {
-        let (family, _) = ip_bytes(&ip);
-        let ifa = ifaddrmsg(family);
+        let ifa = ifaddrmsg(IpBytes::of(&ip).family);
         for _ in 0..3 {
             let mut owner = None;
             let mut interrupted = false;
@@ -369,6 +398,8 @@ impl Netlink {
 
     /// Sends one request and feeds every message of its reply to `on_msg`,
     /// until the reply is complete (single message, `NLMSG_DONE`, or ack).
+    /// The request is built in `self.req` and the reply read into
+    /// `self.buf`, both reused: no allocation on success.
     fn exchange(
         &mut self,
         ty: u16,
@@ -379,8 +410,8 @@ impl Netlink {
     ) -> io::Result<()> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
-        let req = build_request(ty, flags | NLM_F_REQUEST, seq, fixed, attrs)?;
-        self.send(&req)?;
+        build_request(&mut self.req, ty, flags | NLM_F_REQUEST, seq, fixed, attrs)?;
+        self.send(&self.req)?;
         let deadline = Instant::now() + CALL_DEADLINE;
         loop {
             if Instant::now() > deadline {
@@ -693,11 +724,41 @@ fn attr_ip(family: u8, data: &[u8]) -> io::Result<IpAddr> {
     }
 }
 
-/// The address family and bytes of an IP address.
-fn ip_bytes(ip: &IpAddr) -> (u8, Vec<u8>) {
-    match ip {
-        IpAddr::V4(a) => (libc::AF_INET as u8, a.octets().to_vec()),
-        IpAddr::V6(a) => (libc::AF_INET6 as u8, a.octets().to_vec()),
+/// The address family and bytes of an IP address, on the stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct IpBytes {
+    /// `AF_INET` or `AF_INET6`.
+    family: u8,
+    /// The address in network order, in the first `len` bytes.
+    bytes: [u8; 16],
+    /// 4 or 16.
+    len: usize,
+}
+
+impl IpBytes {
+    /// The family and bytes of `ip`.
+    fn of(ip: &IpAddr) -> IpBytes {
+        let mut bytes = [0u8; 16];
+        match ip {
+            IpAddr::V4(a) => {
+                bytes[..4].copy_from_slice(&a.octets());
+                IpBytes {
+                    family: libc::AF_INET as u8,
+                    bytes,
+                    len: 4,
+                }
+            }
+            IpAddr::V6(a) => IpBytes {
+                family: libc::AF_INET6 as u8,
+                bytes: a.octets(),
+                len: 16,
+            },
+        }
+    }
+
+    /// The address bytes (4 or 16).
+    fn octets(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&self.bytes)
     }
 }
 
@@ -738,14 +799,17 @@ fn ifaddrmsg(family: u8) -> [u8; 8] {
     m
 }
 
-/// Builds one request: header, fixed part, attributes, each 4-aligned.
+/// Builds one request into `m` (cleared first): header, fixed part,
+/// attributes, each 4-aligned. Reallocates only when the request is longer
+/// than `m`'s capacity, which [`REQ_BUF`] covers for every request here.
 fn build_request(
+    m: &mut Vec<u8>,
     ty: u16,
     flags: u16,
     seq: u32,
     fixed: &[u8],
     attrs: &[(u16, &[u8])],
-) -> io::Result<Vec<u8>> {
+) -> io::Result<()> {
     let mut len = NLMSG_HDRLEN + align4(fixed.len());
     for (_, data) in attrs {
         if data.len() > usize::from(u16::MAX) - NLA_HDRLEN {
@@ -754,7 +818,8 @@ fn build_request(
         len += align4(NLA_HDRLEN + data.len());
     }
     let total = u32::try_from(len).map_err(|_| invalid("request too long"))?;
-    let mut m = Vec::with_capacity(len);
+    m.clear();
+    m.reserve(len); // a no-op within the capacity reserved in `open`
     m.extend_from_slice(&total.to_ne_bytes());
     m.extend_from_slice(&ty.to_ne_bytes());
     m.extend_from_slice(&flags.to_ne_bytes());
@@ -770,7 +835,7 @@ fn build_request(
         m.resize(align4(m.len()), 0);
     }
     debug_assert_eq!(m.len(), len);
-    Ok(m)
+    Ok(())
 }
 
 /// Splits the first message off a datagram: the message and what follows.
@@ -1092,7 +1157,9 @@ mod tests {
     #[test]
     fn request_layout_is_the_kernels() {
         let rtm = rtmsg(V4, 32);
-        let req = build_request(
+        let mut req = Vec::with_capacity(REQ_BUF);
+        build_request(
+            &mut req,
             RTM_GETROUTE,
             NLM_F_REQUEST,
             7,
@@ -1111,13 +1178,51 @@ mod tests {
         want.extend_from_slice(&RTA_DST.to_ne_bytes());
         want.extend_from_slice(&[198, 51, 100, 2]);
         assert_eq!(req, want);
-        // Odd-length data is padded, and the header length counts the pad.
-        let req = build_request(1, 0, 1, &[1, 2, 3], &[(9, &[5])]).unwrap();
+        // Odd-length data is padded, and the header length counts the pad;
+        // the buffer is cleared first (this request is shorter than the last).
+        build_request(&mut req, 1, 0, 1, &[1, 2, 3], &[(9, &[5])]).unwrap();
         assert_eq!(req.len(), 16 + 4 + 8);
         assert_eq!(u32_at(&req, 0), Some(28));
         assert_eq!(u16_at(&req, 20), Some(5)); // attribute length excludes the pad
         let big = vec![0u8; 70_000];
-        assert!(build_request(1, 0, 1, &[], &[(1, &big)]).is_err());
+        assert!(build_request(&mut req, 1, 0, 1, &[], &[(1, &big)]).is_err());
+    }
+
+    /// Every request the calls build fits the buffer `open` reserves, so
+    /// building one never reallocates (same pointer, same capacity).
+    #[test]
+    fn requests_fit_the_reserved_buffer() {
+        let mut req = Vec::with_capacity(REQ_BUF);
+        let (ptr, cap) = (req.as_ptr(), req.capacity());
+        let v6 = IpBytes::of(&"2001:db8::1".parse().unwrap());
+        let mask = RTEXT_FILTER_SKIP_STATS.to_ne_bytes();
+        /// Message type, fixed part, attributes.
+        type Request<'a> = (u16, &'a [u8], &'a [(u16, &'a [u8])]);
+        let requests: [Request<'_>; 5] = [
+            (RTM_GETROUTE, &rtmsg(V6, 128), &[(RTA_DST, v6.octets())]),
+            (RTM_GETNEIGH, &ndmsg(V6, 1, 0, 0), &[(NDA_DST, v6.octets())]),
+            (
+                RTM_NEWNEIGH,
+                &ndmsg(V6, 1, 0, NTF_USE),
+                &[(NDA_DST, v6.octets())],
+            ),
+            (RTM_GETLINK, &ifinfomsg(1), &[(IFLA_EXT_MASK, &mask)]),
+            (RTM_GETADDR, &ifaddrmsg(V6), &[]),
+        ];
+        for (ty, fixed, attrs) in requests {
+            build_request(&mut req, ty, NLM_F_REQUEST, 1, fixed, attrs).unwrap();
+            assert!(req.len() <= 52, "{ty}: {} bytes", req.len());
+            assert_eq!((req.as_ptr(), req.capacity()), (ptr, cap), "{ty}");
+        }
+    }
+
+    #[test]
+    fn ip_bytes_are_the_address() {
+        let v4 = IpBytes::of(&"198.51.100.2".parse().unwrap());
+        assert_eq!((v4.family, v4.octets()), (V4, &[198u8, 51, 100, 2][..]));
+        let a6: Ipv6Addr = "2001:db8::2".parse().unwrap();
+        let v6 = IpBytes::of(&IpAddr::V6(a6));
+        assert_eq!((v6.family, v6.octets()), (V6, &a6.octets()[..]));
     }
 
     #[test]
