@@ -437,6 +437,31 @@ pub fn set_worker_start_hook(hook: Option<fn()>) {
         .unwrap_or_else(|poisoned| poisoned.into_inner()) = hook;
 }
 
+/// Fuzzing entry (`fuzz/fuzz_targets/xdp_frame.rs`): parses `data` as a
+/// frame the AF_XDP socket received; when it parses, checks the payload
+/// lies inside the frame, then writes reply headers (addresses swapped) in
+/// front of the payload and checks they parse back to the same addresses
+/// and length. Panics on a broken invariant. Not part of the API.
+#[doc(hidden)]
+pub fn fuzz_xdp_frame(data: &[u8]) {
+    use xdp::frame;
+    let Ok(f) = frame::parse(data) else { return };
+    assert!(f.payload + f.len <= data.len(), "payload inside the frame");
+    let hdr = frame::header_len(&f.src);
+    let mut buf = vec![0u8; hdr + f.len];
+    buf[hdr..].copy_from_slice(&data[f.payload..f.payload + f.len]);
+    let l2 = frame::L2 {
+        src: [2, 0, 0, 0, 0, 1],
+        dst: [2, 0, 0, 0, 0, 2],
+    };
+    let start = frame::write_headers(&mut buf, hdr, f.len, f.dst, f.src, &l2, 7)
+        .expect("a parsed frame's reply fits");
+    assert_eq!(start, 0);
+    let back = frame::parse(&buf).expect("written headers parse");
+    assert_eq!((back.src, back.dst, back.len), (f.dst, f.src, f.len));
+    assert_eq!(back.payload, hdr);
+}
+
 /// Whether io_uring (with the features the uring backend needs) can be set
 /// up in this process. Used by tests; not part of the API.
 #[doc(hidden)]
