@@ -16,13 +16,16 @@
 //! ```
 //!
 //! The decisions live in [`relay`], a sans-I/O state machine tested
-//! without sockets; the I/O lives in two backends behind one trait:
+//! without sockets; the I/O lives in three backends behind one trait:
 //! `recvmmsg`/`sendmmsg` over non-blocking sockets and level-triggered
-//! epoll (with UDP GSO), and io_uring (multishot `recvmsg` into a
+//! epoll (with UDP GSO); io_uring (multishot `recvmsg` into a
 //! provided-buffer ring, a `send` with the destination address from the
-//! same buffer, sockets as registered files), which `auto` picks where it
-//! works. Every system call
-//! sits in one module, `sys`, the only place `unsafe` is allowed.
+//! same buffer, sockets as registered files); and AF_XDP (an XDP program
+//! steers the media ports' frames into one XSK per worker, which relays
+//! them in place in the frame and sends them on its tx ring, below the
+//! kernel's socket layer; `docs/xdp.md`). `auto` picks AF_XDP where the
+//! media interface allows it, else io_uring where it works. Every system
+//! call sits in one module, `sys`, the only place `unsafe` is allowed.
 //!
 //! The contract with the control plane is `docs/dataplane-contract.md`.
 
