@@ -3,7 +3,9 @@
 //! that media really goes through the XSK (its counters), and each
 //! fallback: zero-copy refused (veth) → copy, generic forced, loopback →
 //! io_uring, another interface → the kernel socket, a queue the XSK is not
-//! bound to → the kernel socket, no BPF privilege → io_uring. The relay
+//! bound to → the kernel socket, no BPF privilege → io_uring, no native
+//! XDP (a bridge) → generic mode, a wildcard media address and no
+//! interface named → io_uring with the reason. The relay
 //! scenarios (re-key, bridge, passthrough, latching, RTCP, overload) run on
 //! xdp in `dataplane_e2e::netns_xdp`.
 
@@ -227,6 +229,55 @@ fn xdp_generic_mode_when_forced() {
     let before = stats(&dp);
     exchange(&p, 30);
     assert_eq!(stats(&dp).xdp_tx - before.xdp_tx, 60, "{:?}", stats(&dp));
+    dp.shutdown();
+}
+
+#[test]
+fn native_refused_falls_back_to_generic_mode() {
+    let Some(topo) = Topology::new("xdp-bridge") else {
+        return;
+    };
+    // A bridge has no native XDP: the probe must say so and
+    // attach in generic mode.
+    topo.ip(Ns::Node, &["link", "add", "rd0", "type", "bridge"]);
+    topo.ip(Ns::Node, &["addr", "add", "203.0.113.77/32", "dev", "rd0"]);
+    topo.ip(Ns::Node, &["link", "set", "rd0", "up"]);
+    let dp = start(
+        &topo,
+        BackendKind::Xdp,
+        XdpSettings {
+            interface: None,
+            media_address: Some(IpAddr::from([203, 0, 113, 77])),
+            attach: XdpAttach::Auto,
+            zero_copy: true,
+        },
+        1,
+    );
+    assert_eq!(dp.backend(), BackendKind::Xdp, "{}", dp.backend_detail());
+    let detail = dp.backend_detail().to_string();
+    assert!(detail.contains("xdp generic copy on rd0"), "{detail}");
+    assert!(detail.contains("Native attach"), "{detail}");
+    dp.shutdown();
+}
+
+#[test]
+fn a_wildcard_media_address_needs_an_interface() {
+    let dp = DataPlane::start(DataPlaneConfig {
+        workers: 1,
+        backend: BackendKind::Xdp,
+        xdp: XdpSettings {
+            media_address: Some(IpAddr::from([0, 0, 0, 0])),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap();
+    assert_ne!(dp.backend(), BackendKind::Xdp);
+    assert!(
+        dp.backend_detail().contains("xdp_interface"),
+        "{}",
+        dp.backend_detail()
+    );
     dp.shutdown();
 }
 
