@@ -212,7 +212,9 @@ pub struct WorkerCounters {
     /// are in `kernel_drops` instead).
     pub packets_dropped: AtomicU64,
     /// Datagrams the kernel dropped on the worker's sockets because their
-    /// receive queue was full (from `SO_RXQ_OVFL`).
+    /// receive queue was full (from `SO_RXQ_OVFL`); on AF_XDP also the
+    /// frames dropped because the worker's XSK rx ring was full or had no
+    /// free frame (`XDP_STATISTICS`).
     pub kernel_drops: AtomicU64,
     /// Receive batches that held at least one datagram.
     pub batches: AtomicU64,

@@ -57,6 +57,9 @@ pub(crate) const HOP_RETRY: Duration = Duration::from_millis(100);
 const MAX_KICKS: usize = 64;
 /// No socket token for a port.
 const NO_TOKEN: u32 = u32::MAX;
+/// How often the XSK's kernel drop counters are read (one `getsockopt`),
+/// besides after every full batch (a backlog).
+const STATS_EVERY: Duration = Duration::from_millis(250);
 
 /// Which XDP attach mode to use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -341,6 +344,9 @@ pub(crate) struct XdpBackend {
     socks: Vec<Option<(SocketAddr, RawFd)>>,
     hops: NextHops,
     ip_id: u16,
+    /// The XSK's kernel drops (rx ring full, no fill frame) seen so far.
+    kernel_drops: u64,
+    next_stats: Instant,
     counters: Arc<WorkerCounters>,
 }
 
@@ -371,6 +377,8 @@ impl XdpBackend {
                 map: HashMap::new(),
             },
             ip_id: 0,
+            kernel_drops: 0,
+            next_stats: Instant::now(),
             counters,
         })
     }
@@ -384,6 +392,8 @@ impl XdpBackend {
             socks,
             hops,
             ip_id,
+            kernel_drops,
+            next_stats,
             counters,
             ..
         } = self;
@@ -504,6 +514,19 @@ impl XdpBackend {
         }
         xsk.reap();
         xsk.refill();
+        if received as usize >= XSK_BATCH || now >= *next_stats {
+            // Frames the kernel dropped because this worker fell behind
+            // (the rx ring full, or no free frame on the fill ring): the
+            // XSK's equivalent of a socket's SO_RXQ_OVFL.
+            *next_stats = now + STATS_EVERY;
+            if let Ok(st) = xsk.stats() {
+                let total = st.rx_dropped + st.rx_ring_full;
+                if total > *kernel_drops {
+                    add(&counters.kernel_drops, total - *kernel_drops);
+                    *kernel_drops = total;
+                }
+            }
+        }
         received
     }
 }
