@@ -1010,6 +1010,14 @@ fn metrics_and_health() {
     assert_eq!(h.status, 200);
     assert_eq!(h.json()["status"], "ok");
     assert_eq!(h.json()["workers"], 2);
+    // Which backend runs, and why not AF_XDP: the media address is on
+    // loopback here.
+    let detail = h.json()["backend_detail"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert_ne!(h.json()["backend"], "xdp");
+    assert!(detail.contains("loopback"), "{detail}");
     let (pa, pb) = (phone(), phone());
     let v = post(
         api,
