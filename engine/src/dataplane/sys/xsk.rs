@@ -74,8 +74,8 @@ pub(crate) struct XskConfig {
 impl Default for XskConfig {
     fn default() -> Self {
         XskConfig {
-            frames: 4096,
-            ring: 2048,
+            frames: 8192,
+            ring: 4096,
             bind: XskBind::Copy,
         }
     }
