@@ -43,7 +43,10 @@
 # count; a PNG beside it when rsvg-convert is installed). Only README.md and
 # the SVG are tracked (see results/veth/.gitignore).
 #
-# Environment: CALLS ("100 1000 3000"), DUR (10 s per run), BACKENDS
+# Environment: CALLS ("100 1000 3000"), DUR (10 s per run), PASSTHROUGH
+# ("1000": call counts at which each Rampart backend also runs verified
+# passthrough, one suite and key per direction on both legs: tag and replay
+# checked, bytes forwarded unchanged; empty skips), BACKENDS
 # ("xdp uring mmsg": Rampart backends, in this order), XDP_ATTACH (auto:
 # --xdp-attach auto|native|generic), RTPE=0 skips rtpengine, STEP=0 skips
 # the step search, STEP_BACKENDS (BACKENDS), STEP_DUR (5 s per step),
@@ -65,6 +68,7 @@ BACKENDS=${BACKENDS:-"xdp uring mmsg"}
 XDP_ATTACH=${XDP_ATTACH:-auto}
 RTPE=${RTPE:-1}
 STEP=${STEP:-1}
+PASSTHROUGH=${PASSTHROUGH-1000}
 STEP_BACKENDS=${STEP_BACKENDS:-$BACKENDS}
 STEP_DUR=${STEP_DUR:-5}
 STEP_START=${STEP_START:-200}
@@ -381,6 +385,11 @@ for b in $BACKENDS; do
     fi
     for n in $CALLS; do
         run_one "$b" "$RH" "$label" "$RP" "$n" "rampart-$b-$n" "${DEV[@]}" || true
+        sleep 0.5
+    done
+    for n in $PASSTHROUGH; do
+        run_one "$b-passthrough" "$RH" "${BLABEL[$b]:-Rampart $b}, verified passthrough (1 worker)" \
+            "$RP" "$n" "rampart-$b-passthrough-$n" "${DEV[@]}" --passthrough || true
         sleep 0.5
     done
     if [ "$STEP" = 1 ] && [[ " $STEP_BACKENDS " == *" $b "* ]]; then
