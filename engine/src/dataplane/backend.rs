@@ -14,6 +14,7 @@ use std::os::fd::RawFd;
 use std::sync::Arc;
 
 use super::counters::{add, inc};
+use super::gso::{self, Outgoing};
 use super::sys::{self, Epoll, MmsgRx, MmsgTx, RxMeta, TxGroup};
 use super::{BackendKind, WorkerCounters};
 
@@ -96,6 +97,8 @@ pub(crate) struct MmsgBackend {
     done: Vec<bool>,
     spans: Vec<(usize, usize)>,
     entries: Vec<(usize, bool)>,
+    /// This socket's datagrams of the batch, for the GSO grouping.
+    outgoing: Vec<Outgoing>,
     groups: Vec<TxGroup>,
     counters: Arc<WorkerCounters>,
 }
@@ -121,6 +124,7 @@ impl MmsgBackend {
             done: Vec::with_capacity(batch),
             spans: Vec::with_capacity(batch),
             entries: Vec::with_capacity(batch),
+            outgoing: Vec::with_capacity(batch),
             groups: Vec::with_capacity(batch),
             counters,
         })
@@ -145,40 +149,37 @@ impl MmsgBackend {
             let token = self.out[start].1.token;
             self.spans.clear();
             self.entries.clear();
+            self.outgoing.clear();
             self.groups.clear();
             let info = self.socks.get(token as usize).copied().unwrap_or_default();
-            // Collect this socket's datagrams, in order, and fold runs of
-            // equal-size datagrams to one address into GSO groups.
+            // This socket's datagrams, in order...
             for k in start..n {
                 let (slot, tx) = self.out[k];
                 if self.done[k] || tx.token != token {
                     continue;
                 }
                 self.done[k] = true;
-                let idx = self.spans.len();
                 self.spans.push((slot * SLOT, tx.len));
                 self.entries.push((tx.len, tx.rtcp));
-                if let Some(g) = self.groups.last_mut() {
-                    let seg = usize::from(g.segment);
-                    if info.gso
-                        && g.dest == tx.dest
-                        && self.spans[g.first].1 == tx.len
-                        && tx.len <= usize::from(u16::MAX)
-                        && g.count < sys::GSO_MAX_SEGMENTS
-                        && (g.count + 1) * tx.len <= sys::GSO_MAX_BYTES
-                        && (seg == 0 || seg == tx.len)
-                    {
-                        g.count += 1;
-                        g.segment = tx.len as u16;
-                        continue;
-                    }
-                }
-                self.groups.push(TxGroup {
-                    first: idx,
-                    count: 1,
-                    segment: 0,
+                self.outgoing.push(Outgoing {
+                    token,
                     dest: tx.dest,
+                    len: tx.len,
                 });
+            }
+            // ...folded into GSO groups (runs of equal-size datagrams to
+            // one address).
+            let mut i = 0;
+            while i < self.outgoing.len() {
+                let count = gso::run_len(self.outgoing[i..].iter().copied(), info.gso).max(1);
+                let first = self.outgoing[i];
+                self.groups.push(TxGroup {
+                    first: i,
+                    count,
+                    segment: if count > 1 { first.len as u16 } else { 0 },
+                    dest: first.dest,
+                });
+                i += count;
             }
             if !info.live {
                 for _ in 0..self.entries.len() {

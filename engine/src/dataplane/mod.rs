@@ -31,6 +31,7 @@
 
 mod backend;
 mod counters;
+mod gso;
 pub mod pacer;
 pub mod relay;
 mod sys;
@@ -160,7 +161,7 @@ impl fmt::Display for DataPlaneError {
             DataPlaneError::Timeout => f.write_str("data-plane worker did not answer in time"),
             DataPlaneError::Io(e) => write!(f, "data-plane socket error: {e}"),
             DataPlaneError::DuplicateCall(id) => write!(f, "call {id} already exists"),
-            DataPlaneError::Srtp(e) => write!(f, "SRTP key change refused: {e:?}"),
+            DataPlaneError::Srtp(e) => write!(f, "SRTP key change refused: {e}"),
         }
     }
 }
@@ -169,6 +170,7 @@ impl std::error::Error for DataPlaneError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             DataPlaneError::Io(e) => Some(e),
+            DataPlaneError::Srtp(e) => Some(e),
             _ => None,
         }
     }

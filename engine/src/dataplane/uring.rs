@@ -31,9 +31,9 @@ use std::sync::Arc;
 
 use super::backend::{Backend, Handler, RECV_LEN, SLOT};
 use super::counters::{add, inc};
+use super::gso::{self, Outgoing};
 use super::sys::uring::{Ring, Sock, GSO_SLOTS, PAYLOAD_OFFSET};
 use super::sys::EventFd;
-use super::sys::{GSO_MAX_BYTES, GSO_MAX_SEGMENTS};
 use super::{BackendKind, WorkerCounters};
 
 const KIND_SHIFT: u32 = 62;
@@ -285,17 +285,19 @@ impl UringBackend {
         while i < n {
             let first = self.sending[usize::from(self.pending[i])];
             let out = self.sock_info(first.token);
-            let mut j = i + 1;
-            if out.gso && out.live {
-                while j < n && j - i < GSO_MAX_SEGMENTS && (j - i + 1) * first.len <= GSO_MAX_BYTES
-                {
-                    let m = self.sending[usize::from(self.pending[j])];
-                    if m.token != first.token || m.dest != first.dest || m.len != first.len {
-                        break;
+            let sending = &self.sending;
+            let run = gso::run_len(
+                self.pending[i..].iter().map(|&b| {
+                    let m = sending[usize::from(b)];
+                    Outgoing {
+                        token: m.token,
+                        dest: m.dest,
+                        len: m.len,
                     }
-                    j += 1;
-                }
-            }
+                }),
+                out.gso && out.live,
+            );
+            let j = i + run.max(1);
             let mut sent = false;
             if j - i >= 2 {
                 if let Some(slot) = self.gso_free.pop() {
