@@ -46,6 +46,7 @@
 //!   checks [`RTP_TAILROOM`] / [`RTCP_TAILROOM`] before every protect call.
 //! * **SRTCP index.** libsrtp's first SRTCP index after a session is created
 //!   is 1 (RFC 3711 allows starting at 0).
+#![allow(unsafe_code)] // the FFI to libsrtp (the reference peer)
 
 use std::os::raw::{c_int, c_uint, c_ulong};
 use std::ptr;

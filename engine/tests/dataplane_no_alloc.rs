@@ -7,6 +7,7 @@
 //! backends run on loopback; the AF_XDP backend across the veth topology
 //! of `support/netns.rs` (root), with its next-hop cache refreshed during
 //! the measured window.
+#![allow(unsafe_code)] // a counting global allocator
 
 mod support;
 

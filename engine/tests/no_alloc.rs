@@ -10,6 +10,7 @@
 //! key is looked up).
 //!
 //! A global allocator is per test binary, so this file holds only this test.
+#![allow(unsafe_code)] // a counting global allocator
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

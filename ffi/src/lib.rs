@@ -19,6 +19,7 @@
 //! (it may move between threads); separate sessions are independent. A
 //! `rampart_node` may be called from several threads at once, except
 //! `rampart_node_stop`, which must be the last call on it.
+#![allow(unsafe_code)] // `extern "C"` exports (`#[no_mangle]`); pointers go through `ptr`
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 // C names: the header is the contract, so types and constants carry their

@@ -8,6 +8,7 @@
 //! of the stated size, not aliased by another thread during the call, and
 //! objects come from the matching `rampart_*_new`/`_start` and are freed
 //! once.
+#![allow(unsafe_code)] // the C pointers and lengths, each with its SAFETY argument
 
 use std::ffi::{c_char, CStr, CString};
 

@@ -25,6 +25,7 @@
 //!
 //! Bounded: `--packets` pairs per case (default 200,000), 20,000 round
 //! trips; loopback only. Prints markdown tables on stdout.
+#![allow(unsafe_code)] // raw socket syscalls to measure the kernel alone
 
 use std::io;
 use std::net::UdpSocket;

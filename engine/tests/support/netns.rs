@@ -33,6 +33,7 @@
 //! leftovers of dead processes are removed the first time a topology is
 //! made. If the namespaces cannot be made (not root, no iproute2) the test
 //! fails with the reason, unless `RAMPART_XDP_ALLOW_SKIP=1` is set.
+#![allow(unsafe_code)] // `setns(2)` on the test thread
 
 use std::fs::File;
 use std::io::{self, Read, Write};

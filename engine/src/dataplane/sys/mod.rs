@@ -73,9 +73,8 @@ impl EventFd {
         // fd we own.
         let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
         // SAFETY: fd was just returned by eventfd and is owned by nobody else.
-        Ok(EventFd {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(EventFd { fd })
     }
 
     /// Rings the doorbell (never blocks; a saturated counter is still
@@ -389,7 +388,9 @@ impl MmsgRx {
             // SAFETY: mmsghdr, iovec and sockaddr_storage are plain data for
             // which all-zero is valid (null pointers, zero lengths).
             hdrs: (0..n).map(|_| unsafe { zeroed() }).collect(),
+            // SAFETY: as above.
             iovs: (0..n).map(|_| unsafe { zeroed() }).collect(),
+            // SAFETY: as above.
             names: (0..n).map(|_| unsafe { zeroed() }).collect(),
             cmsgs: vec![[0u64; 4]; n],
         }
@@ -494,7 +495,9 @@ impl MmsgTx {
         MmsgTx {
             // SAFETY: plain data, all-zero valid (see MmsgRx::new).
             hdrs: (0..n).map(|_| unsafe { zeroed() }).collect(),
+            // SAFETY: as above.
             iovs: (0..n).map(|_| unsafe { zeroed() }).collect(),
+            // SAFETY: as above.
             names: (0..n).map(|_| unsafe { zeroed() }).collect(),
             cmsgs: vec![[0u64; 4]; n],
         }
