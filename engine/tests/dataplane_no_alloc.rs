@@ -133,7 +133,6 @@ fn recv(sock: &UdpSocket, buf: &mut [u8]) -> usize {
 }
 
 fn relay_without_allocating(kind: BackendKind) {
-    set_worker_start_hook(Some(mark_worker));
     let net = if kind == BackendKind::Xdp {
         match Topology::new("no-alloc") {
             Some(t) => Net(Some(t)),
@@ -151,6 +150,10 @@ fn relay_without_allocating(kind: BackendKind) {
             batch_size: 32,
             xdp: XdpSettings {
                 interface: Some(netns::NODE_IF0.to_string()),
+                ..Default::default()
+            },
+            hooks: TestHooks {
+                worker_start: Some(mark_worker),
                 ..Default::default()
             },
             ..Default::default()

@@ -11,19 +11,17 @@
 //!   the kernel drops because the XSK's rx ring or fill ring ran out are
 //!   counted per worker, and the XSK keeps being served.
 //!
-//! Its own test binary: the hooks apply to every data plane started in the
-//! process afterwards, so the tests here take turns (one lock).
+//! The hooks are part of each data plane's configuration, so these tests
+//! run side by side with any other.
 
 use std::net::UdpSocket;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rampart::dataplane::*;
 use support::netns::{self, Ns, Topology};
 
 mod support;
-
-static HOOKS: Mutex<()> = Mutex::new(());
 
 fn rtp(seq: u16, payload: &[u8]) -> Vec<u8> {
     let mut v = vec![0x80, 0x00];
@@ -55,11 +53,12 @@ fn slow_worker() {
 /// A data plane of one worker on `backend`, whose worker sleeps before
 /// each command; requests wait `ack_timeout` (default: 5 s).
 fn stalling_plane(backend: BackendKind, ack_timeout: Option<Duration>) -> DataPlane {
-    set_test_hooks(TestHooks {
-        before_command: Some(slow_worker),
-        ack_timeout,
-    });
     DataPlane::start(DataPlaneConfig {
+        hooks: TestHooks {
+            before_command: Some(slow_worker),
+            ack_timeout,
+            ..Default::default()
+        },
         workers: 1,
         pin_cpus: false,
         backend,
@@ -75,7 +74,6 @@ fn stalling_plane(backend: BackendKind, ack_timeout: Option<Duration>) -> DataPl
 
 #[test]
 fn xsk_ring_overflow_is_counted_and_the_xsk_kept() {
-    let _turn = HOOKS.lock().unwrap_or_else(|p| p.into_inner());
     let Some(topo) = Topology::new("stall-xdp") else {
         return;
     };
@@ -145,7 +143,6 @@ fn xsk_ring_overflow_is_counted_and_the_xsk_kept() {
 
 #[test]
 fn a_call_that_arrives_after_the_timeout_is_dropped_not_leaked() {
-    let _turn = HOOKS.lock().unwrap_or_else(|p| p.into_inner());
     for backend in [BackendKind::Mmsg, BackendKind::Auto] {
         let dp = stalling_plane(backend, Some(Duration::from_millis(50)));
         let a = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -183,7 +180,6 @@ fn a_call_that_arrives_after_the_timeout_is_dropped_not_leaked() {
 
 #[test]
 fn receive_queue_overflow_is_counted_and_the_socket_kept() {
-    let _turn = HOOKS.lock().unwrap_or_else(|p| p.into_inner());
     for backend in [BackendKind::Mmsg, BackendKind::Auto] {
         let dp = stalling_plane(backend, None);
         let node_a = UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -330,6 +330,7 @@ impl Node {
                 attach: config.dataplane.xdp_attach,
                 zero_copy: config.dataplane.xdp_zero_copy,
             },
+            hooks: Default::default(),
         })
         .map_err(StartError::DataPlane)?;
         let listen = config.api.listen;

@@ -109,6 +109,9 @@ pub struct DataPlaneConfig {
     pub latch_grace_ms: u64,
     /// AF_XDP settings (the interface, the attach mode).
     pub xdp: XdpSettings,
+    /// Test hooks (default: none). Not part of the API.
+    #[doc(hidden)]
+    pub hooks: TestHooks,
 }
 
 /// Default [`DataPlaneConfig::latch_grace_ms`]: 2 s. Long enough for a phone
@@ -126,6 +129,7 @@ impl Default for DataPlaneConfig {
             batch_tick: pacer::BatchTick::default(),
             latch_grace_ms: DEFAULT_LATCH_GRACE_MS,
             xdp: XdpSettings::default(),
+            hooks: TestHooks::default(),
         }
     }
 }
@@ -405,10 +409,8 @@ impl fmt::Debug for DataPlane {
     }
 }
 
-type WorkerStartHook = fn();
-static WORKER_START_HOOK: Mutex<Option<WorkerStartHook>> = Mutex::new(None);
-
-/// Test hooks, read by [`DataPlane::start`]. Not part of the API.
+/// Test hooks, part of [`DataPlaneConfig`] (so they apply to one data
+/// plane, not to every one a process starts). Not part of the API.
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TestHooks {
@@ -416,30 +418,9 @@ pub struct TestHooks {
     pub before_command: Option<fn()>,
     /// How long a control request waits for a worker's ack (default 5 s).
     pub ack_timeout: Option<Duration>,
-}
-
-static TEST_HOOKS: Mutex<TestHooks> = Mutex::new(TestHooks {
-    before_command: None,
-    ack_timeout: None,
-});
-
-/// Installs test hooks for the data planes started after this call. Not
-/// part of the API.
-#[doc(hidden)]
-pub fn set_test_hooks(hooks: TestHooks) {
-    *TEST_HOOKS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner()) = hooks;
-}
-
-/// Test hook: a function every worker thread calls once when it starts
-/// (before it serves any packet). Used by the zero-allocation test to mark
-/// worker threads. Not part of the API.
-#[doc(hidden)]
-pub fn set_worker_start_hook(hook: Option<fn()>) {
-    *WORKER_START_HOOK
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner()) = hook;
+    /// Called once by every worker thread when it starts, before it serves
+    /// any packet (the zero-allocation test marks worker threads with it).
+    pub worker_start: Option<fn()>,
 }
 
 /// Fuzzing entry (`fuzz/fuzz_targets/xdp_frame.rs`): parses `data` as a
@@ -547,12 +528,8 @@ impl DataPlane {
             None => (None, Vec::new()),
         };
         let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let hook = *WORKER_START_HOOK
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let test_hooks = *TEST_HOOKS
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let hook = cfg.hooks.worker_start;
+        let test_hooks = cfg.hooks;
         let mut handles: Vec<WorkerHandle> = Vec::with_capacity(workers);
         let mut started = Vec::with_capacity(workers);
         for i in 0..workers {
