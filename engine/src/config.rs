@@ -375,6 +375,7 @@ impl Default for LogConfig {
 
 /// Why a configuration could not be loaded or is unusable.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
     Read {
@@ -406,7 +407,14 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Read { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
 
 impl Config {
     /// Parses TOML text; keys left out take their defaults, unknown keys are
@@ -586,6 +594,17 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_file_keeps_the_io_error_as_its_source() {
+        use std::error::Error as _;
+        let e = Config::from_file(Path::new("/nonexistent/rampart.toml")).unwrap_err();
+        let io = e
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .expect("the I/O error is the source");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    }
 
     #[test]
     fn embedded_default_equals_default() {

@@ -206,6 +206,7 @@ pub struct NodeInfo {
 
 /// Why a node did not start.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum StartError {
     /// The configuration is unusable.
     Config(ConfigError),
@@ -252,7 +253,18 @@ impl std::fmt::Display for StartError {
     }
 }
 
-impl std::error::Error for StartError {}
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Config(e) => Some(e),
+            StartError::DataPlane(e) | StartError::Runtime(e) => Some(e),
+            StartError::Listen { source, .. } | StartError::ListenUnix { source, .. } => {
+                Some(source)
+            }
+            StartError::Security(e) => Some(e),
+        }
+    }
+}
 
 /// Starts nodes.
 pub struct Node;

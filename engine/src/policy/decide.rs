@@ -53,6 +53,7 @@ impl From<&Device> for DeviceConfig {
 
 /// Why the policy refuses a request or a configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PolicyError {
     /// A secure leg was asked for in a nonsecure cluster and
     /// `srtp_request = "refuse"`.

@@ -78,6 +78,7 @@ impl std::fmt::Display for Role {
 /// Why a trust operation failed. Each variant's message says what was wrong
 /// and, where there is one, what to do about it.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum TrustError {
     /// A file could not be read or written.
     Io {
