@@ -671,11 +671,73 @@ fn rtcp_mux_demux_and_audio_video() {
     let k = got.expect("SRTCP demuxed to B's RTCP port");
     b_rx.unprotect_rtcp(&mut buf[..k])
         .expect("SRTCP unprotects at B");
-    ok(&ng.req(&[
+    // query lists two streams per media, RTP then RTCP, as rtpengine
+    // does; RTCP has its own packets and bytes (and is not counted under
+    // RTP), and so do the totals.
+    let q = ng.req(&[("call-id", s(call)), ("command", s("query"))]);
+    ok(&q);
+    let audio = |tag: &str| {
+        q.get("tags")
+            .unwrap()
+            .get(tag)
+            .unwrap()
+            .get("medias")
+            .unwrap()
+            .as_list()
+            .unwrap()[0]
+            .clone()
+    };
+    let streams = |tag: &str| {
+        audio(tag)
+            .get("streams")
+            .unwrap()
+            .as_list()
+            .unwrap()
+            .to_vec()
+    };
+    let num = |v: &Value, path: &[&str]| {
+        let mut v = v.clone();
+        for k in path {
+            v = v.get(k).unwrap_or_else(|| panic!("no {k}")).clone();
+        }
+        v.as_u64().unwrap()
+    };
+    let flag = |v: &Value| {
+        v.get("flags").unwrap().as_list().unwrap()[0]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (sa, sb) = (streams("tagA"), streams("tagB"));
+    assert_eq!(sa.len(), 2);
+    assert_eq!(sb.len(), 2);
+    assert_eq!(
+        (flag(&sa[0]), flag(&sa[1])),
+        ("RTP".to_string(), "RTCP".to_string())
+    );
+    // Toward A RTCP is muxed (same port); toward B it is on the next port.
+    assert_eq!(num(&sa[1], &["local port"]), num(&sa[0], &["local port"]));
+    assert_eq!(
+        num(&sb[1], &["local port"]),
+        num(&sb[0], &["local port"]) + 1
+    );
+    let rtcp_pkts = num(&sa[1], &["stats", "packets"]);
+    let rtcp_bytes = num(&sa[1], &["stats", "bytes"]);
+    assert!(rtcp_pkts >= 1, "{rtcp_pkts}");
+    assert_eq!(rtcp_bytes, rtcp_pkts * n as u64, "SRTCP bytes as received");
+    assert_eq!(
+        num(&sa[0], &["stats", "bytes"]) + rtcp_bytes,
+        num(&sa[0], &["rampart stats", "bytes_in"]),
+        "RTP bytes hold no RTCP"
+    );
+    let d = ng.req(&[
         ("call-id", s(call)),
         ("from-tag", s("tagA")),
         ("command", s("delete")),
-    ]));
+    ]);
+    ok(&d);
+    assert!(num(&d, &["totals", "RTCP", "bytes"]) >= rtcp_bytes);
+    assert!(num(&d, &["totals", "RTCP", "packets"]) >= rtcp_pkts);
 }
 
 #[test]

@@ -312,6 +312,22 @@ pub fn render(s: &Shared) -> String {
     );
     family(
         &mut out,
+        "rampart_rtcp_bytes_total",
+        "counter",
+        "RTCP bytes by direction.",
+    );
+    let _ = writeln!(
+        out,
+        "rampart_rtcp_bytes_total{{direction=\"in\"}} {}",
+        sum("rtcp_bytes_in")
+    );
+    let _ = writeln!(
+        out,
+        "rampart_rtcp_bytes_total{{direction=\"out\"}} {}",
+        sum("rtcp_bytes_out")
+    );
+    family(
+        &mut out,
         "rampart_drops_total",
         "counter",
         "Packets dropped on legs, by reason.",

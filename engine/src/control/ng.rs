@@ -725,28 +725,41 @@ fn check_call_id(id: &str) -> Result<(), NgError> {
     Ok(())
 }
 
-fn leg_stats(c: &crate::dataplane::LegCounters) -> (Value, Value, u64, u64, u64, u64) {
+/// What one leg received, split as rtpengine reports it: RTP and RTCP.
+struct LegIn {
+    rtp: [u64; 3],
+    rtcp: [u64; 3],
+    all: Value,
+}
+
+/// `[packets, bytes, errors]` as an ng `stats` dictionary.
+fn stats_dict(v: [u64; 3]) -> Value {
+    let mut st = Dict::new();
+    st.int("packets", v[0])
+        .int("bytes", v[1])
+        .int("errors", v[2]);
+    st.into_value()
+}
+
+fn leg_stats(c: &crate::dataplane::LegCounters) -> LegIn {
     let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let errors = g(&c.auth_failures) + g(&c.replays) + g(&c.malformed) + g(&c.unknown_ssrc);
-    let rtcp = g(&c.rtcp_in);
-    let pkts = g(&c.packets_in).saturating_sub(rtcp);
-    let mut st = Dict::new();
-    st.int("packets", pkts)
-        .int("bytes", g(&c.bytes_in))
-        .int("errors", errors);
+    let rtcp = [g(&c.rtcp_in), g(&c.rtcp_bytes_in), g(&c.rtcp_errors)];
+    let rtp = [
+        g(&c.packets_in).saturating_sub(rtcp[0]),
+        g(&c.bytes_in).saturating_sub(rtcp[1]),
+        errors.saturating_sub(rtcp[2]),
+    ];
     let mut all = Dict::new();
     for (name, get) in LEG_COUNTERS.iter() {
         all.int(name, g(get(c)));
     }
     all.int("last_packet_ms", g(&c.last_packet_ms));
-    (
-        st.into_value(),
-        all.into_value(),
-        pkts,
-        g(&c.bytes_in),
-        errors,
+    LegIn {
+        rtp,
         rtcp,
-    )
+        all: all.into_value(),
+    }
 }
 
 fn endpoint(a: SocketAddr) -> Value {
@@ -767,28 +780,54 @@ fn call_report(call: &NgCall, reply: &mut Dict) {
         .int("rampart policy generation", call.sec.generation());
     let reports = call.stream_reports();
     let mut tags = Dict::new();
-    let (mut rtp_p, mut rtp_b, mut errs, mut rtcp_p) = (0u64, 0u64, 0u64, 0u64);
+    let (mut rtp_t, mut rtcp_t) = ([0u64; 3], [0u64; 3]);
     for side in 0..2 {
         let tag = call.tags[side].clone().unwrap_or_default();
         let other = call.tags[1 - side].clone().unwrap_or_default();
         let mut medias = Vec::new();
         for r in &reports {
             let l = &r.legs[side];
-            let (stats, all, p, b, e, rc) = leg_stats(&l.counters);
-            rtp_p += p;
-            rtp_b += b;
-            errs += e;
-            rtcp_p += rc;
+            let li = leg_stats(&l.counters);
+            for k in 0..3 {
+                rtp_t[k] += li.rtp[k];
+                rtcp_t[k] += li.rtcp[k];
+            }
+            // Two streams per media, as rtpengine lists them: RTP, then
+            // RTCP (on the RTP port when muxed, else the next one).
             let mut s = Dict::new();
             s.int("local port", u64::from(l.local.port()))
                 .set("local endpoint", endpoint(l.local))
-                .set("stats", stats)
-                .set("rampart stats", all);
+                .set("stats", stats_dict(li.rtp))
+                .set("flags", ben::string_list(vec!["RTP"]))
+                .set("rampart stats", li.all);
             if let Some(a) = l.remote {
                 s.set("advertised endpoint", endpoint(a));
             }
             if let Some(a) = l.latched.or(l.remote) {
                 s.set("endpoint", endpoint(a));
+            }
+            let rtcp_local = if l.rtcp_mux {
+                l.local
+            } else {
+                SocketAddr::new(l.local.ip(), l.local.port().wrapping_add(1))
+            };
+            let rtcp_peer = |a: SocketAddr| {
+                if l.rtcp_mux {
+                    a
+                } else {
+                    SocketAddr::new(a.ip(), a.port().wrapping_add(1))
+                }
+            };
+            let mut sc = Dict::new();
+            sc.int("local port", u64::from(rtcp_local.port()))
+                .set("local endpoint", endpoint(rtcp_local))
+                .set("stats", stats_dict(li.rtcp))
+                .set("flags", ben::string_list(vec!["RTCP"]));
+            if let Some(a) = l.remote {
+                sc.set("advertised endpoint", endpoint(rtcp_peer(a)));
+            }
+            if let Some(a) = l.latched_rtcp.or(l.remote.map(rtcp_peer)) {
+                sc.set("endpoint", endpoint(a));
             }
             let mut m = Dict::new();
             let mut flags = Vec::new();
@@ -804,7 +843,10 @@ fn call_report(call: &NgCall, reply: &mut Dict) {
             m.int("index", r.index as u64)
                 .str("type", r.kind.clone())
                 .str("protocol", l.protocol.clone())
-                .set("streams", Value::List(vec![s.into_value()]))
+                .set(
+                    "streams",
+                    Value::List(vec![s.into_value(), sc.into_value()]),
+                )
                 .set("flags", ben::string_list(flags));
             if let Some(su) = l.suite {
                 m.str("crypto suite", su.name());
@@ -829,16 +871,10 @@ fn call_report(call: &NgCall, reply: &mut Dict) {
             .set("medias", Value::List(medias));
         tags.set(&tag, t.into_value());
     }
-    let mut rtp = Dict::new();
-    rtp.int("packets", rtp_p)
-        .int("bytes", rtp_b)
-        .int("errors", errs);
-    let mut rtcp = Dict::new();
-    rtcp.int("packets", rtcp_p).int("bytes", 0).int("errors", 0);
     let mut totals = Dict::new();
     totals
-        .set("RTP", rtp.into_value())
-        .set("RTCP", rtcp.into_value());
+        .set("RTP", stats_dict(rtp_t))
+        .set("RTCP", stats_dict(rtcp_t));
     reply
         .set("tags", tags.into_value())
         .set("totals", totals.into_value());

@@ -1474,6 +1474,7 @@ impl NgCall {
                         local: l.local_rtp,
                         remote: inst.remote_rtp,
                         latched: l.counters.latched_rtp.lock().map(|g| *g).unwrap_or(None),
+                        latched_rtcp: l.counters.latched_rtcp.lock().map(|g| *g).unwrap_or(None),
                         protocol: l.peer_proto.clone(),
                         suite: inst.srtp.as_ref().map(|k| k.suite),
                         rtcp_mux: l.mux,
@@ -1698,6 +1699,8 @@ pub struct LegReport {
     pub remote: Option<SocketAddr>,
     /// The address media was latched from.
     pub latched: Option<SocketAddr>,
+    /// The address RTCP was latched from.
+    pub latched_rtcp: Option<SocketAddr>,
     /// The peer's RTP profile.
     pub protocol: String,
     /// The SRTP suite, `None` for plain RTP.

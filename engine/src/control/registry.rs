@@ -284,13 +284,16 @@ pub struct Totals {
 pub type CounterFn = fn(&LegCounters) -> &AtomicU64;
 
 /// Every leg counter by a stable name.
-pub const LEG_COUNTERS: [(&str, CounterFn); 17] = [
+pub const LEG_COUNTERS: [(&str, CounterFn); 20] = [
     ("packets_in", |c| &c.packets_in),
     ("bytes_in", |c| &c.bytes_in),
     ("packets_out", |c| &c.packets_out),
     ("bytes_out", |c| &c.bytes_out),
     ("rtcp_in", |c| &c.rtcp_in),
     ("rtcp_out", |c| &c.rtcp_out),
+    ("rtcp_bytes_in", |c| &c.rtcp_bytes_in),
+    ("rtcp_bytes_out", |c| &c.rtcp_bytes_out),
+    ("rtcp_errors", |c| &c.rtcp_errors),
     ("auth_failures", |c| &c.auth_failures),
     ("replays", |c| &c.replays),
     ("malformed", |c| &c.malformed),

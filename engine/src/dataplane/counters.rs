@@ -57,6 +57,13 @@ pub struct LegCounters {
     pub rtcp_in: AtomicU64,
     /// RTCP/SRTCP datagrams sent (also counted in `packets_out`).
     pub rtcp_out: AtomicU64,
+    /// Bytes of the datagrams counted in `rtcp_in` (also in `bytes_in`).
+    pub rtcp_bytes_in: AtomicU64,
+    /// Bytes of the datagrams counted in `rtcp_out` (also in `bytes_out`).
+    pub rtcp_bytes_out: AtomicU64,
+    /// Received RTCP/SRTCP packets dropped as forged, replayed, malformed
+    /// or of an SSRC not accepted (also counted under that reason).
+    pub rtcp_errors: AtomicU64,
     /// Received packets whose SRTP/SRTCP tag did not verify, or whose MKI
     /// names no key.
     pub auth_failures: AtomicU64,
@@ -120,6 +127,15 @@ pub struct LegStats {
     pub rtcp_in: u64,
     /// See [`LegCounters::rtcp_out`].
     pub rtcp_out: u64,
+    /// See [`LegCounters::rtcp_bytes_in`].
+    #[serde(default)]
+    pub rtcp_bytes_in: u64,
+    /// See [`LegCounters::rtcp_bytes_out`].
+    #[serde(default)]
+    pub rtcp_bytes_out: u64,
+    /// See [`LegCounters::rtcp_errors`].
+    #[serde(default)]
+    pub rtcp_errors: u64,
     /// See [`LegCounters::auth_failures`].
     pub auth_failures: u64,
     /// See [`LegCounters::replays`].
@@ -167,6 +183,9 @@ impl LegCounters {
             bytes_out: r(&self.bytes_out),
             rtcp_in: r(&self.rtcp_in),
             rtcp_out: r(&self.rtcp_out),
+            rtcp_bytes_in: r(&self.rtcp_bytes_in),
+            rtcp_bytes_out: r(&self.rtcp_bytes_out),
+            rtcp_errors: r(&self.rtcp_errors),
             auth_failures: r(&self.auth_failures),
             replays: r(&self.replays),
             malformed: r(&self.malformed),

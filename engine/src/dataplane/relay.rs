@@ -442,6 +442,7 @@ impl CallState {
         };
         if rtcp {
             inc(&c.rtcp_in);
+            add(&c.rtcp_bytes_in, len as u64);
         }
         let ch = usize::from(rtcp);
 
@@ -477,6 +478,20 @@ impl CallState {
         let plain_len = match inbound {
             Ok(n) => n,
             Err(e) => {
+                if rtcp
+                    && matches!(
+                        e,
+                        Error::AuthFailed
+                            | Error::UnknownMki
+                            | Error::Replayed
+                            | Error::TooOld
+                            | Error::Malformed(_)
+                            | Error::UnknownSsrc(_)
+                            | Error::TooManyStreams { .. }
+                    )
+                {
+                    inc(&c.rtcp_errors);
+                }
                 let reason = match e {
                     Error::AuthFailed | Error::UnknownMki => {
                         inc(&c.auth_failures);

@@ -517,6 +517,7 @@ impl Handler for Table {
             add(&c.bytes_out, len as u64);
             if rtcp {
                 inc(&c.rtcp_out);
+                add(&c.rtcp_bytes_out, len as u64);
             }
         }
         inc(&self.counters.packets_relayed);

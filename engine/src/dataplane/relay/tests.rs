@@ -481,6 +481,16 @@ fn rtcp_mux_demux_and_srtcp_rekey() {
     assert_eq!(c.leg(0).latched(Channel::Rtcp), Some(addr(PHONE_A)));
     assert_eq!(c.leg(0).latched(Channel::Rtp), None);
     assert_eq!(ca.snapshot().rtcp_in, 1);
+    assert_eq!(ca.snapshot().rtcp_bytes_in, wire.len() as u64);
+    // A replayed and a tampered SRTCP packet are RTCP errors (and counted
+    // under their reason), never RTP's.
+    run(&mut c, 0, Channel::Rtp, &wire, addr(PHONE_A));
+    let mut tampered = protect_rtcp(&mut phone_a, &rtcp_sr(0xa));
+    tampered[9] ^= 1;
+    run(&mut c, 0, Channel::Rtp, &tampered, addr(PHONE_A));
+    let st = ca.snapshot();
+    assert_eq!((st.rtcp_in, st.rtcp_errors), (3, 2), "{st:?}");
+    assert_eq!((st.replays, st.auth_failures), (1, 1), "{st:?}");
 
     // B's RTCP arrives on B's RTCP socket and goes out muxed to A.
     let mut phone_b = ctx(GCM, 3);
