@@ -22,7 +22,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::dataplane::{CallFlows, DataPlaneError, KeyChange, LegCounters, LegFlows, LegUpdate};
+use crate::dataplane::{
+    CallFlows, DataPlaneError, ForwardMode, KeyChange, LatchMode, LegCounters, LegFlows, LegUpdate,
+};
 use crate::policy::{
     CallSecurityState, ClusterMode, DeviceConfig, LegKind, Media, Policy as SecurityPolicy,
     SecurityMode,
@@ -33,8 +35,7 @@ use super::keys::{self, KeyText, Lifetime};
 use super::node::{now_ms, EndReason, Shared};
 use super::ports::{BoundPorts, PortError};
 use super::registry::{
-    forward_mode, AdmitError, Call, Family, Forward, KeyState, Latch, Leg, LegKeys, LegMode,
-    LegPolicy,
+    forward_mode, AdmitError, Call, Family, KeyState, Leg, LegKeys, LegMode, LegPolicy,
 };
 use super::security::{mode_of_suite, LegWho};
 
@@ -217,7 +218,7 @@ struct LegRequest {
     #[serde(default)]
     rtcp_mux: bool,
     #[serde(default)]
-    latch: Latch,
+    latch: LatchMode,
     #[serde(default)]
     keys: Option<KeysRequest>,
     #[serde(default)]
@@ -241,7 +242,7 @@ struct PatchLeg {
     #[serde(default)]
     remote_rtcp: Option<SocketAddr>,
     #[serde(default)]
-    latch: Option<Latch>,
+    latch: Option<LatchMode>,
     #[serde(default)]
     rekey: Option<Rekey>,
 }
@@ -808,10 +809,10 @@ fn build_and_start(
             rtcp_socket: b.rtcp,
             remote_rtp: p.req.remote,
             remote_rtcp: p.req.remote_rtcp,
-            latch: p.req.latch.to_dataplane(),
+            latch: p.req.latch,
             srtp_in,
             srtp_out,
-            forward: forward[i].to_dataplane(),
+            forward: forward[i],
             counters,
         });
     }
@@ -923,8 +924,8 @@ async fn patch_leg(
         dp_id: u64,
         changes: Vec<KeyChange>,
         new_keys: Option<LegKeys>,
-        forward: [Forward; 2],
-        old_forward: [Forward; 2],
+        forward: [ForwardMode; 2],
+        old_forward: [ForwardMode; 2],
         answer_key: Option<Value>,
         direction: Option<Direction>,
     }
@@ -1022,11 +1023,10 @@ async fn patch_leg(
     let mut first = LegUpdate {
         remote_rtp: body.remote,
         remote_rtcp: body.remote_rtcp,
-        latch: body.latch.map(Latch::to_dataplane),
+        latch: body.latch,
         srtp_in: None,
         srtp_out: None,
-        forward: (plan.forward[li] != plan.old_forward[li])
-            .then(|| plan.forward[li].to_dataplane()),
+        forward: (plan.forward[li] != plan.old_forward[li]).then_some(plan.forward[li]),
     };
     let mut changes = plan.changes.into_iter();
     let first_change = changes.next();
@@ -1047,7 +1047,7 @@ async fn patch_leg(
     let other = 1 - li;
     if plan.forward[other] != plan.old_forward[other] {
         let mut u = empty_update();
-        u.forward = Some(plan.forward[other].to_dataplane());
+        u.forward = Some(plan.forward[other]);
         updates.push((other, u));
     }
     let dp_id = plan.dp_id;

@@ -46,51 +46,6 @@ pub enum Family {
     Ipv6,
 }
 
-/// How a leg learns its peer's address (API names of [`LatchMode`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum Latch {
-    /// Learn/move from packets that authenticated.
-    #[default]
-    Authenticated,
-    /// Latch once on the first well-formed packet.
-    FirstPacket,
-    /// Only the signalled address.
-    Strict,
-}
-
-impl Latch {
-    /// The data-plane value.
-    pub fn to_dataplane(self) -> LatchMode {
-        match self {
-            Latch::Authenticated => LatchMode::Authenticated,
-            Latch::FirstPacket => LatchMode::FirstPacket,
-            Latch::Strict => LatchMode::Strict,
-        }
-    }
-}
-
-/// How packets received on a leg reach the other leg (API names of
-/// [`ForwardMode`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Forward {
-    /// Unprotect, then protect with the other leg's keys.
-    Transcode,
-    /// Same keys on both sides: authenticate and forward unchanged.
-    VerifiedPassthrough,
-}
-
-impl Forward {
-    /// The data-plane value.
-    pub fn to_dataplane(self) -> ForwardMode {
-        match self {
-            Forward::Transcode => ForwardMode::Transcode,
-            Forward::VerifiedPassthrough => ForwardMode::VerifiedPassthrough,
-        }
-    }
-}
-
 /// One direction's keys as the control plane tracks them.
 #[derive(Clone)]
 pub struct KeyState {
@@ -168,9 +123,9 @@ pub struct Leg {
     /// Signalled remote RTCP address.
     pub remote_rtcp: Option<SocketAddr>,
     /// Latching.
-    pub latch: Latch,
+    pub latch: LatchMode,
     /// How packets received on this leg are forwarded.
-    pub forward: Forward,
+    pub forward: ForwardMode,
     /// Replay window of the inbound context.
     pub replay_window: usize,
     /// SRTP keys, `None` for an RTP leg.
@@ -189,14 +144,14 @@ impl Leg {
 /// Decides how packets received on `rx` reach `tx`: verified passthrough
 /// when `rx`'s inbound key is `tx`'s outbound key (same suite, key, salt and
 /// MKI), else transcode.
-pub fn forward_mode(rx: Option<&LegKeys>, tx: Option<&LegKeys>) -> Forward {
+pub fn forward_mode(rx: Option<&LegKeys>, tx: Option<&LegKeys>) -> ForwardMode {
     match (rx, tx) {
         (Some(a), Some(b))
             if a.suite == b.suite && same_key(&a.inbound.current, &b.outbound.current) =>
         {
-            Forward::VerifiedPassthrough
+            ForwardMode::VerifiedPassthrough
         }
-        _ => Forward::Transcode,
+        _ => ForwardMode::Transcode,
     }
 }
 

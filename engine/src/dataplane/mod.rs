@@ -186,9 +186,10 @@ impl From<std::io::Error> for DataPlaneError {
     }
 }
 
-/// How the relay learns (and keeps) a leg's remote address.
+/// How the relay learns (and keeps) a leg's remote address. The HTTP API
+/// names it the same way (`authenticated`, `first-packet`, `strict`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum LatchMode {
     /// Learn the remote from the first packet that authenticates (SRTP),
     /// and move it when an authenticated packet arrives from elsewhere
@@ -219,9 +220,10 @@ pub enum LatchMode {
     Strict,
 }
 
-/// How packets received on a leg reach the other leg.
+/// How packets received on a leg reach the other leg. The HTTP API names
+/// it the same way (`transcode`, `verified-passthrough`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum ForwardMode {
     /// Unprotect with this leg's `srtp_in` (if any), protect with the other
     /// leg's `srtp_out` (if any): SRTP re-keying and SRTP/RTP bridging.
