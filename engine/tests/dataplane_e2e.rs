@@ -618,7 +618,7 @@ fn rekey_with_mki(env: &Env) {
     // A rekeys its sending direction: the node first accepts both keys...
     dp.update_leg(
         6,
-        0,
+        LegId::A,
         LegUpdate {
             srtp_in: Some(KeyChange::AddKey(key(CM80, 31).with_mki(&[2]))),
             ..Default::default()
@@ -636,7 +636,7 @@ fn rekey_with_mki(env: &Env) {
     rx.add_key(key(CM80, 32).with_mki(&[2])).unwrap();
     dp.update_leg(
         6,
-        1,
+        LegId::B,
         LegUpdate {
             srtp_out: Some(KeyChange::AddKey(key(CM80, 32).with_mki(&[2]))),
             ..Default::default()
@@ -646,7 +646,7 @@ fn rekey_with_mki(env: &Env) {
     round(&mut call, &mut seq);
     dp.update_leg(
         6,
-        1,
+        LegId::B,
         LegUpdate {
             srtp_out: Some(KeyChange::SetActiveMki(vec![2])),
             ..Default::default()
@@ -662,19 +662,16 @@ fn rekey_with_mki(env: &Env) {
     // A bad MKI is refused, and the call keeps going.
     let r = dp.update_leg(
         6,
-        1,
+        LegId::B,
         LegUpdate {
             srtp_out: Some(KeyChange::SetActiveMki(vec![9])),
             ..Default::default()
         },
     );
     assert!(matches!(r, Err(DataPlaneError::Srtp(_))), "{r:?}");
+    // A third leg is not representable (`LegId` is A or B).
     assert!(matches!(
-        dp.update_leg(6, 2, LegUpdate::default()),
-        Err(DataPlaneError::UnknownLeg)
-    ));
-    assert!(matches!(
-        dp.update_leg(77, 0, LegUpdate::default()),
+        dp.update_leg(77, LegId::A, LegUpdate::default()),
         Err(DataPlaneError::UnknownCall(77))
     ));
     let s = call.ca.snapshot();

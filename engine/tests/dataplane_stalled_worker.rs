@@ -104,7 +104,7 @@ fn xsk_ring_overflow_is_counted_and_the_xsk_kept() {
     // The worker stalls 300 ms (the hook, before a command) while phone A
     // sends more than the XSK's rings hold (4,096 frames each).
     std::thread::scope(|scope| {
-        let stall = scope.spawn(|| dp.update_leg(9, 0, LegUpdate::default()));
+        let stall = scope.spawn(|| dp.update_leg(9, LegId::A, LegUpdate::default()));
         std::thread::sleep(Duration::from_millis(100));
         for _ in 0..10_000 {
             seq = seq.wrapping_add(1);
@@ -211,7 +211,7 @@ fn receive_queue_overflow_is_counted_and_the_socket_kept() {
         std::thread::scope(|scope| {
             // A command that stalls the worker (the hook sleeps 300 ms
             // before it) while phone A floods leg A.
-            let stall = scope.spawn(|| dp.update_leg(9, 0, LegUpdate::default()));
+            let stall = scope.spawn(|| dp.update_leg(9, LegId::A, LegUpdate::default()));
             std::thread::sleep(Duration::from_millis(100));
             for _ in 0..3_000 {
                 seq = seq.wrapping_add(1);

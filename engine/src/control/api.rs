@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::dataplane::{
-    CallFlows, DataPlaneError, ForwardMode, KeyChange, LatchMode, LegCounters, LegFlows, LegUpdate,
+    CallFlows, DataPlaneError, ForwardMode, KeyChange, LatchMode, LegCounters, LegFlows, LegId,
+    LegUpdate,
 };
 use crate::policy::{
     CallSecurityState, ClusterMode, DeviceConfig, LegKind, Media, Policy as SecurityPolicy,
@@ -898,9 +899,9 @@ async fn patch_leg(
     Path((id, leg)): Path<(String, String)>,
     body: Result<ApiJson<PatchLeg>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let li: usize = match leg.as_str() {
-        "0" | "a" | "A" => 0,
-        "1" | "b" | "B" => 1,
+    let leg_id = match leg.as_str() {
+        "0" | "a" | "A" => LegId::A,
+        "1" | "b" | "B" => LegId::B,
         _ => {
             return Err(ApiError::bad(
                 "invalid_leg",
@@ -908,6 +909,7 @@ async fn patch_leg(
             ))
         }
     };
+    let li = leg_id.index();
     let ApiJson(body) = body?;
     if body.remote.is_none()
         && body.remote_rtcp.is_none()
@@ -1019,7 +1021,7 @@ async fn patch_leg(
         plan
     };
     let direction = plan.direction;
-    let mut updates: Vec<(usize, LegUpdate)> = Vec::new();
+    let mut updates: Vec<(LegId, LegUpdate)> = Vec::new();
     let mut first = LegUpdate {
         remote_rtp: body.remote,
         remote_rtcp: body.remote_rtcp,
@@ -1035,19 +1037,19 @@ async fn patch_leg(
         Some(Direction::Outbound) => first.srtp_out = first_change,
         None => {}
     }
-    updates.push((li, first));
+    updates.push((leg_id, first));
     for ch in changes {
         let mut u = empty_update();
         match direction {
             Some(Direction::Inbound) => u.srtp_in = Some(ch),
             _ => u.srtp_out = Some(ch),
         }
-        updates.push((li, u));
+        updates.push((leg_id, u));
     }
-    let other = 1 - li;
-    if plan.forward[other] != plan.old_forward[other] {
+    let other = leg_id.other();
+    if plan.forward[other.index()] != plan.old_forward[other.index()] {
         let mut u = empty_update();
-        u.forward = Some(plan.forward[other]);
+        u.forward = Some(plan.forward[other.index()]);
         updates.push((other, u));
     }
     let dp_id = plan.dp_id;

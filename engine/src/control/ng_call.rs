@@ -32,7 +32,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::dataplane::{CallFlows, KeyChange, LatchMode, LegCounters, LegFlows, LegUpdate};
+use crate::dataplane::{CallFlows, KeyChange, LatchMode, LegCounters, LegFlows, LegId, LegUpdate};
 use crate::policy::{
     CallSecurity, CallSecurityState, ClusterMode, LegDecision, Media as PolicyMedia, SecurityMode,
 };
@@ -1289,7 +1289,8 @@ impl NgCall {
                     }
                 }
                 Some(id) => {
-                    for li in 0..2 {
+                    for leg_id in LegId::BOTH {
+                        let li = leg_id.index();
                         let leg = &mut st.legs[li];
                         // A fresh outbound context retires the old key and
                         // must not reuse one installed fresh before.
@@ -1377,7 +1378,7 @@ impl NgCall {
                             }
                         }
                         if changed {
-                            s.with_dataplane(|dp| dp.update_leg(id, li, u))
+                            s.with_dataplane(|dp| dp.update_leg(id, leg_id, u))
                                 .map_err(|e| NgError::new(format!("data plane: {e}")))?;
                         }
                     }

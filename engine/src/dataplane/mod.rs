@@ -140,8 +140,6 @@ impl Default for DataPlaneConfig {
 pub enum DataPlaneError {
     /// No call with this id on the data plane.
     UnknownCall(u64),
-    /// The leg index is not 0 (A) or 1 (B).
-    UnknownLeg,
     /// The worker thread is gone (it panicked or was shut down).
     WorkerGone,
     /// The worker did not answer in time (its command queue is full or it
@@ -160,7 +158,6 @@ impl fmt::Display for DataPlaneError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DataPlaneError::UnknownCall(id) => write!(f, "unknown call {id}"),
-            DataPlaneError::UnknownLeg => f.write_str("unknown leg (must be 0 or 1)"),
             DataPlaneError::WorkerGone => f.write_str("data-plane worker is gone"),
             DataPlaneError::Timeout => f.write_str("data-plane worker did not answer in time"),
             DataPlaneError::Io(e) => write!(f, "data-plane socket error: {e}"),
@@ -183,6 +180,46 @@ impl std::error::Error for DataPlaneError {
 impl From<std::io::Error> for DataPlaneError {
     fn from(e: std::io::Error) -> Self {
         DataPlaneError::Io(e)
+    }
+}
+
+/// One of a call's two legs. A call has exactly two, so an index that
+/// could be anything else is not representable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LegId {
+    /// Leg A (the offerer's side; index 0).
+    A,
+    /// Leg B (index 1).
+    B,
+}
+
+impl LegId {
+    /// Both legs, A first.
+    pub const BOTH: [LegId; 2] = [LegId::A, LegId::B];
+
+    /// The other leg.
+    pub fn other(self) -> LegId {
+        match self {
+            LegId::A => LegId::B,
+            LegId::B => LegId::A,
+        }
+    }
+
+    /// 0 for A, 1 for B (an index into a call's `[_; 2]` arrays).
+    pub fn index(self) -> usize {
+        match self {
+            LegId::A => 0,
+            LegId::B => 1,
+        }
+    }
+
+    /// The leg of index 0 or 1; `None` for anything else.
+    pub fn from_index(i: usize) -> Option<LegId> {
+        match i {
+            0 => Some(LegId::A),
+            1 => Some(LegId::B),
+            _ => None,
+        }
     }
 }
 
@@ -361,7 +398,7 @@ pub(crate) enum Command {
     AddCall(Box<CallFlows>, Ack, AddClaim),
     UpdateLeg {
         call_id: u64,
-        leg: usize,
+        leg: LegId,
         update: Box<LegUpdate>,
         ack: Ack,
     },
@@ -711,17 +748,14 @@ impl DataPlane {
         r
     }
 
-    /// Changes one leg (0 = A, 1 = B) of a running call: remote addresses,
-    /// latch and forward modes, keys. Waits, bounded, for the worker's ack.
+    /// Changes one leg of a running call: remote addresses, latch and
+    /// forward modes, keys. Waits, bounded, for the worker's ack.
     pub fn update_leg(
         &self,
         call_id: u64,
-        leg: usize,
+        leg: LegId,
         update: LegUpdate,
     ) -> Result<(), DataPlaneError> {
-        if leg > 1 {
-            return Err(DataPlaneError::UnknownLeg);
-        }
         let worker = *self
             .placement()
             .by_call

@@ -37,7 +37,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::counters::{add, inc, set_addr};
-use super::{ForwardMode, KeyChange, LatchMode, LegCounters, LegUpdate};
+use super::{ForwardMode, KeyChange, LatchMode, LegCounters, LegId, LegUpdate};
 use crate::error::MalformedKind;
 use crate::rtp::{self, PacketKind};
 use crate::srtp::Context;
@@ -91,7 +91,7 @@ pub enum Verdict {
         /// Bytes to send, from the start of the buffer.
         len: usize,
         /// The leg whose socket sends (the other leg).
-        leg: usize,
+        leg: LegId,
         /// Which of that leg's sockets sends.
         channel: Channel,
         /// Where to.
@@ -385,14 +385,14 @@ impl CallState {
         CallState { legs: [a, b] }
     }
 
-    /// Leg `i` (0 = A, 1 = B).
-    pub fn leg(&self, i: usize) -> &LegState {
-        &self.legs[i & 1]
+    /// One leg.
+    pub fn leg(&self, leg: LegId) -> &LegState {
+        &self.legs[leg.index()]
     }
 
-    /// Leg `i`, mutably.
-    pub fn leg_mut(&mut self, i: usize) -> &mut LegState {
-        &mut self.legs[i & 1]
+    /// One leg, mutably.
+    pub fn leg_mut(&mut self, leg: LegId) -> &mut LegState {
+        &mut self.legs[leg.index()]
     }
 
     /// Processes the datagram `buf[..len]` received on leg `leg`'s
@@ -402,16 +402,18 @@ impl CallState {
     /// once the send succeeded).
     pub fn process(
         &mut self,
-        leg: usize,
+        leg: LegId,
         channel: Channel,
         buf: &mut [u8],
         len: usize,
         src: SocketAddr,
         now_ms: u64,
     ) -> Verdict {
-        let leg = leg & 1;
         let [a, b] = &mut self.legs;
-        let (rx, tx) = if leg == 0 { (a, b) } else { (b, a) };
+        let (rx, tx) = match leg {
+            LegId::A => (a, b),
+            LegId::B => (b, a),
+        };
         let len = len.min(buf.len());
         let c = &*rx.counters;
         inc(&c.packets_in);
@@ -559,7 +561,7 @@ impl CallState {
         };
         Verdict::Forward {
             len: out_len,
-            leg: leg ^ 1,
+            leg: leg.other(),
             channel: out_channel,
             dest,
             rtcp,

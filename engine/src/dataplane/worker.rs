@@ -22,7 +22,7 @@ use super::relay::{CallState, Channel, LegParams, LegState, Verdict};
 use super::uring::UringBackend;
 use super::xdp::{XdpBackend, XdpShared};
 use super::{
-    settle, sys, BackendKind, CallFlows, Command, DataPlaneError, LegFlows, WorkerCounters,
+    settle, sys, BackendKind, CallFlows, Command, DataPlaneError, LegFlows, LegId, WorkerCounters,
     CLAIM_TAKEN,
 };
 
@@ -194,7 +194,7 @@ fn serve<B: Backend>(mut backend: B, spec: WorkerSpec) {
 struct SockEntry {
     socket: UdpSocket,
     call: usize,
-    leg: usize,
+    leg: LegId,
     channel: Channel,
     ovfl_seen: u32,
 }
@@ -270,7 +270,6 @@ impl Table {
             } => {
                 let r = match self.by_id.get(&call_id) {
                     None => Err(DataPlaneError::UnknownCall(call_id)),
-                    Some(_) if leg > 1 => Err(DataPlaneError::UnknownLeg),
                     Some(&slot) => match self.calls[slot].as_mut() {
                         Some(c) => c
                             .state
@@ -326,8 +325,8 @@ impl Table {
         let mut tokens = [[None; 2]; 2];
         let mut failure = None;
         let [leg_a, leg_b] = legs;
-        let a = self.register_leg(slot, 0, leg_a, backend, &mut tokens, &mut failure);
-        let b = self.register_leg(slot, 1, leg_b, backend, &mut tokens, &mut failure);
+        let a = self.register_leg(slot, LegId::A, leg_a, backend, &mut tokens, &mut failure);
+        let b = self.register_leg(slot, LegId::B, leg_b, backend, &mut tokens, &mut failure);
         self.calls[slot] = Some(CallEntry {
             id,
             state: CallState::new(a, b),
@@ -347,7 +346,7 @@ impl Table {
     fn register_leg<B: Backend>(
         &mut self,
         slot: usize,
-        li: usize,
+        li: LegId,
         leg: LegFlows,
         backend: &mut B,
         tokens: &mut [[Option<u32>; 2]; 2],
@@ -376,7 +375,7 @@ impl Table {
                 channel,
                 ovfl_seen: 0,
             });
-            tokens[li][channel as usize] = Some(token);
+            tokens[li.index()][channel as usize] = Some(token);
             if let Err(e) = backend.add_socket(token, fd) {
                 *failure = Some(e);
             }
@@ -429,7 +428,7 @@ impl Table {
         }
     }
 
-    fn leg_of(&self, token: u32) -> Option<(&CallEntry, usize)> {
+    fn leg_of(&self, token: u32) -> Option<(&CallEntry, LegId)> {
         let s = self.socks.get(token as usize)?.as_ref()?;
         let call = self.calls.get(s.call)?.as_ref()?;
         Some((call, s.leg))
@@ -462,7 +461,7 @@ impl Handler for Table {
                 channel,
                 dest,
                 rtcp,
-            } => match call.tokens[leg & 1][channel as usize] {
+            } => match call.tokens[leg.index()][channel as usize] {
                 Some(token) => Some(Tx {
                     token,
                     dest,

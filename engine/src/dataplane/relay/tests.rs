@@ -118,6 +118,7 @@ fn run_at(
 ) -> (Verdict, Vec<u8>) {
     let mut buf = [0u8; 2048];
     buf[..pkt.len()].copy_from_slice(pkt);
+    let leg = LegId::from_index(leg).expect("leg 0 or 1");
     let v = call.process(leg, channel, &mut buf, pkt.len(), src, now_ms);
     let out = match v {
         Verdict::Forward { len, .. } => buf[..len].to_vec(),
@@ -155,7 +156,7 @@ fn forwarded(v: Verdict) -> (usize, Channel, SocketAddr, bool) {
             dest,
             rtcp,
             ..
-        } => (leg, channel, dest, rtcp),
+        } => (leg.index(), channel, dest, rtcp),
         Verdict::Drop(r) => panic!("dropped: {r:?}"),
     }
 }
@@ -313,7 +314,7 @@ fn failures_never_move_the_latch_and_authenticated_moves_do() {
     let mut phone_a = ctx(CM80, 1);
     let first = protect(&mut phone_a, &rtp(1, 0xa, b"payload"));
     forwarded(run(&mut c, 0, Channel::Rtp, &first, addr(PHONE_A)).0);
-    assert_eq!(c.leg(0).latched(Channel::Rtp), Some(addr(PHONE_A)));
+    assert_eq!(c.leg(LegId::A).latched(Channel::Rtp), Some(addr(PHONE_A)));
 
     let evil = addr(ATTACKER);
     // Forged: a packet under a key the attacker made up.
@@ -360,7 +361,7 @@ fn failures_never_move_the_latch_and_authenticated_moves_do() {
     );
 
     assert_eq!(
-        c.leg(0).latched(Channel::Rtp),
+        c.leg(LegId::A).latched(Channel::Rtp),
         Some(addr(PHONE_A)),
         "latch never moved"
     );
@@ -376,7 +377,7 @@ fn failures_never_move_the_latch_and_authenticated_moves_do() {
     let moved = addr(40002);
     let pkt = protect(&mut phone_a, &rtp(4, 0xa, b"payload"));
     forwarded(run(&mut c, 0, Channel::Rtp, &pkt, moved).0);
-    assert_eq!(c.leg(0).latched(Channel::Rtp), Some(moved));
+    assert_eq!(c.leg(LegId::A).latched(Channel::Rtp), Some(moved));
     let s = ca.snapshot();
     assert_eq!((s.relatches, s.latched_rtp), (1, Some(moved)));
     // Traffic toward A now goes to the new address.
@@ -447,7 +448,7 @@ fn unlatched_failures_do_not_latch() {
         Verdict::Drop(DropReason::AuthFailed)
     );
     assert_eq!(ca.snapshot().latched_rtp, None);
-    assert_eq!(c.leg(0).latched(Channel::Rtp), None);
+    assert_eq!(c.leg(LegId::A).latched(Channel::Rtp), None);
 }
 
 #[test]
@@ -478,8 +479,8 @@ fn rtcp_mux_demux_and_srtcp_rekey() {
     let n = phone_b_rx.unprotect_rtcp(&mut got).unwrap();
     assert_eq!(&got[..n], &sr[..]);
     // RTCP latched separately from RTP.
-    assert_eq!(c.leg(0).latched(Channel::Rtcp), Some(addr(PHONE_A)));
-    assert_eq!(c.leg(0).latched(Channel::Rtp), None);
+    assert_eq!(c.leg(LegId::A).latched(Channel::Rtcp), Some(addr(PHONE_A)));
+    assert_eq!(c.leg(LegId::A).latched(Channel::Rtp), None);
     assert_eq!(ca.snapshot().rtcp_in, 1);
     assert_eq!(ca.snapshot().rtcp_bytes_in, wire.len() as u64);
     // A replayed and a tampered SRTCP packet are RTCP errors (and counted
@@ -552,7 +553,7 @@ fn updates_change_keys_addresses_and_modes() {
         .0,
     );
     // Unknown MKI is refused and changes nothing.
-    let r = c.leg_mut(0).apply(
+    let r = c.leg_mut(LegId::A).apply(
         LegUpdate {
             srtp_out: Some(KeyChange::SetActiveMki(vec![9])),
             ..Default::default()
@@ -561,7 +562,7 @@ fn updates_change_keys_addresses_and_modes() {
     );
     assert!(r.is_err());
     // Replace the inbound key (no MKI): the stream state is kept.
-    c.leg_mut(0)
+    c.leg_mut(LegId::A)
         .apply(
             LegUpdate {
                 srtp_in: Some(KeyChange::Replace(key(CM80, 11))),
@@ -583,7 +584,7 @@ fn updates_change_keys_addresses_and_modes() {
         .0,
     );
     // A new signalled address forgets the latch.
-    c.leg_mut(0)
+    c.leg_mut(LegId::A)
         .apply(
             LegUpdate {
                 remote_rtp: Some(addr(41000)),
@@ -603,7 +604,7 @@ fn updates_change_keys_addresses_and_modes() {
     );
     assert_eq!(v, Verdict::Drop(DropReason::StrictSource));
     // Switching to plain RTP inbound.
-    c.leg_mut(0)
+    c.leg_mut(LegId::A)
         .apply(
             LegUpdate {
                 srtp_in: Some(KeyChange::Context(None)),
@@ -651,7 +652,7 @@ fn attacker_first_packet_does_not_latch_while_the_signalled_address_may_speak() 
     // forwarded, nothing latched.
     let (v, _) = run_at(&mut c, 0, Channel::Rtp, &rtp(1, 0xe, b""), evil, 10);
     assert_eq!(v, Verdict::Drop(DropReason::LatchRefused));
-    assert_eq!(c.leg(0).latched(Channel::Rtp), None);
+    assert_eq!(c.leg(LegId::A).latched(Channel::Rtp), None);
     // Still refused late in the grace period after set-up.
     let (v, _) = run_at(
         &mut c,
@@ -708,7 +709,7 @@ fn signalled_address_relatches_after_an_attacker_latched() {
     // late): a packet from elsewhere latches (the NAT case cannot be told
     // apart from this).
     forwarded(run_at(&mut c, 0, Channel::Rtp, &rtp(1, 0xe, b""), evil, GRACE_MS).0);
-    assert_eq!(c.leg(0).latched(Channel::Rtp), Some(evil));
+    assert_eq!(c.leg(LegId::A).latched(Channel::Rtp), Some(evil));
     assert_eq!(toward_a(&mut c, GRACE_MS), evil);
     // The real phone speaks: it wins the leg back at once.
     forwarded(
@@ -722,7 +723,7 @@ fn signalled_address_relatches_after_an_attacker_latched() {
         )
         .0,
     );
-    assert_eq!(c.leg(0).latched(Channel::Rtp), Some(addr(PHONE_A)));
+    assert_eq!(c.leg(LegId::A).latched(Channel::Rtp), Some(addr(PHONE_A)));
     assert_eq!(toward_a(&mut c, GRACE_MS + 5), addr(PHONE_A));
     // And keeps it: the attacker is refused from now on.
     let (v, _) = run_at(
@@ -758,7 +759,7 @@ fn nat_source_latches_after_the_grace_when_the_signalled_address_is_silent() {
         matches!(v, Verdict::Drop(DropReason::Malformed(_))),
         "{v:?}"
     );
-    assert_eq!(c.leg(0).latched(Channel::Rtp), None);
+    assert_eq!(c.leg(LegId::A).latched(Channel::Rtp), None);
     // The first well-formed packet after the grace latches the NAT address.
     forwarded(run_at(&mut c, 0, Channel::Rtp, &rtp(2, 0xa, b"x"), nat, GRACE_MS).0);
     assert_eq!(toward_a(&mut c, GRACE_MS + 1), nat);
@@ -801,7 +802,7 @@ fn plain_rtcp_is_not_hijacked_by_the_first_packet() {
     // A first RTCP packet from the attacker: refused.
     let (v, _) = run_at(&mut c, 0, Channel::Rtcp, &rtcp_sr(0xe), evil, 10);
     assert_eq!(v, Verdict::Drop(DropReason::LatchRefused));
-    assert_eq!(c.leg(0).latched(Channel::Rtcp), None);
+    assert_eq!(c.leg(LegId::A).latched(Channel::Rtcp), None);
     assert_eq!(
         to_a_rtcp(&mut c, 10),
         (0, Channel::Rtcp, addr(PHONE_A + 1), true)
@@ -823,7 +824,7 @@ fn plain_rtcp_is_not_hijacked_by_the_first_packet() {
         let (v, _) = run_at(&mut c, 0, Channel::Rtcp, &rtcp_sr(0xe), evil, t + 500);
         assert_eq!(v, Verdict::Drop(DropReason::LatchRefused), "at {t}");
     }
-    assert_eq!(c.leg(0).latched(Channel::Rtcp), None);
+    assert_eq!(c.leg(LegId::A).latched(Channel::Rtcp), None);
     // The phone silent for the grace: the attacker latches RTCP ...
     forwarded(run_at(&mut c, 0, Channel::Rtcp, &rtcp_sr(0xe), evil, 20_000).0);
     assert_eq!(to_a_rtcp(&mut c, 20_000).2, evil);
@@ -839,7 +840,10 @@ fn plain_rtcp_is_not_hijacked_by_the_first_packet() {
         )
         .0,
     );
-    assert_eq!(c.leg(0).latched(Channel::Rtcp), Some(addr(PHONE_A + 1)));
+    assert_eq!(
+        c.leg(LegId::A).latched(Channel::Rtcp),
+        Some(addr(PHONE_A + 1))
+    );
     assert_eq!(to_a_rtcp(&mut c, 20_100).2, addr(PHONE_A + 1));
     let (v, _) = run_at(&mut c, 0, Channel::Rtcp, &rtcp_sr(0xe), evil, 20_200);
     assert_eq!(v, Verdict::Drop(DropReason::LatchRefused));
@@ -874,7 +878,7 @@ fn a_new_signalled_address_restarts_the_grace_and_a_clock_step_back_does_not_ope
     );
     let evil = addr(ATTACKER);
     // Re-signalled at 10 s: the new address gets a full grace period.
-    c.leg_mut(0)
+    c.leg_mut(LegId::A)
         .apply(
             LegUpdate {
                 remote_rtp: Some(addr(PHONE_A + 2)),
