@@ -13,9 +13,34 @@ use super::node::Shared;
 use super::registry::LEG_COUNTERS;
 use crate::dataplane::WorkerCounters;
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
+/// The exposition text being written: one family (its `HELP` and `TYPE`
+/// lines, then its samples) per call.
+struct Exposition(String);
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}");
+        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+
+    /// A family of one sample without labels.
+    fn single(&mut self, name: &str, kind: &str, help: &str, v: impl std::fmt::Display) {
+        self.family(name, kind, help);
+        let _ = writeln!(self.0, "{name} {v}");
+    }
+
+    /// A family of samples told apart by one label.
+    fn labelled<L, V, I>(&mut self, name: &str, kind: &str, help: &str, label: &str, rows: I)
+    where
+        L: std::fmt::Display,
+        V: std::fmt::Display,
+        I: IntoIterator<Item = (L, V)>,
+    {
+        self.family(name, kind, help);
+        for (l, v) in rows {
+            let _ = writeln!(self.0, "{name}{{{label}=\"{l}\"}} {v}");
+        }
+    }
 }
 
 fn load(a: &AtomicU64) -> u64 {
@@ -74,143 +99,115 @@ impl LegTotals {
 
 /// Renders every series.
 pub fn render(s: &Shared) -> String {
-    let mut out = String::with_capacity(4096);
+    let mut out = Exposition(String::with_capacity(4096));
     let totals = LegTotals::now(s);
-    let (calls, legs) = (totals.calls, totals.legs);
-    let sum = |name: &str| totals.get(name);
+    node_and_calls(&mut out, s, &totals);
+    security(&mut out, s);
+    ports_and_media(&mut out, s, &totals);
+    ng(&mut out, s);
+    workers(&mut out, s);
+    out.0
+}
 
-    family(
-        &mut out,
-        "rampart_info",
-        "gauge",
-        "Node version and I/O backend.",
-    );
+/// The node, its calls and their ends and refusals.
+fn node_and_calls(out: &mut Exposition, s: &Shared, totals: &LegTotals) {
+    out.family("rampart_info", "gauge", "Node version and I/O backend.");
     let backend = serde_json::to_value(s.backend)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| "unknown".into());
     let _ = writeln!(
-        out,
+        out.0,
         "rampart_info{{version=\"{}\",backend=\"{backend}\"}} 1",
         env!("CARGO_PKG_VERSION")
     );
-    family(
-        &mut out,
+    out.single(
         "rampart_workers",
         "gauge",
         "Data-plane worker threads.",
+        s.workers,
     );
-    let _ = writeln!(out, "rampart_workers {}", s.workers);
-
-    family(&mut out, "rampart_calls_active", "gauge", "Calls running.");
-    let _ = writeln!(out, "rampart_calls_active {calls}");
-    family(
-        &mut out,
+    out.single(
+        "rampart_calls_active",
+        "gauge",
+        "Calls running.",
+        totals.calls,
+    );
+    out.single(
         "rampart_legs_active",
         "gauge",
         "Call legs running.",
+        totals.legs,
     );
-    let _ = writeln!(out, "rampart_legs_active {legs}");
-    family(
-        &mut out,
+    out.single(
         "rampart_calls_max",
         "gauge",
         "Configured call limit.",
+        s.config.limits.max_calls,
     );
-    let _ = writeln!(out, "rampart_calls_max {}", s.config.limits.max_calls);
-
     let t = &s.totals;
-    family(
-        &mut out,
+    out.single(
         "rampart_calls_created_total",
         "counter",
         "Calls created.",
+        load(&t.created),
     );
-    let _ = writeln!(out, "rampart_calls_created_total {}", load(&t.created));
-    family(
-        &mut out,
+    out.single(
         "rampart_calls_deleted_total",
         "counter",
         "Calls deleted through the API.",
+        load(&t.deleted),
     );
-    let _ = writeln!(out, "rampart_calls_deleted_total {}", load(&t.deleted));
-    family(
-        &mut out,
+    out.labelled(
         "rampart_calls_timed_out_total",
         "counter",
         "Calls the node ended by itself, by reason.",
+        "reason",
+        [
+            ("no_media", &t.timed_out_no_media),
+            ("max_duration", &t.timed_out_max_duration),
+            ("offer_timeout", &t.timed_out_offer),
+        ]
+        .map(|(r, a)| (r, load(a))),
     );
-    let _ = writeln!(
-        out,
-        "rampart_calls_timed_out_total{{reason=\"no_media\"}} {}",
-        load(&t.timed_out_no_media)
-    );
-    let _ = writeln!(
-        out,
-        "rampart_calls_timed_out_total{{reason=\"max_duration\"}} {}",
-        load(&t.timed_out_max_duration)
-    );
-    let _ = writeln!(
-        out,
-        "rampart_calls_timed_out_total{{reason=\"offer_timeout\"}} {}",
-        load(&t.timed_out_offer)
-    );
-    family(
-        &mut out,
+    out.labelled(
         "rampart_calls_refused_total",
         "counter",
         "Call creations refused, by reason.",
+        "reason",
+        [
+            ("call_limit", &t.refused_limit),
+            ("ports_exhausted", &t.refused_ports),
+            ("invalid", &t.refused_invalid),
+            ("policy", &t.refused_policy),
+        ]
+        .map(|(r, a)| (r, load(a))),
     );
-    let _ = writeln!(
-        out,
-        "rampart_calls_refused_total{{reason=\"call_limit\"}} {}",
-        load(&t.refused_limit)
-    );
-    let _ = writeln!(
-        out,
-        "rampart_calls_refused_total{{reason=\"ports_exhausted\"}} {}",
-        load(&t.refused_ports)
-    );
-    let _ = writeln!(
-        out,
-        "rampart_calls_refused_total{{reason=\"invalid\"}} {}",
-        load(&t.refused_invalid)
-    );
-    let _ = writeln!(
-        out,
-        "rampart_calls_refused_total{{reason=\"policy\"}} {}",
-        load(&t.refused_policy)
-    );
+}
 
-    // The security plane: cluster mode, policy generation, call status.
+/// The security plane: cluster mode, policy generation, call status.
+fn security(out: &mut Exposition, s: &Shared) {
     let (mode, generation) = {
         let p = s.security.policy();
         (p.cluster_mode(), p.generation())
     };
-    family(
-        &mut out,
+    out.labelled(
         "rampart_cluster_security_mode",
         "gauge",
         "The cluster security mode in force (1 for the current mode).",
+        "mode",
+        [
+            crate::policy::ClusterMode::Nonsecure,
+            crate::policy::ClusterMode::Mixed,
+        ]
+        .map(|m| (m.as_str(), u8::from(m == mode))),
     );
-    for m in [
-        crate::policy::ClusterMode::Nonsecure,
-        crate::policy::ClusterMode::Mixed,
-    ] {
-        let _ = writeln!(
-            out,
-            "rampart_cluster_security_mode{{mode=\"{}\"}} {}",
-            m.as_str(),
-            u8::from(m == mode)
-        );
-    }
-    family(
-        &mut out,
+    out.single(
         "rampart_policy_generation",
         "gauge",
         "The security policy generation (goes up on each mode change).",
+        generation,
     );
-    let _ = writeln!(out, "rampart_policy_generation {generation}");
     let mut by_status = [0u64; 4];
     {
         let reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
@@ -221,195 +218,123 @@ pub fn render(s: &Shared) -> String {
     for st in s.ng.statuses() {
         by_status[super::security::status_index(st)] += 1;
     }
-    family(
-        &mut out,
+    out.labelled(
         "rampart_calls_by_security",
         "gauge",
         "Calls running, by security status.",
+        "status",
+        super::security::STATUSES.iter().zip(by_status),
     );
-    for (i, st) in super::security::STATUSES.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "rampart_calls_by_security{{status=\"{st}\"}} {}",
-            by_status[i]
-        );
-    }
-    family(
-        &mut out,
+    out.labelled(
         "rampart_call_security_changes_total",
         "counter",
         "Changes of a call's security status, by the new status.",
+        "status",
+        super::security::STATUSES.map(|st| (st, s.security.changes(st))),
     );
-    for st in super::security::STATUSES {
-        let _ = writeln!(
-            out,
-            "rampart_call_security_changes_total{{status=\"{st}\"}} {}",
-            s.security.changes(st)
-        );
-    }
+}
 
-    family(
-        &mut out,
+/// Ports, and the media the legs carried (node-wide leg totals).
+fn ports_and_media(out: &mut Exposition, s: &Shared, totals: &LegTotals) {
+    out.family(
         "rampart_port_pairs",
         "gauge",
         "Media port pairs (even RTP + odd RTCP) per address.",
     );
     for u in s.ports.lock().unwrap_or_else(|e| e.into_inner()).usage() {
-        let _ = writeln!(
-            out,
-            "rampart_port_pairs{{address=\"{}\",state=\"used\"}} {}",
-            u.address, u.used
-        );
-        let _ = writeln!(
-            out,
-            "rampart_port_pairs{{address=\"{}\",state=\"free\"}} {}",
-            u.address, u.free
-        );
+        for (state, n) in [("used", u.used), ("free", u.free)] {
+            let _ = writeln!(
+                out.0,
+                "rampart_port_pairs{{address=\"{}\",state=\"{state}\"}} {n}",
+                u.address
+            );
+        }
     }
-
-    family(&mut out, "rampart_packets_total", "counter", "RTP+RTCP packets by direction (in: from a leg's peer that passed checks; out: sent to a leg's peer).");
-    let _ = writeln!(
-        out,
-        "rampart_packets_total{{direction=\"in\"}} {}",
-        sum("packets_in")
-    );
-    let _ = writeln!(
-        out,
-        "rampart_packets_total{{direction=\"out\"}} {}",
-        sum("packets_out")
-    );
-    family(
-        &mut out,
-        "rampart_bytes_total",
-        "counter",
-        "Bytes by direction.",
-    );
-    let _ = writeln!(
-        out,
-        "rampart_bytes_total{{direction=\"in\"}} {}",
-        sum("bytes_in")
-    );
-    let _ = writeln!(
-        out,
-        "rampart_bytes_total{{direction=\"out\"}} {}",
-        sum("bytes_out")
-    );
-    family(
-        &mut out,
-        "rampart_rtcp_packets_total",
-        "counter",
-        "RTCP packets by direction.",
-    );
-    let _ = writeln!(
-        out,
-        "rampart_rtcp_packets_total{{direction=\"in\"}} {}",
-        sum("rtcp_in")
-    );
-    let _ = writeln!(
-        out,
-        "rampart_rtcp_packets_total{{direction=\"out\"}} {}",
-        sum("rtcp_out")
-    );
-    family(
-        &mut out,
-        "rampart_rtcp_bytes_total",
-        "counter",
-        "RTCP bytes by direction.",
-    );
-    let _ = writeln!(
-        out,
-        "rampart_rtcp_bytes_total{{direction=\"in\"}} {}",
-        sum("rtcp_bytes_in")
-    );
-    let _ = writeln!(
-        out,
-        "rampart_rtcp_bytes_total{{direction=\"out\"}} {}",
-        sum("rtcp_bytes_out")
-    );
-    family(
-        &mut out,
+    let sum = |name: &str| totals.get(name);
+    let by_direction = |inn: &str, outn: &str| [("in", sum(inn)), ("out", sum(outn))];
+    for (name, help, inn, outn) in [
+        (
+            "rampart_packets_total",
+            "RTP+RTCP packets by direction (in: from a leg's peer that passed checks; out: sent to a leg's peer).",
+            "packets_in",
+            "packets_out",
+        ),
+        ("rampart_bytes_total", "Bytes by direction.", "bytes_in", "bytes_out"),
+        ("rampart_rtcp_packets_total", "RTCP packets by direction.", "rtcp_in", "rtcp_out"),
+        ("rampart_rtcp_bytes_total", "RTCP bytes by direction.", "rtcp_bytes_in", "rtcp_bytes_out"),
+    ] {
+        out.labelled(name, "counter", help, "direction", by_direction(inn, outn));
+    }
+    out.labelled(
         "rampart_drops_total",
         "counter",
         "Packets dropped on legs, by reason.",
+        "reason",
+        [
+            ("auth_failed", "auth_failures"),
+            ("replay", "replays"),
+            ("malformed", "malformed"),
+            ("unknown_ssrc", "unknown_ssrc"),
+            ("no_remote", "dropped_no_remote"),
+            ("strict_source", "dropped_strict_source"),
+            ("latch_refused", "dropped_latch_refused"),
+            ("overload", "dropped_overload"),
+            ("protect_refused", "dropped_protect_refused"),
+            ("other", "dropped_other"),
+        ]
+        .map(|(reason, field)| (reason, sum(field))),
     );
-    for (reason, field) in [
-        ("auth_failed", "auth_failures"),
-        ("replay", "replays"),
-        ("malformed", "malformed"),
-        ("unknown_ssrc", "unknown_ssrc"),
-        ("no_remote", "dropped_no_remote"),
-        ("strict_source", "dropped_strict_source"),
-        ("latch_refused", "dropped_latch_refused"),
-        ("overload", "dropped_overload"),
-        ("protect_refused", "dropped_protect_refused"),
-        ("other", "dropped_other"),
-    ] {
-        let _ = writeln!(
-            out,
-            "rampart_drops_total{{reason=\"{reason}\"}} {}",
-            sum(field)
-        );
-    }
-    family(
-        &mut out,
+    out.single(
         "rampart_relatches_total",
         "counter",
         "Remote address changes learned by latching.",
+        sum("relatches"),
     );
-    let _ = writeln!(out, "rampart_relatches_total {}", sum("relatches"));
+}
 
-    family(
-        &mut out,
+/// The ng protocol's calls, requests and refusals.
+fn ng(out: &mut Exposition, s: &Shared) {
+    out.single(
         "rampart_ng_calls_active",
         "gauge",
         "Calls made over the ng protocol (also in rampart_calls_active).",
+        s.ng.call_count(),
     );
-    let _ = writeln!(out, "rampart_ng_calls_active {}", s.ng.call_count());
     let ngc = &s.ng.counters;
-    family(
-        &mut out,
+    out.labelled(
         "rampart_ng_requests_total",
         "counter",
         "ng requests by command.",
+        "command",
+        super::ng::COMMANDS
+            .iter()
+            .zip(&ngc.commands)
+            .map(|(c, a)| (c, load(a))),
     );
-    for (i, c) in super::ng::COMMANDS.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "rampart_ng_requests_total{{command=\"{c}\"}} {}",
-            load(&ngc.commands[i])
-        );
-    }
-    family(
-        &mut out,
+    out.single(
         "rampart_ng_errors_total",
         "counter",
         "ng replies with result error.",
+        load(&ngc.errors),
     );
-    let _ = writeln!(out, "rampart_ng_errors_total {}", load(&ngc.errors));
-    family(
-        &mut out,
+    out.single(
         "rampart_ng_cached_replies_total",
         "counter",
         "ng retransmissions answered from the cookie cache.",
+        load(&ngc.cached),
     );
-    let _ = writeln!(out, "rampart_ng_cached_replies_total {}", load(&ngc.cached));
-    family(
-        &mut out,
+    out.labelled(
         "rampart_ng_requests_refused_total",
         "counter",
         "ng requests refused: source not allowed (dropped), too large, malformed.",
+        "reason",
+        [
+            ("source", &ngc.refused_source),
+            ("too_large", &ngc.refused_size),
+            ("malformed", &ngc.malformed),
+        ]
+        .map(|(r, a)| (r, load(a))),
     );
-    for (reason, a) in [
-        ("source", &ngc.refused_source),
-        ("too_large", &ngc.refused_size),
-        ("malformed", &ngc.malformed),
-    ] {
-        let _ = writeln!(
-            out,
-            "rampart_ng_requests_refused_total{{reason=\"{reason}\"}} {}",
-            load(a)
-        );
-    }
     for (name, help, a) in [
         (
             "rampart_ng_panics_total",
@@ -432,106 +357,41 @@ pub fn render(s: &Shared) -> String {
             &ngc.tcp_idle_closed,
         ),
     ] {
-        family(&mut out, name, "counter", help);
-        let _ = writeln!(out, "{name} {}", load(a));
+        out.single(name, "counter", help, load(a));
     }
+}
 
+/// The data-plane workers' own counters, one sample per worker.
+fn workers(out: &mut Exposition, s: &Shared) {
     let workers = s
         .dataplane
         .read()
         .ok()
         .and_then(|g| g.as_ref().map(|dp| dp.worker_stats()))
         .unwrap_or_default();
-    family(
-        &mut out,
-        "rampart_worker_packets_relayed_total",
-        "counter",
-        "Packets relayed, per worker.",
-    );
-    for (i, w) in workers.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "rampart_worker_packets_relayed_total{{worker=\"{i}\"}} {}",
-            load(&w.packets_relayed)
+    type Get = fn(&WorkerCounters) -> u64;
+    let families: [(&str, &str, &str, Get); 13] = [
+        ("rampart_worker_packets_relayed_total", "counter", "Packets relayed, per worker.", |w| load(&w.packets_relayed)),
+        ("rampart_worker_packets_dropped_total", "counter", "Packets dropped, per worker.", |w| load(&w.packets_dropped)),
+        ("rampart_worker_batches_total", "counter", "I/O batches, per worker.", |w| load(&w.batches)),
+        ("rampart_worker_send_calls_total", "counter", "Send operations (system calls, or io_uring sends), per worker.", |w| load(&w.send_calls)),
+        ("rampart_worker_gso_sends_total", "counter", "Sends that carried several datagrams as one UDP GSO send, per worker.", |w| load(&w.gso_sends)),
+        ("rampart_worker_batch_ticks_total", "counter", "Times the worker slept one batching tick under load (load-adaptive batching), per worker.", |w| load(&w.batch_ticks)),
+        ("rampart_worker_kernel_drops_total", "counter", "Packets the kernel dropped because the worker fell behind (a socket's receive queue, or its AF_XDP rings, full), per worker.", |w| load(&w.kernel_drops)),
+        ("rampart_worker_xdp_rx_total", "counter", "Frames received through the worker's AF_XDP socket, per worker.", |w| load(&w.xdp_rx)),
+        ("rampart_worker_xdp_tx_total", "counter", "Frames sent through the worker's AF_XDP tx ring, per worker.", |w| load(&w.xdp_tx)),
+        ("rampart_worker_xdp_slow_tx_total", "counter", "Packets of the AF_XDP path sent through the kernel socket instead (next hop unresolved or on another interface), per worker.", |w| load(&w.xdp_slow_tx)),
+        ("rampart_worker_xdp_rx_rejected_total", "counter", "Frames steered to the AF_XDP socket that were not for a leg, per worker.", |w| load(&w.xdp_rx_rejected)),
+        ("rampart_worker_xdp_tx_ring_full_total", "counter", "Packets dropped because the AF_XDP tx ring was full, per worker.", |w| load(&w.xdp_tx_ring_full)),
+        ("rampart_worker_calls", "gauge", "Calls owned, per worker.", |w| load(&w.calls)),
+    ];
+    for (name, kind, help, get) in families {
+        out.labelled(
+            name,
+            kind,
+            help,
+            "worker",
+            workers.iter().enumerate().map(|(i, w)| (i, get(w))),
         );
     }
-    family(
-        &mut out,
-        "rampart_worker_packets_dropped_total",
-        "counter",
-        "Packets dropped, per worker.",
-    );
-    for (i, w) in workers.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "rampart_worker_packets_dropped_total{{worker=\"{i}\"}} {}",
-            load(&w.packets_dropped)
-        );
-    }
-    for (name, help, get) in [
-        (
-            "rampart_worker_batches_total",
-            "I/O batches, per worker.",
-            (|w| load(&w.batches)) as fn(&WorkerCounters) -> u64,
-        ),
-        (
-            "rampart_worker_send_calls_total",
-            "Send operations (system calls, or io_uring sends), per worker.",
-            |w| load(&w.send_calls),
-        ),
-        (
-            "rampart_worker_gso_sends_total",
-            "Sends that carried several datagrams as one UDP GSO send, per worker.",
-            |w| load(&w.gso_sends),
-        ),
-        (
-            "rampart_worker_batch_ticks_total",
-            "Times the worker slept one batching tick under load (load-adaptive batching), per worker.",
-            |w| load(&w.batch_ticks),
-        ),
-        (
-            "rampart_worker_xdp_rx_total",
-            "Frames received through the worker's AF_XDP socket, per worker.",
-            |w| load(&w.xdp_rx),
-        ),
-        (
-            "rampart_worker_xdp_tx_total",
-            "Frames sent through the worker's AF_XDP tx ring, per worker.",
-            |w| load(&w.xdp_tx),
-        ),
-        (
-            "rampart_worker_xdp_slow_tx_total",
-            "Packets of the AF_XDP path sent through the kernel socket instead (next hop unresolved or on another interface), per worker.",
-            |w| load(&w.xdp_slow_tx),
-        ),
-        (
-            "rampart_worker_xdp_rx_rejected_total",
-            "Frames steered to the AF_XDP socket that were not for a leg, per worker.",
-            |w| load(&w.xdp_rx_rejected),
-        ),
-        (
-            "rampart_worker_xdp_tx_ring_full_total",
-            "Packets dropped because the AF_XDP tx ring was full, per worker.",
-            |w| load(&w.xdp_tx_ring_full),
-        ),
-    ] {
-        family(&mut out, name, "counter", help);
-        for (i, w) in workers.iter().enumerate() {
-            let _ = writeln!(out, "{name}{{worker=\"{i}\"}} {}", get(w));
-        }
-    }
-    family(
-        &mut out,
-        "rampart_worker_calls",
-        "gauge",
-        "Calls owned, per worker.",
-    );
-    for (i, w) in workers.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "rampart_worker_calls{{worker=\"{i}\"}} {}",
-            load(&w.calls)
-        );
-    }
-    out
 }
