@@ -1058,6 +1058,9 @@ fn metrics_and_health() {
         "rampart_worker_packets_dropped_total{worker=\"0\"}",
         "rampart_worker_send_calls_total{worker=\"0\"}",
         "rampart_worker_gso_sends_total{worker=\"1\"}",
+        "rampart_worker_kernel_drops_total{worker=\"0\"}",
+        "rampart_worker_xdp_rx_total{worker=\"1\"}",
+        "rampart_rtcp_bytes_total{direction=\"in\"}",
     ] {
         assert!(
             metric(&m, series).is_some(),
