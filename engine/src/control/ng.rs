@@ -1075,7 +1075,7 @@ impl NgState {
                 error(format!("Could not decode the request: {e}"))
             }
             Ok(v) => match parse_request(&v) {
-                Err(e) => error(e.0),
+                Err(e) => error(e.to_string()),
                 Ok(req) => {
                     let ci = COMMANDS
                         .iter()
@@ -1090,7 +1090,7 @@ impl NgState {
                             }
                             d.into_value()
                         }
-                        Err(e) => error(e.0),
+                        Err(e) => error(e.to_string()),
                     }
                 }
             },
@@ -1238,17 +1238,16 @@ impl NgState {
                         reply.str("result", "ok").str("sdp", out);
                     }
                     Err(e) => {
-                        if e.0.starts_with(super::ng_call::POLICY_REFUSED) {
-                            tracing::warn!(call_id = %call_id, reason = %e.0, "ng offer refused");
+                        if matches!(e, NgError::PolicyRefused(_)) {
+                            tracing::warn!(call_id = %call_id, reason = %e, "ng offer refused");
                         }
                         if new {
-                            if e.0.starts_with("Ran out of ports") {
-                                s.totals.refused_ports.fetch_add(1, Ordering::Relaxed);
-                            } else if e.0.starts_with(super::ng_call::POLICY_REFUSED) {
-                                s.totals.refused_policy.fetch_add(1, Ordering::Relaxed);
-                            } else {
-                                s.totals.refused_invalid.fetch_add(1, Ordering::Relaxed);
-                            }
+                            let refused = match e {
+                                NgError::PortsExhausted(_) => &s.totals.refused_ports,
+                                NgError::PolicyRefused(_) => &s.totals.refused_policy,
+                                _ => &s.totals.refused_invalid,
+                            };
+                            refused.fetch_add(1, Ordering::Relaxed);
                             if let Some(c) = inner.calls.remove(&call_id) {
                                 c.teardown(s, None);
                             }
@@ -1269,9 +1268,9 @@ impl NgState {
                 let out = call
                     .answer(s, req.to_tag.as_deref(), sdp, &req.media, warnings)
                     .inspect_err(|e| {
-                        if e.0.starts_with(super::ng_call::POLICY_REFUSED) {
+                        if matches!(e, NgError::PolicyRefused(_)) {
                             s.totals.refused_policy.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(call_id = %call_id, reason = %e.0, "ng answer refused");
+                            tracing::warn!(call_id = %call_id, reason = %e, "ng answer refused");
                         }
                     })?;
                 reply.str("result", "ok").str("sdp", out);
@@ -1791,7 +1790,7 @@ mod tests {
         let f = format!("{}fatal", "flags=".repeat(6000));
         let body = format!("d7:command4:ping5:flagsl{}:{f}ee", f.len());
         let e = parse(body.as_bytes()).err().expect("an error");
-        assert!(e.0.contains("flags"), "{}", e.0);
+        assert!(e.to_string().contains("flags"), "{e}");
         // One level of `key=value` is still an option.
         let r = parse(b"d7:command4:ping5:flagsl10:ICE=remove19:rampart-device=SEP1ee").unwrap();
         assert_eq!(r.media.me.device.as_deref(), Some("SEP1"));

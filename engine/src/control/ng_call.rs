@@ -46,22 +46,38 @@ use super::sdes::{CryptoAttr, InlineKey};
 use super::sdp::{Connection, Media, Sdp};
 use super::security::{mode_of_suite, LegWho};
 
-/// An ng request that cannot be carried out: the `error-reason` text.
+/// Why an ng request cannot be carried out. `Display` writes the
+/// `error-reason` text (rtpengine's words where rtpengine has them, e.g.
+/// "Ran out of ports"); the variant is what the node acts and counts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NgError(pub String);
+#[non_exhaustive]
+pub enum NgError {
+    /// The request, its flags or its SDP cannot be carried out.
+    Invalid(String),
+    /// No port pair left on the media address.
+    PortsExhausted(String),
+    /// The security policy refused a leg or the call.
+    PolicyRefused(String),
+}
 
 impl NgError {
-    /// A new error.
+    /// An [`NgError::Invalid`] with this text.
     pub fn new(m: impl Into<String>) -> NgError {
-        NgError(m.into())
+        NgError::Invalid(m.into())
     }
 }
 
 impl std::fmt::Display for NgError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            NgError::Invalid(m) => f.write_str(m),
+            NgError::PortsExhausted(m) => write!(f, "Ran out of ports: {m}"),
+            NgError::PolicyRefused(m) => write!(f, "{POLICY_REFUSED}{m}"),
+        }
     }
 }
+
+impl std::error::Error for NgError {}
 
 /// The options of an offer or answer that change what Rampart does.
 #[derive(Clone, Debug, Default)]
@@ -106,7 +122,7 @@ pub struct MediaOpts {
 pub const POLICY_REFUSED: &str = "security policy: ";
 
 fn policy_err(m: String) -> NgError {
-    NgError(format!("{POLICY_REFUSED}{m}"))
+    NgError::PolicyRefused(m)
 }
 
 /// Overwrites what `from` says about a side.
@@ -383,7 +399,7 @@ fn allocate_pair(s: &Shared, ip: IpAddr) -> Result<BoundPorts, NgError> {
         )));
     }
     pool.allocate_unanswered(ip, false).map_err(|e| match e {
-        PortError::Exhausted { .. } => NgError::new(format!("Ran out of ports: {e}")),
+        PortError::Exhausted { .. } => NgError::PortsExhausted(e.to_string()),
         PortError::UnknownAddress(_) => NgError::new(e.to_string()),
     })
 }
@@ -1715,6 +1731,22 @@ pub struct LegReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ng_errors_write_rtpengine_texts_and_keep_their_kind() {
+        let ports = NgError::PortsExhausted("no pair on 127.0.0.1".into());
+        assert_eq!(ports.to_string(), "Ran out of ports: no pair on 127.0.0.1");
+        let policy = policy_err("leg B must be encrypted".into());
+        assert!(matches!(policy, NgError::PolicyRefused(_)));
+        assert_eq!(
+            policy.to_string(),
+            "security policy: leg B must be encrypted"
+        );
+        assert_eq!(
+            NgError::new("Unknown call-id").to_string(),
+            "Unknown call-id"
+        );
+    }
 
     const OFFER: &str =
         "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
