@@ -819,6 +819,19 @@ fn metrics_and_http_see_ng_calls() {
     let mut resp = String::new();
     let _ = h.read_to_string(&mut resp);
     assert!(resp.contains("\"calls\":1"), "{resp}");
+    // GET /calls lists it too, with its origin.
+    let mut h = TcpStream::connect(node.info().api_addr).unwrap();
+    h.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    h.write_all(b"GET /calls HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    let _ = h.read_to_string(&mut resp);
+    let body = &resp[resp.find("\r\n\r\n").map_or(0, |i| i + 4)..];
+    let v: serde_json::Value = serde_json::from_str(body).expect("JSON");
+    assert_eq!(v["count"], 1, "{v}");
+    assert_eq!(v["calls"][0]["call_id"], "m1", "{v}");
+    assert_eq!(v["calls"][0]["origin"], "ng", "{v}");
+    assert_eq!(v["calls"][0]["media"][0]["type"], "audio", "{v}");
     let st = ng.req(&[("command", s("statistics"))]);
     ok(&st);
     let cur = st

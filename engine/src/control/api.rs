@@ -355,12 +355,41 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
         .into_response()
 }
 
+/// Every call, whatever made it: `origin` is `http` (this API, with its
+/// legs) or `ng` (a switch over the ng protocol, with its tags and media
+/// sections; `query` over ng has the detail). Oldest first.
 async fn list_calls(State(s): State<Arc<Shared>>) -> Response {
-    let reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
-    let mut calls: Vec<&Call> = reg.calls().collect();
-    calls.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.id.cmp(&b.id)));
-    let list: Vec<Value> = calls.iter().map(|c| call_json(c, false)).collect();
-    axum::Json(json!({"count": list.len(), "calls": list})).into_response()
+    // The ng store is read before the registry lock is taken, as
+    // `LegTotals::now` does (never both at once).
+    let ng = s.ng.summaries();
+    let now = now_ms();
+    let mut list: Vec<(u64, String, Value)> = {
+        let reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
+        reg.calls()
+            .map(|c| {
+                let mut v = call_json(c, false);
+                v["origin"] = json!("http");
+                (c.created_ms, c.id.clone(), v)
+            })
+            .collect()
+    };
+    list.extend(ng.into_iter().map(|c| {
+        let v = json!({
+            "call_id": c.call_id,
+            "origin": "ng",
+            "security": c.security,
+            "policy_generation": c.policy_generation,
+            "created_ms": c.created_ms,
+            "age_ms": now.saturating_sub(c.created_ms),
+            "idle_ms": now.saturating_sub(c.last_signal_ms),
+            "tags": c.tags,
+            "media": c.media.iter().map(|(kind, relayed)| json!({"type": kind, "relayed": relayed})).collect::<Vec<_>>(),
+        });
+        (c.created_ms, c.call_id, v)
+    }));
+    list.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    let calls: Vec<Value> = list.into_iter().map(|(_, _, v)| v).collect();
+    axum::Json(json!({"count": calls.len(), "calls": calls})).into_response()
 }
 
 async fn get_call(

@@ -46,6 +46,25 @@ use super::node::{now_ms, EndReason, Shared};
 use super::registry::{AdmitError, LEG_COUNTERS};
 use crate::srtp::Suite;
 
+/// What `GET /calls` shows of an ng call.
+#[derive(Clone, Debug)]
+pub struct NgCallSummary {
+    /// The switch's call id.
+    pub call_id: String,
+    /// Creation, unix ms.
+    pub created_ms: u64,
+    /// The last offer, answer or other request for it, unix ms.
+    pub last_signal_ms: u64,
+    /// The call's security status.
+    pub security: crate::policy::CallSecurity,
+    /// The policy generation the call was admitted under.
+    pub policy_generation: u64,
+    /// The from-tag and to-tag.
+    pub tags: [Option<String>; 2],
+    /// Each media section: its type and whether it is relayed.
+    pub media: Vec<(String, bool)>,
+}
+
 /// A source network: an address and a prefix length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cidr {
@@ -1020,6 +1039,28 @@ impl NgState {
     /// The security status of every ng call.
     pub fn statuses(&self) -> Vec<crate::policy::CallSecurity> {
         self.lock().calls.values().map(|c| c.security()).collect()
+    }
+
+    /// One line per ng call, for `GET /calls` (which lists every call,
+    /// whatever made it).
+    pub fn summaries(&self) -> Vec<NgCallSummary> {
+        self.lock()
+            .calls
+            .values()
+            .map(|c| NgCallSummary {
+                call_id: c.call_id.clone(),
+                created_ms: c.created_ms,
+                last_signal_ms: c.last_signal_ms,
+                security: c.security(),
+                policy_generation: c.sec.generation(),
+                tags: c.tags.clone(),
+                media: c
+                    .stream_reports()
+                    .iter()
+                    .map(|r| (r.kind.clone(), r.relayed))
+                    .collect(),
+            })
+            .collect()
     }
 
     /// Media sections relayed and legs, for metrics.
