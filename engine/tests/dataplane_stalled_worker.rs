@@ -72,23 +72,24 @@ fn stalling_plane(backend: BackendKind, ack_timeout: Option<Duration>) -> DataPl
     .unwrap()
 }
 
-#[test]
-fn xsk_ring_overflow_is_counted_and_the_xsk_kept() {
-    let Some(topo) = Topology::new("stall-xdp") else {
-        return;
-    };
-    let dp = {
-        let _in = topo.enter(Ns::Node);
-        stalling_plane(BackendKind::Xdp, None)
-    };
-    assert_eq!(dp.backend(), BackendKind::Xdp, "{}", dp.backend_detail());
+/// Sets up call 9 (leg A from `phone_a` on `node_a`, leg B to `phone_b` on
+/// `node_b`), relays a first packet, then stalls the worker 300 ms (a
+/// command, behind the hook) while phone A sends `flood` packets; drains
+/// what was relayed, and checks the leg is still served afterwards (three
+/// late packets arrive). Returns leg A's counters and how many flood
+/// packets arrived.
+fn flood_a_stalled_worker(
+    dp: &DataPlane,
+    [node_a, node_b]: [UdpSocket; 2],
+    [phone_a, phone_b]: [UdpSocket; 2],
+    flood: u32,
+    what: &str,
+) -> (Arc<LegCounters>, u32) {
     let wait = Duration::from_secs(5);
-    let node_a = topo.udp(Ns::Node, netns::node_ip4(), wait);
-    let node_b = topo.udp(Ns::Node, netns::node_ip4(), wait);
+    phone_b.set_read_timeout(Some(wait)).unwrap();
     let to_node_a = node_a.local_addr().unwrap();
-    let phone_a = topo.udp(Ns::Phones, netns::phone_ip4(0), wait);
-    let phone_b = topo.udp(Ns::Phones, netns::phone_ip4(1), wait);
     let leg_a = leg(node_a);
+    let counters_a = Arc::clone(&leg_a.counters);
     let mut leg_b = leg(node_b);
     leg_b.remote_rtp = Some(phone_b.local_addr().unwrap());
     dp.add_call(CallFlows {
@@ -101,17 +102,19 @@ fn xsk_ring_overflow_is_counted_and_the_xsk_kept() {
     phone_a.send_to(&rtp(seq, b"first"), to_node_a).unwrap();
     let n = phone_b.recv(&mut buf).unwrap();
     assert_eq!(&buf[12..n], b"first");
-    // The worker stalls 300 ms (the hook, before a command) while phone A
-    // sends more than the XSK's rings hold (4,096 frames each).
     std::thread::scope(|scope| {
+        // A command that stalls the worker (the hook sleeps 300 ms before
+        // it) while phone A floods leg A.
         let stall = scope.spawn(|| dp.update_leg(9, LegId::A, LegUpdate::default()));
         std::thread::sleep(Duration::from_millis(100));
-        for _ in 0..10_000 {
+        for _ in 0..flood {
             seq = seq.wrapping_add(1);
             let _ = phone_a.send_to(&rtp(seq, &[0x55; 160]), to_node_a);
         }
         stall.join().unwrap().unwrap();
     });
+    // Whatever fit in the queue is relayed; the rest was dropped by the
+    // kernel and is counted once the worker reads the next datagram.
     phone_b
         .set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
@@ -120,14 +123,32 @@ fn xsk_ring_overflow_is_counted_and_the_xsk_kept() {
         relayed += 1;
     }
     phone_b.set_read_timeout(Some(wait)).unwrap();
-    // The XSK is still served.
+    // The leg is still served.
     for i in 0..3u8 {
         seq = seq.wrapping_add(1);
         let payload = [b'l', b'a', b't', b'e', i];
         phone_a.send_to(&rtp(seq, &payload), to_node_a).unwrap();
         let n = phone_b.recv(&mut buf).unwrap();
-        assert_eq!(&buf[12..n], &payload, "relayed after the overflow");
+        assert_eq!(&buf[12..n], &payload, "{what}: relayed after the overflow");
     }
+    (counters_a, relayed)
+}
+
+#[test]
+fn xsk_ring_overflow_is_counted_and_the_xsk_kept() {
+    let Some(topo) = Topology::new("stall-xdp") else {
+        return;
+    };
+    let dp = {
+        let _in = topo.enter(Ns::Node);
+        stalling_plane(BackendKind::Xdp, None)
+    };
+    assert_eq!(dp.backend(), BackendKind::Xdp, "{}", dp.backend_detail());
+    let wait = Duration::from_secs(5);
+    let node = [0, 1].map(|_| topo.udp(Ns::Node, netns::node_ip4(), wait));
+    let phones = [0, 1].map(|i| topo.udp(Ns::Phones, netns::phone_ip4(i), wait));
+    // More than the XSK's rings hold (4,096 frames each).
+    let (_, relayed) = flood_a_stalled_worker(&dp, node, phones, 10_000, "xdp");
     let w = dp.worker_stats()[0].snapshot();
     assert!(w.xdp_rx > 0, "{w:?}");
     assert!(
@@ -188,58 +209,9 @@ fn receive_queue_overflow_is_counted_and_the_socket_kept() {
             .set_recv_buffer_size(2048)
             .unwrap();
         let node_b = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let to_node_a = node_a.local_addr().unwrap();
-        let phone_a = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let phone_b = UdpSocket::bind("127.0.0.1:0").unwrap();
-        phone_b
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let leg_a = leg(node_a);
-        let counters_a = Arc::clone(&leg_a.counters);
-        let mut leg_b = leg(node_b);
-        leg_b.remote_rtp = Some(phone_b.local_addr().unwrap());
-        dp.add_call(CallFlows {
-            id: 9,
-            legs: [leg_a, leg_b],
-        })
-        .unwrap();
-        let mut buf = [0u8; 2048];
-        let mut seq = 1u16;
-        phone_a.send_to(&rtp(seq, b"first"), to_node_a).unwrap();
-        let n = phone_b.recv(&mut buf).unwrap();
-        assert_eq!(&buf[12..n], b"first");
-        std::thread::scope(|scope| {
-            // A command that stalls the worker (the hook sleeps 300 ms
-            // before it) while phone A floods leg A.
-            let stall = scope.spawn(|| dp.update_leg(9, LegId::A, LegUpdate::default()));
-            std::thread::sleep(Duration::from_millis(100));
-            for _ in 0..3_000 {
-                seq = seq.wrapping_add(1);
-                let _ = phone_a.send_to(&rtp(seq, &[0x55; 160]), to_node_a);
-            }
-            stall.join().unwrap().unwrap();
-        });
-        // Whatever fit in the queue is relayed; the rest was dropped by the
-        // kernel and is counted once the worker reads the next datagram.
-        phone_b
-            .set_read_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
-        while phone_b.recv(&mut buf).is_ok() {}
-        phone_b
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        // The socket is still served.
-        for i in 0..3u8 {
-            seq = seq.wrapping_add(1);
-            let payload = [b'l', b'a', b't', b'e', i];
-            phone_a.send_to(&rtp(seq, &payload), to_node_a).unwrap();
-            let n = phone_b.recv(&mut buf).unwrap();
-            assert_eq!(
-                &buf[12..n],
-                &payload,
-                "{backend}: relayed after the overflow"
-            );
-        }
+        let phones = [0, 1].map(|_| UdpSocket::bind("127.0.0.1:0").unwrap());
+        let what = backend.to_string();
+        let (counters_a, _) = flood_a_stalled_worker(&dp, [node_a, node_b], phones, 3_000, &what);
         let a = counters_a.snapshot();
         let w = dp.worker_stats()[0].snapshot();
         assert!(a.dropped_overload > 0, "{backend}: {a:?}");
