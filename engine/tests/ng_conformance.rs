@@ -36,15 +36,10 @@ struct Phone {
 }
 
 fn phone() -> Phone {
-    let mk = || {
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
-        s
-    };
+    let [rtp, rtcp] = phone_sockets(Duration::from_millis(500));
     Phone {
-        rtp: mk(),
-        rtcp: mk(),
+        rtp,
+        rtcp,
         keys: Vec::new(),
     }
 }
@@ -56,19 +51,10 @@ impl Phone {
 
     /// An SDP media section. `suites` empty: plain RTP.
     fn media(&mut self, kind: &str, proto: &str, suites: &[Suite], extra: &str) -> String {
-        let mut m = format!(
-            "m={kind} {} {proto} 0 8\r\na=rtpmap:0 PCMU/8000\r\na=rtcp:{}\r\n",
-            self.port(),
-            self.rtcp.local_addr().unwrap().port()
-        );
+        let mut m = m_lines(kind, proto, "0 8", &self.rtp, &self.rtcp);
         for (i, su) in suites.iter().enumerate() {
-            let k = fresh_key(*su);
-            m.push_str(&format!(
-                "a=crypto:{} {} inline:{}\r\n",
-                i + 1,
-                su.name(),
-                inline(&k)
-            ));
+            let (line, k) = crypto_line(i as u32 + 1, *su, "");
+            m.push_str(&line);
             self.keys.push((i as u32 + 1, *su, k));
         }
         m.push_str(extra);
@@ -77,18 +63,10 @@ impl Phone {
 
     /// An answer's section: one crypto line (the given tag and suite).
     fn answer_media(&mut self, proto: &str, line: Option<(u32, Suite)>, extra: &str) -> String {
-        let mut m = format!(
-            "m=audio {} {proto} 0\r\na=rtpmap:0 PCMU/8000\r\na=rtcp:{}\r\n",
-            self.port(),
-            self.rtcp.local_addr().unwrap().port()
-        );
+        let mut m = m_lines("audio", proto, "0", &self.rtp, &self.rtcp);
         if let Some((tag, su)) = line {
-            let k = fresh_key(su);
-            m.push_str(&format!(
-                "a=crypto:{tag} {} inline:{}\r\n",
-                su.name(),
-                inline(&k)
-            ));
+            let (line, k) = crypto_line(tag, su, "");
+            m.push_str(&line);
             self.keys.push((tag, su, k));
         }
         m.push_str(extra);

@@ -33,16 +33,8 @@ struct Phone {
 }
 
 fn phone() -> Phone {
-    let mk = || {
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
-        s
-    };
-    Phone {
-        rtp: mk(),
-        rtcp: mk(),
-    }
+    let [rtp, rtcp] = phone_sockets(Duration::from_millis(300));
+    Phone { rtp, rtcp }
 }
 
 impl Phone {
@@ -54,20 +46,11 @@ impl Phone {
         } else {
             "RTP/SAVP"
         };
-        let mut m = format!(
-            "m={kind} {} {proto} 0\r\na=rtpmap:0 PCMU/8000\r\na=rtcp:{}\r\n",
-            self.rtp.local_addr().unwrap().port(),
-            self.rtcp.local_addr().unwrap().port()
-        );
+        let mut m = m_lines(kind, proto, "0", &self.rtp, &self.rtcp);
         let mut keys = Vec::new();
         for (i, su) in suites.iter().enumerate() {
-            let k = fresh_key(*su);
-            m.push_str(&format!(
-                "a=crypto:{} {} inline:{}{params}\r\n",
-                i + 1,
-                su.name(),
-                inline(&k)
-            ));
+            let (line, k) = crypto_line(i as u32 + 1, *su, params);
+            m.push_str(&line);
             keys.push(k);
         }
         (m, keys)
@@ -80,19 +63,11 @@ impl Phone {
         } else {
             "RTP/AVP"
         };
-        let mut m = format!(
-            "m={kind} {} {proto} 0\r\na=rtpmap:0 PCMU/8000\r\na=rtcp:{}\r\n",
-            self.rtp.local_addr().unwrap().port(),
-            self.rtcp.local_addr().unwrap().port()
-        );
+        let mut m = m_lines(kind, proto, "0", &self.rtp, &self.rtcp);
         let mut key = None;
         if let Some((tag, su)) = line {
-            let k = fresh_key(su);
-            m.push_str(&format!(
-                "a=crypto:{tag} {} inline:{}\r\n",
-                su.name(),
-                inline(&k)
-            ));
+            let (line, k) = crypto_line(tag, su, "");
+            m.push_str(&line);
             key = Some(k);
         }
         (m, key)

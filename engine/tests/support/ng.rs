@@ -111,6 +111,37 @@ pub fn inline(k: &MasterKey) -> String {
     STANDARD.encode(raw)
 }
 
+/// A phone's RTP and RTCP sockets on loopback, reads bounded by `timeout`.
+pub fn phone_sockets(timeout: Duration) -> [UdpSocket; 2] {
+    [0, 1].map(|_| {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(timeout)).unwrap();
+        s
+    })
+}
+
+/// The `m=`, `a=rtpmap` and `a=rtcp` lines of a media section for the
+/// phone whose sockets are `rtp` and `rtcp`.
+pub fn m_lines(kind: &str, proto: &str, fmts: &str, rtp: &UdpSocket, rtcp: &UdpSocket) -> String {
+    format!(
+        "m={kind} {} {proto} {fmts}\r\na=rtpmap:0 PCMU/8000\r\na=rtcp:{}\r\n",
+        rtp.local_addr().unwrap().port(),
+        rtcp.local_addr().unwrap().port()
+    )
+}
+
+/// An `a=crypto` line with a fresh key of `suite` (and `params` after the
+/// key), and that key.
+pub fn crypto_line(tag: u32, suite: Suite, params: &str) -> (String, MasterKey) {
+    let k = fresh_key(suite);
+    let line = format!(
+        "a=crypto:{tag} {} inline:{}{params}\r\n",
+        suite.name(),
+        inline(&k)
+    );
+    (line, k)
+}
+
 pub fn sdp(ver: u32, media: &[String]) -> String {
     format!(
         "v=0\r\no=- 1545997027 {ver} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n{}",
