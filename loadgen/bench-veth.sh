@@ -211,19 +211,13 @@ HZ=$(getconf CLK_TCK)
 
 [ "$(id -u)" = 0 ] || { log "needs root (network namespaces, XDP)"; exit 1; }
 
+# shellcheck source=loadgen/bench-common.sh
+. loadgen/bench-common.sh
+
 # ---- install and build ----------------------------------------------------
 have_rtpengine=$RTPE
-if [ "$RTPE" = 1 ] && ! command -v rtpengine >/dev/null 2>&1; then
-    if [ "${NO_INSTALL:-0}" = 1 ]; then
-        have_rtpengine=0
-    else
-        log "installing rtpengine-daemon"
-        if ! { timeout 300 apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-                timeout 600 apt-get install -y -qq rtpengine-daemon >/dev/null; }; then
-            log "could not install rtpengine-daemon; measuring Rampart only"
-            have_rtpengine=0
-        fi
-    fi
+if [ "$RTPE" = 1 ]; then
+    ensure_rtpengine || have_rtpengine=0
 fi
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     log "building release binaries"
@@ -249,19 +243,11 @@ ns_up
 # veth address, plain HTTP off loopback allowed (a benchmark namespace only).
 SEC=$(cd "$OUT" && pwd)/security
 rm -rf "$SEC"
-mkdir -p "$SEC/tokens"
+mkdir -p "$SEC"
 RCONF=(--config "$SEC/rampart.toml")
 DEV=()
 printf '[api]\nallow_insecure_remote = true\n' >"$SEC/rampart.toml"
-if "$RAMPART" ctl --help >/dev/null 2>&1; then
-    "$RAMPART" ctl token-new --out "$SEC/tokens" --id sast1 >/dev/null
-    "$RAMPART" ctl token-new --out "$SEC/tokens" --id sast2 >/dev/null
-    printf 'version = 1\n[[tokens]]\npublic_key_file = "tokens/sast1.pub"\n[[tokens]]\npublic_key_file = "tokens/sast2.pub"\n' \
-        >"$SEC/ctl.toml"
-    "$RAMPART" ctl sign --payload "$SEC/ctl.toml" --token "$SEC/tokens/sast1.key" \
-        --out "$SEC/ctl.json" >/dev/null
-    printf '[security]\ncluster_mode = "mixed"\ntrust_list = "%s"\n[[security.devices]]\nname = "LOADGEN-7970"\nmodel = "7970"\nmode = "encrypted"\n' \
-        "$SEC/ctl.json" >>"$SEC/rampart.toml"
+if append_security_config "$RAMPART" "$SEC" "$SEC/rampart.toml"; then
     DEV=(--device LOADGEN-7970)
 fi
 

@@ -87,20 +87,12 @@ wait_for() {
     return 1
 }
 
+# shellcheck source=loadgen/bench-common.sh
+. loadgen/bench-common.sh
+
 # ---- install and build ----------------------------------------------------
 have_rtpengine=1
-if ! command -v rtpengine >/dev/null 2>&1; then
-    if [ "${NO_INSTALL:-0}" = 1 ]; then
-        have_rtpengine=0
-    else
-        log "installing rtpengine-daemon"
-        if ! { timeout 300 apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-                timeout 600 apt-get install -y -qq rtpengine-daemon >/dev/null; }; then
-            log "could not install rtpengine-daemon; measuring Rampart only"
-            have_rtpengine=0
-        fi
-    fi
-fi
+ensure_rtpengine || have_rtpengine=0
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     log "building release binaries"
     timeout 1200 cargo build --release -q -p rampart -p rampart-loadgen
@@ -113,18 +105,11 @@ rm -f "$OUT"/*.json "$RESULTS"/*.json "$RESULTS"/*.html
 # (Skipped when this rampart has no `ctl` command: no policy to satisfy.)
 RCONF=()
 DEV=()
-if "$RAMPART" ctl --help >/dev/null 2>&1; then
-    SEC=$(cd "$OUT" && pwd)/security
-    rm -rf "$SEC"
-    mkdir -p "$SEC/tokens"
-    "$RAMPART" ctl token-new --out "$SEC/tokens" --id sast1 >/dev/null
-    "$RAMPART" ctl token-new --out "$SEC/tokens" --id sast2 >/dev/null
-    printf 'version = 1\n[[tokens]]\npublic_key_file = "tokens/sast1.pub"\n[[tokens]]\npublic_key_file = "tokens/sast2.pub"\n' \
-        >"$SEC/ctl.toml"
-    "$RAMPART" ctl sign --payload "$SEC/ctl.toml" --token "$SEC/tokens/sast1.key" \
-        --out "$SEC/ctl.json" >/dev/null
-    printf '[security]\ncluster_mode = "mixed"\ntrust_list = "%s"\n[[security.devices]]\nname = "LOADGEN-7970"\nmodel = "7970"\nmode = "encrypted"\n' \
-        "$SEC/ctl.json" >"$SEC/rampart.toml"
+SEC=$(cd "$OUT" && pwd)/security
+rm -rf "$SEC"
+mkdir -p "$SEC"
+: >"$SEC/rampart.toml"
+if append_security_config "$RAMPART" "$SEC" "$SEC/rampart.toml"; then
     RCONF=(--config "$SEC/rampart.toml")
     DEV=(--device LOADGEN-7970)
 fi

@@ -1,0 +1,35 @@
+# shellcheck shell=bash
+# Sourced by loadgen/bench.sh and loadgen/bench-veth.sh: what both relay
+# benchmarks need the same way. Expects a `log` function.
+
+# Makes rtpengine available: installs Debian's rtpengine-daemon when it is
+# missing (bounded), unless NO_INSTALL=1. Returns 0 when rtpengine can run.
+ensure_rtpengine() {
+    command -v rtpengine >/dev/null 2>&1 && return 0
+    [ "${NO_INSTALL:-0}" = 1 ] && return 1
+    log "installing rtpengine-daemon"
+    if ! { timeout 300 apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+            timeout 600 apt-get install -y -qq rtpengine-daemon >/dev/null; }; then
+        log "could not install rtpengine-daemon; measuring Rampart only"
+        return 1
+    fi
+}
+
+# append_security_config RAMPART DIR CONF: a security policy that admits
+# the benchmarks' SRTP legs (mixed cluster mode, a fresh trust list of two
+# tokens made in DIR, one registered device LOADGEN-7970 that every leg
+# names), appended to the node configuration CONF. Returns 1 (and writes
+# nothing) when this rampart has no `ctl` command: no policy to satisfy.
+append_security_config() {
+    local rampart=$1 dir=$2 conf=$3
+    "$rampart" ctl --help >/dev/null 2>&1 || return 1
+    mkdir -p "$dir/tokens"
+    "$rampart" ctl token-new --out "$dir/tokens" --id sast1 >/dev/null
+    "$rampart" ctl token-new --out "$dir/tokens" --id sast2 >/dev/null
+    printf 'version = 1\n[[tokens]]\npublic_key_file = "tokens/sast1.pub"\n[[tokens]]\npublic_key_file = "tokens/sast2.pub"\n' \
+        >"$dir/ctl.toml"
+    "$rampart" ctl sign --payload "$dir/ctl.toml" --token "$dir/tokens/sast1.key" \
+        --out "$dir/ctl.json" >/dev/null
+    printf '[security]\ncluster_mode = "mixed"\ntrust_list = "%s"\n[[security.devices]]\nname = "LOADGEN-7970"\nmodel = "7970"\nmode = "encrypted"\n' \
+        "$dir/ctl.json" >>"$conf"
+}
