@@ -790,20 +790,22 @@ fn metrics_and_http_see_ng_calls() {
     assert!(text.contains("rampart_ng_calls_active 1"), "{text}");
     assert!(text.contains("rampart_calls_active 1"));
     // GET /health counts ng calls as rampart_calls_active does.
-    let mut h = TcpStream::connect(node.info().api_addr).unwrap();
-    h.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    h.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    let http_get = |path: &str| {
+        let mut h = TcpStream::connect(node.info().api_addr).unwrap();
+        h.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            h,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
         .unwrap();
-    let mut resp = String::new();
-    let _ = h.read_to_string(&mut resp);
+        let mut resp = String::new();
+        let _ = h.read_to_string(&mut resp);
+        resp
+    };
+    let resp = http_get("/health");
     assert!(resp.contains("\"calls\":1"), "{resp}");
     // GET /calls lists it too, with its origin.
-    let mut h = TcpStream::connect(node.info().api_addr).unwrap();
-    h.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    h.write_all(b"GET /calls HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut resp = String::new();
-    let _ = h.read_to_string(&mut resp);
+    let resp = http_get("/calls");
     let body = &resp[resp.find("\r\n\r\n").map_or(0, |i| i + 4)..];
     let v: serde_json::Value = serde_json::from_str(body).expect("JSON");
     assert_eq!(v["count"], 1, "{v}");
