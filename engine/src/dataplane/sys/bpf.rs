@@ -28,8 +28,6 @@
 //! The instruction encoding is little-endian (`struct bpf_insn` with
 //! `dst_reg` in the low nibble); [`XdpProgram::load`] refuses to run on
 //! a big-endian host instead of loading a wrong program.
-// Used by the xdp backend (lead's branch).
-#![allow(dead_code)]
 
 use std::io;
 use std::mem::{offset_of, size_of};
@@ -45,7 +43,8 @@ mod cmd {
     pub(super) const MAP_DELETE_ELEM: u32 = 3;
     /// `BPF_PROG_LOAD`.
     pub(super) const PROG_LOAD: u32 = 5;
-    /// `BPF_PROG_TEST_RUN`.
+    /// `BPF_PROG_TEST_RUN` (the verdict tests).
+    #[cfg(test)]
     pub(super) const PROG_TEST_RUN: u32 = 10;
     /// `BPF_LINK_CREATE` (kernel ≥ 5.9 for XDP).
     pub(super) const LINK_CREATE: u32 = 28;
@@ -65,6 +64,7 @@ const BPF_ANY: u64 = 0;
 /// The XDP verdict `XDP_PASS`: hand the frame to the kernel stack.
 pub(crate) const XDP_PASS: u32 = 2;
 /// The XDP verdict `XDP_REDIRECT`: the frame went to the redirect target.
+#[cfg(test)]
 pub(crate) const XDP_REDIRECT: u32 = 4;
 
 /// `XDP_FLAGS_SKB_MODE`: generic XDP, after the skb is built.
@@ -644,12 +644,14 @@ impl XdpProgram {
     /// verdict ([`XDP_PASS`], [`XDP_REDIRECT`], ...). The kernel only
     /// reports a redirect, it performs none. Frames shorter than an
     /// Ethernet header are refused by the kernel (`EINVAL`).
+    #[cfg(test)]
     pub(crate) fn test_run(&self, frame: &[u8]) -> io::Result<u32> {
         self.run(frame, &[])
     }
 
     /// `BPF_PROG_TEST_RUN` with the raw bytes of a `struct xdp_md` context
     /// (empty: none).
+    #[cfg(test)]
     fn run(&self, data: &[u8], ctx: &[u8]) -> io::Result<u32> {
         let too_big = |_| io::Error::from(io::ErrorKind::InvalidInput);
         let mut attr = TestRunAttr {

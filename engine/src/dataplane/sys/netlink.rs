@@ -29,7 +29,6 @@
 //! than [`RECV_BUF`], which these small replies never are). Errors may
 //! allocate their message. [`Netlink::link_get`] (the name `String`) and
 //! [`Netlink::addr_owner`] are start-up calls and are not held to this.
-#![allow(dead_code)] // used by the xdp backend (lead's branch)
 
 use std::ffi::CString;
 use std::io;
@@ -135,7 +134,8 @@ const IFF_UP: u32 = 0x1;
 const IFF_LOOPBACK: u32 = 0x8;
 
 /// Being resolved (neighbour states `NUD_*`, linux/neighbour.h, as in
-/// [`Neigh::state`]).
+/// [`Neigh::state`]; the whole set, for reading it).
+#[allow(dead_code)]
 pub(crate) const NUD_INCOMPLETE: u16 = 0x01;
 /// Confirmed recently.
 pub(crate) const NUD_REACHABLE: u16 = 0x02;
@@ -146,6 +146,7 @@ pub(crate) const NUD_DELAY: u16 = 0x08;
 /// Being probed.
 pub(crate) const NUD_PROBE: u16 = 0x10;
 /// Resolution failed.
+#[allow(dead_code)]
 pub(crate) const NUD_FAILED: u16 = 0x20;
 /// No resolution needed on this device.
 pub(crate) const NUD_NOARP: u16 = 0x40;
@@ -154,7 +155,8 @@ pub(crate) const NUD_PERMANENT: u16 = 0x80;
 
 /// `ETHTOOL_GCHANNELS` (linux/ethtool.h).
 const ETHTOOL_GCHANNELS: u32 = 0x3c;
-/// `ETHTOOL_SCHANNELS`.
+/// `ETHTOOL_SCHANNELS` (the channel tests).
+#[cfg(test)]
 const ETHTOOL_SCHANNELS: u32 = 0x3d;
 
 /// The kernel's answer to "how do I reach this destination" (`RTM_GETROUTE`).
@@ -630,7 +632,9 @@ pub(crate) fn get_channels(ifname: &str) -> io::Result<Channels> {
 }
 
 /// ETHTOOL_SCHANNELS through SIOCETHTOOL (`ethtool -L ifname rx N tx M`);
-/// the other counts stay as they are.
+/// the other counts stay as they are. (The node never changes an
+/// interface's queues; the tests do.)
+#[cfg(test)]
 pub(crate) fn set_channels(ifname: &str, rx: u32, tx: u32) -> io::Result<()> {
     let mut ch = EthtoolChannels {
         cmd: ETHTOOL_GCHANNELS,

@@ -34,7 +34,6 @@
 //!   kernel reports are checked against the UMEM's size before use, so even
 //!   a wrong address cannot make a view outside the mapping.
 //! - The free list holds at most `frames` addresses and is allocated once.
-#![allow(dead_code)] // parts are used only by tests or the probe
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -46,10 +45,6 @@ use super::cvt;
 
 /// Bytes per UMEM frame (aligned mode needs a power of two ≥ 2048).
 pub(crate) const FRAME_SIZE: usize = 2048;
-/// The headroom the kernel leaves in front of a received packet in copy
-/// mode (`XDP_PACKET_HEADROOM`); headers for a larger outgoing family fit
-/// there.
-pub(crate) const KERNEL_HEADROOM: usize = 256;
 
 /// How the socket binds to its queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,7 +143,6 @@ struct Ring {
     map: Mapping,
     producer: usize,
     consumer: usize,
-    flags: usize,
     desc: usize,
     mask: u32,
     size: u32,
@@ -178,7 +172,6 @@ impl Ring {
             map,
             producer: off.producer as usize,
             consumer: off.consumer as usize,
-            flags: off.flags as usize,
             desc: off.desc as usize,
             mask: size - 1,
             size,
@@ -270,7 +263,6 @@ pub(crate) struct Xsk {
     umem: Mapping,
     free: Vec<u64>,
     frames: u32,
-    zero_copy: bool,
 }
 
 fn setsockopt<T>(fd: RawFd, opt: libc::c_int, v: &T) -> io::Result<()> {
@@ -368,7 +360,6 @@ impl Xsk {
             umem,
             free: Vec::with_capacity(cfg.frames as usize),
             frames: cfg.frames,
-            zero_copy: cfg.bind == XskBind::ZeroCopy,
         };
         for i in (0..cfg.frames).rev() {
             xsk.free.push(u64::from(i) * FRAME_SIZE as u64);
@@ -411,11 +402,6 @@ impl Xsk {
     /// The socket's fd (for epoll and the XSKMAP).
     pub(crate) fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
-    }
-
-    /// Whether it was bound zero-copy.
-    pub(crate) fn zero_copy(&self) -> bool {
-        self.zero_copy
     }
 
     /// Moves frames from the free list onto the fill ring, as many as fit.

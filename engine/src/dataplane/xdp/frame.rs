@@ -25,7 +25,6 @@
 //! input: hostile frames get a [`Reject`].
 #![forbid(unsafe_code)]
 // Used by the xdp backend (lead's branch).
-#![allow(dead_code)]
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
