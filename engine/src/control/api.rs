@@ -23,20 +23,22 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::dataplane::{
-    CallFlows, DataPlaneError, ForwardMode, KeyChange, LatchMode, LegCounters, LegFlows, LegId,
-    LegUpdate,
+    CallFlows, DataPlaneError, KeyChange, LatchMode, LegCounters, LegFlows, LegId, LegUpdate,
 };
 use crate::policy::{
     CallSecurityState, ClusterMode, DeviceConfig, LegKind, Media, Policy as SecurityPolicy,
     SecurityMode,
 };
-use crate::srtp::{Context, MasterKey, Policy, Suite};
+use crate::srtp::Suite;
 
+use super::calls::install::{self, WantedLeg};
+use super::calls::{AdmitError, Origin};
 use super::keys::{self, KeyText, Lifetime};
 use super::node::{now_ms, EndReason, Shared};
 use super::ports::{BoundPorts, PortError};
 use super::registry::{
-    forward_mode, AdmitError, Call, Family, KeyState, Leg, LegKeys, LegMode, LegPolicy,
+    add_policy_json, forward_mode, leg_json, Call, Family, KeyState, Leg, LegKeys, LegMode,
+    LegPolicy,
 };
 use super::security::{mode_of_suite, LegWho};
 
@@ -181,7 +183,8 @@ async fn refuse_when_stopping(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateCall {
+/// The body of `POST /calls` (docs/api.md).
+pub struct CreateCall {
     #[serde(default)]
     call_id: Option<String>,
     legs: Vec<LegRequest>,
@@ -237,7 +240,8 @@ struct KeysRequest {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PatchLeg {
+/// The body of `PATCH /calls/{id}/legs/{leg}` (docs/api.md).
+pub struct PatchLeg {
     #[serde(default)]
     remote: Option<SocketAddr>,
     #[serde(default)]
@@ -278,60 +282,11 @@ struct KeyAnswer {
     generated: bool,
 }
 
-fn leg_json(i: usize, l: &Leg, keys: Option<Value>, stats: bool) -> Value {
-    let mut v = json!({
-        "index": i,
-        "mode": l.mode,
-        "family": l.family,
-        "suite": l.suite().map(|s| s.name()),
-        "local": l.local_rtp.to_string(),
-        "local_rtcp": l.local_rtcp.to_string(),
-        "rtcp_mux": l.rtcp_mux,
-        "remote": l.remote_rtp.map(|a| a.to_string()),
-        "remote_rtcp": l.remote_rtcp.map(|a| a.to_string()),
-        "latch": l.latch,
-        "forward": l.forward,
-        "replay_window": l.keys.as_ref().map(|_| l.replay_window),
-    });
-    if let Some(k) = keys {
-        v["keys"] = k;
-    }
-    if stats {
-        v["stats"] = serde_json::to_value(l.counters.snapshot()).unwrap_or(Value::Null);
-    }
-    v
-}
-
-fn add_policy_json(v: &mut Value, p: &LegPolicy) {
-    v["security"] = json!(p.security);
-    v["requested_security"] = json!(p.requested);
-    v["device"] = json!(p.who.device);
-    v["kind"] = json!(p.who.kind.unwrap_or(LegKind::Phone));
-}
-
-fn call_json(c: &Call, stats: bool) -> Value {
-    let now = now_ms();
-    json!({
-        "call_id": c.id,
-        "security": c.security(),
-        "policy_generation": c.security.generation(),
-        "created_ms": c.created_ms,
-        "age_ms": now.saturating_sub(c.created_ms),
-        "idle_ms": now.saturating_sub(c.last_activity_ms()),
-        "legs": c.legs.iter().enumerate().map(|(i, l)| {
-            let mut v = leg_json(i, l, None, stats);
-            add_policy_json(&mut v, &c.policy[i]);
-            v
-        }).collect::<Vec<_>>(),
-    })
-}
-
 // ---- handlers ------------------------------------------------------------
 
 async fn health(State(s): State<Arc<Shared>>) -> Response {
-    // HTTP calls and ng calls together, as rampart_calls_active counts them.
-    let http_calls = s.registry.lock().map(|r| r.len()).unwrap_or(0);
-    let calls = http_calls + s.ng.call_count();
+    // Every call, whatever made it, as rampart_calls_active counts them.
+    let calls = s.calls.len(None);
     axum::Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
@@ -355,62 +310,99 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
         .into_response()
 }
 
-/// Every call, whatever made it: `origin` is `http` (this API, with its
-/// legs) or `ng` (a switch over the ng protocol, with its tags and media
-/// sections; `query` over ng has the detail). Oldest first.
+/// Every call, whatever made it: `origin` is `http` (this API),
+/// `embedded` (librampart), both with their legs, or `ng` (a switch over
+/// the ng protocol, with its tags and media sections; `query` over ng has
+/// the detail). Oldest first. Read from the calls' views: a command in
+/// flight on a call (waiting for a worker) never holds the listing up.
 async fn list_calls(State(s): State<Arc<Shared>>) -> Response {
-    // The ng store is read before the registry lock is taken, as
-    // `LegTotals::now` does (never both at once).
-    let ng = s.ng.summaries();
     let now = now_ms();
-    let mut list: Vec<(u64, String, Value)> = {
-        let reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
-        reg.calls()
-            .map(|c| {
-                let mut v = call_json(c, false);
-                v["origin"] = json!("http");
-                (c.created_ms, c.id.clone(), v)
-            })
-            .collect()
-    };
-    list.extend(ng.into_iter().map(|c| {
-        let v = json!({
-            "call_id": c.call_id,
-            "origin": "ng",
-            "security": c.security,
-            "policy_generation": c.policy_generation,
-            "created_ms": c.created_ms,
-            "age_ms": now.saturating_sub(c.created_ms),
-            "idle_ms": now.saturating_sub(c.last_signal_ms),
-            "tags": c.tags,
-            "media": c.media.iter().map(|(kind, relayed)| json!({"type": kind, "relayed": relayed})).collect::<Vec<_>>(),
-        });
-        (c.created_ms, c.call_id, v)
-    }));
-    list.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-    let calls: Vec<Value> = list.into_iter().map(|(_, _, v)| v).collect();
+    let mut views = s.calls.views(None);
+    views.sort_by(|a, b| {
+        a.created_ms
+            .cmp(&b.created_ms)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    let calls: Vec<Value> = views
+        .into_iter()
+        .map(|c| {
+            let mut v = json!({
+                "call_id": c.id,
+                "origin": c.origin,
+                "security": c.security,
+                "policy_generation": c.generation,
+                "created_ms": c.created_ms,
+                "age_ms": now.saturating_sub(c.created_ms),
+                "idle_ms": now.saturating_sub(c.last_activity_ms()),
+            });
+            if let (Some(v), Value::Object(extra)) = (v.as_object_mut(), c.listing) {
+                v.extend(extra);
+            }
+            v
+        })
+        .collect();
     axum::Json(json!({"count": calls.len(), "calls": calls})).into_response()
+}
+
+/// Runs `f` on the HTTP (or librampart) call `id`, after the commands in
+/// flight on it; a call made over ng is not this API's to see or change.
+pub(crate) fn with_api_call<R>(
+    s: &Shared,
+    id: &str,
+    f: impl FnOnce(&mut Call) -> Result<R, ApiError>,
+) -> Result<R, ApiError> {
+    let slot = s
+        .calls
+        .get(id)
+        .filter(|sl| sl.origin != Origin::Ng)
+        .ok_or_else(|| ApiError::unknown_call(id))?;
+    let run = || {
+        slot.command(|rec| match rec.as_any_mut().downcast_mut::<Call>() {
+            Some(c) => f(c),
+            None => Err(ApiError::unknown_call(id)),
+        })
+        .unwrap_or_else(|| Err(ApiError::unknown_call(id)))
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(run)
+        }
+        _ => run(),
+    }
 }
 
 async fn get_call(
     State(s): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
-    let c = reg.get(&id).ok_or_else(|| ApiError::unknown_call(&id))?;
-    Ok(axum::Json(call_json(c, true)).into_response())
+    let v = with_api_call(&s, &id, |c| Ok(c.json(true)))?;
+    Ok(axum::Json(v).into_response())
 }
 
 async fn delete_call(
     State(s): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let c = s
-        .end_call(&id, EndReason::Deleted)
-        .ok_or_else(|| ApiError::unknown_call(&id))?;
-    let mut v = call_json(&c, true);
-    v["ended"] = json!("deleted");
+    let v = delete(&s, &id)?;
     Ok(axum::Json(v).into_response())
+}
+
+/// Ends the HTTP (or librampart) call `id`; returns it with its final
+/// stats.
+pub(crate) fn delete(s: &Shared, id: &str) -> Result<Value, ApiError> {
+    if s.calls.get(id).is_none_or(|sl| sl.origin == Origin::Ng) {
+        return Err(ApiError::unknown_call(id));
+    }
+    let record = s
+        .end_call(id, EndReason::Deleted)
+        .ok_or_else(|| ApiError::unknown_call(id))?;
+    let c = record
+        .as_any()
+        .downcast_ref::<Call>()
+        .ok_or_else(|| ApiError::unknown_call(id))?;
+    let mut v = c.json(true);
+    v["ended"] = json!("deleted");
+    Ok(v)
 }
 
 /// A leg's parsed request, keys resolved, policy decided.
@@ -618,11 +610,6 @@ fn plan_leg(
     })
 }
 
-fn context(suite: Suite, key: &MasterKey, window: usize) -> Result<Context, ApiError> {
-    Context::new(Policy::new(suite, key.clone()).replay_window(window))
-        .map_err(|e| ApiError::bad("invalid_key", format!("cannot build the SRTP context: {e}")))
-}
-
 fn refuse(s: &Shared, e: ApiError) -> ApiError {
     let t = &s.totals;
     match e.code {
@@ -641,10 +628,14 @@ async fn create_call(
     body: Result<ApiJson<CreateCall>, ApiError>,
 ) -> Result<Response, ApiError> {
     let ApiJson(body) = body.map_err(|e| refuse(&s, e))?;
-    create(&s, body).map_err(|e| refuse(&s, e))
+    let answer = tokio::task::block_in_place(|| create(&s, body, Origin::Http))
+        .map_err(|e| refuse(&s, e))?;
+    Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
 }
 
-fn create(s: &Shared, body: CreateCall) -> Result<Response, ApiError> {
+/// Creates a call from a `POST /calls` body (the HTTP API's and
+/// librampart's one create path); the answer carries the keys.
+pub(crate) fn create(s: &Shared, body: CreateCall, origin: Origin) -> Result<Value, ApiError> {
     if body.legs.len() != 2 {
         return Err(ApiError::bad(
             "invalid_request",
@@ -717,33 +708,20 @@ fn create(s: &Shared, body: CreateCall) -> Result<Response, ApiError> {
             }
         }
     }
-    let dp_id = s
-        .registry
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .admit(&id)
-        .map_err(|e| match e {
-            AdmitError::Limit(n) => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "call_limit",
-                format!("the node runs its maximum of {n} calls"),
-            ),
-            AdmitError::Exists => ApiError::new(
-                StatusCode::CONFLICT,
-                "call_exists",
-                format!("a call with id {id:?} exists"),
-            ),
-        })?;
-    match build_and_start(s, &id, dp_id, generation, plans) {
-        Ok(r) => Ok(r),
-        Err(e) => {
-            s.registry
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .abandon(&id);
-            Err(e)
-        }
-    }
+    s.calls.admit(&id).map_err(|e| match e {
+        AdmitError::Limit(n) => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "call_limit",
+            format!("the node runs its maximum of {n} calls"),
+        ),
+        AdmitError::Exists => ApiError::new(
+            StatusCode::CONFLICT,
+            "call_exists",
+            format!("a call with id {id:?} exists"),
+        ),
+    })?;
+    let dp_id = s.calls.alloc_dp_id();
+    build_and_start(s, &id, dp_id, generation, plans, origin).inspect_err(|_| s.calls.abandon(&id))
 }
 
 fn build_and_start(
@@ -752,7 +730,8 @@ fn build_and_start(
     dp_id: u64,
     generation: u64,
     plans: [LegPlan; 2],
-) -> Result<Response, ApiError> {
+    origin: Origin,
+) -> Result<Value, ApiError> {
     // Ports.
     let mut bound: Vec<BoundPorts> = Vec::with_capacity(2);
     {
@@ -800,30 +779,30 @@ fn build_and_start(
     let mut flows = Vec::with_capacity(2);
     let mut legs = Vec::with_capacity(2);
     for (i, (p, b)) in plans.iter().zip(bound).enumerate() {
-        let (srtp_in, srtp_out) = match &p.keys {
-            Some((k, _, _)) => {
-                let built = context(k.suite, &k.inbound.current, p.replay_window).and_then(|ci| {
-                    Ok((ci, context(k.suite, &k.outbound.current, p.replay_window)?))
-                });
-                match built {
-                    Ok((ci, co)) => (Some(ci), Some(co)),
-                    Err(e) => {
-                        release(&local);
-                        return Err(e);
-                    }
-                }
-            }
-            None => (None, None),
+        let want = WantedLeg {
+            remote_rtp: p.req.remote,
+            remote_rtcp: p.req.remote_rtcp,
+            latch: p.req.latch,
+            srtp: p.keys.as_ref().map(|(k, _, _)| k.wanted()),
+            forward: forward[i],
         };
         let counters = LegCounters::new();
         let local_rtcp = match &b.rtcp {
             Some(r) => r.local_addr().unwrap_or(b.rtp_addr),
             None => b.rtp_addr,
         };
+        let rtp_addr = b.rtp_addr;
+        match install::leg_flows(&want, b.rtp, b.rtcp, p.replay_window, counters.clone()) {
+            Ok(f) => flows.push(f),
+            Err(e) => {
+                release(&local);
+                return Err(ApiError::bad("invalid_key", e.0));
+            }
+        }
         legs.push(Leg {
             mode: p.mode,
             family: p.req.family,
-            local_rtp: b.rtp_addr,
+            local_rtp: rtp_addr,
             local_rtcp,
             rtcp_mux: p.req.rtcp_mux,
             remote_rtp: p.req.remote,
@@ -832,17 +811,6 @@ fn build_and_start(
             forward: forward[i],
             replay_window: p.replay_window,
             keys: p.keys.as_ref().map(|k| k.0.clone()),
-            counters: counters.clone(),
-        });
-        flows.push(LegFlows {
-            rtp_socket: b.rtp,
-            rtcp_socket: b.rtcp,
-            remote_rtp: p.req.remote,
-            remote_rtcp: p.req.remote_rtcp,
-            latch: p.req.latch,
-            srtp_in,
-            srtp_out,
-            forward: forward[i],
             counters,
         });
     }
@@ -872,6 +840,7 @@ fn build_and_start(
     }
     let call = Call {
         id: id.to_string(),
+        origin,
         dp_id,
         created_ms: now_ms(),
         legs,
@@ -916,11 +885,8 @@ fn build_and_start(
         "call created"
     );
     s.totals.created.fetch_add(1, Ordering::Relaxed);
-    s.registry
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .commit(call);
-    Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
+    s.calls.commit(id, origin, Box::new(call));
+    Ok(answer)
 }
 
 async fn patch_leg(
@@ -938,8 +904,94 @@ async fn patch_leg(
             ))
         }
     };
-    let li = leg_id.index();
     let ApiJson(body) = body?;
+    let v = update(&s, &id, leg_id, body)?;
+    Ok(axum::Json(v).into_response())
+}
+
+/// A rekey planned against the leg's keys: the key changes, in order, and
+/// the leg's keys once they are made.
+struct RekeyPlan {
+    direction: Direction,
+    changes: Vec<KeyChange>,
+    new_keys: LegKeys,
+    answer_key: Option<Value>,
+}
+
+/// Plans `rk` on leg keys `lk`: MKI keys are added (and activated when
+/// asked), keys without MKI replace the key in place.
+fn plan_rekey(li: usize, lk: Option<&LegKeys>, rk: &Rekey) -> Result<RekeyPlan, ApiError> {
+    let Some(lk) = lk else {
+        return Err(ApiError::bad(
+            "invalid_request",
+            format!("leg {li} is plain RTP: nothing to rekey"),
+        ));
+    };
+    let text = KeyText {
+        key: rk.key.clone(),
+        mki: rk.mki.clone(),
+        lifetime: rk.lifetime,
+    };
+    let (mk, generated) = keys::from_text(lk.suite, &text)
+        .map_err(|e| ApiError::bad("invalid_key", format!("rekey: {}", e.0)))?;
+    let mut nk = lk.clone();
+    let ks = match rk.direction {
+        Direction::Inbound => &mut nk.inbound,
+        Direction::Outbound => &mut nk.outbound,
+    };
+    let mut changes = Vec::new();
+    let mki = mk.mki().to_vec();
+    if !mki.is_empty() && mki.len() == ks.mki_len() {
+        if ks.mkis.contains(&mki) {
+            return Err(ApiError::bad(
+                "invalid_key",
+                format!(
+                    "rekey: MKI {} is already in use on this leg and direction",
+                    keys::to_hex(&mki)
+                ),
+            ));
+        }
+        changes.push(KeyChange::AddKey(mk.clone()));
+        if rk.activate {
+            changes.push(KeyChange::SetActiveMki(mki.clone()));
+        }
+        ks.push_mki(mki.clone());
+        if rk.activate {
+            ks.active_mki = mki;
+        }
+        if rk.activate || rk.direction == Direction::Inbound {
+            ks.current = mk.clone();
+        }
+    } else {
+        changes.push(KeyChange::Replace(mk.clone()));
+        *ks = KeyState::new(mk.clone());
+    }
+    let answer_key = generated.then(|| {
+        serde_json::to_value(KeyAnswer {
+            text: keys::to_text(&mk),
+            generated: true,
+        })
+        .unwrap_or(Value::Null)
+    });
+    Ok(RekeyPlan {
+        direction: rk.direction,
+        changes,
+        new_keys: nk,
+        answer_key,
+    })
+}
+
+/// Changes one leg of the HTTP (or librampart) call `id` from a
+/// `PATCH /calls/{id}/legs/{leg}` body: every change (remote, latch, the
+/// rekey's key steps, the forward modes of both legs) goes to the data
+/// plane as one update the worker applies between two packets, or not at
+/// all.
+pub(crate) fn update(
+    s: &Shared,
+    id: &str,
+    leg_id: LegId,
+    body: PatchLeg,
+) -> Result<Value, ApiError> {
     if body.remote.is_none()
         && body.remote_rtcp.is_none()
         && body.latch.is_none()
@@ -950,206 +1002,134 @@ async fn patch_leg(
             "nothing to change: give remote, remote_rtcp, latch or rekey",
         ));
     }
-    // Plan under the lock, apply to the data plane without it, commit.
-    struct Plan {
-        dp_id: u64,
-        changes: Vec<KeyChange>,
-        new_keys: Option<LegKeys>,
-        forward: [ForwardMode; 2],
-        old_forward: [ForwardMode; 2],
-        answer_key: Option<Value>,
-        direction: Option<Direction>,
-    }
-    let plan = {
-        let reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
-        let c = reg.get(&id).ok_or_else(|| ApiError::unknown_call(&id))?;
-        let l = &c.legs[li];
-        for (what, r) in [("remote", body.remote), ("remote_rtcp", body.remote_rtcp)] {
-            if let Some(r) = r {
-                if r.is_ipv4() != l.local_rtp.is_ipv4() {
-                    return Err(ApiError::bad(
-                        "invalid_request",
-                        format!("{what} {r} is not of the leg's family"),
-                    ));
-                }
-            }
-        }
-        let old_forward = [c.legs[0].forward, c.legs[1].forward];
-        let mut plan = Plan {
-            dp_id: c.dp_id,
-            changes: Vec::new(),
-            new_keys: None,
-            forward: old_forward,
-            old_forward,
-            answer_key: None,
-            direction: None,
-        };
-        if let Some(rk) = &body.rekey {
-            let Some(lk) = &l.keys else {
+    with_api_call(s, id, |c| update_call(s, c, leg_id, &body))
+}
+
+fn update_call(
+    s: &Shared,
+    c: &mut Call,
+    leg_id: LegId,
+    body: &PatchLeg,
+) -> Result<Value, ApiError> {
+    let li = leg_id.index();
+    let l = &c.legs[li];
+    for (what, r) in [("remote", body.remote), ("remote_rtcp", body.remote_rtcp)] {
+        if let Some(r) = r {
+            if r.is_ipv4() != l.local_rtp.is_ipv4() {
                 return Err(ApiError::bad(
                     "invalid_request",
-                    format!("leg {li} is plain RTP: nothing to rekey"),
+                    format!("{what} {r} is not of the leg's family"),
                 ));
-            };
-            let text = KeyText {
-                key: rk.key.clone(),
-                mki: rk.mki.clone(),
-                lifetime: rk.lifetime,
-            };
-            let (mk, generated) = keys::from_text(lk.suite, &text)
-                .map_err(|e| ApiError::bad("invalid_key", format!("rekey: {}", e.0)))?;
-            let mut nk = lk.clone();
-            let ks = match rk.direction {
-                Direction::Inbound => &mut nk.inbound,
-                Direction::Outbound => &mut nk.outbound,
-            };
-            let mki = mk.mki().to_vec();
-            if !mki.is_empty() && mki.len() == ks.mki_len() {
-                if ks.mkis.contains(&mki) {
-                    return Err(ApiError::bad(
-                        "invalid_key",
-                        format!(
-                            "rekey: MKI {} is already in use on this leg and direction",
-                            keys::to_hex(&mki)
-                        ),
-                    ));
-                }
-                plan.changes.push(KeyChange::AddKey(mk.clone()));
-                if rk.activate {
-                    plan.changes.push(KeyChange::SetActiveMki(mki.clone()));
-                }
-                ks.push_mki(mki.clone());
-                if rk.activate {
-                    ks.active_mki = mki;
-                }
-                if rk.activate || rk.direction == Direction::Inbound {
-                    ks.current = mk.clone();
-                }
-            } else {
-                plan.changes.push(KeyChange::Replace(mk.clone()));
-                *ks = KeyState::new(mk.clone());
             }
-            if generated {
-                plan.answer_key = Some(
-                    serde_json::to_value(KeyAnswer {
-                        text: keys::to_text(&mk),
-                        generated: true,
-                    })
-                    .unwrap_or(Value::Null),
-                );
-            }
-            plan.direction = Some(rk.direction);
-            let (ka, kb) = if li == 0 {
-                (Some(&nk), c.legs[1].keys.as_ref())
-            } else {
-                (c.legs[0].keys.as_ref(), Some(&nk))
-            };
-            plan.forward = [forward_mode(ka, kb), forward_mode(kb, ka)];
-            plan.new_keys = Some(nk);
         }
-        plan
+    }
+    let rekey = match &body.rekey {
+        Some(rk) => Some(plan_rekey(li, l.keys.as_ref(), rk)?),
+        None => None,
     };
-    let direction = plan.direction;
-    let mut updates: Vec<(LegId, LegUpdate)> = Vec::new();
-    let mut first = LegUpdate {
+    let (direction, changes, new_keys, answer_key) = match rekey {
+        Some(r) => (Some(r.direction), r.changes, Some(r.new_keys), r.answer_key),
+        None => (None, Vec::new(), None, None),
+    };
+    let old_forward = [c.legs[0].forward, c.legs[1].forward];
+    let forward = match &new_keys {
+        Some(nk) => {
+            let (ka, kb) = match leg_id {
+                LegId::A => (Some(nk), c.legs[1].keys.as_ref()),
+                LegId::B => (c.legs[0].keys.as_ref(), Some(nk)),
+            };
+            [forward_mode(ka, kb), forward_mode(kb, ka)]
+        }
+        None => old_forward,
+    };
+    // One update per key step (an MKI key is added, then activated), the
+    // first with the leg's other changes; the other leg's forward mode.
+    let keyed = |ch: KeyChange| match direction {
+        Some(Direction::Inbound) => LegUpdate {
+            srtp_in: Some(ch),
+            ..LegUpdate::default()
+        },
+        _ => LegUpdate {
+            srtp_out: Some(ch),
+            ..LegUpdate::default()
+        },
+    };
+    let mut steps: Vec<(LegId, LegUpdate)> = Vec::new();
+    let mut changes = changes.into_iter();
+    let first = LegUpdate {
         remote_rtp: body.remote,
         remote_rtcp: body.remote_rtcp,
         latch: body.latch,
-        srtp_in: None,
-        srtp_out: None,
-        forward: (plan.forward[li] != plan.old_forward[li]).then_some(plan.forward[li]),
+        forward: (forward[li] != old_forward[li]).then_some(forward[li]),
+        ..changes.next().map(keyed).unwrap_or_default()
     };
-    let mut changes = plan.changes.into_iter();
-    let first_change = changes.next();
-    match direction {
-        Some(Direction::Inbound) => first.srtp_in = first_change,
-        Some(Direction::Outbound) => first.srtp_out = first_change,
-        None => {}
-    }
-    updates.push((leg_id, first));
-    for ch in changes {
-        let mut u = empty_update();
-        match direction {
-            Some(Direction::Inbound) => u.srtp_in = Some(ch),
-            _ => u.srtp_out = Some(ch),
-        }
-        updates.push((leg_id, u));
-    }
+    steps.push((leg_id, first));
+    steps.extend(changes.map(|ch| (leg_id, keyed(ch))));
     let other = leg_id.other();
-    if plan.forward[other.index()] != plan.old_forward[other.index()] {
-        let mut u = empty_update();
-        u.forward = Some(plan.forward[other.index()]);
-        updates.push((other, u));
+    if forward[other.index()] != old_forward[other.index()] {
+        steps.push((
+            other,
+            LegUpdate {
+                forward: Some(forward[other.index()]),
+                ..LegUpdate::default()
+            },
+        ));
     }
-    let dp_id = plan.dp_id;
     // A rekey re-negotiates the leg: the call's status is unknown until it
     // completes (and settles back at the leg's mode, success or not).
     if direction.is_some() {
-        renegotiation(&s, &id, li, false);
+        renegotiation(s, c, li, false);
     }
+    let dp_id = c.dp_id;
     let applied = s
-        .with_dataplane(|dp| {
-            for (leg, u) in updates {
-                dp.update_leg(dp_id, leg, u)?;
-            }
-            Ok(())
-        })
+        .with_dataplane(|dp| dp.update_legs(dp_id, steps))
         .map_err(|e| match e {
-            DataPlaneError::UnknownCall(_) => ApiError::unknown_call(&id),
+            DataPlaneError::UnknownCall(_) => ApiError::unknown_call(&c.id),
             e => ApiError::dataplane(e),
         });
     if direction.is_some() {
-        renegotiation(&s, &id, li, true);
+        renegotiation(s, c, li, true);
     }
     applied?;
-    let mut reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
-    let c = reg
-        .get_mut(&id)
-        .ok_or_else(|| ApiError::unknown_call(&id))?;
-    {
-        let l = &mut c.legs[li];
-        if let Some(r) = body.remote {
-            l.remote_rtp = Some(r);
-        }
-        if let Some(r) = body.remote_rtcp {
-            l.remote_rtcp = Some(r);
-        }
-        if let Some(m) = body.latch {
-            l.latch = m;
-        }
-        if let Some(k) = plan.new_keys {
-            l.keys = Some(k);
-        }
+    let l = &mut c.legs[li];
+    if let Some(r) = body.remote {
+        l.remote_rtp = Some(r);
     }
-    c.legs[0].forward = plan.forward[0];
-    c.legs[1].forward = plan.forward[1];
+    if let Some(r) = body.remote_rtcp {
+        l.remote_rtcp = Some(r);
+    }
+    if let Some(m) = body.latch {
+        l.latch = m;
+    }
+    if let Some(k) = new_keys {
+        l.keys = Some(k);
+    }
+    c.legs[0].forward = forward[0];
+    c.legs[1].forward = forward[1];
     tracing::info!(
-        call_id = %id, leg = li,
+        call_id = %c.id, leg = li,
         remote = ?body.remote,
         rekey = ?direction.map(|d| match d { Direction::Inbound => "inbound", Direction::Outbound => "outbound" }),
         "leg updated"
     );
     let mut v = leg_json(li, &c.legs[li], None, false);
     add_policy_json(&mut v, &c.policy[li]);
-    if let (Some(k), Some(d)) = (plan.answer_key, direction) {
+    if let (Some(k), Some(d)) = (answer_key, direction) {
         v["keys"] = json!({ (match d { Direction::Inbound => "inbound", Direction::Outbound => "outbound" }): k });
     }
-    Ok(axum::Json(json!({"call_id": id, "security": c.security(), "leg": v})).into_response())
+    Ok(json!({"call_id": c.id, "security": c.security(), "leg": v}))
 }
 
-/// Marks leg `li` of call `id` re-negotiating (`settle == false`) or
+/// Marks leg `li` of call `c` re-negotiating (`settle == false`) or
 /// settled back at its mode, logging and counting the status change.
-fn renegotiation(s: &Shared, id: &str, li: usize, settle: bool) {
-    let mut reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(c) = reg.get_mut(id) {
-        let old = c.security.status();
-        let change = if settle {
-            c.security.leg_settled(li, c.policy[li].security)
-        } else {
-            c.security.leg_renegotiating(li)
-        };
-        s.security.note(id, old, change);
-    }
+fn renegotiation(s: &Shared, c: &mut Call, li: usize, settle: bool) {
+    let old = c.security.status();
+    let change = if settle {
+        c.security.leg_settled(li, c.policy[li].security)
+    } else {
+        c.security.leg_renegotiating(li)
+    };
+    s.security.note(&c.id, old, change);
 }
 
 // ---- devices and policy ------------------------------------------------------
@@ -1330,31 +1310,21 @@ async fn set_cluster_mode(
 
 async fn stale_calls(State(s): State<Arc<Shared>>) -> Response {
     let current = s.security.policy().generation();
-    let mut calls: Vec<(String, u64, &'static str)> = {
-        let reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
-        reg.calls()
-            .map(|c| (c.id.clone(), c.security.generation(), "http"))
-            .collect()
-    };
-    calls.extend(s.ng.generations().into_iter().map(|(id, g)| (id, g, "ng")));
-    let ids = crate::policy::stale_calls(calls.iter().map(|(id, g, _)| (id.as_str(), *g)), current);
-    let list: Vec<Value> = calls
+    let views = s.calls.views(None);
+    let ids =
+        crate::policy::stale_calls(views.iter().map(|v| (v.id.as_str(), v.generation)), current);
+    let list: Vec<Value> = views
         .iter()
-        .filter(|(id, _, _)| ids.contains(&id.as_str()))
-        .map(|(id, g, api)| json!({"call_id": id, "generation": g, "api": api}))
+        .filter(|v| ids.contains(&v.id.as_str()))
+        .map(|v| {
+            let api = match v.origin {
+                Origin::Ng => "ng",
+                Origin::Http | Origin::Embedded => "http",
+            };
+            json!({"call_id": v.id, "generation": v.generation, "api": api, "origin": v.origin})
+        })
         .collect();
     axum::Json(json!({"generation": current, "count": list.len(), "calls": list})).into_response()
-}
-
-fn empty_update() -> LegUpdate {
-    LegUpdate {
-        remote_rtp: None,
-        remote_rtcp: None,
-        latch: None,
-        srtp_in: None,
-        srtp_out: None,
-        forward: None,
-    }
 }
 
 /// Binds the API's Unix socket at `path` with file mode `mode`.

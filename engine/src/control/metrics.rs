@@ -9,8 +9,8 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::calls::LEG_COUNTERS;
 use super::node::Shared;
-use super::registry::LEG_COUNTERS;
 use crate::dataplane::WorkerCounters;
 
 /// The exposition text being written: one family (its `HELP` and `TYPE`
@@ -58,32 +58,24 @@ pub(crate) struct LegTotals {
 }
 
 impl LegTotals {
-    /// Sums every leg's counters now. Takes the registry and ng locks in
-    /// turn: call it holding neither.
+    /// Sums every leg's counters now, from the calls' views (never
+    /// waiting for a command in flight).
     pub(crate) fn now(s: &Shared) -> LegTotals {
         let mut sums: Vec<u64> = s.totals.sums.iter().map(load).collect();
-        let (calls, legs) = {
-            let reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
-            for c in reg.calls() {
-                for l in &c.legs {
-                    for (i, (_, get)) in LEG_COUNTERS.iter().enumerate() {
-                        sums[i] += load(get(&l.counters));
-                    }
+        let views = s.calls.views(None);
+        let mut legs = 0;
+        for v in &views {
+            for c in &v.counters {
+                legs += 1;
+                for (i, (_, get)) in LEG_COUNTERS.iter().enumerate() {
+                    sums[i] += load(get(c));
                 }
-            }
-            (reg.len(), reg.len() * 2)
-        };
-        // ng calls: one data-plane call (two legs) per relayed media section.
-        let ng_legs = s.ng.leg_counters();
-        for c in &ng_legs {
-            for (i, (_, get)) in LEG_COUNTERS.iter().enumerate() {
-                sums[i] += load(get(c));
             }
         }
         LegTotals {
             sums,
-            calls: calls + s.ng.call_count(),
-            legs: legs + ng_legs.len(),
+            calls: views.len(),
+            legs,
         }
     }
 
@@ -209,14 +201,8 @@ fn security(out: &mut Exposition, s: &Shared) {
         generation,
     );
     let mut by_status = [0u64; 4];
-    {
-        let reg = s.registry.lock().unwrap_or_else(|e| e.into_inner());
-        for c in reg.calls() {
-            by_status[super::security::status_index(c.security())] += 1;
-        }
-    }
-    for st in s.ng.statuses() {
-        by_status[super::security::status_index(st)] += 1;
+    for v in s.calls.views(None) {
+        by_status[super::security::status_index(v.security)] += 1;
     }
     out.labelled(
         "rampart_calls_by_security",
@@ -298,7 +284,7 @@ fn ng(out: &mut Exposition, s: &Shared) {
         "rampart_ng_calls_active",
         "gauge",
         "Calls made over the ng protocol (also in rampart_calls_active).",
-        s.ng.call_count(),
+        s.calls.len(Some(super::calls::Origin::Ng)),
     );
     let ngc = &s.ng.counters;
     out.labelled(

@@ -8,7 +8,11 @@
 //! binds sockets, builds SRTP contexts and hands both to a worker, and reads
 //! the worker's counters through shared atomics.
 //!
-//! - [`registry`]: calls and legs, admission (call limit), passthrough choice.
+//! - [`calls`]: the call service: one store of every call (admission, the
+//!   call limit, data-plane ids, listing, the reaper) and the one install
+//!   path (contexts, flows, reconcile) for HTTP, ng and librampart.
+//! - [`registry`]: the record of an HTTP/librampart call: two legs, their
+//!   keys, passthrough choice.
 //! - [`ports`]: the even/odd media port pool per address.
 //! - [`keys`]: CSPRNG key generation and the API's key text form.
 //! - [`api`]: the HTTP routes and JSON errors.
@@ -22,6 +26,7 @@
 //!   call security status bookkeeping.
 
 pub mod api;
+pub mod calls;
 pub mod keys;
 pub mod metrics;
 pub mod ng;

@@ -31,39 +31,21 @@
 //! its own thread. ng TCP closes idle connections and caps connections per
 //! source.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::calls::{
+    now_ms, AdmitError, CallRecord, CallStore, EndReason, Origin, Shared, Slot, LEG_COUNTERS,
+};
 use super::ng_bencode::{self as ben, Dict, Limits, Scan, Scanner, Value};
 use super::ng_call::{MediaOpts, NgCall, NgError};
-use super::node::{now_ms, EndReason, Shared};
-use super::registry::{AdmitError, LEG_COUNTERS};
 use crate::srtp::Suite;
-
-/// What `GET /calls` shows of an ng call.
-#[derive(Clone, Debug)]
-pub struct NgCallSummary {
-    /// The switch's call id.
-    pub call_id: String,
-    /// Creation, unix ms.
-    pub created_ms: u64,
-    /// The last offer, answer or other request for it, unix ms.
-    pub last_signal_ms: u64,
-    /// The call's security status.
-    pub security: crate::policy::CallSecurity,
-    /// The policy generation the call was admitted under.
-    pub policy_generation: u64,
-    /// The from-tag and to-tag.
-    pub tags: [Option<String>; 2],
-    /// Each media section: its type and whether it is relayed.
-    pub media: Vec<(String, bool)>,
-}
 
 /// A source network: an address and a prefix length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,6 +170,8 @@ impl CacheKey {
 
 struct Cache {
     replies: HashMap<CacheKey, (u64, Vec<u8>)>,
+    /// Requests being handled: a retransmission of one waits for its reply.
+    in_flight: HashSet<CacheKey>,
     order: VecDeque<(u64, CacheKey)>,
     /// Bytes held (see [`CacheKey::cost`]), at most `budget`.
     bytes: usize,
@@ -244,11 +228,6 @@ impl Cache {
     }
 }
 
-struct Inner {
-    calls: HashMap<String, NgCall>,
-    cache: Cache,
-}
-
 /// Node-wide media rates for `statistics`, sampled by the housekeeping
 /// tick at most once a second.
 #[derive(Default)]
@@ -284,7 +263,10 @@ impl Rates {
 
 /// The ng protocol's state: its calls, the reply cache, its counters.
 pub struct NgState {
-    inner: Mutex<Inner>,
+    cache: Mutex<Cache>,
+    /// Signalled when a request leaves `in_flight`.
+    cache_done: Condvar,
+    calls: Arc<CallStore>,
     rates: Mutex<Rates>,
     allow: Vec<Cidr>,
     limits: Limits,
@@ -986,17 +968,17 @@ fn guarded(
 
 impl NgState {
     /// State for a node with this configuration.
-    pub fn new(cfg: &crate::config::NgConfig) -> NgState {
+    pub fn new(cfg: &crate::config::NgConfig, calls: Arc<CallStore>) -> NgState {
         NgState {
-            inner: Mutex::new(Inner {
-                calls: HashMap::new(),
-                cache: Cache {
-                    replies: HashMap::new(),
-                    order: VecDeque::new(),
-                    bytes: 0,
-                    budget: cfg.reply_cache_bytes,
-                },
+            cache: Mutex::new(Cache {
+                replies: HashMap::new(),
+                in_flight: HashSet::new(),
+                order: VecDeque::new(),
+                bytes: 0,
+                budget: cfg.reply_cache_bytes,
             }),
+            cache_done: Condvar::new(),
+            calls,
             rates: Mutex::new(Rates::default()),
             allow: cfg
                 .allow
@@ -1013,8 +995,8 @@ impl NgState {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether requests from `ip` are answered.
@@ -1024,54 +1006,45 @@ impl NgState {
 
     /// ng calls running.
     pub fn call_count(&self) -> usize {
-        self.lock().calls.len()
+        self.calls.len(Some(Origin::Ng))
     }
 
-    /// (call id, policy generation admitted under) of every ng call.
-    pub fn generations(&self) -> Vec<(String, u64)> {
-        self.lock()
-            .calls
-            .values()
-            .map(|c| (c.call_id.clone(), c.sec.generation()))
-            .collect()
+    /// The cached reply to `key`, waiting (bounded) while the same request
+    /// is being handled; or `None` after registering `key` as in flight
+    /// (the caller then handles it and must call [`NgState::done`]).
+    fn cached_or_claim(&self, key: &CacheKey, now: u64) -> Option<Vec<u8>> {
+        let deadline = Instant::now() + RETRANSMIT_WAIT;
+        let mut c = self.cache();
+        loop {
+            if let Some(r) = c.get(key, now) {
+                return Some(r.clone());
+            }
+            if c.in_flight.insert(key.clone()) {
+                return None;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                // The original is stuck: answer the retransmission by
+                // handling it too (the command is idempotent per call).
+                return None;
+            }
+            c = self
+                .cache_done
+                .wait_timeout(c, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
     }
 
-    /// The security status of every ng call.
-    pub fn statuses(&self) -> Vec<crate::policy::CallSecurity> {
-        self.lock().calls.values().map(|c| c.security()).collect()
-    }
-
-    /// One line per ng call, for `GET /calls` (which lists every call,
-    /// whatever made it).
-    pub fn summaries(&self) -> Vec<NgCallSummary> {
-        self.lock()
-            .calls
-            .values()
-            .map(|c| NgCallSummary {
-                call_id: c.call_id.clone(),
-                created_ms: c.created_ms,
-                last_signal_ms: c.last_signal_ms,
-                security: c.security(),
-                policy_generation: c.sec.generation(),
-                tags: c.tags.clone(),
-                media: c
-                    .stream_reports()
-                    .iter()
-                    .map(|r| (r.kind.clone(), r.relayed))
-                    .collect(),
-            })
-            .collect()
-    }
-
-    /// Media sections relayed and legs, for metrics.
-    pub fn leg_counters(&self) -> Vec<Arc<crate::dataplane::LegCounters>> {
-        self.lock()
-            .calls
-            .values()
-            .flat_map(|c| c.stream_reports())
-            .filter(|r| r.relayed)
-            .flat_map(|r| r.legs.map(|l| l.counters))
-            .collect()
+    /// Ends the in-flight mark of `key`, caching `reply` if given.
+    fn done(&self, key: &CacheKey, reply: Option<(Vec<u8>, u64)>) {
+        let mut c = self.cache();
+        c.in_flight.remove(key);
+        if let Some((out, expires)) = reply {
+            c.put(key.clone(), out, expires);
+        }
+        drop(c);
+        self.cache_done.notify_all();
     }
 
     /// Handles one request (`cookie SP bencode`) from `src`; returns the
@@ -1104,11 +1077,37 @@ impl NgState {
         }
         let now = now_ms();
         let key = self.cache_key(src, cookie, body);
-        let mut inner = self.lock();
-        if let Some(r) = inner.cache.get(&key, now) {
+        if let Some(r) = self.cached_or_claim(&key, now) {
             self.counters.cached.fetch_add(1, Ordering::Relaxed);
-            return Some(r.clone());
+            return Some(r);
         }
+        // Unmarks the request also if handling it panics.
+        struct InFlight<'a> {
+            ng: &'a NgState,
+            key: &'a CacheKey,
+            reply: Option<(Vec<u8>, u64)>,
+        }
+        impl Drop for InFlight<'_> {
+            fn drop(&mut self) {
+                self.ng.done(self.key, self.reply.take());
+            }
+        }
+        let mut mark = InFlight {
+            ng: self,
+            key: &key,
+            reply: None,
+        };
+        let out = self.answer_request(s, cookie, body, max_reply);
+        let ttl = s.config.ng.cookie_cache_secs;
+        if ttl > 0 && out.len() <= max_reply {
+            mark.reply = Some((out.clone(), now.saturating_add(ttl.saturating_mul(1000))));
+        }
+        drop(mark);
+        Some(out)
+    }
+
+    /// The framed reply to one request body.
+    fn answer_request(&self, s: &Shared, cookie: &[u8], body: &[u8], max_reply: usize) -> Vec<u8> {
         let mut created = None;
         let reply = match ben::decode(body, &self.limits) {
             Err(e) => {
@@ -1124,7 +1123,7 @@ impl NgState {
                         .unwrap_or(COMMANDS.len() - 1);
                     self.counters.commands[ci].fetch_add(1, Ordering::Relaxed);
                     let mut warnings = req.warnings.clone();
-                    match self.run(s, &mut inner, req, &mut warnings, &mut created) {
+                    match self.run(s, req, &mut warnings, &mut created) {
                         Ok(mut d) => {
                             if !warnings.is_empty() {
                                 d.str("warning", warning_text(&warnings));
@@ -1143,10 +1142,8 @@ impl NgState {
             self.counters
                 .replies_too_large
                 .fetch_add(1, Ordering::Relaxed);
-            if let Some(id) = created.take() {
-                if let Some(c) = inner.calls.remove(&id) {
-                    c.teardown(s, None);
-                }
+            if let Some((id, slot)) = created.take() {
+                end_unborn(s, &id, &slot);
                 s.totals.refused_invalid.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(call_id = %id, bytes = out.len(), "ng offer rolled back: its reply is too large to send");
             }
@@ -1158,7 +1155,7 @@ impl NgState {
                 )),
             );
         }
-        if let Some(id) = created {
+        if let Some((id, _)) = created {
             s.totals.created.fetch_add(1, Ordering::Relaxed);
             self.counters.calls_created.fetch_add(1, Ordering::Relaxed);
             tracing::info!(call_id = %id, "ng call created");
@@ -1166,15 +1163,7 @@ impl NgState {
         if is_error {
             self.counters.errors.fetch_add(1, Ordering::Relaxed);
         }
-        let ttl = s.config.ng.cookie_cache_secs;
-        if ttl > 0 && out.len() <= max_reply {
-            inner.cache.put(
-                key,
-                out.clone(),
-                now.saturating_add(ttl.saturating_mul(1000)),
-            );
-        }
-        Some(out)
+        out
     }
 
     /// Forgets the cached reply to `msg` from `src` (it could not be sent,
@@ -1183,7 +1172,7 @@ impl NgState {
     pub fn forget(&self, src: SocketAddr, msg: &[u8]) {
         if let Some((cookie, body)) = split_cookie(msg) {
             let key = self.cache_key(src, cookie, body);
-            self.lock().cache.remove(&key);
+            self.cache().remove(&key);
         }
     }
 
@@ -1211,227 +1200,89 @@ impl NgState {
 
     /// Bytes the reply cache holds (at most `[ng] reply_cache_bytes`).
     pub fn reply_cache_bytes(&self) -> usize {
-        self.lock().cache.bytes
+        self.cache().bytes
     }
 
     /// Via branches the call `call_id` keeps, if it exists.
     pub fn via_branch_count(&self, call_id: &str) -> Option<usize> {
-        self.lock().calls.get(call_id).map(|c| c.branches.len())
+        let slot = self.calls.get(call_id)?;
+        slot.command(|rec| ng_call_of(rec).map(|c| c.branches.len()))
+            .flatten()
     }
 
     fn run(
         &self,
         s: &Shared,
-        inner: &mut Inner,
         req: Request,
         warnings: &mut Vec<String>,
-        created: &mut Option<String>,
+        created: &mut Option<(String, Arc<Slot>)>,
     ) -> Result<Dict, NgError> {
-        let mut reply = Dict::new();
         match req.command.as_str() {
             "ping" => {
+                let mut reply = Dict::new();
                 reply.str("result", "pong");
+                Ok(reply)
             }
-            "offer" => {
-                let call_id = need(&req.call_id, "call-id")?.to_string();
-                check_call_id(&call_id)?;
-                let from_tag = need(&req.from_tag, "from-tag")?.to_string();
-                let sdp = need(&req.sdp, "SDP body")?;
-                let new = !inner.calls.contains_key(&call_id);
-                if new {
-                    let admitted = s
-                        .registry
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .admit_external();
-                    match admitted {
-                        Ok(()) => {}
-                        Err(AdmitError::Limit(n)) => {
-                            s.totals.refused_limit.fetch_add(1, Ordering::Relaxed);
-                            let reason = format!("Parallel session limit reached ({n} calls)");
-                            if req.supports_load_limit {
-                                reply
-                                    .str("result", "load limit")
-                                    .str("error-reason", reason);
-                                return Ok(reply);
-                            }
-                            return Err(NgError::new(reason));
-                        }
-                        Err(AdmitError::Exists) => return Err(NgError::new("call exists")),
-                    }
-                    let generation = s.security.policy().generation();
-                    inner
-                        .calls
-                        .insert(call_id.clone(), NgCall::new(&call_id, generation));
-                }
-                let call = inner
-                    .calls
-                    .get_mut(&call_id)
-                    .ok_or_else(|| NgError::new("internal: call vanished"))?;
-                call.delete_at_ms = None;
-                add_branch(call, &req.via_branch);
-                match call.offer(s, &from_tag, sdp, &req.media, warnings) {
-                    Ok(out) => {
-                        if new {
-                            // Counted by `handle` once the reply fits.
-                            *created = Some(call_id.clone());
-                        }
-                        reply.str("result", "ok").str("sdp", out);
-                    }
-                    Err(e) => {
-                        if matches!(e, NgError::PolicyRefused(_)) {
-                            tracing::warn!(call_id = %call_id, reason = %e, "ng offer refused");
-                        }
-                        if new {
-                            let refused = match e {
-                                NgError::PortsExhausted(_) => &s.totals.refused_ports,
-                                NgError::PolicyRefused(_) => &s.totals.refused_policy,
-                                _ => &s.totals.refused_invalid,
-                            };
-                            refused.fetch_add(1, Ordering::Relaxed);
-                            if let Some(c) = inner.calls.remove(&call_id) {
-                                c.teardown(s, None);
-                            }
-                        }
-                        return Err(e);
-                    }
-                }
-            }
-            "answer" => {
-                let call_id = need(&req.call_id, "call-id")?;
-                need(&req.from_tag, "from-tag")?;
-                let sdp = need(&req.sdp, "SDP body")?;
-                let call = inner
-                    .calls
-                    .get_mut(call_id)
-                    .ok_or_else(|| NgError::new("Unknown call-id"))?;
-                add_branch(call, &req.via_branch);
-                let out = call
-                    .answer(s, req.to_tag.as_deref(), sdp, &req.media, warnings)
-                    .inspect_err(|e| {
-                        if matches!(e, NgError::PolicyRefused(_)) {
-                            s.totals.refused_policy.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(call_id = %call_id, reason = %e, "ng answer refused");
-                        }
-                    })?;
-                reply.str("result", "ok").str("sdp", out);
-            }
-            "delete" => {
-                let call_id = need(&req.call_id, "call-id")?;
-                let found = inner.calls.get(call_id).is_some_and(|c| {
-                    let tag_ok = |t: &Option<String>| t.as_deref().is_none_or(|t| c.has_tag(t));
-                    req.all
-                        || (tag_ok(&req.from_tag)
-                            && tag_ok(&req.to_tag)
-                            && req.via_branch.as_deref().is_none_or(|b| {
-                                req.from_tag.is_some()
-                                    || c.tags[1].is_none()
-                                    || c.branches.iter().any(|x| x == b)
-                            }))
-                });
-                if !found {
-                    let m = "Call-ID not found or tags didn't match";
-                    if req.fatal {
-                        return Err(NgError::new(m));
-                    }
-                    warnings.push(m.into());
-                    reply.str("result", "ok");
-                    return Ok(reply);
-                }
-                let delay = req.delete_delay.unwrap_or(s.config.ng.delete_delay_secs);
-                reply.str("result", "ok");
-                if delay == 0 {
-                    if let Some(c) = inner.calls.remove(call_id) {
-                        call_report(&c, &mut reply);
-                        c.teardown(s, Some(EndReason::Deleted));
-                    }
-                } else if let Some(c) = inner.calls.get_mut(call_id) {
-                    // Saturating: `delete delay` comes from the request
-                    // (2^64-1 must neither panic nor wrap to "now").
-                    c.delete_at_ms = Some(now_ms().saturating_add(delay.saturating_mul(1000)));
-                    call_report(c, &mut reply);
-                }
-            }
-            "query" => {
-                let call_id = need(&req.call_id, "call-id")?;
-                let c = inner
-                    .calls
-                    .get(call_id)
-                    .ok_or_else(|| NgError::new("Unknown call-id"))?;
-                reply.str("result", "ok");
-                call_report(c, &mut reply);
-            }
-            "list" => {
-                let limit = usize::try_from(req.limit.unwrap_or(32)).unwrap_or(usize::MAX);
-                let mut ids: Vec<(&u64, &String)> = inner
-                    .calls
-                    .values()
-                    .map(|c| (&c.created_ms, &c.call_id))
-                    .collect();
-                ids.sort();
-                reply.str("result", "ok").set(
-                    "calls",
-                    ben::string_list(ids.into_iter().take(limit).map(|(_, id)| id.clone())),
-                );
-            }
-            "statistics" => {
-                let own = inner.calls.len() as u64;
-                let http = s.registry.lock().map(|r| r.len()).unwrap_or(0) as u64;
-                let t = &s.totals;
-                let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-                let mut cur = Dict::new();
-                let (packets, bytes, errors) =
-                    self.rates.lock().map(|r| r.per_sec).unwrap_or_default();
-                cur.int("sessionsown", own)
-                    .int("sessionsforeign", 0)
-                    .int("sessionstotal", own + http)
-                    .int("transcodedmedia", 0)
-                    .int("packetrate", packets)
-                    .int("byterate", bytes)
-                    .int("errorrate", errors);
-                let mut tot = Dict::new();
-                tot.int("uptime", now_ms().saturating_sub(s.started_ms) / 1000)
-                    .int("managedsessions", g(&t.created))
-                    .int(
-                        "rejectedsessions",
-                        g(&t.refused_limit) + g(&t.refused_ports) + g(&t.refused_invalid),
-                    )
-                    .int(
-                        "timeoutsessions",
-                        g(&t.timed_out_no_media)
-                            + g(&t.timed_out_max_duration)
-                            + g(&t.timed_out_offer),
-                    )
-                    .int("finalsessions", g(&t.deleted));
-                let mut ctl = Dict::new();
-                for (i, c) in COMMANDS.iter().enumerate() {
-                    ctl.int(c, g(&self.counters.commands[i]));
-                }
-                ctl.int("errors", g(&self.counters.errors))
-                    .int("cached", g(&self.counters.cached))
-                    .int("panics", g(&self.counters.panics));
-                let mut st = Dict::new();
-                st.set("currentstatistics", cur.into_value())
-                    .set("totalstatistics", tot.into_value())
-                    .set("controlstatistics", ctl.into_value());
-                reply.str("result", "ok").set("statistics", st.into_value());
-            }
-            other => {
-                return Err(NgError::new(format!(
-                    "Unrecognized command {}",
-                    shown(other)
-                )))
-            }
+            "offer" => offer(s, req, warnings, created),
+            "answer" => answer(s, req, warnings),
+            "delete" => delete(s, req, warnings),
+            "query" => query(s, req),
+            "list" => Ok(list(s, req)),
+            "statistics" => Ok(self.statistics(s)),
+            other => Err(NgError::new(format!(
+                "Unrecognized command {}",
+                shown(other)
+            ))),
         }
-        Ok(reply)
     }
 
-    /// Housekeeping: expires cached replies, ends calls whose delete delay
-    /// ran out, and calls with no media or past the maximum duration
-    /// (`[timeouts]`). Returns how many calls it ended.
-    pub fn tick(&self, s: &Shared) -> usize {
+    /// The `statistics` reply.
+    fn statistics(&self, s: &Shared) -> Dict {
+        let own = s.calls.len(Some(Origin::Ng)) as u64;
+        let all = s.calls.len(None) as u64;
+        let t = &s.totals;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut cur = Dict::new();
+        let (packets, bytes, errors) = self.rates.lock().map(|r| r.per_sec).unwrap_or_default();
+        cur.int("sessionsown", own)
+            .int("sessionsforeign", 0)
+            .int("sessionstotal", all)
+            .int("transcodedmedia", 0)
+            .int("packetrate", packets)
+            .int("byterate", bytes)
+            .int("errorrate", errors);
+        let mut tot = Dict::new();
+        tot.int("uptime", now_ms().saturating_sub(s.started_ms) / 1000)
+            .int("managedsessions", g(&t.created))
+            .int(
+                "rejectedsessions",
+                g(&t.refused_limit) + g(&t.refused_ports) + g(&t.refused_invalid),
+            )
+            .int(
+                "timeoutsessions",
+                g(&t.timed_out_no_media) + g(&t.timed_out_max_duration) + g(&t.timed_out_offer),
+            )
+            .int("finalsessions", g(&t.deleted));
+        let mut ctl = Dict::new();
+        for (i, c) in COMMANDS.iter().enumerate() {
+            ctl.int(c, g(&self.counters.commands[i]));
+        }
+        ctl.int("errors", g(&self.counters.errors))
+            .int("cached", g(&self.counters.cached))
+            .int("panics", g(&self.counters.panics));
+        let mut st = Dict::new();
+        st.set("currentstatistics", cur.into_value())
+            .set("totalstatistics", tot.into_value())
+            .set("controlstatistics", ctl.into_value());
+        let mut reply = Dict::new();
+        reply.str("result", "ok").set("statistics", st.into_value());
+        reply
+    }
+
+    /// Housekeeping: samples the media rates and expires cached replies.
+    /// (Calls end through the node's reaper, [`Shared::reap`].)
+    pub fn tick(&self, s: &Shared) {
         let now = now_ms();
-        // Media rates (before taking the calls' lock: the totals take it).
         let due = self
             .rates
             .lock()
@@ -1443,36 +1294,222 @@ impl NgState {
                 r.sample(now, &totals);
             }
         }
-        let no_media_ms = s.config.timeouts.no_media_secs.saturating_mul(1000);
-        let max_ms = s.config.timeouts.max_call_secs.saturating_mul(1000);
-        let mut inner = self.lock();
-        inner.cache.expire(now);
-        let victims: Vec<(String, EndReason)> = inner
-            .calls
-            .values_mut()
-            .filter_map(|c| {
-                if c.delete_at_ms.is_some_and(|t| t <= now) {
-                    Some((c.call_id.clone(), EndReason::Deleted))
-                } else if c.offer_timed_out(s, now) {
-                    Some((c.call_id.clone(), EndReason::OfferTimeout))
-                } else if max_ms > 0 && now.saturating_sub(c.created_ms) >= max_ms {
-                    Some((c.call_id.clone(), EndReason::MaxDuration))
-                } else if no_media_ms > 0 && now.saturating_sub(c.last_activity_ms()) >= no_media_ms
-                {
-                    Some((c.call_id.clone(), EndReason::NoMedia))
-                } else {
-                    None
-                }
-            })
-            .collect();
-        let n = victims.len();
-        for (id, why) in victims {
-            if let Some(c) = inner.calls.remove(&id) {
-                c.teardown(s, Some(why));
-            }
-        }
-        n
+        self.cache().expire(now);
     }
+}
+
+/// How long a retransmission waits for the original request's reply.
+const RETRANSMIT_WAIT: Duration = Duration::from_secs(6);
+
+/// The ng call in a record, `None` for a call made over HTTP.
+fn ng_call_of(rec: &mut dyn CallRecord) -> Option<&mut NgCall> {
+    rec.as_any_mut().downcast_mut::<NgCall>()
+}
+
+/// Runs `f` on the ng call `id` after the commands in flight on it.
+fn with_ng_call<R>(
+    s: &Shared,
+    id: &str,
+    f: impl FnOnce(&mut NgCall) -> Result<R, NgError>,
+) -> Result<R, NgError> {
+    let unknown = || NgError::new("Unknown call-id");
+    let slot = s
+        .calls
+        .get(id)
+        .filter(|sl| sl.origin == Origin::Ng)
+        .ok_or_else(unknown)?;
+    slot.command(|rec| ng_call_of(rec).map(f))
+        .flatten()
+        .unwrap_or_else(|| Err(unknown()))
+}
+
+/// Ends a call whose first offer failed (not counted as an ended call).
+fn end_unborn(s: &Shared, id: &str, slot: &Arc<Slot>) {
+    if s.calls.remove_slot(id, slot) {
+        if let Some(rec) = slot.take() {
+            s.release(id, rec.as_ref(), None);
+        }
+    }
+}
+
+/// The call `call_id` for an offer: the running ng call, or a new one
+/// admitted under the call limit (`true`).
+fn offer_target(
+    s: &Shared,
+    call_id: &str,
+    load_limit: bool,
+) -> Result<Result<(Arc<Slot>, bool), Dict>, NgError> {
+    if let Some(slot) = s.calls.get(call_id) {
+        if slot.origin != Origin::Ng {
+            return Err(NgError::new("call exists"));
+        }
+        return Ok(Ok((slot, false)));
+    }
+    match s.calls.admit(call_id) {
+        Ok(()) => {
+            let generation = s.security.policy().generation();
+            let offer_timeout_ms = s.config.ng.offer_timeout_secs.saturating_mul(1000);
+            let call = NgCall::new(call_id, generation, offer_timeout_ms);
+            Ok(Ok((
+                s.calls.commit(call_id, Origin::Ng, Box::new(call)),
+                true,
+            )))
+        }
+        Err(AdmitError::Limit(n)) => {
+            s.totals.refused_limit.fetch_add(1, Ordering::Relaxed);
+            let reason = format!("Parallel session limit reached ({n} calls)");
+            if load_limit {
+                let mut reply = Dict::new();
+                reply
+                    .str("result", "load limit")
+                    .str("error-reason", reason);
+                return Ok(Err(reply));
+            }
+            Err(NgError::new(reason))
+        }
+        Err(AdmitError::Exists) => Err(NgError::new("call exists")),
+    }
+}
+
+fn offer(
+    s: &Shared,
+    req: Request,
+    warnings: &mut Vec<String>,
+    created: &mut Option<(String, Arc<Slot>)>,
+) -> Result<Dict, NgError> {
+    let call_id = need(&req.call_id, "call-id")?.to_string();
+    check_call_id(&call_id)?;
+    let from_tag = need(&req.from_tag, "from-tag")?.to_string();
+    let sdp = need(&req.sdp, "SDP body")?;
+    let (slot, new) = match offer_target(s, &call_id, req.supports_load_limit)? {
+        Ok(t) => t,
+        Err(load_limit) => return Ok(load_limit),
+    };
+    let r = slot
+        .command(|rec| {
+            ng_call_of(rec).map(|call| {
+                call.delete_at_ms = None;
+                add_branch(call, &req.via_branch);
+                call.offer(s, &from_tag, sdp, &req.media, warnings)
+            })
+        })
+        .flatten()
+        .unwrap_or_else(|| Err(NgError::new("Unknown call-id")));
+    match r {
+        Ok(out) => {
+            if new {
+                // Counted by `answer_request` once the reply fits.
+                *created = Some((call_id, slot));
+            }
+            let mut reply = Dict::new();
+            reply.str("result", "ok").str("sdp", out);
+            Ok(reply)
+        }
+        Err(e) => {
+            if matches!(e, NgError::PolicyRefused(_)) {
+                tracing::warn!(call_id = %call_id, reason = %e, "ng offer refused");
+            }
+            if new {
+                let refused = match e {
+                    NgError::PortsExhausted(_) => &s.totals.refused_ports,
+                    NgError::PolicyRefused(_) => &s.totals.refused_policy,
+                    _ => &s.totals.refused_invalid,
+                };
+                refused.fetch_add(1, Ordering::Relaxed);
+                end_unborn(s, &call_id, &slot);
+            }
+            Err(e)
+        }
+    }
+}
+
+fn answer(s: &Shared, req: Request, warnings: &mut Vec<String>) -> Result<Dict, NgError> {
+    let call_id = need(&req.call_id, "call-id")?;
+    need(&req.from_tag, "from-tag")?;
+    let sdp = need(&req.sdp, "SDP body")?;
+    let out = with_ng_call(s, call_id, |call| {
+        add_branch(call, &req.via_branch);
+        call.answer(s, req.to_tag.as_deref(), sdp, &req.media, warnings)
+    })
+    .inspect_err(|e| {
+        if matches!(e, NgError::PolicyRefused(_)) {
+            s.totals.refused_policy.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(call_id = %call_id, reason = %e, "ng answer refused");
+        }
+    })?;
+    let mut reply = Dict::new();
+    reply.str("result", "ok").str("sdp", out);
+    Ok(reply)
+}
+
+fn delete(s: &Shared, req: Request, warnings: &mut Vec<String>) -> Result<Dict, NgError> {
+    let call_id = need(&req.call_id, "call-id")?;
+    let delay = req.delete_delay.unwrap_or(s.config.ng.delete_delay_secs);
+    let mut reply = Dict::new();
+    reply.str("result", "ok");
+    let found = with_ng_call(s, call_id, |c| {
+        let tag_ok = |t: &Option<String>| t.as_deref().is_none_or(|t| c.has_tag(t));
+        let matches = req.all
+            || (tag_ok(&req.from_tag)
+                && tag_ok(&req.to_tag)
+                && req.via_branch.as_deref().is_none_or(|b| {
+                    req.from_tag.is_some()
+                        || c.tags[1].is_none()
+                        || c.branches.iter().any(|x| x == b)
+                }));
+        if matches {
+            if delay > 0 {
+                // Saturating: `delete delay` comes from the request
+                // (2^64-1 must neither panic nor wrap to "now").
+                c.delete_at_ms = Some(now_ms().saturating_add(delay.saturating_mul(1000)));
+            }
+            call_report(c, &mut reply);
+        }
+        Ok(matches)
+    })
+    .unwrap_or(false);
+    if !found {
+        let m = "Call-ID not found or tags didn't match";
+        if req.fatal {
+            return Err(NgError::new(m));
+        }
+        warnings.push(m.into());
+        let mut reply = Dict::new();
+        reply.str("result", "ok");
+        return Ok(reply);
+    }
+    if delay == 0 {
+        s.end_call(call_id, EndReason::Deleted);
+    }
+    Ok(reply)
+}
+
+fn query(s: &Shared, req: Request) -> Result<Dict, NgError> {
+    let call_id = need(&req.call_id, "call-id")?;
+    let mut reply = Dict::new();
+    reply.str("result", "ok");
+    with_ng_call(s, call_id, |c| {
+        call_report(c, &mut reply);
+        Ok(())
+    })?;
+    Ok(reply)
+}
+
+fn list(s: &Shared, req: Request) -> Dict {
+    let limit = usize::try_from(req.limit.unwrap_or(32)).unwrap_or(usize::MAX);
+    let mut ids: Vec<(u64, String)> = s
+        .calls
+        .views(Some(Origin::Ng))
+        .into_iter()
+        .map(|v| (v.created_ms, v.id))
+        .collect();
+    ids.sort();
+    let mut reply = Dict::new();
+    reply.str("result", "ok").set(
+        "calls",
+        ben::string_list(ids.into_iter().take(limit).map(|(_, id)| id)),
+    );
+    reply
 }
 
 /// The running ng listeners.
@@ -1870,6 +1907,7 @@ mod tests {
     fn cache_keeps_to_its_byte_budget() {
         let mut c = Cache {
             replies: HashMap::new(),
+            in_flight: HashSet::new(),
             order: VecDeque::new(),
             bytes: 0,
             budget: 10_000,
@@ -1897,7 +1935,7 @@ mod tests {
 
     #[test]
     fn via_branches_keep_the_newest() {
-        let mut call = NgCall::new("c", 0);
+        let mut call = NgCall::new("c", 0, 0);
         for i in 0..100 {
             add_branch(&mut call, &Some(format!("b{i}")));
         }

@@ -32,16 +32,16 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::dataplane::{CallFlows, KeyChange, LatchMode, LegCounters, LegFlows, LegId, LegUpdate};
+use crate::dataplane::{CallFlows, LatchMode, LegCounters, LegFlows, LegId};
 use crate::policy::{
     CallSecurity, CallSecurityState, ClusterMode, LegDecision, Media as PolicyMedia, SecurityMode,
 };
-use crate::srtp::{Context, MasterKey, Policy, Suite};
+use crate::srtp::{MasterKey, Suite};
 
-use super::keys::{generate, same_key};
-use super::node::{now_ms, EndReason, Shared};
+use super::calls::install::{self, InstallError, WantedKeys, WantedLeg};
+use super::calls::{now_ms, CallRecord, CallView, EndReason, Origin, Resources, Shared};
+use super::keys::generate;
 use super::ports::{bind_pair, BoundPorts, PortError};
-use super::registry::LEG_COUNTERS;
 use super::sdes::{CryptoAttr, InlineKey};
 use super::sdp::{Connection, Media, Sdp};
 use super::security::{mode_of_suite, LegWho};
@@ -172,25 +172,12 @@ struct PeerLine {
     kdr: u64,
 }
 
-/// The SRTP keys of one leg.
-#[derive(Clone)]
-struct SrtpKeys {
-    suite: Suite,
-    inbound: MasterKey,
-    /// The peer's key derivation rate (SDES `KDR=`), 0 for none. Rampart's
-    /// own keys use rate 0 (its lines carry no `KDR`).
-    inbound_kdr: u64,
-    outbound: MasterKey,
-}
+/// The SRTP keys of one leg (the peer's key derivation rate from SDES
+/// `KDR=`; Rampart's own keys use rate 0: its lines carry no `KDR`).
+type SrtpKeys = WantedKeys;
 
 /// What the data plane runs (or should run) for one leg.
-#[derive(Clone, Default)]
-struct LegState {
-    remote_rtp: Option<SocketAddr>,
-    remote_rtcp: Option<SocketAddr>,
-    srtp: Option<SrtpKeys>,
-    latch: LatchMode,
-}
+type LegState = WantedLeg;
 
 /// One media section's side facing one peer.
 struct StreamLeg {
@@ -362,6 +349,8 @@ pub struct NgCall {
     pending_generation: u64,
     /// The call's security status (legs: side 0 and side 1).
     pub sec: CallSecurityState,
+    /// `[ng] offer_timeout_secs` in ms (0: none).
+    offer_timeout_ms: u64,
 }
 
 fn media_address(cfg: &Config, v6: bool, warnings: &mut Vec<String>) -> Result<IpAddr, NgError> {
@@ -548,7 +537,7 @@ fn side_of(tags: &[Option<String>; 2], tag: &str) -> Option<usize> {
 impl NgCall {
     /// A new call admitted under policy `generation`, counted against the
     /// call limit by the caller.
-    pub fn new(call_id: &str, generation: u64) -> NgCall {
+    pub fn new(call_id: &str, generation: u64, offer_timeout_ms: u64) -> NgCall {
         let now = now_ms();
         NgCall {
             call_id: call_id.to_string(),
@@ -568,6 +557,7 @@ impl NgCall {
             decisions: [None, None],
             pending_generation: generation,
             sec: CallSecurityState::new(generation),
+            offer_timeout_ms,
         }
     }
 
@@ -1225,188 +1215,14 @@ impl NgCall {
         warnings: &mut Vec<String>,
     ) -> Result<(), NgError> {
         let window = cfg.srtp.replay_window;
-        let ctx_kdr = |suite: Suite, key: &MasterKey, kdr: u64| {
-            Context::new(
-                Policy::new(suite, key.clone())
-                    .replay_window(window)
-                    .key_derivation_rate(kdr),
-            )
-            .map_err(|e| NgError::new(format!("cannot build an SRTP context: {e}")))
-        };
-        let ctx = |suite: Suite, key: &MasterKey| ctx_kdr(suite, key, 0);
         for st in &mut self.streams {
             if st.rejected {
-                // A rejected section is never relayed: stop a running one
-                // (its ports stay reserved for the call, its keys retire).
-                if let Some(id) = st.dp_id.take() {
-                    if let Err(e) = s.with_dataplane(|dp| dp.remove_call(id)) {
-                        tracing::warn!(error = %e, "data plane could not remove a rejected ng stream");
-                    }
-                    for leg in &mut st.legs {
-                        for (i, (_, get)) in LEG_COUNTERS.iter().enumerate() {
-                            s.totals.sums[i].fetch_add(
-                                get(&leg.counters).load(Ordering::Relaxed),
-                                Ordering::Relaxed,
-                            );
-                        }
-                        leg.counters = LegCounters::new();
-                        if let Some(k) = leg.installed.take().and_then(|i| i.srtp) {
-                            leg.retire(k.suite);
-                        }
-                    }
-                }
+                stop_rejected(s, st);
                 continue;
             }
             match st.dp_id {
-                None => {
-                    let Some(ports) = st.ports.take() else {
-                        continue;
-                    };
-                    let mut flows = Vec::with_capacity(2);
-                    for (leg, bound) in st.legs.iter_mut().zip(ports) {
-                        if let Some(k) = &leg.want.srtp {
-                            let (out, inb) = (k.outbound.clone(), k.inbound.clone());
-                            leg.note_fresh_outbound(&out)?;
-                            leg.note_fresh_inbound(&inb, warnings);
-                        }
-                        let w = &leg.want;
-                        let (srtp_in, srtp_out) = match &w.srtp {
-                            Some(k) => (
-                                Some(ctx_kdr(k.suite, &k.inbound, k.inbound_kdr)?),
-                                Some(ctx(k.suite, &k.outbound)?),
-                            ),
-                            None => (None, None),
-                        };
-                        flows.push(LegFlows {
-                            rtp_socket: bound.rtp,
-                            rtcp_socket: if leg.mux { None } else { bound.rtcp },
-                            remote_rtp: w.remote_rtp,
-                            remote_rtcp: w.remote_rtcp,
-                            latch: w.latch,
-                            srtp_in,
-                            srtp_out,
-                            forward: crate::dataplane::ForwardMode::Transcode,
-                            counters: leg.counters.clone(),
-                        });
-                    }
-                    let Ok(legs) = <[LegFlows; 2]>::try_from(flows) else {
-                        return Err(NgError::new("internal: leg count"));
-                    };
-                    let id = s
-                        .registry
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .alloc_dp_id();
-                    s.with_dataplane(|dp| dp.add_call(CallFlows { id, legs }))
-                        .map_err(|e| NgError::new(format!("data plane: {e}")))?;
-                    st.dp_id = Some(id);
-                    for leg in &mut st.legs {
-                        leg.installed = Some(leg.want.clone());
-                    }
-                }
-                Some(id) => {
-                    for leg_id in LegId::BOTH {
-                        let li = leg_id.index();
-                        let leg = &mut st.legs[li];
-                        // A fresh outbound context retires the old key and
-                        // must not reuse one installed fresh before.
-                        let (fresh, retired) = match (&leg.installed, &leg.want.srtp) {
-                            (Some(old), Some(b))
-                                if old.srtp.as_ref().is_none_or(|a| a.suite != b.suite) =>
-                            {
-                                (Some(b.outbound.clone()), old.srtp.as_ref().map(|a| a.suite))
-                            }
-                            (Some(old), None) => (None, old.srtp.as_ref().map(|a| a.suite)),
-                            _ => (None, None),
-                        };
-                        // The inbound context is fresh on a suite change and
-                        // on a new key derivation rate.
-                        let fresh_in = match (&leg.installed, &leg.want.srtp) {
-                            (Some(old), Some(b)) => old
-                                .srtp
-                                .as_ref()
-                                .is_none_or(|a| {
-                                    a.suite != b.suite || a.inbound_kdr != b.inbound_kdr
-                                })
-                                .then(|| b.inbound.clone()),
-                            _ => None,
-                        };
-                        if let Some(k) = fresh {
-                            leg.note_fresh_outbound(&k)?;
-                        }
-                        if let Some(k) = fresh_in {
-                            leg.note_fresh_inbound(&k, warnings);
-                        }
-                        if let Some(su) = retired {
-                            leg.retire(su);
-                        }
-                        let leg = &st.legs[li];
-                        let Some(old) = &leg.installed else { continue };
-                        let new = &leg.want;
-                        let mut u = LegUpdate::default();
-                        let mut changed = false;
-                        if new.remote_rtp.is_some() && new.remote_rtp != old.remote_rtp {
-                            u.remote_rtp = new.remote_rtp;
-                            changed = true;
-                        }
-                        if new.remote_rtcp.is_some() && new.remote_rtcp != old.remote_rtcp {
-                            u.remote_rtcp = new.remote_rtcp;
-                            changed = true;
-                        }
-                        if new.latch != old.latch {
-                            u.latch = Some(new.latch);
-                            changed = true;
-                        }
-                        match (&old.srtp, &new.srtp) {
-                            (None, None) => {}
-                            (Some(a), Some(b)) if a.suite == b.suite => {
-                                if a.inbound_kdr != b.inbound_kdr {
-                                    // A new rate needs a context built with it.
-                                    u.srtp_in = Some(KeyChange::Context(Some(ctx_kdr(
-                                        b.suite,
-                                        &b.inbound,
-                                        b.inbound_kdr,
-                                    )?)));
-                                    changed = true;
-                                } else if !same_key(&a.inbound, &b.inbound) {
-                                    u.srtp_in = Some(KeyChange::Replace(b.inbound.clone()));
-                                    changed = true;
-                                }
-                                if !same_key(&a.outbound, &b.outbound) {
-                                    u.srtp_out = Some(KeyChange::Replace(b.outbound.clone()));
-                                    changed = true;
-                                }
-                            }
-                            (_, Some(b)) => {
-                                u.srtp_in = Some(KeyChange::Context(Some(ctx_kdr(
-                                    b.suite,
-                                    &b.inbound,
-                                    b.inbound_kdr,
-                                )?)));
-                                u.srtp_out =
-                                    Some(KeyChange::Context(Some(ctx(b.suite, &b.outbound)?)));
-                                changed = true;
-                            }
-                            (Some(_), None) => {
-                                u.srtp_in = Some(KeyChange::Context(None));
-                                u.srtp_out = Some(KeyChange::Context(None));
-                                changed = true;
-                            }
-                        }
-                        if changed {
-                            s.with_dataplane(|dp| dp.update_leg(id, leg_id, u))
-                                .map_err(|e| NgError::new(format!("data plane: {e}")))?;
-                        }
-                    }
-                    for leg in &mut st.legs {
-                        let mut inst = leg.want.clone();
-                        if let Some(old) = &leg.installed {
-                            inst.remote_rtp = inst.remote_rtp.or(old.remote_rtp);
-                            inst.remote_rtcp = inst.remote_rtcp.or(old.remote_rtcp);
-                        }
-                        leg.installed = Some(inst);
-                    }
-                }
+                None => start_stream(s, st, window, warnings)?,
+                Some(id) => update_stream(s, st, id, window, warnings)?,
             }
         }
         Ok(())
@@ -1419,7 +1235,7 @@ impl NgCall {
     /// back to the pool; a late answer is then refused for its extra
     /// sections). The ng housekeeping tick calls it once per call.
     pub fn offer_timed_out(&mut self, s: &Shared, now: u64) -> bool {
-        let t = s.config.ng.offer_timeout_secs.saturating_mul(1000);
+        let t = self.offer_timeout_ms;
         let Some(since) = self.pending_since_ms else {
             return false;
         };
@@ -1501,55 +1317,178 @@ impl NgCall {
             })
             .collect()
     }
+}
 
-    /// Tears the call down: data plane, ports, counters folded into the
-    /// node's totals, the call-limit slot. Counts the end by `reason`
-    /// (`None`: a call whose first offer failed, not counted).
-    pub fn teardown(self, s: &Shared, reason: Option<EndReason>) {
-        for st in &self.streams {
-            if let Some(id) = st.dp_id {
-                if let Err(e) = s.with_dataplane(|dp| dp.remove_call(id)) {
-                    tracing::warn!(call_id = %self.call_id, error = %e, "data plane could not remove an ng stream");
-                }
-                for l in &st.legs {
-                    for (i, (_, get)) in LEG_COUNTERS.iter().enumerate() {
-                        s.totals.sums[i]
-                            .fetch_add(get(&l.counters).load(Ordering::Relaxed), Ordering::Relaxed);
-                    }
-                }
-            }
-        }
-        {
-            let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
-            for st in &self.streams {
-                for l in &st.legs {
-                    pool.release(l.local_rtp);
-                }
-            }
-        }
-        drop(self.streams);
-        s.registry
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .release_external();
-        let t = &s.totals;
-        let Some(reason) = reason else {
-            return;
+impl CallRecord for NgCall {
+    fn view(&self) -> CallView {
+        let reports = self.stream_reports();
+        let offer_due = self
+            .pending_since_ms
+            .filter(|_| self.offer_timeout_ms > 0)
+            .map(|t| t.saturating_add(self.offer_timeout_ms));
+        let due_ms = match (self.delete_at_ms, offer_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
-        match reason {
-            EndReason::Deleted => &t.deleted,
-            EndReason::NoMedia => &t.timed_out_no_media,
-            EndReason::MaxDuration => &t.timed_out_max_duration,
-            EndReason::OfferTimeout => &t.timed_out_offer,
+        CallView {
+            id: self.call_id.clone(),
+            origin: Origin::Ng,
+            created_ms: self.created_ms,
+            last_signal_ms: self.last_signal_ms,
+            security: self.security(),
+            generation: self.sec.generation(),
+            counters: reports
+                .iter()
+                .filter(|r| r.relayed)
+                .flat_map(|r| r.legs.iter().map(|l| l.counters.clone()))
+                .collect(),
+            due_ms,
+            listing: serde_json::json!({
+                "tags": self.tags,
+                "media": reports
+                    .iter()
+                    .map(|r| serde_json::json!({"type": r.kind, "relayed": r.relayed}))
+                    .collect::<Vec<_>>(),
+            }),
         }
-        .fetch_add(1, Ordering::Relaxed);
-        tracing::info!(
-            call_id = %self.call_id,
-            reason = reason.as_str(),
-            duration_ms = now_ms().saturating_sub(self.created_ms),
-            "ng call ended"
+    }
+
+    fn resources(&self) -> Resources {
+        Resources {
+            dp_ids: self.streams.iter().filter_map(|st| st.dp_id).collect(),
+            ports: self
+                .streams
+                .iter()
+                .flat_map(|st| st.legs.iter().map(|l| l.local_rtp))
+                .collect(),
+            counters: self
+                .streams
+                .iter()
+                .filter(|st| st.dp_id.is_some())
+                .flat_map(|st| st.legs.iter().map(|l| l.counters.clone()))
+                .collect(),
+        }
+    }
+
+    fn housekeeping(&mut self, s: &Shared, now: u64) -> Option<EndReason> {
+        if self.delete_at_ms.is_some_and(|t| t <= now) {
+            Some(EndReason::Deleted)
+        } else if self.offer_timed_out(s, now) {
+            Some(EndReason::OfferTimeout)
+        } else {
+            None
+        }
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+fn install_error(e: InstallError) -> NgError {
+    NgError::new(e.0)
+}
+
+fn dataplane_error(e: crate::dataplane::DataPlaneError) -> NgError {
+    NgError::new(format!("data plane: {e}"))
+}
+
+/// A rejected section is never relayed: stops a running one (its ports
+/// stay reserved for the call, its keys retire).
+fn stop_rejected(s: &Shared, st: &mut Stream) {
+    let Some(id) = st.dp_id.take() else {
+        return;
+    };
+    if let Err(e) = s.with_dataplane(|dp| dp.remove_call(id)) {
+        tracing::warn!(error = %e, "data plane could not remove a rejected ng stream");
+    }
+    for leg in &mut st.legs {
+        s.totals.fold(&leg.counters);
+        leg.counters = LegCounters::new();
+        if let Some(k) = leg.installed.take().and_then(|i| i.srtp) {
+            leg.retire(k.suite);
+        }
+    }
+}
+
+/// Starts the data-plane call of a section on its reserved sockets.
+fn start_stream(
+    s: &Shared,
+    st: &mut Stream,
+    window: usize,
+    warnings: &mut Vec<String>,
+) -> Result<(), NgError> {
+    let Some(ports) = st.ports.take() else {
+        return Ok(());
+    };
+    let mut flows = Vec::with_capacity(2);
+    for (leg, bound) in st.legs.iter_mut().zip(ports) {
+        if let Some(k) = &leg.want.srtp {
+            let (out, inb) = (k.outbound.clone(), k.inbound.clone());
+            leg.note_fresh_outbound(&out)?;
+            leg.note_fresh_inbound(&inb, warnings);
+        }
+        let rtcp = if leg.mux { None } else { bound.rtcp };
+        flows.push(
+            install::leg_flows(&leg.want, bound.rtp, rtcp, window, leg.counters.clone())
+                .map_err(install_error)?,
         );
     }
+    let Ok(legs) = <[LegFlows; 2]>::try_from(flows) else {
+        return Err(NgError::new("internal: leg count"));
+    };
+    let id = s.calls.alloc_dp_id();
+    s.with_dataplane(|dp| dp.add_call(CallFlows { id, legs }))
+        .map_err(dataplane_error)?;
+    st.dp_id = Some(id);
+    for leg in &mut st.legs {
+        leg.installed = Some(leg.want.clone());
+    }
+    Ok(())
+}
+
+/// Brings a running section to what was negotiated: per leg, the key
+/// bookkeeping of [`install::freshness`], then [`install::reconcile`];
+/// both legs' updates go to the worker as one.
+fn update_stream(
+    s: &Shared,
+    st: &mut Stream,
+    id: u64,
+    window: usize,
+    warnings: &mut Vec<String>,
+) -> Result<(), NgError> {
+    let mut steps = Vec::new();
+    for leg_id in LegId::BOTH {
+        let leg = &mut st.legs[leg_id.index()];
+        let Some(old) = leg.installed.clone() else {
+            continue;
+        };
+        let fresh = install::freshness(&old, &leg.want);
+        if let Some(k) = &fresh.outbound {
+            leg.note_fresh_outbound(k)?;
+        }
+        if let Some(k) = &fresh.inbound {
+            leg.note_fresh_inbound(k, warnings);
+        }
+        if let Some(su) = fresh.retired {
+            leg.retire(su);
+        }
+        if let Some(u) = install::reconcile(&old, &leg.want, window).map_err(install_error)? {
+            steps.push((leg_id, u));
+        }
+    }
+    if !steps.is_empty() {
+        s.with_dataplane(|dp| dp.update_legs(id, steps))
+            .map_err(dataplane_error)?;
+    }
+    for leg in &mut st.legs {
+        leg.installed = Some(install::installed_after(leg.installed.as_ref(), &leg.want));
+    }
+    Ok(())
 }
 
 /// What [`negotiate_sdp`] produced: the offer as rewritten toward the

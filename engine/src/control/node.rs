@@ -12,177 +12,19 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, ConfigError};
-use crate::dataplane::{BackendKind, DataPlane, DataPlaneConfig, DataPlaneError};
+use crate::dataplane::{BackendKind, DataPlane, DataPlaneConfig};
 
+use super::calls::{CallStore, Totals};
 use super::ports::PortPool;
-use super::registry::{Call, Registry, Totals, LEG_COUNTERS};
 
-/// Unix time in milliseconds.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// Why a call ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EndReason {
-    /// `DELETE /calls/{id}`.
-    Deleted,
-    /// No media for the configured time.
-    NoMedia,
-    /// The maximum call duration.
-    MaxDuration,
-    /// An ng offer never answered within `[ng] offer_timeout_secs`.
-    OfferTimeout,
-}
-
-impl EndReason {
-    /// API / log name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EndReason::Deleted => "deleted",
-            EndReason::NoMedia => "no_media",
-            EndReason::MaxDuration => "max_duration",
-            EndReason::OfferTimeout => "offer_timeout",
-        }
-    }
-}
-
-/// State shared by the API handlers and the reaper.
-pub struct Shared {
-    /// The configuration the node started with.
-    pub config: Config,
-    /// Calls.
-    pub registry: Mutex<Registry>,
-    /// Media ports.
-    pub ports: Mutex<PortPool>,
-    /// The data plane; taken out at shutdown.
-    pub dataplane: RwLock<Option<DataPlane>>,
-    /// Counters of the control plane.
-    pub totals: Totals,
-    /// The backend actually running.
-    pub backend: BackendKind,
-    /// What runs and why (the AF_XDP mode, or why it is not used).
-    pub backend_detail: String,
-    /// Worker threads.
-    pub workers: usize,
-    /// Set once shutdown began: the API answers 503.
-    pub shutting_down: AtomicBool,
-    /// Node start, unix ms.
-    pub started_ms: u64,
-    /// The ng protocol's calls and counters.
-    pub ng: super::ng::NgState,
-    /// The security policy, trust list and call-status bookkeeping.
-    pub security: super::security::SecurityPlane,
-}
-
-impl Shared {
-    /// Runs `f` on the data plane from async code without stalling the
-    /// runtime (the data plane's calls wait, bounded, for a worker's ack).
-    pub fn with_dataplane<R>(
-        &self,
-        f: impl FnOnce(&DataPlane) -> Result<R, DataPlaneError>,
-    ) -> Result<R, DataPlaneError> {
-        let run = || {
-            let guard = self.dataplane.read().unwrap_or_else(|e| e.into_inner());
-            match guard.as_ref() {
-                Some(dp) => f(dp),
-                None => Err(DataPlaneError::WorkerGone),
-            }
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(run)
-            }
-            _ => run(),
-        }
-    }
-
-    /// Ends a call: out of the registry, out of the data plane, ports back
-    /// to the pool, counters folded into the totals. Returns the call (its
-    /// counters are final) or `None` if no such call.
-    pub fn end_call(&self, id: &str, reason: EndReason) -> Option<Call> {
-        let call = self
-            .registry
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id)?;
-        if let Err(e) = self.with_dataplane(|dp| dp.remove_call(call.dp_id)) {
-            tracing::warn!(call_id = %call.id, error = %e, "data plane could not remove call");
-        }
-        {
-            let mut ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
-            for l in &call.legs {
-                ports.release(l.local_rtp);
-            }
-        }
-        for l in &call.legs {
-            for (i, (_, get)) in LEG_COUNTERS.iter().enumerate() {
-                self.totals.sums[i]
-                    .fetch_add(get(&l.counters).load(Ordering::Relaxed), Ordering::Relaxed);
-            }
-        }
-        let t = &self.totals;
-        match reason {
-            EndReason::Deleted => &t.deleted,
-            EndReason::NoMedia => &t.timed_out_no_media,
-            EndReason::MaxDuration => &t.timed_out_max_duration,
-            EndReason::OfferTimeout => &t.timed_out_offer,
-        }
-        .fetch_add(1, Ordering::Relaxed);
-        let age = now_ms().saturating_sub(call.created_ms);
-        let pin = |i: usize| call.legs[i].counters.packets_in.load(Ordering::Relaxed);
-        match reason {
-            EndReason::Deleted => tracing::info!(
-                call_id = %call.id, duration_ms = age, packets_in_a = pin(0), packets_in_b = pin(1),
-                "call deleted"
-            ),
-            _ => tracing::info!(
-                call_id = %call.id, reason = reason.as_str(), duration_ms = age,
-                packets_in_a = pin(0), packets_in_b = pin(1),
-                "call timed out"
-            ),
-        }
-        Some(call)
-    }
-
-    /// One reaper pass: ends calls with no media for too long, or older than
-    /// the maximum duration. Returns how many it ended.
-    pub fn reap(&self) -> usize {
-        let now = now_ms();
-        let no_media_ms = self.config.timeouts.no_media_secs.saturating_mul(1000);
-        let max_ms = self.config.timeouts.max_call_secs.saturating_mul(1000);
-        let victims: Vec<(String, EndReason)> = {
-            let reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
-            reg.calls()
-                .filter_map(|c| {
-                    if max_ms > 0 && now.saturating_sub(c.created_ms) >= max_ms {
-                        Some((c.id.clone(), EndReason::MaxDuration))
-                    } else if no_media_ms > 0
-                        && now.saturating_sub(c.last_activity_ms()) >= no_media_ms
-                    {
-                        Some((c.id.clone(), EndReason::NoMedia))
-                    } else {
-                        None
-                    }
-                })
-                .collect()
-        };
-        victims
-            .into_iter()
-            .filter(|(id, why)| self.end_call(id, *why).is_some())
-            .count()
-    }
-}
+pub use super::calls::{now_ms, EndReason, Shared};
 
 /// What the node reports at start.
 #[derive(Clone, Debug)]
@@ -400,8 +242,9 @@ impl Node {
             ng: super::ng::NgAddrs::default(),
             api_tls: tls.is_some(),
         };
+        let calls = Arc::new(CallStore::new(config.limits.max_calls));
         let shared = Arc::new(Shared {
-            registry: Mutex::new(Registry::new(config.limits.max_calls)),
+            calls: calls.clone(),
             ports: Mutex::new(PortPool::new(
                 &config.media.addresses,
                 config.media.port_min,
@@ -414,7 +257,7 @@ impl Node {
             workers: info.workers,
             shutting_down: AtomicBool::new(false),
             started_ms: now_ms(),
-            ng: super::ng::NgState::new(&config.ng),
+            ng: super::ng::NgState::new(&config.ng, calls),
             security: super::security::SecurityPlane::new(policy, ctl),
             config,
         });
@@ -521,11 +364,16 @@ async fn reaper(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         .into_iter()
         .filter(|&s| s > 0)
         .min();
-    let Some(shortest) = shortest else {
-        return; // no timeouts configured
+    // Check several times per timeout, at most once a second; ng calls
+    // have their own timers (delete delays, unanswered offers), checked
+    // four times a second.
+    let ng = shared.config.ng.enabled.then_some(250);
+    let period = match (shortest.map(|s| (s * 1000 / 4).clamp(100, 1000)), ng) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(p), None) | (None, Some(p)) => p,
+        (None, None) => return, // nothing can time out
     };
-    // Check several times per timeout, at most once a second.
-    let period = Duration::from_millis((shortest * 1000 / 4).clamp(100, 1000));
+    let period = Duration::from_millis(period);
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -636,7 +484,7 @@ impl NodeHandle {
             return;
         };
         self.shared.shutting_down.store(true, Ordering::SeqCst);
-        let active = self.shared.registry.lock().map(|r| r.len()).unwrap_or(0);
+        let active = self.shared.calls.len(None);
         tracing::info!(
             active_calls = active,
             "shutting down: API closed to new requests"

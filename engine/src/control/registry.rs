@@ -1,28 +1,32 @@
-//! The call registry: the control plane's truth about calls and legs.
+//! The record of a call made through the HTTP API or librampart: two
+//! legs, each with its keys, ports and policy decision.
 //!
-//! Why separate from the API: the HTTP handlers, the timeout reaper and the
-//! metrics all read and change the same calls; keeping the records (and the
-//! admission bookkeeping: the call limit, ids being created) behind one
-//! small lock-protected type makes that sharing explicit. The data plane
-//! owns packet counters; a leg here keeps an `Arc` of them, so queries merge
-//! both without asking the workers.
+//! Why its own record: an HTTP call is created whole (both legs' keys in
+//! one request) and changed one leg at a time, unlike an ng call, which is
+//! negotiated section by section; both live in the one call store
+//! ([`super::calls`]). The data plane owns packet counters; a leg here
+//! keeps an `Arc` of them, so queries merge both without asking the
+//! workers.
 //!
 //! Key material lives here (in zeroizing [`MasterKey`]s) only as long as the
 //! call does: it is needed to decide verified passthrough and to validate
 //! rekeys. It is never logged (no `Debug` on these types).
 
-use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use crate::dataplane::{ForwardMode, LatchMode, LegCounters};
-use crate::policy::{CallSecurity, CallSecurityState, SecurityMode};
+use crate::policy::{CallSecurity, CallSecurityState, LegKind, SecurityMode};
 use crate::srtp::{MasterKey, Suite};
 
+use super::calls::{CallRecord, CallView, Origin, Resources};
 use super::keys::same_key;
+
+pub use super::calls::{AdmitError, CounterFn, Totals, LEG_COUNTERS};
 
 /// Whether a leg speaks SRTP or plain RTP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -106,6 +110,18 @@ pub struct LegKeys {
     pub outbound: KeyState,
 }
 
+impl LegKeys {
+    /// What the data plane should run for these keys.
+    pub fn wanted(&self) -> super::calls::install::WantedKeys {
+        super::calls::install::WantedKeys {
+            suite: self.suite,
+            inbound: self.inbound.current.clone(),
+            inbound_kdr: 0,
+            outbound: self.outbound.current.clone(),
+        }
+    }
+}
+
 /// One call leg.
 pub struct Leg {
     /// SRTP or RTP.
@@ -170,6 +186,8 @@ pub struct LegPolicy {
 pub struct Call {
     /// The API's call id.
     pub id: String,
+    /// The HTTP API or librampart.
+    pub origin: Origin,
     /// The data plane's id.
     pub dp_id: u64,
     /// Creation time, unix ms.
@@ -201,174 +219,99 @@ impl Call {
     }
 }
 
-/// Why a call cannot be admitted.
-#[derive(Debug, PartialEq, Eq)]
-pub enum AdmitError {
-    /// `max_calls` calls are running or being created.
-    Limit(usize),
-    /// A call with this id exists or is being created.
-    Exists,
+/// One leg as the API shows it: `keys` only in answers that hand keys
+/// out, `stats` only where asked for.
+pub fn leg_json(i: usize, l: &Leg, keys: Option<Value>, stats: bool) -> Value {
+    let mut v = json!({
+        "index": i,
+        "mode": l.mode,
+        "family": l.family,
+        "suite": l.suite().map(|s| s.name()),
+        "local": l.local_rtp.to_string(),
+        "local_rtcp": l.local_rtcp.to_string(),
+        "rtcp_mux": l.rtcp_mux,
+        "remote": l.remote_rtp.map(|a| a.to_string()),
+        "remote_rtcp": l.remote_rtcp.map(|a| a.to_string()),
+        "latch": l.latch,
+        "forward": l.forward,
+        "replay_window": l.keys.as_ref().map(|_| l.replay_window),
+    });
+    if let Some(k) = keys {
+        v["keys"] = k;
+    }
+    if stats {
+        v["stats"] = serde_json::to_value(l.counters.snapshot()).unwrap_or(Value::Null);
+    }
+    v
 }
 
-/// Sums of leg counters of calls that ended, so totals survive deletion.
-#[derive(Default)]
-pub struct Totals {
-    /// Sums by counter name (see [`LEG_COUNTERS`]).
-    pub sums: [AtomicU64; LEG_COUNTERS.len()],
-    /// Calls created.
-    pub created: AtomicU64,
-    /// Calls deleted through the API.
-    pub deleted: AtomicU64,
-    /// Calls ended for no media.
-    pub timed_out_no_media: AtomicU64,
-    /// Calls ended at the maximum duration.
-    pub timed_out_max_duration: AtomicU64,
-    /// ng calls ended because their offer was never answered in time.
-    pub timed_out_offer: AtomicU64,
-    /// Creates refused: call limit.
-    pub refused_limit: AtomicU64,
-    /// Creates refused: ports exhausted.
-    pub refused_ports: AtomicU64,
-    /// Creates refused: bad request.
-    pub refused_invalid: AtomicU64,
-    /// Creates (and ng offers/answers) refused by the security policy.
-    pub refused_policy: AtomicU64,
+/// Adds what the policy decided for a leg to its JSON.
+pub fn add_policy_json(v: &mut Value, p: &LegPolicy) {
+    v["security"] = json!(p.security);
+    v["requested_security"] = json!(p.requested);
+    v["device"] = json!(p.who.device);
+    v["kind"] = json!(p.who.kind.unwrap_or(LegKind::Phone));
 }
 
-/// Reads one leg counter.
-pub type CounterFn = fn(&LegCounters) -> &AtomicU64;
+impl Call {
+    /// Both legs as the API shows them (no keys).
+    pub fn legs_json(&self, stats: bool) -> Value {
+        Value::Array(
+            self.legs
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    let mut v = leg_json(i, l, None, stats);
+                    add_policy_json(&mut v, &self.policy[i]);
+                    v
+                })
+                .collect(),
+        )
+    }
 
-/// Every leg counter by a stable name.
-pub const LEG_COUNTERS: [(&str, CounterFn); 20] = [
-    ("packets_in", |c| &c.packets_in),
-    ("bytes_in", |c| &c.bytes_in),
-    ("packets_out", |c| &c.packets_out),
-    ("bytes_out", |c| &c.bytes_out),
-    ("rtcp_in", |c| &c.rtcp_in),
-    ("rtcp_out", |c| &c.rtcp_out),
-    ("rtcp_bytes_in", |c| &c.rtcp_bytes_in),
-    ("rtcp_bytes_out", |c| &c.rtcp_bytes_out),
-    ("rtcp_errors", |c| &c.rtcp_errors),
-    ("auth_failures", |c| &c.auth_failures),
-    ("replays", |c| &c.replays),
-    ("malformed", |c| &c.malformed),
-    ("unknown_ssrc", |c| &c.unknown_ssrc),
-    ("dropped_no_remote", |c| &c.dropped_no_remote),
-    ("dropped_strict_source", |c| &c.dropped_strict_source),
-    ("dropped_latch_refused", |c| &c.dropped_latch_refused),
-    ("dropped_overload", |c| &c.dropped_overload),
-    ("dropped_protect_refused", |c| &c.dropped_protect_refused),
-    ("dropped_other", |c| &c.dropped_other),
-    ("relatches", |c| &c.relatches),
-];
-
-/// All calls, and the ids being created.
-///
-/// Calls made through the ng protocol live in the ng module (one ng call
-/// holds one data-plane call per media section); the registry only counts
-/// them ([`Registry::admit_external`]) so that `max_calls` bounds both
-/// kinds together, and hands out their data-plane ids so that ids never
-/// collide on the data plane.
-pub struct Registry {
-    calls: HashMap<String, Call>,
-    pending: HashSet<String>,
-    max_calls: usize,
-    next_dp_id: u64,
-    external: usize,
+    /// The call as `GET /calls/{id}` shows it.
+    pub fn json(&self, stats: bool) -> Value {
+        let now = super::calls::now_ms();
+        json!({
+            "call_id": self.id,
+            "security": self.security(),
+            "policy_generation": self.security.generation(),
+            "created_ms": self.created_ms,
+            "age_ms": now.saturating_sub(self.created_ms),
+            "idle_ms": now.saturating_sub(self.last_activity_ms()),
+            "legs": self.legs_json(stats),
+        })
+    }
 }
 
-impl Registry {
-    /// An empty registry admitting at most `max_calls` calls.
-    pub fn new(max_calls: usize) -> Registry {
-        Registry {
-            calls: HashMap::new(),
-            pending: HashSet::new(),
-            max_calls,
-            next_dp_id: 1,
-            external: 0,
+impl CallRecord for Call {
+    fn view(&self) -> CallView {
+        CallView {
+            id: self.id.clone(),
+            origin: self.origin,
+            created_ms: self.created_ms,
+            last_signal_ms: self.created_ms,
+            security: self.security(),
+            generation: self.security.generation(),
+            counters: self.legs.iter().map(|l| l.counters.clone()).collect(),
+            due_ms: None,
+            listing: json!({ "legs": self.legs_json(false) }),
         }
     }
 
-    /// Counts one call kept outside the registry (an ng call) against the
-    /// call limit.
-    pub fn admit_external(&mut self) -> Result<(), AdmitError> {
-        if self.calls.len() + self.pending.len() + self.external >= self.max_calls {
-            return Err(AdmitError::Limit(self.max_calls));
+    fn resources(&self) -> Resources {
+        Resources {
+            dp_ids: vec![self.dp_id],
+            ports: self.legs.iter().map(|l| l.local_rtp).collect(),
+            counters: self.legs.iter().map(|l| l.counters.clone()).collect(),
         }
-        self.external += 1;
-        Ok(())
     }
 
-    /// Ends one call counted by [`Registry::admit_external`].
-    pub fn release_external(&mut self) {
-        self.external = self.external.saturating_sub(1);
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 
-    /// Calls kept outside the registry (ng calls).
-    pub fn external_len(&self) -> usize {
-        self.external
-    }
-
-    /// A fresh data-plane call id (unique across HTTP and ng calls).
-    pub fn alloc_dp_id(&mut self) -> u64 {
-        let dp = self.next_dp_id;
-        self.next_dp_id += 1;
-        dp
-    }
-
-    /// Reserves `id` for a call being created (counts against the limit)
-    /// and returns its data-plane id.
-    pub fn admit(&mut self, id: &str) -> Result<u64, AdmitError> {
-        if self.calls.contains_key(id) || self.pending.contains(id) {
-            return Err(AdmitError::Exists);
-        }
-        if self.calls.len() + self.pending.len() + self.external >= self.max_calls {
-            return Err(AdmitError::Limit(self.max_calls));
-        }
-        self.pending.insert(id.to_string());
-        let dp = self.next_dp_id;
-        self.next_dp_id += 1;
-        Ok(dp)
-    }
-
-    /// Drops a reservation whose creation failed.
-    pub fn abandon(&mut self, id: &str) {
-        self.pending.remove(id);
-    }
-
-    /// Turns a reservation into a live call.
-    pub fn commit(&mut self, call: Call) {
-        self.pending.remove(&call.id);
-        self.calls.insert(call.id.clone(), call);
-    }
-
-    /// The call with this id.
-    pub fn get(&self, id: &str) -> Option<&Call> {
-        self.calls.get(id)
-    }
-
-    /// The call with this id, mutable.
-    pub fn get_mut(&mut self, id: &str) -> Option<&mut Call> {
-        self.calls.get_mut(id)
-    }
-
-    /// Removes a call.
-    pub fn remove(&mut self, id: &str) -> Option<Call> {
-        self.calls.remove(id)
-    }
-
-    /// Live calls, in no order.
-    pub fn calls(&self) -> impl Iterator<Item = &Call> {
-        self.calls.values()
-    }
-
-    /// Number of live calls.
-    pub fn len(&self) -> usize {
-        self.calls.len()
-    }
-
-    /// Whether no call is live.
-    pub fn is_empty(&self) -> bool {
-        self.calls.is_empty()
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
     }
 }

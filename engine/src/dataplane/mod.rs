@@ -396,10 +396,9 @@ pub(crate) fn settle(claim: &AddClaim, to: u8) -> bool {
 /// What the control plane asks of a worker.
 pub(crate) enum Command {
     AddCall(Box<CallFlows>, Ack, AddClaim),
-    UpdateLeg {
+    UpdateLegs {
         call_id: u64,
-        leg: LegId,
-        update: Box<LegUpdate>,
+        steps: Vec<(LegId, LegUpdate)>,
         ack: Ack,
     },
     RemoveCall(u64, Ack),
@@ -756,15 +755,26 @@ impl DataPlane {
         leg: LegId,
         update: LegUpdate,
     ) -> Result<(), DataPlaneError> {
+        self.update_legs(call_id, vec![(leg, update)])
+    }
+
+    /// Applies `steps` to a running call in order, all or none, between
+    /// two packets (see [`relay::CallState::apply_all`]): a rekey whose
+    /// key steps and forward modes change together. Waits, bounded, for
+    /// the worker's ack.
+    pub fn update_legs(
+        &self,
+        call_id: u64,
+        steps: Vec<(LegId, LegUpdate)>,
+    ) -> Result<(), DataPlaneError> {
         let worker = *self
             .placement()
             .by_call
             .get(&call_id)
             .ok_or(DataPlaneError::UnknownCall(call_id))?;
-        self.request(worker, None, |ack| Command::UpdateLeg {
+        self.request(worker, None, |ack| Command::UpdateLegs {
             call_id,
-            leg,
-            update: Box::new(update),
+            steps,
             ack,
         })
     }

@@ -355,6 +355,76 @@ impl LegState {
     }
 }
 
+/// Checks, without changing anything, that `changes` can be applied in
+/// order to `ctx`: what [`apply_key_change`] would refuse is refused here
+/// first, so a batch of updates is applied whole or not at all.
+fn check_key_changes<'a>(
+    ctx: Option<&Context>,
+    changes: impl Iterator<Item = &'a KeyChange>,
+) -> Result<(), Error> {
+    const NO_CONTEXT: Error =
+        Error::InvalidConfig("the leg has no SRTP context for this direction");
+    // (suite, MKI length, MKIs added by earlier steps, context present)
+    let mut suite = ctx.map(|c| c.suite());
+    let mut mki_len = ctx.map_or(0, |c| c.mki_len());
+    let mut added: Vec<&[u8]> = Vec::new();
+    let mut fresh = false;
+    let fits = |suite: Option<crate::srtp::Suite>, k: &crate::srtp::MasterKey| {
+        suite.is_some_and(|s| {
+            k.key_len() == s.master_key_len() && k.salt_len() == s.master_salt_len()
+        })
+    };
+    for ch in changes {
+        match ch {
+            KeyChange::AddKey(k) => {
+                let known =
+                    |m: &[u8]| added.contains(&m) || (!fresh && ctx.is_some_and(|c| c.has_mki(m)));
+                if suite.is_none() {
+                    return Err(NO_CONTEXT);
+                }
+                if !fits(suite, k)
+                    || k.mki().is_empty()
+                    || k.mki().len() != mki_len
+                    || known(k.mki())
+                {
+                    return Err(Error::InvalidConfig(
+                        "the added key does not fit the context",
+                    ));
+                }
+                added.push(k.mki());
+            }
+            KeyChange::SetActiveMki(m) => {
+                let known =
+                    added.contains(&m.as_slice()) || (!fresh && ctx.is_some_and(|c| c.has_mki(m)));
+                if suite.is_none() {
+                    return Err(NO_CONTEXT);
+                }
+                if !known {
+                    return Err(Error::UnknownMki);
+                }
+            }
+            KeyChange::Replace(k) => {
+                if suite.is_none() {
+                    return Err(NO_CONTEXT);
+                }
+                if !fits(suite, k) {
+                    return Err(Error::InvalidConfig("master key does not match the suite"));
+                }
+                mki_len = k.mki().len();
+                added = vec![k.mki()];
+                fresh = true;
+            }
+            KeyChange::Context(c) => {
+                suite = c.as_ref().map(|c| c.suite());
+                mki_len = c.as_ref().map_or(0, |c| c.mki_len());
+                added.clear();
+                fresh = true;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn apply_key_change(ctx: &mut Option<Context>, change: KeyChange) -> Result<(), Error> {
     const NO_CONTEXT: Error =
         Error::InvalidConfig("the leg has no SRTP context for this direction");
@@ -383,6 +453,35 @@ impl CallState {
     /// A call of legs A (index 0) and B (index 1).
     pub fn new(a: LegState, b: LegState) -> CallState {
         CallState { legs: [a, b] }
+    }
+
+    /// Applies `steps` in order, all or none: every key change is checked
+    /// against the contexts first, so a refused step leaves the call as it
+    /// was. The worker runs this between two packets, so no packet sees
+    /// half of a rekey (an MKI key added but not yet active, one leg's
+    /// forward mode changed and not the other's).
+    pub fn apply_all(&mut self, steps: Vec<(LegId, LegUpdate)>, now_ms: u64) -> Result<(), Error> {
+        for leg in LegId::BOTH {
+            let l = self.leg(leg);
+            let of = |inbound: bool| {
+                steps
+                    .iter()
+                    .filter(move |(id, _)| *id == leg)
+                    .filter_map(move |(_, u)| {
+                        if inbound {
+                            u.srtp_in.as_ref()
+                        } else {
+                            u.srtp_out.as_ref()
+                        }
+                    })
+            };
+            check_key_changes(l.srtp_in.as_ref(), of(true))?;
+            check_key_changes(l.srtp_out.as_ref(), of(false))?;
+        }
+        for (leg, u) in steps {
+            self.leg_mut(leg).apply(u, now_ms)?;
+        }
+        Ok(())
     }
 
     /// One leg.

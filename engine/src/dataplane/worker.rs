@@ -262,10 +262,9 @@ impl Table {
                 }
                 let _ = ack.try_send(r);
             }
-            Command::UpdateLeg {
+            Command::UpdateLegs {
                 call_id,
-                leg,
-                update,
+                steps,
                 ack,
             } => {
                 let r = match self.by_id.get(&call_id) {
@@ -273,8 +272,7 @@ impl Table {
                     Some(&slot) => match self.calls[slot].as_mut() {
                         Some(c) => c
                             .state
-                            .leg_mut(leg)
-                            .apply(*update, self.now_ms)
+                            .apply_all(steps, self.now_ms)
                             .map_err(DataPlaneError::Srtp),
                         None => Err(DataPlaneError::UnknownCall(call_id)),
                     },

@@ -668,6 +668,11 @@ impl Context {
         self.clear_kdr_caches();
     }
 
+    /// Whether the context holds a key with this MKI.
+    pub fn has_mki(&self, mki: &[u8]) -> bool {
+        self.slot_by_mki(mki).is_some()
+    }
+
     /// Makes the key with this MKI the one protect uses.
     pub fn set_active_mki(&mut self, mki: &[u8]) -> Result<(), Error> {
         self.active = self.slot_by_mki(mki).ok_or(Error::UnknownMki)?;

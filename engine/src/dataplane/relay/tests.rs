@@ -942,3 +942,68 @@ fn srtp_legs_keep_latching_on_authenticated_packets_only() {
         (Some(addr(PHONE_A + 4)), 0)
     );
 }
+
+fn mki_key(suite: Suite, seed: u8, mki: u8) -> MasterKey {
+    key(suite, seed).with_mki(&[mki])
+}
+
+#[test]
+fn a_batch_of_updates_is_applied_whole_or_not_at_all() {
+    let s = Suite::AesCm128HmacSha1_80;
+    let with_mki = |seed: u8| Some(Context::new(Policy::new(s, mki_key(s, seed, 1))).unwrap());
+    let (mut c, _, _) = call(Leg::srtp(None, s, 1, 2), Leg::srtp(None, s, 3, 4));
+    c.leg_mut(LegId::A).srtp_out = with_mki(2);
+    let before = c.leg(LegId::A).srtp_out.as_ref().unwrap().key_count();
+    // A key added, then activation of an MKI nobody added: refused whole,
+    // the added key is not there either.
+    let steps = vec![
+        (
+            LegId::A,
+            LegUpdate {
+                srtp_out: Some(KeyChange::AddKey(mki_key(s, 5, 2))),
+                forward: Some(ForwardMode::VerifiedPassthrough),
+                ..LegUpdate::default()
+            },
+        ),
+        (
+            LegId::A,
+            LegUpdate {
+                srtp_out: Some(KeyChange::SetActiveMki(vec![9])),
+                ..LegUpdate::default()
+            },
+        ),
+    ];
+    assert!(c.apply_all(steps, 0).is_err());
+    let out = c.leg(LegId::A).srtp_out.as_ref().unwrap();
+    assert_eq!(out.key_count(), before, "nothing was applied");
+    assert!(!out.has_mki(&[2]));
+    assert_eq!(c.leg(LegId::A).forward, ForwardMode::Transcode);
+    // The same batch with the right MKI goes through at once.
+    let steps = vec![
+        (
+            LegId::A,
+            LegUpdate {
+                srtp_out: Some(KeyChange::AddKey(mki_key(s, 5, 2))),
+                ..LegUpdate::default()
+            },
+        ),
+        (
+            LegId::A,
+            LegUpdate {
+                srtp_out: Some(KeyChange::SetActiveMki(vec![2])),
+                ..LegUpdate::default()
+            },
+        ),
+    ];
+    c.apply_all(steps, 0).unwrap();
+    assert!(c.leg(LegId::A).srtp_out.as_ref().unwrap().has_mki(&[2]));
+    // A duplicate MKI is refused before anything changes.
+    let dup = vec![(
+        LegId::A,
+        LegUpdate {
+            srtp_out: Some(KeyChange::AddKey(mki_key(s, 6, 2))),
+            ..LegUpdate::default()
+        },
+    )];
+    assert!(c.apply_all(dup, 0).is_err());
+}

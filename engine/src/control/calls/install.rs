@@ -1,0 +1,321 @@
+//! Installing calls in the data plane: from what a leg should run to
+//! sockets, SRTP contexts and flows, and from what runs to what should run
+//! as one set of leg updates.
+//!
+//! Why pure: deciding *what changes* (a new remote, a key replaced in
+//! place, a fresh context on a suite change) is the part with the security
+//! rules in it (a fresh context restarts indexes, so it must never get a
+//! key that ran before), and it is tested here without sockets or workers,
+//! as `dataplane::relay` is. The HTTP API, ng and librampart all go
+//! through [`leg_flows`] to start a leg and [`reconcile`] to change one.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+
+use crate::dataplane::{ForwardMode, KeyChange, LatchMode, LegCounters, LegFlows, LegUpdate};
+use crate::srtp::{Context, MasterKey, Policy, Suite};
+
+use super::super::keys::same_key;
+
+/// The SRTP keys a leg should run.
+#[derive(Clone)]
+pub struct WantedKeys {
+    /// The suite of both directions.
+    pub suite: Suite,
+    /// The key the leg's peer sends with.
+    pub inbound: MasterKey,
+    /// The peer's key derivation rate (SDES `KDR=`), 0 for none.
+    pub inbound_kdr: u64,
+    /// The key the node sends with toward the peer.
+    pub outbound: MasterKey,
+}
+
+/// What one leg of a data-plane call should run.
+#[derive(Clone, Default)]
+pub struct WantedLeg {
+    /// Signalled remote RTP address (`None`: learn it by latching).
+    pub remote_rtp: Option<SocketAddr>,
+    /// Signalled remote RTCP address.
+    pub remote_rtcp: Option<SocketAddr>,
+    /// Latching.
+    pub latch: LatchMode,
+    /// SRTP keys, `None` for plain RTP.
+    pub srtp: Option<WantedKeys>,
+    /// How packets received on this leg reach the other.
+    pub forward: ForwardMode,
+}
+
+/// Why an install step cannot be done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallError(pub String);
+
+impl std::fmt::Display for InstallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InstallError {}
+
+/// One SRTP context for `key` under `suite`.
+pub fn context(
+    suite: Suite,
+    key: &MasterKey,
+    replay_window: usize,
+    kdr: u64,
+) -> Result<Context, InstallError> {
+    Context::new(
+        Policy::new(suite, key.clone())
+            .replay_window(replay_window)
+            .key_derivation_rate(kdr),
+    )
+    .map_err(|e| InstallError(format!("cannot build an SRTP context: {e}")))
+}
+
+/// The inbound and outbound contexts of `keys`.
+pub fn contexts(
+    keys: &WantedKeys,
+    replay_window: usize,
+) -> Result<(Context, Context), InstallError> {
+    Ok((
+        context(keys.suite, &keys.inbound, replay_window, keys.inbound_kdr)?,
+        context(keys.suite, &keys.outbound, replay_window, 0)?,
+    ))
+}
+
+/// The flows that start `want` on these sockets.
+pub fn leg_flows(
+    want: &WantedLeg,
+    rtp_socket: UdpSocket,
+    rtcp_socket: Option<UdpSocket>,
+    replay_window: usize,
+    counters: Arc<LegCounters>,
+) -> Result<LegFlows, InstallError> {
+    let (srtp_in, srtp_out) = match &want.srtp {
+        Some(k) => {
+            let (i, o) = contexts(k, replay_window)?;
+            (Some(i), Some(o))
+        }
+        None => (None, None),
+    };
+    Ok(LegFlows {
+        rtp_socket,
+        rtcp_socket,
+        remote_rtp: want.remote_rtp,
+        remote_rtcp: want.remote_rtcp,
+        latch: want.latch,
+        srtp_in,
+        srtp_out,
+        forward: want.forward,
+        counters,
+    })
+}
+
+/// What fresh contexts a change from `installed` to `want` starts: their
+/// keys must never have run in a context before (see the callers' key
+/// bookkeeping), and the suite a replaced outbound context retires.
+#[derive(Default)]
+pub struct Freshness {
+    /// The outbound key going into a fresh context.
+    pub outbound: Option<MasterKey>,
+    /// The inbound key going into a fresh context.
+    pub inbound: Option<MasterKey>,
+    /// The suite whose outbound context goes away.
+    pub retired: Option<Suite>,
+}
+
+/// Which contexts a change from `installed` to `want` builds afresh.
+pub fn freshness(installed: &WantedLeg, want: &WantedLeg) -> Freshness {
+    match (&installed.srtp, &want.srtp) {
+        (Some(a), Some(b)) if a.suite == b.suite => Freshness {
+            inbound: (a.inbound_kdr != b.inbound_kdr).then(|| b.inbound.clone()),
+            ..Freshness::default()
+        },
+        (old, Some(b)) => Freshness {
+            outbound: Some(b.outbound.clone()),
+            inbound: Some(b.inbound.clone()),
+            retired: old.as_ref().map(|a| a.suite),
+        },
+        (old, None) => Freshness {
+            retired: old.as_ref().map(|a| a.suite),
+            ..Freshness::default()
+        },
+    }
+}
+
+/// The update that brings a running leg from `installed` to `want`, or
+/// `None` when nothing changes. A remote address `None` in `want` keeps the
+/// installed one (latching learns it). Keys of the same suite and rate are
+/// replaced in place (ROC, replay and SRTCP index state kept); a new suite,
+/// a new rate, or SRTP turned on builds fresh contexts.
+pub fn reconcile(
+    installed: &WantedLeg,
+    want: &WantedLeg,
+    replay_window: usize,
+) -> Result<Option<LegUpdate>, InstallError> {
+    let mut u = LegUpdate::default();
+    let mut changed = false;
+    if want.remote_rtp.is_some() && want.remote_rtp != installed.remote_rtp {
+        u.remote_rtp = want.remote_rtp;
+        changed = true;
+    }
+    if want.remote_rtcp.is_some() && want.remote_rtcp != installed.remote_rtcp {
+        u.remote_rtcp = want.remote_rtcp;
+        changed = true;
+    }
+    if want.latch != installed.latch {
+        u.latch = Some(want.latch);
+        changed = true;
+    }
+    if want.forward != installed.forward {
+        u.forward = Some(want.forward);
+        changed = true;
+    }
+    match (&installed.srtp, &want.srtp) {
+        (None, None) => {}
+        (Some(a), Some(b)) if a.suite == b.suite => {
+            if a.inbound_kdr != b.inbound_kdr {
+                // A new rate needs a context built with it.
+                u.srtp_in = Some(KeyChange::Context(Some(context(
+                    b.suite,
+                    &b.inbound,
+                    replay_window,
+                    b.inbound_kdr,
+                )?)));
+                changed = true;
+            } else if !same_key(&a.inbound, &b.inbound) {
+                u.srtp_in = Some(KeyChange::Replace(b.inbound.clone()));
+                changed = true;
+            }
+            if !same_key(&a.outbound, &b.outbound) {
+                u.srtp_out = Some(KeyChange::Replace(b.outbound.clone()));
+                changed = true;
+            }
+        }
+        (_, Some(b)) => {
+            let (i, o) = contexts(b, replay_window)?;
+            u.srtp_in = Some(KeyChange::Context(Some(i)));
+            u.srtp_out = Some(KeyChange::Context(Some(o)));
+            changed = true;
+        }
+        (Some(_), None) => {
+            u.srtp_in = Some(KeyChange::Context(None));
+            u.srtp_out = Some(KeyChange::Context(None));
+            changed = true;
+        }
+    }
+    Ok(changed.then_some(u))
+}
+
+/// What runs after `want` was installed over `installed`: remote addresses
+/// `want` leaves open stay as they were.
+pub fn installed_after(installed: Option<&WantedLeg>, want: &WantedLeg) -> WantedLeg {
+    let mut now = want.clone();
+    if let Some(old) = installed {
+        now.remote_rtp = now.remote_rtp.or(old.remote_rtp);
+        now.remote_rtcp = now.remote_rtcp.or(old.remote_rtcp);
+    }
+    now
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(suite: Suite, b: u8) -> MasterKey {
+        MasterKey::new(
+            suite,
+            &vec![b; suite.master_key_len()],
+            &vec![b ^ 0x5a; suite.master_salt_len()],
+        )
+        .unwrap()
+    }
+
+    fn srtp(suite: Suite, i: u8, o: u8) -> WantedLeg {
+        WantedLeg {
+            srtp: Some(WantedKeys {
+                suite,
+                inbound: key(suite, i),
+                inbound_kdr: 0,
+                outbound: key(suite, o),
+            }),
+            ..WantedLeg::default()
+        }
+    }
+
+    const S80: Suite = Suite::AesCm128HmacSha1_80;
+    const GCM: Suite = Suite::AeadAes128Gcm;
+
+    #[test]
+    fn nothing_changes_nothing_is_sent() {
+        let a = srtp(S80, 1, 2);
+        assert!(reconcile(&a, &a.clone(), 128).unwrap().is_none());
+    }
+
+    #[test]
+    fn same_suite_new_keys_replace_in_place() {
+        let u = reconcile(&srtp(S80, 1, 2), &srtp(S80, 3, 4), 128)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(u.srtp_in, Some(KeyChange::Replace(_))));
+        assert!(matches!(u.srtp_out, Some(KeyChange::Replace(_))));
+        let f = freshness(&srtp(S80, 1, 2), &srtp(S80, 3, 4));
+        assert!(f.outbound.is_none() && f.inbound.is_none() && f.retired.is_none());
+    }
+
+    #[test]
+    fn a_new_suite_builds_fresh_contexts_and_retires_the_old() {
+        let u = reconcile(&srtp(S80, 1, 2), &srtp(GCM, 3, 4), 128)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(u.srtp_in, Some(KeyChange::Context(Some(_)))));
+        assert!(matches!(u.srtp_out, Some(KeyChange::Context(Some(_)))));
+        let f = freshness(&srtp(S80, 1, 2), &srtp(GCM, 3, 4));
+        assert!(f.outbound.is_some() && f.inbound.is_some());
+        assert_eq!(f.retired, Some(S80));
+    }
+
+    #[test]
+    fn plain_rtp_drops_both_contexts() {
+        let u = reconcile(&srtp(S80, 1, 2), &WantedLeg::default(), 128)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(u.srtp_in, Some(KeyChange::Context(None))));
+        assert!(matches!(u.srtp_out, Some(KeyChange::Context(None))));
+        assert_eq!(
+            freshness(&srtp(S80, 1, 2), &WantedLeg::default()).retired,
+            Some(S80)
+        );
+    }
+
+    #[test]
+    fn a_new_key_derivation_rate_rebuilds_only_inbound() {
+        let mut b = srtp(S80, 1, 2);
+        if let Some(k) = &mut b.srtp {
+            k.inbound_kdr = 1 << 16;
+        }
+        let u = reconcile(&srtp(S80, 1, 2), &b, 128).unwrap().unwrap();
+        assert!(matches!(u.srtp_in, Some(KeyChange::Context(Some(_)))));
+        assert!(u.srtp_out.is_none());
+    }
+
+    #[test]
+    fn an_open_remote_keeps_the_installed_one() {
+        let old = WantedLeg {
+            remote_rtp: Some("198.51.100.1:4000".parse().unwrap()),
+            ..WantedLeg::default()
+        };
+        let want = WantedLeg::default();
+        assert!(reconcile(&old, &want, 128).unwrap().is_none());
+        assert_eq!(
+            installed_after(Some(&old), &want).remote_rtp,
+            old.remote_rtp
+        );
+        let moved = WantedLeg {
+            remote_rtp: Some("198.51.100.2:4000".parse().unwrap()),
+            ..WantedLeg::default()
+        };
+        let u = reconcile(&old, &moved, 128).unwrap().unwrap();
+        assert_eq!(u.remote_rtp, moved.remote_rtp);
+    }
+}

@@ -1,0 +1,367 @@
+//! The call service: one store of calls for the HTTP API, ng and the C ABI.
+//!
+//! Why one service: whatever made a call (a switch over ng, an
+//! application over HTTP, a program linking librampart), it takes a slot
+//! under the same call limit, gets data-plane ids from the same allocator,
+//! keys its legs through the same [`install`] step (contexts, flows, and
+//! [`install::reconcile`] of what runs against what is wanted), is listed,
+//! counted and reaped by the same code, and ends through the same
+//! [`Shared::end_call`]. The front-ends (`api`, `ng`, librampart) only
+//! translate their protocol into calls on this service.
+//!
+//! Each call's record is a [`CallRecord`]: an HTTP call of two legs
+//! ([`super::registry::Call`]) or an ng call of offer/answer media sections
+//! ([`super::ng_call::NgCall`]). The store never holds a lock across a
+//! data-plane wait (see [`store`]).
+
+pub mod install;
+pub mod store;
+
+use std::any::Any;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::dataplane::{BackendKind, DataPlane, DataPlaneError, LegCounters};
+use crate::policy::CallSecurity;
+
+use super::ports::PortPool;
+pub use store::{CallStore, Slot};
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// What made a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// The HTTP/JSON API.
+    Http,
+    /// A switch over the ng protocol.
+    Ng,
+    /// A program linking librampart's embedding API.
+    Embedded,
+}
+
+impl Origin {
+    /// The name in listings and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Http => "http",
+            Origin::Ng => "ng",
+            Origin::Embedded => "embedded",
+        }
+    }
+}
+
+/// Why a call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// `DELETE /calls/{id}`, an ng `delete`, or its delay running out.
+    Deleted,
+    /// No media for the configured time.
+    NoMedia,
+    /// The maximum call duration.
+    MaxDuration,
+    /// An ng offer never answered within `[ng] offer_timeout_secs`.
+    OfferTimeout,
+}
+
+impl EndReason {
+    /// API / log name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Deleted => "deleted",
+            EndReason::NoMedia => "no_media",
+            EndReason::MaxDuration => "max_duration",
+            EndReason::OfferTimeout => "offer_timeout",
+        }
+    }
+}
+
+/// Why a call cannot be admitted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AdmitError {
+    /// `max_calls` calls are running or being created.
+    Limit(usize),
+    /// A call with this id exists or is being created.
+    Exists,
+}
+
+/// A call as listings, metrics and the reaper see it, without waiting for
+/// a command in flight on it.
+#[derive(Clone)]
+pub struct CallView {
+    /// The call id (the SIP Call-ID for ng calls).
+    pub id: String,
+    /// What made it.
+    pub origin: Origin,
+    /// Creation, unix ms.
+    pub created_ms: u64,
+    /// The last signalling that changed it, unix ms.
+    pub last_signal_ms: u64,
+    /// Its security status.
+    pub security: CallSecurity,
+    /// The policy generation it was admitted under.
+    pub generation: u64,
+    /// The counters of every leg the data plane relays.
+    pub counters: Vec<Arc<LegCounters>>,
+    /// When a command may be due on its own (an ng delete delay, an
+    /// unanswered offer), unix ms: the reaper then runs
+    /// [`CallRecord::housekeeping`].
+    pub due_ms: Option<u64>,
+    /// The origin's own fields for `GET /calls` (legs; tags and media).
+    pub listing: Value,
+}
+
+impl CallView {
+    /// Unix ms of the newest packet on any leg, or of the last signalling.
+    pub fn last_activity_ms(&self) -> u64 {
+        self.counters
+            .iter()
+            .map(|c| c.last_packet_ms.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0)
+            .max(self.last_signal_ms)
+            .max(self.created_ms)
+    }
+}
+
+/// What a call holds that must go back when it ends.
+pub struct Resources {
+    /// Its data-plane calls.
+    pub dp_ids: Vec<u64>,
+    /// Its local RTP ports (each with its RTCP port).
+    pub ports: Vec<SocketAddr>,
+    /// Counters of the legs the data plane relays, folded into the totals.
+    pub counters: Vec<Arc<LegCounters>>,
+}
+
+/// One call's record, whatever made it.
+pub trait CallRecord: Send + 'static {
+    /// The view readers get.
+    fn view(&self) -> CallView;
+    /// What the call holds.
+    fn resources(&self) -> Resources;
+    /// Work due on its own at `now` (see [`CallView::due_ms`]); returns a
+    /// reason to end the call.
+    fn housekeeping(&mut self, _s: &Shared, _now: u64) -> Option<EndReason> {
+        None
+    }
+    /// For the front-end that made it.
+    fn as_any(&self) -> &dyn Any;
+    /// For the front-end that made it.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// Sums of leg counters of calls that ended, so totals survive deletion.
+#[derive(Default)]
+pub struct Totals {
+    /// Sums by counter name (see [`LEG_COUNTERS`]).
+    pub sums: [AtomicU64; LEG_COUNTERS.len()],
+    /// Calls created.
+    pub created: AtomicU64,
+    /// Calls deleted (API, ng).
+    pub deleted: AtomicU64,
+    /// Calls ended for no media.
+    pub timed_out_no_media: AtomicU64,
+    /// Calls ended at the maximum duration.
+    pub timed_out_max_duration: AtomicU64,
+    /// ng calls ended because their offer was never answered in time.
+    pub timed_out_offer: AtomicU64,
+    /// Creates refused: call limit.
+    pub refused_limit: AtomicU64,
+    /// Creates refused: ports exhausted.
+    pub refused_ports: AtomicU64,
+    /// Creates refused: bad request.
+    pub refused_invalid: AtomicU64,
+    /// Creates (and ng offers/answers) refused by the security policy.
+    pub refused_policy: AtomicU64,
+}
+
+impl Totals {
+    /// Adds a leg's counters to the sums (the leg stops counting here).
+    pub fn fold(&self, c: &LegCounters) {
+        for (i, (_, get)) in LEG_COUNTERS.iter().enumerate() {
+            self.sums[i].fetch_add(get(c).load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
+    /// The counter of calls ended for `reason`.
+    pub fn ended(&self, reason: EndReason) -> &AtomicU64 {
+        match reason {
+            EndReason::Deleted => &self.deleted,
+            EndReason::NoMedia => &self.timed_out_no_media,
+            EndReason::MaxDuration => &self.timed_out_max_duration,
+            EndReason::OfferTimeout => &self.timed_out_offer,
+        }
+    }
+}
+
+/// Reads one leg counter.
+pub type CounterFn = fn(&LegCounters) -> &AtomicU64;
+
+/// Every leg counter by a stable name.
+pub const LEG_COUNTERS: [(&str, CounterFn); 20] = [
+    ("packets_in", |c| &c.packets_in),
+    ("bytes_in", |c| &c.bytes_in),
+    ("packets_out", |c| &c.packets_out),
+    ("bytes_out", |c| &c.bytes_out),
+    ("rtcp_in", |c| &c.rtcp_in),
+    ("rtcp_out", |c| &c.rtcp_out),
+    ("rtcp_bytes_in", |c| &c.rtcp_bytes_in),
+    ("rtcp_bytes_out", |c| &c.rtcp_bytes_out),
+    ("rtcp_errors", |c| &c.rtcp_errors),
+    ("auth_failures", |c| &c.auth_failures),
+    ("replays", |c| &c.replays),
+    ("malformed", |c| &c.malformed),
+    ("unknown_ssrc", |c| &c.unknown_ssrc),
+    ("dropped_no_remote", |c| &c.dropped_no_remote),
+    ("dropped_strict_source", |c| &c.dropped_strict_source),
+    ("dropped_latch_refused", |c| &c.dropped_latch_refused),
+    ("dropped_overload", |c| &c.dropped_overload),
+    ("dropped_protect_refused", |c| &c.dropped_protect_refused),
+    ("dropped_other", |c| &c.dropped_other),
+    ("relatches", |c| &c.relatches),
+];
+
+/// State shared by the front-ends (HTTP, ng, librampart) and the reaper.
+pub struct Shared {
+    /// The configuration the node started with.
+    pub config: Config,
+    /// Every call.
+    pub calls: Arc<CallStore>,
+    /// Media ports.
+    pub ports: Mutex<PortPool>,
+    /// The data plane; taken out at shutdown.
+    pub dataplane: RwLock<Option<DataPlane>>,
+    /// Counters of the control plane.
+    pub totals: Totals,
+    /// The backend actually running.
+    pub backend: BackendKind,
+    /// What runs and why (the AF_XDP mode, or why it is not used).
+    pub backend_detail: String,
+    /// Worker threads.
+    pub workers: usize,
+    /// Set once shutdown began: the API answers 503.
+    pub shutting_down: AtomicBool,
+    /// Node start, unix ms.
+    pub started_ms: u64,
+    /// The ng protocol's reply cache and counters.
+    pub ng: super::ng::NgState,
+    /// The security policy, trust list and call-status bookkeeping.
+    pub security: super::security::SecurityPlane,
+}
+
+impl Shared {
+    /// Runs `f` on the data plane from async code without stalling the
+    /// runtime (the data plane's calls wait, bounded, for a worker's ack).
+    pub fn with_dataplane<R>(
+        &self,
+        f: impl FnOnce(&DataPlane) -> Result<R, DataPlaneError>,
+    ) -> Result<R, DataPlaneError> {
+        let run = || {
+            let guard = self.dataplane.read().unwrap_or_else(|e| e.into_inner());
+            match guard.as_ref() {
+                Some(dp) => f(dp),
+                None => Err(DataPlaneError::WorkerGone),
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(run)
+            }
+            _ => run(),
+        }
+    }
+
+    /// Frees what `call` holds: its data-plane calls, its ports, and folds
+    /// its counters into the totals. Counts the end by `reason` (`None`: a
+    /// call whose creation failed, not counted).
+    pub fn release(&self, id: &str, call: &dyn CallRecord, reason: Option<EndReason>) {
+        let r = call.resources();
+        for dp_id in &r.dp_ids {
+            if let Err(e) = self.with_dataplane(|dp| dp.remove_call(*dp_id)) {
+                tracing::warn!(call_id = %id, error = %e, "data plane could not remove a call");
+            }
+        }
+        {
+            let mut pool = self.ports.lock().unwrap_or_else(|e| e.into_inner());
+            for a in &r.ports {
+                pool.release(*a);
+            }
+        }
+        for c in &r.counters {
+            self.totals.fold(c);
+        }
+        if let Some(reason) = reason {
+            self.totals.ended(reason).fetch_add(1, Ordering::Relaxed);
+            let v = call.view();
+            let packets_in: u64 = r
+                .counters
+                .iter()
+                .map(|c| c.packets_in.load(Ordering::Relaxed))
+                .sum();
+            tracing::info!(
+                call_id = %id,
+                origin = v.origin.as_str(),
+                reason = reason.as_str(),
+                duration_ms = now_ms().saturating_sub(v.created_ms),
+                packets_in,
+                "call ended"
+            );
+        }
+    }
+
+    /// Ends the call `id`: out of the store, its resources freed, the end
+    /// counted. Returns its record (counters final), `None` if no such call.
+    pub fn end_call(&self, id: &str, reason: EndReason) -> Option<Box<dyn CallRecord>> {
+        let slot = self.calls.remove(id)?;
+        let record = slot.take()?;
+        self.release(id, record.as_ref(), Some(reason));
+        Some(record)
+    }
+
+    /// One reaper pass: ends calls with no media for too long, older than
+    /// the maximum duration, or whose own housekeeping says so (an ng
+    /// delete delay ran out, an offer never answered). Returns how many it
+    /// ended. A call with a command in flight is visited at the next pass.
+    pub fn reap(&self) -> usize {
+        let now = now_ms();
+        let no_media_ms = self.config.timeouts.no_media_secs.saturating_mul(1000);
+        let max_ms = self.config.timeouts.max_call_secs.saturating_mul(1000);
+        let mut ended = 0;
+        for (id, slot) in self.calls.slots() {
+            let v = slot.view();
+            let due = v.due_ms.is_some_and(|t| t <= now);
+            let reason = match due.then(|| slot.try_command(|c| c.housekeeping(self, now))) {
+                Some(Some(Some(r))) => Some(r),
+                _ if max_ms > 0 && now.saturating_sub(v.created_ms) >= max_ms => {
+                    Some(EndReason::MaxDuration)
+                }
+                _ if no_media_ms > 0 && now.saturating_sub(v.last_activity_ms()) >= no_media_ms => {
+                    Some(EndReason::NoMedia)
+                }
+                _ => None,
+            };
+            let Some(reason) = reason else { continue };
+            if self.calls.remove_slot(&id, &slot) {
+                if let Some(record) = slot.take() {
+                    self.release(&id, record.as_ref(), Some(reason));
+                    ended += 1;
+                }
+            }
+        }
+        ended
+    }
+}
