@@ -501,7 +501,7 @@ impl Config {
         }
         let ng = &self.ng;
         for a in &ng.allow {
-            if let Err(e) = crate::control::ng::Cidr::parse(a) {
+            if let Err(e) = crate::cidr::Cidr::parse(a) {
                 return bad(format!("ng.allow: {e}"));
             }
         }

@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cidr;
 pub mod config;
 pub mod control;
 pub mod dataplane;

@@ -790,18 +790,7 @@ fn metrics_and_http_see_ng_calls() {
     assert!(text.contains("rampart_ng_calls_active 1"), "{text}");
     assert!(text.contains("rampart_calls_active 1"));
     // GET /health counts ng calls as rampart_calls_active does.
-    let http_get = |path: &str| {
-        let mut h = TcpStream::connect(node.info().api_addr).unwrap();
-        h.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        write!(
-            h,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut resp = String::new();
-        let _ = h.read_to_string(&mut resp);
-        resp
-    };
+    let http_get = |path: &str| support::http_get(node.info().api_addr, path);
     let resp = http_get("/health");
     assert!(resp.contains("\"calls\":1"), "{resp}");
     // GET /calls lists it too, with its origin.

@@ -126,6 +126,15 @@ impl Node {
     /// Validates `config`, starts the data plane, binds the API and starts
     /// the reaper. Must not be called from inside an async runtime.
     pub fn start(config: Config) -> Result<NodeHandle, StartError> {
+        Node::start_with_hooks(config, Default::default())
+    }
+
+    /// [`Node::start`] with data-plane test hooks (a worker stalled before
+    /// its commands, a shorter ack timeout): how tests make a worker slow.
+    pub fn start_with_hooks(
+        config: Config,
+        hooks: crate::dataplane::TestHooks,
+    ) -> Result<NodeHandle, StartError> {
         config.validate().map_err(StartError::Config)?;
         // The security plane first: mixed mode needs a valid signed trust
         // list, and the node refuses to start without one.
@@ -184,7 +193,7 @@ impl Node {
                 attach: config.dataplane.xdp_attach,
                 zero_copy: config.dataplane.xdp_zero_copy,
             },
-            hooks: Default::default(),
+            hooks,
         })
         .map_err(StartError::DataPlane)?;
         let listen = config.api.listen;
@@ -261,8 +270,9 @@ impl Node {
             security: super::security::SecurityPlane::new(policy, ctl),
             config,
         });
+        let (stop_tx, stop_rx) = watch::channel(false);
         let ng = if shared.config.ng.enabled {
-            match super::ng::start(&shared) {
+            match super::ng::start(&shared, runtime.handle(), stop_rx.clone()) {
                 Ok(servers) => {
                     info.ng = servers.addrs.clone();
                     Some(servers)
@@ -283,7 +293,6 @@ impl Node {
         } else {
             None
         };
-        let (stop_tx, stop_rx) = watch::channel(false);
         let app = super::api::router(shared.clone());
         let mut srv_stop = stop_rx.clone();
         let server = runtime.spawn(async move {
@@ -508,7 +517,7 @@ impl NodeHandle {
             }
         }
         if let Some(ng) = self.ng.take() {
-            ng.join();
+            ng.join(&rt);
         }
         let dp = self
             .shared

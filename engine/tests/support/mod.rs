@@ -124,3 +124,19 @@ pub fn start_line_api(line: &str) -> std::net::SocketAddr {
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("no API address in {line:?}"))
 }
+
+/// `GET path` on the node's HTTP API: the whole response, headers and body.
+pub fn http_get(api: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut h = std::net::TcpStream::connect(api).unwrap();
+    h.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        h,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    let _ = h.read_to_string(&mut resp);
+    resp
+}
