@@ -395,7 +395,8 @@ enum rampart_status rampart_node_get_call(const struct rampart_node *node,
 // Every call (`GET /calls`); no keys.
 enum rampart_status rampart_node_list_calls(const struct rampart_node *node, char **response_out);
 
-// Any request to the node's API (`"GET"`, `"/health"`; `"GET"`,
+// Any request to the node's API, served in process by the API's router
+// (no socket) (`"GET"`, `"/health"`; `"GET"`,
 // `"/metrics"`, ...). `body` may be NULL. `*http_status_out` (if not
 // NULL) receives the HTTP status; `*response_out` the answer's body.
 // Returns `RAMPART_OK` for a 2xx status, `RAMPART_ERR_API` otherwise.

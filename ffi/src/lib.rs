@@ -33,7 +33,6 @@ pub mod srtp;
 
 pub mod node;
 
-mod http;
 mod ptr;
 
 /// Major version of librampart (semver).

@@ -4,8 +4,10 @@
 //! (`rampart::control::Node::start`): data-plane workers, port pool, the
 //! HTTP/JSON control API and the timeout reaper. Calls are created, updated,
 //! queried and deleted with the JSON documents of the HTTP API
-//! (`docs/api.md`): each function sends its request to the node's own API
-//! over loopback, so an embedded node behaves exactly as a standalone one.
+//! (`docs/api.md`), by the node's call service itself
+//! (`rampart::control::embedded`: the same code the HTTP handlers run, no
+//! socket, no HTTP), so an embedded node behaves exactly as a standalone
+//! one; its calls are listed with origin `embedded`.
 //!
 //! Every answer is a JSON document in a string the caller frees with
 //! `rampart_string_free`: the API's answer on `RAMPART_OK`, its error
@@ -15,17 +17,18 @@ use std::ffi::{c_char, CString};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use rampart::config::Config;
+use rampart::control::embedded::{self, Answer};
 use rampart::control::{Node, NodeHandle, StartError};
+use rampart::dataplane::LegId;
 
 use crate::rampart_status::{self, *};
-use crate::{guard, guard_value, http, ptr};
+use crate::{guard, guard_value, ptr};
 
 /// A running media node. Opaque; created by `rampart_node_start`, stopped
 /// and freed by `rampart_node_stop`. Its request functions may be called
 /// from several threads at once.
 pub struct rampart_node {
     handle: Option<NodeHandle>,
-    addr: SocketAddr,
     addr_text: CString,
 }
 
@@ -89,7 +92,6 @@ pub extern "C" fn rampart_node_start(
             node_out,
             ptr::into_raw(rampart_node {
                 handle: Some(handle),
-                addr,
                 addr_text,
             }),
         )
@@ -123,12 +125,10 @@ pub extern "C" fn rampart_node_api_addr(node: *const rampart_node) -> *const c_c
     })
 }
 
-/// Sends one API request and maps its answer.
+/// Runs one request on the node and maps its answer.
 fn call(
     node: *const rampart_node,
-    method: &str,
-    path: impl FnOnce() -> Result<String, rampart_status>,
-    body: Option<*const c_char>,
+    request: impl FnOnce(&NodeHandle) -> Result<Answer, rampart_status>,
     http_status_out: *mut u16,
     response_out: *mut *mut c_char,
 ) -> rampart_status {
@@ -136,14 +136,10 @@ fn call(
     guard(|| {
         ptr::write(response_out, std::ptr::null_mut())?;
         let n = ptr::obj(node)?;
-        let body = match body {
-            Some(b) => Some(ptr::str(b)?),
-            None => None,
-        };
-        let path = path()?;
-        let r = http::request(n.addr, method, &path, body).map_err(|_| RAMPART_ERR_NODE_IO)?;
+        let h = n.handle.as_ref().ok_or(RAMPART_ERR_NODE_IO)?;
+        let r = request(h)?;
         ptr::write_opt(http_status_out, r.status);
-        let ok = (200..300).contains(&r.status);
+        let ok = r.ok();
         ptr::write(response_out, ptr::string_into_raw(r.body))?;
         if ok {
             Ok(())
@@ -153,12 +149,13 @@ fn call(
     })
 }
 
-fn call_path(call_id: *const c_char) -> Result<String, rampart_status> {
+/// A call id argument: a non-empty string.
+fn call_id<'a>(call_id: *const c_char) -> Result<&'a str, rampart_status> {
     let id = ptr::str(call_id)?;
     if id.is_empty() {
         return Err(RAMPART_ERR_INVALID_ARGUMENT);
     }
-    Ok(format!("/calls/{}", http::segment(id)))
+    Ok(id)
 }
 
 /// Creates a call: `request_json` is the body of `POST /calls` (two legs;
@@ -172,9 +169,7 @@ pub extern "C" fn rampart_node_create_call(
 ) -> rampart_status {
     call(
         node,
-        "POST",
-        || Ok("/calls".to_string()),
-        Some(request_json),
+        |h| Ok(embedded::create_call(h.shared(), ptr::str(request_json)?)),
         std::ptr::null_mut(),
         response_out,
     )
@@ -192,14 +187,16 @@ pub extern "C" fn rampart_node_update_leg(
 ) -> rampart_status {
     call(
         node,
-        "PATCH",
-        || {
-            if leg > 1 {
-                return Err(RAMPART_ERR_INVALID_ARGUMENT);
-            }
-            Ok(format!("{}/legs/{leg}", call_path(call_id)?))
+        |h| {
+            let leg = match leg {
+                0 => LegId::A,
+                1 => LegId::B,
+                _ => return Err(RAMPART_ERR_INVALID_ARGUMENT),
+            };
+            let id = self::call_id(call_id)?;
+            let body = ptr::str(request_json)?;
+            Ok(embedded::update_leg(h.shared(), id, leg, body))
         },
-        Some(request_json),
         std::ptr::null_mut(),
         response_out,
     )
@@ -215,9 +212,7 @@ pub extern "C" fn rampart_node_delete_call(
 ) -> rampart_status {
     call(
         node,
-        "DELETE",
-        || call_path(call_id),
-        None,
+        |h| Ok(embedded::delete_call(h.shared(), self::call_id(call_id)?)),
         std::ptr::null_mut(),
         response_out,
     )
@@ -232,9 +227,7 @@ pub extern "C" fn rampart_node_get_call(
 ) -> rampart_status {
     call(
         node,
-        "GET",
-        || call_path(call_id),
-        None,
+        |h| Ok(embedded::get_call(h.shared(), self::call_id(call_id)?)),
         std::ptr::null_mut(),
         response_out,
     )
@@ -248,15 +241,14 @@ pub extern "C" fn rampart_node_list_calls(
 ) -> rampart_status {
     call(
         node,
-        "GET",
-        || Ok("/calls".to_string()),
-        None,
+        |h| Ok(embedded::list_calls(h.shared())),
         std::ptr::null_mut(),
         response_out,
     )
 }
 
-/// Any request to the node's API (`"GET"`, `"/health"`; `"GET"`,
+/// Any request to the node's API, served in process by the API's router
+/// (no socket) (`"GET"`, `"/health"`; `"GET"`,
 /// `"/metrics"`, ...). `body` may be NULL. `*http_status_out` (if not
 /// NULL) receives the HTTP status; `*response_out` the answer's body.
 /// Returns `RAMPART_OK` for a 2xx status, `RAMPART_ERR_API` otherwise.
@@ -276,15 +268,18 @@ pub extern "C" fn rampart_node_request(
     };
     call(
         node,
-        m,
-        || {
+        |h| {
             let p = ptr::str(path)?;
             if !p.starts_with('/') || p.bytes().any(|b| b <= b' ' || b == 0x7f) {
                 return Err(RAMPART_ERR_INVALID_ARGUMENT);
             }
-            Ok(p.to_string())
+            let body = if body.is_null() {
+                None
+            } else {
+                Some(ptr::str(body)?)
+            };
+            Ok(h.request(m, p, body))
         },
-        (!body.is_null()).then_some(body),
         http_status_out,
         response_out,
     )
@@ -308,5 +303,66 @@ mod tests {
         let c = config_from("[api]\nlisten = \"127.0.0.1:2299\"\n").unwrap();
         assert_eq!(c.api.listen.port(), 2299);
         assert!(config_from("[media]\nbogus = 1\n").is_err());
+    }
+
+    fn text(p: *mut c_char) -> String {
+        let s = ptr::str(p).unwrap().to_string();
+        rampart_string_free(p);
+        s
+    }
+
+    #[test]
+    fn embedded_calls_go_to_the_service_without_http() {
+        let cfg = CString::new("[media]\nport_min = 47900\nport_max = 47999\n").unwrap();
+        let mut node = std::ptr::null_mut();
+        assert_eq!(
+            rampart_node_start(cfg.as_ptr(), &mut node, std::ptr::null_mut()),
+            RAMPART_OK
+        );
+        let req =
+            CString::new(r#"{"call_id":"emb-1","legs":[{"mode":"rtp"},{"mode":"rtp"}]}"#).unwrap();
+        let mut out = std::ptr::null_mut();
+        assert_eq!(
+            rampart_node_create_call(node, req.as_ptr(), &mut out),
+            RAMPART_OK
+        );
+        let created = text(out);
+        assert!(created.contains("emb-1"), "{created}");
+        // Listed with its origin, by the list function and by any request.
+        assert_eq!(rampart_node_list_calls(node, &mut out), RAMPART_OK);
+        let list = text(out);
+        assert!(list.contains(r#""origin":"embedded""#), "{list}");
+        let (m, p) = (
+            CString::new("GET").unwrap(),
+            CString::new("/calls").unwrap(),
+        );
+        let mut status = 0u16;
+        assert_eq!(
+            rampart_node_request(
+                node,
+                m.as_ptr(),
+                p.as_ptr(),
+                std::ptr::null(),
+                &mut status,
+                &mut out
+            ),
+            RAMPART_OK
+        );
+        assert_eq!(status, 200);
+        assert!(text(out).contains(r#""origin":"embedded""#));
+        // Errors carry the API's document.
+        let id = CString::new("no-such-call").unwrap();
+        assert_eq!(
+            rampart_node_get_call(node, id.as_ptr(), &mut out),
+            RAMPART_ERR_API
+        );
+        assert!(text(out).contains("unknown_call"));
+        let id = CString::new("emb-1").unwrap();
+        assert_eq!(
+            rampart_node_delete_call(node, id.as_ptr(), &mut out),
+            RAMPART_OK
+        );
+        assert!(text(out).contains(r#""ended":"deleted""#));
+        rampart_node_stop(node);
     }
 }

@@ -50,6 +50,7 @@ fn stage() -> &'static Path {
     static STAGE: OnceLock<PathBuf> = OnceLock::new();
     STAGE.get_or_init(|| {
         let profile = profile_dir();
+        sweep_stale_stages(&profile);
         // One directory per test process: nextest runs every test in its own
         // process, and they must not copy over each other's files.
         let dir = profile.join(format!("rampart-ffi-c-tests-{}", std::process::id()));
@@ -63,13 +64,44 @@ fn stage() -> &'static Path {
             so.display(),
             a.display()
         );
-        std::fs::copy(&so, lib.join("librampart.so.0")).unwrap();
-        std::fs::copy(&a, lib.join("librampart.a")).unwrap();
+        link_or_copy(&so, &lib.join("librampart.so.0"));
+        link_or_copy(&a, &lib.join("librampart.a"));
         let link = lib.join("librampart.so");
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink("librampart.so.0", &link).unwrap();
         dir
     })
+}
+
+/// Stage directories of test processes that are gone: each held copies of
+/// the libraries (hundreds of MB with debug info), and nothing else removes
+/// them.
+fn sweep_stale_stages(profile: &Path) {
+    let Ok(entries) = std::fs::read_dir(profile) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("rampart-ffi-c-tests-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// A hard link to `from` (no copy of a large library), or a copy where
+/// links are not possible.
+fn link_or_copy(from: &Path, to: &Path) {
+    let _ = std::fs::remove_file(to);
+    if std::fs::hard_link(from, to).is_err() {
+        std::fs::copy(from, to).unwrap();
+    }
 }
 
 fn cc() -> String {

@@ -108,7 +108,7 @@ fn binary_against_in_process_rampart_delivers_everything_and_writes_json() {
     assert!(v["latency"]["count"].as_u64() == Some(1000));
     assert!(v["target_cpu"]["cpu_us"].is_u64(), "{v:#}");
     // Every call was deleted.
-    assert_eq!(node.shared().registry.lock().unwrap().calls().count(), 0);
+    assert_eq!(node.shared().calls.len(None), 0);
     node.shutdown();
 }
 
@@ -215,7 +215,7 @@ fn every_profile_through_in_process_rampart() {
             assert_eq!(v["sent"], 3 * 2 * 100, "{profile}");
         }
     }
-    assert_eq!(node.shared().registry.lock().unwrap().calls().count(), 0);
+    assert_eq!(node.shared().calls.len(None), 0);
     node.shutdown();
 }
 
@@ -244,7 +244,7 @@ fn verified_passthrough_through_in_process_rampart() {
         assert_eq!(v["suites"][0], suite);
         assert_eq!(v["suites"][1], suite);
     }
-    assert_eq!(node.shared().registry.lock().unwrap().calls().count(), 0);
+    assert_eq!(node.shared().calls.len(None), 0);
     node.shutdown();
 
     // Passthrough is an HTTP API request: an ng target is refused up front.
@@ -315,7 +315,7 @@ fn mixed_profiles_rtp_leg_other_suites_soak_and_compare() {
     );
     assert_clean(&v2, &h2, "gcm");
     assert_eq!(v2["suites"][0], "AEAD_AES_128_GCM");
-    assert_eq!(node.shared().registry.lock().unwrap().calls().count(), 0);
+    assert_eq!(node.shared().calls.len(None), 0);
     node.shutdown();
 
     // compare draws the two side by side.
@@ -373,7 +373,7 @@ fn step_search_against_in_process_rampart() {
     }
     let j = serde_json::to_string(&r).unwrap();
     let _: Value = serde_json::from_str(&j).unwrap();
-    assert_eq!(node.shared().registry.lock().unwrap().calls().count(), 0);
+    assert_eq!(node.shared().calls.len(None), 0);
     node.shutdown();
 }
 

@@ -84,10 +84,16 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The error document: `{"error": {"code", "message"}}`.
+    pub fn body(&self) -> Value {
+        json!({"error": {"code": self.code, "message": self.message}})
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, axum::Json(body)).into_response()
+        (self.status, axum::Json(self.body())).into_response()
     }
 }
 
@@ -107,20 +113,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 format!("cannot read the request body: {e}"),
             )
         })?;
-        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-            return Err(ApiError::bad(
-                "bad_json",
-                "the request body is empty; a JSON object is expected",
-            ));
-        }
-        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
-            use serde_json::error::Category;
-            match e.classify() {
-                Category::Data => ApiError::bad("invalid_request", format!("invalid request: {e}")),
-                _ => ApiError::bad("bad_json", format!("malformed JSON: {e}")),
-            }
-        })
+        parse_body(&bytes).map(ApiJson)
     }
+}
+
+/// A request document: every rejection (empty, malformed, wrong shape,
+/// unknown field) an [`ApiError`].
+pub(crate) fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ApiError::bad(
+            "bad_json",
+            "the request body is empty; a JSON object is expected",
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => ApiError::bad("invalid_request", format!("invalid request: {e}")),
+            _ => ApiError::bad("bad_json", format!("malformed JSON: {e}")),
+        }
+    })
 }
 
 /// The API's routes over the node's shared state.
@@ -316,6 +328,11 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
 /// the detail). Oldest first. Read from the calls' views: a command in
 /// flight on a call (waiting for a worker) never holds the listing up.
 async fn list_calls(State(s): State<Arc<Shared>>) -> Response {
+    axum::Json(listing(&s)).into_response()
+}
+
+/// The `GET /calls` document.
+pub(crate) fn listing(s: &Shared) -> Value {
     let now = now_ms();
     let mut views = s.calls.views(None);
     views.sort_by(|a, b| {
@@ -341,7 +358,7 @@ async fn list_calls(State(s): State<Arc<Shared>>) -> Response {
             v
         })
         .collect();
-    axum::Json(json!({"count": calls.len(), "calls": calls})).into_response()
+    json!({"count": calls.len(), "calls": calls})
 }
 
 /// Runs `f` on the HTTP (or librampart) call `id`, after the commands in
@@ -610,7 +627,8 @@ fn plan_leg(
     })
 }
 
-fn refuse(s: &Shared, e: ApiError) -> ApiError {
+/// Counts and logs a refused create.
+pub(crate) fn refuse(s: &Shared, e: ApiError) -> ApiError {
     let t = &s.totals;
     match e.code {
         "call_limit" => &t.refused_limit,

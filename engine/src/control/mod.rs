@@ -17,6 +17,7 @@
 //! - [`keys`]: CSPRNG key generation and the API's key text form.
 //! - [`api`]: the HTTP routes and JSON errors.
 //! - [`metrics`]: Prometheus text.
+//! - [`embedded`]: the API without HTTP, for librampart.
 //! - [`node`]: starting and stopping it all; the no-media reaper.
 //! - [`ng`]: the rtpengine ng protocol (UDP/TCP, bencode) for Kamailio and
 //!   OpenSIPS; [`ng_call`]: its offer/answer call model; [`ng_bencode`]:
@@ -27,6 +28,7 @@
 
 pub mod api;
 pub mod calls;
+pub mod embedded;
 pub mod keys;
 pub mod metrics;
 pub mod ng;

@@ -399,6 +399,19 @@ async fn reaper(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 }
 
 impl NodeHandle {
+    /// Serves one API request in process (no socket): see
+    /// [`super::embedded::request`].
+    pub fn request(&self, method: &str, path: &str, body: Option<&str>) -> super::embedded::Answer {
+        match &self.runtime {
+            Some(rt) => super::embedded::request(&self.shared, rt.handle(), method, path, body),
+            None => super::embedded::Answer {
+                status: 503,
+                body: r#"{"error":{"code":"shutting_down","message":"the node is shutting down"}}"#
+                    .into(),
+            },
+        }
+    }
+
     /// Where the HTTP API listens.
     pub fn api_addr(&self) -> SocketAddr {
         self.info.api_addr
