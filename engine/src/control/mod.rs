@@ -11,8 +11,8 @@
 //! - [`calls`]: the call service: one store of every call (admission, the
 //!   call limit, data-plane ids, listing, the reaper) and the one install
 //!   path (contexts, flows, reconcile) for HTTP, ng and librampart.
-//! - [`registry`]: the record of an HTTP/librampart call: two legs, their
-//!   keys, passthrough choice.
+//!   ([`api::record`]: the record of an HTTP/librampart call: two legs,
+//!   their keys, passthrough choice.)
 //! - [`ports`]: the even/odd media port pool per address.
 //! - [`keys`]: CSPRNG key generation and the API's key text form.
 //! - [`api`]: the HTTP routes and JSON errors.
@@ -36,7 +36,7 @@ pub mod ng_bencode;
 pub mod ng_call;
 pub mod node;
 pub mod ports;
-pub mod registry;
+
 pub mod sdes;
 pub mod sdp;
 pub mod security;

@@ -1,4 +1,4 @@
-//! A running node: data plane, port pool, registry, HTTP API and the
+//! A running node: data plane, port pool, call store, HTTP API and the
 //! timeout reaper, started together and stopped together.
 //!
 //! Why a handle with its own runtime: the binary and the integration tests
@@ -422,7 +422,7 @@ impl NodeHandle {
         &self.info
     }
 
-    /// Shared state (registry, totals), for embedding and tests.
+    /// Shared state (the call store, totals), for embedding and tests.
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }

@@ -10,7 +10,7 @@
 //! translate their protocol into calls on this service.
 //!
 //! Each call's record is a [`CallRecord`]: an HTTP call of two legs
-//! ([`super::registry::Call`]) or an ng call of offer/answer media sections
+//! ([`super::api::record::Call`]) or an ng call of offer/answer media sections
 //! ([`super::ng_call::NgCall`]). The store never holds a lock across a
 //! data-plane wait (see [`store`]).
 

@@ -4,7 +4,7 @@
 //! Why its own record: an HTTP call is created whole (both legs' keys in
 //! one request) and changed one leg at a time, unlike an ng call, which is
 //! negotiated section by section; both live in the one call store
-//! ([`super::calls`]). The data plane owns packet counters; a leg here
+//! ([`crate::control::calls`]). The data plane owns packet counters; a leg here
 //! keeps an `Arc` of them, so queries merge both without asking the
 //! workers.
 //!
@@ -23,10 +23,8 @@ use crate::dataplane::{ForwardMode, LatchMode, LegCounters};
 use crate::policy::{CallSecurity, CallSecurityState, LegKind, SecurityMode};
 use crate::srtp::{MasterKey, Suite};
 
-use super::calls::{CallRecord, CallView, Origin, Resources};
-use super::keys::same_key;
-
-pub use super::calls::{AdmitError, CounterFn, Totals, LEG_COUNTERS};
+use super::super::calls::{CallRecord, CallView, Origin, Resources};
+use super::super::keys::same_key;
 
 /// Whether a leg speaks SRTP or plain RTP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -112,8 +110,8 @@ pub struct LegKeys {
 
 impl LegKeys {
     /// What the data plane should run for these keys.
-    pub fn wanted(&self) -> super::calls::install::WantedKeys {
-        super::calls::install::WantedKeys {
+    pub fn wanted(&self) -> super::super::calls::install::WantedKeys {
+        super::super::calls::install::WantedKeys {
             suite: self.suite,
             inbound: self.inbound.current.clone(),
             inbound_kdr: 0,
@@ -175,7 +173,7 @@ pub fn forward_mode(rx: Option<&LegKeys>, tx: Option<&LegKeys>) -> ForwardMode {
 #[derive(Clone, Debug)]
 pub struct LegPolicy {
     /// Whom the leg faces, as the request said.
-    pub who: super::security::LegWho,
+    pub who: super::super::security::LegWho,
     /// The mode asked for (explicit or derived from the media request).
     pub requested: SecurityMode,
     /// The mode the leg counts as toward the call's status.
@@ -271,7 +269,7 @@ impl Call {
 
     /// The call as `GET /calls/{id}` shows it.
     pub fn json(&self, stats: bool) -> Value {
-        let now = super::calls::now_ms();
+        let now = super::super::calls::now_ms();
         json!({
             "call_id": self.id,
             "security": self.security(),

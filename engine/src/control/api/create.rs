@@ -1,0 +1,513 @@
+//! Creating a call: each leg's request checked and decided by the policy,
+//! keys taken or generated, ports bound, flows installed, the call stored.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use crate::dataplane::{CallFlows, LegCounters, LegFlows};
+use crate::policy::{CallSecurityState, Media, Policy as SecurityPolicy, SecurityMode};
+use crate::srtp::Suite;
+
+use super::super::calls::install::{self, WantedLeg};
+use super::super::calls::{AdmitError, Origin};
+use super::super::keys::{self, KeyText};
+use super::super::node::{now_ms, Shared};
+use super::super::ports::{BoundPorts, PortError};
+use super::super::security::{mode_of_suite, LegWho};
+use super::record::{
+    add_policy_json, forward_mode, leg_json, Call, Family, KeyState, Leg, LegKeys, LegMode,
+    LegPolicy,
+};
+use super::requests::{CreateCall, KeyAnswer, LegRequest};
+use super::{ApiError, ApiJson};
+
+/// A leg's parsed request, keys resolved, policy decided.
+struct LegPlan {
+    req: LegRequest,
+    mode: LegMode,
+    keys: Option<(LegKeys, bool, bool)>, // keys, inbound generated, outbound generated
+    address: IpAddr,
+    replay_window: usize,
+    policy: LegPolicy,
+    warnings: Vec<String>,
+}
+
+fn policy_refused(i: usize, m: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "policy_refused",
+        format!("leg {i}: {m}"),
+    )
+}
+
+/// A call id must be usable as one URL path segment as it is: 1-128 of
+/// `A-Z a-z 0-9 - _ . @ : +` (no escaping needed), and not made of dots
+/// only (`.` and `..` are dot-segments that clients normalise away, so
+/// `/calls/..` could never reach the call).
+fn valid_call_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@:+".contains(&b))
+        && !id.bytes().all(|b| b == b'.')
+}
+
+fn plan_leg(
+    s: &Shared,
+    policy: &SecurityPolicy,
+    i: usize,
+    req: LegRequest,
+) -> Result<LegPlan, ApiError> {
+    let family_ok = |a: &IpAddr| match req.family {
+        Family::Ipv4 => a.is_ipv4(),
+        Family::Ipv6 => a.is_ipv6(),
+    };
+    let address = *s
+        .config
+        .media
+        .addresses
+        .iter()
+        .find(|a| family_ok(a))
+        .ok_or_else(|| {
+            ApiError::bad(
+                "family_unavailable",
+                format!(
+                    "leg {i}: no {} media address is configured on this node",
+                    match req.family {
+                        Family::Ipv4 => "IPv4",
+                        Family::Ipv6 => "IPv6",
+                    }
+                ),
+            )
+        })?;
+    for (what, r) in [("remote", req.remote), ("remote_rtcp", req.remote_rtcp)] {
+        if let Some(r) = r {
+            if !family_ok(&r.ip()) {
+                return Err(ApiError::bad(
+                    "invalid_request",
+                    format!("leg {i}: {what} {r} is not of the leg's family"),
+                ));
+            }
+        }
+    }
+    let replay_window = req.replay_window.unwrap_or(s.config.srtp.replay_window);
+    if !(crate::srtp::MIN_REPLAY_WINDOW..=crate::srtp::MAX_REPLAY_WINDOW).contains(&replay_window) {
+        return Err(ApiError::bad(
+            "invalid_request",
+            format!(
+                "leg {i}: replay_window must be {}..={}",
+                crate::srtp::MIN_REPLAY_WINDOW,
+                crate::srtp::MAX_REPLAY_WINDOW
+            ),
+        ));
+    }
+    if req.mode == Some(LegMode::Rtp) && (req.keys.is_some() || req.suite.is_some()) {
+        return Err(ApiError::bad(
+            "invalid_request",
+            format!("leg {i}: mode \"rtp\" takes no suite or keys"),
+        ));
+    }
+    // The suite asked for, parsed first so that a typo is reported as one.
+    let asked_suite = match req.suite.as_deref() {
+        None => None,
+        Some(name) => Some(Suite::from_name(name).map_err(|_| {
+            let known: Vec<&str> = Suite::ALL.iter().map(|s| s.name()).collect();
+            ApiError::bad(
+                "invalid_suite",
+                format!(
+                    "leg {i}: unknown suite {name:?}; known: {}",
+                    known.join(", ")
+                ),
+            )
+        })?),
+    };
+    if req.security == Some(SecurityMode::Nonsecure) && (req.keys.is_some() || req.suite.is_some())
+    {
+        return Err(ApiError::bad(
+            "invalid_request",
+            format!("leg {i}: a nonsecure leg takes no suite or keys"),
+        ));
+    }
+    // The mode asked for: explicit, or what the media request implies.
+    let requested = match (req.security, req.mode.unwrap_or(LegMode::Srtp)) {
+        (Some(m), _) => m,
+        (None, LegMode::Rtp) => SecurityMode::Nonsecure,
+        (None, LegMode::Srtp) => asked_suite
+            .map(mode_of_suite)
+            .unwrap_or(SecurityMode::Encrypted),
+    };
+    let null_ok = req.null_cipher || asked_suite == Some(Media::NULL_SUITE);
+    let who = LegWho {
+        device: req.device.clone(),
+        kind: req.kind,
+        security: req.security,
+    };
+    let decision = who
+        .decide(policy, requested, null_ok)
+        .map_err(|m| policy_refused(i, m))?;
+    let mut warnings: Vec<String> = decision
+        .warning
+        .iter()
+        .map(|w| format!("leg {i}: {w}"))
+        .collect();
+    let keys = match &decision.media {
+        Media::Rtp => {
+            if req.keys.is_some() || req.suite.is_some() {
+                warnings.push(format!(
+                    "leg {i}: the leg is plain RTP, so the suite and keys given were ignored"
+                ));
+            }
+            None
+        }
+        media => {
+            let suite = match (asked_suite, media) {
+                (Some(su), m) if m.allows(su) => su,
+                (Some(su), _) => {
+                    return Err(policy_refused(
+                        i,
+                        format!(
+                            "suite {} is not allowed for an {} leg (see [security] srtp_suites \
+                             and authenticated_media)",
+                            su.name(),
+                            decision.security
+                        ),
+                    ))
+                }
+                (None, Media::Srtp(v)) => v.first().copied().unwrap_or(Suite::AesCm128HmacSha1_80),
+                (None, _) => Media::NULL_SUITE,
+            };
+            if req.mode == Some(LegMode::Rtp) {
+                return Err(ApiError::bad(
+                    "invalid_request",
+                    format!(
+                        "leg {i}: mode \"rtp\", but policy gives an {} leg SRTP ({}); leave \
+                         out mode or ask for security \"nonsecure\"",
+                        decision.security,
+                        suite.name()
+                    ),
+                ));
+            }
+            let kr = req.keys.as_ref();
+            let key = |dir: &str, t: Option<&KeyText>| {
+                keys::from_text(suite, &t.cloned().unwrap_or_default()).map_err(|e| {
+                    ApiError::bad("invalid_key", format!("leg {i} {dir} key: {}", e.0))
+                })
+            };
+            let (inbound, gi) = key("inbound", kr.and_then(|k| k.inbound.as_ref()))?;
+            let (outbound, go) = key("outbound", kr.and_then(|k| k.outbound.as_ref()))?;
+            Some((
+                LegKeys {
+                    suite,
+                    inbound: KeyState::new(inbound),
+                    outbound: KeyState::new(outbound),
+                },
+                gi,
+                go,
+            ))
+        }
+    };
+    Ok(LegPlan {
+        req,
+        mode: if keys.is_some() {
+            LegMode::Srtp
+        } else {
+            LegMode::Rtp
+        },
+        keys,
+        address,
+        replay_window,
+        policy: LegPolicy {
+            who,
+            requested,
+            security: decision.security,
+        },
+        warnings,
+    })
+}
+
+/// Counts and logs a refused create.
+pub(crate) fn refuse(s: &Shared, e: ApiError) -> ApiError {
+    let t = &s.totals;
+    match e.code {
+        "call_limit" => &t.refused_limit,
+        "ports_exhausted" => &t.refused_ports,
+        "policy_refused" => &t.refused_policy,
+        _ => &t.refused_invalid,
+    }
+    .fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(code = e.code, status = e.status.as_u16(), reason = %e.message, "call refused");
+    e
+}
+
+pub(super) async fn create_call(
+    State(s): State<Arc<Shared>>,
+    body: Result<ApiJson<CreateCall>, ApiError>,
+) -> Result<Response, ApiError> {
+    let ApiJson(body) = body.map_err(|e| refuse(&s, e))?;
+    let answer = tokio::task::block_in_place(|| create(&s, body, Origin::Http))
+        .map_err(|e| refuse(&s, e))?;
+    Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
+}
+
+/// Creates a call from a `POST /calls` body (the HTTP API's and
+/// librampart's one create path); the answer carries the keys.
+pub(crate) fn create(s: &Shared, body: CreateCall, origin: Origin) -> Result<Value, ApiError> {
+    if body.legs.len() != 2 {
+        return Err(ApiError::bad(
+            "invalid_request",
+            format!("a call has exactly 2 legs, got {}", body.legs.len()),
+        ));
+    }
+    let id = match body.call_id {
+        Some(id) if !valid_call_id(&id) => {
+            return Err(ApiError::bad(
+                "invalid_request",
+                "call_id must be 1-128 characters of A-Z a-z 0-9 - _ . @ : +, and not dots \
+                 only (`.` and `..` cannot be reached by URL)",
+            ))
+        }
+        Some(id) => id,
+        None => {
+            let mut b = [0u8; 8];
+            keys::random_bytes(&mut b)
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.0))?;
+            keys::to_hex(&b)
+        }
+    };
+    let mut legs_req = body.legs.into_iter();
+    let (ra, rb) = (legs_req.next(), legs_req.next());
+    let (Some(ra), Some(rb)) = (ra, rb) else {
+        return Err(ApiError::bad(
+            "invalid_request",
+            "a call has exactly 2 legs",
+        ));
+    };
+    // Both legs are decided under one policy generation.
+    let (mut plans, generation) = {
+        let policy = s.security.policy();
+        (
+            [plan_leg(s, &policy, 0, ra)?, plan_leg(s, &policy, 1, rb)?],
+            policy.generation(),
+        )
+    };
+    if body.passthrough {
+        let [a, b] = &mut plans;
+        match (&mut a.keys, &mut b.keys) {
+            (Some(ka), Some(kb)) if ka.0.suite == kb.0.suite => {
+                // Each leg's peer decrypts what the other's peer encrypted.
+                if a.req
+                    .keys
+                    .as_ref()
+                    .and_then(|k| k.outbound.as_ref())
+                    .is_some()
+                    || b.req
+                        .keys
+                        .as_ref()
+                        .and_then(|k| k.outbound.as_ref())
+                        .is_some()
+                {
+                    return Err(ApiError::bad(
+                        "invalid_request",
+                        "passthrough: give only inbound keys; each leg's outbound key is the other leg's inbound key",
+                    ));
+                }
+                ka.0.outbound = kb.0.inbound.clone();
+                ka.2 = kb.1;
+                kb.0.outbound = ka.0.inbound.clone();
+                kb.2 = ka.1;
+            }
+            _ => {
+                return Err(ApiError::bad(
+                    "invalid_request",
+                    "passthrough needs two SRTP legs with the same suite",
+                ))
+            }
+        }
+    }
+    s.calls.admit(&id).map_err(|e| match e {
+        AdmitError::Limit(n) => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "call_limit",
+            format!("the node runs its maximum of {n} calls"),
+        ),
+        AdmitError::Exists => ApiError::new(
+            StatusCode::CONFLICT,
+            "call_exists",
+            format!("a call with id {id:?} exists"),
+        ),
+    })?;
+    let dp_id = s.calls.alloc_dp_id();
+    build_and_start(s, &id, dp_id, generation, plans, origin).inspect_err(|_| s.calls.abandon(&id))
+}
+
+fn build_and_start(
+    s: &Shared,
+    id: &str,
+    dp_id: u64,
+    generation: u64,
+    plans: [LegPlan; 2],
+    origin: Origin,
+) -> Result<Value, ApiError> {
+    // Ports.
+    let mut bound: Vec<BoundPorts> = Vec::with_capacity(2);
+    {
+        let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
+        for p in &plans {
+            match pool.allocate(p.address, p.req.rtcp_mux) {
+                Ok(b) => bound.push(b),
+                Err(e) => {
+                    for b in &bound {
+                        pool.release(b.rtp_addr);
+                    }
+                    return Err(match e {
+                        PortError::Exhausted { .. } => ApiError::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "ports_exhausted",
+                            e.to_string(),
+                        ),
+                        PortError::UnknownAddress(_) => ApiError::new(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "internal",
+                            e.to_string(),
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    let release = |bound: &[SocketAddr]| {
+        let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
+        for a in bound {
+            pool.release(*a);
+        }
+    };
+    let local: Vec<SocketAddr> = bound.iter().map(|b| b.rtp_addr).collect();
+
+    let keys = [
+        plans[0].keys.as_ref().map(|k| &k.0),
+        plans[1].keys.as_ref().map(|k| &k.0),
+    ];
+    let forward = [
+        forward_mode(keys[0], keys[1]),
+        forward_mode(keys[1], keys[0]),
+    ];
+
+    let mut flows = Vec::with_capacity(2);
+    let mut legs = Vec::with_capacity(2);
+    for (i, (p, b)) in plans.iter().zip(bound).enumerate() {
+        let want = WantedLeg {
+            remote_rtp: p.req.remote,
+            remote_rtcp: p.req.remote_rtcp,
+            latch: p.req.latch,
+            srtp: p.keys.as_ref().map(|(k, _, _)| k.wanted()),
+            forward: forward[i],
+        };
+        let counters = LegCounters::new();
+        let local_rtcp = match &b.rtcp {
+            Some(r) => r.local_addr().unwrap_or(b.rtp_addr),
+            None => b.rtp_addr,
+        };
+        let rtp_addr = b.rtp_addr;
+        match install::leg_flows(&want, b.rtp, b.rtcp, p.replay_window, counters.clone()) {
+            Ok(f) => flows.push(f),
+            Err(e) => {
+                release(&local);
+                return Err(ApiError::bad("invalid_key", e.0));
+            }
+        }
+        legs.push(Leg {
+            mode: p.mode,
+            family: p.req.family,
+            local_rtp: rtp_addr,
+            local_rtcp,
+            rtcp_mux: p.req.rtcp_mux,
+            remote_rtp: p.req.remote,
+            remote_rtcp: p.req.remote_rtcp,
+            latch: p.req.latch,
+            forward: forward[i],
+            replay_window: p.replay_window,
+            keys: p.keys.as_ref().map(|k| k.0.clone()),
+            counters,
+        });
+    }
+    let (Ok(legs), Ok(flows)) = (<[Leg; 2]>::try_from(legs), <[LegFlows; 2]>::try_from(flows))
+    else {
+        release(&local);
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "leg count",
+        ));
+    };
+    if let Err(e) = s.with_dataplane(|dp| {
+        dp.add_call(CallFlows {
+            id: dp_id,
+            legs: flows,
+        })
+    }) {
+        release(&local);
+        return Err(ApiError::dataplane(e));
+    }
+    let mut security = CallSecurityState::new(generation);
+    for (i, p) in plans.iter().enumerate() {
+        let old = security.status();
+        let change = security.leg_settled(i, p.policy.security);
+        s.security.note(id, old, change);
+    }
+    let call = Call {
+        id: id.to_string(),
+        origin,
+        dp_id,
+        created_ms: now_ms(),
+        legs,
+        policy: [plans[0].policy.clone(), plans[1].policy.clone()],
+        security,
+    };
+    // The answer: the one place keys leave the node.
+    let legs_json: Vec<Value> = call
+        .legs
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let keys = plans[i].keys.as_ref().map(|(k, gi, go)| {
+                json!({
+                    "inbound": KeyAnswer { text: keys::to_text(&k.inbound.current), generated: *gi },
+                    "outbound": KeyAnswer { text: keys::to_text(&k.outbound.current), generated: *go },
+                })
+            });
+            let mut v = leg_json(i, l, keys, false);
+            add_policy_json(&mut v, &call.policy[i]);
+            v
+        })
+        .collect();
+    let warnings: Vec<&String> = plans.iter().flat_map(|p| p.warnings.iter()).collect();
+    for w in &warnings {
+        tracing::warn!(call_id = %call.id, warning = %w, "call created with a policy warning");
+    }
+    let mut answer = json!({
+        "call_id": call.id,
+        "security": call.security(),
+        "policy_generation": generation,
+        "legs": legs_json,
+    });
+    if !warnings.is_empty() {
+        answer["warnings"] = json!(warnings);
+    }
+    tracing::info!(
+        call_id = %call.id,
+        security = call.security().as_str(),
+        leg_a = %format!("{:?} {} {} {:?}", call.legs[0].mode, call.legs[0].suite().map(|s| s.name()).unwrap_or("-"), call.legs[0].local_rtp, call.legs[0].forward),
+        leg_b = %format!("{:?} {} {} {:?}", call.legs[1].mode, call.legs[1].suite().map(|s| s.name()).unwrap_or("-"), call.legs[1].local_rtp, call.legs[1].forward),
+        "call created"
+    );
+    s.totals.created.fetch_add(1, Ordering::Relaxed);
+    s.calls.commit(id, origin, Box::new(call));
+    Ok(answer)
+}

@@ -1,0 +1,115 @@
+//! The request documents of the API (`docs/api.md`): unknown fields are
+//! refused, so a typo is an error rather than a silently ignored option.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dataplane::LatchMode;
+use crate::policy::{LegKind, SecurityMode};
+
+use super::super::keys::{KeyText, Lifetime};
+use super::record::{Family, LegMode};
+
+// ---- request shapes ------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+/// The body of `POST /calls` (docs/api.md).
+pub struct CreateCall {
+    #[serde(default)]
+    pub(super) call_id: Option<String>,
+    pub(super) legs: Vec<LegRequest>,
+    /// Make each leg's outbound key the other leg's inbound key, so media
+    /// is authenticated and forwarded unchanged (verified passthrough).
+    #[serde(default)]
+    pub(super) passthrough: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LegRequest {
+    #[serde(default)]
+    pub(super) mode: Option<LegMode>,
+    /// The registered device the leg faces.
+    #[serde(default)]
+    pub(super) device: Option<String>,
+    /// The kind of endpoint the leg faces (default: a phone).
+    #[serde(default)]
+    pub(super) kind: Option<LegKind>,
+    /// The mode asked for (default: derived from `mode` and `suite`).
+    #[serde(default)]
+    pub(super) security: Option<SecurityMode>,
+    /// The peer accepts `NULL_HMAC_SHA1_80` (for authenticated legs).
+    #[serde(default)]
+    pub(super) null_cipher: bool,
+    #[serde(default)]
+    pub(super) suite: Option<String>,
+    #[serde(default)]
+    pub(super) family: Family,
+    #[serde(default)]
+    pub(super) remote: Option<SocketAddr>,
+    #[serde(default)]
+    pub(super) remote_rtcp: Option<SocketAddr>,
+    #[serde(default)]
+    pub(super) rtcp_mux: bool,
+    #[serde(default)]
+    pub(super) latch: LatchMode,
+    #[serde(default)]
+    pub(super) keys: Option<KeysRequest>,
+    #[serde(default)]
+    pub(super) replay_window: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct KeysRequest {
+    #[serde(default)]
+    pub(super) inbound: Option<KeyText>,
+    #[serde(default)]
+    pub(super) outbound: Option<KeyText>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+/// The body of `PATCH /calls/{id}/legs/{leg}` (docs/api.md).
+pub struct PatchLeg {
+    #[serde(default)]
+    pub(super) remote: Option<SocketAddr>,
+    #[serde(default)]
+    pub(super) remote_rtcp: Option<SocketAddr>,
+    #[serde(default)]
+    pub(super) latch: Option<LatchMode>,
+    #[serde(default)]
+    pub(super) rekey: Option<Rekey>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum Direction {
+    Inbound,
+    Outbound,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Rekey {
+    pub(super) direction: Direction,
+    #[serde(default)]
+    pub(super) key: Option<String>,
+    #[serde(default)]
+    pub(super) mki: Option<String>,
+    #[serde(default)]
+    pub(super) lifetime: Option<Lifetime>,
+    #[serde(default)]
+    pub(super) activate: bool,
+}
+
+// ---- answers -------------------------------------------------------------
+
+#[derive(Serialize)]
+pub(super) struct KeyAnswer {
+    #[serde(flatten)]
+    pub(super) text: KeyText,
+    pub(super) generated: bool,
+}
