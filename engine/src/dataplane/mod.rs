@@ -34,7 +34,6 @@ mod counters;
 mod gso;
 pub mod pacer;
 pub mod relay;
-mod sys;
 mod uring;
 mod worker;
 mod xdp;
@@ -408,7 +407,7 @@ pub(crate) enum Command {
 
 struct WorkerHandle {
     commands: Sender<Command>,
-    wake: Arc<sys::EventFd>,
+    wake: Arc<rampart_sys::EventFd>,
     counters: Arc<WorkerCounters>,
     thread: Option<JoinHandle<()>>,
 }
@@ -574,7 +573,7 @@ impl DataPlane {
         for i in 0..workers {
             let (tx, rx): (Sender<Command>, Receiver<Command>) =
                 crossbeam_channel::bounded(COMMAND_QUEUE);
-            let wake = Arc::new(sys::EventFd::new()?);
+            let wake = Arc::new(rampart_sys::EventFd::new()?);
             let counters = Arc::new(WorkerCounters::default());
             let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
             let spec = worker::WorkerSpec {

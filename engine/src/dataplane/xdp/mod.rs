@@ -6,7 +6,7 @@
 //! skips the IP/UDP stack, the socket lookup and queueing, and one system
 //! call per packet (`docs/xdp-spike.md`).
 //!
-//! How it fits: a small XDP program (generated in Rust, `sys::bpf`) sends
+//! How it fits: a small XDP program (generated in Rust, `rampart_sys::bpf`) sends
 //! UDP to a port in its port map to the XSK of the worker that owns the
 //! port, and everything else (ARP, ICMP, SIP, fragments, other ports, and
 //! ports owned by a worker bound to another queue) to the kernel. Each
@@ -37,12 +37,12 @@ use std::time::{Duration, Instant};
 
 use super::backend::{Backend, Handler, MmsgBackend};
 use super::counters::{add, inc};
-use super::sys::bpf::{BpfMap, XdpLink, XdpMode, XdpProgram};
-use super::sys::netlink::{self, Netlink};
-use super::sys::xsk::{Xsk, XskBind, XskConfig};
-use super::sys::{self};
 use super::{BackendKind, WorkerCounters};
 use frame::L2;
+use rampart_sys::bpf::{BpfMap, XdpLink, XdpMode, XdpProgram};
+use rampart_sys::netlink::{self, Netlink};
+use rampart_sys::xsk::{Xsk, XskBind, XskConfig};
+use rampart_sys::{self as sys, errno_name};
 
 /// The epoll token of the worker's XSK.
 const XSK_TOKEN: u64 = u64::MAX - 1;
@@ -118,19 +118,6 @@ impl std::fmt::Debug for XdpShared {
             .field("ifindex", &self.ifindex)
             .field("mtu", &self.mtu)
             .finish_non_exhaustive()
-    }
-}
-
-fn errno_name(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(libc::EOPNOTSUPP) => "EOPNOTSUPP".into(),
-        Some(libc::EPERM) => "EPERM".into(),
-        Some(libc::EINVAL) => "EINVAL".into(),
-        Some(libc::EBUSY) => "EBUSY".into(),
-        Some(libc::ENOMEM) => "ENOMEM".into(),
-        Some(libc::ENODEV) => "ENODEV".into(),
-        Some(libc::EAFNOSUPPORT) => "EAFNOSUPPORT".into(),
-        _ => e.to_string(),
     }
 }
 
@@ -313,7 +300,7 @@ impl NextHops {
         let next = route.gateway.unwrap_or(dest);
         match nl.neigh_get(route.oif, next) {
             Ok(Some(n)) if n.usable() => {
-                if n.state & libc::NUD_STALE != 0 {
+                if n.state & netlink::NUD_STALE != 0 {
                     // Frames we build never confirm the entry to the
                     // kernel; ask it to re-probe so it stays fresh.
                     let _ = nl.neigh_resolve(route.oif, next);
@@ -491,10 +478,7 @@ impl XdpBackend {
                     inc(&counters.send_calls);
                     match sys::send_to(out_fd, &chunk[pay..pay + tx.len], &tx.dest) {
                         Ok(_) => h.on_sent(tx.token, tx.len, tx.rtcp),
-                        Err(e) => h.on_send_failed(
-                            tx.token,
-                            matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOBUFS)),
-                        ),
+                        Err(e) => h.on_send_failed(tx.token, e.is_congestion()),
                     }
                     xsk.recycle(f);
                 }

@@ -136,22 +136,22 @@ const IFF_LOOPBACK: u32 = 0x8;
 /// Being resolved (neighbour states `NUD_*`, linux/neighbour.h, as in
 /// [`Neigh::state`]; the whole set, for reading it).
 #[allow(dead_code)]
-pub(crate) const NUD_INCOMPLETE: u16 = 0x01;
+pub const NUD_INCOMPLETE: u16 = 0x01;
 /// Confirmed recently.
-pub(crate) const NUD_REACHABLE: u16 = 0x02;
+pub const NUD_REACHABLE: u16 = 0x02;
 /// Not confirmed recently; still usable (the kernel re-probes when used).
-pub(crate) const NUD_STALE: u16 = 0x04;
+pub const NUD_STALE: u16 = 0x04;
 /// Waiting before probing.
-pub(crate) const NUD_DELAY: u16 = 0x08;
+pub const NUD_DELAY: u16 = 0x08;
 /// Being probed.
-pub(crate) const NUD_PROBE: u16 = 0x10;
+pub const NUD_PROBE: u16 = 0x10;
 /// Resolution failed.
 #[allow(dead_code)]
-pub(crate) const NUD_FAILED: u16 = 0x20;
+pub const NUD_FAILED: u16 = 0x20;
 /// No resolution needed on this device.
-pub(crate) const NUD_NOARP: u16 = 0x40;
+pub const NUD_NOARP: u16 = 0x40;
 /// Configured statically.
-pub(crate) const NUD_PERMANENT: u16 = 0x80;
+pub const NUD_PERMANENT: u16 = 0x80;
 
 /// `ETHTOOL_GCHANNELS` (linux/ethtool.h).
 const ETHTOOL_GCHANNELS: u32 = 0x3c;
@@ -161,7 +161,7 @@ const ETHTOOL_SCHANNELS: u32 = 0x3d;
 
 /// The kernel's answer to "how do I reach this destination" (`RTM_GETROUTE`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Route {
+pub struct Route {
     /// Output interface index (the loopback device for a local destination).
     pub oif: u32,
     /// Next hop, when the destination is not on-link (else the destination
@@ -175,7 +175,7 @@ pub(crate) struct Route {
 
 /// A neighbour table entry (`RTM_GETNEIGH`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Neigh {
+pub struct Neigh {
     /// Link-layer address; all zero when the kernel has none yet.
     pub mac: [u8; 6],
     /// `NUD_*` state bits.
@@ -185,7 +185,7 @@ pub(crate) struct Neigh {
 impl Neigh {
     /// The entry can address frames now: a usable state (REACHABLE, STALE,
     /// DELAY, PROBE, PERMANENT or NOARP) and a non-zero MAC.
-    pub(crate) fn usable(&self) -> bool {
+    pub fn usable(&self) -> bool {
         let ok = NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT | NUD_NOARP;
         self.state & ok != 0 && self.mac != [0; 6]
     }
@@ -193,7 +193,7 @@ impl Neigh {
 
 /// One network interface (`RTM_GETLINK`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Link {
+pub struct Link {
     /// Interface name.
     pub name: String,
     /// Link-layer address; all zero when it is not a 6-byte (Ethernet) one.
@@ -208,7 +208,7 @@ pub(crate) struct Link {
 
 /// A device's queue counts (`ETHTOOL_GCHANNELS`): current and maximum.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Channels {
+pub struct Channels {
     /// RX-only channels.
     pub rx: u32,
     /// TX-only channels.
@@ -226,7 +226,7 @@ pub(crate) struct Channels {
 /// A NETLINK_ROUTE socket, in the network namespace of the thread that
 /// opened it. Calls are synchronous: one request, then its whole reply.
 #[derive(Debug)]
-pub(crate) struct Netlink {
+pub struct Netlink {
     /// The socket.
     fd: OwnedFd,
     /// Sequence number of the last request.
@@ -239,7 +239,7 @@ pub(crate) struct Netlink {
 
 impl Netlink {
     /// Opens and binds a NETLINK_ROUTE socket with a 1 s receive timeout.
-    pub(crate) fn open() -> io::Result<Netlink> {
+    pub fn open() -> io::Result<Netlink> {
         // SAFETY: socket() takes no pointers; a non-negative result is a new
         // fd that nobody else owns.
         let raw = cvt(unsafe {
@@ -290,7 +290,7 @@ impl Netlink {
     /// route that is neither unicast nor local (broadcast, multicast...).
     ///
     /// Allocation-free on success (see the module documentation).
-    pub(crate) fn route_get(&mut self, dst: IpAddr) -> io::Result<Route> {
+    pub fn route_get(&mut self, dst: IpAddr) -> io::Result<Route> {
         let ip = IpBytes::of(&dst);
         let rtm = rtmsg(ip.family, (ip.len * 8) as u8);
         let mut route = None;
@@ -306,7 +306,7 @@ impl Netlink {
     /// The neighbour entry for `ip` on `ifindex`, if any (`RTM_GETNEIGH`;
     /// the kernel's "no such entry" is `Ok(None)`). Allocation-free on
     /// success, `Ok(None)` included (see the module documentation).
-    pub(crate) fn neigh_get(&mut self, ifindex: u32, ip: IpAddr) -> io::Result<Option<Neigh>> {
+    pub fn neigh_get(&mut self, ifindex: u32, ip: IpAddr) -> io::Result<Option<Neigh>> {
         let ip = IpBytes::of(&ip);
         let ndm = ndmsg(ip.family, ifindex_i32(ifindex)?, 0, 0);
         let mut neigh = None;
@@ -333,7 +333,7 @@ impl Netlink {
     /// then re-learns from the wire.
     ///
     /// Allocation-free on success (see the module documentation).
-    pub(crate) fn neigh_resolve(&mut self, ifindex: u32, ip: IpAddr) -> io::Result<()> {
+    pub fn neigh_resolve(&mut self, ifindex: u32, ip: IpAddr) -> io::Result<()> {
         if let Some(n) = self.neigh_get(ifindex, ip)? {
             if n.state & (NUD_PERMANENT | NUD_NOARP) != 0 {
                 return Ok(());
@@ -354,7 +354,7 @@ impl Netlink {
     ///
     /// Allocates (the link's name is a `String`): a start-up call, not for
     /// the packet path.
-    pub(crate) fn link_get(&mut self, ifindex: u32) -> io::Result<Link> {
+    pub fn link_get(&mut self, ifindex: u32) -> io::Result<Link> {
         let ifi = ifinfomsg(ifindex_i32(ifindex)?);
         let mask = RTEXT_FILTER_SKIP_STATS.to_ne_bytes();
         let mut link = None;
@@ -373,7 +373,7 @@ impl Netlink {
     ///
     /// A start-up call, not for the packet path: it is not held to the
     /// no-allocation rule (a dump may grow the receive buffer).
-    pub(crate) fn addr_owner(&mut self, ip: IpAddr) -> io::Result<Option<u32>> {
+    pub fn addr_owner(&mut self, ip: IpAddr) -> io::Result<Option<u32>> {
         let ifa = ifaddrmsg(IpBytes::of(&ip).family);
         for _ in 0..3 {
             let mut owner = None;
@@ -544,7 +544,7 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
 }
 
 /// The index of interface `name` in the calling thread's network namespace.
-pub(crate) fn if_index(name: &str) -> io::Result<u32> {
+pub fn if_index(name: &str) -> io::Result<u32> {
     let c = CString::new(name).map_err(|_| invalid("interface name contains NUL"))?;
     // SAFETY: c is a live NUL-terminated string; the call only reads it.
     let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
@@ -615,7 +615,7 @@ fn ioctl_ethtool(fd: RawFd, ifr: &mut libc::ifreq) -> io::Result<()> {
 }
 
 /// ETHTOOL_GCHANNELS through SIOCETHTOOL (what `ethtool -l` shows).
-pub(crate) fn get_channels(ifname: &str) -> io::Result<Channels> {
+pub fn get_channels(ifname: &str) -> io::Result<Channels> {
     let mut ch = EthtoolChannels {
         cmd: ETHTOOL_GCHANNELS,
         ..Default::default()
@@ -635,7 +635,7 @@ pub(crate) fn get_channels(ifname: &str) -> io::Result<Channels> {
 /// the other counts stay as they are. (The node never changes an
 /// interface's queues; the tests do.)
 #[cfg(test)]
-pub(crate) fn set_channels(ifname: &str, rx: u32, tx: u32) -> io::Result<()> {
+pub fn set_channels(ifname: &str, rx: u32, tx: u32) -> io::Result<()> {
     let mut ch = EthtoolChannels {
         cmd: ETHTOOL_GCHANNELS,
         ..Default::default()
