@@ -13,10 +13,11 @@ use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
+use rampart_sys::{Epoll, EventFd, MmsgRx, MmsgTx, RxMeta, TxGroup};
+
 use super::counters::{add, inc};
 use super::gso::{self, Outgoing};
 use super::{BackendKind, WorkerCounters};
-use rampart_sys::{Epoll, EventFd, MmsgRx, MmsgTx, RxMeta, TxGroup};
 
 /// Bytes per packet buffer.
 pub(crate) const SLOT: usize = 2048;

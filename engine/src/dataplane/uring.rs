@@ -29,12 +29,13 @@ use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
+use rampart_sys::uring::{self, Ring, Sock, GSO_SLOTS, PAYLOAD_OFFSET};
+use rampart_sys::EventFd;
+
 use super::backend::{Backend, Handler, RECV_LEN, SLOT};
 use super::counters::{add, inc};
 use super::gso::{self, Outgoing};
 use super::{BackendKind, WorkerCounters};
-use rampart_sys::uring::{self, Ring, Sock, GSO_SLOTS, PAYLOAD_OFFSET};
-use rampart_sys::EventFd;
 
 const KIND_SHIFT: u32 = 62;
 const KIND_RECV: u64 = 1;

@@ -35,14 +35,15 @@ use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::backend::{Backend, Handler, MmsgBackend};
-use super::counters::{add, inc};
-use super::{BackendKind, WorkerCounters};
-use frame::L2;
 use rampart_sys::bpf::{BpfMap, XdpLink, XdpMode, XdpProgram};
 use rampart_sys::netlink::{self, Netlink};
 use rampart_sys::xsk::{Xsk, XskBind, XskConfig};
 use rampart_sys::{self as sys, errno_name};
+
+use super::backend::{Backend, Handler, MmsgBackend, Tx};
+use super::counters::{add, inc};
+use super::{BackendKind, WorkerCounters};
+use frame::L2;
 
 /// The epoll token of the worker's XSK.
 const XSK_TOKEN: u64 = u64::MAX - 1;
@@ -439,27 +440,7 @@ impl XdpBackend {
                 continue;
             };
             let hop = hops.get(tx.dest.ip(), now);
-            let src_ip = if src_local.ip().is_unspecified() {
-                hop.src
-            } else {
-                Some(src_local.ip())
-            };
-            let src = src_ip.map(|ip| SocketAddr::new(ip, src_local.port()));
-            let fast = match (hop.mac, src) {
-                (Some(mac), Some(src))
-                    if src.is_ipv4() == tx.dest.is_ipv4()
-                        && frame::header_len(&tx.dest) - 14 + tx.len <= shared.mtu =>
-                {
-                    *ip_id = ip_id.wrapping_add(1);
-                    let l2 = L2 {
-                        src: shared.mac,
-                        dst: mac,
-                    };
-                    frame::write_headers(chunk, pay, tx.len, src, tx.dest, &l2, *ip_id).ok()
-                }
-                _ => None,
-            };
-            match fast {
+            match write_fast_headers(chunk, pay, &tx, src_local, &hop, shared, ip_id) {
                 Some(start) => match xsk.send(f, start, pay + tx.len - start) {
                     Ok(()) => {
                         sent += 1;
@@ -488,30 +469,76 @@ impl XdpBackend {
         add(&counters.xdp_rx, received);
         inc(&counters.batches);
         if sent > 0 {
-            xsk.tx_publish();
-            for _ in 0..MAX_KICKS {
-                inc(&counters.send_calls);
-                if xsk.kick().is_err() || xsk.tx_pending() == 0 {
-                    break;
-                }
-            }
+            publish_tx(xsk, counters);
         }
         xsk.reap();
         xsk.refill();
         if received as usize >= XSK_BATCH || now >= *next_stats {
-            // Frames the kernel dropped because this worker fell behind
-            // (the rx ring full, or no free frame on the fill ring): the
-            // XSK's equivalent of a socket's SO_RXQ_OVFL.
             *next_stats = now + STATS_EVERY;
-            if let Ok(st) = xsk.stats() {
-                let total = st.rx_dropped + st.rx_ring_full;
-                if total > *kernel_drops {
-                    add(&counters.kernel_drops, total - *kernel_drops);
-                    *kernel_drops = total;
-                }
-            }
+            count_kernel_drops(xsk, kernel_drops, counters);
         }
         received
+    }
+}
+
+/// Writes the Ethernet, IP and UDP headers in front of `tx`'s payload (at
+/// `pay` in the frame) when the frame can leave on the XSK itself: the next
+/// hop's MAC and a source address are known, the families match and it
+/// fits the MTU. Returns where the frame now starts; `None`: the kernel
+/// must send it (the slow path).
+fn write_fast_headers(
+    chunk: &mut [u8],
+    pay: usize,
+    tx: &Tx,
+    src_local: SocketAddr,
+    hop: &Hop,
+    shared: &XdpShared,
+    ip_id: &mut u16,
+) -> Option<usize> {
+    let src_ip = if src_local.ip().is_unspecified() {
+        hop.src
+    } else {
+        Some(src_local.ip())
+    };
+    let src = src_ip.map(|ip| SocketAddr::new(ip, src_local.port()));
+    match (hop.mac, src) {
+        (Some(mac), Some(src))
+            if src.is_ipv4() == tx.dest.is_ipv4()
+                && frame::header_len(&tx.dest) - 14 + tx.len <= shared.mtu =>
+        {
+            *ip_id = ip_id.wrapping_add(1);
+            let l2 = L2 {
+                src: shared.mac,
+                dst: mac,
+            };
+            frame::write_headers(chunk, pay, tx.len, src, tx.dest, &l2, *ip_id).ok()
+        }
+        _ => None,
+    }
+}
+
+/// Hands the frames queued on the tx ring to the kernel, kicking it (a
+/// bounded number of times) until it has taken them.
+fn publish_tx(xsk: &mut Xsk, counters: &WorkerCounters) {
+    xsk.tx_publish();
+    for _ in 0..MAX_KICKS {
+        inc(&counters.send_calls);
+        if xsk.kick().is_err() || xsk.tx_pending() == 0 {
+            break;
+        }
+    }
+}
+
+/// Counts the frames the kernel dropped because this worker fell behind
+/// (the rx ring full, or no free frame on the fill ring): the XSK's
+/// equivalent of a socket's SO_RXQ_OVFL. `seen` is the total so far.
+fn count_kernel_drops(xsk: &Xsk, seen: &mut u64, counters: &WorkerCounters) {
+    if let Ok(st) = xsk.stats() {
+        let total = st.rx_dropped + st.rx_ring_full;
+        if total > *seen {
+            add(&counters.kernel_drops, total - *seen);
+            *seen = total;
+        }
     }
 }
 
