@@ -32,7 +32,7 @@ impl SendBatch {
             data: vec![0; cap * BUF_LEN],
             spans: Vec::with_capacity(cap),
             groups: Vec::with_capacity(cap),
-            tx: MmsgTx::new(cap),
+            tx: MmsgTx::waiting(cap),
             cap,
         }
     }
@@ -82,7 +82,7 @@ impl SendBatch {
             tries += 1;
             match self
                 .tx
-                .send_waiting(fd, &self.data, &self.spans, &self.groups[off..])
+                .send(fd, &self.data, &self.spans, &self.groups[off..])
             {
                 Ok(k) if k > 0 => off += k,
                 Err(SendError::Interrupted) => continue,
@@ -105,9 +105,9 @@ impl SendBatch {
 pub struct RecvBatch {
     /// One [`BUF_LEN`] slot per datagram, back to back.
     data: Vec<u8>,
+    /// What the kernel said about each datagram of the last call.
     meta: Vec<RxMeta>,
     rx: MmsgRx,
-    n: usize,
 }
 
 impl RecvBatch {
@@ -118,18 +118,15 @@ impl RecvBatch {
             data: vec![0; cap * BUF_LEN],
             meta: vec![RxMeta::default(); cap],
             rx: MmsgRx::new(cap),
-            n: 0,
         }
     }
 
     /// Receives what is waiting on `fd` without blocking (MSG_DONTWAIT).
     /// Returns how many datagrams arrived (0 when none, or on an error).
     pub fn recv(&mut self, fd: RawFd) -> usize {
-        self.n = self
-            .rx
+        self.rx
             .recv(fd, &mut self.data, BUF_LEN, BUF_LEN, &mut self.meta)
-            .unwrap_or(0);
-        self.n
+            .unwrap_or(0)
     }
 
     /// Datagram `i` of the last `recv`: its bytes (mutable, to decrypt in

@@ -53,19 +53,20 @@ pub struct RxMeta {
     pub timestamp_ns: Option<u64>,
 }
 
-/// Preallocated `recvmmsg` state for up to `n` datagrams.
-pub struct MmsgRx {
+/// The arrays a batched call points the kernel at, allocated once: `n`
+/// message headers, iovecs, addresses and control buffers of type `C`.
+struct MsgArrays<C> {
     hdrs: Vec<libc::mmsghdr>,
     iovs: Vec<libc::iovec>,
     names: Vec<libc::sockaddr_storage>,
-    cmsgs: Vec<RxCmsgBuf>,
+    cmsgs: Vec<C>,
 }
 
-impl MmsgRx {
-    /// Room for `n` datagrams per call (at least one).
-    pub fn new(n: usize) -> MmsgRx {
+impl<C: Copy> MsgArrays<C> {
+    /// Room for `n` (at least one) of each; control buffers start as `cmsg`.
+    fn new(n: usize, cmsg: C) -> MsgArrays<C> {
         let n = n.max(1);
-        MmsgRx {
+        MsgArrays {
             // SAFETY: mmsghdr, iovec and sockaddr_storage are plain data for
             // which all-zero is valid (null pointers, zero lengths).
             hdrs: (0..n).map(|_| unsafe { zeroed() }).collect(),
@@ -73,7 +74,21 @@ impl MmsgRx {
             iovs: (0..n).map(|_| unsafe { zeroed() }).collect(),
             // SAFETY: as above.
             names: (0..n).map(|_| unsafe { zeroed() }).collect(),
-            cmsgs: vec![[0u64; 8]; n],
+            cmsgs: vec![cmsg; n],
+        }
+    }
+}
+
+/// Preallocated `recvmmsg` state for up to `n` datagrams.
+pub struct MmsgRx {
+    a: MsgArrays<RxCmsgBuf>,
+}
+
+impl MmsgRx {
+    /// Room for `n` datagrams per call (at least one).
+    pub fn new(n: usize) -> MmsgRx {
+        MmsgRx {
+            a: MsgArrays::new(n, [0; 8]),
         }
     }
 
@@ -88,25 +103,28 @@ impl MmsgRx {
         recv_len: usize,
         out: &mut [RxMeta],
     ) -> io::Result<usize> {
-        let n = out.len().min(self.hdrs.len()).min(data.len() / slot.max(1));
+        let n = out
+            .len()
+            .min(self.a.hdrs.len())
+            .min(data.len() / slot.max(1));
         if n == 0 {
             return Ok(0);
         }
         let recv_len = recv_len.min(slot);
         let base = data.as_mut_ptr();
         for i in 0..n {
-            self.iovs[i] = libc::iovec {
+            self.a.iovs[i] = libc::iovec {
                 // SAFETY: i * slot + recv_len <= n * slot <= data.len(), so
                 // the pointer stays inside `data`.
                 iov_base: unsafe { base.add(i * slot) }.cast(),
                 iov_len: recv_len,
             };
-            let h = &mut self.hdrs[i];
-            h.msg_hdr.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+            let h = &mut self.a.hdrs[i];
+            h.msg_hdr.msg_name = (&mut self.a.names[i] as *mut libc::sockaddr_storage).cast();
             h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            h.msg_hdr.msg_iov = &mut self.iovs[i];
+            h.msg_hdr.msg_iov = &mut self.a.iovs[i];
             h.msg_hdr.msg_iovlen = 1;
-            h.msg_hdr.msg_control = self.cmsgs[i].as_mut_ptr().cast();
+            h.msg_hdr.msg_control = self.a.cmsgs[i].as_mut_ptr().cast();
             h.msg_hdr.msg_controllen = size_of::<RxCmsgBuf>() as _;
             h.msg_hdr.msg_flags = 0;
             h.msg_len = 0;
@@ -117,7 +135,7 @@ impl MmsgRx {
         let r = unsafe {
             libc::recvmmsg(
                 fd,
-                self.hdrs.as_mut_ptr(),
+                self.a.hdrs.as_mut_ptr(),
                 n as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
@@ -132,17 +150,17 @@ impl MmsgRx {
         }
         let got = r as usize;
         for (i, slot_meta) in out.iter_mut().enumerate().take(got) {
-            let h = &self.hdrs[i];
+            let h = &self.a.hdrs[i];
             #[allow(clippy::unnecessary_cast)] // socklen_t on some targets
             let control_len = (h.msg_hdr.msg_controllen as usize).min(size_of::<RxCmsgBuf>());
             // SAFETY: the cmsg buffer is a live [u64; 8]; viewing its first
             // control_len (<= 64) bytes as u8 is in bounds.
             let control = unsafe {
-                std::slice::from_raw_parts(self.cmsgs[i].as_ptr().cast::<u8>(), control_len)
+                std::slice::from_raw_parts(self.a.cmsgs[i].as_ptr().cast::<u8>(), control_len)
             };
             *slot_meta = RxMeta {
                 len: (h.msg_len as usize).min(recv_len),
-                src: sockaddr_to(&self.names[i], h.msg_hdr.msg_namelen as usize),
+                src: sockaddr_to(&self.a.names[i], h.msg_hdr.msg_namelen as usize),
                 truncated: h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
                 ovfl: parse_rxq_ovfl(control),
                 timestamp_ns: parse_rx_timestamp(control),
@@ -169,31 +187,34 @@ pub struct TxGroup {
 
 /// Preallocated `sendmmsg` state.
 pub struct MmsgTx {
-    hdrs: Vec<libc::mmsghdr>,
-    iovs: Vec<libc::iovec>,
-    names: Vec<libc::sockaddr_storage>,
-    cmsgs: Vec<CmsgBuf>,
+    a: MsgArrays<CmsgBuf>,
+    /// `sendmmsg` flags: `MSG_DONTWAIT`, or 0 to wait for room.
+    flags: libc::c_int,
 }
 
 impl MmsgTx {
-    /// Room for `n` groups and `n` slot entries per call (at least one).
+    /// Room for `n` groups and `n` slot entries per call (at least one);
+    /// sends never wait for send-buffer room (a relay drops instead).
     pub fn new(n: usize) -> MmsgTx {
-        let n = n.max(1);
         MmsgTx {
-            // SAFETY: plain data, all-zero valid (see MmsgRx::new).
-            hdrs: (0..n).map(|_| unsafe { zeroed() }).collect(),
-            // SAFETY: as above.
-            iovs: (0..n).map(|_| unsafe { zeroed() }).collect(),
-            // SAFETY: as above.
-            names: (0..n).map(|_| unsafe { zeroed() }).collect(),
-            cmsgs: vec![[0u64; 4]; n],
+            a: MsgArrays::new(n, [0; 4]),
+            flags: libc::MSG_DONTWAIT,
         }
     }
 
-    /// Sends `groups` from `fd` in one `sendmmsg`, without waiting for
-    /// room. Entry `k` of the slot list is `spans[k] = (offset, len)` into
-    /// `data`. Returns how many groups the kernel took (the first one
-    /// failing is an `Err`).
+    /// As [`MmsgTx::new`], but on a blocking socket the kernel may wait for
+    /// send-buffer room (a load generator wants every datagram to go, not
+    /// to be dropped for congestion).
+    pub fn waiting(n: usize) -> MmsgTx {
+        MmsgTx {
+            flags: 0,
+            ..MmsgTx::new(n)
+        }
+    }
+
+    /// Sends `groups` from `fd` in one `sendmmsg`. Entry `k` of the slot
+    /// list is `spans[k] = (offset, len)` into `data`. Returns how many
+    /// groups the kernel took (the first one failing is an `Err`).
     pub fn send(
         &mut self,
         fd: RawFd,
@@ -201,38 +222,14 @@ impl MmsgTx {
         spans: &[(usize, usize)],
         groups: &[TxGroup],
     ) -> Result<usize, SendError> {
-        self.send_with(fd, data, spans, groups, libc::MSG_DONTWAIT)
-    }
-
-    /// As [`MmsgTx::send`], but on a blocking socket the kernel may wait
-    /// for send-buffer room (a load generator's pacing wants every
-    /// datagram to go, not to be dropped for congestion).
-    pub fn send_waiting(
-        &mut self,
-        fd: RawFd,
-        data: &[u8],
-        spans: &[(usize, usize)],
-        groups: &[TxGroup],
-    ) -> Result<usize, SendError> {
-        self.send_with(fd, data, spans, groups, 0)
-    }
-
-    fn send_with(
-        &mut self,
-        fd: RawFd,
-        data: &[u8],
-        spans: &[(usize, usize)],
-        groups: &[TxGroup],
-        flags: libc::c_int,
-    ) -> Result<usize, SendError> {
-        let ng = groups.len().min(self.hdrs.len());
+        let ng = groups.len().min(self.a.hdrs.len());
         if ng == 0 {
             return Ok(0);
         }
         let mut iov_at = 0usize;
         let mut built = 0usize;
         for (g, grp) in groups.iter().take(ng).enumerate() {
-            if grp.count == 0 || iov_at + grp.count > self.iovs.len() {
+            if grp.count == 0 || iov_at + grp.count > self.a.iovs.len() {
                 break;
             }
             let first_iov = iov_at;
@@ -244,7 +241,7 @@ impl MmsgTx {
                     0
                 };
                 let off = off.min(data.len());
-                self.iovs[iov_at] = libc::iovec {
+                self.a.iovs[iov_at] = libc::iovec {
                     // SAFETY: off + len <= data.len() (clamped above). The
                     // kernel only reads through this pointer.
                     iov_base: unsafe { data.as_ptr().add(off) } as *mut libc::c_void,
@@ -252,16 +249,16 @@ impl MmsgTx {
                 };
                 iov_at += 1;
             }
-            let namelen = sockaddr_from(&grp.dest, &mut self.names[g]);
-            let h = &mut self.hdrs[g];
-            h.msg_hdr.msg_name = (&mut self.names[g] as *mut libc::sockaddr_storage).cast();
+            let namelen = sockaddr_from(&grp.dest, &mut self.a.names[g]);
+            let h = &mut self.a.hdrs[g];
+            h.msg_hdr.msg_name = (&mut self.a.names[g] as *mut libc::sockaddr_storage).cast();
             h.msg_hdr.msg_namelen = namelen;
-            h.msg_hdr.msg_iov = &mut self.iovs[first_iov];
+            h.msg_hdr.msg_iov = &mut self.a.iovs[first_iov];
             h.msg_hdr.msg_iovlen = grp.count as _;
             h.msg_hdr.msg_flags = 0;
             h.msg_len = 0;
             if grp.segment > 0 {
-                set_udp_segment(&mut h.msg_hdr, &mut self.cmsgs[g], grp.segment);
+                set_udp_segment(&mut h.msg_hdr, &mut self.a.cmsgs[g], grp.segment);
             } else {
                 h.msg_hdr.msg_control = std::ptr::null_mut();
                 h.msg_hdr.msg_controllen = 0;
@@ -274,7 +271,14 @@ impl MmsgTx {
         // SAFETY: the first `built` headers point at live buffers (iovs
         // into `data`, names, cmsgs) that outlive the call; the kernel
         // reads them and writes only msg_len.
-        let r = unsafe { libc::sendmmsg(fd, self.hdrs.as_mut_ptr(), built as libc::c_uint, flags) };
+        let r = unsafe {
+            libc::sendmmsg(
+                fd,
+                self.a.hdrs.as_mut_ptr(),
+                built as libc::c_uint,
+                self.flags,
+            )
+        };
         if r < 0 {
             return Err(SendError::last());
         }
