@@ -15,7 +15,7 @@
 //!
 //! # Soundness argument
 //!
-//! - Every mapping (UMEM, four rings) is owned by a [`Mapping`] that unmaps
+//! - Every mapping (UMEM, four rings) is owned by a `Mapping` that unmaps
 //!   it on drop, and lives as long as the [`Xsk`]; pointers into them never
 //!   escape except as borrows of `&mut Xsk`.
 //! - Ring indices: the producer and consumer words are `AtomicU32` at

@@ -26,7 +26,7 @@
 //! buffer `open` reserves (cleared and refilled within its capacity),
 //! addresses travel as fixed arrays, and replies are read into a reused
 //! receive buffer and parsed in place (it grows only for a datagram larger
-//! than [`RECV_BUF`], which these small replies never are). Errors may
+//! than `RECV_BUF` (32 KiB), which these small replies never are). Errors may
 //! allocate their message. [`Netlink::link_get`] (the name `String`) and
 //! [`Netlink::addr_owner`] are start-up calls and are not held to this.
 
