@@ -31,8 +31,6 @@
 //! [`Netlink::addr_owner`] are start-up calls and are not held to this.
 
 mod ethtool;
-#[cfg(test)]
-mod tests;
 mod wire;
 
 use std::io;
@@ -435,3 +433,6 @@ fn timed_out() -> io::Error {
         "netlink: no complete reply from the kernel in time",
     )
 }
+
+#[cfg(test)]
+mod tests;
