@@ -4,9 +4,10 @@
 //! testable without sockets: [`srtp`] (SRTP/SRTCP transforms and per-SSRC
 //! state) and [`rtp`] (zero-copy RTP/RTCP header views) do no I/O, no
 //! threading and no per-packet allocation; both forbid `unsafe`. The crate
-//! denies `unsafe` everywhere else too, except the one data-plane module
-//! that makes the batched socket syscalls.
-#![deny(unsafe_code)]
+//! forbids `unsafe` everywhere else too: every system call the data plane
+//! makes is in the `rampart-sys` crate, which hands back classified
+//! outcomes rather than errno values.
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cidr;

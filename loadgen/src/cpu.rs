@@ -1,7 +1,7 @@
 //! CPU time of a process from `/proc/PID/stat` (utime + stime, all threads),
 //! in µs.
 
-use crate::sys;
+use rampart_sys as sys;
 
 /// utime+stime of `pid` (or of this process when `None`), µs.
 pub fn process_cpu_us(pid: Option<u32>) -> Result<u64, String> {

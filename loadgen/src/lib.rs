@@ -5,7 +5,7 @@
 //!   (Rampart's HTTP API, or the ng protocol of rtpengine), with
 //!   [`bencode`], [`sdp`] and [`http`] underneath.
 //! - [`player`]: the phones: paced, batched SRTP senders and checking
-//!   receivers over [`sys`] (the one module with `unsafe`).
+//!   receivers over [`batch`] (`sendmmsg`/`recvmmsg` through rampart-sys).
 //! - [`payload`]: the packets and the traffic profiles (G.711, G.729,
 //!   Opus-like, video).
 //! - [`stats`], [`series`], [`cpu`], [`report`], [`html`]: what was
@@ -15,6 +15,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod bencode;
 pub mod cpu;
 pub mod html;
@@ -26,7 +27,6 @@ pub mod runner;
 pub mod sdp;
 pub mod series;
 pub mod stats;
-pub mod sys;
 pub mod target;
 
 pub use report::{Report, StepReport};

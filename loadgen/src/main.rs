@@ -9,9 +9,10 @@ use clap::{Parser, Subcommand};
 use rampart_loadgen::payload::Profile;
 use rampart_loadgen::player::Pacing;
 use rampart_loadgen::{
-    html, load_report, parse_duration, parse_rate, report, runner, sys, target, LegMode, Report,
+    html, load_report, parse_duration, parse_rate, report, runner, target, LegMode, Report,
     RunConfig, StepConfig, TargetSpec,
 };
+use rampart_sys as sys;
 
 #[derive(Parser)]
 #[command(

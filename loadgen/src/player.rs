@@ -26,11 +26,12 @@ use hdrhistogram::Histogram;
 use rampart::srtp::{Context, MasterKey, Policy, Suite};
 use rampart::Error;
 
+use crate::batch::{RecvBatch, SendBatch};
 use crate::payload::{self, Fields, Profile};
 use crate::series::{Live, SecAcc, Timeline};
 use crate::stats::{new_histogram, Counters, Seen, StreamRx};
-use crate::sys::{self, RecvBatch, SendBatch};
 use crate::target::CallSetup;
+use rampart_sys as sys;
 
 /// Side index of the A socket.
 pub const SIDE_A: usize = 0;
@@ -326,12 +327,12 @@ impl Player {
         let fds = [self.socks[0].as_raw_fd(), self.socks[1].as_raw_fd()];
         // With kernel arrival stamps, latency does not depend on when we
         // read: sleep in ticks instead of waking for every packet.
-        let stamped = fds.iter().all(|&fd| sys::enable_rx_timestamps(fd));
+        let stamped = fds.iter().all(|&fd| sys::enable_rx_timestamps(fd).is_ok());
         let even = s.pacing == Pacing::Even;
         if even {
             // Sleeps end at the due time, not up to 50 µs (the default
             // timer slack) later.
-            sys::set_timer_slack_ns(1);
+            let _ = sys::set_timer_slack(1);
         }
         let mut sb = [SendBatch::new(s.batch), SendBatch::new(s.batch)];
         let mut rb = RecvBatch::new(s.batch);

@@ -15,8 +15,8 @@ use crate::player::{Pacing, Player, PlayerResult, Schedule};
 use crate::report::{Cpu, Report, StepReport};
 use crate::series::{Live, Timeline, WallSample};
 use crate::stats::{new_histogram, Counters, Latency};
-use crate::sys;
 use crate::target::{CallSetup, Target};
+use rampart_sys as sys;
 
 /// What to run.
 #[derive(Clone, Debug)]

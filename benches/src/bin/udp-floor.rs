@@ -25,26 +25,22 @@
 //!
 //! Bounded: `--packets` pairs per case (default 200,000), 20,000 round
 //! trips; loopback only. Prints markdown tables on stdout.
-#![allow(unsafe_code)] // raw socket syscalls to measure the kernel alone
+//!
+//! The batched case uses rampart-sys's `MmsgTx`/`MmsgRx`, the calls the
+//! relay's mmsg backend makes, so it is the floor under that code path.
 
 use std::io;
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 
+use rampart_sys::{thread_cpu_ns, MmsgRx, MmsgTx, RxMeta, TxGroup};
+
 const PAYLOAD: usize = 172;
+/// Bytes per receive slot.
+const SLOT: usize = 2048;
 
 /// One measured case: ns per send+receive pair.
 type Case = Box<dyn Fn() -> io::Result<f64>>;
-
-fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid, writable timespec for the call.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 fn bound() -> io::Result<UdpSocket> {
     let s = UdpSocket::bind("127.0.0.1:0")?;
@@ -89,51 +85,29 @@ fn batched(batch: usize, packets: usize) -> io::Result<f64> {
     let tx = bound()?;
     let rx = bound()?;
     let dst = rx.local_addr()?;
-    tx.connect(dst)?;
-    let mut bufs = vec![[0x80u8; 2048]; batch];
-    let mut iovs: Vec<libc::iovec> = bufs
-        .iter_mut()
-        .map(|b| libc::iovec {
-            iov_base: b.as_mut_ptr().cast(),
-            iov_len: PAYLOAD,
+    let out = vec![0x80u8; batch * SLOT];
+    let spans: Vec<(usize, usize)> = (0..batch).map(|k| (k * SLOT, PAYLOAD)).collect();
+    let groups: Vec<TxGroup> = (0..batch)
+        .map(|k| TxGroup {
+            first: k,
+            count: 1,
+            segment: 0,
+            dest: dst,
         })
         .collect();
-    // SAFETY: mmsghdr is plain data; all-zero is a valid value.
-    let mut hdrs: Vec<libc::mmsghdr> = (0..batch).map(|_| unsafe { std::mem::zeroed() }).collect();
-    for (h, iov) in hdrs.iter_mut().zip(iovs.iter_mut()) {
-        h.msg_hdr.msg_iov = iov;
-        h.msg_hdr.msg_iovlen = 1;
-    }
+    let mut mtx = MmsgTx::new(batch);
+    let mut mrx = MmsgRx::new(batch);
+    let mut inp = vec![0u8; batch * SLOT];
+    let mut meta = vec![RxMeta::default(); batch];
     let rounds = packets / batch;
     let mut got = 0usize;
     let t0 = thread_cpu_ns();
     for _ in 0..rounds {
-        for (h, iov) in hdrs.iter_mut().zip(iovs.iter_mut()) {
-            iov.iov_len = PAYLOAD;
-            h.msg_len = 0;
-        }
-        // SAFETY: hdrs holds `batch` headers whose iovecs point into bufs,
-        // all alive and unaliased for the call; the socket is connected.
-        let sent = unsafe { libc::sendmmsg(tx.as_raw_fd(), hdrs.as_mut_ptr(), batch as u32, 0) };
-        if sent < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        for iov in iovs.iter_mut() {
-            iov.iov_len = 2048;
-        }
-        // SAFETY: as above; each iovec covers its whole 2048-byte buffer.
-        let r = unsafe {
-            libc::recvmmsg(
-                rx.as_raw_fd(),
-                hdrs.as_mut_ptr(),
-                batch as u32,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
-        if r > 0 {
-            got += r as usize;
-        }
+        mtx.send(tx.as_raw_fd(), &out, &spans, &groups)
+            .map_err(io::Error::other)?;
+        got += mrx
+            .recv(rx.as_raw_fd(), &mut inp, SLOT, SLOT, &mut meta)
+            .unwrap_or(0);
     }
     let ns = thread_cpu_ns() - t0;
     if got < rounds * batch {

@@ -13,9 +13,10 @@ use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
+use rampart_sys::{Epoll, EventFd, MmsgRx, MmsgTx, RxMeta, TxGroup};
+
 use super::counters::{add, inc};
 use super::gso::{self, Outgoing};
-use super::sys::{self, Epoll, MmsgRx, MmsgTx, RxMeta, TxGroup};
 use super::{BackendKind, WorkerCounters};
 
 /// Bytes per packet buffer.
@@ -85,7 +86,7 @@ struct SockInfo {
 /// The `recvmmsg`/`sendmmsg` + level-triggered epoll backend.
 pub(crate) struct MmsgBackend {
     epoll: Epoll,
-    wake: Arc<sys::EventFd>,
+    wake: Arc<EventFd>,
     rx: MmsgRx,
     tx: MmsgTx,
     data: Vec<u8>,
@@ -106,7 +107,7 @@ pub(crate) struct MmsgBackend {
 impl MmsgBackend {
     pub(crate) fn new(
         batch: usize,
-        wake: Arc<sys::EventFd>,
+        wake: Arc<EventFd>,
         counters: Arc<WorkerCounters>,
     ) -> io::Result<MmsgBackend> {
         let epoll = Epoll::new(batch.max(64))?;
@@ -232,22 +233,19 @@ impl MmsgBackend {
                     g += k;
                 }
                 Err(e) => {
-                    let errno = e.raw_os_error().unwrap_or(0);
                     let gso = self.groups[g].segment > 0;
-                    if errno == libc::EAGAIN || errno == libc::ENOBUFS {
+                    if e.is_congestion() {
                         // The socket's send buffer (or the device queue) is
                         // full: drop what is left for it, keep serving.
                         self.fail_groups(h, token, g, self.groups.len(), true);
                         return;
-                    } else if gso
-                        && (errno == libc::EIO || errno == libc::EINVAL || errno == libc::EMSGSIZE)
-                    {
+                    } else if gso && e.refuses_gso() {
                         // The kernel or device refuses GSO: stop using it on
                         // this socket and send the rest one by one.
                         if let Some(s) = self.socks.get_mut(token as usize) {
                             s.gso = false;
                         }
-                        tracing::debug!(token, errno, "UDP GSO refused; sending individually");
+                        tracing::debug!(token, error = %e, "UDP GSO refused; sending individually");
                         // Rare path (once per socket): allocation allowed.
                         let mut rebuilt = Vec::with_capacity(self.spans.len());
                         for grp in &self.groups[g..] {

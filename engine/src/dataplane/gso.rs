@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 
-use super::sys::{GSO_MAX_BYTES, GSO_MAX_SEGMENTS};
+use rampart_sys::{GSO_MAX_BYTES, GSO_MAX_SEGMENTS};
 
 /// One datagram waiting to be sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -25,7 +25,8 @@
 //! them in place in the frame and sends them on its tx ring, below the
 //! kernel's socket layer; `docs/xdp.md`). `auto` picks AF_XDP where the
 //! media interface allows it, else io_uring where it works. Every system
-//! call sits in one module, `sys`, the only place `unsafe` is allowed.
+//! call is in the `rampart-sys` crate, the only place `unsafe` is allowed;
+//! what a failed call means comes back classified, not as an errno.
 //!
 //! The contract with the control plane is `docs/dataplane-contract.md`.
 
@@ -34,7 +35,7 @@ mod counters;
 mod gso;
 pub mod pacer;
 pub mod relay;
-mod sys;
+mod select;
 mod uring;
 mod worker;
 mod xdp;
@@ -407,7 +408,7 @@ pub(crate) enum Command {
 
 struct WorkerHandle {
     commands: Sender<Command>,
-    wake: Arc<sys::EventFd>,
+    wake: Arc<rampart_sys::EventFd>,
     counters: Arc<WorkerCounters>,
     thread: Option<JoinHandle<()>>,
 }
@@ -493,72 +494,12 @@ pub fn uring_probe() -> std::io::Result<()> {
     uring::probe()
 }
 
-/// What the probe chose, and why.
-struct Resolved {
-    kind: BackendKind,
-    detail: String,
-    xdp: Option<xdp::XdpSetup>,
-}
-
-fn resolve_uring(wanted: BackendKind, why: &str) -> Resolved {
-    let (kind, detail) = match uring::probe() {
-        Ok(()) => (BackendKind::Uring, "io_uring".to_string()),
-        Err(e) => {
-            if wanted == BackendKind::Uring {
-                tracing::warn!(error = %e, "io_uring unavailable, falling back to recvmmsg/sendmmsg");
-            } else {
-                tracing::info!(error = %e, "io_uring unavailable, using recvmmsg/sendmmsg");
-            }
-            (
-                BackendKind::Mmsg,
-                format!("recvmmsg/sendmmsg (io_uring: {e})"),
-            )
-        }
-    };
-    let detail = if why.is_empty() {
-        detail
-    } else {
-        format!("{detail} ({why})")
-    };
-    Resolved {
-        kind,
-        detail,
-        xdp: None,
-    }
-}
-
-fn resolve_backend(cfg: &DataPlaneConfig, workers: usize) -> Resolved {
-    match cfg.backend {
-        BackendKind::Mmsg => Resolved {
-            kind: BackendKind::Mmsg,
-            detail: "recvmmsg/sendmmsg".into(),
-            xdp: None,
-        },
-        BackendKind::Uring => resolve_uring(BackendKind::Uring, ""),
-        BackendKind::Auto | BackendKind::Xdp => match xdp::probe(&cfg.xdp, workers) {
-            Ok(setup) => Resolved {
-                kind: BackendKind::Xdp,
-                detail: setup.detail.clone(),
-                xdp: Some(setup),
-            },
-            Err(why) => {
-                if cfg.backend == BackendKind::Xdp {
-                    tracing::warn!(reason = %why, "AF_XDP unavailable, falling back");
-                } else {
-                    tracing::info!(reason = %why, "AF_XDP not used");
-                }
-                resolve_uring(cfg.backend, &format!("xdp: {why}"))
-            }
-        },
-    }
-}
-
 impl DataPlane {
     /// Starts the workers and waits until each runs its backend.
     pub fn start(cfg: DataPlaneConfig) -> std::io::Result<DataPlane> {
         let workers = cfg.workers.max(1);
         let batch = cfg.batch_size.clamp(1, 1024);
-        let resolved = resolve_backend(&cfg, workers);
+        let resolved = select::resolve_backend(&cfg, workers);
         let mut backend = resolved.kind;
         let backend_detail = resolved.detail;
         let (xdp_shared, mut xdp_sockets) = match resolved.xdp {
@@ -573,7 +514,7 @@ impl DataPlane {
         for i in 0..workers {
             let (tx, rx): (Sender<Command>, Receiver<Command>) =
                 crossbeam_channel::bounded(COMMAND_QUEUE);
-            let wake = Arc::new(sys::EventFd::new()?);
+            let wake = Arc::new(rampart_sys::EventFd::new()?);
             let counters = Arc::new(WorkerCounters::default());
             let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
             let spec = worker::WorkerSpec {

@@ -22,18 +22,19 @@
 //! coalescing wait (`min_wait_usec`), which doubled the CPU per packet at
 //! 100 calls.
 //!
-//! The unsafe half (ring memory, SQE lifetimes) is `sys::uring::Ring`.
+//! The unsafe half (ring memory, SQE lifetimes) is `rampart_sys::uring::Ring`.
 
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
+use rampart_sys::uring::{self, Ring, Sock, GSO_SLOTS, PAYLOAD_OFFSET};
+use rampart_sys::EventFd;
+
 use super::backend::{Backend, Handler, RECV_LEN, SLOT};
 use super::counters::{add, inc};
 use super::gso::{self, Outgoing};
-use super::sys::uring::{Ring, Sock, GSO_SLOTS, PAYLOAD_OFFSET};
-use super::sys::EventFd;
 use super::{BackendKind, WorkerCounters};
 
 const KIND_SHIFT: u32 = 62;
@@ -203,7 +204,7 @@ impl UringBackend {
         let gen = ((ud >> 32) as u32) & GEN_MASK;
         let info = self.sock_info(token);
         let current = info.live && info.gen & GEN_MASK == gen;
-        if !io_uring::cqueue::more(flags) && current {
+        if !uring::more(flags) && current {
             // The multishot ended (no free buffer, an error): arm it again
             // next round.
             self.socks[token as usize].armed = false;
@@ -344,34 +345,33 @@ impl UringBackend {
         let first = self.sending[usize::from(b0)];
         let info = self.sock_info(first.token);
         let current = info.live && info.gen == first.gen;
-        let errno = -res;
-        if res < 0
-            && current
-            && (errno == libc::EIO || errno == libc::EINVAL || errno == libc::EMSGSIZE)
-        {
-            // The kernel or device refuses GSO: stop using it on this
-            // socket and send these datagrams one by one.
-            self.socks[first.token as usize].gso = false;
-            tracing::debug!(
-                token = first.token,
-                errno,
-                "UDP GSO refused; sending individually"
-            );
-            for &b in &bids[..count] {
-                self.send_one(h, b);
+        let result = uring::send_result(res);
+        match &result {
+            Err(e) if current && e.refuses_gso() => {
+                // The kernel or device refuses GSO: stop using it on this
+                // socket and send these datagrams one by one.
+                self.socks[first.token as usize].gso = false;
+                tracing::debug!(
+                    token = first.token,
+                    error = %e,
+                    "UDP GSO refused; sending individually"
+                );
+                for &b in &bids[..count] {
+                    self.send_one(h, b);
+                }
+                return;
             }
-            return;
+            _ => {}
         }
-        if res >= 0 && current {
+        if result.is_ok() && current {
             inc(&self.counters.gso_sends);
         }
         for &b in &bids[..count] {
             let m = self.sending[usize::from(b)];
             if current {
-                if res >= 0 {
-                    h.on_sent(m.token, m.len, m.rtcp);
-                } else {
-                    h.on_send_failed(m.token, errno == libc::EAGAIN || errno == libc::ENOBUFS);
+                match &result {
+                    Ok(_) => h.on_sent(m.token, m.len, m.rtcp),
+                    Err(e) => h.on_send_failed(m.token, e.is_congestion()),
                 }
             }
             self.ring.recycle(b);
@@ -391,11 +391,9 @@ impl UringBackend {
             .unwrap_or_default();
         let info = self.sock_info(meta.token);
         if info.live && info.gen == meta.gen {
-            if res >= 0 {
-                h.on_sent(meta.token, meta.len, meta.rtcp);
-            } else {
-                let errno = -res;
-                h.on_send_failed(meta.token, errno == libc::EAGAIN || errno == libc::ENOBUFS);
+            match uring::send_result(res) {
+                Ok(_) => h.on_sent(meta.token, meta.len, meta.rtcp),
+                Err(e) => h.on_send_failed(meta.token, e.is_congestion()),
             }
         }
         inc(&self.counters.send_calls);
@@ -479,7 +477,7 @@ impl Backend for UringBackend {
                 KIND_SEND => self.on_send(h, ud, res),
                 KIND_WAKE => {
                     self.wake.drain();
-                    if !io_uring::cqueue::more(flags) {
+                    if !uring::more(flags) {
                         self.wake_armed = false;
                     }
                 }

@@ -22,7 +22,7 @@ use super::relay::{CallState, Channel, LegParams, LegState, Verdict};
 use super::uring::UringBackend;
 use super::xdp::{XdpBackend, XdpShared};
 use super::{
-    settle, sys, BackendKind, CallFlows, Command, DataPlaneError, LegFlows, LegId, WorkerCounters,
+    settle, BackendKind, CallFlows, Command, DataPlaneError, LegFlows, LegId, WorkerCounters,
     CLAIM_TAKEN,
 };
 
@@ -44,7 +44,7 @@ pub(crate) struct WorkerSpec {
     /// Plain-RTP latch grace period (ms) for the legs of this worker.
     pub latch_grace_ms: u64,
     pub commands: Receiver<Command>,
-    pub wake: Arc<sys::EventFd>,
+    pub wake: Arc<rampart_sys::EventFd>,
     pub counters: Arc<WorkerCounters>,
     pub ready: Sender<std::io::Result<BackendKind>>,
     pub hook: Option<fn()>,
@@ -61,7 +61,7 @@ pub(crate) struct WorkerXdp {
     /// The program and maps.
     pub shared: Arc<XdpShared>,
     /// This worker's queue's socket (`None`: more workers than queues).
-    pub socket: Option<super::sys::xsk::Xsk>,
+    pub socket: Option<rampart_sys::xsk::Xsk>,
     /// The queue the socket is bound to.
     pub queue: u32,
 }
@@ -72,7 +72,7 @@ pub(crate) fn run(mut spec: WorkerSpec) {
         hook();
     }
     if let Some(cpu) = spec.cpu {
-        if let Err(e) = sys::pin_to_cpu(cpu) {
+        if let Err(e) = rampart_sys::pin_to_cpu(cpu) {
             tracing::warn!(worker = spec.index, cpu, error = %e, "could not pin worker");
         }
     }
@@ -134,7 +134,7 @@ fn serve<B: Backend>(mut backend: B, spec: WorkerSpec) {
     let mut pacer = Pacer::new(spec.batch_tick);
     if !spec.batch_tick.tick.is_zero() {
         // Sleeps of a tick end on time, not up to 50 µs late.
-        if let Err(e) = sys::set_timer_slack(1_000) {
+        if let Err(e) = rampart_sys::set_timer_slack(1_000) {
             tracing::warn!(worker = spec.index, error = %e, "could not set the timer slack");
         }
     }
@@ -365,7 +365,7 @@ impl Table {
                 continue;
             }
             // The kernel drop counter is a nicety; go on without it.
-            let _ = sys::enable_rxq_ovfl(fd);
+            let _ = rampart_sys::enable_rxq_ovfl(fd);
             let token = self.alloc_sock(SockEntry {
                 socket,
                 call: slot,

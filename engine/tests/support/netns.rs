@@ -33,13 +33,10 @@
 //! leftovers of dead processes are removed the first time a topology is
 //! made. If the namespaces cannot be made (not root, no iproute2) the test
 //! fails with the reason, unless `RAMPART_XDP_ALLOW_SKIP=1` is set.
-#![allow(unsafe_code)] // `setns(2)` on the test thread
-
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::marker::PhantomData;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
@@ -380,7 +377,7 @@ impl Topology {
             .unwrap_or_else(|e| panic!("open /proc/thread-self/ns/net: {e}"));
         let target = File::open(format!("/var/run/netns/{name}"))
             .unwrap_or_else(|e| panic!("open /var/run/netns/{name}: {e}"));
-        setns(&target).unwrap_or_else(|e| panic!("setns into {name}: {e}"));
+        rampart_sys::setns_net(&target).unwrap_or_else(|e| panic!("setns into {name}: {e}"));
         NsGuard {
             orig,
             name,
@@ -494,7 +491,7 @@ pub struct NsGuard {
 
 impl Drop for NsGuard {
     fn drop(&mut self) {
-        if let Err(e) = setns(&self.orig) {
+        if let Err(e) = rampart_sys::setns_net(&self.orig) {
             let msg = format!("setns back out of {}: {e}", self.name);
             if std::thread::panicking() {
                 eprintln!("{msg}");
@@ -502,18 +499,5 @@ impl Drop for NsGuard {
                 panic!("{msg}");
             }
         }
-    }
-}
-
-/// Moves the calling thread into the network namespace `ns` refers to.
-fn setns(ns: &File) -> io::Result<()> {
-    // SAFETY: setns(2) reads only its two integer arguments; `ns` is an
-    // open file we borrow for the duration of the call, and the call
-    // changes nothing but this thread's network namespace.
-    let r = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }

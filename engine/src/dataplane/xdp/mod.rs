@@ -6,7 +6,7 @@
 //! skips the IP/UDP stack, the socket lookup and queueing, and one system
 //! call per packet (`docs/xdp-spike.md`).
 //!
-//! How it fits: a small XDP program (generated in Rust, `sys::bpf`) sends
+//! How it fits: a small XDP program (generated in Rust, `rampart_sys::bpf`) sends
 //! UDP to a port in its port map to the XSK of the worker that owns the
 //! port, and everything else (ARP, ICMP, SIP, fragments, other ports, and
 //! ports owned by a worker bound to another queue) to the kernel. Each
@@ -35,12 +35,13 @@ use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::backend::{Backend, Handler, MmsgBackend};
+use rampart_sys::bpf::{BpfMap, XdpLink, XdpMode, XdpProgram};
+use rampart_sys::netlink::{self, Netlink};
+use rampart_sys::xsk::{Xsk, XskBind, XskConfig};
+use rampart_sys::{self as sys, errno_name};
+
+use super::backend::{Backend, Handler, MmsgBackend, Tx};
 use super::counters::{add, inc};
-use super::sys::bpf::{BpfMap, XdpLink, XdpMode, XdpProgram};
-use super::sys::netlink::{self, Netlink};
-use super::sys::xsk::{Xsk, XskBind, XskConfig};
-use super::sys::{self};
 use super::{BackendKind, WorkerCounters};
 use frame::L2;
 
@@ -118,19 +119,6 @@ impl std::fmt::Debug for XdpShared {
             .field("ifindex", &self.ifindex)
             .field("mtu", &self.mtu)
             .finish_non_exhaustive()
-    }
-}
-
-fn errno_name(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(libc::EOPNOTSUPP) => "EOPNOTSUPP".into(),
-        Some(libc::EPERM) => "EPERM".into(),
-        Some(libc::EINVAL) => "EINVAL".into(),
-        Some(libc::EBUSY) => "EBUSY".into(),
-        Some(libc::ENOMEM) => "ENOMEM".into(),
-        Some(libc::ENODEV) => "ENODEV".into(),
-        Some(libc::EAFNOSUPPORT) => "EAFNOSUPPORT".into(),
-        _ => e.to_string(),
     }
 }
 
@@ -313,7 +301,7 @@ impl NextHops {
         let next = route.gateway.unwrap_or(dest);
         match nl.neigh_get(route.oif, next) {
             Ok(Some(n)) if n.usable() => {
-                if n.state & libc::NUD_STALE != 0 {
+                if n.state & netlink::NUD_STALE != 0 {
                     // Frames we build never confirm the entry to the
                     // kernel; ask it to re-probe so it stays fresh.
                     let _ = nl.neigh_resolve(route.oif, next);
@@ -452,27 +440,7 @@ impl XdpBackend {
                 continue;
             };
             let hop = hops.get(tx.dest.ip(), now);
-            let src_ip = if src_local.ip().is_unspecified() {
-                hop.src
-            } else {
-                Some(src_local.ip())
-            };
-            let src = src_ip.map(|ip| SocketAddr::new(ip, src_local.port()));
-            let fast = match (hop.mac, src) {
-                (Some(mac), Some(src))
-                    if src.is_ipv4() == tx.dest.is_ipv4()
-                        && frame::header_len(&tx.dest) - 14 + tx.len <= shared.mtu =>
-                {
-                    *ip_id = ip_id.wrapping_add(1);
-                    let l2 = L2 {
-                        src: shared.mac,
-                        dst: mac,
-                    };
-                    frame::write_headers(chunk, pay, tx.len, src, tx.dest, &l2, *ip_id).ok()
-                }
-                _ => None,
-            };
-            match fast {
+            match write_fast_headers(chunk, pay, &tx, src_local, &hop, shared, ip_id) {
                 Some(start) => match xsk.send(f, start, pay + tx.len - start) {
                     Ok(()) => {
                         sent += 1;
@@ -491,10 +459,7 @@ impl XdpBackend {
                     inc(&counters.send_calls);
                     match sys::send_to(out_fd, &chunk[pay..pay + tx.len], &tx.dest) {
                         Ok(_) => h.on_sent(tx.token, tx.len, tx.rtcp),
-                        Err(e) => h.on_send_failed(
-                            tx.token,
-                            matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOBUFS)),
-                        ),
+                        Err(e) => h.on_send_failed(tx.token, e.is_congestion()),
                     }
                     xsk.recycle(f);
                 }
@@ -504,30 +469,76 @@ impl XdpBackend {
         add(&counters.xdp_rx, received);
         inc(&counters.batches);
         if sent > 0 {
-            xsk.tx_publish();
-            for _ in 0..MAX_KICKS {
-                inc(&counters.send_calls);
-                if xsk.kick().is_err() || xsk.tx_pending() == 0 {
-                    break;
-                }
-            }
+            publish_tx(xsk, counters);
         }
         xsk.reap();
         xsk.refill();
         if received as usize >= XSK_BATCH || now >= *next_stats {
-            // Frames the kernel dropped because this worker fell behind
-            // (the rx ring full, or no free frame on the fill ring): the
-            // XSK's equivalent of a socket's SO_RXQ_OVFL.
             *next_stats = now + STATS_EVERY;
-            if let Ok(st) = xsk.stats() {
-                let total = st.rx_dropped + st.rx_ring_full;
-                if total > *kernel_drops {
-                    add(&counters.kernel_drops, total - *kernel_drops);
-                    *kernel_drops = total;
-                }
-            }
+            count_kernel_drops(xsk, kernel_drops, counters);
         }
         received
+    }
+}
+
+/// Writes the Ethernet, IP and UDP headers in front of `tx`'s payload (at
+/// `pay` in the frame) when the frame can leave on the XSK itself: the next
+/// hop's MAC and a source address are known, the families match and it
+/// fits the MTU. Returns where the frame now starts; `None`: the kernel
+/// must send it (the slow path).
+fn write_fast_headers(
+    chunk: &mut [u8],
+    pay: usize,
+    tx: &Tx,
+    src_local: SocketAddr,
+    hop: &Hop,
+    shared: &XdpShared,
+    ip_id: &mut u16,
+) -> Option<usize> {
+    let src_ip = if src_local.ip().is_unspecified() {
+        hop.src
+    } else {
+        Some(src_local.ip())
+    };
+    let src = src_ip.map(|ip| SocketAddr::new(ip, src_local.port()));
+    match (hop.mac, src) {
+        (Some(mac), Some(src))
+            if src.is_ipv4() == tx.dest.is_ipv4()
+                && frame::header_len(&tx.dest) - 14 + tx.len <= shared.mtu =>
+        {
+            *ip_id = ip_id.wrapping_add(1);
+            let l2 = L2 {
+                src: shared.mac,
+                dst: mac,
+            };
+            frame::write_headers(chunk, pay, tx.len, src, tx.dest, &l2, *ip_id).ok()
+        }
+        _ => None,
+    }
+}
+
+/// Hands the frames queued on the tx ring to the kernel, kicking it (a
+/// bounded number of times) until it has taken them.
+fn publish_tx(xsk: &mut Xsk, counters: &WorkerCounters) {
+    xsk.tx_publish();
+    for _ in 0..MAX_KICKS {
+        inc(&counters.send_calls);
+        if xsk.kick().is_err() || xsk.tx_pending() == 0 {
+            break;
+        }
+    }
+}
+
+/// Counts the frames the kernel dropped because this worker fell behind
+/// (the rx ring full, or no free frame on the fill ring): the XSK's
+/// equivalent of a socket's SO_RXQ_OVFL. `seen` is the total so far.
+fn count_kernel_drops(xsk: &Xsk, seen: &mut u64, counters: &WorkerCounters) {
+    if let Ok(st) = xsk.stats() {
+        let total = st.rx_dropped + st.rx_ring_full;
+        if total > *seen {
+            add(&counters.kernel_drops, total - *seen);
+            *seen = total;
+        }
     }
 }
 

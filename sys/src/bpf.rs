@@ -62,10 +62,10 @@ const ATTACH_TYPE_XDP: u32 = 37;
 const BPF_ANY: u64 = 0;
 
 /// The XDP verdict `XDP_PASS`: hand the frame to the kernel stack.
-pub(crate) const XDP_PASS: u32 = 2;
+pub const XDP_PASS: u32 = 2;
 /// The XDP verdict `XDP_REDIRECT`: the frame went to the redirect target.
 #[cfg(test)]
-pub(crate) const XDP_REDIRECT: u32 = 4;
+pub const XDP_REDIRECT: u32 = 4;
 
 /// `XDP_FLAGS_SKB_MODE`: generic XDP, after the skb is built.
 const XDP_FLAGS_SKB_MODE: u32 = 2;
@@ -231,7 +231,7 @@ fn obj_name(name: &str) -> [u8; 16] {
 
 /// A BPF map: the port map or the XSKMAP the steering program reads.
 #[derive(Debug)]
-pub(crate) struct BpfMap {
+pub struct BpfMap {
     fd: OwnedFd,
     /// Bytes of a key: the kernel reads this many behind a key pointer.
     key_size: usize,
@@ -262,12 +262,12 @@ impl BpfMap {
 
     /// Hash map: UDP destination port (u16, network byte order as the key
     /// bytes) → owner rx queue (u32, native byte order).
-    pub(crate) fn port_map(max_entries: u32) -> io::Result<BpfMap> {
+    pub fn port_map(max_entries: u32) -> io::Result<BpfMap> {
         BpfMap::create(MAP_TYPE_HASH, 2, 4, max_entries, "rampart_ports")
     }
 
     /// `BPF_MAP_TYPE_XSKMAP` with `queues` entries, indexed by rx queue.
-    pub(crate) fn xsk_map(queues: u32) -> io::Result<BpfMap> {
+    pub fn xsk_map(queues: u32) -> io::Result<BpfMap> {
         BpfMap::create(MAP_TYPE_XSKMAP, 4, 4, queues, "rampart_xsks")
     }
 
@@ -314,25 +314,25 @@ impl BpfMap {
 
     /// Steers UDP destination `port` to the XSK of rx queue `owner_queue`
     /// (port map only: elsewhere `InvalidInput`).
-    pub(crate) fn set_port(&self, port: u16, owner_queue: u32) -> io::Result<()> {
+    pub fn set_port(&self, port: u16, owner_queue: u32) -> io::Result<()> {
         self.update(&port.to_be_bytes(), &owner_queue.to_ne_bytes())
     }
 
     /// Stops steering `port` (port map only); a port that was not set is
     /// fine.
-    pub(crate) fn remove_port(&self, port: u16) -> io::Result<()> {
+    pub fn remove_port(&self, port: u16) -> io::Result<()> {
         self.delete(&port.to_be_bytes())
     }
 
     /// Puts the AF_XDP socket `xsk_fd` into slot `queue` (XSKMAP only).
     /// The map holds its own reference to the socket; a socket that is
     /// not AF_XDP is `EOPNOTSUPP`, a slot past the end `E2BIG`.
-    pub(crate) fn set_xsk(&self, queue: u32, xsk_fd: RawFd) -> io::Result<()> {
+    pub fn set_xsk(&self, queue: u32, xsk_fd: RawFd) -> io::Result<()> {
         self.update(&queue.to_ne_bytes(), &(xsk_fd as u32).to_ne_bytes())
     }
 
     /// Empties slot `queue` (XSKMAP only); an empty slot is fine.
-    pub(crate) fn clear_xsk(&self, queue: u32) -> io::Result<()> {
+    pub fn clear_xsk(&self, queue: u32) -> io::Result<()> {
         self.delete(&queue.to_ne_bytes())
     }
 }
@@ -415,7 +415,7 @@ const HELPER_REDIRECT_MAP: i32 = 51;
 /// One `struct bpf_insn` as a little-endian 64-bit word: opcode, then
 /// `dst_reg` (low nibble) and `src_reg` (high nibble), the 16-bit offset
 /// and the 32-bit immediate.
-pub(crate) fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
+pub fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
     u64::from(code)
         | (u64::from((dst & 0xf) | ((src & 0xf) << 4)) << 8)
         | (u64::from(off as u16) << 16)
@@ -424,12 +424,12 @@ pub(crate) fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
 
 /// A jump target of an [`Asm`], bound to a position with [`Asm::bind`].
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Label(usize);
+pub struct Label(usize);
 
 /// A minimal eBPF assembler: emits instruction words, resolves jumps to
 /// labels (forward or backward) in [`Asm::finish`].
 #[derive(Default)]
-pub(crate) struct Asm {
+pub struct Asm {
     /// Instruction words emitted so far.
     insns: Vec<u64>,
     /// Where each label was bound (`None`: not yet).
@@ -440,13 +440,13 @@ pub(crate) struct Asm {
 
 impl Asm {
     /// A new label, to be bound later.
-    pub(crate) fn label(&mut self) -> Label {
+    pub fn label(&mut self) -> Label {
         self.labels.push(None);
         Label(self.labels.len() - 1)
     }
 
     /// Binds `l` (a label of this assembler) to the next instruction.
-    pub(crate) fn bind(&mut self, l: Label) {
+    pub fn bind(&mut self, l: Label) {
         let here = self.insns.len();
         if let Some(slot) = self.labels.get_mut(l.0) {
             *slot = Some(here);
@@ -454,25 +454,25 @@ impl Asm {
     }
 
     /// Emits one instruction.
-    pub(crate) fn op(&mut self, code: u8, dst: u8, src: u8, off: i16, imm: i32) {
+    pub fn op(&mut self, code: u8, dst: u8, src: u8, off: i16, imm: i32) {
         self.insns.push(insn(code, dst, src, off, imm));
     }
 
     /// Emits a jump instruction to `to`.
-    pub(crate) fn jump(&mut self, code: u8, dst: u8, src: u8, imm: i32, to: Label) {
+    pub fn jump(&mut self, code: u8, dst: u8, src: u8, imm: i32, to: Label) {
         self.fixups.push((self.insns.len(), to));
         self.op(code, dst, src, 0, imm);
     }
 
     /// Emits `dst = map` (the two-slot `LD_IMM64` with a map fd).
-    pub(crate) fn ld_map_fd(&mut self, dst: u8, map_fd: RawFd) {
+    pub fn ld_map_fd(&mut self, dst: u8, map_fd: RawFd) {
         self.op(op::LD_IMM64, dst, PSEUDO_MAP_FD, 0, map_fd);
         self.op(0, 0, 0, 0, 0);
     }
 
     /// The finished program, or `None` if a jump's label was never bound
     /// or lies out of a jump's reach.
-    pub(crate) fn finish(mut self) -> Option<Vec<u64>> {
+    pub fn finish(mut self) -> Option<Vec<u64>> {
         for &(at, Label(l)) in &self.fixups {
             let target = (*self.labels.get(l)?)?;
             let off = i16::try_from(target as i64 - (at as i64 + 1)).ok()?;
@@ -497,7 +497,7 @@ fn wire16(v: u16) -> i32 {
 
 /// The steering program (see the module doc), with `ports_fd` (the port
 /// map) and `xsks_fd` (the XSKMAP) built into its map loads.
-pub(crate) fn steer_program(ports_fd: RawFd, xsks_fd: RawFd) -> Vec<u64> {
+pub fn steer_program(ports_fd: RawFd, xsks_fd: RawFd) -> Vec<u64> {
     use op::*;
     use reg::*;
     let mut a = Asm::default();
@@ -579,14 +579,14 @@ fn log_tail(log: &[u8], max: usize) -> String {
 
 /// The loaded steering program.
 #[derive(Debug)]
-pub(crate) struct XdpProgram {
+pub struct XdpProgram {
     fd: OwnedFd,
 }
 
 impl XdpProgram {
     /// Loads the steering program over `ports` and `xsks`; the error
     /// carries the tail of the verifier log.
-    pub(crate) fn load(ports: &BpfMap, xsks: &BpfMap) -> io::Result<XdpProgram> {
+    pub fn load(ports: &BpfMap, xsks: &BpfMap) -> io::Result<XdpProgram> {
         if cfg!(target_endian = "big") {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -645,7 +645,7 @@ impl XdpProgram {
     /// reports a redirect, it performs none. Frames shorter than an
     /// Ethernet header are refused by the kernel (`EINVAL`).
     #[cfg(test)]
-    pub(crate) fn test_run(&self, frame: &[u8]) -> io::Result<u32> {
+    pub fn test_run(&self, frame: &[u8]) -> io::Result<u32> {
         self.run(frame, &[])
     }
 
@@ -685,7 +685,7 @@ impl AsFd for XdpProgram {
 
 /// How the program is attached to a device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum XdpMode {
+pub enum XdpMode {
     /// In the driver (`XDP_FLAGS_DRV_MODE`), before any skb exists.
     Native,
     /// After the skb is built (`XDP_FLAGS_SKB_MODE`); works on any device.
@@ -705,7 +705,7 @@ impl XdpMode {
 /// The program attached to a device through a `bpf_link`; dropping it
 /// (or the process dying) detaches the program.
 #[derive(Debug)]
-pub(crate) struct XdpLink {
+pub struct XdpLink {
     fd: OwnedFd,
 }
 
@@ -714,7 +714,7 @@ impl XdpLink {
     /// kernel ≥ 5.9). The OS error comes back as it is, so a probe can
     /// tell why: `EOPNOTSUPP` (no native XDP in this driver), `EBUSY`
     /// (another XDP program is attached), `EPERM`, `ENODEV`.
-    pub(crate) fn attach(prog: &XdpProgram, ifindex: u32, mode: XdpMode) -> io::Result<XdpLink> {
+    pub fn attach(prog: &XdpProgram, ifindex: u32, mode: XdpMode) -> io::Result<XdpLink> {
         let mut attr = LinkCreateAttr {
             prog_fd: prog.fd.as_raw_fd() as u32,
             target_ifindex: ifindex,

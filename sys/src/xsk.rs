@@ -15,7 +15,7 @@
 //!
 //! # Soundness argument
 //!
-//! - Every mapping (UMEM, four rings) is owned by a [`Mapping`] that unmaps
+//! - Every mapping (UMEM, four rings) is owned by a `Mapping` that unmaps
 //!   it on drop, and lives as long as the [`Xsk`]; pointers into them never
 //!   escape except as borrows of `&mut Xsk`.
 //! - Ring indices: the producer and consumer words are `AtomicU32` at
@@ -41,14 +41,14 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use super::cvt;
+use crate::cvt;
 
 /// Bytes per UMEM frame (aligned mode needs a power of two ≥ 2048).
-pub(crate) const FRAME_SIZE: usize = 2048;
+pub const FRAME_SIZE: usize = 2048;
 
 /// How the socket binds to its queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum XskBind {
+pub enum XskBind {
     /// The driver DMAs straight into the UMEM (`XDP_ZEROCOPY`).
     ZeroCopy,
     /// The kernel copies frames into and out of the UMEM (`XDP_COPY`).
@@ -57,7 +57,7 @@ pub(crate) enum XskBind {
 
 /// Sizes for one socket.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct XskConfig {
+pub struct XskConfig {
     /// UMEM frames (a power of two).
     pub frames: u32,
     /// Entries per ring (a power of two, at most `frames`).
@@ -226,7 +226,7 @@ unsafe impl Send for Ring {}
 
 /// A received frame, owned by user space until it is sent or recycled.
 #[derive(Debug)]
-pub(crate) struct RxFrame {
+pub struct RxFrame {
     /// UMEM address of the packet's first byte.
     addr: u64,
     /// Packet bytes.
@@ -235,14 +235,19 @@ pub(crate) struct RxFrame {
 
 impl RxFrame {
     /// Packet length in bytes.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.len as usize
+    }
+
+    /// True for a frame of no bytes (the kernel never delivers one).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 }
 
 /// Counters the kernel keeps for the socket (`XDP_STATISTICS`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct XskStats {
+pub struct XskStats {
     /// Frames dropped for reasons other than a full ring.
     pub rx_dropped: u64,
     /// Frames dropped because the rx ring was full.
@@ -254,7 +259,7 @@ pub(crate) struct XskStats {
 }
 
 /// One AF_XDP socket bound to one (interface, queue).
-pub(crate) struct Xsk {
+pub struct Xsk {
     fill: Ring,
     comp: Ring,
     rx: Ring,
@@ -307,7 +312,7 @@ impl Xsk {
     /// are on the free list. `EBUSY` right after a previous socket on the
     /// same queue closed (the kernel releases it asynchronously) is retried
     /// for up to 2 s.
-    pub(crate) fn new(ifindex: u32, queue: u32, cfg: &XskConfig) -> io::Result<Xsk> {
+    pub fn new(ifindex: u32, queue: u32, cfg: &XskConfig) -> io::Result<Xsk> {
         if !cfg.frames.is_power_of_two() || !cfg.ring.is_power_of_two() || cfg.ring > cfg.frames {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -400,12 +405,12 @@ impl Xsk {
     }
 
     /// The socket's fd (for epoll and the XSKMAP).
-    pub(crate) fn raw_fd(&self) -> RawFd {
+    pub fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
 
     /// Moves frames from the free list onto the fill ring, as many as fit.
-    pub(crate) fn refill(&mut self) -> u32 {
+    pub fn refill(&mut self) -> u32 {
         let cons = self.fill.word(self.fill.consumer).load(Ordering::Acquire);
         let room = self.fill.size - self.fill.local.wrapping_sub(cons);
         let n = room.min(self.free.len() as u32);
@@ -429,7 +434,7 @@ impl Xsk {
     }
 
     /// How many received frames wait on the rx ring.
-    pub(crate) fn rx_ready(&self) -> u32 {
+    pub fn rx_ready(&self) -> u32 {
         self.rx
             .word(self.rx.producer)
             .load(Ordering::Acquire)
@@ -440,7 +445,7 @@ impl Xsk {
     /// Takes the next received frame off the rx ring (`None`: empty). A
     /// descriptor whose address or length lies outside the UMEM is dropped
     /// (its frame is lost, which the kernel never causes).
-    pub(crate) fn rx_take(&mut self) -> Option<RxFrame> {
+    pub fn rx_take(&mut self) -> Option<RxFrame> {
         loop {
             if self.rx_ready() == 0 {
                 return None;
@@ -469,7 +474,7 @@ impl Xsk {
     }
 
     /// The whole frame holding `f`, and the offset of its packet in it.
-    pub(crate) fn frame_mut(&mut self, f: &RxFrame) -> (&mut [u8], usize) {
+    pub fn frame_mut(&mut self, f: &RxFrame) -> (&mut [u8], usize) {
         let base = (f.addr & !(FRAME_SIZE as u64 - 1)) as usize;
         let off = f.addr as usize - base;
         // SAFETY: `in_umem` checked base + FRAME_SIZE <= umem.len when the
@@ -482,14 +487,14 @@ impl Xsk {
     }
 
     /// Puts a frame back on the free list (dropped, or not sent).
-    pub(crate) fn recycle(&mut self, f: RxFrame) {
+    pub fn recycle(&mut self, f: RxFrame) {
         if self.free.len() < self.frames as usize {
             self.free.push(f.addr & !(FRAME_SIZE as u64 - 1));
         }
     }
 
     /// Free slots on the tx ring.
-    pub(crate) fn tx_room(&self) -> u32 {
+    pub fn tx_room(&self) -> u32 {
         let cons = self.tx.word(self.tx.consumer).load(Ordering::Acquire);
         self.tx.size - self.tx.local.wrapping_sub(cons)
     }
@@ -497,7 +502,7 @@ impl Xsk {
     /// Queues bytes `[start, start + len)` of the frame for sending (made
     /// visible by [`Xsk::tx_publish`]). Gives the frame back if the ring is
     /// full or the span is outside the frame.
-    pub(crate) fn send(&mut self, f: RxFrame, start: usize, len: usize) -> Result<(), RxFrame> {
+    pub fn send(&mut self, f: RxFrame, start: usize, len: usize) -> Result<(), RxFrame> {
         if start + len > FRAME_SIZE || len == 0 || self.tx_room() == 0 {
             return Err(f);
         }
@@ -514,14 +519,14 @@ impl Xsk {
     }
 
     /// Publishes the queued tx descriptors to the kernel.
-    pub(crate) fn tx_publish(&mut self) {
+    pub fn tx_publish(&mut self) {
         self.tx
             .word(self.tx.producer)
             .store(self.tx.local, Ordering::Release);
     }
 
     /// Tx descriptors the kernel has not consumed yet.
-    pub(crate) fn tx_pending(&self) -> u32 {
+    pub fn tx_pending(&self) -> u32 {
         self.tx
             .local
             .wrapping_sub(self.tx.word(self.tx.consumer).load(Ordering::Acquire))
@@ -531,7 +536,7 @@ impl Xsk {
     /// kick sends at most 32 frames (the kernel's batch): call until
     /// [`Xsk::tx_pending`] is 0. `EAGAIN`/`EBUSY`/`ENOBUFS` are not errors:
     /// the kernel is busy, the frames stay queued.
-    pub(crate) fn kick(&self) -> io::Result<()> {
+    pub fn kick(&self) -> io::Result<()> {
         // SAFETY: sendto with no buffer and no address only wakes the
         // kernel's tx path for this socket.
         let r = unsafe {
@@ -556,7 +561,7 @@ impl Xsk {
 
     /// Moves the frames the kernel has sent from the completion ring onto
     /// the free list; returns how many.
-    pub(crate) fn reap(&mut self) -> u32 {
+    pub fn reap(&mut self) -> u32 {
         let prod = self.comp.word(self.comp.producer).load(Ordering::Acquire);
         let n = prod.wrapping_sub(self.comp.local).min(self.comp.size);
         for k in 0..n {
@@ -576,7 +581,7 @@ impl Xsk {
     }
 
     /// The kernel's counters for this socket.
-    pub(crate) fn stats(&self) -> io::Result<XskStats> {
+    pub fn stats(&self) -> io::Result<XskStats> {
         let (s, _) = getsockopt::<libc::xdp_statistics>(self.raw_fd(), libc::XDP_STATISTICS)?;
         Ok(XskStats {
             rx_dropped: s.rx_dropped,

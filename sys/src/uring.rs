@@ -21,17 +21,17 @@ use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
-use super::GSO_MAX_SEGMENTS;
+use crate::GSO_MAX_SEGMENTS;
 
 /// Header the kernel writes before each multishot `recvmsg` datagram
 /// (`struct io_uring_recvmsg_out`).
 const RECVMSG_OUT: usize = 16;
 /// Room reserved for the source address (≥ `sockaddr_in6`).
-pub(crate) const NAME_LEN: usize = 32;
+pub const NAME_LEN: usize = 32;
 /// Room reserved for control messages (`CMSG_SPACE(4)`, `SO_RXQ_OVFL`).
-pub(crate) const CONTROL_LEN: usize = 24;
+pub const CONTROL_LEN: usize = 24;
 /// Where the datagram starts in a buffer.
-pub(crate) const PAYLOAD_OFFSET: usize = RECVMSG_OUT + NAME_LEN + CONTROL_LEN;
+pub const PAYLOAD_OFFSET: usize = RECVMSG_OUT + NAME_LEN + CONTROL_LEN;
 /// The provided-buffer group id.
 const BGID: u16 = 0;
 /// Registered-file slots per ring: one per port a worker can hold (a
@@ -60,7 +60,7 @@ struct GsoArgs {
     hdr: libc::msghdr,
     iovs: [libc::iovec; GSO_MAX_SEGMENTS],
     addr: libc::sockaddr_storage,
-    cmsg: super::CmsgBuf,
+    cmsg: crate::cmsg::CmsgBuf,
     /// The buffers it sends, in order.
     bids: [u16; GSO_MAX_SEGMENTS],
     count: usize,
@@ -69,11 +69,23 @@ struct GsoArgs {
 
 /// GSO sends in flight at once per ring; a run that finds none free is
 /// sent datagram by datagram.
-pub(crate) const GSO_SLOTS: u16 = 64;
+pub const GSO_SLOTS: u16 = 64;
+
+/// Whether a multishot operation stays armed after the completion whose
+/// CQE flags are `flags` (else it must be armed again).
+pub fn more(flags: u32) -> bool {
+    cqueue::more(flags)
+}
+
+/// What a send completion's result (CQE `res`) says: the bytes sent, or
+/// why not.
+pub fn send_result(res: i32) -> Result<usize, crate::SendError> {
+    usize::try_from(res).map_err(|_| crate::SendError::from_errno(-res))
+}
 
 /// A datagram taken out of the buffer ring.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Received {
+pub struct Received {
     /// The buffer id; the buffer is ours until sent or recycled.
     pub bid: u16,
     /// Datagram length (within the buffer's payload area).
@@ -88,7 +100,7 @@ pub(crate) struct Received {
 
 /// An io_uring instance with a ring of `n` provided buffers of `slot`
 /// bytes each.
-pub(crate) struct Ring {
+pub struct Ring {
     ring: IoUring,
     /// The buffer ring entries (page-aligned, `n` entries).
     entries: NonNull<u8>,
@@ -137,7 +149,7 @@ fn open_files_limit() -> u32 {
 /// skips the descriptor-table lookup and reference count per operation)
 /// or a plain descriptor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Sock {
+pub enum Sock {
     /// A slot of the registered-file table.
     Fixed(u32),
     /// A descriptor.
@@ -148,12 +160,7 @@ impl Ring {
     /// Sets up the ring (SQ of `sq_entries`) and registers `n` (a power of
     /// two) buffers of `slot` bytes; the kernel may fill `provide_len`
     /// bytes of each (the rest is tailroom).
-    pub(crate) fn new(
-        sq_entries: u32,
-        n: u16,
-        slot: usize,
-        provide_len: usize,
-    ) -> io::Result<Ring> {
+    pub fn new(sq_entries: u32, n: u16, slot: usize, provide_len: usize) -> io::Result<Ring> {
         if !n.is_power_of_two() || provide_len > slot || provide_len <= PAYLOAD_OFFSET {
             return Err(io::Error::from(io::ErrorKind::InvalidInput));
         }
@@ -263,7 +270,7 @@ impl Ring {
 
     /// Whether multishot `recvmsg` with provided buffers works here; the
     /// kernel answers an unsupported opcode or flag with an error CQE.
-    pub(crate) fn probe() -> io::Result<()> {
+    pub fn probe() -> io::Result<()> {
         let mut p = io_uring::Probe::new();
         let ring = IoUring::new(8)?;
         ring.submitter().register_probe(&mut p)?;
@@ -323,7 +330,7 @@ impl Ring {
     }
 
     /// Hands a buffer of ours back to the kernel's ring.
-    pub(crate) fn recycle(&mut self, bid: u16) {
+    pub fn recycle(&mut self, bid: u16) {
         if bid < self.n && self.state[usize::from(bid)] == BufState::User {
             self.give(bid);
             self.publish();
@@ -331,7 +338,7 @@ impl Ring {
     }
 
     /// The whole buffer `bid`, if it is ours.
-    pub(crate) fn buf_mut(&mut self, bid: u16) -> &mut [u8] {
+    pub fn buf_mut(&mut self, bid: u16) -> &mut [u8] {
         if bid >= self.n || self.state[usize::from(bid)] != BufState::User {
             return &mut [];
         }
@@ -360,7 +367,7 @@ impl Ring {
     /// Registers `fd` in slot `slot` of the registered-file table and
     /// names it by that slot, or by descriptor where there is no table or
     /// the slot is out of it.
-    pub(crate) fn register_socket(&mut self, slot: u32, fd: RawFd) -> Sock {
+    pub fn register_socket(&mut self, slot: u32, fd: RawFd) -> Sock {
         if slot < self.fixed_slots
             && self
                 .ring
@@ -376,14 +383,14 @@ impl Ring {
 
     /// Empties a registered-file slot (operations in flight keep their
     /// own reference to the file).
-    pub(crate) fn unregister_socket(&mut self, sock: Sock) {
+    pub fn unregister_socket(&mut self, sock: Sock) {
         if let Sock::Fixed(slot) = sock {
             let _ = self.ring.submitter().register_files_update(slot, &[-1]);
         }
     }
 
     /// Arms a multishot `recvmsg` on `sock` into the buffer ring.
-    pub(crate) fn arm_recv(&mut self, sock: Sock, user_data: u64) -> io::Result<()> {
+    pub fn arm_recv(&mut self, sock: Sock, user_data: u64) -> io::Result<()> {
         let sqe = match sock {
             Sock::Fixed(i) => {
                 opcode::RecvMsgMulti::new(types::Fixed(i), &*self.recv_template, BGID)
@@ -396,7 +403,7 @@ impl Ring {
     }
 
     /// Arms a multishot poll for readability on `fd`.
-    pub(crate) fn arm_poll(&mut self, fd: RawFd, user_data: u64) -> io::Result<()> {
+    pub fn arm_poll(&mut self, fd: RawFd, user_data: u64) -> io::Result<()> {
         let sqe = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32)
             .multi(true)
             .build()
@@ -405,7 +412,7 @@ impl Ring {
     }
 
     /// Cancels the operation(s) with `target` user data.
-    pub(crate) fn cancel(&mut self, target: u64, user_data: u64) -> io::Result<()> {
+    pub fn cancel(&mut self, target: u64, user_data: u64) -> io::Result<()> {
         let sqe = opcode::AsyncCancel2::new(types::CancelBuilder::user_data(target).all())
             .build()
             .user_data(user_data);
@@ -414,7 +421,7 @@ impl Ring {
 
     /// Sends `len` bytes at `offset` of buffer `bid` (ours) from `sock` to
     /// `dest`. The buffer stays the kernel's until [`Ring::send_done`].
-    pub(crate) fn send(
+    pub fn send(
         &mut self,
         sock: Sock,
         bid: u16,
@@ -431,7 +438,7 @@ impl Ring {
         }
         let base = self.buf_ptr(bid);
         let a = &mut self.send_args[usize::from(bid)];
-        let namelen = super::sockaddr_from(dest, &mut a.addr);
+        let namelen = crate::addr::sockaddr_from(dest, &mut a.addr);
         a.iov = libc::iovec {
             // SAFETY: offset + len <= slot (checked), inside the buffer.
             iov_base: unsafe { base.add(offset) }.cast(),
@@ -477,7 +484,7 @@ impl Ring {
     }
 
     /// A send of buffer `bid` completed: the buffer is ours again.
-    pub(crate) fn send_done(&mut self, bid: u16) {
+    pub fn send_done(&mut self, bid: u16) {
         if bid < self.n && self.state[usize::from(bid)] == BufState::Sending {
             self.state[usize::from(bid)] = BufState::User;
         }
@@ -488,7 +495,7 @@ impl Ring {
     /// `len`-byte datagrams, using GSO slot `slot`. The buffers stay the
     /// kernel's until [`Ring::segmented_done`].
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn send_segmented(
+    pub fn send_segmented(
         &mut self,
         slot: u16,
         sock: Sock,
@@ -527,13 +534,13 @@ impl Ring {
         }
         let g = &mut self.gso_args[usize::from(slot)];
         g.count = bids.len();
-        let namelen = super::sockaddr_from(dest, &mut g.addr);
+        let namelen = crate::addr::sockaddr_from(dest, &mut g.addr);
         g.hdr.msg_name = (&mut g.addr as *mut libc::sockaddr_storage).cast();
         g.hdr.msg_namelen = namelen;
         g.hdr.msg_iov = g.iovs.as_mut_ptr();
         g.hdr.msg_iovlen = bids.len() as _;
         g.hdr.msg_flags = 0;
-        super::set_udp_segment(&mut g.hdr, &mut g.cmsg, len as u16);
+        crate::cmsg::set_udp_segment(&mut g.hdr, &mut g.cmsg, len as u16);
         let sqe = match sock {
             Sock::Fixed(i) => opcode::SendMsg::new(types::Fixed(i), &g.hdr).build(),
             Sock::Fd(fd) => opcode::SendMsg::new(types::Fd(fd), &g.hdr).build(),
@@ -557,7 +564,7 @@ impl Ring {
 
     /// A GSO send finished: its buffers are ours again. Returns them, in
     /// the order sent.
-    pub(crate) fn segmented_done(&mut self, slot: u16) -> ([u16; GSO_MAX_SEGMENTS], usize) {
+    pub fn segmented_done(&mut self, slot: u16) -> ([u16; GSO_MAX_SEGMENTS], usize) {
         let Some(g) = self.gso_args.get_mut(usize::from(slot)) else {
             return ([0; GSO_MAX_SEGMENTS], 0);
         };
@@ -576,7 +583,7 @@ impl Ring {
 
     /// Takes the buffer of a receive completion (`flags` of its CQE) and
     /// parses what the kernel wrote into it.
-    pub(crate) fn take_received(&mut self, res: i32, flags: u32) -> Option<Received> {
+    pub fn take_received(&mut self, res: i32, flags: u32) -> Option<Received> {
         let bid = cqueue::buffer_select(flags)?;
         if bid >= self.n || self.state[usize::from(bid)] != BufState::Kernel {
             return None;
@@ -597,12 +604,12 @@ impl Ring {
         }
         let word = |at: usize| u32::from_ne_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);
         let (namelen, controllen, payloadlen, msg_flags) = (word(0), word(4), word(8), word(12));
-        let src = super::sockaddr_from_bytes(
+        let src = crate::addr::sockaddr_from_bytes(
             &buf[RECVMSG_OUT..RECVMSG_OUT + (namelen as usize).min(NAME_LEN)],
         );
         let control = &buf[RECVMSG_OUT + NAME_LEN
             ..RECVMSG_OUT + NAME_LEN + (controllen as usize).min(CONTROL_LEN)];
-        let ovfl = super::parse_rxq_ovfl(control);
+        let ovfl = crate::cmsg::parse_rxq_ovfl(control);
         let room = written - PAYLOAD_OFFSET;
         Some(Received {
             bid,
@@ -614,14 +621,14 @@ impl Ring {
     }
 
     /// Submits what is queued, without waiting.
-    pub(crate) fn submit(&mut self) -> io::Result<()> {
+    pub fn submit(&mut self) -> io::Result<()> {
         self.ring.submit()?;
         Ok(())
     }
 
     /// Submits what is queued and waits up to `timeout_ms` for at least
     /// one completion (a timeout or a signal is not an error).
-    pub(crate) fn wait(&mut self, timeout_ms: u32) -> io::Result<()> {
+    pub fn wait(&mut self, timeout_ms: u32) -> io::Result<()> {
         let ts = types::Timespec::new()
             .sec(u64::from(timeout_ms / 1000))
             .nsec((timeout_ms % 1000) * 1_000_000);
@@ -641,7 +648,7 @@ impl Ring {
 
     /// The next completion: (user data, result, flags). Counts finished
     /// operations.
-    pub(crate) fn next_completion(&mut self) -> Option<(u64, i32, u32)> {
+    pub fn next_completion(&mut self) -> Option<(u64, i32, u32)> {
         let cqe = self.ring.completion().next()?;
         if !cqueue::more(cqe.flags()) {
             self.inflight = self.inflight.saturating_sub(1);
@@ -650,7 +657,7 @@ impl Ring {
     }
 
     /// Number of buffers.
-    pub(crate) fn buffers(&self) -> u16 {
+    pub fn buffers(&self) -> u16 {
         self.n
     }
 }
