@@ -412,6 +412,7 @@ impl LegSpec {
         let flows = LegFlows {
             rtp_socket: node_rtp,
             rtcp_socket: node_rtcp,
+            rtcp_mux: false,
             remote_rtp: self.signal_remote.then(|| phone.addr()),
             remote_rtcp: (self.signal_remote && self.separate_rtcp).then(|| phone.rtcp_addr()),
             latch: self.latch,

@@ -179,6 +179,7 @@ fn relay_without_allocating(kind: BackendKind) {
             LegFlows {
                 rtp_socket: node_a,
                 rtcp_socket: None,
+                rtcp_mux: false,
                 remote_rtp: None,
                 remote_rtcp: None,
                 latch: LatchMode::Authenticated,
@@ -190,6 +191,7 @@ fn relay_without_allocating(kind: BackendKind) {
             LegFlows {
                 rtp_socket: node_b,
                 rtcp_socket: None,
+                rtcp_mux: false,
                 remote_rtp: Some(phone_b.local_addr().unwrap()),
                 remote_rtcp: None,
                 latch: LatchMode::Authenticated,

@@ -36,6 +36,7 @@ fn leg(socket: UdpSocket) -> LegFlows {
     LegFlows {
         rtp_socket: socket,
         rtcp_socket: None,
+        rtcp_mux: false,
         remote_rtp: None,
         remote_rtcp: None,
         latch: LatchMode::default(),

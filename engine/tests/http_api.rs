@@ -1039,9 +1039,18 @@ fn metrics_and_health() {
         &mut |_p: &mut Vec<u8>| {},
         &mut |p: &mut [u8]| p.len(),
     );
-    let r = http(api, "GET", "/metrics", None);
-    assert_eq!(r.status, 200);
-    let m = r.body;
+    // The worker counts a packet out once its send returned, which can be
+    // after the phone got it: read the metrics until it did (bounded).
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let m = loop {
+        let r = http(api, "GET", "/metrics", None);
+        assert_eq!(r.status, 200);
+        let out = metric(&r.body, "rampart_packets_total{direction=\"out\"}");
+        if out.is_some_and(|n| n >= 1) || Instant::now() > deadline {
+            break r.body;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     for series in [
         "rampart_calls_active",
         "rampart_legs_active",

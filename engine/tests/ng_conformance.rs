@@ -896,3 +896,104 @@ fn early_media_answer_on_183_then_again_on_200() {
     let d = ng.req(&[("call-id", s(call)), ("command", s("delete"))]);
     ok(&d);
 }
+
+/// A plain RTCP sender report from `ssrc`.
+fn rtcp_sr(ssrc: u32) -> Vec<u8> {
+    let mut p = vec![0x80, 200, 0, 6];
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(&[0u8; 20]);
+    p
+}
+
+/// Sends RTCP from `from` to `to` until `rx` gets it (a few tries).
+fn rtcp_arrives(from: &UdpSocket, to: SocketAddr, rx: &UdpSocket, ssrc: u32) -> bool {
+    let sr = rtcp_sr(ssrc);
+    let mut buf = [0u8; 256];
+    for _ in 0..5 {
+        from.send_to(&sr, to).unwrap();
+        while let Ok((n, _)) = rx.recv_from(&mut buf) {
+            if buf[..n] == sr[..] {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[test]
+fn rtcp_mux_changes_on_a_re_offer() {
+    let (_node, mut ng) = start(config(43000));
+    let mut a = phone();
+    let mut b = phone();
+    let call = "mux-change";
+    // Without mux: RTCP from B reaches A's RTCP port.
+    let r = ng.req(&offer_items(
+        call,
+        &sdp(1, &[a.media("audio", "RTP/AVP", &[], "")]),
+        vec![],
+    ));
+    ok(&r);
+    let (to_b, _, _, mux) = target(get(&r, "sdp"), 0);
+    assert!(!mux);
+    let r = ng.req(&answer_items(
+        call,
+        &sdp(1, &[b.answer_media("RTP/AVP", None, "")]),
+        vec![],
+    ));
+    ok(&r);
+    let (to_a, _, _, _) = target(get(&r, "sdp"), 0);
+    flow(&a.rtp, to_a, None, &b.rtp, None, 1, 1);
+    flow(&b.rtp, to_b, None, &a.rtp, None, 1, 2);
+    let rtcp_port = |s: SocketAddr| SocketAddr::new(s.ip(), s.port() + 1);
+    assert!(
+        rtcp_arrives(&b.rtcp, rtcp_port(to_b), &a.rtcp, 2),
+        "RTCP to A's RTCP port"
+    );
+    // A re-offer with a=rtcp-mux, answered with it: RTCP goes over the RTP
+    // ports both ways.
+    let r = ng.req(&offer_items(
+        call,
+        &sdp(2, &[a.media("audio", "RTP/AVP", &[], "a=rtcp-mux\r\n")]),
+        vec![],
+    ));
+    ok(&r);
+    let (to_b, _, _, mux) = target(get(&r, "sdp"), 0);
+    assert!(mux, "mux offered toward B");
+    let r = ng.req(&answer_items(
+        call,
+        &sdp(2, &[b.answer_media("RTP/AVP", None, "a=rtcp-mux\r\n")]),
+        vec![],
+    ));
+    ok(&r);
+    let (to_a, _, _, mux) = target(get(&r, "sdp"), 0);
+    assert!(mux, "mux accepted toward A");
+    assert!(
+        rtcp_arrives(&b.rtp, to_b, &a.rtp, 3),
+        "muxed RTCP to A's RTP port"
+    );
+    assert!(
+        rtcp_arrives(&a.rtp, to_a, &b.rtp, 4),
+        "muxed RTCP to B's RTP port"
+    );
+    flow(&a.rtp, to_a, None, &b.rtp, None, 2, 1);
+    // And back without mux.
+    let r = ng.req(&offer_items(
+        call,
+        &sdp(3, &[a.media("audio", "RTP/AVP", &[], "")]),
+        vec![],
+    ));
+    ok(&r);
+    let (to_b, _, _, mux) = target(get(&r, "sdp"), 0);
+    assert!(!mux);
+    let r = ng.req(&answer_items(
+        call,
+        &sdp(3, &[b.answer_media("RTP/AVP", None, "")]),
+        vec![],
+    ));
+    ok(&r);
+    assert!(
+        rtcp_arrives(&b.rtcp, rtcp_port(to_b), &a.rtcp, 5),
+        "RTCP to A's RTCP port again"
+    );
+    flow(&b.rtp, to_b, None, &a.rtp, None, 3, 2);
+}

@@ -53,6 +53,7 @@ fn leg(topo: &Topology, node: IpAddr, ns: Ns, phone: IpAddr) -> (LegFlows, UdpSo
     let flows = LegFlows {
         rtp_socket: node_sock,
         rtcp_socket: None,
+        rtcp_mux: false,
         remote_rtp: Some(phone_sock.local_addr().unwrap()),
         remote_rtcp: None,
         latch: LatchMode::Authenticated,

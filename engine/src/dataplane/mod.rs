@@ -289,6 +289,10 @@ pub struct LegFlows {
     pub rtp_socket: UdpSocket,
     /// `None`: RTCP is muxed on the RTP socket (RFC 5761).
     pub rtcp_socket: Option<UdpSocket>,
+    /// RTCP muxed on the RTP socket although the leg has an RTCP socket:
+    /// kept open, so a re-negotiation can turn mux off again
+    /// ([`LegUpdate::rtcp_mux`]).
+    pub rtcp_mux: bool,
     /// The signalled RTP address of the leg's peer, if known.
     pub remote_rtp: Option<SocketAddr>,
     /// The signalled RTCP address; `None`: the RTP port + 1, or the RTP
@@ -339,6 +343,10 @@ pub struct LegUpdate {
     pub srtp_out: Option<KeyChange>,
     /// New forward mode.
     pub forward: Option<ForwardMode>,
+    /// RTCP muxed on the RTP socket, or not (only a leg with an RTCP
+    /// socket can leave mux). Forgets the signalled and latched RTCP
+    /// addresses unless `remote_rtcp` gives a new one.
+    pub rtcp_mux: Option<bool>,
 }
 
 /// A change of one direction's SRTP keys.

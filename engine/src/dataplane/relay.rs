@@ -112,6 +112,8 @@ pub struct LegParams {
     pub remote_rtcp: Option<SocketAddr>,
     /// RTCP muxed on the RTP socket (RFC 5761).
     pub rtcp_mux: bool,
+    /// The leg has an RTCP socket of its own (it can leave mux).
+    pub rtcp_socket: bool,
     /// Latch mode.
     pub latch: LatchMode,
     /// Inbound keys (`None`: plain RTP).
@@ -139,6 +141,7 @@ pub struct LegState {
     remote: [Option<SocketAddr>; 2],
     latched: [Option<SocketAddr>; 2],
     rtcp_mux: bool,
+    rtcp_socket: bool,
     counters: Arc<LegCounters>,
     latch_grace_ms: u64,
     /// When the signalled address last sent a genuine packet (RTP or RTCP),
@@ -170,6 +173,7 @@ impl LegState {
             remote: [p.remote_rtp, p.remote_rtcp],
             latched: [None, None],
             rtcp_mux: p.rtcp_mux,
+            rtcp_socket: p.rtcp_socket,
             counters: p.counters,
             latch_grace_ms: p.latch_grace_ms,
             signalled_heard_ms: p.now_ms,
@@ -313,7 +317,18 @@ impl LegState {
             srtp_in,
             srtp_out,
             forward,
+            rtcp_mux,
         } = u;
+        if let Some(mux) = rtcp_mux {
+            if !mux && !self.rtcp_socket {
+                return Err(NO_RTCP_SOCKET);
+            }
+            if mux != self.rtcp_mux {
+                self.rtcp_mux = mux;
+                self.remote[1] = None;
+                self.set_latch(1, None);
+            }
+        }
         if let Some(change) = srtp_in {
             apply_key_change(&mut self.srtp_in, change)?;
         }
@@ -354,6 +369,10 @@ impl LegState {
         Ok(())
     }
 }
+
+/// A leg without an RTCP socket cannot leave RTCP mux.
+const NO_RTCP_SOCKET: Error =
+    Error::InvalidConfig("the leg has no RTCP socket: it cannot leave RTCP mux");
 
 /// Checks, without changing anything, that `changes` can be applied in
 /// order to `ctx`: what [`apply_key_change`] would refuse is refused here
@@ -477,6 +496,12 @@ impl CallState {
             };
             check_key_changes(l.srtp_in.as_ref(), of(true))?;
             check_key_changes(l.srtp_out.as_ref(), of(false))?;
+            let demux = steps
+                .iter()
+                .any(|(id, u)| *id == leg && u.rtcp_mux == Some(false));
+            if demux && !l.rtcp_socket {
+                return Err(NO_RTCP_SOCKET);
+            }
         }
         for (leg, u) in steps {
             self.leg_mut(leg).apply(u, now_ms)?;

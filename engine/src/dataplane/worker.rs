@@ -350,7 +350,8 @@ impl Table {
         tokens: &mut [[Option<u32>; 2]; 2],
         failure: &mut Option<std::io::Error>,
     ) -> LegState {
-        let rtcp_mux = leg.rtcp_socket.is_none();
+        let rtcp_socket = leg.rtcp_socket.is_some();
+        let rtcp_mux = leg.rtcp_mux || !rtcp_socket;
         let socks = [
             Some((leg.rtp_socket, Channel::Rtp)),
             leg.rtcp_socket.map(|s| (s, Channel::Rtcp)),
@@ -382,6 +383,7 @@ impl Table {
             remote_rtp: leg.remote_rtp,
             remote_rtcp: leg.remote_rtcp,
             rtcp_mux,
+            rtcp_socket,
             latch: leg.latch,
             srtp_in: leg.srtp_in,
             srtp_out: leg.srtp_out,

@@ -408,6 +408,7 @@ fn build_and_start(
             latch: p.req.latch,
             srtp: p.keys.as_ref().map(|(k, _, _)| k.wanted()),
             forward: forward[i],
+            rtcp_mux: p.req.rtcp_mux,
         };
         let counters = LegCounters::new();
         let local_rtcp = match &b.rtcp {

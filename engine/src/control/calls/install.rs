@@ -43,6 +43,8 @@ pub struct WantedLeg {
     pub srtp: Option<WantedKeys>,
     /// How packets received on this leg reach the other.
     pub forward: ForwardMode,
+    /// RTCP muxed on the RTP socket (RFC 5761).
+    pub rtcp_mux: bool,
 }
 
 /// Why an install step cannot be done.
@@ -101,6 +103,7 @@ pub fn leg_flows(
     Ok(LegFlows {
         rtp_socket,
         rtcp_socket,
+        rtcp_mux: want.rtcp_mux,
         remote_rtp: want.remote_rtp,
         remote_rtcp: want.remote_rtcp,
         latch: want.latch,
@@ -171,6 +174,12 @@ pub fn reconcile(
         u.forward = Some(want.forward);
         changed = true;
     }
+    if want.rtcp_mux != installed.rtcp_mux {
+        // The RTCP address goes with the mux choice: the new one, or none.
+        u.rtcp_mux = Some(want.rtcp_mux);
+        u.remote_rtcp = want.remote_rtcp;
+        changed = true;
+    }
     match (&installed.srtp, &want.srtp) {
         (None, None) => {}
         (Some(a), Some(b)) if a.suite == b.suite => {
@@ -213,7 +222,9 @@ pub fn installed_after(installed: Option<&WantedLeg>, want: &WantedLeg) -> Wante
     let mut now = want.clone();
     if let Some(old) = installed {
         now.remote_rtp = now.remote_rtp.or(old.remote_rtp);
-        now.remote_rtcp = now.remote_rtcp.or(old.remote_rtcp);
+        if old.rtcp_mux == want.rtcp_mux {
+            now.remote_rtcp = now.remote_rtcp.or(old.remote_rtcp);
+        }
     }
     now
 }
@@ -317,5 +328,24 @@ mod tests {
         };
         let u = reconcile(&old, &moved, 128).unwrap().unwrap();
         assert_eq!(u.remote_rtp, moved.remote_rtp);
+    }
+
+    #[test]
+    fn a_mux_change_takes_the_rtcp_address_with_it() {
+        let old = WantedLeg {
+            remote_rtp: Some("198.51.100.1:4000".parse().unwrap()),
+            remote_rtcp: Some("198.51.100.1:4001".parse().unwrap()),
+            ..WantedLeg::default()
+        };
+        let muxed = WantedLeg {
+            rtcp_mux: true,
+            ..WantedLeg::default()
+        };
+        let u = reconcile(&old, &muxed, 128).unwrap().unwrap();
+        assert_eq!(u.rtcp_mux, Some(true));
+        assert_eq!(u.remote_rtcp, None);
+        let now = installed_after(Some(&old), &muxed);
+        assert_eq!(now.remote_rtcp, None, "the old RTCP address is gone");
+        assert_eq!(now.remote_rtp, old.remote_rtp);
     }
 }

@@ -77,6 +77,7 @@ impl Leg {
             remote_rtp: self.remote,
             remote_rtcp: self.remote_rtcp,
             rtcp_mux: self.mux,
+            rtcp_socket: !self.mux,
             latch: self.latch,
             srtp_in: self.srtp_in,
             srtp_out: self.srtp_out,
@@ -1006,4 +1007,48 @@ fn a_batch_of_updates_is_applied_whole_or_not_at_all() {
         },
     )];
     assert!(c.apply_all(dup, 0).is_err());
+}
+
+#[test]
+fn rtcp_mux_turns_on_and_off_where_the_leg_has_an_rtcp_socket() {
+    // Leg A is muxed with an RTCP socket kept (as ng starts its legs);
+    // leg B is muxed and has none.
+    let (mut c, _, _) = call(
+        Leg::plain(Some(addr(PHONE_A))),
+        Leg::plain(Some(addr(PHONE_B))),
+    );
+    c.leg_mut(LegId::A).rtcp_socket = true;
+    let sr = rtcp_sr(7);
+    // RTCP from B goes to A's RTP address while A is muxed ...
+    let (v, _) = run(&mut c, 1, Channel::Rtp, &sr, addr(PHONE_B));
+    assert_eq!(forwarded(v), (0, Channel::Rtp, addr(PHONE_A), true));
+    // ... and to A's RTCP port once A leaves mux.
+    let demux = LegUpdate {
+        rtcp_mux: Some(false),
+        ..LegUpdate::default()
+    };
+    c.apply_all(vec![(LegId::A, demux)], 0).unwrap();
+    let (v, _) = run(&mut c, 1, Channel::Rtp, &sr, addr(PHONE_B));
+    assert_eq!(forwarded(v), (0, Channel::Rtcp, addr(PHONE_A + 1), true));
+    // B has no RTCP socket: it cannot leave mux, and the batch is refused
+    // whole.
+    let steps = vec![
+        (
+            LegId::A,
+            LegUpdate {
+                rtcp_mux: Some(true),
+                ..LegUpdate::default()
+            },
+        ),
+        (
+            LegId::B,
+            LegUpdate {
+                rtcp_mux: Some(false),
+                ..LegUpdate::default()
+            },
+        ),
+    ];
+    assert!(c.apply_all(steps, 0).is_err());
+    assert!(!c.leg(LegId::A).rtcp_mux(), "nothing was applied");
+    assert!(c.leg(LegId::B).rtcp_mux());
 }

@@ -1,0 +1,456 @@
+//! An offer: the offerer's side read and decided, ports reserved for new
+//! sections, and the SDP rewritten toward the other side with Rampart's
+//! address, ports and keys.
+
+use super::*;
+use crate::control::ports::bind_pair;
+
+/// A media section of the offer, read before the SDP is rewritten.
+struct OfferedSection {
+    rejected: bool,
+    v6: bool,
+    proto: String,
+    lines: Vec<PeerLine>,
+    mux: bool,
+    remote: (Option<SocketAddr>, Option<SocketAddr>, bool),
+    kind: String,
+    formats: Vec<String>,
+}
+
+/// What the policy decided for an offer: the offering side, the receiving
+/// side when its subject is known, and the policy generation.
+struct OfferDecision {
+    x: LegDecision,
+    y: Option<LegDecision>,
+    generation: u64,
+}
+
+/// What the rewritten sections toward the receiving side share.
+struct TowardY<'a> {
+    /// What the offer toward it may carry.
+    media: PolicyMedia,
+    /// Suites Rampart may offer (config and SDES flags).
+    allowed: Vec<Suite>,
+    /// Rampart's address toward it.
+    conn: Connection,
+    /// It is reached over IPv6.
+    v6: bool,
+    opts: &'a MediaOpts,
+}
+
+/// Removes ICE (not supported) and DTLS attributes, saying so when there
+/// were candidates.
+fn strip_ice(sdp: &mut Sdp, warnings: &mut Vec<String>) {
+    let ice = |n: &str| n == "candidate" || n.starts_with("ice-");
+    let had_ice = sdp.attributes().any(|(n, _)| ice(n))
+        || sdp
+            .media()
+            .iter()
+            .any(|m| m.attributes().any(|(n, _)| ice(n)));
+    if had_ice {
+        warnings.push("ICE is not supported: candidates and ICE attributes removed".into());
+    }
+    sdp.remove_ice();
+    sdp.remove_dtls();
+}
+
+/// Reads every media section of the offer.
+fn read_offer(sdp: &Sdp, warnings: &mut Vec<String>) -> Result<Vec<OfferedSection>, NgError> {
+    let mut ins = Vec::with_capacity(sdp.media().len());
+    for m in sdp.media() {
+        let v6 = m
+            .effective_connection(sdp)
+            .as_ref()
+            .is_some_and(|c| matches!(c.addr_type, crate::control::sdp::AddrType::Ip6));
+        let proto = normalize_proto(m.proto());
+        let lines = if proto_is_srtp(&proto) {
+            let l = peer_lines(m, warnings)?;
+            if l.is_empty() && !m.is_rejected() {
+                return Err(NgError::new(
+                    if m.proto().to_ascii_uppercase().contains("TLS") {
+                        "DTLS-SRTP is not supported (no usable a=crypto line)".to_string()
+                    } else {
+                        format!(
+                            "no usable a=crypto line in the offer's {} section",
+                            m.kind()
+                        )
+                    },
+                ));
+            }
+            l
+        } else {
+            Vec::new()
+        };
+        ins.push(OfferedSection {
+            rejected: m.is_rejected(),
+            v6,
+            proto,
+            lines,
+            mux: m.rtcp_mux(),
+            remote: remote_of(m, sdp),
+            kind: m.kind().to_string(),
+            formats: m.formats().to_vec(),
+        });
+    }
+    if ins.is_empty() {
+        return Err(NgError::new("the offer has no media section"));
+    }
+    Ok(ins)
+}
+
+/// The security policy for an offer: the offerer's side is decided from
+/// its offer (the best suite it lists, capped at what its device or kind
+/// may have, unless it asked for a mode); the other side now if its
+/// subject is known (or the cluster is nonsecure), else at the answer.
+fn decide_offer(
+    s: &Shared,
+    who: &[LegWho; 2],
+    ins: &[OfferedSection],
+    o: &MediaOpts,
+    (x, y): (usize, usize),
+) -> Result<OfferDecision, NgError> {
+    let policy = s.security.policy();
+    let live: Vec<&OfferedSection> = ins.iter().filter(|i| !i.rejected).collect();
+    let derived = live
+        .iter()
+        .map(|i| {
+            if i.lines.is_empty() {
+                SecurityMode::Nonsecure
+            } else if i.lines.iter().any(|l| l.suite.encrypts()) {
+                SecurityMode::Encrypted
+            } else {
+                SecurityMode::Authenticated
+            }
+        })
+        .min()
+        .unwrap_or(SecurityMode::Nonsecure);
+    let null_x = !live.is_empty()
+        && live
+            .iter()
+            .all(|i| i.lines.iter().any(|l| l.suite == PolicyMedia::NULL_SUITE));
+    let req_x = who[x]
+        .security
+        .unwrap_or_else(|| cap(derived, who[x].ceiling(&policy)));
+    let dx = who[x]
+        .decide(&policy, req_x, null_x)
+        .map_err(|m| policy_err(format!("the offering side: {m}")))?;
+    let y_srtp_any = !o.sdes_off
+        && live
+            .iter()
+            .any(|i| proto_is_srtp(o.transport_protocol.as_deref().unwrap_or(&i.proto)));
+    let dy = if who[y].is_given()
+        || who[y].security.is_some()
+        || (policy.enforced() && policy.cluster_mode() == ClusterMode::Nonsecure)
+    {
+        let req_y = who[y].security.unwrap_or(if y_srtp_any {
+            cap(SecurityMode::Encrypted, who[y].ceiling(&policy))
+        } else {
+            SecurityMode::Nonsecure
+        });
+        Some(
+            who[y]
+                .decide(&policy, req_y, true)
+                .map_err(|m| policy_err(format!("the receiving side: {m}")))?,
+        )
+    } else {
+        None
+    };
+    Ok(OfferDecision {
+        x: dx,
+        y: dy,
+        generation: policy.generation(),
+    })
+}
+
+/// Keeps the offerer's `a=crypto` lines its decision allows; refuses an
+/// offer left with none where keys are needed.
+fn keep_allowed_lines(ins: &mut [OfferedSection], dx: &LegDecision) -> Result<(), NgError> {
+    for inp in ins.iter_mut().filter(|i| !i.rejected) {
+        if inp.lines.is_empty() {
+            continue;
+        }
+        inp.lines.retain(|l| dx.media.allows(l.suite));
+        if inp.lines.is_empty() && dx.media.needs_keys() {
+            return Err(policy_err(format!(
+                "none of the offer's a=crypto suites is allowed for an {} leg (see [security] \
+                 srtp_suites and authenticated_media)",
+                dx.security
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The suites to offer the receiving side for one section: the offerer's
+/// (that Rampart allows) first, then Rampart's others unless `nonew`.
+fn suites_toward_y(inp: &OfferedSection, y: &TowardY<'_>) -> Vec<Suite> {
+    let suites = if y.media == PolicyMedia::NullCipher {
+        vec![PolicyMedia::NULL_SUITE]
+    } else if inp.lines.is_empty() {
+        y.allowed.clone()
+    } else {
+        let mut v: Vec<Suite> = Vec::new();
+        for l in &inp.lines {
+            if y.allowed.contains(&l.suite) && !v.contains(&l.suite) {
+                v.push(l.suite);
+            }
+        }
+        if !y.opts.sdes_nonew {
+            for a in &y.allowed {
+                if !v.contains(a) {
+                    v.push(*a);
+                }
+            }
+        }
+        v
+    };
+    suites
+        .into_iter()
+        .filter(|su| y.media.allows(*su))
+        .collect()
+}
+
+impl NgCall {
+    /// Handles an offer from the peer tagged `from_tag`: returns the SDP to
+    /// send to the other peer.
+    pub fn offer(
+        &mut self,
+        s: &Shared,
+        from_tag: &str,
+        sdp_text: &str,
+        o: &MediaOpts,
+        warnings: &mut Vec<String>,
+    ) -> Result<String, NgError> {
+        let cfg = &s.config;
+        let mut sdp = Sdp::parse(sdp_text).map_err(|e| sdp_error("offer", e))?;
+        // Each section holds two port pairs from the offer on.
+        let max = cfg.ng.max_media_sections;
+        if sdp.media().len() > max || self.streams.len() > max {
+            return Err(NgError::new(format!(
+                "the offer has {} media sections; a call may have at most {max} \
+                 ([ng] max_media_sections)",
+                sdp.media().len().max(self.streams.len())
+            )));
+        }
+        let x = self.offering_side(from_tag, warnings);
+        let y = 1 - x;
+        strip_ice(&mut sdp, warnings);
+        let mut ins = read_offer(&sdp, warnings)?;
+        let mut who = self.who.clone();
+        merge_who(&mut who[x], &o.me);
+        merge_who(&mut who[y], &o.peer);
+        let d = decide_offer(s, &who, &ins, o, (x, y))?;
+        for w in
+            d.x.warning
+                .iter()
+                .chain(d.y.as_ref().and_then(|d| d.warning.as_ref()))
+        {
+            warnings.push(w.clone());
+        }
+        let y_media = match &d.y {
+            Some(d) => d.media.clone(),
+            None if d.x.media == PolicyMedia::NullCipher => PolicyMedia::NullCipher,
+            None => PolicyMedia::Srtp(s.security.policy().srtp_suites().to_vec()),
+        };
+        keep_allowed_lines(&mut ins, &d.x)?;
+        let x_v6 = ins.iter().find(|i| !i.rejected).is_some_and(|i| i.v6);
+        let y_v6 = o.family_v6.unwrap_or(x_v6);
+        let ip_x = media_address(cfg, x_v6, warnings)?;
+        let ip_y = media_address(cfg, y_v6, warnings)?;
+        let [ip_a, ip_b] = if x == 0 { [ip_x, ip_y] } else { [ip_y, ip_x] };
+        self.reserve_sections(s, &ins, ip_a, ip_b)?;
+        let toward = TowardY {
+            media: y_media,
+            allowed: allowed_suites(cfg, o),
+            conn: Connection::new(self.streams[0].legs[y].local_rtp.ip()),
+            v6: y_v6,
+            opts: o,
+        };
+        let mut session_hold = false;
+        for (i, (inp, m)) in ins.iter().zip(sdp.media_mut().iter_mut()).enumerate() {
+            session_hold |= self.offer_section(i, inp, m, x, &toward)?;
+        }
+        rewrite_session_connection(&mut sdp, session_hold, &toward.conn);
+        if o.replace_origin {
+            sdp.set_origin_address(&toward.conn);
+        }
+        self.settle_offer(s, from_tag, x, o, who, d);
+        Ok(sdp.to_string())
+    }
+
+    /// Which side offers: the side whose tag this is; a new call's caller;
+    /// the callee re-offering before any tag of its own was seen.
+    fn offering_side(&self, from_tag: &str, warnings: &mut Vec<String>) -> usize {
+        match side_of(&self.tags, from_tag) {
+            Some(x) => x,
+            None if self.tags[0].is_none() => 0,
+            None if self.tags[1].is_none()
+                && self.pending_offerer.is_none()
+                && !self.streams.is_empty() =>
+            {
+                1
+            }
+            None => {
+                warnings.push("offer from an unknown tag replaces the calling side".into());
+                0
+            }
+        }
+    }
+
+    /// New media sections get ports for both sides (`ip_a` faces side 0).
+    fn reserve_sections(
+        &mut self,
+        s: &Shared,
+        ins: &[OfferedSection],
+        ip_a: IpAddr,
+        ip_b: IpAddr,
+    ) -> Result<(), NgError> {
+        while self.streams.len() < ins.len() {
+            // Sections of an offer that fails later still time out.
+            self.pending_since_ms.get_or_insert_with(now_ms);
+            let i = self.streams.len();
+            let a = allocate_pair(s, ip_a)?;
+            let b = match allocate_pair(s, ip_b) {
+                Ok(b) => b,
+                Err(e) => {
+                    s.ports
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .release(a.rtp_addr);
+                    return Err(e);
+                }
+            };
+            self.streams.push(Stream {
+                kind: ins[i].kind.clone(),
+                formats: Vec::new(),
+                dp_id: None,
+                legs: [StreamLeg::new(a.rtp_addr), StreamLeg::new(b.rtp_addr)],
+                ports: Some([a, b]),
+                rejected: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// Takes section `i` of the offer from side `x` and rewrites it toward
+    /// the other side. Returns whether the offerer put it on hold.
+    fn offer_section(
+        &mut self,
+        i: usize,
+        inp: &OfferedSection,
+        m: &mut Media,
+        x: usize,
+        toward: &TowardY<'_>,
+    ) -> Result<bool, NgError> {
+        let o = toward.opts;
+        let st = &mut self.streams[i];
+        st.rejected = inp.rejected;
+        st.formats.clone_from(&inp.formats);
+        if inp.rejected {
+            return Ok(false);
+        }
+        if st.dp_id.is_none() && st.ports.is_none() {
+            // A section rejected while it ran comes back: its ports are
+            // still reserved for this call; open them again.
+            let bind = |a: SocketAddr| {
+                bind_pair(a).map_err(|e| NgError::new(format!("cannot reopen media port {a}: {e}")))
+            };
+            st.ports = Some([bind(st.legs[0].local_rtp)?, bind(st.legs[1].local_rtp)?]);
+        }
+        let (rtp, rtcp, hold) = inp.remote;
+        let lx = &mut st.legs[x];
+        lx.peer_proto = inp.proto.clone();
+        lx.peer_lines = inp.lines.clone();
+        lx.peer_offered_mux = inp.mux;
+        if !hold {
+            lx.want.remote_rtp = rtp;
+            lx.want.remote_rtcp = if inp.mux { None } else { rtcp };
+        }
+        lx.want.latch = if o.strict_source {
+            LatchMode::Strict
+        } else {
+            LatchMode::Authenticated
+        };
+        let out_proto = o
+            .transport_protocol
+            .clone()
+            .unwrap_or_else(|| inp.proto.clone());
+        let y_srtp = proto_is_srtp(&out_proto) && !o.sdes_off && toward.media != PolicyMedia::Rtp;
+        let out_proto = proto_with_srtp(&out_proto, y_srtp);
+        let suites = if y_srtp {
+            suites_toward_y(inp, toward)
+        } else {
+            Vec::new()
+        };
+        if y_srtp && suites.is_empty() {
+            return Err(NgError::new(
+                "no SRTP crypto suite left to offer (check the SDES flags and ng.sdes_suites)",
+            ));
+        }
+        let ly = &mut st.legs[1 - x];
+        let mut lines = Vec::with_capacity(suites.len());
+        ly.offered.clear();
+        for (n, suite) in suites.iter().enumerate() {
+            let k = ly.our_key(*suite, o.sdes_lifetime)?;
+            let tag = n as u32 + 1;
+            ly.offered.push((tag, *suite));
+            lines.push(CryptoAttr::new(
+                tag,
+                *suite,
+                vec![InlineKey::from_master_key(&k)],
+            ));
+        }
+        ly.offered_mux = (inp.mux || o.mux_offer) && !o.mux_demux && !o.mux_reject;
+        let conn = if hold {
+            Connection::new(if toward.v6 {
+                IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+            })
+        } else {
+            toward.conn.clone()
+        };
+        rewrite(
+            m,
+            ly.local_rtp.port(),
+            &conn,
+            &out_proto,
+            &lines,
+            ly.offered_mux,
+        );
+        for l in lines.iter_mut() {
+            l.keys.clear(); // drop the key copies now
+        }
+        Ok(hold)
+    }
+
+    /// Records the offer: the offerer's tag, the pending offer, whom each
+    /// side faces and what was decided; the offering side re-negotiates
+    /// until the answer settles it.
+    fn settle_offer(
+        &mut self,
+        s: &Shared,
+        from_tag: &str,
+        x: usize,
+        o: &MediaOpts,
+        who: [LegWho; 2],
+        d: OfferDecision,
+    ) {
+        if self.tags[x].is_none() {
+            self.tags[x] = Some(from_tag.to_string());
+        }
+        self.pending_since_ms.get_or_insert_with(now_ms);
+        self.pending_offerer = Some(x);
+        self.last_offerer = x;
+        self.pending_opts = o.clone();
+        self.last_signal_ms = now_ms();
+        self.who = who;
+        self.decisions = [None, None];
+        self.decisions[x] = Some(d.x);
+        self.decisions[1 - x] = d.y;
+        self.pending_generation = d.generation;
+        let old = self.sec.status();
+        let change = self.sec.leg_renegotiating(x);
+        s.security.note(&self.call_id, old, change);
+    }
+}
