@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use crate::dataplane::{CallFlows, LegCounters, LegFlows};
-use crate::policy::{CallSecurityState, Media, Policy as SecurityPolicy, SecurityMode};
+use crate::policy::{
+    CallSecurityState, LegDecision, Media, Policy as SecurityPolicy, SecurityMode,
+};
 use crate::srtp::Suite;
 
 use super::super::calls::install::{self, WantedLeg};
@@ -59,12 +61,13 @@ fn valid_call_id(id: &str) -> bool {
         && !id.bytes().all(|b| b == b'.')
 }
 
-fn plan_leg(
+/// What a leg's request says before policy: its media address, replay
+/// window and the suite asked for; every request-shape error is here.
+fn check_leg_request(
     s: &Shared,
-    policy: &SecurityPolicy,
     i: usize,
-    req: LegRequest,
-) -> Result<LegPlan, ApiError> {
+    req: &LegRequest,
+) -> Result<(IpAddr, usize, Option<Suite>), ApiError> {
     let family_ok = |a: &IpAddr| match req.family {
         Family::Ipv4 => a.is_ipv4(),
         Family::Ipv6 => a.is_ipv6(),
@@ -108,7 +111,8 @@ fn plan_leg(
             ),
         ));
     }
-    if req.mode == Some(LegMode::Rtp) && (req.keys.is_some() || req.suite.is_some()) {
+    let keyed = req.keys.is_some() || req.suite.is_some();
+    if req.mode == Some(LegMode::Rtp) && keyed {
         return Err(ApiError::bad(
             "invalid_request",
             format!("leg {i}: mode \"rtp\" takes no suite or keys"),
@@ -128,13 +132,82 @@ fn plan_leg(
             )
         })?),
     };
-    if req.security == Some(SecurityMode::Nonsecure) && (req.keys.is_some() || req.suite.is_some())
-    {
+    if req.security == Some(SecurityMode::Nonsecure) && keyed {
         return Err(ApiError::bad(
             "invalid_request",
             format!("leg {i}: a nonsecure leg takes no suite or keys"),
         ));
     }
+    Ok((address, replay_window, asked_suite))
+}
+
+/// A leg's keys (and whether each was generated) under what policy
+/// decided: none for plain RTP, else the suite asked for if policy allows
+/// it, or policy's first.
+fn leg_keys(
+    i: usize,
+    req: &LegRequest,
+    asked_suite: Option<Suite>,
+    decision: &LegDecision,
+    warnings: &mut Vec<String>,
+) -> Result<Option<(LegKeys, bool, bool)>, ApiError> {
+    let suite = match (asked_suite, &decision.media) {
+        (_, Media::Rtp) => {
+            if req.keys.is_some() || req.suite.is_some() {
+                warnings.push(format!(
+                    "leg {i}: the leg is plain RTP, so the suite and keys given were ignored"
+                ));
+            }
+            return Ok(None);
+        }
+        (Some(su), m) if m.allows(su) => su,
+        (Some(su), _) => {
+            return Err(policy_refused(
+                i,
+                format!(
+                    "suite {} is not allowed for an {} leg (see [security] srtp_suites \
+                     and authenticated_media)",
+                    su.name(),
+                    decision.security
+                ),
+            ))
+        }
+        (None, Media::Srtp(v)) => v.first().copied().unwrap_or(Suite::AesCm128HmacSha1_80),
+        (None, _) => Media::NULL_SUITE,
+    };
+    if req.mode == Some(LegMode::Rtp) {
+        return Err(ApiError::bad(
+            "invalid_request",
+            format!(
+                "leg {i}: mode \"rtp\", but policy gives an {} leg SRTP ({}); leave \
+                 out mode or ask for security \"nonsecure\"",
+                decision.security,
+                suite.name()
+            ),
+        ));
+    }
+    let kr = req.keys.as_ref();
+    let key = |dir: &str, t: Option<&KeyText>| {
+        keys::from_text(suite, &t.cloned().unwrap_or_default())
+            .map_err(|e| ApiError::bad("invalid_key", format!("leg {i} {dir} key: {}", e.0)))
+    };
+    let (inbound, gi) = key("inbound", kr.and_then(|k| k.inbound.as_ref()))?;
+    let (outbound, go) = key("outbound", kr.and_then(|k| k.outbound.as_ref()))?;
+    let keys = LegKeys {
+        suite,
+        inbound: KeyState::new(inbound),
+        outbound: KeyState::new(outbound),
+    };
+    Ok(Some((keys, gi, go)))
+}
+
+fn plan_leg(
+    s: &Shared,
+    policy: &SecurityPolicy,
+    i: usize,
+    req: LegRequest,
+) -> Result<LegPlan, ApiError> {
+    let (address, replay_window, asked_suite) = check_leg_request(s, i, &req)?;
     // The mode asked for: explicit, or what the media request implies.
     let requested = match (req.security, req.mode.unwrap_or(LegMode::Srtp)) {
         (Some(m), _) => m,
@@ -157,62 +230,7 @@ fn plan_leg(
         .iter()
         .map(|w| format!("leg {i}: {w}"))
         .collect();
-    let keys = match &decision.media {
-        Media::Rtp => {
-            if req.keys.is_some() || req.suite.is_some() {
-                warnings.push(format!(
-                    "leg {i}: the leg is plain RTP, so the suite and keys given were ignored"
-                ));
-            }
-            None
-        }
-        media => {
-            let suite = match (asked_suite, media) {
-                (Some(su), m) if m.allows(su) => su,
-                (Some(su), _) => {
-                    return Err(policy_refused(
-                        i,
-                        format!(
-                            "suite {} is not allowed for an {} leg (see [security] srtp_suites \
-                             and authenticated_media)",
-                            su.name(),
-                            decision.security
-                        ),
-                    ))
-                }
-                (None, Media::Srtp(v)) => v.first().copied().unwrap_or(Suite::AesCm128HmacSha1_80),
-                (None, _) => Media::NULL_SUITE,
-            };
-            if req.mode == Some(LegMode::Rtp) {
-                return Err(ApiError::bad(
-                    "invalid_request",
-                    format!(
-                        "leg {i}: mode \"rtp\", but policy gives an {} leg SRTP ({}); leave \
-                         out mode or ask for security \"nonsecure\"",
-                        decision.security,
-                        suite.name()
-                    ),
-                ));
-            }
-            let kr = req.keys.as_ref();
-            let key = |dir: &str, t: Option<&KeyText>| {
-                keys::from_text(suite, &t.cloned().unwrap_or_default()).map_err(|e| {
-                    ApiError::bad("invalid_key", format!("leg {i} {dir} key: {}", e.0))
-                })
-            };
-            let (inbound, gi) = key("inbound", kr.and_then(|k| k.inbound.as_ref()))?;
-            let (outbound, go) = key("outbound", kr.and_then(|k| k.outbound.as_ref()))?;
-            Some((
-                LegKeys {
-                    suite,
-                    inbound: KeyState::new(inbound),
-                    outbound: KeyState::new(outbound),
-                },
-                gi,
-                go,
-            ))
-        }
-    };
+    let keys = leg_keys(i, &req, asked_suite, &decision, &mut warnings)?;
     Ok(LegPlan {
         req,
         mode: if keys.is_some() {
@@ -347,49 +365,38 @@ pub(crate) fn create(s: &Shared, body: CreateCall, origin: Origin) -> Result<Val
     build_and_start(s, &id, dp_id, generation, plans, origin).inspect_err(|_| s.calls.abandon(&id))
 }
 
-fn build_and_start(
-    s: &Shared,
-    id: &str,
-    dp_id: u64,
-    generation: u64,
-    plans: [LegPlan; 2],
-    origin: Origin,
-) -> Result<Value, ApiError> {
-    // Ports.
+/// Binds both legs' ports, or none.
+fn bind_ports(s: &Shared, plans: &[LegPlan; 2]) -> Result<Vec<BoundPorts>, ApiError> {
     let mut bound: Vec<BoundPorts> = Vec::with_capacity(2);
-    {
-        let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
-        for p in &plans {
-            match pool.allocate(p.address, p.req.rtcp_mux) {
-                Ok(b) => bound.push(b),
-                Err(e) => {
-                    for b in &bound {
-                        pool.release(b.rtp_addr);
-                    }
-                    return Err(match e {
-                        PortError::Exhausted { .. } => ApiError::new(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "ports_exhausted",
-                            e.to_string(),
-                        ),
-                        PortError::UnknownAddress(_) => ApiError::new(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "internal",
-                            e.to_string(),
-                        ),
-                    });
+    let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
+    for p in plans {
+        match pool.allocate(p.address, p.req.rtcp_mux) {
+            Ok(b) => bound.push(b),
+            Err(e) => {
+                for b in &bound {
+                    pool.release(b.rtp_addr);
                 }
+                return Err(match e {
+                    PortError::Exhausted { .. } => ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "ports_exhausted",
+                        e.to_string(),
+                    ),
+                    PortError::UnknownAddress(_) => {
+                        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+                    }
+                });
             }
         }
     }
-    let release = |bound: &[SocketAddr]| {
-        let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
-        for a in bound {
-            pool.release(*a);
-        }
-    };
-    let local: Vec<SocketAddr> = bound.iter().map(|b| b.rtp_addr).collect();
+    Ok(bound)
+}
 
+/// Each leg's record and flows on its bound ports.
+fn legs_and_flows(
+    plans: &[LegPlan; 2],
+    bound: Vec<BoundPorts>,
+) -> Result<([Leg; 2], [LegFlows; 2]), ApiError> {
     let keys = [
         plans[0].keys.as_ref().map(|k| &k.0),
         plans[1].keys.as_ref().map(|k| &k.0),
@@ -398,7 +405,6 @@ fn build_and_start(
         forward_mode(keys[0], keys[1]),
         forward_mode(keys[1], keys[0]),
     ];
-
     let mut flows = Vec::with_capacity(2);
     let mut legs = Vec::with_capacity(2);
     for (i, (p, b)) in plans.iter().zip(bound).enumerate() {
@@ -416,13 +422,10 @@ fn build_and_start(
             None => b.rtp_addr,
         };
         let rtp_addr = b.rtp_addr;
-        match install::leg_flows(&want, b.rtp, b.rtcp, p.replay_window, counters.clone()) {
-            Ok(f) => flows.push(f),
-            Err(e) => {
-                release(&local);
-                return Err(ApiError::bad("invalid_key", e.0));
-            }
-        }
+        flows.push(
+            install::leg_flows(&want, b.rtp, b.rtcp, p.replay_window, counters.clone())
+                .map_err(|e| ApiError::bad("invalid_key", e.0))?,
+        );
         legs.push(Leg {
             mode: p.mode,
             family: p.req.family,
@@ -438,40 +441,18 @@ fn build_and_start(
             counters,
         });
     }
-    let (Ok(legs), Ok(flows)) = (<[Leg; 2]>::try_from(legs), <[LegFlows; 2]>::try_from(flows))
-    else {
-        release(&local);
-        return Err(ApiError::new(
+    match (<[Leg; 2]>::try_from(legs), <[LegFlows; 2]>::try_from(flows)) {
+        (Ok(legs), Ok(flows)) => Ok((legs, flows)),
+        _ => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "leg count",
-        ));
-    };
-    if let Err(e) = s.with_dataplane(|dp| {
-        dp.add_call(CallFlows {
-            id: dp_id,
-            legs: flows,
-        })
-    }) {
-        release(&local);
-        return Err(ApiError::dataplane(e));
+        )),
     }
-    let mut security = CallSecurityState::new(generation);
-    for (i, p) in plans.iter().enumerate() {
-        let old = security.status();
-        let change = security.leg_settled(i, p.policy.security);
-        s.security.note(id, old, change);
-    }
-    let call = Call {
-        id: id.to_string(),
-        origin,
-        dp_id,
-        created_ms: now_ms(),
-        legs,
-        policy: [plans[0].policy.clone(), plans[1].policy.clone()],
-        security,
-    };
-    // The answer: the one place keys leave the node.
+}
+
+/// The create answer: the one place keys leave the node.
+fn created_answer(call: &Call, plans: &[LegPlan; 2], generation: u64) -> Value {
     let legs_json: Vec<Value> = call
         .legs
         .iter()
@@ -501,11 +482,66 @@ fn build_and_start(
     if !warnings.is_empty() {
         answer["warnings"] = json!(warnings);
     }
+    answer
+}
+
+fn build_and_start(
+    s: &Shared,
+    id: &str,
+    dp_id: u64,
+    generation: u64,
+    plans: [LegPlan; 2],
+    origin: Origin,
+) -> Result<Value, ApiError> {
+    let bound = bind_ports(s, &plans)?;
+    let local: Vec<SocketAddr> = bound.iter().map(|b| b.rtp_addr).collect();
+    let release = || {
+        let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
+        for a in &local {
+            pool.release(*a);
+        }
+    };
+    let (legs, flows) = legs_and_flows(&plans, bound).inspect_err(|_| release())?;
+    if let Err(e) = s.with_dataplane(|dp| {
+        dp.add_call(CallFlows {
+            id: dp_id,
+            legs: flows,
+        })
+    }) {
+        release();
+        return Err(ApiError::dataplane(e));
+    }
+    let mut security = CallSecurityState::new(generation);
+    for (i, p) in plans.iter().enumerate() {
+        let old = security.status();
+        let change = security.leg_settled(i, p.policy.security);
+        s.security.note(id, old, change);
+    }
+    let call = Call {
+        id: id.to_string(),
+        origin,
+        dp_id,
+        created_ms: now_ms(),
+        legs,
+        policy: [plans[0].policy.clone(), plans[1].policy.clone()],
+        security,
+    };
+    let answer = created_answer(&call, &plans, generation);
+    let leg = |l: &Leg| {
+        format!(
+            "{:?} {} {} {:?}",
+            l.mode,
+            l.suite().map(|s| s.name()).unwrap_or("-"),
+            l.local_rtp,
+            l.forward
+        )
+    };
     tracing::info!(
         call_id = %call.id,
+        origin = origin.as_str(),
         security = call.security().as_str(),
-        leg_a = %format!("{:?} {} {} {:?}", call.legs[0].mode, call.legs[0].suite().map(|s| s.name()).unwrap_or("-"), call.legs[0].local_rtp, call.legs[0].forward),
-        leg_b = %format!("{:?} {} {} {:?}", call.legs[1].mode, call.legs[1].suite().map(|s| s.name()).unwrap_or("-"), call.legs[1].local_rtp, call.legs[1].forward),
+        leg_a = %leg(&call.legs[0]),
+        leg_b = %leg(&call.legs[1]),
         "call created"
     );
     s.totals.created.fetch_add(1, Ordering::Relaxed);
