@@ -176,71 +176,14 @@ impl Node {
             .build()
             .map_err(StartError::Runtime)?;
         let workers = config.effective_workers();
-        let dp = DataPlane::start(DataPlaneConfig {
-            workers,
-            pin_cpus: config.dataplane.pin_cpus,
-            backend: config.dataplane.backend,
-            batch_size: config.dataplane.batch_size,
-            batch_tick: crate::dataplane::pacer::BatchTick {
-                tick: std::time::Duration::from_micros(config.dataplane.batch_tick_us),
-                min_pps: config.dataplane.batch_tick_min_pps,
-            },
-            latch_grace_ms: config.media.latch_grace_ms,
-            xdp: crate::dataplane::XdpSettings {
-                interface: (!config.dataplane.xdp_interface.is_empty())
-                    .then(|| config.dataplane.xdp_interface.clone()),
-                media_address: config.media.addresses.first().copied(),
-                attach: config.dataplane.xdp_attach,
-                zero_copy: config.dataplane.xdp_zero_copy,
-            },
-            hooks,
-        })
-        .map_err(StartError::DataPlane)?;
-        let listen = config.api.listen;
-        if config.api.insecure_remote() {
-            // Only reachable with api.allow_insecure_remote (validate).
-            tracing::warn!(
-                api = %listen,
-                "INSECURE: the HTTP API is plain HTTP on a non-loopback address \
-                 (api.allow_insecure_remote): anyone who can reach it can redirect \
-                 media and set SRTP keys; use TLS, loopback or a Unix socket"
-            );
-        }
-        let (listener, api_addr) = match &config.api.unix_socket {
-            Some(path) => {
-                let bound = config
-                    .api
-                    .unix_mode()
-                    .map_err(std::io::Error::other)
-                    .and_then(|mode| super::api::bind_unix_socket(path, mode))
-                    .and_then(|l| {
-                        let _rt = runtime.enter();
-                        tokio::net::UnixListener::from_std(l)
-                    });
-                match bound {
-                    Ok(l) => (ApiListener::Unix(l), listen),
-                    Err(source) => {
-                        dp.shutdown();
-                        return Err(StartError::ListenUnix {
-                            path: path.clone(),
-                            source,
-                        });
-                    }
-                }
+        let dp = DataPlane::start(dataplane_config(&config, workers, hooks))
+            .map_err(StartError::DataPlane)?;
+        let (listener, api_addr) = match bind_api(&config, &runtime) {
+            Ok(bound) => bound,
+            Err(e) => {
+                dp.shutdown();
+                return Err(e);
             }
-            None => match runtime.block_on(tokio::net::TcpListener::bind(listen)) {
-                Ok(l) => {
-                    let a = l.local_addr().unwrap_or(listen);
-                    (ApiListener::Tcp(l), a)
-                }
-                Err(source) => {
-                    dp.shutdown();
-                    return Err(StartError::Listen {
-                        addr: listen,
-                        source,
-                    });
-                }
-            },
         };
         let mut info = NodeInfo {
             api_addr,
@@ -251,25 +194,7 @@ impl Node {
             ng: super::ng::NgAddrs::default(),
             api_tls: tls.is_some(),
         };
-        let calls = Arc::new(CallStore::new(config.limits.max_calls));
-        let shared = Arc::new(Shared {
-            calls: calls.clone(),
-            ports: Mutex::new(PortPool::new(
-                &config.media.addresses,
-                config.media.port_min,
-                config.media.port_max,
-            )),
-            dataplane: RwLock::new(Some(dp)),
-            totals: Totals::default(),
-            backend: info.backend,
-            backend_detail: info.backend_detail.clone(),
-            workers: info.workers,
-            shutting_down: AtomicBool::new(false),
-            started_ms: now_ms(),
-            ng: super::ng::NgState::new(&config.ng, calls),
-            security: super::security::SecurityPlane::new(policy, ctl),
-            config,
-        });
+        let shared = shared_state(config, dp, &info, policy, ctl);
         let (stop_tx, stop_rx) = watch::channel(false);
         let ng = if shared.config.ng.enabled {
             match super::ng::start(&shared, runtime.handle(), stop_rx.clone()) {
@@ -313,27 +238,7 @@ impl Node {
             }
         });
         let reaper = runtime.spawn(reaper(shared.clone(), stop_rx));
-        let addrs: Vec<String> = shared
-            .config
-            .media
-            .addresses
-            .iter()
-            .map(|a| a.to_string())
-            .collect();
-        tracing::info!(
-            media = %addrs.join(","),
-            ports = %format!("{}-{}", shared.config.media.port_min, shared.config.media.port_max),
-            api = %api_addr,
-            api_unix = ?info.api_unix,
-            api_tls = info.api_tls,
-            cluster_mode = shared.security.cluster_mode().as_str(),
-            trust_list_version = ?shared.security.ctl_version(),
-            workers = info.workers,
-            backend = %info.backend,
-            max_calls = shared.config.limits.max_calls,
-            no_media_secs = shared.config.timeouts.no_media_secs,
-            "node started"
-        );
+        log_started(&shared, &info, api_addr);
         Ok(NodeHandle {
             runtime: Some(runtime),
             shared,
@@ -344,6 +249,128 @@ impl Node {
             ng,
         })
     }
+}
+
+/// The state the front-ends share: the call store, ports, the data plane,
+/// the ng state and the security plane.
+fn shared_state(
+    config: Config,
+    dp: DataPlane,
+    info: &NodeInfo,
+    policy: crate::policy::Policy,
+    ctl: Option<crate::trust::Ctl>,
+) -> Arc<Shared> {
+    let calls = Arc::new(CallStore::new(config.limits.max_calls));
+    Arc::new(Shared {
+        calls: calls.clone(),
+        ports: Mutex::new(PortPool::new(
+            &config.media.addresses,
+            config.media.port_min,
+            config.media.port_max,
+        )),
+        dataplane: RwLock::new(Some(dp)),
+        totals: Totals::default(),
+        backend: info.backend,
+        backend_detail: info.backend_detail.clone(),
+        workers: info.workers,
+        shutting_down: AtomicBool::new(false),
+        started_ms: now_ms(),
+        ng: super::ng::NgState::new(&config.ng, calls),
+        security: super::security::SecurityPlane::new(policy, ctl),
+        config,
+    })
+}
+
+/// What the data plane is started with, from the node's configuration.
+fn dataplane_config(
+    config: &Config,
+    workers: usize,
+    hooks: crate::dataplane::TestHooks,
+) -> DataPlaneConfig {
+    DataPlaneConfig {
+        workers,
+        pin_cpus: config.dataplane.pin_cpus,
+        backend: config.dataplane.backend,
+        batch_size: config.dataplane.batch_size,
+        batch_tick: crate::dataplane::pacer::BatchTick {
+            tick: std::time::Duration::from_micros(config.dataplane.batch_tick_us),
+            min_pps: config.dataplane.batch_tick_min_pps,
+        },
+        latch_grace_ms: config.media.latch_grace_ms,
+        xdp: crate::dataplane::XdpSettings {
+            interface: (!config.dataplane.xdp_interface.is_empty())
+                .then(|| config.dataplane.xdp_interface.clone()),
+            media_address: config.media.addresses.first().copied(),
+            attach: config.dataplane.xdp_attach,
+            zero_copy: config.dataplane.xdp_zero_copy,
+        },
+        hooks,
+    }
+}
+
+/// Binds the API's listener: its Unix socket, or TCP.
+fn bind_api(config: &Config, runtime: &Runtime) -> Result<(ApiListener, SocketAddr), StartError> {
+    let listen = config.api.listen;
+    if config.api.insecure_remote() {
+        // Only reachable with api.allow_insecure_remote (validate).
+        tracing::warn!(
+            api = %listen,
+            "INSECURE: the HTTP API is plain HTTP on a non-loopback address \
+             (api.allow_insecure_remote): anyone who can reach it can redirect \
+             media and set SRTP keys; use TLS, loopback or a Unix socket"
+        );
+    }
+    match &config.api.unix_socket {
+        Some(path) => config
+            .api
+            .unix_mode()
+            .map_err(std::io::Error::other)
+            .and_then(|mode| super::api::bind_unix_socket(path, mode))
+            .and_then(|l| {
+                let _rt = runtime.enter();
+                tokio::net::UnixListener::from_std(l)
+            })
+            .map(|l| (ApiListener::Unix(l), listen))
+            .map_err(|source| StartError::ListenUnix {
+                path: path.clone(),
+                source,
+            }),
+        None => runtime
+            .block_on(tokio::net::TcpListener::bind(listen))
+            .map(|l| {
+                let a = l.local_addr().unwrap_or(listen);
+                (ApiListener::Tcp(l), a)
+            })
+            .map_err(|source| StartError::Listen {
+                addr: listen,
+                source,
+            }),
+    }
+}
+
+/// The start line: where everything listens and what runs.
+fn log_started(shared: &Shared, info: &NodeInfo, api_addr: SocketAddr) {
+    let addrs: Vec<String> = shared
+        .config
+        .media
+        .addresses
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    tracing::info!(
+        media = %addrs.join(","),
+        ports = %format!("{}-{}", shared.config.media.port_min, shared.config.media.port_max),
+        api = %api_addr,
+        api_unix = ?info.api_unix,
+        api_tls = info.api_tls,
+        cluster_mode = shared.security.cluster_mode().as_str(),
+        trust_list_version = ?shared.security.ctl_version(),
+        workers = info.workers,
+        backend = %info.backend,
+        max_calls = shared.config.limits.max_calls,
+        no_media_secs = shared.config.timeouts.no_media_secs,
+        "node started"
+    );
 }
 
 /// SIGINT and SIGTERM being watched (see [`NodeHandle::watch_signals`]).
