@@ -21,6 +21,42 @@ pub(super) struct KeySlot {
 }
 
 impl KeySlot {
+    /// The session keys of `family` (derived at r = 0).
+    #[inline]
+    pub(super) fn session_keys(&self, family: Family) -> &SessionKeys {
+        match family {
+            Family::Rtp => &self.rtp,
+            Family::Rtcp => &self.rtcp,
+        }
+    }
+
+    /// Packets of `family` this key has protected or unprotected.
+    #[inline]
+    pub(super) fn used(&self, family: Family) -> u64 {
+        match family {
+            Family::Rtp => self.rtp_used,
+            Family::Rtcp => self.rtcp_used,
+        }
+    }
+
+    /// The use count of `family`, to count one more packet.
+    #[inline]
+    pub(super) fn used_mut(&mut self, family: Family) -> &mut u64 {
+        match family {
+            Family::Rtp => &mut self.rtp_used,
+            Family::Rtcp => &mut self.rtcp_used,
+        }
+    }
+
+    /// Packets of `family` this key may handle in all.
+    #[inline]
+    pub(super) fn limit(&self, family: Family) -> u64 {
+        match family {
+            Family::Rtp => self.rtp_limit,
+            Family::Rtcp => self.rtcp_limit,
+        }
+    }
+
     pub(super) fn new(suite: Suite, master: MasterKey) -> Result<KeySlot, Error> {
         let lifetime = master.lifetime().unwrap_or(u64::MAX);
         if lifetime == 0 {

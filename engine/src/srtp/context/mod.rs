@@ -3,13 +3,15 @@
 //!
 //! The pieces live by concern: `policy` (configuration and bounds),
 //! `master_keys` (key slots and rekeying), `streams` (the per-SSRC table),
-//! `kdr` (keys derived on the packet path), `iv`, and the transforms in
-//! `rtp` and `rtcp`. This file holds the [`Context`] type itself, its
+//! `kdr` (keys derived on the packet path), `iv`, the transforms in `rtp`
+//! and `rtcp`, and `packet_keys` (the key picking and state commits they
+//! share around the cipher). This file holds the [`Context`] type itself, its
 //! construction and its public entry points.
 
 mod iv;
 mod kdr;
 mod master_keys;
+mod packet_keys;
 mod policy;
 mod rtcp;
 mod rtp;

@@ -3,13 +3,13 @@
 //! changes only after a packet has authenticated or been sealed.
 
 use super::iv::{cm_iv, gcm_iv, xor_rtcp_index};
-use super::kdr::{rx_keys, tx_keys, Pick};
 use super::{be32, Context};
 use crate::error::MalformedKind;
 use crate::srtp::keys::{Family, SessionCipher, SessionKeys, SRTCP_KEY_LIFETIME_MAX};
 use crate::Error;
 
 impl Context {
+    /// [`Context::protect_rtcp`] before its outcome is counted.
     pub(super) fn protect_rtcp_inner(
         &mut self,
         buf: &mut [u8],
@@ -33,8 +33,7 @@ impl Context {
         let si = self.stream_or_create(ssrc)?;
         let stream = &mut self.streams[si];
         let index = stream.rtcp_next;
-        let active = self.active;
-        let slot = &mut self.slots[active];
+        let slot = &self.slots[self.active];
         // The 31-bit SRTCP index never wraps: past 2^31 - 1 the key is spent.
         if slot.rtcp_used >= slot.rtcp_limit || index as u64 >= SRTCP_KEY_LIFETIME_MAX {
             return Err(Error::KeyExhausted);
@@ -42,21 +41,9 @@ impl Context {
         // Never an index this stream already sent (set_rtcp_index may have
         // moved the counter back).
         stream.rtcp.check(index as u64)?;
-        let suite = self.suite;
-        let r = self.kdr_shift.map(|s| (index as u64) >> s);
-        let mut fresh = None;
-        let (keys, pick) = tx_keys(
-            &slot.rtcp,
-            &stream.kdr_rtcp,
-            active,
-            r,
-            &mut self.stats.key_derivations,
-            |r| SessionKeys::derive(suite, &slot.master, Family::Rtcp, r),
-            &mut fresh,
-        )?;
         let encrypt = self.encrypt_rtcp;
         let e_word = ((encrypt as u32) << 31) | index;
-        match &keys.cipher {
+        let sealed = |keys: &SessionKeys, mki: &[u8]| match &keys.cipher {
             SessionCipher::Gcm(k) => {
                 let iv = gcm_iv(&keys.salt, ssrc, 0, 0);
                 let iv = xor_rtcp_index(iv, index);
@@ -74,38 +61,33 @@ impl Context {
                     buf[len..len + 16].copy_from_slice(&tag);
                 }
                 buf[len + 16..len + 20].copy_from_slice(&e_word.to_be_bytes());
-                buf[len + 20..needed].copy_from_slice(slot.master.mki());
+                buf[len + 20..needed].copy_from_slice(mki);
             }
             cipher => {
                 if let (SessionCipher::Ctr(k), true) = (cipher, encrypt) {
                     k.ctr_xor(&cm_iv(&keys.salt, ssrc, index as u64), &mut buf[8..len]);
                 }
                 buf[len..len + 4].copy_from_slice(&e_word.to_be_bytes());
-                buf[len + 4..len + 4 + mki_len].copy_from_slice(slot.master.mki());
+                buf[len + 4..len + 4 + mki_len].copy_from_slice(mki);
                 let tag = keys.hmac(&buf[..len + 4], &[]);
                 buf[len + 4 + mki_len..needed].copy_from_slice(&tag[..tag_len]);
             }
-        }
-        slot.rtcp_used += 1;
-        stream.rtcp_next = index + 1;
-        stream.rtcp.accept(index as u64);
-        stream.sent = true;
-        stream.kdr_rtcp.commit(pick, active, r, fresh);
+        };
+        self.seal_with_active_key(Family::Rtcp, si, index as u64, sealed)?;
+        self.streams[si].rtcp_next = index + 1;
         Ok(needed)
     }
 
+    /// [`Context::unprotect_rtcp`] (`decrypt`) or [`Context::verify_rtcp`],
+    /// before the outcome is counted. The SRTCP layout: header, payload,
+    /// E flag and index, MKI, tag (AEAD: the tag follows the payload).
     pub(super) fn unprotect_rtcp_inner(
         &mut self,
         pkt: &mut [u8],
         decrypt: bool,
     ) -> Result<usize, Error> {
         let len = pkt.len();
-        let aead = self.suite.is_aead();
-        let tag_len = self.suite.srtcp_tag_len();
-        let mki_len = self.mki_len;
-        if len < 8 + 4 + mki_len + tag_len {
-            return Err(MalformedKind::Truncated.into());
-        }
+        let (aead, tag_len, mki_len) = self.received_trailer(Family::Rtcp, len, 8 + 4)?;
         check_rtcp_header(pkt)?;
         // CM: hdr | payload | E+index | MKI | tag.
         // AEAD: hdr | payload+tag | E+index | MKI.
@@ -124,24 +106,7 @@ impl Context {
             Some(i) => self.streams[i].rtcp.check(index as u64)?,
             None => self.may_create(ssrc)?,
         }
-        let slot = &self.slots[slot_idx];
-        if slot.rtcp_used >= slot.rtcp_limit {
-            return Err(Error::KeyExhausted);
-        }
-        let suite = self.suite;
-        let r = self.kdr_shift.map(|s| (index as u64) >> s);
-        let cache = match existing {
-            Some(i) => &mut self.streams[i].kdr_rtcp,
-            None => &mut self.kdr_new_rtcp,
-        };
-        let (keys, pick) = rx_keys(
-            &slot.rtcp,
-            cache,
-            slot_idx,
-            r,
-            &mut self.stats.key_derivations,
-            |r| SessionKeys::derive(suite, &slot.master, Family::Rtcp, r),
-        )?;
+        let (keys, pick, r) = self.receive_keys(Family::Rtcp, slot_idx, existing, index as u64)?;
         let plain_len = match &keys.cipher {
             SessionCipher::Gcm(k) => {
                 let iv = xor_rtcp_index(gcm_iv(&keys.salt, ssrc, 0, 0), index);
@@ -185,19 +150,15 @@ impl Context {
                 trailer_at
             }
         };
-        let si = match existing {
-            Some(i) => i,
-            None => self.insert_stream(ssrc)?,
-        };
-        self.slots[slot_idx].rtcp_used += 1;
-        let stream = &mut self.streams[si];
-        stream.rtcp.accept(index as u64);
-        if existing.is_none() && pick == Pick::Pending {
-            // The new stream's first keys: the context's pending ones.
-            stream.kdr_rtcp.committed = self.kdr_new_rtcp.pending.take();
-        } else {
-            stream.kdr_rtcp.commit(pick, slot_idx, r, None);
-        }
+        // Authenticated: now, and only now, state changes.
+        self.commit_received(
+            Family::Rtcp,
+            ssrc,
+            existing,
+            slot_idx,
+            index as u64,
+            (pick, r),
+        )?;
         Ok(plain_len)
     }
 }

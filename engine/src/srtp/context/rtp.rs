@@ -3,14 +3,13 @@
 //! after a packet has authenticated (receive) or been sealed (send).
 
 use super::iv::{cm_iv, gcm_iv};
-use super::kdr::{rx_keys, tx_keys, Pick};
 use super::{be16, be32, Context};
-use crate::error::MalformedKind;
-use crate::srtp::keys::{Family, SessionCipher, SessionKeys, SRTP_KEY_LIFETIME_MAX};
+use crate::srtp::keys::{Family, SessionCipher, SRTP_KEY_LIFETIME_MAX};
 use crate::srtp::replay::estimate_index;
 use crate::Error;
 
 impl Context {
+    /// [`Context::protect_rtp`] before its outcome is counted.
     pub(super) fn protect_rtp_inner(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
         let pkt = buf.get(..len).ok_or(Error::BufferTooSmall {
             needed: len,
@@ -36,25 +35,13 @@ impl Context {
         // stream already protected, or one behind its window, would encrypt
         // a second plaintext under the same keystream / GCM nonce.
         stream.rtp.check(index)?;
-        let active = self.active;
-        let slot = &mut self.slots[active];
+        let slot = &self.slots[self.active];
         if slot.rtp_used >= slot.rtp_limit || index >= SRTP_KEY_LIFETIME_MAX {
             return Err(Error::KeyExhausted);
         }
-        let suite = self.suite;
-        let r = self.kdr_shift.map(|s| index >> s);
-        let mut fresh = None;
-        let (keys, pick) = tx_keys(
-            &slot.rtp,
-            &stream.kdr_rtp,
-            active,
-            r,
-            &mut self.stats.key_derivations,
-            |r| SessionKeys::derive(suite, &slot.master, Family::Rtp, r),
-            &mut fresh,
-        )?;
+        let encrypt = self.encrypt_rtp;
         let roc = (index >> 16) as u32;
-        match &keys.cipher {
+        self.seal_with_active_key(Family::Rtp, si, index, |keys, mki| match &keys.cipher {
             SessionCipher::Gcm(k) => {
                 let (head, rest) = buf.split_at_mut(hl);
                 let tag = k.seal(
@@ -63,36 +50,30 @@ impl Context {
                     &mut rest[..len - hl],
                 );
                 buf[len..len + 16].copy_from_slice(&tag);
-                buf[len + 16..needed].copy_from_slice(slot.master.mki());
+                buf[len + 16..needed].copy_from_slice(mki);
             }
             cipher => {
-                if let (SessionCipher::Ctr(k), true) = (cipher, self.encrypt_rtp) {
+                if let (SessionCipher::Ctr(k), true) = (cipher, encrypt) {
                     k.ctr_xor(&cm_iv(&keys.salt, ssrc, index), &mut buf[hl..len]);
                 }
-                buf[len..len + mki_len].copy_from_slice(slot.master.mki());
+                buf[len..len + mki_len].copy_from_slice(mki);
                 let tag = keys.hmac(&buf[..len], &roc.to_be_bytes());
                 buf[len + mki_len..needed].copy_from_slice(&tag[..tag_len]);
             }
-        }
-        slot.rtp_used += 1;
-        stream.rtp.accept(index);
-        stream.sent = true;
-        stream.kdr_rtp.commit(pick, active, r, fresh);
+        })?;
         Ok(needed)
     }
 
+    /// [`Context::unprotect_rtp`] (`decrypt`) or [`Context::verify_rtp`],
+    /// before the outcome is counted. The SRTP layout: header, payload,
+    /// MKI, tag (AEAD: header, payload and tag, MKI).
     pub(super) fn unprotect_rtp_inner(
         &mut self,
         pkt: &mut [u8],
         decrypt: bool,
     ) -> Result<usize, Error> {
         let len = pkt.len();
-        let aead = self.suite.is_aead();
-        let tag_len = self.suite.srtp_tag_len();
-        let mki_len = self.mki_len;
-        if len < 12 + mki_len + tag_len {
-            return Err(MalformedKind::Truncated.into());
-        }
+        let (aead, tag_len, mki_len) = self.received_trailer(Family::Rtp, len, 12)?;
         // CM: header | payload | MKI | tag.  AEAD: header | payload+tag | MKI.
         let (mki_at, body_end) = if aead {
             (len - mki_len, len - mki_len - tag_len)
@@ -115,24 +96,8 @@ impl Context {
         if let Some(i) = existing {
             self.streams[i].rtp.check(index)?;
         }
-        let slot = &self.slots[slot_idx];
-        if slot.rtp_used >= slot.rtp_limit {
-            return Err(Error::KeyExhausted);
-        }
-        let suite = self.suite;
-        let r = self.kdr_shift.map(|s| index >> s);
-        let cache = match existing {
-            Some(i) => &mut self.streams[i].kdr_rtp,
-            None => &mut self.kdr_new_rtp,
-        };
-        let (keys, pick) = rx_keys(
-            &slot.rtp,
-            cache,
-            slot_idx,
-            r,
-            &mut self.stats.key_derivations,
-            |r| SessionKeys::derive(suite, &slot.master, Family::Rtp, r),
-        )?;
+        let decrypt_ctr = self.encrypt_rtp && decrypt;
+        let (keys, pick, r) = self.receive_keys(Family::Rtp, slot_idx, existing, index)?;
         let roc = (index >> 16) as u32;
         match &keys.cipher {
             SessionCipher::Gcm(k) => {
@@ -152,25 +117,13 @@ impl Context {
                 if !keys.verify_hmac(&pkt[..body_end], &roc.to_be_bytes(), tag) {
                     return Err(Error::AuthFailed);
                 }
-                if let (SessionCipher::Ctr(k), true) = (cipher, self.encrypt_rtp && decrypt) {
+                if let (SessionCipher::Ctr(k), true) = (cipher, decrypt_ctr) {
                     k.ctr_xor(&cm_iv(&keys.salt, ssrc, index), &mut pkt[hl..body_end]);
                 }
             }
         }
         // Authenticated: now, and only now, state changes.
-        let si = match existing {
-            Some(i) => i,
-            None => self.insert_stream(ssrc)?,
-        };
-        self.slots[slot_idx].rtp_used += 1;
-        let stream = &mut self.streams[si];
-        stream.rtp.accept(index);
-        if existing.is_none() && pick == Pick::Pending {
-            // The new stream's first keys: the context's pending ones.
-            stream.kdr_rtp.committed = self.kdr_new_rtp.pending.take();
-        } else {
-            stream.kdr_rtp.commit(pick, slot_idx, r, None);
-        }
+        self.commit_received(Family::Rtp, ssrc, existing, slot_idx, index, (pick, r))?;
         Ok(body_end)
     }
 }

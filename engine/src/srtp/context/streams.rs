@@ -7,6 +7,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use super::kdr::KdrCache;
 use super::{Context, SsrcPolicy};
+use crate::srtp::keys::Family;
 use crate::srtp::replay::ReplayWindow;
 use crate::Error;
 
@@ -29,6 +30,24 @@ pub(super) struct Stream {
 }
 
 impl Stream {
+    /// The replay window of `family` (SRTP index, or SRTCP index).
+    #[inline]
+    pub(super) fn window_mut(&mut self, family: Family) -> &mut ReplayWindow {
+        match family {
+            Family::Rtp => &mut self.rtp,
+            Family::Rtcp => &mut self.rtcp,
+        }
+    }
+
+    /// The derived-key cache of `family`.
+    #[inline]
+    pub(super) fn kdr_mut(&mut self, family: Family) -> &mut KdrCache {
+        match family {
+            Family::Rtp => &mut self.kdr_rtp,
+            Family::Rtcp => &mut self.kdr_rtcp,
+        }
+    }
+
     pub(super) fn new(ssrc: u32, window: usize) -> Stream {
         Stream {
             ssrc,
