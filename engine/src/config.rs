@@ -453,139 +453,173 @@ impl Config {
 
     /// Checks the values that parse but cannot work together.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |m: String| Err(ConfigError::Invalid(m));
-        if self.media.addresses.is_empty() {
-            return bad("media.addresses is empty: give at least one address".into());
-        }
-        let m = &self.media;
-        if m.port_min == 0 || m.port_min > m.port_max {
-            return bad(format!(
-                "media.port_min ({}) must be at least 1 and not above media.port_max ({})",
-                m.port_min, m.port_max
-            ));
-        }
-        // At least one even port with its odd neighbour inside the range
-        // (checked: port_min 65535 has no even port above it).
-        let first_even = m.port_min.checked_add(m.port_min % 2);
-        if first_even.is_none_or(|p| p >= m.port_max) {
-            return bad(format!(
-                "media port range {}-{} holds no even/odd port pair",
-                m.port_min, m.port_max
-            ));
-        }
-        if self.dataplane.batch_size == 0 || self.dataplane.batch_size > 1024 {
-            return bad(format!(
-                "dataplane.batch_size ({}) must be 1..=1024",
-                self.dataplane.batch_size
-            ));
-        }
-        if self.dataplane.batch_tick_us > 10_000 {
-            return bad(format!(
-                "dataplane.batch_tick_us ({}) must be 0..=10000 (it is the latency a tick may add)",
-                self.dataplane.batch_tick_us
-            ));
-        }
+        self.check().map_err(ConfigError::Invalid)
+    }
+
+    /// [`validate`](Self::validate), section by section in file order; the
+    /// first problem found, as the message to show.
+    fn check(&self) -> Result<(), String> {
+        self.media.check()?;
+        self.dataplane.check()?;
         let w = self.srtp.replay_window;
         if !(crate::srtp::MIN_REPLAY_WINDOW..=crate::srtp::MAX_REPLAY_WINDOW).contains(&w) {
-            return bad(format!(
+            return Err(format!(
                 "srtp.replay_window ({w}) must be {}..={}",
                 crate::srtp::MIN_REPLAY_WINDOW,
                 crate::srtp::MAX_REPLAY_WINDOW
             ));
         }
         if self.limits.max_calls == 0 {
-            return bad("limits.max_calls must be at least 1".into());
+            return Err("limits.max_calls must be at least 1".into());
         }
         if self.log.level.trim().is_empty() {
-            return bad("log.level is empty".into());
+            return Err("log.level is empty".into());
         }
-        let ng = &self.ng;
-        for a in &ng.allow {
-            if let Err(e) = crate::cidr::Cidr::parse(a) {
-                return bad(format!("ng.allow: {e}"));
-            }
-        }
-        if ng.enabled && ng.allow.is_empty() {
-            return bad("ng.allow is empty: no switch could use the ng protocol".into());
-        }
-        if !(512..=1 << 20).contains(&ng.max_request_bytes) {
-            return bad(format!(
-                "ng.max_request_bytes ({}) must be 512..=1048576",
-                ng.max_request_bytes
-            ));
-        }
-        if !(1..=64).contains(&ng.tcp_max_per_source) {
-            return bad(format!(
-                "ng.tcp_max_per_source ({}) must be 1..=64",
-                ng.tcp_max_per_source
-            ));
-        }
-        if ng.sdes_suites.is_empty() {
-            return bad("ng.sdes_suites is empty".into());
-        }
-        for s in &ng.sdes_suites {
-            if crate::srtp::Suite::from_name(s).is_err() {
-                return bad(format!("ng.sdes_suites: unknown suite {s:?}"));
-            }
-        }
-        if !(1..=crate::control::sdp::MAX_MEDIA).contains(&ng.max_media_sections) {
-            return bad(format!(
-                "ng.max_media_sections ({}) must be 1..={}",
-                ng.max_media_sections,
-                crate::control::sdp::MAX_MEDIA
-            ));
-        }
-        if !(1..=100).contains(&ng.max_unanswered_port_percent) {
-            return bad(format!(
-                "ng.max_unanswered_port_percent ({}) must be 1..=100",
-                ng.max_unanswered_port_percent
-            ));
-        }
-        let api = &self.api;
-        let tls_set = [&api.tls_cert, &api.tls_key, &api.tls_client_ca]
-            .iter()
-            .filter(|p| p.is_some())
-            .count();
-        if tls_set != 0 && tls_set != 3 {
-            return bad(
-                "api.tls_cert, api.tls_key and api.tls_client_ca go together: set all three \
-                 (TLS with client certificates) or none (plain HTTP)"
-                    .into(),
-            );
-        }
-        if api.unix_socket.is_some() && tls_set != 0 {
-            return bad(
-                "api.unix_socket and api.tls_* are exclusive: the Unix socket is guarded by its \
-                 file mode, TLS by client certificates over TCP; set one"
-                    .into(),
-            );
-        }
-        if let Some(p) = &api.unix_socket {
-            if p.as_os_str().is_empty() || p.file_name().is_none() {
-                return bad(format!("api.unix_socket {:?} names no file", p.display()));
-            }
-        }
-        if let Err(m) = api.unix_mode() {
-            return bad(m);
-        }
-        if api.insecure_remote() && !api.allow_insecure_remote {
-            return bad(format!(
-                "api.listen {} is not a loopback address and the API has no TLS: anyone who can \
-                 reach it could redirect media and set SRTP keys. Listen on loopback, use \
-                 api.unix_socket, configure api.tls_cert/tls_key/tls_client_ca, or accept the \
-                 risk with api.allow_insecure_remote = true (--allow-insecure-http)",
-                api.listen
-            ));
-        }
-        if api.tls_enabled() && self.security.trust_list.is_none() {
-            return bad(
+        self.ng.check()?;
+        self.api.check()?;
+        if self.api.tls_enabled() && self.security.trust_list.is_none() {
+            return Err(
                 "api.tls_* is set but [security] trust_list is not: the trust list names the \
                  call agents allowed on the control channel"
                     .into(),
             );
         }
         if let Err(e) = crate::policy::Policy::from_config(&self.security) {
-            return bad(format!("security: {e}"));
+            return Err(format!("security: {e}"));
+        }
+        Ok(())
+    }
+}
+
+impl MediaConfig {
+    /// The `[media]` checks: addresses, and a port range that holds pairs.
+    fn check(&self) -> Result<(), String> {
+        if self.addresses.is_empty() {
+            return Err("media.addresses is empty: give at least one address".into());
+        }
+        if self.port_min == 0 || self.port_min > self.port_max {
+            return Err(format!(
+                "media.port_min ({}) must be at least 1 and not above media.port_max ({})",
+                self.port_min, self.port_max
+            ));
+        }
+        // At least one even port with its odd neighbour inside the range
+        // (checked: port_min 65535 has no even port above it).
+        let first_even = self.port_min.checked_add(self.port_min % 2);
+        if first_even.is_none_or(|p| p >= self.port_max) {
+            return Err(format!(
+                "media port range {}-{} holds no even/odd port pair",
+                self.port_min, self.port_max
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl DataPlaneSection {
+    /// The `[dataplane]` checks: batch size and tick.
+    fn check(&self) -> Result<(), String> {
+        if self.batch_size == 0 || self.batch_size > 1024 {
+            return Err(format!(
+                "dataplane.batch_size ({}) must be 1..=1024",
+                self.batch_size
+            ));
+        }
+        if self.batch_tick_us > 10_000 {
+            return Err(format!(
+                "dataplane.batch_tick_us ({}) must be 0..=10000 (it is the latency a tick may add)",
+                self.batch_tick_us
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl NgConfig {
+    /// The `[ng]` checks: the allow list, request and connection bounds,
+    /// SDES suites and negotiation limits.
+    fn check(&self) -> Result<(), String> {
+        for a in &self.allow {
+            if let Err(e) = crate::cidr::Cidr::parse(a) {
+                return Err(format!("ng.allow: {e}"));
+            }
+        }
+        if self.enabled && self.allow.is_empty() {
+            return Err("ng.allow is empty: no switch could use the ng protocol".into());
+        }
+        if !(512..=1 << 20).contains(&self.max_request_bytes) {
+            return Err(format!(
+                "ng.max_request_bytes ({}) must be 512..=1048576",
+                self.max_request_bytes
+            ));
+        }
+        if !(1..=64).contains(&self.tcp_max_per_source) {
+            return Err(format!(
+                "ng.tcp_max_per_source ({}) must be 1..=64",
+                self.tcp_max_per_source
+            ));
+        }
+        if self.sdes_suites.is_empty() {
+            return Err("ng.sdes_suites is empty".into());
+        }
+        for s in &self.sdes_suites {
+            if crate::srtp::Suite::from_name(s).is_err() {
+                return Err(format!("ng.sdes_suites: unknown suite {s:?}"));
+            }
+        }
+        if !(1..=crate::control::sdp::MAX_MEDIA).contains(&self.max_media_sections) {
+            return Err(format!(
+                "ng.max_media_sections ({}) must be 1..={}",
+                self.max_media_sections,
+                crate::control::sdp::MAX_MEDIA
+            ));
+        }
+        if !(1..=100).contains(&self.max_unanswered_port_percent) {
+            return Err(format!(
+                "ng.max_unanswered_port_percent ({}) must be 1..=100",
+                self.max_unanswered_port_percent
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ApiConfig {
+    /// The `[api]` checks: TLS all or nothing, the Unix socket, and no
+    /// unauthenticated API on a remote address unless accepted.
+    fn check(&self) -> Result<(), String> {
+        let tls_set = [&self.tls_cert, &self.tls_key, &self.tls_client_ca]
+            .iter()
+            .filter(|p| p.is_some())
+            .count();
+        if tls_set != 0 && tls_set != 3 {
+            return Err(
+                "api.tls_cert, api.tls_key and api.tls_client_ca go together: set all three \
+                 (TLS with client certificates) or none (plain HTTP)"
+                    .into(),
+            );
+        }
+        if self.unix_socket.is_some() && tls_set != 0 {
+            return Err(
+                "api.unix_socket and api.tls_* are exclusive: the Unix socket is guarded by its \
+                 file mode, TLS by client certificates over TCP; set one"
+                    .into(),
+            );
+        }
+        if let Some(p) = &self.unix_socket {
+            if p.as_os_str().is_empty() || p.file_name().is_none() {
+                return Err(format!("api.unix_socket {:?} names no file", p.display()));
+            }
+        }
+        self.unix_mode()?;
+        if self.insecure_remote() && !self.allow_insecure_remote {
+            return Err(format!(
+                "api.listen {} is not a loopback address and the API has no TLS: anyone who can \
+                 reach it could redirect media and set SRTP keys. Listen on loopback, use \
+                 api.unix_socket, configure api.tls_cert/tls_key/tls_client_ca, or accept the \
+                 risk with api.allow_insecure_remote = true (--allow-insecure-http)",
+                self.listen
+            ));
         }
         Ok(())
     }

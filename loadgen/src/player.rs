@@ -18,7 +18,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -200,41 +200,6 @@ fn flush_side(sb: &mut SendBatch, fd: std::os::fd::RawFd, c: &mut Counters) {
     c.send_calls += 1;
 }
 
-/// Sends what both sides have queued; notes when.
-fn flush_all(
-    sb: &mut [SendBatch; 2],
-    fds: &[std::os::fd::RawFd; 2],
-    c: &mut Counters,
-    last_send: &mut u64,
-    s: &Schedule,
-) {
-    for side in 0..2 {
-        if !sb[side].is_empty() {
-            flush_side(&mut sb[side], fds[side], c);
-            *last_send = s.now_ns();
-        }
-    }
-}
-
-/// Even pacing: sends what is queued unless the next due packet belongs to
-/// the same instant (due within [`EVEN_COALESCE_NS`] of `due`).
-fn even_flush(
-    sb: &mut [SendBatch; 2],
-    fds: &[std::os::fd::RawFd; 2],
-    heap: &BinaryHeap<Due>,
-    due: u64,
-    c: &mut Counters,
-    last_send: &mut u64,
-    s: &Schedule,
-) {
-    let same_instant = heap
-        .peek()
-        .is_some_and(|&Reverse((next, _, _))| next <= due + EVEN_COALESCE_NS && next <= s.now_ns());
-    if !same_instant {
-        flush_all(sb, fds, c, last_send, s);
-    }
-}
-
 /// Heap entry: (due ns, stream index, is RTCP).
 type Due = Reverse<(u64, u32, bool)>;
 
@@ -315,7 +280,6 @@ impl Player {
     /// Runs the schedule; returns what was measured. `stop` (and SIGINT)
     /// ends the sending early; receiving then drains as usual. Progress
     /// goes to `live` as it happens and to `timeline` every 250 ms.
-    #[allow(clippy::needless_range_loop)] // `side` indexes sockets and batches together
     pub fn run(
         mut self,
         s: &Schedule,
@@ -324,40 +288,8 @@ impl Player {
         timeline: &Timeline,
     ) -> PlayerResult {
         let expected = self.expected();
-        let fds = [self.socks[0].as_raw_fd(), self.socks[1].as_raw_fd()];
-        // With kernel arrival stamps, latency does not depend on when we
-        // read: sleep in ticks instead of waking for every packet.
-        let stamped = fds.iter().all(|&fd| sys::enable_rx_timestamps(fd).is_ok());
-        let even = s.pacing == Pacing::Even;
-        if even {
-            // Sleeps end at the due time, not up to 50 µs (the default
-            // timer slack) later.
-            let _ = sys::set_timer_slack(1);
-        }
-        let mut sb = [SendBatch::new(s.batch), SendBatch::new(s.batch)];
-        let mut rb = RecvBatch::new(s.batch);
-        let mut c = Counters::default();
-        let mut reported = Counters::default();
-        let mut secs: BTreeMap<u64, SecAcc> = BTreeMap::new();
-        let mut hist = new_histogram();
-        let mut max_lag = 0u64;
-        let mut last_send = s.start_ns;
+        let mut pb = Playback::new(&self, s);
         let send_end = s.start_ns + s.duration_ns;
-        // Every send, in due order: each stream's next RTP packet and next
-        // sender report.
-        let mut heap: BinaryHeap<Due> = BinaryHeap::with_capacity(self.tx.len() * 2);
-        for (i, t) in self.tx.iter().enumerate() {
-            if t.packets > 0 {
-                heap.push(Reverse((
-                    s.start_ns + t.phase_ns + t.profile.slot(0).offset_ns,
-                    i as u32,
-                    false,
-                )));
-            }
-            if s.rtcp_interval_ns > 0 && t.rtcp_phase_ns < s.duration_ns {
-                heap.push(Reverse((s.start_ns + t.rtcp_phase_ns, i as u32, true)));
-            }
-        }
         let drain_ns = s.drain.as_nanos() as u64;
         let hard_deadline = send_end + drain_ns + 5_000_000_000;
         let mut drain_deadline = send_end + drain_ns;
@@ -367,158 +299,38 @@ impl Player {
         // Upper bound on loop turns: one per packet sent, plus one per
         // 50 µs of wall time, with room.
         let max_iterations =
-            expected + heap.len() as u64 + (hard_deadline - s.start_ns) / 50_000 + 1_000_000;
+            expected + pb.heap.len() as u64 + (hard_deadline - s.start_ns) / 50_000 + 1_000_000;
         loop {
             iterations += 1;
             let now = s.now_ns();
             if !stopped && (stop.load(Ordering::Relaxed) || sys::stop_requested()) {
                 stopped = true;
-                heap.clear();
+                pb.heap.clear();
                 drain_deadline = now + drain_ns;
             }
-            // Send what is due, at most 4 batches per turn, so a player
-            // that fell behind still receives between bursts (its own
-            // receive buffer must not overflow and pass for relay loss).
-            let mut budget = 4 * s.batch;
-            while budget > 0 {
-                let Some(&Reverse((due, i, rtcp))) = heap.peek() else {
-                    break;
-                };
-                if due > now {
-                    break;
-                }
-                heap.pop();
-                budget -= 1;
-                let t = &mut self.tx[i as usize];
-                if sb[t.side].is_full() {
-                    flush_side(&mut sb[t.side], fds[t.side], &mut c);
-                }
-                let lag = now - due;
-                max_lag = max_lag.max(lag);
-                if lag > 1_000_000 {
-                    c.late_sends += 1;
-                }
-                let wall = s.wall(s.now_ns());
-                let buf = sb[t.side].next_buf();
-                if rtcp {
-                    let ts = t.profile.slot(t.seq.saturating_sub(1)).rtp_ts;
-                    let len =
-                        payload::write_sr(buf, t.ssrc, wall, ts, t.seq as u32, t.octets as u32);
-                    let r = match &mut t.ctx {
-                        Some(ctx) => ctx.protect_rtcp(buf, len),
-                        None => Ok(len),
-                    };
-                    // Failed sends of reports are rare; counted as RTP
-                    // send errors would mislead, so they are not counted.
-                    if let Ok(n) = r {
-                        sb[t.side].push(n, &t.dest);
-                        c.rtcp_sent += 1;
-                    }
-                    let next = due + s.rtcp_interval_ns;
-                    if next < send_end {
-                        heap.push(Reverse((next, i, true)));
-                    }
-                    if even {
-                        even_flush(&mut sb, &fds, &heap, due, &mut c, &mut last_send, s);
-                    }
-                    continue;
-                }
-                let f = Fields {
-                    call: t.call,
-                    dir: t.dir,
-                    seq: t.seq,
-                    sent_ns: wall,
-                };
-                let len = payload::write(buf, &t.profile, t.ssrc, &f);
-                let r = match &mut t.ctx {
-                    Some(ctx) => ctx.protect_rtp(buf, len),
-                    None => Ok(len),
-                };
-                match r {
-                    Ok(n) => {
-                        sb[t.side].push(n, &t.dest);
-                        c.sent += 1;
-                        // By the stream's own schedule (phase left out),
-                        // so every packet falls in [0, duration).
-                        secs.entry((due - s.start_ns - t.phase_ns) / 1_000_000_000)
-                            .or_default()
-                            .sent += 1;
-                    }
-                    Err(_) => c.send_errors += 1,
-                }
-                t.octets += (len - payload::RTP_HEADER) as u64;
-                t.seq += 1;
-                if t.seq < t.packets {
-                    let next = s.start_ns + t.phase_ns + t.profile.slot(t.seq).offset_ns;
-                    heap.push(Reverse((next, i, false)));
-                }
-                if even {
-                    even_flush(&mut sb, &fds, &heap, due, &mut c, &mut last_send, s);
-                }
-            }
-            flush_all(&mut sb, &fds, &mut c, &mut last_send, s);
-            // Receive what is waiting (bounded per turn).
-            for side in 0..2 {
-                for _ in 0..64 {
-                    let n = rb.recv(fds[side]);
-                    if n == 0 {
-                        break;
-                    }
-                    let now = s.now_ns();
-                    for i in 0..n {
-                        self.on_packet(&mut rb, i, side, now, s, &mut c, &mut hist, &mut secs);
-                    }
-                    if n < s.batch {
-                        break;
-                    }
-                }
-            }
-            live.add(
-                c.sent - reported.sent,
-                c.delivered - reported.delivered,
-                (c.auth_failures + c.rtcp_auth_failures)
-                    - (reported.auth_failures + reported.rtcp_auth_failures),
-                c.rtcp_delivered - reported.rtcp_delivered,
-            );
-            reported = c;
+            pb.send_due(&mut self.tx, now, s, send_end);
+            pb.flush_all(s);
+            self.receive(&mut pb, s);
+            pb.report_live(live);
             let now = s.now_ns();
             if now >= next_merge {
-                timeline.merge(&mut secs);
+                timeline.merge(&mut pb.secs);
                 next_merge = now + 250_000_000;
             }
-            if (heap.is_empty() && now >= drain_deadline)
+            if (pb.heap.is_empty() && now >= drain_deadline)
                 || now >= hard_deadline
                 || iterations >= max_iterations
             {
                 break;
             }
             // Wait for the next send or a packet.
-            let next = match heap.peek() {
+            let next = match pb.heap.peek() {
                 Some(&Reverse((due, _, _))) => due,
                 None => drain_deadline,
             };
-            if even {
-                // Wake at the next due time (receive times come from
-                // kernel stamps when there are any, so reading late does
-                // not blur latency; without stamps, wait on the sockets).
-                if next > now {
-                    let wait = Duration::from_nanos((next - now).min(5_000_000));
-                    if stamped {
-                        std::thread::sleep(wait);
-                    } else {
-                        sys::poll_readable(&fds, wait);
-                    }
-                }
-            } else if stamped {
-                let tick = s.tick.as_nanos() as u64;
-                let wait = next.saturating_sub(now).clamp(tick, 5_000_000.max(tick));
-                std::thread::sleep(Duration::from_nanos(wait));
-            } else if next > now {
-                let wait = Duration::from_nanos((next - now).min(5_000_000));
-                sys::poll_readable(&fds, wait);
-            }
+            pb.wait(next, now, s);
         }
-        timeline.merge(&mut secs);
+        timeline.merge(&mut pb.secs);
         let jitter_ns = self
             .rx
             .iter()
@@ -526,12 +338,41 @@ impl Player {
             .map(|r| r.stream.jitter_ns)
             .collect();
         PlayerResult {
-            counters: c,
-            latency: hist,
+            counters: pb.c,
+            latency: pb.hist,
             jitter_ns,
-            max_send_lag_ns: max_lag,
-            last_send_ns: last_send,
+            max_send_lag_ns: pb.max_lag,
+            last_send_ns: pb.last_send,
             expected,
+        }
+    }
+
+    /// Receives what is waiting on both sockets (bounded per turn).
+    #[allow(clippy::needless_range_loop)] // `side` indexes sockets and batches together
+    fn receive(&mut self, pb: &mut Playback, s: &Schedule) {
+        for side in 0..2 {
+            for _ in 0..64 {
+                let n = pb.rb.recv(pb.fds[side]);
+                if n == 0 {
+                    break;
+                }
+                let now = s.now_ns();
+                for i in 0..n {
+                    self.on_packet(
+                        &mut pb.rb,
+                        i,
+                        side,
+                        now,
+                        s,
+                        &mut pb.c,
+                        &mut pb.hist,
+                        &mut pb.secs,
+                    );
+                }
+                if n < s.batch {
+                    break;
+                }
+            }
         }
     }
 
@@ -656,6 +497,221 @@ impl Player {
         match payload::check_sr(&pkt[..len], r.ssrc) {
             Some(n) if (n as u64) <= r.stream.packets() => c.rtcp_delivered += 1,
             _ => c.rtcp_bad += 1,
+        }
+    }
+}
+
+/// The state of one [`Player::run`]: send and receive batches, the heap of
+/// due sends, counters and measurements so far.
+struct Playback {
+    fds: [RawFd; 2],
+    /// The kernel stamps arrivals on both sockets.
+    stamped: bool,
+    /// Even pacing.
+    even: bool,
+    sb: [SendBatch; 2],
+    rb: RecvBatch,
+    c: Counters,
+    /// The counters last added to [`Live`].
+    reported: Counters,
+    secs: BTreeMap<u64, SecAcc>,
+    hist: Histogram<u64>,
+    max_lag: u64,
+    last_send: u64,
+    /// Every send, in due order: each stream's next RTP packet and next
+    /// sender report.
+    heap: BinaryHeap<Due>,
+}
+
+impl Playback {
+    /// Sets up the sockets (arrival stamps, timer slack) and queues each
+    /// stream's first RTP packet and first sender report.
+    fn new(p: &Player, s: &Schedule) -> Playback {
+        let fds = [p.socks[0].as_raw_fd(), p.socks[1].as_raw_fd()];
+        // With kernel arrival stamps, latency does not depend on when we
+        // read: sleep in ticks instead of waking for every packet.
+        let stamped = fds.iter().all(|&fd| sys::enable_rx_timestamps(fd).is_ok());
+        let even = s.pacing == Pacing::Even;
+        if even {
+            // Sleeps end at the due time, not up to 50 µs (the default
+            // timer slack) later.
+            let _ = sys::set_timer_slack(1);
+        }
+        let mut heap: BinaryHeap<Due> = BinaryHeap::with_capacity(p.tx.len() * 2);
+        for (i, t) in p.tx.iter().enumerate() {
+            if t.packets > 0 {
+                heap.push(Reverse((
+                    s.start_ns + t.phase_ns + t.profile.slot(0).offset_ns,
+                    i as u32,
+                    false,
+                )));
+            }
+            if s.rtcp_interval_ns > 0 && t.rtcp_phase_ns < s.duration_ns {
+                heap.push(Reverse((s.start_ns + t.rtcp_phase_ns, i as u32, true)));
+            }
+        }
+        Playback {
+            fds,
+            stamped,
+            even,
+            sb: [SendBatch::new(s.batch), SendBatch::new(s.batch)],
+            rb: RecvBatch::new(s.batch),
+            c: Counters::default(),
+            reported: Counters::default(),
+            secs: BTreeMap::new(),
+            hist: new_histogram(),
+            max_lag: 0,
+            last_send: s.start_ns,
+            heap,
+        }
+    }
+
+    /// Sends what is due, at most 4 batches per turn, so a player that
+    /// fell behind still receives between bursts (its own receive buffer
+    /// must not overflow and pass for relay loss).
+    fn send_due(&mut self, tx: &mut [Tx], now: u64, s: &Schedule, send_end: u64) {
+        let mut budget = 4 * s.batch;
+        while budget > 0 {
+            let Some(&Reverse((due, i, rtcp))) = self.heap.peek() else {
+                break;
+            };
+            if due > now {
+                break;
+            }
+            self.heap.pop();
+            budget -= 1;
+            let t = &mut tx[i as usize];
+            if self.sb[t.side].is_full() {
+                flush_side(&mut self.sb[t.side], self.fds[t.side], &mut self.c);
+            }
+            let lag = now - due;
+            self.max_lag = self.max_lag.max(lag);
+            if lag > 1_000_000 {
+                self.c.late_sends += 1;
+            }
+            let wall = s.wall(s.now_ns());
+            if rtcp {
+                self.send_report(t, i, due, wall, s, send_end);
+            } else {
+                self.send_media(t, i, due, wall, s);
+            }
+            if self.even {
+                self.even_flush(due, s);
+            }
+        }
+    }
+
+    /// Queues stream `t`'s sender report due at `due`, and its next one.
+    fn send_report(&mut self, t: &mut Tx, i: u32, due: u64, wall: u64, s: &Schedule, end: u64) {
+        let buf = self.sb[t.side].next_buf();
+        let ts = t.profile.slot(t.seq.saturating_sub(1)).rtp_ts;
+        let len = payload::write_sr(buf, t.ssrc, wall, ts, t.seq as u32, t.octets as u32);
+        let r = match &mut t.ctx {
+            Some(ctx) => ctx.protect_rtcp(buf, len),
+            None => Ok(len),
+        };
+        // Failed sends of reports are rare; counted as RTP send errors
+        // would mislead, so they are not counted.
+        if let Ok(n) = r {
+            self.sb[t.side].push(n, &t.dest);
+            self.c.rtcp_sent += 1;
+        }
+        let next = due + s.rtcp_interval_ns;
+        if next < end {
+            self.heap.push(Reverse((next, i, true)));
+        }
+    }
+
+    /// Queues stream `t`'s RTP packet due at `due`, and its next one.
+    fn send_media(&mut self, t: &mut Tx, i: u32, due: u64, wall: u64, s: &Schedule) {
+        let buf = self.sb[t.side].next_buf();
+        let f = Fields {
+            call: t.call,
+            dir: t.dir,
+            seq: t.seq,
+            sent_ns: wall,
+        };
+        let len = payload::write(buf, &t.profile, t.ssrc, &f);
+        let r = match &mut t.ctx {
+            Some(ctx) => ctx.protect_rtp(buf, len),
+            None => Ok(len),
+        };
+        match r {
+            Ok(n) => {
+                self.sb[t.side].push(n, &t.dest);
+                self.c.sent += 1;
+                // By the stream's own schedule (phase left out), so every
+                // packet falls in [0, duration).
+                self.secs
+                    .entry((due - s.start_ns - t.phase_ns) / 1_000_000_000)
+                    .or_default()
+                    .sent += 1;
+            }
+            Err(_) => self.c.send_errors += 1,
+        }
+        t.octets += (len - payload::RTP_HEADER) as u64;
+        t.seq += 1;
+        if t.seq < t.packets {
+            let next = s.start_ns + t.phase_ns + t.profile.slot(t.seq).offset_ns;
+            self.heap.push(Reverse((next, i, false)));
+        }
+    }
+
+    /// Sends what both sides have queued; notes when.
+    fn flush_all(&mut self, s: &Schedule) {
+        for side in 0..2 {
+            if !self.sb[side].is_empty() {
+                flush_side(&mut self.sb[side], self.fds[side], &mut self.c);
+                self.last_send = s.now_ns();
+            }
+        }
+    }
+
+    /// Even pacing: sends what is queued unless the next due packet belongs
+    /// to the same instant (due within [`EVEN_COALESCE_NS`] of `due`).
+    fn even_flush(&mut self, due: u64, s: &Schedule) {
+        let same_instant = self.heap.peek().is_some_and(|&Reverse((next, _, _))| {
+            next <= due + EVEN_COALESCE_NS && next <= s.now_ns()
+        });
+        if !same_instant {
+            self.flush_all(s);
+        }
+    }
+
+    /// Adds what changed since the last call to `live`.
+    fn report_live(&mut self, live: &Live) {
+        let (c, r) = (&self.c, &self.reported);
+        live.add(
+            c.sent - r.sent,
+            c.delivered - r.delivered,
+            (c.auth_failures + c.rtcp_auth_failures) - (r.auth_failures + r.rtcp_auth_failures),
+            c.rtcp_delivered - r.rtcp_delivered,
+        );
+        self.reported = self.c;
+    }
+
+    /// Sleeps until `next` (the next send or the drain deadline), or until
+    /// a packet arrives when the kernel does not stamp arrivals.
+    fn wait(&self, next: u64, now: u64, s: &Schedule) {
+        if self.even {
+            // Wake at the next due time (receive times come from kernel
+            // stamps when there are any, so reading late does not blur
+            // latency; without stamps, wait on the sockets).
+            if next > now {
+                let wait = Duration::from_nanos((next - now).min(5_000_000));
+                if self.stamped {
+                    std::thread::sleep(wait);
+                } else {
+                    sys::poll_readable(&self.fds, wait);
+                }
+            }
+        } else if self.stamped {
+            let tick = s.tick.as_nanos() as u64;
+            let wait = next.saturating_sub(now).clamp(tick, 5_000_000.max(tick));
+            std::thread::sleep(Duration::from_nanos(wait));
+        } else if next > now {
+            let wait = Duration::from_nanos((next - now).min(5_000_000));
+            sys::poll_readable(&self.fds, wait);
         }
     }
 }

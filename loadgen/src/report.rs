@@ -114,8 +114,48 @@ fn burst() -> Pacing {
 impl Report {
     /// The summary table.
     pub fn table(&self) -> String {
+        let mut rows = self.run_rows();
+        rows.extend(self.packet_rows());
+        rows.extend(self.cpu_rows());
         let c = &self.counters;
-        let mut rows: Vec<(&str, String)> = vec![
+        if c.send_errors > 0 || self.delete_errors > 0 || self.stopped_early {
+            rows.push((
+                "problems",
+                format!(
+                    "send errors {}, delete errors {}{}",
+                    c.send_errors,
+                    self.delete_errors,
+                    if self.stopped_early {
+                        ", stopped early"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        let w = rows
+            .iter()
+            .map(|(k, _)| k.chars().count())
+            .max()
+            .unwrap_or(0);
+        let mut out: String = rows
+            .iter()
+            .map(|(k, v)| format!("{k:<w$}  {v}\n"))
+            .collect();
+        if !self.snapshots.is_empty() {
+            out.push_str(&format!("snapshots (every {} s):\n", self.snapshot_every_s));
+            for sn in &self.snapshots {
+                out.push_str("  ");
+                out.push_str(&sn.line());
+                out.push('\n');
+            }
+        }
+        out
+    }
+    /// Rows about the run itself: target, calls, timing, pacing.
+    fn run_rows(&self) -> Vec<(&'static str, String)> {
+        let c = &self.counters;
+        vec![
             ("target", format!("{} ({})", self.label, self.target)),
             (
                 "calls",
@@ -149,6 +189,14 @@ impl Report {
                     (c.sent + c.rtcp_sent) as f64 / c.send_calls.max(1) as f64
                 ),
             ),
+        ]
+    }
+
+    /// Rows about the packets: sent, delivered, lost, errors, latency,
+    /// jitter and RTCP.
+    fn packet_rows(&self) -> Vec<(&'static str, String)> {
+        let c = &self.counters;
+        let mut rows = vec![
             ("sent", format!("{} ({:.0} pps)", c.sent, self.offered_pps)),
             (
                 "delivered",
@@ -196,6 +244,13 @@ impl Report {
                 c.rtcp_sent, c.rtcp_delivered, c.rtcp_auth_failures, c.rtcp_bad
             ),
         ));
+        rows
+    }
+
+    /// Rows about CPU: the target's, loadgen's, and whether loadgen kept up.
+    fn cpu_rows(&self) -> Vec<(&'static str, String)> {
+        let c = &self.counters;
+        let mut rows = Vec::new();
         if let Some(t) = &self.target_cpu {
             rows.push((
                 "target CPU",
@@ -224,39 +279,7 @@ impl Report {
                 "loadgen fell behind its schedule (CPU-starved machine?): rates and loss measure the machine too".into(),
             ));
         }
-        if c.send_errors > 0 || self.delete_errors > 0 || self.stopped_early {
-            rows.push((
-                "problems",
-                format!(
-                    "send errors {}, delete errors {}{}",
-                    c.send_errors,
-                    self.delete_errors,
-                    if self.stopped_early {
-                        ", stopped early"
-                    } else {
-                        ""
-                    }
-                ),
-            ));
-        }
-        let w = rows
-            .iter()
-            .map(|(k, _)| k.chars().count())
-            .max()
-            .unwrap_or(0);
-        let mut out: String = rows
-            .iter()
-            .map(|(k, v)| format!("{k:<w$}  {v}\n"))
-            .collect();
-        if !self.snapshots.is_empty() {
-            out.push_str(&format!("snapshots (every {} s):\n", self.snapshot_every_s));
-            for sn in &self.snapshots {
-                out.push_str("  ");
-                out.push_str(&sn.line());
-                out.push('\n');
-            }
-        }
-        out
+        rows
     }
 }
 

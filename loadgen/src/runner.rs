@@ -166,24 +166,7 @@ pub fn cdf_points(h: &Histogram<u64>) -> Vec<[f64; 2]> {
 
 /// Runs one measurement. Calls are deleted at the end, and on error or stop.
 pub fn run(cfg: &RunConfig, target: &mut dyn Target) -> Result<Report, String> {
-    if cfg.calls == 0 || cfg.calls > MAX_CALLS {
-        return Err(format!("calls must be 1..={MAX_CALLS}"));
-    }
-    if cfg.duration.is_zero() || cfg.duration > MAX_DURATION {
-        return Err(format!(
-            "duration must be > 0 and <= {} s",
-            MAX_DURATION.as_secs()
-        ));
-    }
-    if cfg.profiles.is_empty() {
-        return Err("no profile".into());
-    }
-    if !cfg.allow_remote && !cfg.local_ip.is_loopback() {
-        return Err(format!(
-            "local address {} is not loopback (use --allow-remote)",
-            cfg.local_ip
-        ));
-    }
+    check(cfg)?;
     let threads = if cfg.threads == 0 {
         auto_threads(cfg.calls)
     } else {
@@ -191,91 +174,15 @@ pub fn run(cfg: &RunConfig, target: &mut dyn Target) -> Result<Report, String> {
     }
     .clamp(1, 64)
     .min(cfg.calls);
-    let mut socks = Vec::with_capacity(threads);
-    for _ in 0..threads {
-        socks.push([phone_socket(cfg.local_ip)?, phone_socket(cfg.local_ip)?]);
-    }
-    let addrs: Vec<[SocketAddr; 2]> = socks
-        .iter()
-        .map(|[a, b]| {
-            Ok([
-                a.local_addr().map_err(|e| e.to_string())?,
-                b.local_addr().map_err(|e| e.to_string())?,
-            ])
-        })
-        .collect::<Result<_, String>>()?;
+    let (socks, addrs) = phone_sockets(cfg.local_ip, threads)?;
 
     // Set up the calls (at most `setup_rate` per second).
     let t0 = Instant::now();
-    let setup_bar = bar(
-        cfg.progress,
-        cfg.calls as u64,
-        "setup {pos}/{len} calls [{elapsed_precise}] [{bar:30}] {msg}",
-    );
-    let mut calls: Vec<(usize, CallSetup)> = Vec::with_capacity(cfg.calls);
-    for i in 0..cfg.calls {
-        if cfg.setup_rate > 0.0 {
-            let due = t0 + Duration::from_secs_f64(i as f64 / cfg.setup_rate);
-            // Bounded: the wait is at most calls / rate, checked for stops
-            // every 100 ms.
-            while let Some(d) = due.checked_duration_since(Instant::now()) {
-                if sys::stop_requested() {
-                    break;
-                }
-                std::thread::sleep(d.min(Duration::from_millis(100)));
-            }
-        }
-        if sys::stop_requested() {
-            setup_bar.finish_and_clear();
-            teardown(target, &calls);
-            return Err("stopped during call setup".into());
-        }
-        let [a, b] = addrs[i % threads];
-        match target.create(i, a, b) {
-            Ok(c) => {
-                let remote = c
-                    .legs
-                    .iter()
-                    .find(|l| !l.relay.ip().is_loopback() && !cfg.allow_remote)
-                    .map(|l| l.relay);
-                calls.push((i, c));
-                if let Some(r) = remote {
-                    setup_bar.finish_and_clear();
-                    teardown(target, &calls);
-                    return Err(format!(
-                        "the relay gave a non-loopback media address {r} (use --allow-remote)"
-                    ));
-                }
-            }
-            Err(e) => {
-                setup_bar.finish_and_clear();
-                teardown(target, &calls);
-                return Err(format!("call {i} setup: {e}"));
-            }
-        }
-        setup_bar.inc(1);
-    }
-    setup_bar.finish_and_clear();
+    let calls = set_up_calls(cfg, target, &addrs)?;
     let setup_ms = t0.elapsed().as_secs_f64() * 1000.0;
 
     // Players.
-    let duration_ns = cfg.duration.as_nanos() as u64;
-    let base = Instant::now();
-    let base_wall_ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    let sched = Schedule {
-        base,
-        base_wall_ns,
-        tick: cfg.tick,
-        start_ns: 100_000_000,
-        duration_ns,
-        rtcp_interval_ns: cfg.rtcp_interval.as_nanos() as u64,
-        drain: cfg.drain,
-        batch: cfg.batch.clamp(1, 1024),
-        pacing: cfg.pacing,
-    };
+    let sched = schedule(cfg);
     let ssrc_base = (crate::target::new_run_id() as u32) & 0xfff0_0000;
     let mut players = Vec::with_capacity(threads);
     for (t, pair) in socks.into_iter().enumerate() {
@@ -295,100 +202,15 @@ pub fn run(cfg: &RunConfig, target: &mut dyn Target) -> Result<Report, String> {
     let expected: u64 = players.iter().map(|p| p.expected()).sum();
     let secs = cfg.duration.as_secs_f64().ceil() as u64;
     let drain_secs = cfg.drain.as_secs_f64().ceil() as u64;
-    let live = Live::default();
     let timeline = Timeline::new(secs + drain_secs + 10, cfg.snapshot_every);
-    let stop = AtomicBool::new(false);
     let pb = bar(
         cfg.progress,
         secs,
         "[{elapsed_precise}] [{bar:30}] {pos}/{len} s  {msg}",
     );
-    let mut cpu0 = (None, 0u64, base);
-    let mut live_snaps = Vec::new();
-    let results: Vec<PlayerResult> = std::thread::scope(|sc| {
-        let handles: Vec<_> = players
-            .into_iter()
-            .map(|p| {
-                let (sched, stop, live, timeline) = (&sched, &stop, &live, &timeline);
-                sc.spawn(move || p.run(sched, stop, live, timeline))
-            })
-            .collect();
-        // Sample CPU right at the start of the window.
-        let start = base + Duration::from_nanos(sched.start_ns);
-        if let Some(d) = start.checked_duration_since(Instant::now()) {
-            std::thread::sleep(d);
-        }
-        let tcpu = || cfg.pid.and_then(|p| cpu::process_cpu_us(Some(p)).ok());
-        let scpu = || cpu::process_cpu_us(None).unwrap_or(0);
-        cpu0 = (tcpu(), scpu(), Instant::now());
-        // The sampler: every second of the schedule, the packets that
-        // arrived and the CPU used; the progress line every 250 ms.
-        // Bounded: by the second count and the players' hard deadline.
-        let (mut prev_t, mut prev_s, mut prev_d) = (cpu0.0, cpu0.1, 0u64);
-        let mut sec = 0u64;
-        let last_sec = timeline.max_secs;
-        let (mut pps_shown, mut last_upd) = (0.0, (Instant::now(), 0u64));
-        while sec < last_sec {
-            let all_done = handles.iter().all(|h| h.is_finished());
-            let boundary = start + Duration::from_secs(sec + 1);
-            let now = Instant::now();
-            if now >= boundary || all_done {
-                let (t1, s1) = (tcpu(), scpu());
-                let (_, d1, _, _) = live.get();
-                timeline.wall(
-                    sec,
-                    WallSample {
-                        delivered: d1 - prev_d,
-                        target_cpu_us: match (prev_t, t1) {
-                            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
-                            _ => None,
-                        },
-                        loadgen_cpu_us: s1.saturating_sub(prev_s),
-                    },
-                );
-                (prev_t, prev_s, prev_d) = (t1, s1, d1);
-                for sn in timeline.finalize((sec + 1).saturating_sub(1 + drain_secs)) {
-                    say(&pb, &sn.line());
-                    live_snaps.push(sn);
-                }
-                sec += 1;
-                if all_done {
-                    break;
-                }
-                continue;
-            }
-            let (sent, delivered, auth, rtcp) = live.get();
-            let dt = last_upd.0.elapsed().as_secs_f64();
-            if dt >= 0.9 {
-                pps_shown = (delivered - last_upd.1) as f64 / dt;
-                last_upd = (Instant::now(), delivered);
-            }
-            let loss = if sent > 0 {
-                sent.saturating_sub(delivered) as f64 * 100.0 / sent as f64
-            } else {
-                0.0
-            };
-            let p99 = timeline
-                .last()
-                .map_or("-".into(), |p| format!("{:.0} µs", p.p99_us));
-            pb.set_position(sec.min(secs));
-            pb.set_message(format!(
-                "calls {}  {:.0} pps  loss {:.3} %  p99 {}  auth-fail {}  rtcp {}",
-                cfg.calls, pps_shown, loss, p99, auth, rtcp
-            ));
-            std::thread::sleep(
-                boundary
-                    .saturating_duration_since(now)
-                    .min(Duration::from_millis(250)),
-            );
-        }
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
-    let t_end = Instant::now();
+    let (results, cpu0) = play(cfg, players, &sched, &timeline, &pb);
+    let cpu1 = CpuMark::now(cfg.pid);
     pb.finish_and_clear();
-    let target_cpu1 = cfg.pid.and_then(|p| cpu::process_cpu_us(Some(p)).ok());
-    let self_cpu1 = cpu::process_cpu_us(None).unwrap_or(0);
-    let window = t_end.duration_since(cpu0.2).as_secs_f64().max(1e-9);
 
     let delete_errors = teardown(target, &calls);
     if results.len() != threads {
@@ -398,24 +220,341 @@ pub fn run(cfg: &RunConfig, target: &mut dyn Target) -> Result<Report, String> {
     for sn in &fresh {
         say(&pb, &sn.line());
     }
+    let leg_name = |l: &crate::target::LegSetup| l.suite.map_or("RTP", |s| s.name()).to_string();
+    let suites = calls
+        .first()
+        .map(|(_, c)| [leg_name(&c.legs[0]), leg_name(&c.legs[1])])
+        .unwrap_or_default();
+    Ok(report(
+        cfg,
+        Measured {
+            threads,
+            suites,
+            setup_ms,
+            delete_errors,
+            expected,
+            start_ns: sched.start_ns,
+            merged: Merged::of(&results),
+            cpu0,
+            cpu1,
+            series,
+            snapshots,
+        },
+    ))
+}
 
-    // Merge.
-    let mut counters = Counters::default();
-    let mut hist = new_histogram();
-    let mut jitters = Vec::new();
-    let mut max_lag = 0u64;
-    let mut last_send = 0u64;
-    for r in &results {
-        last_send = last_send.max(r.last_send_ns);
-        counters.add(&r.counters);
-        let _ = hist.add(&r.latency);
-        jitters.extend_from_slice(&r.jitter_ns);
-        max_lag = max_lag.max(r.max_send_lag_ns);
+/// The run parameters [`run`] refuses before it sets anything up.
+fn check(cfg: &RunConfig) -> Result<(), String> {
+    if cfg.calls == 0 || cfg.calls > MAX_CALLS {
+        return Err(format!("calls must be 1..={MAX_CALLS}"));
     }
-    let stopped_early = sys::stop_requested() || counters.sent < expected;
+    if cfg.duration.is_zero() || cfg.duration > MAX_DURATION {
+        return Err(format!(
+            "duration must be > 0 and <= {} s",
+            MAX_DURATION.as_secs()
+        ));
+    }
+    if cfg.profiles.is_empty() {
+        return Err("no profile".into());
+    }
+    if !cfg.allow_remote && !cfg.local_ip.is_loopback() {
+        return Err(format!(
+            "local address {} is not loopback (use --allow-remote)",
+            cfg.local_ip
+        ));
+    }
+    Ok(())
+}
+
+/// One pair of phone sockets per player thread, and their addresses.
+type PhoneSockets = (Vec<[UdpSocket; 2]>, Vec<[SocketAddr; 2]>);
+
+/// Binds the phone sockets of `threads` player threads on `ip`.
+fn phone_sockets(ip: IpAddr, threads: usize) -> Result<PhoneSockets, String> {
+    let mut socks = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        socks.push([phone_socket(ip)?, phone_socket(ip)?]);
+    }
+    let addrs: Vec<[SocketAddr; 2]> = socks
+        .iter()
+        .map(|[a, b]| {
+            Ok([
+                a.local_addr().map_err(|e| e.to_string())?,
+                b.local_addr().map_err(|e| e.to_string())?,
+            ])
+        })
+        .collect::<Result<_, String>>()?;
+    Ok((socks, addrs))
+}
+
+/// Sets up `cfg.calls` calls, call `i` on the phone sockets `addrs[i %
+/// threads]`, at most `setup_rate` per second. On a stop, an error or a
+/// non-loopback relay address (unless allowed) the calls made so far are
+/// deleted.
+fn set_up_calls(
+    cfg: &RunConfig,
+    target: &mut dyn Target,
+    addrs: &[[SocketAddr; 2]],
+) -> Result<Vec<(usize, CallSetup)>, String> {
+    let t0 = Instant::now();
+    let setup_bar = bar(
+        cfg.progress,
+        cfg.calls as u64,
+        "setup {pos}/{len} calls [{elapsed_precise}] [{bar:30}] {msg}",
+    );
+    let mut calls: Vec<(usize, CallSetup)> = Vec::with_capacity(cfg.calls);
+    let fail = |target: &mut dyn Target, calls: &[(usize, CallSetup)], e: String| {
+        setup_bar.finish_and_clear();
+        teardown(target, calls);
+        Err(e)
+    };
+    for i in 0..cfg.calls {
+        if cfg.setup_rate > 0.0 {
+            let due = t0 + Duration::from_secs_f64(i as f64 / cfg.setup_rate);
+            // Bounded: the wait is at most calls / rate, checked for stops
+            // every 100 ms.
+            while let Some(d) = due.checked_duration_since(Instant::now()) {
+                if sys::stop_requested() {
+                    break;
+                }
+                std::thread::sleep(d.min(Duration::from_millis(100)));
+            }
+        }
+        if sys::stop_requested() {
+            return fail(target, &calls, "stopped during call setup".into());
+        }
+        let [a, b] = addrs[i % addrs.len()];
+        match target.create(i, a, b) {
+            Ok(c) => {
+                let remote = c
+                    .legs
+                    .iter()
+                    .find(|l| !l.relay.ip().is_loopback() && !cfg.allow_remote)
+                    .map(|l| l.relay);
+                calls.push((i, c));
+                if let Some(r) = remote {
+                    return fail(
+                        target,
+                        &calls,
+                        format!(
+                            "the relay gave a non-loopback media address {r} (use --allow-remote)"
+                        ),
+                    );
+                }
+            }
+            Err(e) => return fail(target, &calls, format!("call {i} setup: {e}")),
+        }
+        setup_bar.inc(1);
+    }
+    setup_bar.finish_and_clear();
+    Ok(calls)
+}
+
+/// The players' schedule, based now: sending starts 100 ms from now.
+fn schedule(cfg: &RunConfig) -> Schedule {
+    let base = Instant::now();
+    let base_wall_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    Schedule {
+        base,
+        base_wall_ns,
+        tick: cfg.tick,
+        start_ns: 100_000_000,
+        duration_ns: cfg.duration.as_nanos() as u64,
+        rtcp_interval_ns: cfg.rtcp_interval.as_nanos() as u64,
+        drain: cfg.drain,
+        batch: cfg.batch.clamp(1, 1024),
+        pacing: cfg.pacing,
+    }
+}
+
+/// CPU time used so far by the target (if its pid is known) and by
+/// loadgen, and when it was read.
+#[derive(Clone, Copy)]
+struct CpuMark {
+    target_us: Option<u64>,
+    self_us: u64,
+    at: Instant,
+}
+
+impl CpuMark {
+    fn now(pid: Option<u32>) -> CpuMark {
+        CpuMark {
+            target_us: pid.and_then(|p| cpu::process_cpu_us(Some(p)).ok()),
+            self_us: cpu::process_cpu_us(None).unwrap_or(0),
+            at: Instant::now(),
+        }
+    }
+}
+
+/// Runs the players, one thread each, while this thread samples every
+/// second of the schedule ([`sample_seconds`]). Returns the players'
+/// results (fewer than players if one panicked) and the CPU at the start of
+/// the measured window.
+fn play(
+    cfg: &RunConfig,
+    players: Vec<Player>,
+    sched: &Schedule,
+    timeline: &Timeline,
+    pb: &ProgressBar,
+) -> (Vec<PlayerResult>, CpuMark) {
+    let live = Live::default();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|sc| {
+        let handles: Vec<_> = players
+            .into_iter()
+            .map(|p| {
+                let (live, stop) = (&live, &stop);
+                sc.spawn(move || p.run(sched, stop, live, timeline))
+            })
+            .collect();
+        // Sample CPU right at the start of the window.
+        let start = sched.base + Duration::from_nanos(sched.start_ns);
+        if let Some(d) = start.checked_duration_since(Instant::now()) {
+            std::thread::sleep(d);
+        }
+        let cpu0 = CpuMark::now(cfg.pid);
+        let all_done = || handles.iter().all(|h| h.is_finished());
+        sample_seconds(cfg, start, cpu0, &live, timeline, pb, all_done);
+        let results = handles.into_iter().filter_map(|h| h.join().ok()).collect();
+        (results, cpu0)
+    })
+}
+
+/// The sampler: every second of the schedule, the packets that arrived
+/// and the CPU used; the progress line every 250 ms. Bounded: by the
+/// second count and the players' hard deadline (`all_done`).
+fn sample_seconds(
+    cfg: &RunConfig,
+    start: Instant,
+    cpu0: CpuMark,
+    live: &Live,
+    timeline: &Timeline,
+    pb: &ProgressBar,
+    all_done: impl Fn() -> bool,
+) {
+    let secs = cfg.duration.as_secs_f64().ceil() as u64;
+    let drain_secs = cfg.drain.as_secs_f64().ceil() as u64;
+    let (mut prev, mut prev_d) = (cpu0, 0u64);
+    let mut sec = 0u64;
+    let last_sec = timeline.max_secs;
+    let (mut pps_shown, mut last_upd) = (0.0, (Instant::now(), 0u64));
+    while sec < last_sec {
+        let all_done = all_done();
+        let boundary = start + Duration::from_secs(sec + 1);
+        let now = Instant::now();
+        if now >= boundary || all_done {
+            let cpu1 = CpuMark::now(cfg.pid);
+            let (_, d1, _, _) = live.get();
+            timeline.wall(
+                sec,
+                WallSample {
+                    delivered: d1 - prev_d,
+                    target_cpu_us: match (prev.target_us, cpu1.target_us) {
+                        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+                        _ => None,
+                    },
+                    loadgen_cpu_us: cpu1.self_us.saturating_sub(prev.self_us),
+                },
+            );
+            (prev, prev_d) = (cpu1, d1);
+            for sn in timeline.finalize((sec + 1).saturating_sub(1 + drain_secs)) {
+                say(pb, &sn.line());
+            }
+            sec += 1;
+            if all_done {
+                break;
+            }
+            continue;
+        }
+        let (sent, delivered, auth, rtcp) = live.get();
+        let dt = last_upd.0.elapsed().as_secs_f64();
+        if dt >= 0.9 {
+            pps_shown = (delivered - last_upd.1) as f64 / dt;
+            last_upd = (Instant::now(), delivered);
+        }
+        let loss = if sent > 0 {
+            sent.saturating_sub(delivered) as f64 * 100.0 / sent as f64
+        } else {
+            0.0
+        };
+        let p99 = timeline
+            .last()
+            .map_or("-".into(), |p| format!("{:.0} µs", p.p99_us));
+        pb.set_position(sec.min(secs));
+        pb.set_message(format!(
+            "calls {}  {:.0} pps  loss {:.3} %  p99 {}  auth-fail {}  rtcp {}",
+            cfg.calls, pps_shown, loss, p99, auth, rtcp
+        ));
+        std::thread::sleep(
+            boundary
+                .saturating_duration_since(now)
+                .min(Duration::from_millis(250)),
+        );
+    }
+}
+
+/// The players' results added up.
+struct Merged {
+    counters: Counters,
+    hist: Histogram<u64>,
+    jitters: Vec<f64>,
+    max_lag: u64,
+    last_send: u64,
+}
+
+impl Merged {
+    fn of(results: &[PlayerResult]) -> Merged {
+        let mut m = Merged {
+            counters: Counters::default(),
+            hist: new_histogram(),
+            jitters: Vec::new(),
+            max_lag: 0,
+            last_send: 0,
+        };
+        for r in results {
+            m.last_send = m.last_send.max(r.last_send_ns);
+            m.counters.add(&r.counters);
+            let _ = m.hist.add(&r.latency);
+            m.jitters.extend_from_slice(&r.jitter_ns);
+            m.max_lag = m.max_lag.max(r.max_send_lag_ns);
+        }
+        m
+    }
+}
+
+/// What [`run`] measured, for [`report`].
+struct Measured {
+    threads: usize,
+    suites: [String; 2],
+    setup_ms: f64,
+    delete_errors: usize,
+    expected: u64,
+    start_ns: u64,
+    merged: Merged,
+    cpu0: CpuMark,
+    cpu1: CpuMark,
+    series: Vec<crate::series::Point>,
+    snapshots: Vec<crate::series::Snapshot>,
+}
+
+/// The report of one run: rates over the sending window actually taken,
+/// loss, latency, jitter and CPU per packet.
+fn report(cfg: &RunConfig, m: Measured) -> Report {
+    let Merged {
+        counters,
+        hist,
+        jitters,
+        max_lag,
+        last_send,
+    } = m.merged;
+    let window = m.cpu1.at.duration_since(m.cpu0.at).as_secs_f64().max(1e-9);
+    let stopped_early = sys::stop_requested() || counters.sent < m.expected;
     // The sending window actually taken (longer than asked when the
     // players fell behind; shorter when stopped).
-    let taken = last_send.saturating_sub(sched.start_ns) as f64 / 1e9;
+    let taken = last_send.saturating_sub(m.start_ns) as f64 / 1e9;
     let send_s = if stopped_early {
         taken
     } else {
@@ -429,7 +568,7 @@ pub fn run(cfg: &RunConfig, target: &mut dyn Target) -> Result<Report, String> {
     } else {
         0.0
     };
-    let target_cpu = match (cpu0.0, target_cpu1) {
+    let target_cpu = match (m.cpu0.target_us, m.cpu1.target_us) {
         (Some(a), Some(b)) => {
             let us = b.saturating_sub(a);
             Some(Cpu {
@@ -441,7 +580,7 @@ pub fn run(cfg: &RunConfig, target: &mut dyn Target) -> Result<Report, String> {
         }
         _ => None,
     };
-    let self_us = self_cpu1.saturating_sub(cpu0.1);
+    let self_us = m.cpu1.self_us.saturating_sub(m.cpu0.self_us);
     let loadgen_cpu = Cpu {
         pid: None,
         cpu_us: self_us,
@@ -454,26 +593,21 @@ pub fn run(cfg: &RunConfig, target: &mut dyn Target) -> Result<Report, String> {
         jitters.iter().sum::<f64>() / jitters.len() as f64 / 1000.0
     };
     let jitter_max_us = jitters.iter().cloned().fold(0.0, f64::max) / 1000.0;
-    let leg_name = |l: &crate::target::LegSetup| l.suite.map_or("RTP", |s| s.name()).to_string();
-    let suites = calls
-        .first()
-        .map(|(_, c)| [leg_name(&c.legs[0]), leg_name(&c.legs[1])])
-        .unwrap_or_default();
-    Ok(Report {
+    Report {
         label: cfg.label.clone(),
         target: cfg.target.clone(),
         calls: cfg.calls,
         profile: cfg.profiles[0],
         profiles: cfg.profiles.iter().map(|p| p.name.to_string()).collect(),
-        suites,
-        threads,
+        suites: m.suites,
+        threads: m.threads,
         pacing: cfg.pacing,
         duration_s: cfg.duration.as_secs_f64(),
         send_window_s: send_s,
         loadgen_behind,
         window_s: window,
-        setup_ms,
-        delete_errors,
+        setup_ms: m.setup_ms,
+        delete_errors: m.delete_errors,
         stopped_early,
         counters,
         lost,
@@ -495,9 +629,9 @@ pub fn run(cfg: &RunConfig, target: &mut dyn Target) -> Result<Report, String> {
         rtcp_interval_s: cfg.rtcp_interval.as_secs_f64(),
         latency_cdf: cdf_points(&hist),
         snapshot_every_s: cfg.snapshot_every,
-        series,
-        snapshots,
-    })
+        series: m.series,
+        snapshots: m.snapshots,
+    }
 }
 
 /// How the step search proceeds.

@@ -143,21 +143,12 @@ impl Scanner {
                 return Ok(Scan::Incomplete);
             };
             self.work += 1;
-            // End of a container.
             if b == b'e' {
-                match self.stack.pop() {
-                    Some(Frame::Dict {
-                        expect_key: false, ..
-                    }) => return err(pos, "dictionary key without a value"),
-                    Some(_) => {}
-                    None => return err(pos, "unexpected 'e'"),
+                self.close_container(pos)?;
+                match self.value_ended() {
+                    Some(done) => return Ok(done),
+                    None => continue,
                 }
-                self.pos = pos + 1;
-                if self.stack.is_empty() {
-                    return Ok(Scan::Complete(self.pos));
-                }
-                after_value(&mut self.stack);
-                continue;
             }
             if self.items >= limits.max_items {
                 return err(pos, format!("more than {} values", limits.max_items));
@@ -169,113 +160,160 @@ impl Scanner {
                     ..
                 })
             );
-            match b {
+            if key_expected && matches!(b, b'd' | b'l' | b'i') {
+                return err(pos, "dictionary key is not a byte string");
+            }
+            let token = match b {
                 b'd' | b'l' => {
-                    if key_expected {
-                        return err(pos, "dictionary key is not a byte string");
-                    }
-                    if self.stack.len() >= limits.max_depth {
-                        return err(pos, format!("nested deeper than {}", limits.max_depth));
-                    }
-                    self.stack.push(if b == b'd' {
-                        Frame::Dict {
-                            expect_key: true,
-                            keys: HashMap::new(),
-                        }
-                    } else {
-                        Frame::List
-                    });
-                    self.items += 1;
-                    self.pos = pos + 1;
+                    self.open_container(b == b'd', pos, limits)?;
                     continue;
                 }
-                b'i' => {
-                    if key_expected {
-                        return err(pos, "dictionary key is not a byte string");
-                    }
-                    let start = pos + 1;
-                    // Look no further than the longest integer and its 'e'.
-                    let window = &buf[start.min(buf.len())..buf.len().min(start + INT_DIGITS + 1)];
-                    let found = window.iter().position(|&c| c == b'e');
-                    self.work += found.map_or(window.len(), |n| n + 1);
-                    let Some(len) = found else {
-                        if window.len() > INT_DIGITS {
-                            return err(pos, "integer too long");
-                        }
-                        return Ok(Scan::Incomplete);
-                    };
-                    let digits = &buf[start..start + len];
-                    check_int(digits).map_err(|m| BencodeError {
-                        offset: pos,
-                        message: m.into(),
-                    })?;
-                    self.items += 1;
-                    self.pos = start + len + 1;
-                }
-                b'0'..=b'9' => {
-                    let start = pos;
-                    let window = &buf[start..buf.len().min(start + LEN_DIGITS + 1)];
-                    let found = window.iter().position(|&c| c == b':');
-                    self.work += found.map_or(window.len(), |n| n + 1);
-                    let Some(colon) = found else {
-                        if window.len() > LEN_DIGITS {
-                            return err(pos, "string length too long");
-                        }
-                        if !window.iter().all(u8::is_ascii_digit) {
-                            return err(pos, "bad string length");
-                        }
-                        return Ok(Scan::Incomplete);
-                    };
-                    let digits = &buf[start..start + colon];
-                    if !digits.iter().all(u8::is_ascii_digit)
-                        || (digits.len() > 1 && digits[0] == b'0')
-                    {
-                        return err(pos, "bad string length");
-                    }
-                    let n: usize = std::str::from_utf8(digits)
-                        .ok()
-                        .and_then(|d| d.parse().ok())
-                        .ok_or(BencodeError {
-                            offset: pos,
-                            message: "bad string length".into(),
-                        })?;
-                    let body = start + colon + 1;
-                    let end = body
-                        .checked_add(n)
-                        .filter(|&e| n <= limits.max_bytes && e <= limits.max_bytes);
-                    let Some(end) = end else {
-                        return err(pos, format!("value larger than {} bytes", limits.max_bytes));
-                    };
-                    if end > buf.len() {
-                        return Ok(Scan::Incomplete);
-                    }
-                    if let Some(Frame::Dict {
-                        expect_key: true,
-                        keys,
-                    }) = self.stack.last_mut()
-                    {
-                        let key = &buf[body..end];
-                        self.work += n;
-                        let same = keys.entry(self.hasher.hash_one(key)).or_default();
-                        if same.iter().any(|&(s, e)| &buf[s..e] == key) {
-                            // At most 64 bytes of the key are echoed back.
-                            let shown = String::from_utf8_lossy(&key[..key.len().min(64)]);
-                            let more = if key.len() > 64 { "..." } else { "" };
-                            return err(pos, format!("duplicate key {shown:?}{more}"));
-                        }
-                        same.push((body, end));
-                    }
-                    self.items += 1;
-                    self.pos = end;
-                }
+                b'i' => self.integer(buf, pos)?,
+                b'0'..=b'9' => self.string(buf, pos, limits)?,
                 _ => return err(pos, format!("unexpected byte 0x{b:02x}")),
+            };
+            if token == Token::Partial {
+                return Ok(Scan::Incomplete);
             }
-            if self.stack.is_empty() {
-                return Ok(Scan::Complete(self.pos));
+            if let Some(done) = self.value_ended() {
+                return Ok(done);
             }
-            after_value(&mut self.stack);
         }
     }
+
+    /// After a value ended at `self.pos`: the whole value if it was the top
+    /// one, else `None` (a dictionary then expects a key or a value next).
+    fn value_ended(&mut self) -> Option<Scan> {
+        if self.stack.is_empty() {
+            return Some(Scan::Complete(self.pos));
+        }
+        after_value(&mut self.stack);
+        None
+    }
+
+    /// The `e` at `pos` ends the innermost list or dictionary.
+    fn close_container(&mut self, pos: usize) -> Result<(), BencodeError> {
+        match self.stack.pop() {
+            Some(Frame::Dict {
+                expect_key: false, ..
+            }) => return err(pos, "dictionary key without a value"),
+            Some(_) => {}
+            None => return err(pos, "unexpected 'e'"),
+        }
+        self.pos = pos + 1;
+        Ok(())
+    }
+
+    /// The `d` or `l` at `pos` opens a dictionary or list.
+    fn open_container(
+        &mut self,
+        dict: bool,
+        pos: usize,
+        limits: &Limits,
+    ) -> Result<(), BencodeError> {
+        if self.stack.len() >= limits.max_depth {
+            return err(pos, format!("nested deeper than {}", limits.max_depth));
+        }
+        self.stack.push(if dict {
+            Frame::Dict {
+                expect_key: true,
+                keys: HashMap::new(),
+            }
+        } else {
+            Frame::List
+        });
+        self.items += 1;
+        self.pos = pos + 1;
+        Ok(())
+    }
+
+    /// The integer `i<digits>e` whose `i` is at `pos`.
+    fn integer(&mut self, buf: &[u8], pos: usize) -> Result<Token, BencodeError> {
+        let start = pos + 1;
+        // Look no further than the longest integer and its 'e'.
+        let window = &buf[start.min(buf.len())..buf.len().min(start + INT_DIGITS + 1)];
+        let found = window.iter().position(|&c| c == b'e');
+        self.work += found.map_or(window.len(), |n| n + 1);
+        let Some(len) = found else {
+            if window.len() > INT_DIGITS {
+                return err(pos, "integer too long");
+            }
+            return Ok(Token::Partial);
+        };
+        let digits = &buf[start..start + len];
+        check_int(digits).map_err(|m| BencodeError {
+            offset: pos,
+            message: m.into(),
+        })?;
+        self.items += 1;
+        self.pos = start + len + 1;
+        Ok(Token::Whole)
+    }
+
+    /// The byte string `<length>:<bytes>` starting at `pos`; as a
+    /// dictionary key, also the duplicate check.
+    fn string(&mut self, buf: &[u8], pos: usize, limits: &Limits) -> Result<Token, BencodeError> {
+        let start = pos;
+        let window = &buf[start..buf.len().min(start + LEN_DIGITS + 1)];
+        let found = window.iter().position(|&c| c == b':');
+        self.work += found.map_or(window.len(), |n| n + 1);
+        let Some(colon) = found else {
+            if window.len() > LEN_DIGITS {
+                return err(pos, "string length too long");
+            }
+            if !window.iter().all(u8::is_ascii_digit) {
+                return err(pos, "bad string length");
+            }
+            return Ok(Token::Partial);
+        };
+        let digits = &buf[start..start + colon];
+        if !digits.iter().all(u8::is_ascii_digit) || (digits.len() > 1 && digits[0] == b'0') {
+            return err(pos, "bad string length");
+        }
+        let n: usize = std::str::from_utf8(digits)
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .ok_or(BencodeError {
+                offset: pos,
+                message: "bad string length".into(),
+            })?;
+        let body = start + colon + 1;
+        let end = body
+            .checked_add(n)
+            .filter(|&e| n <= limits.max_bytes && e <= limits.max_bytes);
+        let Some(end) = end else {
+            return err(pos, format!("value larger than {} bytes", limits.max_bytes));
+        };
+        if end > buf.len() {
+            return Ok(Token::Partial);
+        }
+        if let Some(Frame::Dict {
+            expect_key: true,
+            keys,
+        }) = self.stack.last_mut()
+        {
+            let key = &buf[body..end];
+            self.work += n;
+            let same = keys.entry(self.hasher.hash_one(key)).or_default();
+            if same.iter().any(|&(s, e)| &buf[s..e] == key) {
+                // At most 64 bytes of the key are echoed back.
+                let shown = String::from_utf8_lossy(&key[..key.len().min(64)]);
+                let more = if key.len() > 64 { "..." } else { "" };
+                return err(pos, format!("duplicate key {shown:?}{more}"));
+            }
+            same.push((body, end));
+        }
+        self.items += 1;
+        self.pos = end;
+        Ok(Token::Whole)
+    }
+}
+
+/// Whether a token was whole in the buffer, or more bytes are needed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Token {
+    Whole,
+    Partial,
 }
 
 /// Walks one bencoded value at the start of `buf` and checks it against

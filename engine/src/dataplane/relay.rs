@@ -542,54 +542,129 @@ impl CallState {
         let c = &*rx.counters;
         inc(&c.packets_in);
         add(&c.bytes_in, len as u64);
+        match relay(rx, tx, channel, buf, len, src, now_ms) {
+            Ok(out) => Verdict::Forward {
+                len: out.len,
+                leg: leg.other(),
+                channel: out.channel,
+                dest: out.dest,
+                rtcp: out.rtcp,
+            },
+            Err(reason) => Verdict::Drop(reason),
+        }
+    }
+}
 
-        // 1. Demux by first byte.
-        let rtcp = match (rtp::classify(&buf[..len]), channel) {
+/// Where a relayed packet goes: the fields of [`Verdict::Forward`] that
+/// [`relay`] decides.
+struct Outbound {
+    len: usize,
+    channel: Channel,
+    dest: SocketAddr,
+    rtcp: bool,
+}
+
+/// The steps of [`CallState::process`] for a packet that leg `rx` received
+/// and leg `tx` sends on, in the order that keeps state safe: nothing about
+/// `rx` (latch, liveness) changes before the packet is known genuine. Each
+/// step counts its own drops.
+#[inline]
+fn relay(
+    rx: &mut LegState,
+    tx: &mut LegState,
+    channel: Channel,
+    buf: &mut [u8],
+    len: usize,
+    src: SocketAddr,
+    now_ms: u64,
+) -> Result<Outbound, DropReason> {
+    // 1. Demux by first byte.
+    let rtcp = rx.demux(channel, &buf[..len])?;
+    let ch = usize::from(rtcp);
+    // 2. Source check: strict, the signalled-address preference of a
+    // plain leg, or a latch that never moves.
+    rx.admit_source(ch, rtcp, src, now_ms)?;
+    // 3. Parse, authenticate, replay-check (and decrypt when re-keying).
+    let plain_len = rx.open_inbound(&mut buf[..len], rtcp)?;
+    // 4. The packet is genuine: latch, and note the time.
+    rx.heard_genuine(ch, rtcp, src, now_ms);
+    // 5. Where to, and from which socket of the other leg.
+    let (channel, dest) = tx.route(rtcp)?;
+    // 6. Protect for the other leg (or pass the bytes through).
+    let len = tx.seal_outbound(rx.forward, rtcp, buf, len, plain_len)?;
+    Ok(Outbound {
+        len,
+        channel,
+        dest,
+        rtcp,
+    })
+}
+
+/// The steps of [`relay`], each on the leg it concerns.
+impl LegState {
+    /// Demuxes by first byte: whether the packet is RTCP, or why it is
+    /// dropped (counted).
+    #[inline]
+    fn demux(&self, channel: Channel, packet: &[u8]) -> Result<bool, DropReason> {
+        let c = &*self.counters;
+        let rtcp = match (rtp::classify(packet), channel) {
             (PacketKind::Rtp, Channel::Rtp) => false,
             (PacketKind::Rtcp, Channel::Rtcp) => true,
-            (PacketKind::Rtcp, Channel::Rtp) if rx.rtcp_mux => true,
+            (PacketKind::Rtcp, Channel::Rtp) if self.rtcp_mux => true,
             (PacketKind::Rtcp, Channel::Rtp) | (PacketKind::Rtp, Channel::Rtcp) => {
                 inc(&c.dropped_other);
-                return Verdict::Drop(DropReason::WrongSocket);
+                return Err(DropReason::WrongSocket);
             }
             (PacketKind::Stun | PacketKind::Dtls, _) => {
                 inc(&c.dropped_other);
-                return Verdict::Drop(DropReason::NotMedia);
+                return Err(DropReason::NotMedia);
             }
             (PacketKind::Unknown, _) => {
                 inc(&c.malformed);
-                let kind = if len < 2 {
+                let kind = if packet.len() < 2 {
                     MalformedKind::Truncated
                 } else {
                     MalformedKind::BadVersion
                 };
-                return Verdict::Drop(DropReason::Malformed(kind));
+                return Err(DropReason::Malformed(kind));
             }
         };
         if rtcp {
             inc(&c.rtcp_in);
-            add(&c.rtcp_bytes_in, len as u64);
+            add(&c.rtcp_bytes_in, packet.len() as u64);
         }
-        let ch = usize::from(rtcp);
+        Ok(rtcp)
+    }
 
-        // 2. Source check: strict, the signalled-address preference of a
-        // plain leg, or a latch that never moves.
-        match rx.check_source(ch, rtcp, src, now_ms) {
-            Source::Ok => {}
+    /// [`check_source`](Self::check_source), with a refusal counted.
+    #[inline]
+    fn admit_source(
+        &mut self,
+        ch: usize,
+        rtcp: bool,
+        src: SocketAddr,
+        now_ms: u64,
+    ) -> Result<(), DropReason> {
+        match self.check_source(ch, rtcp, src, now_ms) {
+            Source::Ok => Ok(()),
             Source::Wrong => {
-                inc(&rx.counters.dropped_strict_source);
-                return Verdict::Drop(DropReason::StrictSource);
+                inc(&self.counters.dropped_strict_source);
+                Err(DropReason::StrictSource)
             }
             Source::LatchRefused => {
-                inc(&rx.counters.dropped_latch_refused);
-                return Verdict::Drop(DropReason::LatchRefused);
+                inc(&self.counters.dropped_latch_refused);
+                Err(DropReason::LatchRefused)
             }
         }
-        let c = &*rx.counters;
+    }
 
-        // 3. Parse, authenticate, replay-check (and decrypt when re-keying).
-        let packet = &mut buf[..len];
-        let inbound = match (&mut rx.srtp_in, rx.forward, rtcp) {
+    /// Parses, authenticates and replay-checks the received `packet` (and
+    /// decrypts it when re-keying); returns the length to protect for the
+    /// other leg.
+    #[inline]
+    fn open_inbound(&mut self, packet: &mut [u8], rtcp: bool) -> Result<usize, DropReason> {
+        let len = packet.len();
+        let inbound = match (&mut self.srtp_in, self.forward, rtcp) {
             (Some(ctx), ForwardMode::Transcode, false) => ctx.unprotect_rtp(packet),
             (Some(ctx), ForwardMode::Transcode, true) => ctx.unprotect_rtcp(packet),
             (Some(ctx), ForwardMode::VerifiedPassthrough, false) => {
@@ -601,94 +676,103 @@ impl CallState {
             (None, _, false) => rtp::rtp_header_len(packet).map(|_| len),
             (None, _, true) => rtp::validate_compound(packet).map(|_| len),
         };
-        let plain_len = match inbound {
-            Ok(n) => n,
-            Err(e) => {
-                if rtcp
-                    && matches!(
-                        e,
-                        Error::AuthFailed
-                            | Error::UnknownMki
-                            | Error::Replayed
-                            | Error::TooOld
-                            | Error::Malformed(_)
-                            | Error::UnknownSsrc(_)
-                            | Error::TooManyStreams { .. }
-                    )
-                {
-                    inc(&c.rtcp_errors);
-                }
-                let reason = match e {
-                    Error::AuthFailed | Error::UnknownMki => {
-                        inc(&c.auth_failures);
-                        DropReason::AuthFailed
-                    }
-                    Error::Replayed | Error::TooOld => {
-                        inc(&c.replays);
-                        DropReason::Replayed
-                    }
-                    Error::Malformed(kind) => {
-                        inc(&c.malformed);
-                        DropReason::Malformed(kind)
-                    }
-                    Error::UnknownSsrc(_) | Error::TooManyStreams { .. } => {
-                        inc(&c.unknown_ssrc);
-                        DropReason::UnknownSsrc
-                    }
-                    _ => {
-                        inc(&c.dropped_other);
-                        DropReason::InboundOther
-                    }
-                };
-                return Verdict::Drop(reason);
-            }
-        };
+        inbound.map_err(|e| count_inbound_error(&self.counters, e, rtcp))
+    }
 
-        // 4. The packet is genuine: latch, and note the time.
-        if rx.signalled(rtcp) == Some(src) {
-            rx.signalled_heard_ms = now_ms;
+    /// Latches on a genuine packet's source and notes when it was heard.
+    #[inline]
+    fn heard_genuine(&mut self, ch: usize, rtcp: bool, src: SocketAddr, now_ms: u64) {
+        if self.signalled(rtcp) == Some(src) {
+            self.signalled_heard_ms = now_ms;
         }
-        rx.latch_on(ch, src);
-        rx.counters
+        self.latch_on(ch, src);
+        self.counters
             .last_packet_ms
             .store(now_ms, std::sync::atomic::Ordering::Relaxed);
+    }
 
-        // 5. Where to, and from which socket of the other leg.
-        let out_channel = if rtcp && !tx.rtcp_mux {
+    /// The socket of this (sending) leg and the destination for a packet,
+    /// or `NoRemote` (counted).
+    #[inline]
+    fn route(&self, rtcp: bool) -> Result<(Channel, SocketAddr), DropReason> {
+        let channel = if rtcp && !self.rtcp_mux {
             Channel::Rtcp
         } else {
             Channel::Rtp
         };
-        let Some(dest) = tx.destination(rtcp) else {
-            inc(&tx.counters.dropped_no_remote);
-            return Verdict::Drop(DropReason::NoRemote);
-        };
-
-        // 6. Protect for the other leg (or pass the bytes through).
-        let out_len = match (rx.forward, &mut tx.srtp_out) {
-            (ForwardMode::VerifiedPassthrough, _) => len,
-            (ForwardMode::Transcode, None) => plain_len,
-            (ForwardMode::Transcode, Some(ctx)) => {
-                let r = if rtcp {
-                    ctx.protect_rtcp(buf, plain_len)
-                } else {
-                    ctx.protect_rtp(buf, plain_len)
-                };
-                match r {
-                    Ok(n) => n,
-                    Err(_) => {
-                        inc(&tx.counters.dropped_protect_refused);
-                        return Verdict::Drop(DropReason::ProtectFailed);
-                    }
-                }
+        match self.destination(rtcp) {
+            Some(dest) => Ok((channel, dest)),
+            None => {
+                inc(&self.counters.dropped_no_remote);
+                Err(DropReason::NoRemote)
             }
+        }
+    }
+
+    /// Protects the packet for this (sending) leg's peer, or passes the
+    /// received bytes (`len`) through; returns the length to send.
+    #[inline]
+    fn seal_outbound(
+        &mut self,
+        forward: ForwardMode,
+        rtcp: bool,
+        buf: &mut [u8],
+        len: usize,
+        plain_len: usize,
+    ) -> Result<usize, DropReason> {
+        let ctx = match (forward, &mut self.srtp_out) {
+            (ForwardMode::VerifiedPassthrough, _) => return Ok(len),
+            (ForwardMode::Transcode, None) => return Ok(plain_len),
+            (ForwardMode::Transcode, Some(ctx)) => ctx,
         };
-        Verdict::Forward {
-            len: out_len,
-            leg: leg.other(),
-            channel: out_channel,
-            dest,
-            rtcp,
+        let r = if rtcp {
+            ctx.protect_rtcp(buf, plain_len)
+        } else {
+            ctx.protect_rtp(buf, plain_len)
+        };
+        r.map_err(|_| {
+            inc(&self.counters.dropped_protect_refused);
+            DropReason::ProtectFailed
+        })
+    }
+}
+
+/// Counts why a received packet failed to open and names the drop.
+fn count_inbound_error(c: &LegCounters, e: Error, rtcp: bool) -> DropReason {
+    if rtcp
+        && matches!(
+            e,
+            Error::AuthFailed
+                | Error::UnknownMki
+                | Error::Replayed
+                | Error::TooOld
+                | Error::Malformed(_)
+                | Error::UnknownSsrc(_)
+                | Error::TooManyStreams { .. }
+        )
+    {
+        inc(&c.rtcp_errors);
+    }
+    match e {
+        Error::AuthFailed | Error::UnknownMki => {
+            inc(&c.auth_failures);
+            DropReason::AuthFailed
+        }
+        Error::Replayed | Error::TooOld => {
+            inc(&c.replays);
+            DropReason::Replayed
+        }
+        Error::Malformed(kind) => {
+            inc(&c.malformed);
+            DropReason::Malformed(kind)
+        }
+        Error::UnknownSsrc(_) | Error::TooManyStreams { .. } => {
+            inc(&c.unknown_ssrc);
+            DropReason::UnknownSsrc
+        }
+        _ => {
+            inc(&c.dropped_other);
+            DropReason::InboundOther
         }
     }
 }

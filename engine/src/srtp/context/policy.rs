@@ -1,0 +1,140 @@
+//! How a context is configured and bounded: the [`Policy`] builder, which
+//! SSRCs it serves, and the limits on keys and per-stream state that keep a
+//! context's memory bounded whatever its peers send.
+
+use super::kdr::KdrKeys;
+use super::streams::Stream;
+use crate::srtp::keys::MasterKey;
+use crate::srtp::replay::DEFAULT_REPLAY_WINDOW;
+use crate::srtp::suite::Suite;
+
+/// Default bound on streams a template context creates. A call leg
+/// carries a handful of SSRCs; 256 leaves room for SSRC changes over a long
+/// call while keeping a leg's state small. Streams are never evicted (see
+/// [`Context::remove_stream`]): evicting a sending stream would restart its
+/// index (keystream reuse) and evicting a receiving one would forget its
+/// replay window (old packets would be accepted again).
+pub const DEFAULT_MAX_STREAMS: usize = 256;
+
+/// Most bytes of per-stream state (replay windows, derived keys) one
+/// context may be configured to hold: `max_streams` × the state of one
+/// stream at the configured window must fit.
+pub const MAX_STREAM_STATE_BYTES: usize = 4 << 20;
+
+/// Most master keys a context holds. Adding one more drops the oldest key
+/// that is not the active one (counted in `keys_evicted`), so repeated
+/// rekeys never grow the context and MKI lookup stays a short scan.
+pub const MAX_KEYS: usize = 16;
+
+/// Bytes one stream's state takes at `window` packets (both replay
+/// windows, its table entry and, with a key derivation rate, the derived
+/// keys it may cache).
+pub fn stream_state_bytes(window: usize, kdr: bool) -> usize {
+    let window_bytes = window
+        .clamp(
+            crate::srtp::MIN_REPLAY_WINDOW,
+            crate::srtp::MAX_REPLAY_WINDOW,
+        )
+        .next_power_of_two()
+        / 8;
+    let kdr_bytes = if kdr {
+        4 * (core::mem::size_of::<KdrKeys>() + 16)
+    } else {
+        0
+    };
+    core::mem::size_of::<Stream>()
+        + 2 * window_bytes
+        + 2 * core::mem::size_of::<(u32, usize)>()
+        + kdr_bytes
+}
+
+/// Which SSRCs a context serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SsrcPolicy {
+    /// Exactly this SSRC; any other is `UnknownSsrc`.
+    Specific(u32),
+    /// Any SSRC: a template. A stream is created on the first packet that
+    /// protects, or on the first that authenticates on receive.
+    Any,
+}
+
+/// How a context is keyed and bounded. Built with [`Policy::new`] and the
+/// builder methods, checked by [`Context::new`].
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub(super) suite: Suite,
+    pub(super) keys: Vec<MasterKey>,
+    pub(super) ssrc: SsrcPolicy,
+    pub(super) replay_window: usize,
+    pub(super) kdr: u64,
+    pub(super) max_streams: usize,
+    pub(super) encrypt_rtp: bool,
+    pub(super) encrypt_rtcp: bool,
+}
+
+impl Policy {
+    /// A policy for `suite` with one master key; any SSRC, a 128-packet
+    /// replay window, key derivation rate 0, at most 256 streams.
+    pub fn new(suite: Suite, key: MasterKey) -> Policy {
+        Policy {
+            suite,
+            keys: vec![key],
+            ssrc: SsrcPolicy::Any,
+            replay_window: DEFAULT_REPLAY_WINDOW,
+            kdr: 0,
+            max_streams: DEFAULT_MAX_STREAMS,
+            encrypt_rtp: true,
+            encrypt_rtcp: true,
+        }
+    }
+
+    /// Serves only `Specific(ssrc)`, or any SSRC.
+    pub fn ssrc(mut self, policy: SsrcPolicy) -> Policy {
+        self.ssrc = policy;
+        self
+    }
+
+    /// Replay window size in packets, 64 to 32768.
+    pub fn replay_window(mut self, packets: usize) -> Policy {
+        self.replay_window = packets;
+        self
+    }
+
+    /// Key derivation rate: 0, or a power of two up to 2^24.
+    pub fn key_derivation_rate(mut self, kdr: u64) -> Policy {
+        self.kdr = kdr;
+        self
+    }
+
+    /// Bound on the streams a template context creates; `n` × the state
+    /// of one stream must fit [`MAX_STREAM_STATE_BYTES`].
+    pub fn max_streams(mut self, n: usize) -> Policy {
+        self.max_streams = n;
+        self
+    }
+
+    /// A further master key; with several keys, every key needs an MKI.
+    /// At most [`MAX_KEYS`] keys.
+    pub fn add_key(mut self, key: MasterKey) -> Policy {
+        self.keys.push(key);
+        self
+    }
+
+    /// Whether SRTP payloads are encrypted (false: SDES `UNENCRYPTED_SRTP`).
+    pub fn encrypt_rtp(mut self, on: bool) -> Policy {
+        self.encrypt_rtp = on;
+        self
+    }
+
+    /// Whether SRTCP payloads are encrypted (false: `UNENCRYPTED_SRTCP`,
+    /// E flag 0). Received SRTCP is judged by its own E flag.
+    pub fn encrypt_rtcp(mut self, on: bool) -> Policy {
+        self.encrypt_rtcp = on;
+        self
+    }
+
+    /// The suite.
+    pub fn suite(&self) -> Suite {
+        self.suite
+    }
+}

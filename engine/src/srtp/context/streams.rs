@@ -1,0 +1,207 @@
+//! The per-SSRC stream table: ROC, replay windows, SRTCP index and derived
+//! key caches per SSRC, with O(1) lookup and the rules for creating,
+//! rewinding and removing streams that keep keystream from being reused.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::kdr::KdrCache;
+use super::{Context, SsrcPolicy};
+use crate::srtp::keys::Family;
+use crate::srtp::replay::ReplayWindow;
+use crate::Error;
+
+/// Per-SSRC state.
+pub(super) struct Stream {
+    pub(super) ssrc: u32,
+    /// ROC to assume before the first packet (late joiners).
+    pub(super) initial_roc: u32,
+    /// Highest SRTP index and, on receive, the replay window.
+    pub(super) rtp: ReplayWindow,
+    /// Next SRTCP index to send.
+    pub(super) rtcp_next: u32,
+    /// SRTCP replay window (receive).
+    pub(super) rtcp: ReplayWindow,
+    pub(super) kdr_rtp: KdrCache,
+    pub(super) kdr_rtcp: KdrCache,
+    /// Whether this stream has protected a packet: its indexes are then
+    /// spent keystream and the stream is never forgotten or rewound.
+    pub(super) sent: bool,
+}
+
+impl Stream {
+    /// The replay window of `family` (SRTP index, or SRTCP index).
+    #[inline]
+    pub(super) fn window_mut(&mut self, family: Family) -> &mut ReplayWindow {
+        match family {
+            Family::Rtp => &mut self.rtp,
+            Family::Rtcp => &mut self.rtcp,
+        }
+    }
+
+    /// The derived-key cache of `family`.
+    #[inline]
+    pub(super) fn kdr_mut(&mut self, family: Family) -> &mut KdrCache {
+        match family {
+            Family::Rtp => &mut self.kdr_rtp,
+            Family::Rtcp => &mut self.kdr_rtcp,
+        }
+    }
+
+    pub(super) fn new(ssrc: u32, window: usize) -> Stream {
+        Stream {
+            ssrc,
+            initial_roc: 0,
+            rtp: ReplayWindow::new(window),
+            rtcp_next: 0,
+            rtcp: ReplayWindow::new(window),
+            kdr_rtp: KdrCache::default(),
+            kdr_rtcp: KdrCache::default(),
+            sent: false,
+        }
+    }
+}
+
+/// A hasher for SSRC keys: one multiply. Streams are only created for
+/// packets that authenticated (or by the owner), so the keys are not chosen
+/// by an unauthenticated attacker.
+#[derive(Default)]
+pub(super) struct SsrcHasher(u64);
+
+impl Hasher for SsrcHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        let x = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = x ^ (x >> 29);
+    }
+}
+
+pub(super) type StreamIndex = HashMap<u32, usize, BuildHasherDefault<SsrcHasher>>;
+
+impl Context {
+    /// The ROC of `ssrc`'s stream, if the stream exists.
+    pub fn roc(&self, ssrc: u32) -> Option<u32> {
+        let i = *self.by_ssrc.get(&ssrc)?;
+        let s = &self.streams[i];
+        Some(match s.rtp.highest() {
+            Some(h) => (h >> 16) as u32,
+            None => s.initial_roc,
+        })
+    }
+
+    /// Sets the ROC of `ssrc`'s stream (created if the policy allows it),
+    /// for a late joiner or a stream moved from another context.
+    ///
+    /// On a stream that has protected packets the ROC may only move
+    /// forward: moving it back would reuse spent keystream.
+    pub fn set_roc(&mut self, ssrc: u32, roc: u32) -> Result<(), Error> {
+        let i = self.stream_or_create(ssrc)?;
+        let s = &mut self.streams[i];
+        match s.rtp.highest() {
+            None => s.initial_roc = roc,
+            Some(h) => {
+                let to = ((roc as u64) << 16) | (h & 0xffff);
+                if !s.sent {
+                    s.rtp.reset_to(to)
+                } else if to >= h {
+                    // Forward only, and the used indexes stay marked.
+                    s.rtp.advance(to)
+                } else {
+                    return Err(Error::InvalidConfig(
+                        "the ROC of a sending stream may not move back",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the SRTCP index the next protected RTCP packet of `ssrc` uses
+    /// (RFC 3711 starts at 0; libsrtp's first index is 1).
+    pub fn set_rtcp_index(&mut self, ssrc: u32, next_index: u32) -> Result<(), Error> {
+        if next_index > 0x7fff_ffff {
+            return Err(Error::InvalidConfig("SRTCP index is 31 bits"));
+        }
+        let i = self.stream_or_create(ssrc)?;
+        let s = &mut self.streams[i];
+        if s.sent && next_index < s.rtcp_next {
+            return Err(Error::InvalidConfig(
+                "the SRTCP index of a sending stream may not move back",
+            ));
+        }
+        s.rtcp_next = next_index;
+        Ok(())
+    }
+
+    /// The SRTCP index the next protected RTCP packet of `ssrc` will use.
+    pub fn rtcp_index(&self, ssrc: u32) -> Option<u32> {
+        let i = *self.by_ssrc.get(&ssrc)?;
+        Some(self.streams[i].rtcp_next)
+    }
+
+    #[inline]
+    pub(super) fn find(&mut self, ssrc: u32) -> Option<usize> {
+        if let Some(s) = self.streams.get(self.last) {
+            if s.ssrc == ssrc {
+                return Some(self.last);
+            }
+        }
+        let i = *self.by_ssrc.get(&ssrc)?;
+        self.last = i;
+        Some(i)
+    }
+
+    pub(super) fn may_create(&self, ssrc: u32) -> Result<(), Error> {
+        match self.ssrc_policy {
+            SsrcPolicy::Specific(s) if s != ssrc => Err(Error::UnknownSsrc(ssrc)),
+            _ if self.streams.len() >= self.max_streams => Err(Error::TooManyStreams {
+                limit: self.max_streams,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    pub(super) fn insert_stream(&mut self, ssrc: u32) -> Result<usize, Error> {
+        self.may_create(ssrc)?;
+        let i = self.streams.len();
+        self.streams.push(Stream::new(ssrc, self.window));
+        self.by_ssrc.insert(ssrc, i);
+        self.last = i;
+        Ok(i)
+    }
+
+    pub(super) fn stream_or_create(&mut self, ssrc: u32) -> Result<usize, Error> {
+        match self.find(ssrc) {
+            Some(i) => Ok(i),
+            None => self.insert_stream(ssrc),
+        }
+    }
+
+    /// Removes `ssrc`'s stream (after a BYE, say). Returns whether it was
+    /// removed. A stream that has protected packets is kept (returns false):
+    /// forgetting it would let the same SSRC start again at an index whose
+    /// keystream was already used. A sending stream lives as long as its
+    /// context.
+    pub fn remove_stream(&mut self, ssrc: u32) -> bool {
+        match self.by_ssrc.get(&ssrc) {
+            Some(&i) if !self.streams[i].sent => {}
+            _ => return false,
+        }
+        let Some(i) = self.by_ssrc.remove(&ssrc) else {
+            return false;
+        };
+        self.streams.swap_remove(i);
+        if let Some(moved) = self.streams.get(i) {
+            self.by_ssrc.insert(moved.ssrc, i);
+        }
+        self.last = usize::MAX;
+        true
+    }
+}
