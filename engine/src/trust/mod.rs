@@ -16,7 +16,9 @@
 //! documented in `docs/security.md`.
 
 pub mod capf;
+pub mod connections;
 pub mod ctl;
+pub mod reload;
 pub mod secret;
 pub mod tls;
 pub mod token;
@@ -28,11 +30,13 @@ use serde::{Deserialize, Serialize};
 use crate::policy::ClusterMode;
 
 pub use capf::{IssueRequest, IssuedCert, NodeCa};
+pub use connections::TlsConnections;
 pub use ctl::{
     default_state_path, load_ctl, sign_payload, verify_ctl, Ctl, CtlEntry, CtlPayload, CtlSource,
     CtlState, SignedCtl, TrustedEntry, CTL_FORMAT,
 };
-pub use tls::{client_config, serve_tls, server_config, CtlClientVerifier};
+pub use reload::{TrustReload, TrustReloader};
+pub use tls::{client_config, serve_tls, serve_tls_tracked, server_config, CtlClientVerifier};
 pub use token::{TokenAlg, TokenInfo, TokenKey};
 
 /// The role a certificate plays, as the trust list names it.
@@ -170,6 +174,8 @@ pub enum TrustError {
     Cert(String),
     /// TLS could not be configured.
     Tls(String),
+    /// A trust-list reload was asked for, but no list is configured.
+    NotConfigured,
 }
 
 fn fmt_time(t: i64) -> String {
@@ -259,6 +265,10 @@ impl std::fmt::Display for TrustError {
             Key(m) => write!(f, "key: {m}"),
             Cert(m) => write!(f, "certificate: {m}"),
             Tls(m) => write!(f, "TLS: {m}"),
+            NotConfigured => write!(
+                f,
+                "no trust list is configured ([security] trust_list), so there is none to reload"
+            ),
         }
     }
 }

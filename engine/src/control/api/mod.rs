@@ -19,6 +19,7 @@ mod create;
 mod devices;
 pub mod record;
 mod requests;
+mod trust;
 mod update;
 
 use std::sync::atomic::Ordering;
@@ -161,6 +162,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(get_policy).put(set_cluster_mode),
         )
         .route("/policy/stale-calls", get(stale_calls))
+        .route(
+            "/policy/trust-list/reload",
+            axum::routing::post(trust::reload_trust_list),
+        )
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
