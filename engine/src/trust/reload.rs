@@ -210,3 +210,68 @@ impl TrustReloader {
         self.closed.load(Ordering::Relaxed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trust::TrustedEntry;
+
+    fn entry(role: Role, subject: &str, fp: u8) -> TrustedEntry {
+        TrustedEntry {
+            role,
+            subject: subject.into(),
+            sha256: [fp; 32],
+            cert_der: None,
+            not_after: None,
+        }
+    }
+
+    fn ctl(version: u64, entries: Vec<TrustedEntry>) -> Ctl {
+        Ctl {
+            version,
+            issued_at: 0,
+            signer: "sast1".into(),
+            entries,
+            tokens: Vec::new(),
+            payload_sha256: [version as u8; 32],
+        }
+    }
+
+    #[test]
+    fn report_names_entries_added_and_removed_by_role_and_fingerprint() {
+        let old = ctl(
+            1,
+            vec![
+                entry(Role::CallAgent, "a", 1),
+                entry(Role::CallAgent, "b", 2),
+            ],
+        );
+        // b leaves; c comes; a's certificate moves to another role.
+        let new = ctl(
+            2,
+            vec![
+                entry(Role::CallAgent, "a", 1),
+                entry(Role::MediaNode, "a", 1),
+                entry(Role::CallAgent, "c", 3),
+            ],
+        );
+        let r = TrustReload::between(Some(&old), &new);
+        assert_eq!(
+            (r.old_version, r.new_version, r.changed),
+            (Some(1), 2, true)
+        );
+        let names = |v: &[ReloadedEntry]| {
+            v.iter()
+                .map(|e| format!("{}:{}", e.role, e.subject))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&r.added), ["media-node:a", "call-agent:c"]);
+        assert_eq!(names(&r.removed), ["call-agent:b"]);
+        assert_eq!(r.removed[0].sha256, hex(&[2; 32]));
+
+        let same = TrustReload::between(Some(&new), &new);
+        assert!(!same.changed && same.added.is_empty() && same.removed.is_empty());
+        let first = TrustReload::between(None, &old);
+        assert_eq!((first.old_version, first.added.len()), (None, 2));
+    }
+}
