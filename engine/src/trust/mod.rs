@@ -10,6 +10,9 @@
 //! and the places that consume it (the TLS client verifier, the mixed-mode
 //! start check) together makes the chain of trust auditable in one place;
 //! the policy ([`crate::policy`]) only asks whether a valid list is loaded.
+//! A list can be replaced while the node runs ([`reload`]): it is verified
+//! as at start, and the control channel's connections of agents it drops
+//! are closed ([`connections`]).
 //!
 //! Private keys live in [`zeroize::Zeroizing`] buffers and are written to
 //! disk with mode 0600; nothing here logs key material. The file format is

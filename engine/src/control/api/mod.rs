@@ -12,7 +12,8 @@
 //! rules; [`requests`] the request documents; [`calls`] listing, reading
 //! and ending calls; [`create`] the create path (per-leg policy decision,
 //! keys, ports, install); [`update`] leg changes and rekeys; [`devices`]
-//! the device list and cluster mode; [`record`] the call record itself.
+//! the device list and cluster mode; [`record`] the call record itself;
+//! [`trust`] the trust-list reload.
 
 mod calls;
 mod create;
