@@ -7,7 +7,7 @@
 //! node in-process. The binary only merges the configuration (flag >
 //! `RAMPART_*` environment > file > embedded default), sets up logging,
 //! prints where the node listens, and waits for SIGINT/SIGTERM to stop it
-//! gracefully (exit 0).
+//! gracefully (exit 0); SIGHUP reloads the trust list and the node runs on.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;

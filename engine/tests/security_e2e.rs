@@ -805,32 +805,7 @@ fn control_api_over_tls_accepts_only_listed_call_agents() {
     use rampart::trust::client_config;
     use rampart::trust::tls::{certs_from_pem, key_from_pem};
     use rustls::pki_types::{CertificateDer, ServerName};
-    use std::future::poll_fn;
-    use std::pin::Pin;
-    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
-    async fn write_all<S: AsyncWrite + Unpin>(s: &mut S, mut buf: &[u8]) -> std::io::Result<()> {
-        while !buf.is_empty() {
-            let n = poll_fn(|cx| Pin::new(&mut *s).poll_write(cx, buf)).await?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::WriteZero.into());
-            }
-            buf = &buf[n..];
-        }
-        poll_fn(|cx| Pin::new(&mut *s).poll_flush(cx)).await
-    }
-    async fn read_to_end<S: AsyncRead + Unpin>(s: &mut S) -> std::io::Result<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut chunk = [0u8; 4096];
-        loop {
-            let mut rb = ReadBuf::new(&mut chunk);
-            poll_fn(|cx| Pin::new(&mut *s).poll_read(cx, &mut rb)).await?;
-            if rb.filled().is_empty() {
-                return Ok(out);
-            }
-            out.extend_from_slice(rb.filled());
-        }
-    }
+    use support::trust::{read_to_end, write_all};
 
     let dir = support::temp_dir("sec-mtls");
     let (ca, _) = NodeCa::generate("node CA", 30).unwrap();

@@ -3,10 +3,7 @@
 //! CA, listed with another role, or not listed at all is refused; a reloaded
 //! list takes effect for new connections; shutdown is graceful.
 
-use std::future::poll_fn;
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::routing::get;
@@ -18,8 +15,11 @@ use rampart::trust::{
     IssueRequest, IssuedCert, NodeCa, Role, TokenAlg, TokenKey,
 };
 use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::TlsConnector;
+
+mod support;
+
+use support::trust::{read_to_end, write_all};
 
 struct Pki {
     ca: NodeCa,
@@ -85,30 +85,6 @@ fn base_ctl(p: &Pki) -> Ctl {
 
 fn ca_der(p: &Pki) -> CertificateDer<'static> {
     CertificateDer::from(p.ca.cert_der().to_vec())
-}
-
-async fn write_all<S: AsyncWrite + Unpin>(s: &mut S, mut buf: &[u8]) -> io::Result<()> {
-    while !buf.is_empty() {
-        let n = poll_fn(|cx| Pin::new(&mut *s).poll_write(cx, buf)).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        buf = &buf[n..];
-    }
-    poll_fn(|cx| Pin::new(&mut *s).poll_flush(cx)).await
-}
-
-async fn read_to_end<S: AsyncRead + Unpin>(s: &mut S) -> io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let mut rb = ReadBuf::new(&mut chunk);
-        poll_fn(|cx| Pin::new(&mut *s).poll_read(cx, &mut rb)).await?;
-        if rb.filled().is_empty() {
-            return Ok(out);
-        }
-        out.extend_from_slice(rb.filled());
-    }
 }
 
 /// GET /health over TLS as `client`; Ok(response text) or the error.

@@ -218,6 +218,32 @@ fn security(out: &mut Exposition, s: &Shared) {
         "status",
         super::security::STATUSES.map(|st| (st, s.security.changes(st))),
     );
+    trust_list(out, s);
+}
+
+/// The trust list in force and its reloads.
+fn trust_list(out: &mut Exposition, s: &Shared) {
+    out.single(
+        "rampart_trust_list_version",
+        "gauge",
+        "The version of the trust list in force (0: none loaded).",
+        s.security.ctl_version().unwrap_or(0),
+    );
+    let r = s.security.trust_reloader();
+    out.labelled(
+        "rampart_trust_list_reloads_total",
+        "counter",
+        "Trust-list reloads (SIGHUP, POST /policy/trust-list/reload), by result.",
+        "result",
+        [("ok", r.reloads_ok()), ("failed", r.reloads_failed())],
+    );
+    out.single(
+        "rampart_trust_list_connections_closed_total",
+        "counter",
+        "Control-channel TLS connections ended because a reloaded trust list no longer names \
+         their client.",
+        r.connections_closed(),
+    );
 }
 
 /// Ports, and the media the legs carried (node-wide leg totals).

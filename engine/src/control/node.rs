@@ -152,6 +152,7 @@ impl Node {
         .map_err(StartError::Security)?;
         let policy = crate::policy::Policy::from_config(sec)
             .map_err(|e| StartError::Config(ConfigError::Invalid(format!("security: {e}"))))?;
+        let mut api_verifier = None;
         let tls = if config.api.tls_enabled() {
             let (Some(ca), Some(cert), Some(key), Some(list)) = (
                 config.api.tls_client_ca.as_deref(),
@@ -163,8 +164,9 @@ impl Node {
                     "api.tls_* needs [security] trust_list".into(),
                 )));
             };
-            let (cfg, _verifier) = crate::trust::tls::server_config_from_files(ca, cert, key, list)
+            let (cfg, verifier) = crate::trust::tls::server_config_from_files(ca, cert, key, list)
                 .map_err(StartError::Security)?;
+            api_verifier = Some(verifier);
             Some(cfg)
         } else {
             None
@@ -218,6 +220,13 @@ impl Node {
         } else {
             None
         };
+        // Trust-list reloads (SIGHUP, the API) re-read this file and end
+        // the TLS connections of agents a new list drops.
+        let tls_conns = shared.security.trust_reloader().configure(
+            shared.config.security.trust_list.as_deref(),
+            shared.config.security.trust_state.as_deref(),
+            api_verifier,
+        );
         let app = super::api::router(shared.clone());
         let mut srv_stop = stop_rx.clone();
         let server = runtime.spawn(async move {
@@ -226,7 +235,7 @@ impl Node {
             };
             let r = match (listener, tls) {
                 (ApiListener::Tcp(l), Some(cfg)) => {
-                    crate::trust::serve_tls(app, l, cfg, stop).await
+                    crate::trust::serve_tls_tracked(app, l, cfg, tls_conns, stop).await
                 }
                 (ApiListener::Tcp(l), None) => {
                     axum::serve(l, app).with_graceful_shutdown(stop).await
@@ -373,13 +382,27 @@ fn log_started(shared: &Shared, info: &NodeInfo, api_addr: SocketAddr) {
     );
 }
 
-/// SIGINT and SIGTERM being watched (see [`NodeHandle::watch_signals`]).
+/// SIGINT, SIGTERM and SIGHUP being watched (see
+/// [`NodeHandle::watch_signals`]).
 #[derive(Default)]
 pub struct SignalWatch {
     #[cfg(unix)]
     int: Option<tokio::signal::unix::Signal>,
     #[cfg(unix)]
     term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+/// Waits for the next delivery of a watched signal (forever if unwatched).
+#[cfg(unix)]
+async fn next_signal(s: &mut Option<tokio::signal::unix::Signal>) {
+    if let Some(s) = s {
+        if s.recv().await.is_some() {
+            return;
+        }
+    }
+    std::future::pending::<()>().await
 }
 
 impl std::fmt::Debug for SignalWatch {
@@ -454,8 +477,8 @@ impl NodeHandle {
         &self.shared
     }
 
-    /// Starts watching SIGINT and SIGTERM now (from here on they no longer
-    /// kill the process), for [`NodeHandle::wait_for_signal`]. Call it
+    /// Starts watching SIGINT, SIGTERM and SIGHUP now (from here on they no
+    /// longer kill the process), for [`NodeHandle::wait_for_signal`]. Call it
     /// before telling anyone the node runs, so a signal sent at once is not
     /// lost to the default action.
     pub fn watch_signals(&self) -> SignalWatch {
@@ -476,40 +499,47 @@ impl NodeHandle {
             SignalWatch {
                 int: watch(SignalKind::interrupt(), "SIGINT"),
                 term: watch(SignalKind::terminate(), "SIGTERM"),
+                hup: watch(SignalKind::hangup(), "SIGHUP"),
             }
         }
         #[cfg(not(unix))]
         SignalWatch::default()
     }
 
-    /// Blocks until SIGINT or SIGTERM; returns the signal's name.
+    /// Blocks until SIGINT or SIGTERM; returns the signal's name. Each
+    /// SIGHUP meanwhile reloads the trust list.
     pub fn wait_for_signal(&self) -> &'static str {
         self.wait_for_watched_signal(self.watch_signals())
     }
 
     /// Blocks until a signal `watch` (from [`NodeHandle::watch_signals`])
-    /// watches arrives, or arrived since; returns the signal's name.
+    /// watches arrives, or arrived since; returns the signal's name. SIGHUP
+    /// does not return: it reloads the trust list
+    /// ([`super::security::SecurityPlane::reload_trust_list`], which logs
+    /// the outcome) and the wait goes on.
     pub fn wait_for_watched_signal(&self, watch: SignalWatch) -> &'static str {
         let rt = self.runtime.as_ref().expect("node is running");
         rt.block_on(async move {
             #[cfg(unix)]
             {
-                let SignalWatch { int, term } = watch;
-                let recv = |s: Option<tokio::signal::unix::Signal>| async move {
-                    match s {
-                        Some(mut s) => {
-                            s.recv().await;
-                        }
-                        None => std::future::pending::<()>().await,
-                    }
-                };
+                let SignalWatch {
+                    mut int,
+                    mut term,
+                    mut hup,
+                } = watch;
                 if int.is_none() && term.is_none() {
                     let _ = tokio::signal::ctrl_c().await;
                     return "SIGINT";
                 }
-                tokio::select! {
-                    _ = recv(int) => "SIGINT",
-                    _ = recv(term) => "SIGTERM",
+                loop {
+                    tokio::select! {
+                        _ = next_signal(&mut int) => return "SIGINT",
+                        _ = next_signal(&mut term) => return "SIGTERM",
+                        _ = next_signal(&mut hup) => {
+                            tracing::info!("SIGHUP received; reloading the trust list");
+                            let _ = self.shared.security.reload_trust_list();
+                        }
+                    }
                 }
             }
             #[cfg(not(unix))]

@@ -19,7 +19,7 @@ use crate::policy::{
     SecurityMode,
 };
 use crate::srtp::Suite;
-use crate::trust::Ctl;
+use crate::trust::{Ctl, TrustError, TrustReload, TrustReloader};
 
 /// Every call status, in the order the counters are kept.
 pub const STATUSES: [CallSecurity; 4] = [
@@ -129,6 +129,7 @@ pub struct SecurityPlane {
     policy: RwLock<Policy>,
     ctl: RwLock<Option<Ctl>>,
     changes: [AtomicU64; 4],
+    trust_reload: TrustReloader,
 }
 
 impl SecurityPlane {
@@ -138,7 +139,20 @@ impl SecurityPlane {
             policy: RwLock::new(policy),
             ctl: RwLock::new(ctl),
             changes: Default::default(),
+            trust_reload: TrustReloader::default(),
         }
+    }
+
+    /// The trust-list reloader (configured at start, counters).
+    pub fn trust_reloader(&self) -> &TrustReloader {
+        &self.trust_reload
+    }
+
+    /// Re-reads and verifies the configured trust list and puts it in
+    /// force (see [`TrustReloader::reload`]); the list in force stays on
+    /// any error.
+    pub fn reload_trust_list(&self) -> Result<TrustReload, TrustError> {
+        self.trust_reload.reload(&self.ctl)
     }
 
     /// The policy in force.

@@ -10,13 +10,18 @@
 //! and the places that consume it (the TLS client verifier, the mixed-mode
 //! start check) together makes the chain of trust auditable in one place;
 //! the policy ([`crate::policy`]) only asks whether a valid list is loaded.
+//! A list can be replaced while the node runs ([`reload`]): it is verified
+//! as at start, and the control channel's connections of agents it drops
+//! are closed ([`connections`]).
 //!
 //! Private keys live in [`zeroize::Zeroizing`] buffers and are written to
 //! disk with mode 0600; nothing here logs key material. The file format is
 //! documented in `docs/security.md`.
 
 pub mod capf;
+pub mod connections;
 pub mod ctl;
+pub mod reload;
 pub mod secret;
 pub mod tls;
 pub mod token;
@@ -28,11 +33,13 @@ use serde::{Deserialize, Serialize};
 use crate::policy::ClusterMode;
 
 pub use capf::{IssueRequest, IssuedCert, NodeCa};
+pub use connections::TlsConnections;
 pub use ctl::{
     default_state_path, load_ctl, sign_payload, verify_ctl, Ctl, CtlEntry, CtlPayload, CtlSource,
     CtlState, SignedCtl, TrustedEntry, CTL_FORMAT,
 };
-pub use tls::{client_config, serve_tls, server_config, CtlClientVerifier};
+pub use reload::{TrustReload, TrustReloader};
+pub use tls::{client_config, serve_tls, serve_tls_tracked, server_config, CtlClientVerifier};
 pub use token::{TokenAlg, TokenInfo, TokenKey};
 
 /// The role a certificate plays, as the trust list names it.
@@ -170,6 +177,8 @@ pub enum TrustError {
     Cert(String),
     /// TLS could not be configured.
     Tls(String),
+    /// A trust-list reload was asked for, but no list is configured.
+    NotConfigured,
 }
 
 fn fmt_time(t: i64) -> String {
@@ -259,6 +268,10 @@ impl std::fmt::Display for TrustError {
             Key(m) => write!(f, "key: {m}"),
             Cert(m) => write!(f, "certificate: {m}"),
             Tls(m) => write!(f, "TLS: {m}"),
+            NotConfigured => write!(
+                f,
+                "no trust list is configured ([security] trust_list), so there is none to reload"
+            ),
         }
     }
 }

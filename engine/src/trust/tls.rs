@@ -30,6 +30,7 @@ use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::connections::{TlsConnections, Tracked};
 use super::ctl::Ctl;
 use super::secret::{hex, pem_decode, pem_decode_all, read_secret, sha256};
 use super::{Role, TrustError};
@@ -222,9 +223,10 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An axum listener yielding TLS streams. Handshakes run in their own
 /// tasks, so a slow or failing client never holds up the others; failed
-/// handshakes are logged and dropped.
+/// handshakes are logged and dropped. With a [`TlsConnections`] registry,
+/// every stream is recorded there with its client certificate.
 struct TlsListener {
-    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    rx: mpsc::Receiver<(TrackedTls, SocketAddr)>,
     local: SocketAddr,
     accept_task: tokio::task::JoinHandle<()>,
 }
@@ -236,7 +238,11 @@ impl Drop for TlsListener {
 }
 
 impl TlsListener {
-    fn new(listener: TcpListener, cfg: Arc<ServerConfig>) -> std::io::Result<TlsListener> {
+    fn new(
+        listener: TcpListener,
+        cfg: Arc<ServerConfig>,
+        conns: Option<Arc<TlsConnections>>,
+    ) -> std::io::Result<TlsListener> {
         let local = listener.local_addr()?;
         let (tx, rx) = mpsc::channel(64);
         let acceptor = TlsAcceptor::from(cfg);
@@ -252,10 +258,11 @@ impl TlsListener {
                 };
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
+                let conns = conns.clone();
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                         Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
+                            let _ = tx.send((track(tls, peer, conns.as_ref()), peer)).await;
                         }
                         Ok(Err(e)) => {
                             tracing::info!(%peer, error = %e, "control channel: TLS handshake refused")
@@ -273,8 +280,30 @@ impl TlsListener {
     }
 }
 
+/// A served TLS stream, which a [`TlsConnections`] registry may end.
+type TrackedTls = Tracked<TlsStream<TcpStream>>;
+
+/// Records `tls` in `conns` (if any) under its client certificate's
+/// SHA-256. The verifier required a certificate, so one is always there.
+fn track(
+    tls: TlsStream<TcpStream>,
+    peer: SocketAddr,
+    conns: Option<&Arc<TlsConnections>>,
+) -> TrackedTls {
+    let leaf = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| sha256(c.as_ref()));
+    match (conns, leaf) {
+        (Some(conns), Some(fp)) => conns.track(tls, fp, peer),
+        _ => Tracked::untracked(tls),
+    }
+}
+
 impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = TrackedTls;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -298,7 +327,20 @@ pub async fn serve_tls(
     cfg: Arc<ServerConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = TlsListener::new(listener, cfg)?;
+    serve_tls_tracked(router, listener, cfg, None, shutdown).await
+}
+
+/// [`serve_tls`], recording every connection in `conns` (made with the
+/// verifier `cfg` uses), so that a trust-list reload can end those of
+/// clients it no longer names ([`TlsConnections::close_unlisted`]).
+pub async fn serve_tls_tracked(
+    router: axum::Router,
+    listener: TcpListener,
+    cfg: Arc<ServerConfig>,
+    conns: Option<Arc<TlsConnections>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = TlsListener::new(listener, cfg, conns)?;
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await

@@ -6,12 +6,12 @@
 
 pub mod netns;
 pub mod ng;
+pub mod trust;
 
 use std::path::PathBuf;
 
 use rampart::policy::{ClusterMode, DeviceConfig, LegKind, PolicyConfig, SecurityMode};
-use rampart::trust::ctl::unix_now;
-use rampart::trust::{sign_payload, CtlEntry, CtlPayload, TokenAlg, TokenKey};
+use rampart::trust::CtlEntry;
 
 /// The device the HTTP and ng tests name on every leg: a 7970 configured
 /// encrypted (so it may have any mode).
@@ -28,16 +28,8 @@ pub fn temp_dir(name: &str) -> PathBuf {
 /// Writes a trust list with `entries` signed by the first of two fresh
 /// tokens into `dir/ctl.json`; returns its path.
 pub fn write_ctl(dir: &std::path::Path, entries: Vec<CtlEntry>) -> PathBuf {
-    let t1 = TokenKey::generate("sast1", TokenAlg::Ed25519).unwrap();
-    let t2 = TokenKey::generate("sast2", TokenAlg::Ed25519).unwrap();
-    let payload = CtlPayload {
-        version: 1,
-        issued_at: unix_now() as u64,
-        entries,
-        tokens: vec![t1.info(), t2.info()],
-    };
     let path = dir.join("ctl.json");
-    std::fs::write(&path, sign_payload(&payload, &t1).unwrap().to_json()).unwrap();
+    trust::Signer::new().write(&path, 1, entries);
     path
 }
 

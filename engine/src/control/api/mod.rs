@@ -12,13 +12,15 @@
 //! rules; [`requests`] the request documents; [`calls`] listing, reading
 //! and ending calls; [`create`] the create path (per-leg policy decision,
 //! keys, ports, install); [`update`] leg changes and rekeys; [`devices`]
-//! the device list and cluster mode; [`record`] the call record itself.
+//! the device list and cluster mode; [`record`] the call record itself;
+//! [`trust`] the trust-list reload.
 
 mod calls;
 mod create;
 mod devices;
 pub mod record;
 mod requests;
+mod trust;
 mod update;
 
 use std::sync::atomic::Ordering;
@@ -161,6 +163,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(get_policy).put(set_cluster_mode),
         )
         .route("/policy/stale-calls", get(stale_calls))
+        .route(
+            "/policy/trust-list/reload",
+            axum::routing::post(trust::reload_trust_list),
+        )
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
