@@ -9,8 +9,8 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::calls::Shared;
 use super::calls::LEG_COUNTERS;
-use super::node::Shared;
 use crate::dataplane::WorkerCounters;
 
 /// The exposition text being written: one family (its `HELP` and `TYPE`

@@ -152,25 +152,7 @@ impl Node {
         .map_err(StartError::Security)?;
         let policy = crate::policy::Policy::from_config(sec)
             .map_err(|e| StartError::Config(ConfigError::Invalid(format!("security: {e}"))))?;
-        let mut api_verifier = None;
-        let tls = if config.api.tls_enabled() {
-            let (Some(ca), Some(cert), Some(key), Some(list)) = (
-                config.api.tls_client_ca.as_deref(),
-                config.api.tls_cert.as_deref(),
-                config.api.tls_key.as_deref(),
-                ctl.as_ref(),
-            ) else {
-                return Err(StartError::Config(ConfigError::Invalid(
-                    "api.tls_* needs [security] trust_list".into(),
-                )));
-            };
-            let (cfg, verifier) = crate::trust::tls::server_config_from_files(ca, cert, key, list)
-                .map_err(StartError::Security)?;
-            api_verifier = Some(verifier);
-            Some(cfg)
-        } else {
-            None
-        };
+        let (tls, api_verifier) = api_tls(&config, ctl.as_ref())?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("rampart-control")
@@ -258,6 +240,33 @@ impl Node {
             ng,
         })
     }
+}
+
+/// The HTTPS API's server configuration and its client verifier (which
+/// trust-list reloads update), when `api.tls_*` is set.
+type ApiTls = (
+    Option<Arc<rustls::ServerConfig>>,
+    Option<Arc<crate::trust::tls::CtlClientVerifier>>,
+);
+
+/// The HTTPS API's TLS, from `api.tls_*` and the trust list.
+fn api_tls(config: &Config, ctl: Option<&crate::trust::Ctl>) -> Result<ApiTls, StartError> {
+    if !config.api.tls_enabled() {
+        return Ok((None, None));
+    }
+    let (Some(ca), Some(cert), Some(key), Some(list)) = (
+        config.api.tls_client_ca.as_deref(),
+        config.api.tls_cert.as_deref(),
+        config.api.tls_key.as_deref(),
+        ctl,
+    ) else {
+        return Err(StartError::Config(ConfigError::Invalid(
+            "api.tls_* needs [security] trust_list".into(),
+        )));
+    };
+    let (cfg, verifier) = crate::trust::tls::server_config_from_files(ca, cert, key, list)
+        .map_err(StartError::Security)?;
+    Ok((Some(cfg), Some(verifier)))
 }
 
 /// The state the front-ends share: the call store, ports, the data plane,

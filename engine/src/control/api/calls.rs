@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::super::calls::Origin;
-use super::super::node::{now_ms, EndReason, Shared};
+use super::super::calls::{now_ms, EndReason, Shared};
 use super::record::Call;
 use super::ApiError;
 

@@ -17,9 +17,9 @@ use crate::policy::{
 use crate::srtp::Suite;
 
 use super::super::calls::install::{self, WantedLeg};
+use super::super::calls::{now_ms, Shared};
 use super::super::calls::{AdmitError, Origin};
 use super::super::keys::{self, KeyText};
-use super::super::node::{now_ms, Shared};
 use super::super::ports::{BoundPorts, PortError};
 use super::super::security::{mode_of_suite, LegWho};
 use super::record::{

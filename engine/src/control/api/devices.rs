@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::policy::{ClusterMode, DeviceConfig, LegKind, SecurityMode};
 
 use super::super::calls::Origin;
-use super::super::node::Shared;
+use super::super::calls::Shared;
 use super::{ApiError, ApiJson};
 
 // ---- devices and policy ------------------------------------------------------

@@ -37,7 +37,7 @@ use serde_json::{json, Value};
 
 use crate::dataplane::DataPlaneError;
 
-use super::node::{now_ms, Shared};
+use super::calls::{now_ms, Shared};
 use calls::{delete_call, get_call, list_calls};
 use create::create_call;
 use devices::{

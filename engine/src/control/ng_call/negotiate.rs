@@ -22,12 +22,6 @@ pub struct Negotiated {
 /// offered, missing sections rejected, and rewritten toward the offerer.
 /// For the `sdp_offer_answer` fuzz target and tests: it must never panic.
 pub fn negotiate_sdp(offer: &[u8], answer: Option<&[u8]>) -> Result<Negotiated, NgError> {
-    fn fixed_key(suite: Suite) -> Result<MasterKey, NgError> {
-        let n = suite.master_key_len() + suite.master_salt_len();
-        let bytes = [0x5au8; 46];
-        MasterKey::from_concatenated(suite, bytes.get(..n).unwrap_or(&bytes))
-            .map_err(|e| NgError::new(e.to_string()))
-    }
     let mut warnings = Vec::new();
     let here = Connection::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
     let mut sdp = Sdp::parse_bytes(offer).map_err(|e| sdp_error("offer", e))?;
@@ -91,6 +85,33 @@ pub fn negotiate_sdp(offer: &[u8], answer: Option<&[u8]>) -> Result<Negotiated, 
             warnings,
         });
     };
+    let answer_out = negotiate_answer(answer, &offered, &here)?;
+    Ok(Negotiated {
+        offer_out,
+        answer_out: Some(answer_out),
+        warnings,
+    })
+}
+
+/// A key of `suite` made of fixed bytes (nothing secret is negotiated here).
+fn fixed_key(suite: Suite) -> Result<MasterKey, NgError> {
+    let n = suite.master_key_len() + suite.master_salt_len();
+    let bytes = [0x5au8; 46];
+    MasterKey::from_concatenated(suite, bytes.get(..n).unwrap_or(&bytes))
+        .map_err(|e| NgError::new(e.to_string()))
+}
+
+/// Per offered section: its (tag, suite) lines, profile, formats and kind.
+type OfferedLines = (Vec<(u32, Suite)>, String, Vec<String>, String);
+
+/// The answer half of [`negotiate_sdp`]: its chosen lines checked against
+/// what was offered, missing sections rejected, rewritten toward the
+/// offerer.
+fn negotiate_answer(
+    answer: &[u8],
+    offered: &[OfferedLines],
+    here: &Connection,
+) -> Result<String, NgError> {
     let mut sdp = Sdp::parse_bytes(answer).map_err(|e| sdp_error("answer", e))?;
     sdp.remove_ice();
     sdp.remove_dtls();
@@ -102,7 +123,7 @@ pub fn negotiate_sdp(offer: &[u8], answer: Option<&[u8]>) -> Result<Negotiated, 
     for m in sdp.media() {
         let _ = remote_of(m, &sdp);
     }
-    for (m, (tags, _, _, _)) in sdp.media_mut().iter_mut().zip(&offered) {
+    for (m, (tags, _, _, _)) in sdp.media_mut().iter_mut().zip(offered) {
         if m.is_rejected() {
             m.set_crypto(&[]);
             continue;
@@ -131,15 +152,11 @@ pub fn negotiate_sdp(offer: &[u8], answer: Option<&[u8]>) -> Result<Negotiated, 
         }
         let proto = m.proto().to_string();
         let mux = m.rtcp_mux();
-        rewrite(m, 42000, &here, &proto, &out, mux);
+        rewrite(m, 42000, here, &proto, &out, mux);
     }
     for (_, proto, formats, kind) in offered.iter().skip(sdp.media().len()) {
         sdp.push_rejected_media(kind, proto, formats);
     }
-    rewrite_session_connection(&mut sdp, false, &here);
-    Ok(Negotiated {
-        offer_out,
-        answer_out: Some(sdp.to_string()),
-        warnings,
-    })
+    rewrite_session_connection(&mut sdp, false, here);
+    Ok(sdp.to_string())
 }
