@@ -17,7 +17,8 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 use super::api::{self, ApiError};
-use super::calls::{Origin, Shared};
+use super::calls::Origin;
+use super::shared::Shared;
 use crate::dataplane::LegId;
 
 /// An answer: the HTTP status the API gives, and its JSON document.

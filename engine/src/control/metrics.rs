@@ -9,8 +9,8 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::calls::Shared;
-use super::calls::LEG_COUNTERS;
+use super::calls::LegTotals;
+use super::shared::Shared;
 use crate::dataplane::WorkerCounters;
 
 /// The exposition text being written: one family (its `HELP` and `TYPE`
@@ -45,48 +45,6 @@ impl Exposition {
 
 fn load(a: &AtomicU64) -> u64 {
     a.load(Ordering::Relaxed)
-}
-
-/// Node-wide leg counters (ended calls plus live HTTP and ng calls), in
-/// [`LEG_COUNTERS`] order, with the running calls and legs.
-pub(crate) struct LegTotals {
-    sums: Vec<u64>,
-    /// Calls running.
-    pub calls: usize,
-    /// Legs running.
-    pub legs: usize,
-}
-
-impl LegTotals {
-    /// Sums every leg's counters now, from the calls' views (never
-    /// waiting for a command in flight).
-    pub(crate) fn now(s: &Shared) -> LegTotals {
-        let mut sums: Vec<u64> = s.totals.sums.iter().map(load).collect();
-        let views = s.calls.views(None);
-        let mut legs = 0;
-        for v in &views {
-            for c in &v.counters {
-                legs += 1;
-                for (i, (_, get)) in LEG_COUNTERS.iter().enumerate() {
-                    sums[i] += load(get(c));
-                }
-            }
-        }
-        LegTotals {
-            sums,
-            calls: views.len(),
-            legs,
-        }
-    }
-
-    /// The sum of the counter called `name` (0 for an unknown name).
-    pub(crate) fn get(&self, name: &str) -> u64 {
-        LEG_COUNTERS
-            .iter()
-            .position(|(n, _)| *n == name)
-            .map(|i| self.sums[i])
-            .unwrap_or(0)
-    }
 }
 
 /// Renders every series.

@@ -34,11 +34,13 @@ pub mod metrics;
 pub mod ng;
 pub mod ng_bencode;
 pub mod ng_call;
+pub mod ng_state;
 pub mod node;
 pub mod ports;
 
 pub mod sdes;
 pub mod sdp;
 pub mod security;
+pub mod shared;
 
 pub use node::{EndReason, Node, NodeHandle, NodeInfo, Shared, SignalWatch, StartError};

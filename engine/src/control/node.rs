@@ -21,10 +21,11 @@ use tokio::task::JoinHandle;
 use crate::config::{Config, ConfigError};
 use crate::dataplane::{BackendKind, DataPlane, DataPlaneConfig};
 
-use super::calls::{CallStore, Totals};
+use super::calls::{CallService, CallStore, Totals};
 use super::ports::PortPool;
 
-pub use super::calls::{now_ms, EndReason, Shared};
+pub use super::calls::{now_ms, EndReason};
+pub use super::shared::Shared;
 
 /// What the node reports at start.
 #[derive(Clone, Debug)]
@@ -279,23 +280,26 @@ fn shared_state(
     ctl: Option<crate::trust::Ctl>,
 ) -> Arc<Shared> {
     let calls = Arc::new(CallStore::new(config.limits.max_calls));
+    let ng = super::ng_state::NgState::new(&config.ng, calls.clone());
     Arc::new(Shared {
-        calls: calls.clone(),
-        ports: Mutex::new(PortPool::new(
-            &config.media.addresses,
-            config.media.port_min,
-            config.media.port_max,
-        )),
-        dataplane: RwLock::new(Some(dp)),
-        totals: Totals::default(),
+        service: CallService {
+            calls,
+            ports: Mutex::new(PortPool::new(
+                &config.media.addresses,
+                config.media.port_min,
+                config.media.port_max,
+            )),
+            dataplane: RwLock::new(Some(dp)),
+            totals: Totals::default(),
+            config,
+        },
         backend: info.backend,
         backend_detail: info.backend_detail.clone(),
         workers: info.workers,
         shutting_down: AtomicBool::new(false),
         started_ms: now_ms(),
-        ng: super::ng::NgState::new(&config.ng, calls),
+        ng,
         security: super::security::SecurityPlane::new(policy, ctl),
-        config,
     })
 }
 

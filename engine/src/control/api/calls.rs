@@ -7,7 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::super::calls::Origin;
-use super::super::calls::{now_ms, EndReason, Shared};
+use super::super::calls::{now_ms, EndReason};
+use super::super::shared::Shared;
 use super::record::Call;
 use super::ApiError;
 

@@ -17,11 +17,12 @@ use crate::policy::{
 use crate::srtp::Suite;
 
 use super::super::calls::install::{self, WantedLeg};
-use super::super::calls::{now_ms, Shared};
+use super::super::calls::now_ms;
 use super::super::calls::{AdmitError, Origin};
 use super::super::keys::{self, KeyText};
 use super::super::ports::{BoundPorts, PortError};
 use super::super::security::{mode_of_suite, LegWho};
+use super::super::shared::Shared;
 use super::record::{
     add_policy_json, forward_mode, leg_json, Call, Family, KeyState, Leg, LegKeys, LegMode,
     LegPolicy,

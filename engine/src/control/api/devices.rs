@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::policy::{ClusterMode, DeviceConfig, LegKind, SecurityMode};
 
 use super::super::calls::Origin;
-use super::super::calls::Shared;
+use super::super::shared::Shared;
 use super::{ApiError, ApiJson};
 
 // ---- devices and policy ------------------------------------------------------

@@ -37,7 +37,8 @@ use serde_json::{json, Value};
 
 use crate::dataplane::DataPlaneError;
 
-use super::calls::{now_ms, Shared};
+use super::calls::now_ms;
+use super::shared::Shared;
 use calls::{delete_call, get_call, list_calls};
 use create::create_call;
 use devices::{

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::trust::TrustError;
 
-use super::super::calls::Shared;
+use super::super::shared::Shared;
 use super::ApiError;
 
 /// Reloads the trust list; answers the [`crate::trust::TrustReload`]

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use crate::dataplane::{DataPlaneError, KeyChange, LegId, LegUpdate};
 
-use super::super::calls::Shared;
 use super::super::keys::{self, KeyText};
+use super::super::shared::Shared;
 use super::record::{add_policy_json, forward_mode, leg_json, Call, KeyState, LegKeys};
 use super::requests::{Direction, KeyAnswer, PatchLeg, Rekey};
 use super::{with_api_call, ApiError, ApiJson};

@@ -6,7 +6,7 @@
 //! keys its legs through the same [`install`] step (contexts, flows, and
 //! [`install::reconcile`] of what runs against what is wanted), is listed,
 //! counted and reaped by the same code, and ends through the same
-//! [`Shared::end_call`]. The front-ends (`api`, `ng`, librampart) only
+//! [`CallService::end_call`]. The front-ends (`api`, `ng`, librampart) only
 //! translate their protocol into calls on this service.
 //!
 //! Each call's record is a [`CallRecord`]: an HTTP call of two legs
@@ -19,7 +19,7 @@ pub mod store;
 
 use std::any::Any;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -27,7 +27,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::dataplane::{BackendKind, DataPlane, DataPlaneError, LegCounters};
+use crate::dataplane::{DataPlane, DataPlaneError, LegCounters};
 use crate::policy::CallSecurity;
 
 use super::ports::PortPool;
@@ -155,7 +155,7 @@ pub trait CallRecord: Send + 'static {
     fn resources(&self) -> Resources;
     /// Work due on its own at `now` (see [`CallView::due_ms`]); returns a
     /// reason to end the call.
-    fn housekeeping(&mut self, _s: &Shared, _now: u64) -> Option<EndReason> {
+    fn housekeeping(&mut self, _s: &CallService, _now: u64) -> Option<EndReason> {
         None
     }
     /// For the front-end that made it.
@@ -235,8 +235,56 @@ pub const LEG_COUNTERS: [(&str, CounterFn); 20] = [
     ("relatches", |c| &c.relatches),
 ];
 
-/// State shared by the front-ends (HTTP, ng, librampart) and the reaper.
-pub struct Shared {
+/// Node-wide leg counters (ended calls plus live HTTP and ng calls), in
+/// [`LEG_COUNTERS`] order, with the running calls and legs.
+pub(crate) struct LegTotals {
+    sums: Vec<u64>,
+    /// Calls running.
+    pub calls: usize,
+    /// Legs running.
+    pub legs: usize,
+}
+
+impl LegTotals {
+    /// Sums every leg's counters now, from the calls' views (never
+    /// waiting for a command in flight).
+    pub(crate) fn now(s: &CallService) -> LegTotals {
+        let mut sums: Vec<u64> = s.totals.sums.iter().map(load).collect();
+        let views = s.calls.views(None);
+        let mut legs = 0;
+        for v in &views {
+            for c in &v.counters {
+                legs += 1;
+                for (i, (_, get)) in LEG_COUNTERS.iter().enumerate() {
+                    sums[i] += load(get(c));
+                }
+            }
+        }
+        LegTotals {
+            sums,
+            calls: views.len(),
+            legs,
+        }
+    }
+
+    /// The sum of the counter called `name` (0 for an unknown name).
+    pub(crate) fn get(&self, name: &str) -> u64 {
+        LEG_COUNTERS
+            .iter()
+            .position(|(n, _)| *n == name)
+            .map(|i| self.sums[i])
+            .unwrap_or(0)
+    }
+}
+
+fn load(a: &AtomicU64) -> u64 {
+    a.load(Ordering::Relaxed)
+}
+
+/// The call service: the store, the ports, the data plane and the totals,
+/// with the configuration the node started with. The front-ends reach it
+/// through [`super::shared::Shared`], which derefs to it.
+pub struct CallService {
     /// The configuration the node started with.
     pub config: Config,
     /// Every call.
@@ -247,23 +295,9 @@ pub struct Shared {
     pub dataplane: RwLock<Option<DataPlane>>,
     /// Counters of the control plane.
     pub totals: Totals,
-    /// The backend actually running.
-    pub backend: BackendKind,
-    /// What runs and why (the AF_XDP mode, or why it is not used).
-    pub backend_detail: String,
-    /// Worker threads.
-    pub workers: usize,
-    /// Set once shutdown began: the API answers 503.
-    pub shutting_down: AtomicBool,
-    /// Node start, unix ms.
-    pub started_ms: u64,
-    /// The ng protocol's reply cache and counters.
-    pub ng: super::ng::NgState,
-    /// The security policy, trust list and call-status bookkeeping.
-    pub security: super::security::SecurityPlane,
 }
 
-impl Shared {
+impl CallService {
     /// Runs `f` on the data plane from async code without stalling the
     /// runtime (the data plane's calls wait, bounded, for a worker's ack).
     pub fn with_dataplane<R>(

@@ -6,9 +6,10 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::super::calls::{now_ms, AdmitError, CallRecord, EndReason, Origin, Shared, Slot};
+use super::super::calls::{now_ms, AdmitError, CallRecord, EndReason, Origin, Slot};
 use super::super::ng_bencode::{self as ben, Dict};
 use super::super::ng_call::{NgCall, NgError};
+use super::super::shared::Shared;
 use super::report::{add_branch, call_report};
 use super::request::{check_call_id, need, Request};
 

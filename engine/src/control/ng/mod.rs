@@ -38,148 +38,27 @@
 //! its own task. ng TCP closes idle connections and caps connections per
 //! source.
 
-mod cache;
 mod commands;
 mod report;
 mod request;
 pub mod server;
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::{BuildHasher, RandomState};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use super::calls::{now_ms, CallStore, Origin, Shared, Slot};
+use super::calls::{now_ms, LegTotals, Origin, Slot};
 use super::ng_bencode::{self as ben, Dict, Limits, Scan, Scanner, Value};
-use super::ng_call::NgError;
-use cache::{Cache, CacheKey};
-use commands::{answer, delete, end_unborn, list, ng_call_of, offer, query};
+use super::ng_call::{NgCall, NgError};
+use super::ng_state::{split_cookie, CacheKey};
+use super::shared::Shared;
+use commands::{answer, delete, end_unborn, list, offer, query};
 use request::{cut, parse_request, shown, Request, MAX_REASON_BYTES, MAX_WARNINGS};
 
+pub use super::ng_state::{NgAddrs, NgCounters, NgState, COMMANDS};
 pub use crate::cidr::Cidr;
 pub use request::{MAX_FLAG_BYTES, MAX_LIST_ITEMS, MAX_VIA_BRANCHES};
 pub use server::{start, NgServers, MAX_UDP_REPLY};
-
-/// Counters of the ng protocol, for metrics and `statistics`.
-#[derive(Default)]
-pub struct NgCounters {
-    /// Requests by command: ping, offer, answer, delete, query, list,
-    /// statistics, other.
-    pub commands: [AtomicU64; 8],
-    /// Replies with `result: error`.
-    pub errors: AtomicU64,
-    /// Replies served from the cookie cache.
-    pub cached: AtomicU64,
-    /// Requests dropped: source not in `allow`.
-    pub refused_source: AtomicU64,
-    /// Requests refused: too large.
-    pub refused_size: AtomicU64,
-    /// Requests refused: not `cookie SP bencode`.
-    pub malformed: AtomicU64,
-    /// ng calls created.
-    pub calls_created: AtomicU64,
-    /// Requests whose handling panicked (answered with an error; the node
-    /// and the ng listener go on).
-    pub panics: AtomicU64,
-    /// Replies too large to send (answered with a short error instead; an
-    /// offer that created a call is rolled back).
-    pub replies_too_large: AtomicU64,
-    /// ng TCP connections refused: the total or the per-source cap was
-    /// reached.
-    pub tcp_refused: AtomicU64,
-    /// ng TCP connections closed after `tcp_idle_secs` without a request.
-    pub tcp_idle_closed: AtomicU64,
-    /// Bytes the ng TCP framing examined (a measure of its work: about the
-    /// bytes received, however they were split into reads).
-    pub tcp_scan_work: AtomicU64,
-}
-
-/// Command names in the order of [`NgCounters::commands`].
-pub const COMMANDS: [&str; 8] = [
-    "ping",
-    "offer",
-    "answer",
-    "delete",
-    "query",
-    "list",
-    "statistics",
-    "other",
-];
-
-/// Node-wide media rates for `statistics`, sampled by the housekeeping
-/// tick at most once a second.
-#[derive(Default)]
-struct Rates {
-    /// (ms, packets in, bytes in, errors) at the last sample.
-    last: Option<(u64, u64, u64, u64)>,
-    /// Per second over the last interval: packets, bytes, errors.
-    per_sec: (u64, u64, u64),
-}
-
-/// Counters that make the `errorrate`: packets refused on arrival.
-const ERROR_COUNTERS: [&str; 4] = ["auth_failures", "replays", "malformed", "unknown_ssrc"];
-
-impl Rates {
-    fn sample(&mut self, now_ms: u64, t: &super::metrics::LegTotals) {
-        let errors = ERROR_COUNTERS.iter().map(|n| t.get(n)).sum();
-        let cur = (now_ms, t.get("packets_in"), t.get("bytes_in"), errors);
-        if let Some(last) = self.last {
-            let dt = cur.0.saturating_sub(last.0);
-            if dt < 1000 {
-                return;
-            }
-            let rate = |a: u64, b: u64| a.saturating_sub(b).saturating_mul(1000) / dt;
-            self.per_sec = (
-                rate(cur.1, last.1),
-                rate(cur.2, last.2),
-                rate(cur.3, last.3),
-            );
-        }
-        self.last = Some(cur);
-    }
-}
-
-/// The ng protocol's state: its calls, the reply cache, its counters.
-pub struct NgState {
-    cache: Mutex<Cache>,
-    /// Signalled when a request leaves `in_flight`.
-    cache_done: Condvar,
-    calls: Arc<CallStore>,
-    rates: Mutex<Rates>,
-    allow: Vec<Cidr>,
-    limits: Limits,
-    max_request: usize,
-    /// Keys the body hash of the reply cache.
-    hasher: RandomState,
-    /// Counters.
-    pub counters: NgCounters,
-}
-
-/// What the node reports about its ng listeners.
-#[derive(Clone, Debug, Default)]
-pub struct NgAddrs {
-    /// The UDP address, if serving.
-    pub udp: Option<SocketAddr>,
-    /// The TCP address, if serving.
-    pub tcp: Option<SocketAddr>,
-}
-
-/// `cookie SP body`: the cookie (1 to 256 bytes, no control characters) and
-/// the body, or `None` when `msg` has no acceptable cookie.
-fn split_cookie(msg: &[u8]) -> Option<(&[u8], &[u8])> {
-    let sp = msg
-        .iter()
-        .take(257)
-        .position(|&b| b == b' ')
-        .filter(|&n| n > 0)?;
-    let cookie = &msg[..sp];
-    if cookie.iter().any(|b| b.is_ascii_control()) {
-        return None;
-    }
-    Some((cookie, &msg[sp + 1..]))
-}
 
 /// `cookie SP bencode(v)`.
 fn frame(cookie: &[u8], v: Value) -> Vec<u8> {
@@ -236,84 +115,15 @@ fn guarded(
 }
 
 impl NgState {
-    /// State for a node with this configuration.
-    pub fn new(cfg: &crate::config::NgConfig, calls: Arc<CallStore>) -> NgState {
-        NgState {
-            cache: Mutex::new(Cache {
-                replies: HashMap::new(),
-                in_flight: HashSet::new(),
-                order: VecDeque::new(),
-                bytes: 0,
-                budget: cfg.reply_cache_bytes,
-            }),
-            cache_done: Condvar::new(),
-            calls,
-            rates: Mutex::new(Rates::default()),
-            allow: cfg
-                .allow
-                .iter()
-                .filter_map(|a| Cidr::parse(a).ok())
-                .collect(),
-            limits: Limits {
-                max_bytes: cfg.max_request_bytes,
-                ..Limits::default()
-            },
-            max_request: cfg.max_request_bytes,
-            hasher: RandomState::new(),
-            counters: NgCounters::default(),
-        }
-    }
-
-    fn cache(&self) -> MutexGuard<'_, Cache> {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Whether requests from `ip` are answered.
-    pub fn allowed(&self, ip: IpAddr) -> bool {
-        self.allow.iter().any(|c| c.contains(ip))
-    }
-
-    /// ng calls running.
-    pub fn call_count(&self) -> usize {
-        self.calls.len(Some(Origin::Ng))
-    }
-
-    /// The cached reply to `key`, waiting (bounded) while the same request
-    /// is being handled; or `None` after registering `key` as in flight
-    /// (the caller then handles it and must call [`NgState::done`]).
-    fn cached_or_claim(&self, key: &CacheKey, now: u64) -> Option<Vec<u8>> {
-        let deadline = Instant::now() + RETRANSMIT_WAIT;
-        let mut c = self.cache();
-        loop {
-            if let Some(r) = c.get(key, now) {
-                return Some(r.clone());
-            }
-            if c.in_flight.insert(key.clone()) {
-                return None;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                // The original is stuck: answer the retransmission by
-                // handling it too (the command is idempotent per call).
-                return None;
-            }
-            c = self
-                .cache_done
-                .wait_timeout(c, left)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
-    }
-
-    /// Ends the in-flight mark of `key`, caching `reply` if given.
-    fn done(&self, key: &CacheKey, reply: Option<(Vec<u8>, u64)>) {
-        let mut c = self.cache();
-        c.in_flight.remove(key);
-        if let Some((out, expires)) = reply {
-            c.put(key.clone(), out, expires);
-        }
-        drop(c);
-        self.cache_done.notify_all();
+    /// Via branches the call `call_id` keeps, if it exists.
+    pub fn via_branch_count(&self, call_id: &str) -> Option<usize> {
+        let slot = self.calls.get(call_id)?;
+        slot.command(|rec| {
+            rec.as_any()
+                .downcast_ref::<NgCall>()
+                .map(|c| c.branches.len())
+        })
+        .flatten()
     }
 
     /// Handles one request (`cookie SP bencode`) from `src`; returns the
@@ -435,25 +245,6 @@ impl NgState {
         out
     }
 
-    /// Forgets the cached reply to `msg` from `src` (it could not be sent,
-    /// so a retransmission should not be answered from the cache as if it
-    /// had been).
-    pub fn forget(&self, src: SocketAddr, msg: &[u8]) {
-        if let Some((cookie, body)) = split_cookie(msg) {
-            let key = self.cache_key(src, cookie, body);
-            self.cache().remove(&key);
-        }
-    }
-
-    /// What the reply to `cookie SP body` from `src` is cached under.
-    fn cache_key(&self, src: SocketAddr, cookie: &[u8], body: &[u8]) -> CacheKey {
-        CacheKey {
-            src,
-            cookie: cookie.to_vec(),
-            body: self.hasher.hash_one(body),
-        }
-    }
-
     /// [`NgState::handle`], with a panic while handling the request caught
     /// and answered as an error (counted in `panics`): one request must
     /// never take the process or the listener down.
@@ -465,18 +256,6 @@ impl NgState {
         max_reply: usize,
     ) -> Option<Vec<u8>> {
         guarded(&self.counters, msg, || self.handle(s, src, msg, max_reply))
-    }
-
-    /// Bytes the reply cache holds (at most `[ng] reply_cache_bytes`).
-    pub fn reply_cache_bytes(&self) -> usize {
-        self.cache().bytes
-    }
-
-    /// Via branches the call `call_id` keeps, if it exists.
-    pub fn via_branch_count(&self, call_id: &str) -> Option<usize> {
-        let slot = self.calls.get(call_id)?;
-        slot.command(|rec| ng_call_of(rec).map(|c| c.branches.len()))
-            .flatten()
     }
 
     fn run(
@@ -558,7 +337,7 @@ impl NgState {
             .map(|r| r.last.is_none_or(|l| now.saturating_sub(l.0) >= 1000))
             .unwrap_or(false);
         if due {
-            let totals = super::metrics::LegTotals::now(s);
+            let totals = LegTotals::now(s);
             if let Ok(mut r) = self.rates.lock() {
                 r.sample(now, &totals);
             }
@@ -566,9 +345,6 @@ impl NgState {
         self.cache().expire(now);
     }
 }
-
-/// How long a retransmission waits for the original request's reply.
-const RETRANSMIT_WAIT: Duration = Duration::from_secs(6);
 
 /// The ng request path without a node, for fuzzing: splits the cookie,
 /// scans and decodes the bencode (one shot and resumed in pieces, which
@@ -676,36 +452,6 @@ mod tests {
             guarded(&c, b"k1 x", || Some(b"ok".to_vec())),
             Some(b"ok".to_vec())
         );
-    }
-
-    #[test]
-    fn cache_keeps_to_its_byte_budget() {
-        let mut c = Cache {
-            replies: HashMap::new(),
-            in_flight: HashSet::new(),
-            order: VecDeque::new(),
-            bytes: 0,
-            budget: 10_000,
-        };
-        let key = |i: u16| CacheKey {
-            src: SocketAddr::from(([127, 0, 0, 1], i)),
-            cookie: b"c".to_vec(),
-            body: 7,
-        };
-        for i in 0..100 {
-            c.put(key(i), vec![0u8; 1000], 1_000_000);
-            assert!(c.bytes <= 10_000, "{}", c.bytes);
-        }
-        assert!(c.get(&key(99), 0).is_some());
-        assert!(c.get(&key(0), 0).is_none(), "the oldest went first");
-        // Another source with the same cookie and body is another entry.
-        assert!(c.get(&key(1000), 0).is_none());
-        // Larger than the whole budget: not cached.
-        c.put(key(500), vec![0u8; 20_000], 1_000_000);
-        assert!(c.get(&key(500), 0).is_none());
-        c.expire(2_000_000);
-        assert_eq!(c.bytes, 0);
-        assert!(c.replies.is_empty());
     }
 
     #[test]

@@ -20,8 +20,8 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
-use super::super::calls::Shared;
 use super::super::ng_bencode::{Scan, Scanner};
+use super::super::shared::Shared;
 use super::NgAddrs;
 
 const TICK: Duration = Duration::from_millis(250);

@@ -39,12 +39,13 @@ use crate::policy::{
 use crate::srtp::{MasterKey, Suite};
 
 use super::calls::install::{self, InstallError, WantedKeys, WantedLeg};
-use super::calls::{now_ms, CallRecord, CallView, EndReason, Origin, Resources, Shared};
+use super::calls::{now_ms, CallRecord, CallService, CallView, EndReason, Origin, Resources};
 use super::keys::generate;
 use super::ports::BoundPorts;
 use super::sdes::{CryptoAttr, InlineKey};
 use super::sdp::{Connection, Media, Sdp};
 use super::security::{mode_of_suite, LegWho};
+use super::shared::Shared;
 
 mod answer;
 mod apply;
@@ -423,7 +424,7 @@ impl NgCall {
     /// call, frees the sections the pending re-offer added (their ports go
     /// back to the pool; a late answer is then refused for its extra
     /// sections). The ng housekeeping tick calls it once per call.
-    pub fn offer_timed_out(&mut self, s: &Shared, now: u64) -> bool {
+    pub fn offer_timed_out(&mut self, s: &CallService, now: u64) -> bool {
         let t = self.offer_timeout_ms;
         let Some(since) = self.pending_since_ms else {
             return false;
@@ -559,7 +560,7 @@ impl CallRecord for NgCall {
         }
     }
 
-    fn housekeeping(&mut self, s: &Shared, now: u64) -> Option<EndReason> {
+    fn housekeeping(&mut self, s: &CallService, now: u64) -> Option<EndReason> {
         if self.delete_at_ms.is_some_and(|t| t <= now) {
             Some(EndReason::Deleted)
         } else if self.offer_timed_out(s, now) {

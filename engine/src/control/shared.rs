@@ -1,0 +1,42 @@
+//! What the front-ends share: the call service, the ng state, the
+//! security plane and what the node reports about itself.
+//!
+//! Why its own module: the call service ([`super::calls`]) knows nothing
+//! of ng or HTTP, and ng's own state ([`super::ng_state`]) nothing of the
+//! front-ends; this struct only puts them side by side, so no module that
+//! `Shared` holds has to import the module that defines it.
+
+use std::sync::atomic::AtomicBool;
+
+use crate::dataplane::BackendKind;
+
+use super::calls::CallService;
+
+/// State shared by the front-ends (HTTP, ng, librampart) and the reaper.
+/// Derefs to the [`CallService`] (`s.calls`, `s.config`, `s.end_call`).
+pub struct Shared {
+    /// The calls, ports, data plane, totals and configuration.
+    pub service: CallService,
+    /// The backend actually running.
+    pub backend: BackendKind,
+    /// What runs and why (the AF_XDP mode, or why it is not used).
+    pub backend_detail: String,
+    /// Worker threads.
+    pub workers: usize,
+    /// Set once shutdown began: the API answers 503.
+    pub shutting_down: AtomicBool,
+    /// Node start, unix ms.
+    pub started_ms: u64,
+    /// The ng protocol's reply cache and counters.
+    pub ng: super::ng_state::NgState,
+    /// The security policy, trust list and call-status bookkeeping.
+    pub security: super::security::SecurityPlane,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = CallService;
+
+    fn deref(&self) -> &CallService {
+        &self.service
+    }
+}
