@@ -997,3 +997,43 @@ fn rtcp_mux_changes_on_a_re_offer() {
     );
     flow(&b.rtp, to_b, None, &a.rtp, None, 3, 2);
 }
+
+#[test]
+fn ng_errors_are_counted_by_kind() {
+    let mut c = config(43400);
+    // Four port pairs: one unanswered offer may hold two of them.
+    c.media.port_max = c.media.port_min + 7;
+    let (node, mut ng) = start(c);
+    let mut a = phone();
+    // Invalid: an answer for a call nobody offered.
+    let r = ng.req(&answer_items(
+        "nobody",
+        &sdp(1, &[a.media("audio", "RTP/AVP", &[], "")]),
+        vec![],
+    ));
+    assert_eq!(get(&r, "result"), "error");
+    // Ports exhausted: a second call's offer.
+    ok(&ng.req(&offer_items(
+        "first",
+        &sdp(1, &[a.media("audio", "RTP/AVP", &[], "")]),
+        vec![],
+    )));
+    let r = ng.req(&offer_items(
+        "second",
+        &sdp(1, &[a.media("audio", "RTP/AVP", &[], "")]),
+        vec![],
+    ));
+    assert!(
+        get(&r, "error-reason").starts_with("Ran out of ports"),
+        "{r:?}"
+    );
+    let text = rampart::control::metrics::render(node.shared());
+    for (kind, n) in [
+        ("invalid", 1),
+        ("ports_exhausted", 1),
+        ("policy_refused", 0),
+    ] {
+        let line = format!("rampart_ng_command_errors_total{{kind=\"{kind}\"}} {n}");
+        assert!(text.contains(&line), "{line} in:\n{text}");
+    }
+}

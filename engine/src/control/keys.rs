@@ -72,14 +72,68 @@ impl Lifetime {
     }
 }
 
-/// Why a key given to the API is unusable. The message never includes key
-/// bytes.
+/// Why a key given to the API is unusable, or cannot be made. The text
+/// never includes key bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyError(pub String);
+#[non_exhaustive]
+pub enum KeyError {
+    /// The OS random generator failed.
+    Random(String),
+    /// The key text is not standard, padded base64.
+    NotBase64,
+    /// The decoded key has the wrong length for the suite.
+    WrongLength {
+        /// The suite.
+        suite: Suite,
+        /// Bytes it takes (key and salt).
+        want: usize,
+        /// Bytes given.
+        got: usize,
+    },
+    /// The MKI is not hex digits of an even number.
+    MkiNotHex,
+    /// The MKI has this many bytes, not 1 to 8.
+    MkiLength(usize),
+    /// The lifetime is not 1 to 2^48 packets.
+    Lifetime,
+    /// The SRTP core refused the key.
+    Srtp(crate::Error),
+}
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyError::Random(e) => write!(f, "OS random generator failed: {e}"),
+            KeyError::NotBase64 => {
+                f.write_str("key is not valid base64 (standard alphabet, padded)")
+            }
+            KeyError::WrongLength { suite, want, got } => write!(
+                f,
+                "key for {} must be {want} bytes (key {} + salt {}) before base64, got {got}",
+                suite.name(),
+                suite.master_key_len(),
+                suite.master_salt_len(),
+            ),
+            KeyError::MkiNotHex => f.write_str("mki must be hex digits, an even number"),
+            KeyError::MkiLength(n) => write!(f, "mki must be 1 to {MAX_MKI_LEN} bytes, got {n}"),
+            KeyError::Lifetime => f.write_str("lifetime must be 1..=2^48 packets"),
+            KeyError::Srtp(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            KeyError::Srtp(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Fills `buf` from the OS CSPRNG.
 pub fn random_bytes(buf: &mut [u8]) -> Result<(), KeyError> {
-    getrandom::fill(buf).map_err(|e| KeyError(format!("OS random generator failed: {e}")))
+    getrandom::fill(buf).map_err(|e| KeyError::Random(e.to_string()))
 }
 
 /// A fresh master key for `suite` from the OS CSPRNG.
@@ -87,7 +141,7 @@ pub fn generate(suite: Suite) -> Result<MasterKey, KeyError> {
     let mut buf = zeroize::Zeroizing::new([0u8; 32 + 14]);
     let n = suite.master_key_len() + suite.master_salt_len();
     random_bytes(&mut buf[..n])?;
-    MasterKey::from_concatenated(suite, &buf[..n]).map_err(|e| KeyError(e.to_string()))
+    MasterKey::from_concatenated(suite, &buf[..n]).map_err(KeyError::Srtp)
 }
 
 /// Parses hex (upper or lower case, even length) into bytes.
@@ -109,13 +163,9 @@ pub fn to_hex(b: &[u8]) -> String {
 
 /// Parses an MKI given in hex: 1 to 8 bytes.
 pub fn parse_mki(s: &str) -> Result<Vec<u8>, KeyError> {
-    let mki =
-        parse_hex(s).ok_or_else(|| KeyError("mki must be hex digits, an even number".into()))?;
+    let mki = parse_hex(s).ok_or(KeyError::MkiNotHex)?;
     if mki.is_empty() || mki.len() > MAX_MKI_LEN {
-        return Err(KeyError(format!(
-            "mki must be 1 to {MAX_MKI_LEN} bytes, got {}",
-            mki.len()
-        )));
+        return Err(KeyError::MkiLength(mki.len()));
     }
     Ok(mki)
 }
@@ -126,22 +176,20 @@ pub fn parse_mki(s: &str) -> Result<Vec<u8>, KeyError> {
 pub fn from_text(suite: Suite, text: &KeyText) -> Result<(MasterKey, bool), KeyError> {
     let (mut mk, generated) = match &text.key {
         Some(b64) => {
-            let raw = zeroize::Zeroizing::new(STANDARD.decode(b64.trim()).map_err(|_| {
-                KeyError("key is not valid base64 (standard alphabet, padded)".into())
-            })?);
+            let raw = zeroize::Zeroizing::new(
+                STANDARD
+                    .decode(b64.trim())
+                    .map_err(|_| KeyError::NotBase64)?,
+            );
             let want = suite.master_key_len() + suite.master_salt_len();
             if raw.len() != want {
-                return Err(KeyError(format!(
-                    "key for {} must be {} bytes (key {} + salt {}) before base64, got {}",
-                    suite.name(),
+                return Err(KeyError::WrongLength {
+                    suite,
                     want,
-                    suite.master_key_len(),
-                    suite.master_salt_len(),
-                    raw.len()
-                )));
+                    got: raw.len(),
+                });
             }
-            let mk =
-                MasterKey::from_concatenated(suite, &raw).map_err(|e| KeyError(e.to_string()))?;
+            let mk = MasterKey::from_concatenated(suite, &raw).map_err(KeyError::Srtp)?;
             (mk, false)
         }
         None => (generate(suite)?, true),
@@ -152,7 +200,7 @@ pub fn from_text(suite: Suite, text: &KeyText) -> Result<(MasterKey, bool), KeyE
     if let Some(l) = text.lifetime {
         let n = l.packets();
         if n == 0 || n > crate::srtp::SRTP_KEY_LIFETIME_MAX {
-            return Err(KeyError("lifetime must be 1..=2^48 packets".into()));
+            return Err(KeyError::Lifetime);
         }
         mk = mk.with_lifetime(n);
     }
@@ -210,7 +258,10 @@ mod tests {
             key: Some("AAAA".into()),
             ..Default::default()
         };
-        assert!(from_text(s, &t).unwrap_err().0.contains("30 bytes"));
+        assert!(from_text(s, &t)
+            .unwrap_err()
+            .to_string()
+            .contains("30 bytes"));
         let t = KeyText {
             key: Some("!!".into()),
             ..Default::default()

@@ -287,6 +287,16 @@ fn ng(out: &mut Exposition, s: &Shared) {
         "ng replies with result error.",
         load(&ngc.errors),
     );
+    out.labelled(
+        "rampart_ng_command_errors_total",
+        "counter",
+        "ng commands refused, by kind (invalid request, ports exhausted, policy).",
+        "kind",
+        super::ng::NG_ERROR_KINDS
+            .iter()
+            .zip(&ngc.errors_by_kind)
+            .map(|(k, a)| (k, load(a))),
+    );
     out.single(
         "rampart_ng_cached_replies_total",
         "counter",

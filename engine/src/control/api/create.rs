@@ -190,7 +190,7 @@ fn leg_keys(
     let kr = req.keys.as_ref();
     let key = |dir: &str, t: Option<&KeyText>| {
         keys::from_text(suite, &t.cloned().unwrap_or_default())
-            .map_err(|e| ApiError::bad("invalid_key", format!("leg {i} {dir} key: {}", e.0)))
+            .map_err(|e| ApiError::bad("invalid_key", format!("leg {i} {dir} key: {e}")))
     };
     let (inbound, gi) = key("inbound", kr.and_then(|k| k.inbound.as_ref()))?;
     let (outbound, go) = key("outbound", kr.and_then(|k| k.outbound.as_ref()))?;
@@ -295,8 +295,9 @@ pub(crate) fn create(s: &Shared, body: CreateCall, origin: Origin) -> Result<Val
         Some(id) => id,
         None => {
             let mut b = [0u8; 8];
-            keys::random_bytes(&mut b)
-                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.0))?;
+            keys::random_bytes(&mut b).map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            })?;
             keys::to_hex(&b)
         }
     };
@@ -425,7 +426,7 @@ fn legs_and_flows(
         let rtp_addr = b.rtp_addr;
         flows.push(
             install::leg_flows(&want, b.rtp, b.rtcp, p.replay_window, counters.clone())
-                .map_err(|e| ApiError::bad("invalid_key", e.0))?,
+                .map_err(|e| ApiError::bad("invalid_key", e.to_string()))?,
         );
         legs.push(Leg {
             mode: p.mode,

@@ -59,7 +59,7 @@ fn plan_rekey(li: usize, lk: Option<&LegKeys>, rk: &Rekey) -> Result<RekeyPlan, 
         lifetime: rk.lifetime,
     };
     let (mk, generated) = keys::from_text(lk.suite, &text)
-        .map_err(|e| ApiError::bad("invalid_key", format!("rekey: {}", e.0)))?;
+        .map_err(|e| ApiError::bad("invalid_key", format!("rekey: {e}")))?;
     let mut nk = lk.clone();
     let ks = match rk.direction {
         Direction::Inbound => &mut nk.inbound,

@@ -49,15 +49,27 @@ pub struct WantedLeg {
 
 /// Why an install step cannot be done.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstallError(pub String);
+#[non_exhaustive]
+pub enum InstallError {
+    /// The SRTP core refused to build a context for the keys.
+    Context(crate::Error),
+}
 
 impl std::fmt::Display for InstallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            InstallError::Context(e) => write!(f, "cannot build an SRTP context: {e}"),
+        }
     }
 }
 
-impl std::error::Error for InstallError {}
+impl std::error::Error for InstallError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InstallError::Context(e) => Some(e),
+        }
+    }
+}
 
 /// One SRTP context for `key` under `suite`.
 pub fn context(
@@ -71,7 +83,7 @@ pub fn context(
             .replay_window(replay_window)
             .key_derivation_rate(kdr),
     )
-    .map_err(|e| InstallError(format!("cannot build an SRTP context: {e}")))
+    .map_err(InstallError::Context)
 }
 
 /// The inbound and outbound contexts of `keys`.

@@ -55,7 +55,7 @@ use super::shared::Shared;
 use commands::{answer, delete, end_unborn, list, offer, query};
 use request::{cut, parse_request, shown, Request, MAX_REASON_BYTES, MAX_WARNINGS};
 
-pub use super::ng_state::{NgAddrs, NgCounters, NgState, COMMANDS};
+pub use super::ng_state::{NgAddrs, NgCounters, NgState, COMMANDS, NG_ERROR_KINDS};
 pub use crate::cidr::Cidr;
 pub use request::{MAX_FLAG_BYTES, MAX_LIST_ITEMS, MAX_VIA_BRANCHES};
 pub use server::{start, NgServers, MAX_UDP_REPLY};
@@ -209,7 +209,12 @@ impl NgState {
                             }
                             d.into_value()
                         }
-                        Err(e) => error(e.to_string()),
+                        Err(e) => {
+                            if let Some(i) = NG_ERROR_KINDS.iter().position(|k| *k == e.kind()) {
+                                self.counters.errors_by_kind[i].fetch_add(1, Ordering::Relaxed);
+                            }
+                            error(e.to_string())
+                        }
                     }
                 }
             },

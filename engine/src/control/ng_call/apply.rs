@@ -4,7 +4,7 @@
 use super::*;
 
 pub(super) fn install_error(e: InstallError) -> NgError {
-    NgError::new(e.0)
+    NgError::new(e.to_string())
 }
 
 pub(super) fn dataplane_error(e: crate::dataplane::DataPlaneError) -> NgError {

@@ -76,6 +76,16 @@ impl NgError {
     pub fn new(m: impl Into<String>) -> NgError {
         NgError::Invalid(m.into())
     }
+
+    /// The kind's name, as metrics label it (see
+    /// [`super::ng_state::NG_ERROR_KINDS`]).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NgError::Invalid(_) => "invalid",
+            NgError::PortsExhausted(_) => "ports_exhausted",
+            NgError::PolicyRefused(_) => "policy_refused",
+        }
+    }
 }
 
 impl std::fmt::Display for NgError {
@@ -243,7 +253,7 @@ impl StreamLeg {
         if let Some((_, k)) = self.our_keys.iter().find(|(s, _)| *s == suite) {
             return Ok(k.clone());
         }
-        let mut k = generate(suite).map_err(|e| NgError::new(e.0))?;
+        let mut k = generate(suite).map_err(|e| NgError::new(e.to_string()))?;
         if lifetime {
             k = k.with_lifetime(1 << 31);
         }

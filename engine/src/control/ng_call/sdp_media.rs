@@ -37,9 +37,9 @@ pub(super) fn allocate_pair(s: &Shared, ip: IpAddr) -> Result<BoundPorts, NgErro
     let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
     let pct = s.config.ng.max_unanswered_port_percent;
     if let Some((held, limit)) = pool.unanswered_full(ip, pct) {
-        return Err(NgError::new(format!(
-            "Ran out of ports: offers not answered yet hold {held} port pairs on {ip}, the \
-             limit is {limit} ({pct} % of the pool, [ng] max_unanswered_port_percent)"
+        return Err(NgError::PortsExhausted(format!(
+            "offers not answered yet hold {held} port pairs on {ip}, the limit is {limit} \
+             ({pct} % of the pool, [ng] max_unanswered_port_percent)"
         )));
     }
     pool.allocate_unanswered(ip, false).map_err(|e| match e {

@@ -31,6 +31,9 @@ pub struct NgCounters {
     pub commands: [AtomicU64; 8],
     /// Replies with `result: error`.
     pub errors: AtomicU64,
+    /// Commands refused, by [`super::ng_call::NgError::kind`] (in
+    /// [`NG_ERROR_KINDS`] order).
+    pub errors_by_kind: [AtomicU64; 3],
     /// Replies served from the cookie cache.
     pub cached: AtomicU64,
     /// Requests dropped: source not in `allow`.
@@ -56,6 +59,10 @@ pub struct NgCounters {
     /// bytes received, however they were split into reads).
     pub tcp_scan_work: AtomicU64,
 }
+
+/// [`super::ng_call::NgError`] kinds, in the order of
+/// [`NgCounters::errors_by_kind`].
+pub const NG_ERROR_KINDS: [&str; 3] = ["invalid", "ports_exhausted", "policy_refused"];
 
 /// Command names in the order of [`NgCounters::commands`].
 pub const COMMANDS: [&str; 8] = [
