@@ -159,9 +159,9 @@ fn security(out: &mut Exposition, s: &Shared) {
         generation,
     );
     let mut by_status = [0u64; 4];
-    for v in s.calls.views(None) {
+    s.calls.for_each_view(|v| {
         by_status[super::security::status_index(v.security)] += 1;
-    }
+    });
     out.labelled(
         "rampart_calls_by_security",
         "gauge",

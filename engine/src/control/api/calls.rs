@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use super::super::calls::Origin;
+use super::super::calls::{blocking, Origin};
 use super::super::calls::{now_ms, EndReason};
 use super::super::shared::Shared;
 use super::record::Call;
@@ -63,19 +63,13 @@ pub(crate) fn with_api_call<R>(
         .get(id)
         .filter(|sl| sl.origin != Origin::Ng)
         .ok_or_else(|| ApiError::unknown_call(id))?;
-    let run = || {
+    blocking(|| {
         slot.command(|rec| match rec.as_any_mut().downcast_mut::<Call>() {
             Some(c) => f(c),
             None => Err(ApiError::unknown_call(id)),
         })
         .unwrap_or_else(|| Err(ApiError::unknown_call(id)))
-    };
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(run)
-        }
-        _ => run(),
-    }
+    })
 }
 
 pub(super) async fn get_call(

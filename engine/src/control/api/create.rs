@@ -18,7 +18,7 @@ use crate::srtp::Suite;
 
 use super::super::calls::install::{self, WantedLeg};
 use super::super::calls::now_ms;
-use super::super::calls::{AdmitError, Origin};
+use super::super::calls::{blocking, AdmitError, Origin};
 use super::super::keys::{self, KeyText};
 use super::super::ports::{BoundPorts, PortError};
 use super::super::security::{mode_of_suite, LegWho};
@@ -270,8 +270,7 @@ pub(super) async fn create_call(
     body: Result<ApiJson<CreateCall>, ApiError>,
 ) -> Result<Response, ApiError> {
     let ApiJson(body) = body.map_err(|e| refuse(&s, e))?;
-    let answer = tokio::task::block_in_place(|| create(&s, body, Origin::Http))
-        .map_err(|e| refuse(&s, e))?;
+    let answer = blocking(|| create(&s, body, Origin::Http)).map_err(|e| refuse(&s, e))?;
     Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
 }
 

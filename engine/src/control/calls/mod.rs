@@ -208,6 +208,17 @@ impl Totals {
     }
 }
 
+/// Runs `f`, which may wait (bounded) for a worker, without stalling the
+/// async runtime when called from one of its worker threads.
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 /// Reads one leg counter.
 pub type CounterFn = fn(&LegCounters) -> &AtomicU64;
 
@@ -250,21 +261,17 @@ impl LegTotals {
     /// waiting for a command in flight).
     pub(crate) fn now(s: &CallService) -> LegTotals {
         let mut sums: Vec<u64> = s.totals.sums.iter().map(load).collect();
-        let views = s.calls.views(None);
-        let mut legs = 0;
-        for v in &views {
+        let (mut calls, mut legs) = (0, 0);
+        s.calls.for_each_view(|v| {
+            calls += 1;
             for c in &v.counters {
                 legs += 1;
                 for (i, (_, get)) in LEG_COUNTERS.iter().enumerate() {
                     sums[i] += load(get(c));
                 }
             }
-        }
-        LegTotals {
-            sums,
-            calls: views.len(),
-            legs,
-        }
+        });
+        LegTotals { sums, calls, legs }
     }
 
     /// The sum of the counter called `name` (0 for an unknown name).
@@ -304,19 +311,13 @@ impl CallService {
         &self,
         f: impl FnOnce(&DataPlane) -> Result<R, DataPlaneError>,
     ) -> Result<R, DataPlaneError> {
-        let run = || {
+        blocking(|| {
             let guard = self.dataplane.read().unwrap_or_else(|e| e.into_inner());
             match guard.as_ref() {
                 Some(dp) => f(dp),
                 None => Err(DataPlaneError::WorkerGone),
             }
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(run)
-            }
-            _ => run(),
-        }
+        })
     }
 
     /// Frees what `call` holds: its data-plane calls, its ports, and folds
@@ -376,14 +377,19 @@ impl CallService {
         let max_ms = self.config.timeouts.max_call_secs.saturating_mul(1000);
         let mut ended = 0;
         for (id, slot) in self.calls.slots() {
-            let v = slot.view();
-            let due = v.due_ms.is_some_and(|t| t <= now);
+            let (due, created_ms, active_ms) = slot.with_view(|v| {
+                (
+                    v.due_ms.is_some_and(|t| t <= now),
+                    v.created_ms,
+                    v.last_activity_ms(),
+                )
+            });
             let reason = match due.then(|| slot.try_command(|c| c.housekeeping(self, now))) {
                 Some(Some(Some(r))) => Some(r),
-                _ if max_ms > 0 && now.saturating_sub(v.created_ms) >= max_ms => {
+                _ if max_ms > 0 && now.saturating_sub(created_ms) >= max_ms => {
                     Some(EndReason::MaxDuration)
                 }
-                _ if no_media_ms > 0 && now.saturating_sub(v.last_activity_ms()) >= no_media_ms => {
+                _ if no_media_ms > 0 && now.saturating_sub(active_ms) >= no_media_ms => {
                     Some(EndReason::NoMedia)
                 }
                 _ => None,

@@ -71,6 +71,11 @@ impl Slot {
         lock(&self.state).view.clone()
     }
 
+    /// Reads the call's view in place (no copy of its listing).
+    pub fn with_view<R>(&self, f: impl FnOnce(&CallView) -> R) -> R {
+        f(&lock(&self.state).view)
+    }
+
     /// Runs `f` on the call's record, after the commands before it on this
     /// call; `None` if the call ended meanwhile.
     pub fn command<R>(&self, f: impl FnOnce(&mut dyn CallRecord) -> R) -> Option<R> {
@@ -205,6 +210,14 @@ impl CallStore {
             .iter()
             .map(|(id, s)| (id.clone(), Arc::clone(s)))
             .collect()
+    }
+
+    /// `f` over the view of every live call, in no order, without copying
+    /// the views.
+    pub fn for_each_view(&self, mut f: impl FnMut(&CallView)) {
+        for (_, s) in self.slots() {
+            s.with_view(&mut f);
+        }
     }
 
     /// Views of every live call (of one origin, or all), in no order.

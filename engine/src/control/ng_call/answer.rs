@@ -116,6 +116,14 @@ fn offerer_keys(
     Ok((Some(keys), crypto))
 }
 
+/// What the rewritten sections toward the offerer share.
+struct TowardX<'a> {
+    /// The answer's options.
+    opts: &'a MediaOpts,
+    /// Rampart's address toward the offerer.
+    conn: &'a Connection,
+}
+
 /// The address for a held section: the unspecified one of `conn`'s family.
 fn hold_connection(conn: &Connection) -> Connection {
     Connection::new(if conn.ip().is_some_and(|i| i.is_ipv6()) {
@@ -160,9 +168,13 @@ impl NgCall {
                 .map(|st| st.legs[x].local_rtp.ip())
                 .ok_or_else(|| NgError::new("no media to answer"))?,
         );
+        let toward = TowardX {
+            opts: o,
+            conn: &conn_x,
+        };
         let mut session_hold = false;
-        for (i, (inp, m)) in ins.iter().zip(sdp.media_mut().iter_mut()).enumerate() {
-            session_hold |= self.answer_section(i, inp, m, x, o, &conn_x, warnings)?;
+        for (i, section) in ins.iter().zip(sdp.media_mut().iter_mut()).enumerate() {
+            session_hold |= self.answer_section(i, section, x, &toward, warnings)?;
         }
         self.reject_unanswered(&mut sdp, x, ins.len(), warnings);
         rewrite_session_connection(&mut sdp, session_hold, &conn_x);
@@ -258,17 +270,15 @@ impl NgCall {
     /// Takes section `i` of the answer (from side `1 - x`), keys both
     /// sides, and rewrites it toward the offerer `x`. Returns whether the
     /// answerer put it on hold.
-    #[allow(clippy::too_many_arguments)]
     fn answer_section(
         &mut self,
         i: usize,
-        inp: &AnsweredSection,
-        m: &mut Media,
+        (inp, m): (&AnsweredSection, &mut Media),
         x: usize,
-        o: &MediaOpts,
-        conn_x: &Connection,
+        toward: &TowardX<'_>,
         warnings: &mut Vec<String>,
     ) -> Result<bool, NgError> {
+        let (o, conn_x) = (toward.opts, toward.conn);
         let po = &self.pending_opts;
         let st = &mut self.streams[i];
         if st.rejected || inp.rejected {
