@@ -9,6 +9,7 @@
 //! the ones in flight finish, stop the reaper, then stop the data plane,
 //! which finishes the batch in hand.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -291,6 +292,7 @@ fn shared_state(
             )),
             dataplane: RwLock::new(Some(dp)),
             totals: Totals::default(),
+            reserved: Mutex::new(HashMap::new()),
             config,
         },
         backend: info.backend,

@@ -18,6 +18,7 @@ pub mod install;
 pub mod store;
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -30,7 +31,7 @@ use crate::config::Config;
 use crate::dataplane::{DataPlane, DataPlaneError, LegCounters};
 use crate::policy::CallSecurity;
 
-use super::ports::PortPool;
+use super::ports::{BoundPorts, PortPool};
 pub use store::{CallStore, Slot};
 
 /// Unix time in milliseconds.
@@ -302,6 +303,10 @@ pub struct CallService {
     pub dataplane: RwLock<Option<DataPlane>>,
     /// Counters of the control plane.
     pub totals: Totals,
+    /// Sockets bound for calls but not yet handed to the data plane (an ng
+    /// offer's sections until the answer), by local RTP address: the
+    /// records themselves hold addresses only, so they stay plain values.
+    pub reserved: Mutex<HashMap<SocketAddr, BoundPorts>>,
 }
 
 impl CallService {
@@ -320,6 +325,32 @@ impl CallService {
         })
     }
 
+    /// Keeps bound sockets until the data plane takes them.
+    pub fn keep_reserved(&self, b: BoundPorts) {
+        self.reserved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(b.rtp_addr, b);
+    }
+
+    /// Takes the sockets reserved at `rtp`.
+    pub fn take_reserved(&self, rtp: SocketAddr) -> Option<BoundPorts> {
+        self.reserved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&rtp)
+    }
+
+    /// Closes the sockets reserved at `rtp` (if any) and gives the pair
+    /// back to the pool.
+    pub fn release_port(&self, rtp: SocketAddr) {
+        drop(self.take_reserved(rtp));
+        self.ports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .release(rtp);
+    }
+
     /// Frees what `call` holds: its data-plane calls, its ports, and folds
     /// its counters into the totals. Counts the end by `reason` (`None`: a
     /// call whose creation failed, not counted).
@@ -330,11 +361,8 @@ impl CallService {
                 tracing::warn!(call_id = %id, error = %e, "data plane could not remove a call");
             }
         }
-        {
-            let mut pool = self.ports.lock().unwrap_or_else(|e| e.into_inner());
-            for a in &r.ports {
-                pool.release(*a);
-            }
+        for a in &r.ports {
+            self.release_port(*a);
         }
         for c in &r.counters {
             self.totals.fold(c);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::super::calls::{now_ms, AdmitError, CallRecord, EndReason, Origin, Slot};
 use super::super::ng_bencode::{self as ben, Dict};
-use super::super::ng_call::{NgCall, NgError};
+use super::super::ng_call::{Negotiation, NgCall, NgError, ServicePorts};
 use super::super::shared::Shared;
 use super::report::{add_branch, call_report};
 use super::request::{check_call_id, need, Request};
@@ -102,7 +102,17 @@ pub(super) fn offer(
             ng_call_of(rec).map(|call| {
                 call.delete_at_ms = None;
                 add_branch(call, &req.via_branch);
-                call.offer(s, &from_tag, sdp, &req.media, warnings)
+                let policy = s.security.policy();
+                let mut neg = Negotiation::new(&s.config, &policy);
+                let r = call.offer(
+                    &mut neg,
+                    &mut ServicePorts::new(s),
+                    &from_tag,
+                    sdp,
+                    (&req.media, warnings),
+                );
+                note_status_changes(s, call, neg.status_changes);
+                r
             })
         })
         .flatten()
@@ -135,6 +145,20 @@ pub(super) fn offer(
     }
 }
 
+/// Logs and counts the call's security status changes a negotiation made.
+fn note_status_changes(
+    s: &Shared,
+    call: &NgCall,
+    changes: Vec<(
+        crate::policy::CallSecurity,
+        Option<crate::policy::CallSecurity>,
+    )>,
+) {
+    for (old, change) in changes {
+        s.security.note(&call.call_id, old, change);
+    }
+}
+
 pub(super) fn answer(
     s: &Shared,
     req: Request,
@@ -145,7 +169,21 @@ pub(super) fn answer(
     let sdp = need(&req.sdp, "SDP body")?;
     let out = with_ng_call(s, call_id, |call| {
         add_branch(call, &req.via_branch);
-        call.answer(s, req.to_tag.as_deref(), sdp, &req.media, warnings)
+        // Negotiate (pure, under the policy's read lock), install on the
+        // data plane (no lock but the call's own), then settle.
+        let (answered, mut changes) = {
+            let policy = s.security.policy();
+            let mut neg = Negotiation::new(&s.config, &policy);
+            let a = call.answer(&mut neg, req.to_tag.as_deref(), sdp, (&req.media, warnings));
+            (a, neg.status_changes)
+        };
+        let r = answered.and_then(|a| {
+            call.install(s, warnings)?;
+            call.settle_answer(&mut changes, &mut ServicePorts::new(s), a.decision);
+            Ok(a.sdp)
+        });
+        note_status_changes(s, call, changes);
+        r
     })
     .inspect_err(|e| {
         if matches!(e, NgError::PolicyRefused(_)) {

@@ -133,19 +133,29 @@ fn hold_connection(conn: &Connection) -> Connection {
     })
 }
 
+/// What an answer negotiated: the SDP for the offerer and the policy's
+/// decision for the answering side, which [`NgCall::settle_answer`]
+/// records once the data plane runs what was negotiated.
+pub struct Answered {
+    /// The answer rewritten toward the offerer.
+    pub sdp: String,
+    /// What the policy decided for the answering side.
+    pub decision: LegDecision,
+}
+
 impl NgCall {
     /// Handles the answer from the peer tagged `to_tag` to the pending
-    /// offer: returns the SDP for the offerer and starts or updates the
-    /// data-plane calls.
+    /// offer: both sides' keys and addresses as they should run, and the
+    /// SDP for the offerer. Touches no socket and no worker: the caller
+    /// then installs it ([`NgCall::install`]) and settles it
+    /// ([`NgCall::settle_answer`]).
     pub fn answer(
         &mut self,
-        s: &Shared,
+        neg: &mut Negotiation<'_>,
         to_tag: Option<&str>,
         sdp_text: &str,
-        o: &MediaOpts,
-        warnings: &mut Vec<String>,
-    ) -> Result<String, NgError> {
-        let cfg = &s.config;
+        (o, warnings): (&MediaOpts, &mut Vec<String>),
+    ) -> Result<Answered, NgError> {
         let mut sdp = Sdp::parse(sdp_text).map_err(|e| sdp_error("answer", e))?;
         let x = self.pending_offerer.unwrap_or(self.last_offerer);
         let y = 1 - x;
@@ -161,7 +171,7 @@ impl NgCall {
         }
         let ins = read_answer(&sdp)?;
         merge_who(&mut self.who[y], &o.me);
-        let dy = self.decide_answer(s, &ins, o, y, warnings)?;
+        let dy = self.decide_answer(neg.policy, &ins, o, y, warnings)?;
         let conn_x = Connection::new(
             self.streams
                 .first()
@@ -181,10 +191,10 @@ impl NgCall {
         if o.replace_origin || self.pending_opts.replace_origin {
             sdp.set_origin_address(&conn_x);
         }
-        let out = sdp.to_string();
-        self.apply(s, cfg, warnings)?;
-        self.settle_answer(s, x, y, dy);
-        Ok(out)
+        Ok(Answered {
+            sdp: sdp.to_string(),
+            decision: dy,
+        })
     }
 
     /// Records the answerer's tag (a new one replaces the old, with a
@@ -205,7 +215,7 @@ impl NgCall {
     /// plain RTP) must fit what policy allows its device or kind.
     fn decide_answer(
         &self,
-        s: &Shared,
+        policy: &crate::policy::Policy,
         ins: &[AnsweredSection],
         o: &MediaOpts,
         y: usize,
@@ -246,9 +256,8 @@ impl NgCall {
         let null_y =
             !chosen.is_empty() && chosen.iter().all(|c| *c == Some(PolicyMedia::NULL_SUITE));
         let req = self.who[y].security.unwrap_or(derived);
-        let policy = s.security.policy();
         let d = self.who[y]
-            .decide(&policy, req, null_y)
+            .decide(policy, req, null_y)
             .map_err(|m| policy_err(format!("the answering side: {m}")))?;
         if !fits(&d) {
             return Err(policy_err(format!(
@@ -353,20 +362,24 @@ impl NgCall {
         }
     }
 
-    /// Records the answer: nothing pending, every section's ports out of
-    /// the unanswered share of the pool, both sides settled at what policy
-    /// decided.
-    fn settle_answer(&mut self, s: &Shared, x: usize, y: usize, dy: LegDecision) {
+    /// Records the answer once it runs: nothing pending, every section's
+    /// ports out of the unanswered share of the pool, both sides settled
+    /// at what policy decided.
+    pub fn settle_answer(
+        &mut self,
+        status_changes: &mut Vec<(CallSecurity, Option<CallSecurity>)>,
+        ports: &mut dyn PortSource,
+        dy: LegDecision,
+    ) {
+        let x = self.pending_offerer.unwrap_or(self.last_offerer);
+        let y = 1 - x;
         self.pending_offerer = None;
         self.pending_since_ms = None;
         self.answered = true;
         self.settled_streams = self.streams.len();
-        {
-            let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
-            for st in &self.streams {
-                for l in &st.legs {
-                    pool.confirm(l.local_rtp);
-                }
+        for st in &self.streams {
+            for l in &st.legs {
+                ports.confirm(l.local_rtp);
             }
         }
         self.last_signal_ms = now_ms();
@@ -379,7 +392,7 @@ impl NgCall {
         for (side, mode) in [(x, mx), (y, my)] {
             let old = self.sec.status();
             let change = self.sec.leg_settled(side, mode);
-            s.security.note(&self.call_id, old, change);
+            status_changes.push((old, change));
         }
     }
 }

@@ -13,7 +13,7 @@ pub(super) fn dataplane_error(e: crate::dataplane::DataPlaneError) -> NgError {
 
 /// A rejected section is never relayed: stops a running one (its ports
 /// stay reserved for the call, its keys retire).
-pub(super) fn stop_rejected(s: &Shared, st: &mut Stream) {
+pub(super) fn stop_rejected(s: &CallService, st: &mut Stream) {
     let Some(id) = st.dp_id.take() else {
         return;
     };
@@ -31,16 +31,20 @@ pub(super) fn stop_rejected(s: &Shared, st: &mut Stream) {
 
 /// Starts the data-plane call of a section on its reserved sockets.
 pub(super) fn start_stream(
-    s: &Shared,
+    s: &CallService,
     st: &mut Stream,
     window: usize,
     warnings: &mut Vec<String>,
 ) -> Result<(), NgError> {
-    let Some(ports) = st.ports.take() else {
+    if !st.reserved {
         return Ok(());
-    };
+    }
+    st.reserved = false;
     let mut flows = Vec::with_capacity(2);
-    for (leg, bound) in st.legs.iter_mut().zip(ports) {
+    for leg in st.legs.iter_mut() {
+        let bound = s
+            .take_reserved(leg.local_rtp)
+            .ok_or_else(|| NgError::new("internal: a reserved port pair is gone"))?;
         leg.want.rtcp_mux = leg.mux;
         if let Some(k) = &leg.want.srtp {
             let (out, inb) = (k.outbound.clone(), k.inbound.clone());
@@ -77,7 +81,7 @@ pub(super) fn start_stream(
 /// bookkeeping of [`install::freshness`], then [`install::reconcile`];
 /// both legs' updates go to the worker as one.
 pub(super) fn update_stream(
-    s: &Shared,
+    s: &CallService,
     st: &mut Stream,
     id: u64,
     window: usize,

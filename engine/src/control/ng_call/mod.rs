@@ -41,11 +41,10 @@ use crate::srtp::{MasterKey, Suite};
 use super::calls::install::{self, InstallError, WantedKeys, WantedLeg};
 use super::calls::{now_ms, CallRecord, CallService, CallView, EndReason, Origin, Resources};
 use super::keys::generate;
-use super::ports::BoundPorts;
+use super::ports::{bind_pair, PortError};
 use super::sdes::{CryptoAttr, InlineKey};
 use super::sdp::{Connection, Media, Sdp};
 use super::security::{mode_of_suite, LegWho};
-use super::shared::Shared;
 
 mod answer;
 mod apply;
@@ -137,6 +136,100 @@ pub struct MediaOpts {
     /// (offers): whom the receiving peer is, so the offer toward it carries
     /// what policy allows it.
     pub peer: LegWho,
+}
+
+/// Where an offer's media sections get their ports: the call service's
+/// pool and bound sockets ([`ServicePorts`]), or anything else a test
+/// gives (offer and answer never touch a socket themselves).
+pub trait PortSource {
+    /// Reserves a port pair on `ip` for a new section; its RTP address.
+    fn reserve(&mut self, ip: IpAddr) -> Result<SocketAddr, NgError>;
+    /// Reserves again the pair at `rtp` (still the call's in the pool),
+    /// for a rejected section that comes back.
+    fn reopen(&mut self, rtp: SocketAddr) -> Result<(), NgError>;
+    /// Gives the pair at `rtp` back.
+    fn release(&mut self, rtp: SocketAddr);
+    /// The offer with the pair at `rtp` was answered: it leaves the
+    /// unanswered share of the pool.
+    fn confirm(&mut self, rtp: SocketAddr);
+}
+
+/// The call service's ports: pairs from its pool, their sockets bound and
+/// kept in its reservations until the data plane takes them.
+pub struct ServicePorts<'a> {
+    service: &'a CallService,
+}
+
+impl<'a> ServicePorts<'a> {
+    /// The ports of `service`.
+    pub fn new(service: &'a CallService) -> ServicePorts<'a> {
+        ServicePorts { service }
+    }
+}
+
+impl PortSource for ServicePorts<'_> {
+    fn reserve(&mut self, ip: IpAddr) -> Result<SocketAddr, NgError> {
+        let s = self.service;
+        let bound = {
+            let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
+            let pct = s.config.ng.max_unanswered_port_percent;
+            if let Some((held, limit)) = pool.unanswered_full(ip, pct) {
+                return Err(NgError::PortsExhausted(format!(
+                    "offers not answered yet hold {held} port pairs on {ip}, the limit is \
+                     {limit} ({pct} % of the pool, [ng] max_unanswered_port_percent)"
+                )));
+            }
+            pool.allocate_unanswered(ip, false).map_err(|e| match e {
+                PortError::Exhausted { .. } => NgError::PortsExhausted(e.to_string()),
+                PortError::UnknownAddress(_) => NgError::new(e.to_string()),
+            })?
+        };
+        let rtp = bound.rtp_addr;
+        s.keep_reserved(bound);
+        Ok(rtp)
+    }
+
+    fn reopen(&mut self, rtp: SocketAddr) -> Result<(), NgError> {
+        let bound = bind_pair(rtp)
+            .map_err(|e| NgError::new(format!("cannot reopen media port {rtp}: {e}")))?;
+        self.service.keep_reserved(bound);
+        Ok(())
+    }
+
+    fn release(&mut self, rtp: SocketAddr) {
+        self.service.release_port(rtp);
+    }
+
+    fn confirm(&mut self, rtp: SocketAddr) {
+        self.service
+            .ports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .confirm(rtp);
+    }
+}
+
+/// What offer and answer decide with: the node's configuration and the
+/// security policy in force. Changes of the call's security status are
+/// collected here for the caller to log and count.
+pub struct Negotiation<'a> {
+    /// The node's configuration.
+    pub config: &'a Config,
+    /// The security policy in force.
+    pub policy: &'a crate::policy::Policy,
+    /// (old, new) status changes the negotiation made, in order.
+    pub status_changes: Vec<(CallSecurity, Option<CallSecurity>)>,
+}
+
+impl<'a> Negotiation<'a> {
+    /// A negotiation under `config` and `policy`.
+    pub fn new(config: &'a Config, policy: &'a crate::policy::Policy) -> Negotiation<'a> {
+        Negotiation {
+            config,
+            policy,
+            status_changes: Vec::new(),
+        }
+    }
 }
 
 /// The `error-reason` prefix of policy refusals (counted apart).
@@ -329,8 +422,9 @@ pub struct Stream {
     /// answer when the answerer left the section out).
     formats: Vec<String>,
     dp_id: Option<u64>,
-    /// Sockets reserved until the data plane takes them.
-    ports: Option<[BoundPorts; 2]>,
+    /// Both legs' sockets are reserved (in the call service) until the
+    /// data plane takes them.
+    reserved: bool,
     legs: [StreamLeg; 2],
     rejected: bool,
 }
@@ -407,14 +501,9 @@ impl NgCall {
     }
 
     /// Starts the data-plane calls not started yet and brings running ones
-    /// to the negotiated state.
-    fn apply(
-        &mut self,
-        s: &Shared,
-        cfg: &Config,
-        warnings: &mut Vec<String>,
-    ) -> Result<(), NgError> {
-        let window = cfg.srtp.replay_window;
+    /// to the negotiated state (after [`NgCall::answer`]).
+    pub fn install(&mut self, s: &CallService, warnings: &mut Vec<String>) -> Result<(), NgError> {
+        let window = s.config.srtp.replay_window;
         for st in &mut self.streams {
             if st.rejected {
                 stop_rejected(s, st);
@@ -434,7 +523,7 @@ impl NgCall {
     /// call, frees the sections the pending re-offer added (their ports go
     /// back to the pool; a late answer is then refused for its extra
     /// sections). The ng housekeeping tick calls it once per call.
-    pub fn offer_timed_out(&mut self, s: &CallService, now: u64) -> bool {
+    pub fn offer_timed_out(&mut self, ports: &mut dyn PortSource, now: u64) -> bool {
         let t = self.offer_timeout_ms;
         let Some(since) = self.pending_since_ms else {
             return false;
@@ -447,17 +536,15 @@ impl NgCall {
             return true;
         }
         self.pending_since_ms = None;
-        let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
         while self.streams.len() > self.settled_streams
             && self
                 .streams
                 .last()
-                .is_some_and(|st| st.dp_id.is_none() && st.ports.is_some())
+                .is_some_and(|st| st.dp_id.is_none() && st.reserved)
         {
             if let Some(st) = self.streams.pop() {
-                drop(st.ports);
                 for l in &st.legs {
-                    pool.release(l.local_rtp);
+                    ports.release(l.local_rtp);
                 }
             }
         }
@@ -573,7 +660,7 @@ impl CallRecord for NgCall {
     fn housekeeping(&mut self, s: &CallService, now: u64) -> Option<EndReason> {
         if self.delete_at_ms.is_some_and(|t| t <= now) {
             Some(EndReason::Deleted)
-        } else if self.offer_timed_out(s, now) {
+        } else if self.offer_timed_out(&mut ServicePorts::new(s), now) {
             Some(EndReason::OfferTimeout)
         } else {
             None
@@ -626,6 +713,119 @@ pub struct LegReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Ports from thin air: offer and answer run without a socket.
+    #[derive(Default)]
+    struct MadeUpPorts {
+        next: u16,
+        reserved: Vec<SocketAddr>,
+        confirmed: Vec<SocketAddr>,
+    }
+
+    impl PortSource for MadeUpPorts {
+        fn reserve(&mut self, ip: IpAddr) -> Result<SocketAddr, NgError> {
+            let a = SocketAddr::new(ip, 30000 + 2 * self.next);
+            self.next += 1;
+            self.reserved.push(a);
+            Ok(a)
+        }
+        fn reopen(&mut self, rtp: SocketAddr) -> Result<(), NgError> {
+            self.reserved.push(rtp);
+            Ok(())
+        }
+        fn release(&mut self, rtp: SocketAddr) {
+            self.reserved.retain(|a| *a != rtp);
+        }
+        fn confirm(&mut self, rtp: SocketAddr) {
+            self.confirmed.push(rtp);
+        }
+    }
+
+    fn crypto_of(sdp: &str) -> (u16, CryptoAttr) {
+        let sdp = Sdp::parse(sdp).unwrap();
+        let m = &sdp.media()[0];
+        (m.port(), m.crypto().unwrap().remove(0))
+    }
+
+    #[test]
+    fn offer_and_answer_negotiate_without_sockets() {
+        let mut cfg = Config::default();
+        cfg.media.addresses = vec!["203.0.113.1".parse().unwrap()];
+        let policy = crate::policy::Policy::from_config(&cfg.security).unwrap();
+        let suite = Suite::AesCm128HmacSha1_80;
+        let key_a = MasterKey::new(suite, &[1; 16], &[2; 14]).unwrap();
+        let key_b = MasterKey::new(suite, &[3; 16], &[4; 14]).unwrap();
+        let line = |tag: u32, k: &MasterKey| {
+            CryptoAttr::new(tag, suite, vec![InlineKey::from_master_key(k)]).to_value()
+        };
+        let offer = format!(
+            "v=0\r\no=- 1 1 IN IP4 198.51.100.1\r\ns=-\r\nc=IN IP4 198.51.100.1\r\nt=0 0\r\n\
+             m=audio 4000 RTP/SAVP 0\r\na=crypto:{}\r\n",
+            line(1, &key_a)
+        );
+        let mut call = NgCall::new("pure", 0, 0);
+        let mut ports = MadeUpPorts::default();
+        let mut warnings = Vec::new();
+        let opts = MediaOpts::default();
+        let mut neg = Negotiation::new(&cfg, &policy);
+        let to_b = call
+            .offer(
+                &mut neg,
+                &mut ports,
+                "tag-a",
+                &offer,
+                (&opts, &mut warnings),
+            )
+            .unwrap();
+        // Toward B: Rampart's address, the B-side port, Rampart's own key.
+        assert!(to_b.contains("c=IN IP4 203.0.113.1"), "{to_b}");
+        let (port_b, ours_to_b) = crypto_of(&to_b);
+        assert_eq!(port_b, 30002, "the second reserved pair faces B");
+        let ours_to_b = ours_to_b.keys[0].to_master_key(suite).unwrap();
+        assert!(!crate::control::keys::same_key(&ours_to_b, &key_a));
+        assert_eq!(ports.reserved.len(), 2);
+        assert!(
+            call.streams[0].dp_id.is_none(),
+            "nothing runs before the answer"
+        );
+
+        let answer = format!(
+            "v=0\r\no=- 2 1 IN IP4 198.51.100.2\r\ns=-\r\nc=IN IP4 198.51.100.2\r\nt=0 0\r\n\
+             m=audio 5000 RTP/SAVP 0\r\na=crypto:{}\r\n",
+            line(1, &key_b)
+        );
+        let answered = call
+            .answer(&mut neg, Some("tag-b"), &answer, (&opts, &mut warnings))
+            .unwrap();
+        let (port_a, ours_to_a) = crypto_of(&answered.sdp);
+        assert_eq!(port_a, 30000);
+        let ours_to_a = ours_to_a.keys[0].to_master_key(suite).unwrap();
+        // What should run: each leg's peer's key in, Rampart's out, the
+        // signalled addresses as remotes.
+        let [a, b] = &call.streams[0].legs;
+        let (ka, kb) = (a.want.srtp.as_ref().unwrap(), b.want.srtp.as_ref().unwrap());
+        assert!(crate::control::keys::same_key(&ka.inbound, &key_a));
+        assert!(crate::control::keys::same_key(&ka.outbound, &ours_to_a));
+        assert!(crate::control::keys::same_key(&kb.inbound, &key_b));
+        assert!(crate::control::keys::same_key(&kb.outbound, &ours_to_b));
+        assert_eq!(
+            a.want.remote_rtp,
+            Some("198.51.100.1:4000".parse().unwrap())
+        );
+        assert_eq!(
+            b.want.remote_rtp,
+            Some("198.51.100.2:5000".parse().unwrap())
+        );
+        let mut changes = neg.status_changes;
+        call.settle_answer(&mut changes, &mut ports, answered.decision);
+        assert_eq!(
+            ports.confirmed.len(),
+            2,
+            "both pairs leave the unanswered share"
+        );
+        assert!(call.pending_offerer.is_none());
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
 
     #[test]
     fn ng_errors_write_rtpengine_texts_and_keep_their_kind() {

@@ -3,7 +3,6 @@
 //! address, ports and keys.
 
 use super::*;
-use crate::control::ports::bind_pair;
 
 /// A media section of the offer, read before the SDP is rewritten.
 struct OfferedSection {
@@ -103,13 +102,12 @@ fn read_offer(sdp: &Sdp, warnings: &mut Vec<String>) -> Result<Vec<OfferedSectio
 /// may have, unless it asked for a mode); the other side now if its
 /// subject is known (or the cluster is nonsecure), else at the answer.
 fn decide_offer(
-    s: &Shared,
+    policy: &crate::policy::Policy,
     who: &[LegWho; 2],
     ins: &[OfferedSection],
     o: &MediaOpts,
     (x, y): (usize, usize),
 ) -> Result<OfferDecision, NgError> {
-    let policy = s.security.policy();
     let live: Vec<&OfferedSection> = ins.iter().filter(|i| !i.rejected).collect();
     let derived = live
         .iter()
@@ -130,9 +128,9 @@ fn decide_offer(
             .all(|i| i.lines.iter().any(|l| l.suite == PolicyMedia::NULL_SUITE));
     let req_x = who[x]
         .security
-        .unwrap_or_else(|| cap(derived, who[x].ceiling(&policy)));
+        .unwrap_or_else(|| cap(derived, who[x].ceiling(policy)));
     let dx = who[x]
-        .decide(&policy, req_x, null_x)
+        .decide(policy, req_x, null_x)
         .map_err(|m| policy_err(format!("the offering side: {m}")))?;
     let y_srtp_any = !o.sdes_off
         && live
@@ -143,13 +141,13 @@ fn decide_offer(
         || (policy.enforced() && policy.cluster_mode() == ClusterMode::Nonsecure)
     {
         let req_y = who[y].security.unwrap_or(if y_srtp_any {
-            cap(SecurityMode::Encrypted, who[y].ceiling(&policy))
+            cap(SecurityMode::Encrypted, who[y].ceiling(policy))
         } else {
             SecurityMode::Nonsecure
         });
         Some(
             who[y]
-                .decide(&policy, req_y, true)
+                .decide(policy, req_y, true)
                 .map_err(|m| policy_err(format!("the receiving side: {m}")))?,
         )
     } else {
@@ -212,16 +210,18 @@ fn suites_toward_y(inp: &OfferedSection, y: &TowardY<'_>) -> Vec<Suite> {
 
 impl NgCall {
     /// Handles an offer from the peer tagged `from_tag`: returns the SDP to
-    /// send to the other peer.
+    /// send to the other peer. New sections take their ports from `ports`;
+    /// nothing here touches a socket or the data plane (the answer starts
+    /// the media), so offers are tested with made-up ports.
     pub fn offer(
         &mut self,
-        s: &Shared,
+        neg: &mut Negotiation<'_>,
+        ports: &mut dyn PortSource,
         from_tag: &str,
         sdp_text: &str,
-        o: &MediaOpts,
-        warnings: &mut Vec<String>,
+        (o, warnings): (&MediaOpts, &mut Vec<String>),
     ) -> Result<String, NgError> {
-        let cfg = &s.config;
+        let cfg = neg.config;
         let mut sdp = Sdp::parse(sdp_text).map_err(|e| sdp_error("offer", e))?;
         // Each section holds two port pairs from the offer on.
         let max = cfg.ng.max_media_sections;
@@ -239,7 +239,7 @@ impl NgCall {
         let mut who = self.who.clone();
         merge_who(&mut who[x], &o.me);
         merge_who(&mut who[y], &o.peer);
-        let d = decide_offer(s, &who, &ins, o, (x, y))?;
+        let d = decide_offer(neg.policy, &who, &ins, o, (x, y))?;
         for w in
             d.x.warning
                 .iter()
@@ -250,7 +250,7 @@ impl NgCall {
         let y_media = match &d.y {
             Some(d) => d.media.clone(),
             None if d.x.media == PolicyMedia::NullCipher => PolicyMedia::NullCipher,
-            None => PolicyMedia::Srtp(s.security.policy().srtp_suites().to_vec()),
+            None => PolicyMedia::Srtp(neg.policy.srtp_suites().to_vec()),
         };
         keep_allowed_lines(&mut ins, &d.x)?;
         let x_v6 = ins.iter().find(|i| !i.rejected).is_some_and(|i| i.v6);
@@ -258,7 +258,7 @@ impl NgCall {
         let ip_x = media_address(cfg, x_v6, warnings)?;
         let ip_y = media_address(cfg, y_v6, warnings)?;
         let [ip_a, ip_b] = if x == 0 { [ip_x, ip_y] } else { [ip_y, ip_x] };
-        self.reserve_sections(s, &ins, ip_a, ip_b)?;
+        self.reserve_sections(ports, &ins, ip_a, ip_b)?;
         let toward = TowardY {
             media: y_media,
             allowed: allowed_suites(cfg, o),
@@ -268,13 +268,13 @@ impl NgCall {
         };
         let mut session_hold = false;
         for (i, (inp, m)) in ins.iter().zip(sdp.media_mut().iter_mut()).enumerate() {
-            session_hold |= self.offer_section(i, inp, m, x, &toward)?;
+            session_hold |= self.offer_section(ports, (i, inp, m), x, &toward)?;
         }
         rewrite_session_connection(&mut sdp, session_hold, &toward.conn);
         if o.replace_origin {
             sdp.set_origin_address(&toward.conn);
         }
-        self.settle_offer(s, from_tag, x, o, who, d);
+        self.settle_offer(neg, from_tag, x, o, who, d);
         Ok(sdp.to_string())
     }
 
@@ -300,7 +300,7 @@ impl NgCall {
     /// New media sections get ports for both sides (`ip_a` faces side 0).
     fn reserve_sections(
         &mut self,
-        s: &Shared,
+        ports: &mut dyn PortSource,
         ins: &[OfferedSection],
         ip_a: IpAddr,
         ip_b: IpAddr,
@@ -309,14 +309,11 @@ impl NgCall {
             // Sections of an offer that fails later still time out.
             self.pending_since_ms.get_or_insert_with(now_ms);
             let i = self.streams.len();
-            let a = allocate_pair(s, ip_a)?;
-            let b = match allocate_pair(s, ip_b) {
+            let a = ports.reserve(ip_a)?;
+            let b = match ports.reserve(ip_b) {
                 Ok(b) => b,
                 Err(e) => {
-                    s.ports
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .release(a.rtp_addr);
+                    ports.release(a);
                     return Err(e);
                 }
             };
@@ -324,8 +321,8 @@ impl NgCall {
                 kind: ins[i].kind.clone(),
                 formats: Vec::new(),
                 dp_id: None,
-                legs: [StreamLeg::new(a.rtp_addr), StreamLeg::new(b.rtp_addr)],
-                ports: Some([a, b]),
+                legs: [StreamLeg::new(a), StreamLeg::new(b)],
+                reserved: true,
                 rejected: false,
             });
         }
@@ -336,9 +333,8 @@ impl NgCall {
     /// the other side. Returns whether the offerer put it on hold.
     fn offer_section(
         &mut self,
-        i: usize,
-        inp: &OfferedSection,
-        m: &mut Media,
+        ports: &mut dyn PortSource,
+        (i, inp, m): (usize, &OfferedSection, &mut Media),
         x: usize,
         toward: &TowardY<'_>,
     ) -> Result<bool, NgError> {
@@ -349,13 +345,12 @@ impl NgCall {
         if inp.rejected {
             return Ok(false);
         }
-        if st.dp_id.is_none() && st.ports.is_none() {
+        if st.dp_id.is_none() && !st.reserved {
             // A section rejected while it ran comes back: its ports are
-            // still reserved for this call; open them again.
-            let bind = |a: SocketAddr| {
-                bind_pair(a).map_err(|e| NgError::new(format!("cannot reopen media port {a}: {e}")))
-            };
-            st.ports = Some([bind(st.legs[0].local_rtp)?, bind(st.legs[1].local_rtp)?]);
+            // still this call's in the pool; open them again.
+            ports.reopen(st.legs[0].local_rtp)?;
+            ports.reopen(st.legs[1].local_rtp)?;
+            st.reserved = true;
         }
         let (rtp, rtcp, hold) = inp.remote;
         let lx = &mut st.legs[x];
@@ -429,7 +424,7 @@ impl NgCall {
     /// until the answer settles it.
     fn settle_offer(
         &mut self,
-        s: &Shared,
+        neg: &mut Negotiation<'_>,
         from_tag: &str,
         x: usize,
         o: &MediaOpts,
@@ -451,6 +446,6 @@ impl NgCall {
         self.pending_generation = d.generation;
         let old = self.sec.status();
         let change = self.sec.leg_renegotiating(x);
-        s.security.note(&self.call_id, old, change);
+        neg.status_changes.push((old, change));
     }
 }

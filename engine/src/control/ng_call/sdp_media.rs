@@ -2,7 +2,6 @@
 //! profiles, the peer's `a=crypto` lines, the rewritten `m=` line.
 
 use super::*;
-use crate::control::ports::PortError;
 
 pub(super) fn media_address(
     cfg: &Config,
@@ -29,23 +28,6 @@ pub(super) fn media_address(
         )));
     }
     Ok(ip)
-}
-
-/// A port pair for a new media section of an offer: held as unanswered
-/// (counted against `[ng] max_unanswered_port_percent`) until the answer.
-pub(super) fn allocate_pair(s: &Shared, ip: IpAddr) -> Result<BoundPorts, NgError> {
-    let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
-    let pct = s.config.ng.max_unanswered_port_percent;
-    if let Some((held, limit)) = pool.unanswered_full(ip, pct) {
-        return Err(NgError::PortsExhausted(format!(
-            "offers not answered yet hold {held} port pairs on {ip}, the limit is {limit} \
-             ({pct} % of the pool, [ng] max_unanswered_port_percent)"
-        )));
-    }
-    pool.allocate_unanswered(ip, false).map_err(|e| match e {
-        PortError::Exhausted { .. } => NgError::PortsExhausted(e.to_string()),
-        PortError::UnknownAddress(_) => NgError::new(e.to_string()),
-    })
 }
 
 pub(super) fn normalize_proto(p: &str) -> String {
