@@ -1279,3 +1279,39 @@ fn binary_config_precedence_and_unknown_keys() {
     assert_eq!(out.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn call_state_is_a_plain_value() {
+    let (node, api) = start(config(45600, 45699));
+    let r = post(
+        api,
+        "/calls",
+        &json!({"call_id": "stored", "legs": [
+            {"keys": {"inbound": {"mki": "01"}, "outbound": {"mki": "01"}}},
+            {"mode": "rtp"}
+        ]}),
+    );
+    assert_eq!(r.status, 201);
+    // A rekey adds a second MKI: the key history is part of the state.
+    let r = http(
+        api,
+        "PATCH",
+        "/calls/stored/legs/0",
+        Some(r#"{"rekey": {"direction": "inbound", "mki": "02"}}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let slot = node.shared().calls.get("stored").expect("stored");
+    let stored = slot.command(|c| c.snapshot().unwrap()).unwrap();
+    let back: rampart::control::api::record::Call =
+        serde_json::from_value(stored.clone()).expect("the state reads back");
+    use rampart::control::calls::CallRecord;
+    assert_eq!(back.snapshot().unwrap(), stored, "it round-trips");
+    let mkis = &stored["legs"][0]["keys"]["inbound"]["mkis"];
+    assert_eq!(mkis.as_array().map(Vec::len), Some(2), "{stored}");
+    assert_eq!(stored["origin"], "http");
+    assert!(
+        stored["legs"][0].get("counters").is_none(),
+        "no runtime counters"
+    );
+    node.shutdown();
+}

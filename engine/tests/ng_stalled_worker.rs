@@ -62,7 +62,7 @@ fn call(ng: &mut Ng, id: &str) -> Vec<std::net::UdpSocket> {
 #[test]
 fn a_stalled_worker_does_not_stall_signalling_for_other_calls() {
     let node = Node::start_with_hooks(
-        ng_config(47800, 2, "ng-stall"),
+        ng_config(45000, 2, "ng-stall"),
         TestHooks {
             before_command: Some(stall_worker_0),
             ..TestHooks::default()

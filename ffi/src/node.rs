@@ -313,7 +313,7 @@ mod tests {
 
     #[test]
     fn embedded_calls_go_to_the_service_without_http() {
-        let cfg = CString::new("[media]\nport_min = 47900\nport_max = 47999\n").unwrap();
+        let cfg = CString::new("[media]\nport_min = 45400\nport_max = 45499\n").unwrap();
         let mut node = std::ptr::null_mut();
         assert_eq!(
             rampart_node_start(cfg.as_ptr(), &mut node, std::ptr::null_mut()),

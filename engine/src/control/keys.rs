@@ -230,6 +230,52 @@ pub fn same_key(a: &MasterKey, b: &MasterKey) -> bool {
         && a.mki() == b.mki()
 }
 
+/// A master key in a call's stored state: key, salt and MKI in hex, and
+/// its lifetime. Written only where call state is persisted (it is the
+/// key itself: never logged, never in an API answer but the create and
+/// rekey answers).
+#[derive(Serialize, Deserialize)]
+struct StoredKey {
+    key: String,
+    salt: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    mki: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lifetime: Option<u64>,
+}
+
+impl Serialize for MasterKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        StoredKey {
+            key: to_hex(self.key_bytes()),
+            salt: to_hex(self.salt_bytes()),
+            mki: to_hex(self.mki()),
+            lifetime: self.lifetime(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for MasterKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<MasterKey, D::Error> {
+        use serde::de::Error as _;
+        let k = StoredKey::deserialize(d)?;
+        let hex = |t: &str, what: &str| {
+            parse_hex(t).ok_or_else(|| D::Error::custom(format!("{what} is not hex")))
+        };
+        let key = zeroize::Zeroizing::new(hex(&k.key, "key")?);
+        let salt = zeroize::Zeroizing::new(hex(&k.salt, "salt")?);
+        let mut mk = MasterKey::from_parts(&key, &salt).map_err(D::Error::custom)?;
+        if !k.mki.is_empty() {
+            mk = mk.with_mki(&hex(&k.mki, "mki")?);
+        }
+        if let Some(n) = k.lifetime {
+            mk = mk.with_lifetime(n);
+        }
+        Ok(mk)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -186,7 +186,7 @@ pub enum LegSubject<'a> {
 }
 
 /// How a leg carries media.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Media {
     /// Plain RTP/RTCP: no SRTP keys.
     Rtp,
@@ -216,7 +216,7 @@ impl Media {
 }
 
 /// What the policy decided for one leg.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LegDecision {
     /// How the leg carries media.
     pub media: Media,

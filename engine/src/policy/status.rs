@@ -50,7 +50,7 @@ impl std::fmt::Display for CallSecurity {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum LegState {
     Settled(SecurityMode),
     Renegotiating,
@@ -61,7 +61,7 @@ enum LegState {
 ///
 /// Every transition returns `Some(new_status)` when the call's status
 /// changed, `None` otherwise; that is the hook callers log and count with.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CallSecurityState {
     legs: BTreeMap<LegId, LegState>,
     generation: u64,

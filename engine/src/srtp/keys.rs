@@ -42,6 +42,20 @@ pub struct MasterKey {
 }
 
 impl MasterKey {
+    /// Builds a master key from a key and salt of lengths some suite uses
+    /// (key 16, 24 or 32 bytes; salt 12 or 14), for a key whose suite is
+    /// kept elsewhere (a stored call's state).
+    pub fn from_parts(key: &[u8], salt: &[u8]) -> Result<MasterKey, Error> {
+        let suite = Suite::ALL
+            .iter()
+            .copied()
+            .find(|s| s.master_key_len() == key.len() && s.master_salt_len() == salt.len())
+            .ok_or(Error::InvalidConfig(
+                "no suite has this master key and salt length",
+            ))?;
+        MasterKey::new(suite, key, salt)
+    }
+
     /// Builds a master key for `suite`, checking the key and salt lengths.
     pub fn new(suite: Suite, key: &[u8], salt: &[u8]) -> Result<MasterKey, Error> {
         let p = suite.params();

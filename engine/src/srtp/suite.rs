@@ -211,6 +211,20 @@ impl core::str::FromStr for Suite {
     }
 }
 
+/// A suite is written by its SDES name (`AES_CM_128_HMAC_SHA1_80`).
+impl serde::Serialize for Suite {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Suite {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Suite, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Suite::from_name(&name).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,7 +49,7 @@ pub enum Family {
 }
 
 /// One direction's keys as the control plane tracks them.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct KeyState {
     /// The key used to decide passthrough: the newest key for inbound, the
     /// active key for outbound.
@@ -98,7 +98,7 @@ impl KeyState {
 }
 
 /// The SRTP side of a leg.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct LegKeys {
     /// The suite.
     pub suite: Suite,
@@ -121,6 +121,7 @@ impl LegKeys {
 }
 
 /// One call leg.
+#[derive(Serialize, Deserialize)]
 pub struct Leg {
     /// SRTP or RTP.
     pub mode: LegMode,
@@ -145,6 +146,9 @@ pub struct Leg {
     /// SRTP keys, `None` for an RTP leg.
     pub keys: Option<LegKeys>,
     /// Data-plane counters (shared with the owning worker).
+    /// Data-plane counters (shared with the owning worker; not part of the
+    /// stored state: a restored call counts from zero).
+    #[serde(skip, default = "LegCounters::new")]
     pub counters: Arc<LegCounters>,
 }
 
@@ -170,7 +174,7 @@ pub fn forward_mode(rx: Option<&LegKeys>, tx: Option<&LegKeys>) -> ForwardMode {
 }
 
 /// What the policy decided for one leg, kept for reporting.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LegPolicy {
     /// Whom the leg faces, as the request said.
     pub who: super::super::security::LegWho,
@@ -181,6 +185,7 @@ pub struct LegPolicy {
 }
 
 /// A call: two legs and their data-plane identity.
+#[derive(Serialize, Deserialize)]
 pub struct Call {
     /// The API's call id.
     pub id: String,
@@ -295,6 +300,10 @@ impl CallRecord for Call {
             due_ms: None,
             listing: json!({ "legs": self.legs_json(false) }),
         }
+    }
+
+    fn snapshot(&self) -> Result<Value, serde_json::Error> {
+        serde_json::to_value(self)
     }
 
     fn resources(&self) -> Resources {

@@ -18,7 +18,7 @@ use crate::srtp::{Context, MasterKey, Policy, Suite};
 use super::super::keys::same_key;
 
 /// The SRTP keys a leg should run.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct WantedKeys {
     /// The suite of both directions.
     pub suite: Suite,
@@ -31,7 +31,7 @@ pub struct WantedKeys {
 }
 
 /// What one leg of a data-plane call should run.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct WantedLeg {
     /// Signalled remote RTP address (`None`: learn it by latching).
     pub remote_rtp: Option<SocketAddr>,

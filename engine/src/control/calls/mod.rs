@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::Config;
@@ -43,7 +43,7 @@ pub fn now_ms() -> u64 {
 }
 
 /// What made a call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
     /// The HTTP/JSON API.
@@ -154,6 +154,11 @@ pub trait CallRecord: Send + 'static {
     fn view(&self) -> CallView;
     /// What the call holds.
     fn resources(&self) -> Resources;
+    /// The call's state as a plain value: everything needed to run it
+    /// again (addresses, keys and key history, negotiation state, policy
+    /// decisions), without sockets or counters. It holds key material:
+    /// for persistence only, never for logs or API answers.
+    fn snapshot(&self) -> Result<Value, serde_json::Error>;
     /// Work due on its own at `now` (see [`CallView::due_ms`]); returns a
     /// reason to end the call.
     fn housekeeping(&mut self, _s: &CallService, _now: u64) -> Option<EndReason> {

@@ -100,7 +100,7 @@ impl std::fmt::Display for NgError {
 impl std::error::Error for NgError {}
 
 /// The options of an offer or answer that change what Rampart does.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct MediaOpts {
     /// `transport-protocol`: the profile toward the receiving peer.
     pub transport_protocol: Option<String>,
@@ -277,7 +277,7 @@ fn cap(mode: SecurityMode, ceiling: Option<SecurityMode>) -> SecurityMode {
 }
 
 /// A peer's `a=crypto` line Rampart can use.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct PeerLine {
     tag: u32,
     suite: Suite,
@@ -294,6 +294,7 @@ type SrtpKeys = WantedKeys;
 type LegState = WantedLeg;
 
 /// One media section's side facing one peer.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct StreamLeg {
     local_rtp: SocketAddr,
     /// The peer's profile as it wrote it (`RTP/SAVP`, ...).
@@ -320,6 +321,9 @@ struct StreamLeg {
     want: LegState,
     /// What the data plane runs.
     installed: Option<LegState>,
+    /// Runtime counters (not part of the stored state; a restored call
+    /// counts from zero).
+    #[serde(skip, default = "LegCounters::new")]
     counters: Arc<LegCounters>,
 }
 
@@ -416,6 +420,7 @@ fn key_digest(k: &MasterKey) -> [u8; 32] {
 }
 
 /// One media section (`m=` line): a data-plane call of its own.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Stream {
     kind: String,
     /// The formats of the offer's `m=` line (for a rejected line in the
@@ -430,6 +435,7 @@ pub struct Stream {
 }
 
 /// A call made over ng.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct NgCall {
     /// The SIP Call-ID.
     pub call_id: String,
@@ -640,6 +646,10 @@ impl CallRecord for NgCall {
         }
     }
 
+    fn snapshot(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::to_value(self)
+    }
+
     fn resources(&self) -> Resources {
         Resources {
             dp_ids: self.streams.iter().filter_map(|st| st.dp_id).collect(),
@@ -825,6 +835,14 @@ mod tests {
         );
         assert!(call.pending_offerer.is_none());
         assert!(warnings.is_empty(), "{warnings:?}");
+
+        // The call's state is a plain value: it round-trips, keys and all.
+        let stored = call.snapshot().unwrap();
+        let back: NgCall = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(back.snapshot().unwrap(), stored);
+        let kb_back = back.streams[0].legs[1].want.srtp.as_ref().unwrap();
+        assert!(crate::control::keys::same_key(&kb_back.inbound, &key_b));
+        assert_eq!(back.tags, call.tags);
     }
 
     #[test]
