@@ -42,5 +42,6 @@ pub mod sdes;
 pub mod sdp;
 pub mod security;
 pub mod shared;
+pub mod store;
 
 pub use node::{EndReason, Node, NodeHandle, NodeInfo, Shared, SignalWatch, StartError};

@@ -1,0 +1,207 @@
+//! The state store on a real Redis (started and stopped here, loopback
+//! only): sealed call states and their ordered log survive a Redis
+//! restart, and nothing the store holds contains a key byte.
+
+mod support;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use rampart::control::store::redis::RedisStore;
+use rampart::control::store::seal::{Kek, Keyring};
+use rampart::control::store::{self, EventId, EventKind, StateStore};
+use serde_json::json;
+
+/// A redis-server of this test's own, persisting to `dir` (append-only
+/// file, fsync on every write).
+struct Redis {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Redis {
+    fn start(dir: &Path, port: u16) -> Redis {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (scripts/test installs it)");
+        let r = Redis {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        r
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Every byte Redis keeps on disk: the append-only files and a fresh
+    /// RDB dump.
+    fn disk_bytes(&self) -> Vec<u8> {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "SAVE"])
+            .output()
+            .expect("redis-cli");
+        assert!(out.status.success());
+        let mut all = Vec::new();
+        for e in walk(&self.dir) {
+            all.extend(std::fs::read(e).unwrap_or_default());
+        }
+        all
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn keyring() -> Keyring {
+    Keyring::new(Kek::new(1, [0x42; 32]), Vec::new())
+}
+
+#[test]
+fn sealed_calls_and_their_log_survive_a_redis_restart() {
+    let dir = support::temp_dir("state-store-restart");
+    let port = free_port();
+    let redis = Redis::start(&dir, port);
+    let st = RedisStore::new(&redis.url(), "rampart-test").unwrap();
+    let keys = keyring();
+    for id in ["a", "b", "c"] {
+        store::save_call(&st, &keys, id, &json!({"call_id": id, "n": 1})).unwrap();
+    }
+    st.delete_call("b").unwrap();
+    let log = st.events_after(&EventId::default(), 100).unwrap();
+    let seen: Vec<(&str, EventKind)> = log.iter().map(|e| (e.call_id.as_str(), e.kind)).collect();
+    assert_eq!(
+        seen,
+        [
+            ("a", EventKind::Put),
+            ("b", EventKind::Put),
+            ("c", EventKind::Put),
+            ("b", EventKind::Delete)
+        ]
+    );
+    // Reading resumes after the last change seen.
+    assert_eq!(st.events_after(&log[1].id, 100).unwrap(), log[2..].to_vec());
+
+    // Redis restarts (same data directory): the store reconnects by
+    // itself; nothing is lost.
+    drop(redis);
+    assert!(st.load_calls().is_err(), "Redis is down");
+    let redis = Redis::start(&dir, port);
+    let mut calls = store::load_calls(&st, &keys).unwrap();
+    calls.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].1["call_id"], "a");
+    assert_eq!(calls[1].1["call_id"], "c");
+    assert_eq!(st.events_after(&EventId::default(), 100).unwrap(), log);
+    store::save_call(&st, &keys, "d", &json!({"call_id": "d"})).unwrap();
+    assert_eq!(st.events_after(&log[3].id, 100).unwrap().len(), 1);
+    drop(redis);
+}
+
+#[test]
+fn the_store_holds_no_key_bytes() {
+    let dir = support::temp_dir("state-store-keys");
+    let redis = Redis::start(&dir, free_port());
+    let st = RedisStore::new(&redis.url(), "rampart-test").unwrap();
+    let keys = keyring();
+    // A real call's state, with its keys: an HTTP call through a node.
+    let mut c = rampart::config::Config::default();
+    c.api.listen = "127.0.0.1:0".parse().unwrap();
+    c.media.port_min = 45800;
+    c.media.port_max = 45899;
+    let node = rampart::control::Node::start(c).unwrap();
+    let answer = rampart::control::embedded::create_call(
+        node.shared(),
+        r#"{"call_id": "keyed", "legs": [{}, {"suite": "AEAD_AES_256_GCM"}]}"#,
+    );
+    assert!(answer.ok(), "{}", answer.body);
+    let answer: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    let slot = node.shared().calls.get("keyed").unwrap();
+    let snapshot = slot
+        .command(|r| r.snapshot().unwrap())
+        .expect("the call runs");
+    store::save_call(&st, &keys, "keyed", &snapshot).unwrap();
+    // Every key the node issued for the call, as raw bytes and as text.
+    let mut secrets: Vec<Vec<u8>> = Vec::new();
+    for leg in answer["legs"].as_array().unwrap() {
+        for dir in ["inbound", "outbound"] {
+            let b64 = leg["keys"][dir]["key"].as_str().unwrap();
+            use base64::Engine as _;
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap();
+            secrets.push(raw[..16].to_vec());
+            secrets.push(b64.as_bytes()[..20].to_vec());
+            let hex: String = raw.iter().map(|x| format!("{x:02x}")).collect();
+            secrets.push(hex.as_bytes()[..24].to_vec());
+        }
+    }
+    // The snapshot itself holds them (so the check below can fail) ...
+    let plain = serde_json::to_vec(&snapshot).unwrap();
+    assert!(secrets
+        .iter()
+        .any(|k| plain.windows(k.len()).any(|w| w == k)));
+    // ... and neither Redis's memory nor its files do.
+    let mut held: Vec<u8> = Vec::new();
+    for (_, sealed) in st.load_calls().unwrap() {
+        held.extend(sealed);
+    }
+    held.extend(redis.disk_bytes());
+    for k in &secrets {
+        assert!(
+            !held.windows(k.len()).any(|w| w == &k[..]),
+            "a key's bytes are in the store"
+        );
+    }
+    // And the sealed state opens back to the snapshot.
+    let back = store::load_calls(&st, &keys).unwrap();
+    assert_eq!(back, vec![("keyed".to_string(), snapshot)]);
+    node.shutdown();
+}
