@@ -42,6 +42,8 @@ pub struct Config {
     pub ng: NgConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Where call state is kept beyond this node (`docs/state-store.md`).
+    pub store: StoreConfig,
     /// The security policy: cluster mode, devices, capability tables and
     /// the trust list (see `docs/security.md`).
     pub security: crate::policy::PolicyConfig,
@@ -294,6 +296,57 @@ impl Default for NgConfig {
     }
 }
 
+/// `[store]`: the state store. Off unless `url` is set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `redis://host:port/db`; unset: no state store.
+    pub url: Option<String>,
+    /// Key prefix in the store (`{prefix}:calls`, `{prefix}:events`);
+    /// empty: `rampart`.
+    pub prefix: String,
+    /// The key-encryption key file: 64 hex digits, mode 0600. Required
+    /// with `url`: call state holds SRTP keys and is stored sealed.
+    pub kek_file: Option<std::path::PathBuf>,
+    /// The id written in records sealed with `kek_file` (rotation: a new
+    /// KEK takes a new id).
+    pub kek_id: u32,
+    /// An earlier KEK still accepted for reading records, during a
+    /// rotation.
+    pub previous_kek_file: Option<std::path::PathBuf>,
+    /// Its id.
+    pub previous_kek_id: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: None,
+            prefix: "rampart".into(),
+            kek_file: None,
+            kek_id: 1,
+            previous_kek_file: None,
+            previous_kek_id: 0,
+        }
+    }
+}
+
+impl StoreConfig {
+    fn check(&self) -> Result<(), String> {
+        if self.url.is_some() && self.kek_file.is_none() {
+            return Err(
+                "store.url needs store.kek_file: call state holds SRTP keys and is \
+                        stored sealed under a key-encryption key"
+                    .into(),
+            );
+        }
+        if self.previous_kek_file.is_some() && self.previous_kek_id == self.kek_id {
+            return Err("store.previous_kek_id must differ from store.kek_id".into());
+        }
+        Ok(())
+    }
+}
+
 /// `[log]`: logging.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -476,6 +529,7 @@ impl Config {
             return Err("log.level is empty".into());
         }
         self.ng.check()?;
+        self.store.check()?;
         self.api.check()?;
         if self.api.tls_enabled() && self.security.trust_list.is_none() {
             return Err(

@@ -326,6 +326,12 @@ struct RunArgs {
     /// first media address).
     #[arg(long, env = "RAMPART_XDP_INTERFACE")]
     xdp_interface: Option<String>,
+    /// The state store, `redis://host:port/db` (docs/state-store.md).
+    #[arg(long, env = "RAMPART_STORE")]
+    store: Option<String>,
+    /// The state store's key-encryption key file (64 hex digits, 0600).
+    #[arg(long, env = "RAMPART_STORE_KEK_FILE")]
+    store_kek_file: Option<std::path::PathBuf>,
     /// AF_XDP attach mode: auto, native or generic.
     #[arg(long, env = "RAMPART_XDP_ATTACH", value_parser = parse_xdp_attach)]
     xdp_attach: Option<rampart::dataplane::XdpAttach>,
@@ -398,6 +404,12 @@ impl RunArgs {
         }
         if let Some(v) = self.xdp_interface.clone() {
             c.dataplane.xdp_interface = v;
+        }
+        if let Some(v) = self.store.clone() {
+            c.store.url = Some(v);
+        }
+        if let Some(v) = self.store_kek_file.clone() {
+            c.store.kek_file = Some(v);
         }
         if let Some(v) = self.xdp_attach {
             c.dataplane.xdp_attach = v;

@@ -205,3 +205,97 @@ fn the_store_holds_no_key_bytes() {
     assert_eq!(back, vec![("keyed".to_string(), snapshot)]);
     node.shutdown();
 }
+
+/// A KEK file of mode 0600 in `dir`, and the keyring that reads it.
+fn kek_file(dir: &Path) -> (PathBuf, Keyring) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("kek.hex");
+    std::fs::write(&path, "5a".repeat(32)).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    (path, Keyring::new(Kek::new(1, [0x5a; 32]), Vec::new()))
+}
+
+#[test]
+fn a_node_writes_call_state_before_it_answers() {
+    use support::ng::{get, l, m_lines, ng_config, ok, phone_sockets, s, sdp, Ng, B};
+    let dir = support::temp_dir("state-store-node");
+    let port = free_port();
+    let redis = Redis::start(&dir, port);
+    let (kek, keys) = kek_file(&dir);
+    let mut c = ng_config(46000, 1, "state-store-node");
+    c.store.url = Some(redis.url());
+    c.store.prefix = "node-test".into();
+    c.store.kek_file = Some(kek);
+    c.store.kek_id = 1;
+    let node = rampart::control::Node::start(c).expect("node starts");
+    let mut ng = Ng::new(node.info().ng.udp.unwrap());
+    let st = RedisStore::new(&redis.url(), "node-test").unwrap();
+    let items = |cmd: &str, sdp: &str| -> Vec<(&'static str, B)> {
+        let mut v = vec![
+            ("sdp", s(sdp)),
+            ("rampart-device", s(support::TEST_DEVICE)),
+            ("call-id", s("stored-call")),
+            ("received-from", l(&["IP4", "127.0.0.1"])),
+            ("from-tag", s("tag-a")),
+        ];
+        if cmd == "answer" {
+            v.push(("to-tag", s("tag-b")));
+        }
+        v.push(("command", s(cmd)));
+        v
+    };
+    let [a_rtp, a_rtcp] = phone_sockets(Duration::from_secs(1));
+    let [b_rtp, b_rtcp] = phone_sockets(Duration::from_secs(1));
+    ok(&ng.req(&items(
+        "offer",
+        &sdp(1, &[m_lines("audio", "RTP/AVP", "0", &a_rtp, &a_rtcp)]),
+    )));
+    // The offer's reply came after its state was stored.
+    let stored = store::load_calls(&st, &keys).unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].0, "stored-call");
+    assert_eq!(stored[0].1["tags"][0], "tag-a");
+    ok(&ng.req(&items(
+        "answer",
+        &sdp(1, &[m_lines("audio", "RTP/AVP", "0", &b_rtp, &b_rtcp)]),
+    )));
+    let stored = store::load_calls(&st, &keys).unwrap();
+    assert_eq!(stored[0].1["tags"][1], "tag-b", "the answer is stored too");
+    // A query changes nothing and writes nothing.
+    let before = st.events_after(&EventId::default(), 100).unwrap().len();
+    ok(&ng.req(&[("command", s("query")), ("call-id", s("stored-call"))]));
+    assert_eq!(
+        st.events_after(&EventId::default(), 100).unwrap().len(),
+        before
+    );
+    // Redis goes away: signalling goes on, the failure is counted.
+    drop(redis);
+    let r = ng.req(&[("command", s("query")), ("call-id", s("stored-call"))]);
+    assert_eq!(get(&r, "result"), "ok");
+    ok(&ng.req(&items(
+        "offer",
+        &sdp(2, &[m_lines("audio", "RTP/AVP", "0", &a_rtp, &a_rtcp)]),
+    )));
+    let health = support::http_get(node.info().api_addr, "/health");
+    assert!(!health.contains("\"failed\":0"), "{health}");
+    // Back: the next change writes the whole call again; the end removes it.
+    let redis = Redis::start(&dir, port);
+    ok(&ng.req(&items(
+        "answer",
+        &sdp(2, &[m_lines("audio", "RTP/AVP", "0", &b_rtp, &b_rtcp)]),
+    )));
+    assert_eq!(store::load_calls(&st, &keys).unwrap().len(), 1);
+    ok(&ng.req(&[
+        ("command", s("delete")),
+        ("call-id", s("stored-call")),
+        ("delete delay", B::I(0)),
+    ]));
+    assert!(
+        st.load_calls().unwrap().is_empty(),
+        "an ended call leaves the store"
+    );
+    let log = st.events_after(&EventId::default(), 100).unwrap();
+    assert_eq!(log.last().map(|e| e.kind), Some(EventKind::Delete));
+    node.shutdown();
+    drop(redis);
+}

@@ -55,6 +55,7 @@ pub fn render(s: &Shared) -> String {
     security(&mut out, s);
     ports_and_media(&mut out, s, &totals);
     ng(&mut out, s);
+    store(&mut out, s);
     workers(&mut out, s);
     out.0
 }
@@ -259,6 +260,23 @@ fn ports_and_media(out: &mut Exposition, s: &Shared, totals: &LegTotals) {
         "counter",
         "Remote address changes learned by latching.",
         sum("relatches"),
+    );
+}
+
+/// The state store's writes, when one is configured.
+fn store(out: &mut Exposition, s: &Shared) {
+    let Some(p) = &s.persist else { return };
+    out.labelled(
+        "rampart_store_writes_total",
+        "counter",
+        "Call states written to the state store, calls removed from it, writes that failed.",
+        "result",
+        [
+            ("written", &p.written),
+            ("removed", &p.removed),
+            ("failed", &p.failed),
+        ]
+        .map(|(r, a)| (r, load(a))),
     );
 }
 

@@ -180,7 +180,14 @@ impl Node {
             ng: super::ng::NgAddrs::default(),
             api_tls: tls.is_some(),
         };
-        let shared = shared_state(config, dp, &info, policy, ctl);
+        let persist = match super::store::persist::Persist::from_config(&config.store) {
+            Ok(p) => p.map(Arc::new),
+            Err(e) => {
+                dp.shutdown();
+                return Err(StartError::Config(ConfigError::Invalid(e.to_string())));
+            }
+        };
+        let shared = shared_state(config, dp, &info, policy, ctl, persist);
         let (stop_tx, stop_rx) = watch::channel(false);
         let ng = if shared.config.ng.enabled {
             match super::ng::start(&shared, runtime.handle(), stop_rx.clone()) {
@@ -279,8 +286,12 @@ fn shared_state(
     info: &NodeInfo,
     policy: crate::policy::Policy,
     ctl: Option<crate::trust::Ctl>,
+    persist: Option<Arc<super::store::persist::Persist>>,
 ) -> Arc<Shared> {
-    let calls = Arc::new(CallStore::new(config.limits.max_calls));
+    let observer = persist
+        .clone()
+        .map(|p| p as Arc<dyn super::calls::CallObserver>);
+    let calls = Arc::new(CallStore::with_observer(config.limits.max_calls, observer));
     let ng = super::ng_state::NgState::new(&config.ng, calls.clone());
     Arc::new(Shared {
         service: CallService {
@@ -302,6 +313,7 @@ fn shared_state(
         started_ms: now_ms(),
         ng,
         security: super::security::SecurityPlane::new(policy, ctl),
+        persist,
     })
 }
 

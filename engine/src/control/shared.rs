@@ -31,6 +31,8 @@ pub struct Shared {
     pub ng: super::ng_state::NgState,
     /// The security policy, trust list and call-status bookkeeping.
     pub security: super::security::SecurityPlane,
+    /// The state store's writer, when `[store] url` is set.
+    pub persist: Option<std::sync::Arc<super::store::persist::Persist>>,
 }
 
 impl std::ops::Deref for Shared {

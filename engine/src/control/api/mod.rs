@@ -217,6 +217,12 @@ async fn health(State(s): State<Arc<Shared>>) -> Response {
         "backend_detail": s.backend_detail,
         "workers": s.workers,
         "calls": calls,
+        "store": s.persist.as_ref().map(|p| json!({
+            "written": p.written.load(Ordering::Relaxed),
+            "removed": p.removed.load(Ordering::Relaxed),
+            "failed": p.failed.load(Ordering::Relaxed),
+            "last_error": p.last_error.lock().ok().and_then(|g| g.clone()),
+        })),
         "uptime_ms": now_ms().saturating_sub(s.started_ms),
     }))
     .into_response()

@@ -170,6 +170,16 @@ pub trait CallRecord: Send + 'static {
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
+/// Told of every change of every call: a command that ran on it (after
+/// the command, before its reply is sent), a new call, an ended call. The
+/// state store's writer ([`super::store::persist::Persist`]) is one.
+pub trait CallObserver: Send + Sync {
+    /// `call` was created or a command ran on it.
+    fn changed(&self, call_id: &str, call: &dyn CallRecord);
+    /// The call ended.
+    fn ended(&self, call_id: &str);
+}
+
 /// Sums of leg counters of calls that ended, so totals survive deletion.
 #[derive(Default)]
 pub struct Totals {
@@ -360,6 +370,11 @@ impl CallService {
     /// its counters into the totals. Counts the end by `reason` (`None`: a
     /// call whose creation failed, not counted).
     pub fn release(&self, id: &str, call: &dyn CallRecord, reason: Option<EndReason>) {
+        // Out of the state store first: no command can run on the call any
+        // more (its record was taken after the commands in flight).
+        if let Some(o) = self.calls.observer() {
+            o.ended(id);
+        }
         let r = call.resources();
         for dp_id in &r.dp_ids {
             if let Err(e) = self.with_dataplane(|dp| dp.remove_call(*dp_id)) {

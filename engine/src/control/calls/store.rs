@@ -15,7 +15,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
-use super::{AdmitError, CallRecord, CallView, Origin};
+use super::{AdmitError, CallObserver, CallRecord, CallView, Origin};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -25,6 +25,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Slot {
     /// What made the call.
     pub origin: Origin,
+    id: String,
+    observer: Option<Arc<dyn CallObserver>>,
     /// Serialises commands on this call (held across data-plane waits).
     op: Mutex<()>,
     state: Mutex<SlotState>,
@@ -47,6 +49,17 @@ struct PutBack<'a> {
 impl Drop for PutBack<'_> {
     fn drop(&mut self) {
         if let Some(r) = self.record.take() {
+            // The command's changes reach the store before its reply
+            // (not while unwinding from a panic: the call goes back as
+            // it is, and its next command writes it).
+            if let Some(o) = self
+                .slot
+                .observer
+                .as_ref()
+                .filter(|_| !std::thread::panicking())
+            {
+                o.changed(&self.slot.id, r.as_ref());
+            }
             let mut st = lock(&self.slot.state);
             st.view = r.view();
             st.record = Some(r);
@@ -55,9 +68,19 @@ impl Drop for PutBack<'_> {
 }
 
 impl Slot {
-    fn new(origin: Origin, record: Box<dyn CallRecord>) -> Slot {
+    fn new(
+        id: &str,
+        origin: Origin,
+        record: Box<dyn CallRecord>,
+        observer: Option<Arc<dyn CallObserver>>,
+    ) -> Slot {
+        if let Some(o) = &observer {
+            o.changed(id, record.as_ref());
+        }
         Slot {
             origin,
+            id: id.to_string(),
+            observer,
             op: Mutex::new(()),
             state: Mutex::new(SlotState {
                 view: record.view(),
@@ -125,11 +148,18 @@ struct Inner {
 /// id allocator: one admission path for the HTTP API, ng and the C ABI.
 pub struct CallStore {
     inner: Mutex<Inner>,
+    observer: Option<Arc<dyn CallObserver>>,
 }
 
 impl CallStore {
     /// An empty store admitting at most `max_calls` calls.
     pub fn new(max_calls: usize) -> CallStore {
+        CallStore::with_observer(max_calls, None)
+    }
+
+    /// A store whose every change is told to `observer` (the state
+    /// store's writer).
+    pub fn with_observer(max_calls: usize, observer: Option<Arc<dyn CallObserver>>) -> CallStore {
         CallStore {
             inner: Mutex::new(Inner {
                 calls: HashMap::new(),
@@ -137,6 +167,7 @@ impl CallStore {
                 max_calls,
                 next_dp_id: 1,
             }),
+            observer,
         }
     }
 
@@ -165,11 +196,16 @@ impl CallStore {
 
     /// Turns the reservation of `id` into a live call.
     pub fn commit(&self, id: &str, origin: Origin, record: Box<dyn CallRecord>) -> Arc<Slot> {
-        let slot = Arc::new(Slot::new(origin, record));
+        let slot = Arc::new(Slot::new(id, origin, record, self.observer.clone()));
         let mut g = self.lock();
         g.pending.remove(id);
         g.calls.insert(id.to_string(), Arc::clone(&slot));
         slot
+    }
+
+    /// Who is told of every change (the state store's writer).
+    pub fn observer(&self) -> Option<&Arc<dyn CallObserver>> {
+        self.observer.as_ref()
     }
 
     /// A fresh data-plane call id, unique across every call.

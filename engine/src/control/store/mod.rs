@@ -12,6 +12,7 @@
 //!
 //! [`CallRecord::snapshot`]: super::calls::CallRecord::snapshot
 
+pub mod persist;
 pub mod redis;
 pub mod seal;
 

@@ -38,30 +38,42 @@ impl RedisStore {
         })
     }
 
-    /// Runs `f` on a connection; a failed command drops the connection so
-    /// the next call reconnects (a restarted Redis is picked up again).
+    /// Runs `f` on a connection. A connection the server dropped (a
+    /// restarted Redis) is replaced and `f` tried once more; any other
+    /// failure drops the connection so the next call reconnects. (A retried
+    /// write may log its change twice; a state is written whole, so that
+    /// is harmless.)
     fn with<R>(
         &self,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<R>,
+        mut f: impl FnMut(&mut redis::Connection) -> redis::RedisResult<R>,
     ) -> Result<R, StoreError> {
         let mut g = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        if g.is_none() {
-            let c = self
-                .client
-                .get_connection_with_timeout(self.timeout)
-                .map_err(backend)?;
-            c.set_read_timeout(Some(self.timeout)).map_err(backend)?;
-            c.set_write_timeout(Some(self.timeout)).map_err(backend)?;
-            *g = Some(c);
+        let mut retried = false;
+        loop {
+            if g.is_none() {
+                let c = self
+                    .client
+                    .get_connection_with_timeout(self.timeout)
+                    .map_err(backend)?;
+                c.set_read_timeout(Some(self.timeout)).map_err(backend)?;
+                c.set_write_timeout(Some(self.timeout)).map_err(backend)?;
+                *g = Some(c);
+            }
+            let Some(c) = g.as_mut() else {
+                return Err(StoreError::Backend("no connection".into()));
+            };
+            match f(c) {
+                Ok(r) => return Ok(r),
+                Err(e) => {
+                    *g = None;
+                    let dropped = e.is_connection_dropped() || e.is_io_error();
+                    if retried || !dropped {
+                        return Err(backend(e));
+                    }
+                    retried = true;
+                }
+            }
         }
-        let Some(c) = g.as_mut() else {
-            return Err(StoreError::Backend("no connection".into()));
-        };
-        let r = f(c);
-        if r.is_err() {
-            *g = None;
-        }
-        r.map_err(backend)
     }
 
     fn write(
