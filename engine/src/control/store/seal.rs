@@ -96,17 +96,16 @@ impl Kek {
         Ok(Kek::new(id, key))
     }
 
-    fn aead(&self) -> LessSafeKey {
+    fn aead(&self) -> Result<LessSafeKey, SealError> {
         aead_key(&self.key)
     }
 }
 
-fn aead_key(k: &[u8; KEY]) -> LessSafeKey {
-    // 32 bytes is AES-256's key length: `new` cannot fail on it.
-    match UnboundKey::new(&AES_256_GCM, k) {
-        Ok(u) => LessSafeKey::new(u),
-        Err(_) => unreachable!("a 32-byte key fits AES-256-GCM"),
-    }
+fn aead_key(k: &[u8; KEY]) -> Result<LessSafeKey, SealError> {
+    // 32 bytes is AES-256's key length: ring accepts it.
+    UnboundKey::new(&AES_256_GCM, k)
+        .map(LessSafeKey::new)
+        .map_err(|_| SealError::Malformed)
 }
 
 fn random<const N: usize>() -> Result<Zeroizing<[u8; N]>, SealError> {
@@ -139,7 +138,7 @@ impl Keyring {
         out.extend_from_slice(&dek_nonce[..]);
         let mut wrapped = dek.to_vec();
         self.current
-            .aead()
+            .aead()?
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(*dek_nonce),
                 Aad::from(name.as_bytes()),
@@ -149,7 +148,7 @@ impl Keyring {
         out.extend_from_slice(&wrapped);
         out.extend_from_slice(&nonce[..]);
         let mut body = record.to_vec();
-        aead_key(&dek)
+        aead_key(&dek)?
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(*nonce),
                 Aad::from(name.as_bytes()),
@@ -177,13 +176,13 @@ impl Keyring {
         };
         let mut wrapped = Zeroizing::new(sealed[5 + NONCE..5 + NONCE + KEY + TAG].to_vec());
         let dek = kek
-            .aead()
+            .aead()?
             .open_in_place(nonce_of(5), Aad::from(name.as_bytes()), &mut wrapped)
             .map_err(|_| SealError::Forged)?;
         let dek: [u8; KEY] = dek.try_into().map_err(|_| SealError::Malformed)?;
         let dek = Zeroizing::new(dek);
         let mut body = Zeroizing::new(sealed[HEADER..].to_vec());
-        let n = aead_key(&dek)
+        let n = aead_key(&dek)?
             .open_in_place(
                 nonce_of(HEADER - NONCE),
                 Aad::from(name.as_bytes()),
