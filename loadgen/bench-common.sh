@@ -33,3 +33,30 @@ append_security_config() {
     printf '[security]\ncluster_mode = "mixed"\ntrust_list = "%s"\n[[security.devices]]\nname = "LOADGEN-7970"\nmodel = "7970"\nmode = "encrypted"\n' \
         "$dir/ctl.json" >>"$conf"
 }
+
+# png_beside SVG: a PNG next to SVG when rsvg-convert is installed.
+png_beside() {
+    if command -v rsvg-convert >/dev/null 2>&1; then
+        rsvg-convert -b white -o "${1%.svg}.png" "$1" || true
+    fi
+}
+
+# write_results_readme FILE TITLE SCRIPT MACHINE_EXTRA NOTE TABLE PICTURE ALT:
+# the results page both benchmarks write: a title, which script wrote it
+# on which machine (MACHINE_EXTRA appended), NOTE, the table, and the
+# picture (a file name beside FILE, or empty) with its ALT text.
+write_results_readme() {
+    local file=$1 title=$2 script=$3 extra=$4 note=$5 table=$6 picture=$7 alt=$8
+    {
+        echo "# $title"
+        echo
+        echo "Written by \`$script\` on $(date -u +%Y-%m-%d) ($(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')$extra)."
+        echo "$note"
+        echo
+        cat "$table"
+        if [ -n "$picture" ]; then
+            echo
+            echo "![$alt]($picture)"
+        fi
+    } >"$file"
+}

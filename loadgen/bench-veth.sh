@@ -597,22 +597,11 @@ if [ ${#files[@]} -gt 0 ]; then
         }
         print "</svg>"
     }' >"$RESULTS/rampart-veth-cpu.svg"
-    picture="$RESULTS/rampart-veth-cpu.svg"
-    if command -v rsvg-convert >/dev/null 2>&1; then
-        rsvg-convert -b white -o "$RESULTS/rampart-veth-cpu.png" "$picture" || true
-    fi
+    picture="rampart-veth-cpu.svg"
+    png_beside "$RESULTS/rampart-veth-cpu.svg"
 fi
 
-{
-    echo "# Relay benchmark over veth: results"
-    echo
-    echo "Written by \`loadgen/bench-veth.sh\` on $(date -u +%Y-%m-%d) ($(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); kernel $(uname -r))."
-    echo "Per-run HTML reports and JSON files are written beside this file (not tracked)."
-    echo
-    cat "$OUT/table.md"
-    if [ -n "$picture" ]; then
-        echo
-        echo "![Relay CPU-µs per relayed packet over veth, per backend and call count](rampart-veth-cpu.svg)"
-    fi
-} >"$RESULTS/README.md"
+write_results_readme "$RESULTS/README.md" "Relay benchmark over veth: results" loadgen/bench-veth.sh \
+    "; kernel $(uname -r)" "Per-run HTML reports and JSON files are written beside this file (not tracked)." \
+    "$OUT/table.md" "$picture" "Relay CPU-µs per relayed packet over veth, per backend and call count"
 log "reports in $OUT and $RESULTS"

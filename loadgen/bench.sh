@@ -278,24 +278,15 @@ for n in $CALLS; do
         picture="$OUT/svg-$n/cmp-cpu-per-packet.svg"
     fi
 done
+shown=
 if [ -n "$picture" ]; then
     cp "$picture" "$RESULTS/rampart-vs-rtpengine.svg"
-    if command -v rsvg-convert >/dev/null 2>&1; then
-        rsvg-convert -b white -o "$RESULTS/rampart-vs-rtpengine.png" "$picture" || true
-    fi
+    png_beside "$RESULTS/rampart-vs-rtpengine.svg"
+    shown="rampart-vs-rtpengine.svg"
 fi
-{
-    echo "# Relay benchmark results"
-    echo
-    echo "Written by \`loadgen/bench.sh\` on $(date -u +%Y-%m-%d) ($(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'))."
-    echo "Per-run HTML reports, comparisons and JSON files are written beside this file (not tracked)."
-    echo
-    cat "$OUT/table.md"
-    if [ -n "$picture" ]; then
-        echo
-        echo "![Rampart vs rtpengine: CPU-µs per relayed packet](rampart-vs-rtpengine.svg)"
-    fi
-} >"$RESULTS/README.md"
+write_results_readme "$RESULTS/README.md" "Relay benchmark results" loadgen/bench.sh "" \
+    "Per-run HTML reports, comparisons and JSON files are written beside this file (not tracked)." \
+    "$OUT/table.md" "$shown" "Rampart vs rtpengine: CPU-µs per relayed packet"
 
 # ---- step search: highest call count Rampart relays with loss <= LOSS % -----
 if [ "$STEP" = 1 ]; then
