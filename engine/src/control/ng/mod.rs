@@ -50,7 +50,7 @@ use std::sync::Arc;
 use super::calls::{now_ms, LegTotals, Origin, Slot};
 use super::ng_bencode::{self as ben, Dict, Limits, Scan, Scanner, Value};
 use super::ng_call::{NgCall, NgError};
-use super::ng_state::{split_cookie, CacheKey};
+use super::ng_state::{split_cookie, CacheKey, Claim};
 use super::shared::Shared;
 use commands::{answer, delete, end_unborn, list, offer, query};
 use request::{cut, parse_request, shown, Request, MAX_REASON_BYTES, MAX_WARNINGS};
@@ -156,9 +156,13 @@ impl NgState {
         }
         let now = now_ms();
         let key = self.cache_key(src, cookie, body);
-        if let Some(r) = self.cached_or_claim(&key, now) {
-            self.counters.cached.fetch_add(1, Ordering::Relaxed);
-            return Some(r);
+        match self.cached_or_claim(&key, now) {
+            Claim::Cached(r) => {
+                self.counters.cached.fetch_add(1, Ordering::Relaxed);
+                return Some(r);
+            }
+            Claim::Busy => return None,
+            Claim::Mine => {}
         }
         // Unmarks the request also if handling it panics.
         struct InFlight<'a> {

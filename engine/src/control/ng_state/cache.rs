@@ -28,6 +28,9 @@ pub(crate) struct Cache {
     pub(crate) replies: HashMap<CacheKey, (u64, Vec<u8>)>,
     /// Requests being handled: a retransmission of one waits for its reply.
     pub(crate) in_flight: HashSet<CacheKey>,
+    /// Retransmissions waiting for their original's reply (each holds a
+    /// request slot), at most [`MAX_RETRANSMIT_WAITERS`].
+    pub(crate) waiting: usize,
     pub(crate) order: VecDeque<(u64, CacheKey)>,
     /// Bytes held (see [`CacheKey::cost`]), at most `budget`.
     pub(crate) bytes: usize,
@@ -84,6 +87,11 @@ impl Cache {
     }
 }
 
+/// Retransmissions that may wait at once for the reply of a request in
+/// flight; more are dropped unanswered (their sender retransmits again and
+/// gets the cached reply), so duplicates cannot hold every request slot.
+pub(crate) const MAX_RETRANSMIT_WAITERS: usize = 16;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +101,7 @@ mod tests {
         let mut c = Cache {
             replies: HashMap::new(),
             in_flight: HashSet::new(),
+            waiting: 0,
             order: VecDeque::new(),
             bytes: 0,
             budget: 10_000,

@@ -18,7 +18,18 @@ use std::time::{Duration, Instant};
 use super::calls::{CallStore, LegTotals, Origin};
 use super::ng_bencode::Limits;
 use crate::cidr::Cidr;
-pub(crate) use cache::{Cache, CacheKey};
+pub(crate) use cache::{Cache, CacheKey, MAX_RETRANSMIT_WAITERS};
+
+/// What [`NgState::cached_or_claim`] found.
+pub(crate) enum Claim {
+    /// The reply, from the cache.
+    Cached(Vec<u8>),
+    /// The request is this caller's to handle.
+    Mine,
+    /// The same request is in flight and enough copies already wait for
+    /// it: drop this one unanswered.
+    Busy,
+}
 
 /// How long a retransmission waits for the original request's reply.
 const RETRANSMIT_WAIT: Duration = Duration::from_secs(6);
@@ -141,6 +152,7 @@ impl NgState {
             cache: Mutex::new(Cache {
                 replies: HashMap::new(),
                 in_flight: HashSet::new(),
+                waiting: 0,
                 order: VecDeque::new(),
                 bytes: 0,
                 budget: cfg.reply_cache_bytes,
@@ -180,28 +192,40 @@ impl NgState {
     /// The cached reply to `key`, waiting (bounded) while the same request
     /// is being handled; or `None` after registering `key` as in flight
     /// (the caller then handles it and must call [`NgState::done`]).
-    pub(crate) fn cached_or_claim(&self, key: &CacheKey, now: u64) -> Option<Vec<u8>> {
+    pub(crate) fn cached_or_claim(&self, key: &CacheKey, now: u64) -> Claim {
         let deadline = Instant::now() + RETRANSMIT_WAIT;
         let mut c = self.cache();
-        loop {
+        let mut waiting = false;
+        let claim = loop {
             if let Some(r) = c.get(key, now) {
-                return Some(r.clone());
+                break Claim::Cached(r.clone());
             }
             if c.in_flight.insert(key.clone()) {
-                return None;
+                break Claim::Mine;
+            }
+            if !waiting {
+                if c.waiting >= MAX_RETRANSMIT_WAITERS {
+                    return Claim::Busy;
+                }
+                c.waiting += 1;
+                waiting = true;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 // The original is stuck: answer the retransmission by
                 // handling it too (the command is idempotent per call).
-                return None;
+                break Claim::Mine;
             }
             c = self
                 .cache_done
                 .wait_timeout(c, left)
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
+        };
+        if waiting {
+            c.waiting -= 1;
         }
+        claim
     }
 
     /// Ends the in-flight mark of `key`, caching `reply` if given.
