@@ -316,6 +316,43 @@ pub struct StoreConfig {
     pub previous_kek_file: Option<std::path::PathBuf>,
     /// Its id.
     pub previous_kek_id: u32,
+    /// This node's name among the nodes sharing the store (stable across
+    /// restarts: a node that comes back under its name takes its calls
+    /// back at once); empty: the host name.
+    pub node_id: String,
+    /// `active` (takes new calls and adopts the calls of nodes that died)
+    /// or `standby` (only adopts).
+    pub role: HaRole,
+    /// How often the node writes its heartbeat, ms.
+    pub heartbeat_ms: u64,
+    /// A node whose heartbeat has not moved for this long (seen while
+    /// connected to the store the whole time) is dead, and its calls are
+    /// adopted, ms.
+    pub dead_after_ms: u64,
+    /// How often media checkpoints (ROC, highest indexes, SRTCP index) are
+    /// read from the workers and written when they changed, ms.
+    pub checkpoint_ms: u64,
+}
+
+/// A node's part in a set of nodes sharing a store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HaRole {
+    /// Takes new calls; adopts the calls of dead nodes.
+    #[default]
+    Active,
+    /// Refuses new calls; adopts the calls of dead nodes.
+    Standby,
+}
+
+impl HaRole {
+    /// The name in config, `/health` and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HaRole::Active => "active",
+            HaRole::Standby => "standby",
+        }
+    }
 }
 
 impl Default for StoreConfig {
@@ -327,6 +364,11 @@ impl Default for StoreConfig {
             kek_id: 1,
             previous_kek_file: None,
             previous_kek_id: 0,
+            node_id: String::new(),
+            role: HaRole::Active,
+            heartbeat_ms: 250,
+            dead_after_ms: 1500,
+            checkpoint_ms: 1000,
         }
     }
 }
@@ -342,6 +384,14 @@ impl StoreConfig {
         }
         if self.previous_kek_file.is_some() && self.previous_kek_id == self.kek_id {
             return Err("store.previous_kek_id must differ from store.kek_id".into());
+        }
+        if self.heartbeat_ms == 0 || self.dead_after_ms < 2 * self.heartbeat_ms {
+            return Err(
+                "store.heartbeat_ms must be > 0 and store.dead_after_ms at least twice it".into(),
+            );
+        }
+        if self.checkpoint_ms == 0 {
+            return Err("store.checkpoint_ms must be > 0".into());
         }
         Ok(())
     }

@@ -282,6 +282,14 @@ fn parse_backend(s: &str) -> Result<BackendKind, String> {
     }
 }
 
+fn parse_ha_role(s: &str) -> Result<rampart::config::HaRole, String> {
+    match s {
+        "active" => Ok(rampart::config::HaRole::Active),
+        "standby" => Ok(rampart::config::HaRole::Standby),
+        _ => Err(format!("unknown role {s:?}: use active or standby")),
+    }
+}
+
 fn parse_xdp_attach(s: &str) -> Result<rampart::dataplane::XdpAttach, String> {
     use rampart::dataplane::XdpAttach;
     match s {
@@ -332,6 +340,14 @@ struct RunArgs {
     /// The state store's key-encryption key file (64 hex digits, 0600).
     #[arg(long, env = "RAMPART_STORE_KEK_FILE")]
     store_kek_file: Option<std::path::PathBuf>,
+    /// This node's name among the nodes sharing the store (default: the
+    /// host name).
+    #[arg(long, env = "RAMPART_NODE_ID")]
+    node_id: Option<String>,
+    /// active (takes new calls) or standby (only adopts calls of dead
+    /// nodes).
+    #[arg(long, env = "RAMPART_ROLE", value_parser = parse_ha_role)]
+    role: Option<rampart::config::HaRole>,
     /// AF_XDP attach mode: auto, native or generic.
     #[arg(long, env = "RAMPART_XDP_ATTACH", value_parser = parse_xdp_attach)]
     xdp_attach: Option<rampart::dataplane::XdpAttach>,
@@ -410,6 +426,12 @@ impl RunArgs {
         }
         if let Some(v) = self.store_kek_file.clone() {
             c.store.kek_file = Some(v);
+        }
+        if let Some(v) = self.node_id.clone() {
+            c.store.node_id = v;
+        }
+        if let Some(v) = self.role {
+            c.store.role = v;
         }
         if let Some(v) = self.xdp_attach {
             c.dataplane.xdp_attach = v;
