@@ -268,3 +268,142 @@ proptest! {
         }
     }
 }
+
+/// The index of an SRTCP packet (the 31 bits after the E flag).
+fn srtcp_index(pkt: &[u8], suite: Suite) -> u32 {
+    let tag = suite.srtcp_tag_len();
+    let at = if suite.params().cipher == rampart::srtp::CipherKind::AesGcm {
+        pkt.len() - 4
+    } else {
+        pkt.len() - tag - 4
+    };
+    u32::from_be_bytes(pkt[at..at + 4].try_into().unwrap()) & 0x7fff_ffff
+}
+
+// A node that takes a call over resumes each stream from the other node's
+// checkpoint (issue #13): across the ROC wrap the receiver keeps
+// authenticating, the sender never protects an index at or below the
+// checkpoint again, and SRTCP jumps ahead by the margin.
+#[test]
+fn a_stream_resumed_from_a_checkpoint_continues_across_the_roc_wrap() {
+    for suite in SUITES {
+        let (mut old_tx, mut phone_rx) = (ctx(suite), ctx(suite));
+        for seq in 65_000u16..=65_500 {
+            let p = protect_rtp(&mut old_tx, SSRC, seq, b"before").unwrap();
+            let mut p = p.clone();
+            phone_rx.unprotect_rtp(&mut p).unwrap();
+        }
+        let mut sent_rtcp = Vec::new();
+        for _ in 0..3 {
+            let p = protect_rtcp(&mut old_tx, SSRC, b"report").unwrap();
+            sent_rtcp.push(srtcp_index(&p, suite));
+            phone_rx.unprotect_rtcp(&mut p.clone()).unwrap();
+        }
+        let cp = old_tx.checkpoint();
+        assert_eq!(cp.len(), 1);
+        assert_eq!(cp[0].rtp_highest, Some(65_500));
+        assert!(cp[0].sent);
+
+        // A fresh context under the same key, resumed: what a restored
+        // stream without the checkpoint would do is the old failure
+        // (ROC 0 after the wrap), so check both.
+        let mut new_tx = ctx(suite);
+        new_tx.resume(&cp, 100).unwrap();
+        for seq in [65_400u16, 65_500] {
+            assert!(
+                protect_rtp(&mut new_tx, SSRC, seq, b"again").is_err(),
+                "{suite:?}: index {seq} protected twice"
+            );
+        }
+        for seq in (65_501u32..=65_535).chain(0..200) {
+            let p = protect_rtp(&mut new_tx, SSRC, seq as u16, b"after").unwrap();
+            phone_rx
+                .unprotect_rtp(&mut p.clone())
+                .unwrap_or_else(|e| panic!("{suite:?}: seq {seq} after the resume: {e}"));
+        }
+        assert_eq!(new_tx.roc(SSRC), Some(1));
+        let p = protect_rtcp(&mut new_tx, SSRC, b"report").unwrap();
+        let idx = srtcp_index(&p, suite);
+        assert!(idx >= sent_rtcp[2] + 100, "{suite:?}: SRTCP index {idx}");
+        phone_rx.unprotect_rtcp(&mut p.clone()).unwrap();
+
+        // Without the checkpoint, the same fresh context starts at ROC 0
+        // and the phone refuses what it sends after the wrap.
+        let mut naive = ctx(suite);
+        let p = protect_rtp(&mut naive, SSRC, 300, b"naive").unwrap();
+        assert!(phone_rx.unprotect_rtp(&mut p.clone()).is_err());
+    }
+}
+
+// The receiving side of a takeover: a resumed inbound context accepts the
+// phone's next packets across the wrap and refuses everything the old
+// context had accepted, RTP and SRTCP.
+#[test]
+fn a_resumed_receiver_refuses_what_the_old_one_accepted() {
+    for suite in SUITES {
+        let (mut phone_tx, mut old_rx) = (ctx(suite), ctx(suite));
+        let mut seen = Vec::new();
+        for seq in 65_400u16..=65_530 {
+            let p = protect_rtp(&mut phone_tx, SSRC, seq, b"x").unwrap();
+            old_rx.unprotect_rtp(&mut p.clone()).unwrap();
+            seen.push(p);
+        }
+        let r = protect_rtcp(&mut phone_tx, SSRC, b"r").unwrap();
+        old_rx.unprotect_rtcp(&mut r.clone()).unwrap();
+        let mut new_rx = ctx(suite);
+        new_rx.resume(&old_rx.checkpoint(), 100).unwrap();
+        for p in seen.iter().rev().take(100) {
+            assert!(
+                new_rx.unprotect_rtp(&mut p.clone()).is_err(),
+                "{suite:?}: replay"
+            );
+        }
+        assert!(
+            new_rx.unprotect_rtcp(&mut r.clone()).is_err(),
+            "{suite:?}: SRTCP replay"
+        );
+        for seq in (65_531u32..=65_535).chain(0..50) {
+            let p = protect_rtp(&mut phone_tx, SSRC, seq as u16, b"y").unwrap();
+            new_rx.unprotect_rtp(&mut p.clone()).unwrap();
+        }
+        let r = protect_rtcp(&mut phone_tx, SSRC, b"r").unwrap();
+        new_rx.unprotect_rtcp(&mut r.clone()).unwrap();
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    // Wherever the checkpoint is taken (any ROC, any sequence number), a
+    // sender resumed from it never reuses an index the old sender used
+    // after it, up to the margin, and the phone accepts what it sends.
+    #[test]
+    fn resumed_senders_never_reuse_an_index(
+        roc in 0u32..4, start in any::<u16>(), before in 1usize..300, lag in 0usize..200,
+    ) {
+        let suite = Suite::AesCm128HmacSha1_80;
+        let (mut old_tx, mut phone_rx) = (ctx(suite), ctx(suite));
+        old_tx.set_roc(SSRC, roc).unwrap();
+        phone_rx.set_roc(SSRC, roc).unwrap();
+        let mut seq = start;
+        let mut used = std::collections::HashSet::new();
+        let mut cp = None;
+        for i in 0..before + lag {
+            if i == before {
+                cp = Some(old_tx.checkpoint());
+            }
+            let p = protect_rtp(&mut old_tx, SSRC, seq, b"o").unwrap();
+            phone_rx.unprotect_rtp(&mut p.clone()).unwrap();
+            used.insert(seq);
+            seq = seq.wrapping_add(1);
+        }
+        let cp = cp.unwrap_or_else(|| old_tx.checkpoint());
+        let mut new_tx = ctx(suite);
+        new_tx.resume(&cp, 1000).unwrap();
+        // The phone keeps counting from where it was.
+        for _ in 0..100 {
+            let p = protect_rtp(&mut new_tx, SSRC, seq, b"n").unwrap();
+            prop_assert!(phone_rx.unprotect_rtp(&mut p.clone()).is_ok());
+            seq = seq.wrapping_add(1);
+        }
+    }
+}

@@ -21,8 +21,8 @@ pub mod replay;
 pub mod suite;
 
 pub use context::{
-    stream_state_bytes, Context, ContextStats, Policy, SsrcPolicy, DEFAULT_MAX_STREAMS, MAX_KEYS,
-    MAX_STREAM_STATE_BYTES,
+    stream_state_bytes, Context, ContextStats, Policy, SsrcPolicy, StreamCheckpoint,
+    DEFAULT_MAX_STREAMS, MAX_KEYS, MAX_STREAM_STATE_BYTES,
 };
 pub use keys::{MasterKey, MAX_MKI_LEN, SRTCP_KEY_LIFETIME_MAX, SRTP_KEY_LIFETIME_MAX};
 pub use replay::{ReplayWindow, DEFAULT_REPLAY_WINDOW, MAX_REPLAY_WINDOW, MIN_REPLAY_WINDOW};

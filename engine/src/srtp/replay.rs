@@ -121,6 +121,14 @@ impl ReplayWindow {
         self.bits.fill(0);
     }
 
+    /// Restarts the window at `index` with every index at or below it
+    /// counted as seen: how a stream resumes from a checkpoint written
+    /// elsewhere (the indexes behind the checkpoint are spent there).
+    pub fn resume_at(&mut self, index: u64) {
+        self.highest = Some(index);
+        self.bits.fill(!0);
+    }
+
     /// Restarts the window as if `index` had just been received.
     pub fn reset_to(&mut self, index: u64) {
         self.reset();
@@ -191,6 +199,22 @@ mod tests {
         w.accept(10_000);
         assert!(w.check(9_999).is_ok());
         assert_eq!(w.check(10_000), Err(Error::Replayed));
+    }
+
+    #[test]
+    fn a_resumed_window_refuses_everything_up_to_its_base() {
+        let mut w = ReplayWindow::new(128);
+        w.resume_at(70_000);
+        for i in 69_873..=70_000 {
+            assert_eq!(w.check(i), Err(Error::Replayed), "{i}");
+        }
+        assert_eq!(w.check(69_000), Err(Error::TooOld));
+        w.check(70_001).unwrap();
+        w.accept(70_005);
+        for i in 70_001..70_005 {
+            assert!(w.check(i).is_ok(), "{i} is new after the resume");
+        }
+        assert_eq!(w.check(70_000), Err(Error::Replayed));
     }
 
     #[test]

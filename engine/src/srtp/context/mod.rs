@@ -22,6 +22,7 @@ pub use policy::{
     stream_state_bytes, Policy, SsrcPolicy, DEFAULT_MAX_STREAMS, MAX_KEYS, MAX_STREAM_STATE_BYTES,
 };
 pub use stats::ContextStats;
+pub use streams::StreamCheckpoint;
 
 use kdr::KdrCache;
 use master_keys::KeySlot;

@@ -62,6 +62,22 @@ impl Stream {
     }
 }
 
+/// Where one SSRC's stream stands: what another node needs to continue it
+/// under the same keys without reusing an index (a media checkpoint).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StreamCheckpoint {
+    /// The stream's SSRC.
+    pub ssrc: u32,
+    /// Highest SRTP index protected or accepted (ROC in the upper 32 bits).
+    pub rtp_highest: Option<u64>,
+    /// Highest SRTCP index accepted (receive).
+    pub rtcp_highest: Option<u64>,
+    /// Next SRTCP index to send.
+    pub rtcp_next: u32,
+    /// Whether the stream protected packets (sending side).
+    pub sent: bool,
+}
+
 /// A hasher for SSRC keys: one multiply. Streams are only created for
 /// packets that authenticated (or by the owner), so the keys are not chosen
 /// by an unauthenticated attacker.
@@ -144,6 +160,60 @@ impl Context {
     pub fn rtcp_index(&self, ssrc: u32) -> Option<u32> {
         let i = *self.by_ssrc.get(&ssrc)?;
         Some(self.streams[i].rtcp_next)
+    }
+
+    /// Where every stream of this context stands (see
+    /// [`StreamCheckpoint`]).
+    pub fn checkpoint(&self) -> Vec<StreamCheckpoint> {
+        self.streams
+            .iter()
+            .map(|s| StreamCheckpoint {
+                ssrc: s.ssrc,
+                rtp_highest: s
+                    .rtp
+                    .highest()
+                    .or((s.initial_roc != 0).then(|| (s.initial_roc as u64) << 16)),
+                rtcp_highest: s.rtcp.highest(),
+                rtcp_next: s.rtcp_next,
+                sent: s.sent,
+            })
+            .collect()
+    }
+
+    /// Continues streams from checkpoints written by another context under
+    /// the same keys (a node that took the call over). Every index at or
+    /// below a checkpoint counts as used: the receive windows refuse them
+    /// as replays and the sender never protects them again. The next SRTCP
+    /// index jumps `rtcp_margin` ahead of the checkpoint, past any index
+    /// the other context may have sent after writing it.
+    pub fn resume(
+        &mut self,
+        checkpoints: &[StreamCheckpoint],
+        rtcp_margin: u32,
+    ) -> Result<(), Error> {
+        for cp in checkpoints {
+            let i = self.stream_or_create(cp.ssrc)?;
+            let s = &mut self.streams[i];
+            if let Some(h) = cp.rtp_highest {
+                if h >= 1 << 48 {
+                    return Err(Error::InvalidConfig("SRTP index is 48 bits"));
+                }
+                if s.rtp.highest().is_none_or(|mine| mine < h) {
+                    s.rtp.resume_at(h);
+                }
+            }
+            if let Some(h) = cp.rtcp_highest {
+                if s.rtcp.highest().is_none_or(|mine| mine < h) {
+                    s.rtcp.resume_at(h);
+                }
+            }
+            let next = cp.rtcp_next.saturating_add(rtcp_margin).min(0x7fff_ffff);
+            if cp.rtcp_next > 0 || cp.sent {
+                s.rtcp_next = s.rtcp_next.max(next);
+            }
+            s.sent |= cp.sent;
+        }
+        Ok(())
     }
 
     #[inline]
