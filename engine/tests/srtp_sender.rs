@@ -407,3 +407,24 @@ proptest! {
         }
     }
 }
+
+// A stream the old context started after its last checkpoint is not in
+// the checkpoint: the resumed context still starts its SRTCP past the
+// margin, so no SRTCP index the old one may have used comes again.
+#[test]
+fn a_stream_missing_from_the_checkpoint_starts_srtcp_past_the_margin() {
+    let suite = Suite::AesCm128HmacSha1_80;
+    let mut old_tx = ctx(suite);
+    let cp = old_tx.checkpoint();
+    let mut used = Vec::new();
+    for _ in 0..5 {
+        used.push(srtcp_index(
+            &protect_rtcp(&mut old_tx, 0xabcd, b"late").unwrap(),
+            suite,
+        ));
+    }
+    let mut new_tx = ctx(suite);
+    new_tx.resume(&cp, 500).unwrap();
+    let idx = srtcp_index(&protect_rtcp(&mut new_tx, 0xabcd, b"late").unwrap(), suite);
+    assert!(idx >= 500 && !used.contains(&idx), "{idx} vs {used:?}");
+}

@@ -4,101 +4,15 @@
 
 mod support;
 
-use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rampart::control::store::redis::RedisStore;
 use rampart::control::store::seal::{Kek, Keyring};
 use rampart::control::store::{self, EventId, EventKind, StateStore};
 use serde_json::json;
 
-/// A redis-server of this test's own, persisting to `dir` (append-only
-/// file, fsync on every write).
-struct Redis {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Redis {
-    fn start(dir: &Path, port: u16) -> Redis {
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ])
-            .arg("--dir")
-            .arg(dir)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server (scripts/test installs it)");
-        let r = Redis {
-            child,
-            port,
-            dir: dir.to_path_buf(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        r
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// Every byte Redis keeps on disk: the append-only files and a fresh
-    /// RDB dump.
-    fn disk_bytes(&self) -> Vec<u8> {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string(), "SAVE"])
-            .output()
-            .expect("redis-cli");
-        assert!(out.status.success());
-        let mut all = Vec::new();
-        for e in walk(&self.dir) {
-            all.extend(std::fs::read(e).unwrap_or_default());
-        }
-        all
-    }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::redis::{free_port, Redis};
 
 fn keyring() -> Keyring {
     Keyring::new(Kek::new(1, [0x42; 32]), Vec::new())
@@ -112,9 +26,9 @@ fn sealed_calls_and_their_log_survive_a_redis_restart() {
     let st = RedisStore::new(&redis.url(), "rampart-test").unwrap();
     let keys = keyring();
     for id in ["a", "b", "c"] {
-        store::save_call(&st, &keys, id, &json!({"call_id": id, "n": 1})).unwrap();
+        store::save_call(&st, &keys, id, &json!({"call_id": id, "n": 1}), "t/1").unwrap();
     }
-    st.delete_call("b").unwrap();
+    st.delete_call("b", "t/1").unwrap();
     let log = st.events_after(&EventId::default(), 100).unwrap();
     let seen: Vec<(&str, EventKind)> = log.iter().map(|e| (e.call_id.as_str(), e.kind)).collect();
     assert_eq!(
@@ -140,7 +54,7 @@ fn sealed_calls_and_their_log_survive_a_redis_restart() {
     assert_eq!(calls[0].1["call_id"], "a");
     assert_eq!(calls[1].1["call_id"], "c");
     assert_eq!(st.events_after(&EventId::default(), 100).unwrap(), log);
-    store::save_call(&st, &keys, "d", &json!({"call_id": "d"})).unwrap();
+    store::save_call(&st, &keys, "d", &json!({"call_id": "d"}), "t/1").unwrap();
     assert_eq!(st.events_after(&log[3].id, 100).unwrap().len(), 1);
     drop(redis);
 }
@@ -167,7 +81,7 @@ fn the_store_holds_no_key_bytes() {
     let snapshot = slot
         .command(|r| r.snapshot().unwrap())
         .expect("the call runs");
-    store::save_call(&st, &keys, "keyed", &snapshot).unwrap();
+    store::save_call(&st, &keys, "keyed", &snapshot, "t/1").unwrap();
     // Every key the node issued for the call, as raw bytes and as text.
     let mut secrets: Vec<Vec<u8>> = Vec::new();
     for leg in answer["legs"].as_array().unwrap() {
@@ -254,13 +168,16 @@ fn a_node_writes_call_state_before_it_answers() {
     let stored = store::load_calls(&st, &keys).unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].0, "stored-call");
-    assert_eq!(stored[0].1["tags"][0], "tag-a");
+    assert_eq!(stored[0].1["call"]["tags"][0], "tag-a");
     ok(&ng.req(&items(
         "answer",
         &sdp(1, &[m_lines("audio", "RTP/AVP", "0", &b_rtp, &b_rtcp)]),
     )));
     let stored = store::load_calls(&st, &keys).unwrap();
-    assert_eq!(stored[0].1["tags"][1], "tag-b", "the answer is stored too");
+    assert_eq!(
+        stored[0].1["call"]["tags"][1], "tag-b",
+        "the answer is stored too"
+    );
     // A query changes nothing and writes nothing.
     let before = st.events_after(&EventId::default(), 100).unwrap().len();
     ok(&ng.req(&[("command", s("query")), ("call-id", s("stored-call"))]));

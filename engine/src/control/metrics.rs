@@ -275,8 +275,69 @@ fn store(out: &mut Exposition, s: &Shared) {
             ("written", &p.written),
             ("removed", &p.removed),
             ("failed", &p.failed),
+            ("fenced", &p.fenced_writes),
         ]
         .map(|(r, a)| (r, load(a))),
+    );
+    let Some(h) = &s.ha else { return };
+    let v = h.health();
+    out.single(
+        "rampart_store_connected",
+        "gauge",
+        "1 while the state store answers the node's heartbeats.",
+        u8::from(v["store_connected"].as_bool().unwrap_or(false)),
+    );
+    out.single(
+        "rampart_ha_draining",
+        "gauge",
+        "1 while the node drains (refuses new calls, hands its calls off).",
+        u8::from(h.draining.load(Ordering::Relaxed)),
+    );
+    let peers = v["peers"].as_array().cloned().unwrap_or_default();
+    out.labelled(
+        "rampart_ha_peer_alive",
+        "gauge",
+        "1 while another node's heartbeat moves, by node id.",
+        "node",
+        peers.iter().map(|p| {
+            (
+                p["node_id"].as_str().unwrap_or("").to_string(),
+                u8::from(p["alive"].as_bool().unwrap_or(false)),
+            )
+        }),
+    );
+    out.labelled(
+        "rampart_ha_calls_total",
+        "counter",
+        "Calls taken over from other nodes, takeovers that failed, calls dropped because \
+         another node owns them, calls handed off by a drain.",
+        "event",
+        [
+            ("adopted", &h.adopted),
+            ("adopt_failed", &h.adopt_failed),
+            ("dropped_fenced", &h.dropped_fenced),
+            ("handed_off", &h.handed_off),
+        ]
+        .map(|(r, a)| (r, load(a))),
+    );
+    out.labelled(
+        "rampart_ha_media_checkpoints_total",
+        "counter",
+        "Media checkpoints (ROC, highest indexes, SRTCP index) written, and writes that failed.",
+        "result",
+        [("written", &h.media_written), ("failed", &h.media_failed)].map(|(r, a)| (r, load(a))),
+    );
+    out.single(
+        "rampart_ha_heartbeat_failures_total",
+        "counter",
+        "Heartbeats the state store did not take.",
+        load(&h.heartbeat_failed),
+    );
+    out.single(
+        "rampart_ha_last_takeover_ms",
+        "gauge",
+        "From the last heartbeat seen of a dead node to its call running here, for the last takeover.",
+        load(&h.last_takeover_ms),
     );
 }
 

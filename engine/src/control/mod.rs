@@ -29,6 +29,7 @@
 pub mod api;
 pub mod calls;
 pub mod embedded;
+pub mod ha;
 pub mod keys;
 pub mod metrics;
 pub mod ng;

@@ -122,6 +122,7 @@ pub struct NodeHandle {
     server: Option<JoinHandle<()>>,
     reaper: Option<JoinHandle<()>>,
     ng: Option<super::ng::NgServers>,
+    ha: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Node {
@@ -238,6 +239,21 @@ impl Node {
             }
         });
         let reaper = runtime.spawn(reaper(shared.clone(), stop_rx));
+        let ha = match &shared.ha {
+            Some(h) => {
+                // This node's own calls from an earlier life, and calls
+                // handed off or orphaned, come back before it serves.
+                h.tick(&shared);
+                match h.spawn(shared.clone()) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot start the takeover loop");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
         log_started(&shared, &info, api_addr);
         Ok(NodeHandle {
             runtime: Some(runtime),
@@ -247,6 +263,7 @@ impl Node {
             server: Some(server),
             reaper: Some(reaper),
             ng,
+            ha,
         })
     }
 }
@@ -293,6 +310,9 @@ fn shared_state(
         .map(|p| p as Arc<dyn super::calls::CallObserver>);
     let calls = Arc::new(CallStore::with_observer(config.limits.max_calls, observer));
     let ng = super::ng_state::NgState::new(&config.ng, calls.clone());
+    let ha = persist
+        .clone()
+        .map(|p| Arc::new(super::ha::Ha::new(p, &config.store)));
     Arc::new(Shared {
         service: CallService {
             calls,
@@ -314,6 +334,7 @@ fn shared_state(
         ng,
         security: super::security::SecurityPlane::new(policy, ctl),
         persist,
+        ha,
     })
 }
 
@@ -615,6 +636,14 @@ impl NodeHandle {
         }
         if let Some(ng) = self.ng.take() {
             ng.join(&rt);
+        }
+        // The calls stay in the store: another node (or this one, started
+        // again) takes them over. A drain hands them off instead.
+        if let Some(ha) = &self.shared.ha {
+            ha.stop();
+        }
+        if let Some(t) = self.ha.take() {
+            let _ = t.join();
         }
         let dp = self
             .shared

@@ -232,6 +232,31 @@ impl PortPool {
         Err(PortError::Exhausted { address })
     }
 
+    /// Binds the pair at `rtp` exactly (RTP, and RTCP on the next port
+    /// unless `rtcp_mux`) for a call taken over from another node, and
+    /// marks it used when it lies in this pool (a pair outside the pool,
+    /// the other node's range, is only bound).
+    pub fn take_exact(&mut self, rtp: SocketAddr, rtcp_mux: bool) -> std::io::Result<BoundPorts> {
+        let bound = if rtcp_mux {
+            BoundPorts {
+                rtp: bind_udp(rtp)?,
+                rtcp: None,
+                rtp_addr: rtp,
+            }
+        } else {
+            bind_pair(rtp)?
+        };
+        if let Some(i) = self.slot_of(rtp) {
+            if let Some(pool) = self.pools.get_mut(&rtp.ip()) {
+                if !pool.used[i] {
+                    pool.used[i] = true;
+                    pool.used_count += 1;
+                }
+            }
+        }
+        Ok(bound)
+    }
+
     /// Returns the pair whose RTP port is `rtp` to the pool.
     pub fn release(&mut self, rtp: SocketAddr) {
         let Some(i) = self.slot_of(rtp) else { return };

@@ -33,6 +33,27 @@ pub struct Shared {
     pub security: super::security::SecurityPlane,
     /// The state store's writer, when `[store] url` is set.
     pub persist: Option<std::sync::Arc<super::store::persist::Persist>>,
+    /// Takeover between nodes sharing the store, when it is set.
+    pub ha: Option<std::sync::Arc<super::ha::Ha>>,
+}
+
+impl Shared {
+    /// Why this node refuses new calls now (a standby, a drain), if it
+    /// does.
+    pub fn new_call_refusal(&self) -> Option<&'static str> {
+        self.ha.as_ref().and_then(|h| h.refusal())
+    }
+
+    /// A command named `call_id`, which this node does not hold: takes it
+    /// over from the store when its owner died or handed it off. Returns
+    /// whether the call runs here now.
+    pub fn adopt_named(&self, call_id: &str) -> bool {
+        self.calls.get(call_id).is_some()
+            || self
+                .ha
+                .as_ref()
+                .is_some_and(|h| h.adopt_on_demand(self, call_id))
+    }
 }
 
 impl std::ops::Deref for Shared {

@@ -289,6 +289,17 @@ impl Table {
                 };
                 let _ = ack.try_send(r);
             }
+            Command::Checkpoint(reply) => {
+                let all = self
+                    .by_id
+                    .iter()
+                    .filter_map(|(&id, &slot)| {
+                        let c = self.calls.get(slot)?.as_ref()?;
+                        Some((id, c.state.checkpoint()))
+                    })
+                    .collect();
+                let _ = reply.try_send(all);
+            }
             Command::Shutdown => return false,
         }
         true

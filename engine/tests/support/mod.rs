@@ -6,6 +6,7 @@
 
 pub mod netns;
 pub mod ng;
+pub mod redis;
 pub mod trust;
 
 use std::path::PathBuf;

@@ -91,6 +91,7 @@ pub(super) async fn delete_call(
 /// Ends the HTTP (or librampart) call `id`; returns it with its final
 /// stats.
 pub(crate) fn delete(s: &Shared, id: &str) -> Result<Value, ApiError> {
+    crate::control::calls::blocking(|| s.adopt_named(id));
     if s.calls.get(id).is_none_or(|sl| sl.origin == Origin::Ng) {
         return Err(ApiError::unknown_call(id));
     }

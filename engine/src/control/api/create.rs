@@ -350,6 +350,13 @@ pub(crate) fn create(s: &Shared, body: CreateCall, origin: Origin) -> Result<Val
             }
         }
     }
+    if let Some(why) = s.new_call_refusal() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_accepting_calls",
+            why,
+        ));
+    }
     s.calls.admit(&id).map_err(|e| match e {
         AdmitError::Limit(n) => ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -20,6 +20,7 @@ mod create;
 mod devices;
 pub mod record;
 mod requests;
+mod restore;
 mod trust;
 mod update;
 
@@ -150,6 +151,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/ha/drain", axum::routing::post(drain))
         .route("/calls", get(list_calls).post(create_call))
         .route("/calls/{id}", get(get_call).delete(delete_call))
         .route("/calls/{id}/legs/{leg}", axum::routing::patch(patch_leg))
@@ -221,11 +223,30 @@ async fn health(State(s): State<Arc<Shared>>) -> Response {
             "written": p.written.load(Ordering::Relaxed),
             "removed": p.removed.load(Ordering::Relaxed),
             "failed": p.failed.load(Ordering::Relaxed),
+            "fenced": p.fenced_writes.load(Ordering::Relaxed),
             "last_error": p.last_error.lock().ok().and_then(|g| g.clone()),
         })),
+        "ha": s.ha.as_ref().map(|h| h.health()),
         "uptime_ms": now_ms().saturating_sub(s.started_ms),
     }))
     .into_response()
+}
+
+/// `POST /ha/drain`: refuse new calls and hand every call to the other
+/// nodes sharing the store (for an upgrade).
+async fn drain(State(s): State<Arc<Shared>>) -> Result<Response, ApiError> {
+    if s.ha.is_none() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_store",
+            "drain needs a state store ([store] url): there is no node to hand calls to",
+        ));
+    }
+    let s2 = s.clone();
+    let n = tokio::task::spawn_blocking(move || s2.ha.as_ref().map_or(0, |h| h.drain(&s2)))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    Ok(axum::Json(json!({"draining": true, "handed_off": n})).into_response())
 }
 
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {

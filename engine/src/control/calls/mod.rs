@@ -375,22 +375,12 @@ impl CallService {
         if let Some(o) = self.calls.observer() {
             o.ended(id);
         }
-        let r = call.resources();
-        for dp_id in &r.dp_ids {
-            if let Err(e) = self.with_dataplane(|dp| dp.remove_call(*dp_id)) {
-                tracing::warn!(call_id = %id, error = %e, "data plane could not remove a call");
-            }
-        }
-        for a in &r.ports {
-            self.release_port(*a);
-        }
-        for c in &r.counters {
-            self.totals.fold(c);
-        }
+        self.free(id, call);
         if let Some(reason) = reason {
             self.totals.ended(reason).fetch_add(1, Ordering::Relaxed);
             let v = call.view();
-            let packets_in: u64 = r
+            let packets_in: u64 = call
+                .resources()
                 .counters
                 .iter()
                 .map(|c| c.packets_in.load(Ordering::Relaxed))
@@ -404,6 +394,37 @@ impl CallService {
                 "call ended"
             );
         }
+    }
+
+    /// Frees what `call` holds here (data-plane calls, ports; counters
+    /// folded into the totals) without ending it in the state store.
+    fn free(&self, id: &str, call: &dyn CallRecord) {
+        let r = call.resources();
+        for dp_id in &r.dp_ids {
+            if let Err(e) = self.with_dataplane(|dp| dp.remove_call(*dp_id)) {
+                tracing::warn!(call_id = %id, error = %e, "data plane could not remove a call");
+            }
+        }
+        for a in &r.ports {
+            self.release_port(*a);
+        }
+        for c in &r.counters {
+            self.totals.fold(c);
+        }
+    }
+
+    /// Stops serving the call `id` here without ending it: its flows and
+    /// ports are freed, the state store keeps it (another node serves it,
+    /// or a drain handed it off). Returns whether there was such a call.
+    pub fn forget_call(&self, id: &str) -> bool {
+        let Some(slot) = self.calls.remove(id) else {
+            return false;
+        };
+        let Some(record) = slot.take() else {
+            return false;
+        };
+        self.free(id, record.as_ref());
+        true
     }
 
     /// Ends the call `id`: out of the store, its resources freed, the end

@@ -25,6 +25,7 @@ pub(super) fn with_ng_call<R>(
     f: impl FnOnce(&mut NgCall) -> Result<R, NgError>,
 ) -> Result<R, NgError> {
     let unknown = || NgError::new("Unknown call-id");
+    s.adopt_named(id);
     let slot = s
         .calls
         .get(id)
@@ -51,11 +52,15 @@ pub(super) fn offer_target(
     call_id: &str,
     load_limit: bool,
 ) -> Result<Result<(Arc<Slot>, bool), Dict>, NgError> {
+    s.adopt_named(call_id);
     if let Some(slot) = s.calls.get(call_id) {
         if slot.origin != Origin::Ng {
             return Err(NgError::new("call exists"));
         }
         return Ok(Ok((slot, false)));
+    }
+    if let Some(why) = s.new_call_refusal() {
+        return Err(NgError::new(why));
     }
     match s.calls.admit(call_id) {
         Ok(()) => {

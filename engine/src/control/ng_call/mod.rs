@@ -50,6 +50,7 @@ mod answer;
 mod apply;
 mod negotiate;
 mod offer;
+mod restore;
 mod sdp_media;
 
 use apply::{start_stream, stop_rejected, update_stream};

@@ -2,14 +2,21 @@
 //! changes.
 //!
 //! Layout under a prefix (default `rampart`): `{prefix}:calls` is a hash
-//! from call id to sealed state; `{prefix}:events` a stream whose entries
-//! carry `op` (`put`, `delete`) and `call`. A write updates both in one
-//! `MULTI`/`EXEC`, so the log never names a state the hash lacks.
+//! from call id to sealed state; `{prefix}:owners` from call id to the
+//! owner token of the node serving it; `{prefix}:media` from call id to
+//! its sealed media checkpoint; `{prefix}:nodes` from node id to its
+//! heartbeat record; `{prefix}:events` a stream whose entries carry `op`
+//! (`put`, `delete`, `adopt`, `release`), `call` and `node`.
+//!
+//! Every write is one Lua script, so it is atomic and fenced: the script
+//! checks the call's owner and refuses a writer that is not it (a node
+//! that was cut off while another adopted its calls), and the log never
+//! names a state the hash lacks.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{Event, EventId, EventKind, StateStore, StoreError};
+use super::{Event, EventId, EventKind, StateStore, StoreError, StoredCall};
 
 fn backend(e: redis::RedisError) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -20,8 +27,70 @@ pub struct RedisStore {
     client: redis::Client,
     conn: Mutex<Option<redis::Connection>>,
     calls: String,
+    owners: String,
+    media: String,
+    nodes: String,
     events: String,
     timeout: Duration,
+}
+
+/// Writes a state (KEYS calls, owners, events; ARGV call, sealed, me).
+const PUT: &str = r"
+local o = redis.call('HGET', KEYS[2], ARGV[1])
+if o and o ~= ARGV[3] then return 'fenced:' .. o end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return 'ok:' .. redis.call('XADD', KEYS[3], '*', 'op', 'put', 'call', ARGV[1], 'node', ARGV[3])
+";
+
+/// Removes a call (KEYS calls, owners, media, events; ARGV call, me).
+const DELETE: &str = r"
+local o = redis.call('HGET', KEYS[2], ARGV[1])
+if o and o ~= ARGV[2] then return 'fenced:' .. o end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 'ok:' .. redis.call('XADD', KEYS[4], '*', 'op', 'delete', 'call', ARGV[1], 'node', ARGV[2])
+";
+
+/// Writes a media checkpoint (KEYS owners, media; ARGV call, sealed, me).
+const MEDIA: &str = r"
+local o = redis.call('HGET', KEYS[1], ARGV[1])
+if o ~= ARGV[3] then return 'fenced:' .. (o or '') end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 'ok:'
+";
+
+/// Compare-and-set of an owner (KEYS calls, owners, events; ARGV call,
+/// expected, me): only a call whose state exists.
+const CLAIM: &str = r"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 'lost:' end
+local o = redis.call('HGET', KEYS[2], ARGV[1]) or ''
+if o ~= ARGV[2] then return 'lost:' .. o end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return 'ok:' .. redis.call('XADD', KEYS[3], '*', 'op', 'adopt', 'call', ARGV[1], 'node', ARGV[3])
+";
+
+/// Hands a call off (KEYS owners, events; ARGV call, me).
+const RELEASE: &str = r"
+local o = redis.call('HGET', KEYS[1], ARGV[1])
+if o ~= ARGV[2] then return 'lost:' .. (o or '') end
+redis.call('HSET', KEYS[1], ARGV[1], '')
+return 'ok:' .. redis.call('XADD', KEYS[2], '*', 'op', 'release', 'call', ARGV[1], 'node', ARGV[2])
+";
+
+/// A script's answer: `ok:<rest>`, `fenced:<owner>` or `lost:<owner>`.
+fn outcome(r: String) -> Result<Result<String, String>, StoreError> {
+    if let Some(rest) = r.strip_prefix("ok:") {
+        Ok(Ok(rest.to_string()))
+    } else if let Some(o) = r
+        .strip_prefix("fenced:")
+        .or_else(|| r.strip_prefix("lost:"))
+    {
+        Ok(Err(o.to_string()))
+    } else {
+        Err(StoreError::Corrupt(format!("script answered {r:?}")))
+    }
 }
 
 impl RedisStore {
@@ -33,6 +102,9 @@ impl RedisStore {
             client,
             conn: Mutex::new(None),
             calls: format!("{prefix}:calls"),
+            owners: format!("{prefix}:owners"),
+            media: format!("{prefix}:media"),
+            nodes: format!("{prefix}:nodes"),
             events: format!("{prefix}:events"),
             timeout: Duration::from_secs(2),
         })
@@ -76,44 +148,123 @@ impl RedisStore {
         }
     }
 
-    fn write(
-        &self,
-        call_id: &str,
-        kind: EventKind,
-        sealed: Option<&[u8]>,
-    ) -> Result<EventId, StoreError> {
-        let (calls, events) = (&self.calls, &self.events);
-        let (id,): (String,) = self.with(|c| {
-            let mut p = redis::pipe();
-            p.atomic();
-            match sealed {
-                Some(s) => p.cmd("HSET").arg(calls).arg(call_id).arg(s).ignore(),
-                None => p.cmd("HDEL").arg(calls).arg(call_id).ignore(),
-            };
-            p.cmd("XADD")
-                .arg(events)
-                .arg("*")
-                .arg("op")
-                .arg(kind.as_str())
-                .arg("call")
-                .arg(call_id);
-            p.query(c)
-        })?;
-        Ok(EventId(id))
+    fn eval(&self, script: &str, keys: &[&str], args: &[&[u8]]) -> Result<String, StoreError> {
+        self.with(|c| {
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(script).arg(keys.len());
+            for k in keys {
+                cmd.arg(*k);
+            }
+            for a in args {
+                cmd.arg(*a);
+            }
+            cmd.query(c)
+        })
     }
 }
 
 impl StateStore for RedisStore {
-    fn put_call(&self, call_id: &str, sealed: &[u8]) -> Result<EventId, StoreError> {
-        self.write(call_id, EventKind::Put, Some(sealed))
+    fn put_call(&self, call_id: &str, sealed: &[u8], owner: &str) -> Result<EventId, StoreError> {
+        let keys = [self.calls.as_str(), &self.owners, &self.events];
+        let r = self.eval(PUT, &keys, &[call_id.as_bytes(), sealed, owner.as_bytes()])?;
+        outcome(r)?.map(EventId).map_err(StoreError::Fenced)
     }
 
-    fn delete_call(&self, call_id: &str) -> Result<EventId, StoreError> {
-        self.write(call_id, EventKind::Delete, None)
+    fn delete_call(&self, call_id: &str, owner: &str) -> Result<EventId, StoreError> {
+        let keys = [self.calls.as_str(), &self.owners, &self.media, &self.events];
+        let r = self.eval(DELETE, &keys, &[call_id.as_bytes(), owner.as_bytes()])?;
+        outcome(r)?.map(EventId).map_err(StoreError::Fenced)
+    }
+
+    fn put_media(&self, items: &[(String, Vec<u8>)], owner: &str) -> Vec<Result<(), StoreError>> {
+        if items.is_empty() {
+            return Vec::new();
+        }
+        // One round trip for every call's checkpoint.
+        let answers: Result<Vec<String>, StoreError> = self.with(|c| {
+            let mut p = redis::pipe();
+            for (id, sealed) in items {
+                p.cmd("EVAL")
+                    .arg(MEDIA)
+                    .arg(2)
+                    .arg(&self.owners)
+                    .arg(&self.media)
+                    .arg(id)
+                    .arg(sealed.as_slice())
+                    .arg(owner);
+            }
+            p.query(c)
+        });
+        match answers {
+            Ok(v) => v
+                .into_iter()
+                .map(|r| outcome(r)?.map(|_| ()).map_err(StoreError::Fenced))
+                .collect(),
+            Err(e) => items
+                .iter()
+                .map(|_| Err(StoreError::Backend(e.to_string())))
+                .collect(),
+        }
+    }
+
+    fn load_call(&self, call_id: &str) -> Result<StoredCall, StoreError> {
+        let (state, media, owner): (Option<Vec<u8>>, Option<Vec<u8>>, Option<String>) =
+            self.with(|c| {
+                redis::pipe()
+                    .cmd("HGET")
+                    .arg(&self.calls)
+                    .arg(call_id)
+                    .cmd("HGET")
+                    .arg(&self.media)
+                    .arg(call_id)
+                    .cmd("HGET")
+                    .arg(&self.owners)
+                    .arg(call_id)
+                    .query(c)
+            })?;
+        Ok(StoredCall {
+            state,
+            media,
+            owner,
+        })
     }
 
     fn load_calls(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         self.with(|c| redis::cmd("HGETALL").arg(&self.calls).query(c))
+    }
+
+    fn owners(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.with(|c| redis::cmd("HGETALL").arg(&self.owners).query(c))
+    }
+
+    fn claim(&self, call_id: &str, expected: &str, me: &str) -> Result<bool, StoreError> {
+        let keys = [self.calls.as_str(), &self.owners, &self.events];
+        let r = self.eval(
+            CLAIM,
+            &keys,
+            &[call_id.as_bytes(), expected.as_bytes(), me.as_bytes()],
+        )?;
+        Ok(outcome(r)?.is_ok())
+    }
+
+    fn release(&self, call_id: &str, me: &str) -> Result<bool, StoreError> {
+        let keys = [self.owners.as_str(), &self.events];
+        let r = self.eval(RELEASE, &keys, &[call_id.as_bytes(), me.as_bytes()])?;
+        Ok(outcome(r)?.is_ok())
+    }
+
+    fn heartbeat(&self, node_id: &str, info: &str) -> Result<(), StoreError> {
+        self.with(|c| {
+            redis::cmd("HSET")
+                .arg(&self.nodes)
+                .arg(node_id)
+                .arg(info)
+                .query::<()>(c)
+        })
+    }
+
+    fn nodes(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.with(|c| redis::cmd("HGETALL").arg(&self.nodes).query(c))
     }
 
     fn events_after(&self, after: &EventId, max: usize) -> Result<Vec<Event>, StoreError> {
@@ -138,6 +289,8 @@ impl StateStore for RedisStore {
                 let kind = match get("op").as_deref() {
                     Some("put") => EventKind::Put,
                     Some("delete") => EventKind::Delete,
+                    Some("adopt") => EventKind::Adopt,
+                    Some("release") => EventKind::Release,
                     other => return Err(StoreError::Corrupt(format!("event {id}: op {other:?}"))),
                 };
                 let call_id = get("call")

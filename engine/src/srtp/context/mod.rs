@@ -39,6 +39,9 @@ pub struct Context {
     mki_len: usize,
     ssrc_policy: SsrcPolicy,
     window: usize,
+    /// The SRTCP index a new stream starts at (0; further on for a
+    /// context that continues another's, see `resume`).
+    rtcp_start: u32,
     kdr_shift: Option<u32>,
     max_streams: usize,
     encrypt_rtp: bool,
@@ -132,6 +135,7 @@ impl Context {
             mki_len,
             ssrc_policy: ssrc,
             window: replay_window,
+            rtcp_start: 0,
             kdr_shift,
             max_streams,
             encrypt_rtp,

@@ -172,7 +172,7 @@ impl Context {
                 rtp_highest: s
                     .rtp
                     .highest()
-                    .or((s.initial_roc != 0).then(|| (s.initial_roc as u64) << 16)),
+                    .or((s.initial_roc != 0).then_some((s.initial_roc as u64) << 16)),
                 rtcp_highest: s.rtcp.highest(),
                 rtcp_next: s.rtcp_next,
                 sent: s.sent,
@@ -186,11 +186,16 @@ impl Context {
     /// as replays and the sender never protects them again. The next SRTCP
     /// index jumps `rtcp_margin` ahead of the checkpoint, past any index
     /// the other context may have sent after writing it.
+    ///
+    /// A stream the other context started after its checkpoint is not in
+    /// it: every stream this context creates from now on starts its SRTCP
+    /// index at `rtcp_margin` (RTP indexes come from the packets).
     pub fn resume(
         &mut self,
         checkpoints: &[StreamCheckpoint],
         rtcp_margin: u32,
     ) -> Result<(), Error> {
+        self.rtcp_start = self.rtcp_start.max(rtcp_margin.min(0x7fff_ffff));
         for cp in checkpoints {
             let i = self.stream_or_create(cp.ssrc)?;
             let s = &mut self.streams[i];
@@ -241,7 +246,9 @@ impl Context {
     pub(super) fn insert_stream(&mut self, ssrc: u32) -> Result<usize, Error> {
         self.may_create(ssrc)?;
         let i = self.streams.len();
-        self.streams.push(Stream::new(ssrc, self.window));
+        let mut stream = Stream::new(ssrc, self.window);
+        stream.rtcp_next = self.rtcp_start;
+        self.streams.push(stream);
         self.by_ssrc.insert(ssrc, i);
         self.last = i;
         Ok(i)

@@ -1,0 +1,622 @@
+//! Takeover: nodes sharing a state store watch each other's heartbeats and
+//! adopt the calls of a node that died, drained or restarted, without
+//! breaking SRTP (see `docs/state-store.md`).
+//!
+//! Why one loop: a node's heartbeat, its view of the others, adoption,
+//! media checkpoints and fencing all depend on whether the store answers
+//! now, so one thread (`rampart-ha`) does them in order every
+//! `[store] heartbeat_ms`, and the front-ends only ask it to adopt a call a
+//! command names ([`Ha::adopt_on_demand`]).
+//!
+//! Liveness is judged by what this node saw, never by a clock in the
+//! store: a peer is dead when its heartbeat counter has not moved for
+//! `dead_after_ms` while this node was connected the whole time (a store
+//! that restarted, or a link that came back, starts the count again, so a
+//! Redis restart never looks like every node dying). Adoption is fenced:
+//! a call changes hands only by a compare-and-set of its owner token
+//! (`node/instance`), and every write names the writer's token, so two
+//! nodes never both serve a call: the loser of a race, or a node that was
+//! cut off while its calls were adopted, finds its writes refused and
+//! drops the call.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::calls::{now_ms, CallRecord, Origin};
+use super::shared::Shared;
+use super::store::media::{MediaCheckpoint, MAX_SRTCP_PER_SEC};
+use super::store::persist::Persist;
+use super::store::{media_aad, StoreError};
+use crate::config::HaRole;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What this node last saw of another.
+struct Peer {
+    instance: String,
+    beat: u64,
+    /// When its heartbeat last moved (or this node's view restarted).
+    changed: Instant,
+    draining: bool,
+}
+
+#[derive(Default)]
+struct View {
+    /// Since when the store has answered without a break.
+    connected_since: Option<Instant>,
+    peers: HashMap<String, Peer>,
+    beat: u64,
+    /// A digest of the media checkpoint last written per call.
+    media_last: HashMap<String, u64>,
+    last_checkpoint: Option<Instant>,
+}
+
+/// The takeover side of a node with a state store.
+pub struct Ha {
+    persist: Arc<Persist>,
+    /// Active or standby.
+    pub role: HaRole,
+    heartbeat: Duration,
+    dead_after: Duration,
+    checkpoint: Duration,
+    view: Mutex<View>,
+    /// Serialises adoptions (the loop's and the front-ends').
+    adopting: Mutex<()>,
+    stop: AtomicBool,
+    /// Refusing new calls and handing the running ones off.
+    pub draining: AtomicBool,
+    /// Calls taken over from other nodes (or this node's earlier life).
+    pub adopted: AtomicU64,
+    /// Takeovers that failed (ports taken, store errors).
+    pub adopt_failed: AtomicU64,
+    /// Calls dropped because another node owns them.
+    pub dropped_fenced: AtomicU64,
+    /// Calls handed off by a drain.
+    pub handed_off: AtomicU64,
+    /// Media checkpoints written.
+    pub media_written: AtomicU64,
+    /// Media checkpoint writes that failed.
+    pub media_failed: AtomicU64,
+    /// Heartbeats the store did not take.
+    pub heartbeat_failed: AtomicU64,
+    /// How long the last takeover took, from the owner's last heartbeat
+    /// seen to its calls running here, ms.
+    pub last_takeover_ms: AtomicU64,
+    /// Why the last takeover failed, for `/health`.
+    last_adopt_error: Mutex<Option<String>>,
+}
+
+/// An owner token's node and instance.
+fn split_owner(owner: &str) -> (&str, &str) {
+    owner.rsplit_once('/').unwrap_or((owner, ""))
+}
+
+fn digest(b: &[u8]) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    b.hash(&mut h);
+    h.finish()
+}
+
+impl Ha {
+    /// Takeover for a node writing through `persist`, as `cfg` says.
+    pub fn new(persist: Arc<Persist>, cfg: &crate::config::StoreConfig) -> Ha {
+        Ha {
+            persist,
+            role: cfg.role,
+            heartbeat: Duration::from_millis(cfg.heartbeat_ms.max(1)),
+            dead_after: Duration::from_millis(cfg.dead_after_ms.max(2)),
+            checkpoint: Duration::from_millis(cfg.checkpoint_ms.max(1)),
+            view: Mutex::new(View::default()),
+            adopting: Mutex::new(()),
+            stop: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            adopted: AtomicU64::new(0),
+            adopt_failed: AtomicU64::new(0),
+            dropped_fenced: AtomicU64::new(0),
+            handed_off: AtomicU64::new(0),
+            media_written: AtomicU64::new(0),
+            media_failed: AtomicU64::new(0),
+            heartbeat_failed: AtomicU64::new(0),
+            last_takeover_ms: AtomicU64::new(0),
+            last_adopt_error: Mutex::new(None),
+        }
+    }
+
+    /// This node's owner token.
+    pub fn me(&self) -> &str {
+        &self.persist.me
+    }
+
+    /// Whether the node takes new calls (an active node not draining).
+    pub fn accepts_new_calls(&self) -> bool {
+        self.role == HaRole::Active && !self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Why a new call is refused, if it is.
+    pub fn refusal(&self) -> Option<&'static str> {
+        if self.draining.load(Ordering::Relaxed) {
+            Some("this node is draining: it takes no new calls")
+        } else if self.role == HaRole::Standby {
+            Some("this node is a standby: it takes no new calls")
+        } else {
+            None
+        }
+    }
+
+    /// Starts the loop on its own thread.
+    pub fn spawn(self: &Arc<Self>, s: Arc<Shared>) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let ha = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("rampart-ha".into())
+            .spawn(move || {
+                while !ha.stop.load(Ordering::Relaxed) {
+                    let t0 = Instant::now();
+                    ha.tick(&s);
+                    let spent = t0.elapsed();
+                    std::thread::sleep(ha.heartbeat.saturating_sub(spent));
+                }
+            })
+    }
+
+    /// Asks the loop to stop (it stops within one heartbeat).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// One pass: heartbeat, peers, catching up, fencing, adoption, media
+    /// checkpoints.
+    pub fn tick(&self, s: &Shared) {
+        if !self.beat(s) {
+            return;
+        }
+        self.catch_up(s);
+        for id in self.persist.take_fenced() {
+            self.drop_fenced(s, &id);
+        }
+        match self.persist.store.owners() {
+            Ok(owners) => self.settle_owners(s, owners),
+            Err(e) => self.lost_store(&e),
+        }
+        let due = {
+            let v = lock(&self.view);
+            v.last_checkpoint
+                .is_none_or(|t| t.elapsed() >= self.checkpoint)
+        };
+        if due {
+            self.checkpoint_media(s, None);
+        }
+    }
+
+    fn lost_store(&self, e: &StoreError) {
+        let mut v = lock(&self.view);
+        if v.connected_since.take().is_some() {
+            tracing::warn!(error = %e, "state store lost: relaying on, catching up when it returns");
+        }
+    }
+
+    /// Writes this node's heartbeat and reads everyone's. Returns whether
+    /// the store answered.
+    fn beat(&self, s: &Shared) -> bool {
+        let beat = {
+            let mut v = lock(&self.view);
+            v.beat += 1;
+            v.beat
+        };
+        let (_, instance) = split_owner(self.me());
+        let info = json!({
+            "instance": instance,
+            "beat": beat,
+            "ms": now_ms(),
+            "role": self.role.as_str(),
+            "draining": self.draining.load(Ordering::Relaxed),
+            "calls": s.calls.len(None),
+        })
+        .to_string();
+        let nodes = self
+            .persist
+            .store
+            .heartbeat(&self.persist.node_id, &info)
+            .and_then(|()| self.persist.store.nodes());
+        let nodes = match nodes {
+            Ok(n) => n,
+            Err(e) => {
+                self.heartbeat_failed.fetch_add(1, Ordering::Relaxed);
+                self.lost_store(&e);
+                return false;
+            }
+        };
+        let now = Instant::now();
+        let mut v = lock(&self.view);
+        let fresh = v.connected_since.is_none();
+        if fresh {
+            v.connected_since = Some(now);
+            tracing::info!("state store connected");
+        }
+        for (id, info) in nodes {
+            if id == self.persist.node_id {
+                continue;
+            }
+            let info: Value = serde_json::from_str(&info).unwrap_or(Value::Null);
+            let instance = info["instance"].as_str().unwrap_or("").to_string();
+            let b = info["beat"].as_u64().unwrap_or(0);
+            let draining = info["draining"].as_bool().unwrap_or(false);
+            match v.peers.get_mut(&id) {
+                Some(p) if p.instance == instance && p.beat == b && !fresh => {
+                    p.draining = draining;
+                }
+                Some(p) => {
+                    *p = Peer {
+                        instance,
+                        beat: b,
+                        changed: now,
+                        draining,
+                    };
+                }
+                None => {
+                    v.peers.insert(
+                        id,
+                        Peer {
+                            instance,
+                            beat: b,
+                            changed: now,
+                            draining,
+                        },
+                    );
+                }
+            }
+        }
+        true
+    }
+
+    /// Whether the calls `owner` holds may be taken: handed off (empty),
+    /// this node's own earlier life, or a node seen dead. `None`: not yet
+    /// known (this node has not watched long enough).
+    fn takeable(&self, owner: &str) -> Option<bool> {
+        if owner.is_empty() {
+            return Some(true);
+        }
+        if owner == self.me() {
+            return Some(false);
+        }
+        let (node, instance) = split_owner(owner);
+        if node == self.persist.node_id {
+            return Some(true);
+        }
+        let v = lock(&self.view);
+        let watched = v.connected_since.map(|t| t.elapsed())?;
+        match v.peers.get(node) {
+            Some(p) if p.instance != instance => {
+                // The node restarted: its earlier instance is gone.
+                Some(true)
+            }
+            Some(p) if p.changed.elapsed() >= self.dead_after && watched >= self.dead_after => {
+                Some(true)
+            }
+            Some(_) => (watched >= self.dead_after).then_some(false),
+            None => Some(watched >= self.dead_after),
+        }
+    }
+
+    /// Writes again what failed while the store was away: call states,
+    /// removals.
+    fn catch_up(&self, s: &Shared) {
+        self.persist.retry_removals();
+        for id in self.persist.take_dirty() {
+            if let Some(slot) = s.calls.get(&id) {
+                slot.try_command(|c| {
+                    use super::calls::CallObserver;
+                    self.persist.changed(&id, c)
+                });
+            }
+        }
+    }
+
+    fn settle_owners(&self, s: &Shared, owners: Vec<(String, String)>) {
+        let draining = self.draining.load(Ordering::Relaxed);
+        for (call_id, owner) in owners {
+            if s.calls.get(&call_id).is_some() {
+                if owner != self.me() && !owner.is_empty() {
+                    self.drop_fenced(s, &call_id);
+                }
+                continue;
+            }
+            if draining || self.takeable(&owner) != Some(true) {
+                continue;
+            }
+            self.adopt(s, &call_id, Some(&owner));
+        }
+    }
+
+    /// Stops serving a call another node owns (without touching the
+    /// store: it is the other node's now).
+    fn drop_fenced(&self, s: &Shared, call_id: &str) {
+        if s.forget_call(call_id) {
+            self.persist.forget(call_id);
+            self.dropped_fenced.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(call_id = %call_id, "another node serves this call now: dropped here");
+        }
+    }
+
+    /// A command named a call this node does not hold: adopt it from the
+    /// store if its owner is dead or handed it off, waiting up to
+    /// `dead_after_ms` for the verdict on an owner that still looks alive.
+    /// Returns whether the call runs here now.
+    pub fn adopt_on_demand(&self, s: &Shared, call_id: &str) -> bool {
+        let deadline = Instant::now() + self.dead_after + self.heartbeat * 2;
+        loop {
+            if s.calls.get(call_id).is_some() {
+                return true;
+            }
+            let owner = match self.persist.store.load_call(call_id) {
+                Ok(c) if c.state.is_some() => c.owner.unwrap_or_default(),
+                _ => return false,
+            };
+            // A port the dead owner held can take a moment to come free
+            // (the kernel tears a killed process's io_uring down
+            // asynchronously): failures are tried again until the
+            // deadline.
+            if self.takeable(&owner) == Some(true) && self.adopt(s, call_id, Some(&owner)) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(self.heartbeat);
+        }
+    }
+
+    /// Takes `call_id` over: claims it from `expected` (its owner as
+    /// listed), reads its state and media checkpoint, binds its ports and
+    /// runs it with its streams resumed. Returns whether it runs here.
+    fn adopt(&self, s: &Shared, call_id: &str, expected: Option<&str>) -> bool {
+        let _one = lock(&self.adopting);
+        if s.calls.get(call_id).is_some() {
+            return true;
+        }
+        let t0 = Instant::now();
+        let stored = match self.persist.store.load_call(call_id) {
+            Ok(c) => c,
+            Err(e) => {
+                self.lost_store(&e);
+                return false;
+            }
+        };
+        let (Some(sealed), owner) = (stored.state, stored.owner.unwrap_or_default()) else {
+            return false;
+        };
+        if expected.is_some_and(|e| e != owner) {
+            return false;
+        }
+        if s.calls.admit(call_id).is_err() {
+            return false;
+        }
+        let fail = |why: String| {
+            s.calls.abandon(call_id);
+            self.adopt_failed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(call_id = %call_id, error = %why, "could not take the call over");
+            *lock(&self.last_adopt_error) = Some(format!("{call_id}: {why}"));
+            false
+        };
+        let state = match self.persist.open_state(call_id, &sealed) {
+            Ok(v) => v,
+            Err(e) => return fail(e.to_string()),
+        };
+        let media: Option<MediaCheckpoint> = stored.media.as_deref().and_then(|m| {
+            let plain = self.persist.keys.open(&media_aad(call_id), m).ok()?;
+            serde_json::from_slice(&plain).ok()
+        });
+        match self.persist.store.claim(call_id, &owner, self.me()) {
+            Ok(true) => {}
+            Ok(false) => {
+                s.calls.abandon(call_id);
+                return false;
+            }
+            Err(e) => return fail(e.to_string()),
+        }
+        let record = match restore_record(s, &state, media.as_ref()) {
+            Ok(r) => r,
+            Err(e) => {
+                // Give the call back for another node to try.
+                let _ = self.persist.store.claim(call_id, self.me(), &owner);
+                return fail(e);
+            }
+        };
+        let origin = record.view().origin;
+        s.calls.commit(call_id, origin, record);
+        self.adopted.fetch_add(1, Ordering::Relaxed);
+        // The new data-plane ids' checkpoint at once: a second takeover
+        // must find it under the ids the stored state now names.
+        self.checkpoint_media(s, Some(call_id));
+        let took = t0.elapsed().as_millis() as u64;
+        let since = {
+            let v = lock(&self.view);
+            v.peers
+                .get(split_owner(&owner).0)
+                .map(|p| p.changed.elapsed().as_millis() as u64)
+        };
+        self.last_takeover_ms
+            .store(since.unwrap_or(took), Ordering::Relaxed);
+        tracing::info!(
+            call_id = %call_id,
+            from = %owner,
+            origin = origin.as_str(),
+            restore_ms = took,
+            checkpoint = media.is_some(),
+            "call taken over"
+        );
+        true
+    }
+
+    /// Reads the workers' checkpoints and writes those that moved (all
+    /// calls, or only `only`).
+    pub fn checkpoint_media(&self, s: &Shared, only: Option<&str>) {
+        let Ok(all) = s.with_dataplane(|dp| Ok(dp.checkpoints())) else {
+            return;
+        };
+        let by_dp: HashMap<u64, _> = all.into_iter().collect();
+        let now = now_ms();
+        let mut items = Vec::new();
+        let mut digests = Vec::new();
+        for (call_id, slot) in s.calls.slots() {
+            if only.is_some_and(|o| o != call_id) {
+                continue;
+            }
+            let ids = match only {
+                Some(_) => slot.command(|c| c.resources().dp_ids),
+                None => slot.try_command(|c| c.resources().dp_ids),
+            };
+            let Some(ids) = ids else { continue };
+            let mut cp = MediaCheckpoint {
+                taken_ms: now,
+                streams: Default::default(),
+            };
+            for id in ids {
+                if let Some(legs) = by_dp.get(&id) {
+                    cp.streams.insert(id, legs.clone());
+                }
+            }
+            let Ok(body) = serde_json::to_vec(&cp.streams) else {
+                continue;
+            };
+            let d = digest(&body);
+            if only.is_none() && lock(&self.view).media_last.get(&call_id) == Some(&d) {
+                continue;
+            }
+            let Ok(plain) = serde_json::to_vec(&cp) else {
+                continue;
+            };
+            match self.persist.keys.seal(&media_aad(&call_id), &plain) {
+                Ok(sealed) => {
+                    items.push((call_id.clone(), sealed));
+                    digests.push((call_id, d));
+                }
+                Err(_) => {
+                    self.media_failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let results = self.persist.store.put_media(&items, self.me());
+        let mut v = lock(&self.view);
+        if only.is_none() {
+            v.last_checkpoint = Some(Instant::now());
+        }
+        for ((call_id, d), r) in digests.into_iter().zip(results) {
+            match r {
+                Ok(()) => {
+                    self.media_written.fetch_add(1, Ordering::Relaxed);
+                    v.media_last.insert(call_id, d);
+                }
+                Err(StoreError::Fenced(_)) => {
+                    drop(v);
+                    self.drop_fenced(s, &call_id);
+                    v = lock(&self.view);
+                }
+                Err(_) => {
+                    self.media_failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let live: std::collections::HashSet<String> =
+            s.calls.slots().into_iter().map(|(id, _)| id).collect();
+        v.media_last.retain(|k, _| live.contains(k));
+    }
+
+    /// Stops taking new calls and hands every call off: its last media
+    /// checkpoint written, its sockets closed here, its owner emptied so
+    /// another node adopts it at its next pass. Returns how many calls
+    /// were handed off.
+    pub fn drain(&self, s: &Shared) -> usize {
+        self.draining.store(true, Ordering::Relaxed);
+        self.beat(s);
+        self.checkpoint_media(s, None);
+        let mut n = 0;
+        for (call_id, _) in s.calls.slots() {
+            // Checkpoint, then stop relaying, then let go: the adopter's
+            // resume starts past every index this node used.
+            self.checkpoint_media(s, Some(&call_id));
+            if !s.forget_call(&call_id) {
+                continue;
+            }
+            self.persist.forget(&call_id);
+            match self.persist.store.release(&call_id, self.me()) {
+                Ok(true) => {
+                    n += 1;
+                    self.handed_off.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(call_id = %call_id, error = %e, "drain: could not hand the call off")
+                }
+            }
+        }
+        tracing::info!(calls = n, "drained: calls handed off to the other nodes");
+        n
+    }
+
+    /// Store and replication state for `/health`.
+    pub fn health(&self) -> Value {
+        let v = lock(&self.view);
+        let peers: Vec<Value> = v
+            .peers
+            .iter()
+            .map(|(id, p)| {
+                json!({
+                    "node_id": id,
+                    "alive": p.changed.elapsed() < self.dead_after,
+                    "draining": p.draining,
+                    "heartbeat_age_ms": p.changed.elapsed().as_millis() as u64,
+                })
+            })
+            .collect();
+        json!({
+            "node_id": self.persist.node_id,
+            "owner_token": self.me(),
+            "role": self.role.as_str(),
+            "draining": self.draining.load(Ordering::Relaxed),
+            "store_connected": v.connected_since.is_some(),
+            "peers": peers,
+            "adopted": self.adopted.load(Ordering::Relaxed),
+            "adopt_failed": self.adopt_failed.load(Ordering::Relaxed),
+            "dropped_fenced": self.dropped_fenced.load(Ordering::Relaxed),
+            "handed_off": self.handed_off.load(Ordering::Relaxed),
+            "media_checkpoints_written": self.media_written.load(Ordering::Relaxed),
+            "media_checkpoint_failures": self.media_failed.load(Ordering::Relaxed),
+            "heartbeat_failures": self.heartbeat_failed.load(Ordering::Relaxed),
+            "last_takeover_ms": self.last_takeover_ms.load(Ordering::Relaxed),
+            "last_adopt_error": lock(&self.last_adopt_error).clone(),
+            "max_srtcp_per_sec": MAX_SRTCP_PER_SEC,
+        })
+    }
+}
+
+/// A record from its stored form (`{"origin", "call"}`), running on this
+/// node.
+fn restore_record(
+    s: &Shared,
+    state: &Value,
+    media: Option<&MediaCheckpoint>,
+) -> Result<Box<dyn CallRecord>, String> {
+    let origin: Origin =
+        serde_json::from_value(state["origin"].clone()).map_err(|e| format!("origin: {e}"))?;
+    match origin {
+        Origin::Ng => {
+            let mut c: super::ng_call::NgCall = serde_json::from_value(state["call"].clone())
+                .map_err(|e| format!("ng call: {e}"))?;
+            c.restore(s, media).map_err(|e| e.to_string())?;
+            Ok(Box::new(c))
+        }
+        Origin::Http | Origin::Embedded => {
+            let mut c: super::api::record::Call =
+                serde_json::from_value(state["call"].clone()).map_err(|e| format!("call: {e}"))?;
+            c.restore(s, media)?;
+            Ok(Box::new(c))
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Running an ng call this node read back from the store (another node's
+//! call taken over, or its own after a restart): the same local ports,
+//! the same keys, each SRTP stream resumed from the media checkpoint.
+//!
+//! Why not `install`: `install` starts fresh contexts and refuses an
+//! outbound key that ran before (a fresh context would restart its
+//! indexes under it). A restored stream is not fresh: it continues the
+//! other node's contexts, so it is started from what was *installed*
+//! there, with every stream resumed past its checkpoint
+//! ([`crate::srtp::Context::resume`]) and new streams' SRTCP started past
+//! the margin.
+
+use super::*;
+use crate::control::store::media::{rtcp_margin, MediaCheckpoint};
+use crate::dataplane::relay::LegCheckpoint;
+
+/// Flows for one restored leg: the installed state on `bound`, contexts
+/// resumed from `cp`.
+fn restored_flows(
+    leg: &StreamLeg,
+    bound: super::super::ports::BoundPorts,
+    cp: Option<&LegCheckpoint>,
+    margin: u32,
+    window: usize,
+) -> Result<LegFlows, NgError> {
+    let state = leg.installed.as_ref().unwrap_or(&leg.want);
+    let mut flows = install::leg_flows(state, bound.rtp, bound.rtcp, window, leg.counters.clone())
+        .map_err(apply::install_error)?;
+    let empty = LegCheckpoint::default();
+    let cp = cp.unwrap_or(&empty);
+    let resume = |c: &mut crate::srtp::Context, streams| {
+        c.resume(streams, margin)
+            .map_err(|e| NgError::new(format!("cannot resume an SRTP stream: {e}")))
+    };
+    if let Some(c) = flows.srtp_in.as_mut() {
+        resume(c, &cp.inbound)?;
+    }
+    if let Some(c) = flows.srtp_out.as_mut() {
+        resume(c, &cp.outbound)?;
+    }
+    if flows.remote_rtp.is_none() {
+        flows.remote_rtp = cp.latched_rtp;
+        flows.remote_rtcp = flows.remote_rtcp.or(cp.latched_rtcp);
+    }
+    Ok(flows)
+}
+
+impl NgCall {
+    /// Runs this call, read back from the store, on this node: binds each
+    /// section's ports where the call had them, starts the sections that
+    /// were running with their contexts resumed from `media`, and keeps
+    /// the sockets of a pending offer's sections reserved. On failure
+    /// nothing stays bound or running.
+    pub fn restore(
+        &mut self,
+        s: &CallService,
+        media: Option<&MediaCheckpoint>,
+    ) -> Result<(), NgError> {
+        let now = now_ms();
+        let window = s.config.srtp.replay_window;
+        let margin = rtcp_margin(media.map_or(self.created_ms, |m| m.taken_ms), now);
+        let mut started = Vec::new();
+        let mut bound_at = Vec::new();
+        let r = self.restore_streams(s, media, margin, window, &mut started, &mut bound_at);
+        if r.is_err() {
+            for id in started {
+                let _ = s.with_dataplane(|dp| dp.remove_call(id));
+            }
+            for a in bound_at {
+                s.release_port(a);
+            }
+            for st in &mut self.streams {
+                st.dp_id = None;
+            }
+        }
+        r
+    }
+
+    fn restore_streams(
+        &mut self,
+        s: &CallService,
+        media: Option<&MediaCheckpoint>,
+        margin: u32,
+        window: usize,
+        started: &mut Vec<u64>,
+        bound_at: &mut Vec<SocketAddr>,
+    ) -> Result<(), NgError> {
+        for st in &mut self.streams {
+            let old = st.dp_id.take();
+            if st.rejected || (old.is_none() && !st.reserved) {
+                continue;
+            }
+            let mut bound = Vec::with_capacity(2);
+            for leg in &st.legs {
+                let b = s
+                    .ports
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take_exact(leg.local_rtp, false)
+                    .map_err(|e| {
+                        NgError::new(format!("cannot bind media port {}: {e}", leg.local_rtp))
+                    })?;
+                bound_at.push(leg.local_rtp);
+                bound.push(b);
+            }
+            let Some(old_id) = old else {
+                // A pending offer's section: sockets reserved until its
+                // answer, as on the node that made it.
+                for b in bound {
+                    s.keep_reserved(b);
+                }
+                continue;
+            };
+            let cps = media.and_then(|m| m.streams.get(&old_id));
+            let mut flows = Vec::with_capacity(2);
+            for (i, b) in bound.into_iter().enumerate() {
+                let cp = cps.map(|c| &c[i]);
+                flows.push(restored_flows(&st.legs[i], b, cp, margin, window)?);
+            }
+            let Ok(legs) = <[LegFlows; 2]>::try_from(flows) else {
+                return Err(NgError::new("internal: leg count"));
+            };
+            let id = s.calls.alloc_dp_id();
+            s.with_dataplane(|dp| dp.add_call(CallFlows { id, legs }))
+                .map_err(apply::dataplane_error)?;
+            started.push(id);
+            st.dp_id = Some(id);
+            for leg in &mut st.legs {
+                if leg.installed.is_none() {
+                    leg.installed = Some(leg.want.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+}
