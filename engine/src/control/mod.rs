@@ -38,6 +38,7 @@ pub mod ng_call;
 pub mod ng_state;
 pub mod node;
 pub mod ports;
+pub mod restore;
 
 pub mod sdes;
 pub mod sdp;

@@ -239,21 +239,7 @@ impl Node {
             }
         });
         let reaper = runtime.spawn(reaper(shared.clone(), stop_rx));
-        let ha = match &shared.ha {
-            Some(h) => {
-                // This node's own calls from an earlier life, and calls
-                // handed off or orphaned, come back before it serves.
-                h.tick(&shared);
-                match h.spawn(shared.clone()) {
-                    Ok(t) => Some(t),
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot start the takeover loop");
-                        None
-                    }
-                }
-            }
-            None => None,
-        };
+        let ha = start_ha(&shared);
         log_started(&shared, &info, api_addr);
         Ok(NodeHandle {
             runtime: Some(runtime),
@@ -265,6 +251,21 @@ impl Node {
             ng,
             ha,
         })
+    }
+}
+
+/// Starts the takeover loop when the node has a state store: first one
+/// pass here (this node's own calls from an earlier life, and calls handed
+/// off or orphaned, come back before it serves), then its thread.
+fn start_ha(shared: &Arc<Shared>) -> Option<std::thread::JoinHandle<()>> {
+    let h = shared.ha.as_ref()?;
+    h.tick(shared);
+    match h.spawn(shared.clone()) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the takeover loop");
+            None
+        }
     }
 }
 
@@ -310,9 +311,13 @@ fn shared_state(
         .map(|p| p as Arc<dyn super::calls::CallObserver>);
     let calls = Arc::new(CallStore::with_observer(config.limits.max_calls, observer));
     let ng = super::ng_state::NgState::new(&config.ng, calls.clone());
-    let ha = persist
-        .clone()
-        .map(|p| Arc::new(super::ha::Ha::new(p, &config.store)));
+    let ha = persist.clone().map(|p| {
+        Arc::new(super::ha::Ha::new(
+            p,
+            &config.store,
+            super::restore::restore_record,
+        ))
+    });
     Arc::new(Shared {
         service: CallService {
             calls,

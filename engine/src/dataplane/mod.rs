@@ -31,6 +31,7 @@
 //! The contract with the control plane is `docs/dataplane-contract.md`.
 
 mod backend;
+mod checkpoints;
 mod counters;
 mod gso;
 pub mod pacer;
@@ -742,31 +743,6 @@ impl DataPlane {
             self.placement().remove(call_id);
         }
         r
-    }
-
-    /// Where every call's legs stand ([`relay::LegCheckpoint`]), by call
-    /// id: read from each worker between two packets, waiting (bounded)
-    /// for each. A worker that does not answer in time is left out.
-    pub fn checkpoints(&self) -> Vec<(u64, [relay::LegCheckpoint; 2])> {
-        let mut waits = Vec::with_capacity(self.workers.len());
-        let deadline = Instant::now() + self.ack_timeout;
-        for w in &self.workers {
-            let (tx, rx) = crossbeam_channel::bounded(1);
-            if w.commands
-                .send_deadline(Command::Checkpoint(tx), deadline)
-                .is_ok()
-            {
-                w.wake.wake();
-                waits.push(rx);
-            }
-        }
-        let mut out = Vec::new();
-        for rx in waits {
-            if let Ok(v) = rx.recv_deadline(deadline) {
-                out.extend(v);
-            }
-        }
-        out
     }
 
     /// Per-worker totals, one entry per worker.

@@ -43,6 +43,9 @@ use crate::rtp::{self, PacketKind};
 use crate::srtp::Context;
 use crate::Error;
 
+mod checkpoint;
+pub use checkpoint::LegCheckpoint;
+
 /// Which of a leg's sockets: the RTP socket (which also carries muxed
 /// RTCP) or the separate RTCP socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -132,21 +135,6 @@ pub struct LegParams {
     pub now_ms: u64,
 }
 
-/// Where one leg stands, for a node that takes the call over: its SRTP
-/// streams (ROC, highest indexes, SRTCP index) and the addresses it
-/// latched.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct LegCheckpoint {
-    /// Streams of the context the leg's peer sends with.
-    pub inbound: Vec<crate::srtp::StreamCheckpoint>,
-    /// Streams of the context the relay sends with toward the peer.
-    pub outbound: Vec<crate::srtp::StreamCheckpoint>,
-    /// The RTP address latched, if any.
-    pub latched_rtp: Option<SocketAddr>,
-    /// The RTCP address latched, if any.
-    pub latched_rtcp: Option<SocketAddr>,
-}
-
 /// One leg's relay state.
 pub struct LegState {
     srtp_in: Option<Context>,
@@ -176,24 +164,6 @@ enum Source {
 }
 
 impl LegState {
-    /// Where this leg stands (see [`LegCheckpoint`]).
-    pub fn checkpoint(&self) -> LegCheckpoint {
-        LegCheckpoint {
-            inbound: self
-                .srtp_in
-                .as_ref()
-                .map(|c| c.checkpoint())
-                .unwrap_or_default(),
-            outbound: self
-                .srtp_out
-                .as_ref()
-                .map(|c| c.checkpoint())
-                .unwrap_or_default(),
-            latched_rtp: self.latched[0],
-            latched_rtcp: self.latched[1],
-        }
-    }
-
     /// A leg with nothing latched yet.
     pub fn new(p: LegParams) -> LegState {
         set_addr(&p.counters.latched_rtp, None);
@@ -540,11 +510,6 @@ impl CallState {
             self.leg_mut(leg).apply(u, now_ms)?;
         }
         Ok(())
-    }
-
-    /// Where both legs stand (see [`LegCheckpoint`]).
-    pub fn checkpoint(&self) -> [LegCheckpoint; 2] {
-        [self.legs[0].checkpoint(), self.legs[1].checkpoint()]
     }
 
     /// One leg.

@@ -26,8 +26,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::calls::{now_ms, CallRecord, Origin};
-use super::shared::Shared;
+use super::calls::{now_ms, CallRecord, CallService};
 use super::store::media::{MediaCheckpoint, MAX_SRTCP_PER_SEC};
 use super::store::persist::Persist;
 use super::store::{media_aad, StoreError};
@@ -57,9 +56,16 @@ struct View {
     last_checkpoint: Option<Instant>,
 }
 
+/// Turns a stored call (`{"origin", "call"}`) and its media checkpoint
+/// into a record running on this node (`control::restore`: it knows the
+/// record types, which know nothing of takeover).
+pub type Restorer =
+    fn(&CallService, &Value, Option<&MediaCheckpoint>) -> Result<Box<dyn CallRecord>, String>;
+
 /// The takeover side of a node with a state store.
 pub struct Ha {
     persist: Arc<Persist>,
+    restore: Restorer,
     /// Active or standby.
     pub role: HaRole,
     heartbeat: Duration,
@@ -106,9 +112,10 @@ fn digest(b: &[u8]) -> u64 {
 
 impl Ha {
     /// Takeover for a node writing through `persist`, as `cfg` says.
-    pub fn new(persist: Arc<Persist>, cfg: &crate::config::StoreConfig) -> Ha {
+    pub fn new(persist: Arc<Persist>, cfg: &crate::config::StoreConfig, restore: Restorer) -> Ha {
         Ha {
             persist,
+            restore,
             role: cfg.role,
             heartbeat: Duration::from_millis(cfg.heartbeat_ms.max(1)),
             dead_after: Duration::from_millis(cfg.dead_after_ms.max(2)),
@@ -151,7 +158,10 @@ impl Ha {
     }
 
     /// Starts the loop on its own thread.
-    pub fn spawn(self: &Arc<Self>, s: Arc<Shared>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    pub fn spawn<S>(self: &Arc<Self>, s: Arc<S>) -> std::io::Result<std::thread::JoinHandle<()>>
+    where
+        S: std::ops::Deref<Target = CallService> + Send + Sync + 'static,
+    {
         let ha = Arc::clone(self);
         std::thread::Builder::new()
             .name("rampart-ha".into())
@@ -172,7 +182,7 @@ impl Ha {
 
     /// One pass: heartbeat, peers, catching up, fencing, adoption, media
     /// checkpoints.
-    pub fn tick(&self, s: &Shared) {
+    pub fn tick(&self, s: &CallService) {
         if !self.beat(s) {
             return;
         }
@@ -203,7 +213,7 @@ impl Ha {
 
     /// Writes this node's heartbeat and reads everyone's. Returns whether
     /// the store answered.
-    fn beat(&self, s: &Shared) -> bool {
+    fn beat(&self, s: &CallService) -> bool {
         let beat = {
             let mut v = lock(&self.view);
             v.beat += 1;
@@ -306,7 +316,7 @@ impl Ha {
 
     /// Writes again what failed while the store was away: call states,
     /// removals.
-    fn catch_up(&self, s: &Shared) {
+    fn catch_up(&self, s: &CallService) {
         self.persist.retry_removals();
         for id in self.persist.take_dirty() {
             if let Some(slot) = s.calls.get(&id) {
@@ -318,7 +328,7 @@ impl Ha {
         }
     }
 
-    fn settle_owners(&self, s: &Shared, owners: Vec<(String, String)>) {
+    fn settle_owners(&self, s: &CallService, owners: Vec<(String, String)>) {
         let draining = self.draining.load(Ordering::Relaxed);
         for (call_id, owner) in owners {
             if s.calls.get(&call_id).is_some() {
@@ -336,7 +346,7 @@ impl Ha {
 
     /// Stops serving a call another node owns (without touching the
     /// store: it is the other node's now).
-    fn drop_fenced(&self, s: &Shared, call_id: &str) {
+    fn drop_fenced(&self, s: &CallService, call_id: &str) {
         if s.forget_call(call_id) {
             self.persist.forget(call_id);
             self.dropped_fenced.fetch_add(1, Ordering::Relaxed);
@@ -348,7 +358,7 @@ impl Ha {
     /// store if its owner is dead or handed it off, waiting up to
     /// `dead_after_ms` for the verdict on an owner that still looks alive.
     /// Returns whether the call runs here now.
-    pub fn adopt_on_demand(&self, s: &Shared, call_id: &str) -> bool {
+    pub fn adopt_on_demand(&self, s: &CallService, call_id: &str) -> bool {
         let deadline = Instant::now() + self.dead_after + self.heartbeat * 2;
         loop {
             if s.calls.get(call_id).is_some() {
@@ -375,7 +385,7 @@ impl Ha {
     /// Takes `call_id` over: claims it from `expected` (its owner as
     /// listed), reads its state and media checkpoint, binds its ports and
     /// runs it with its streams resumed. Returns whether it runs here.
-    fn adopt(&self, s: &Shared, call_id: &str, expected: Option<&str>) -> bool {
+    fn adopt(&self, s: &CallService, call_id: &str, expected: Option<&str>) -> bool {
         let _one = lock(&self.adopting);
         if s.calls.get(call_id).is_some() {
             return true;
@@ -420,7 +430,7 @@ impl Ha {
             }
             Err(e) => return fail(e.to_string()),
         }
-        let record = match restore_record(s, &state, media.as_ref()) {
+        let record = match (self.restore)(s, &state, media.as_ref()) {
             Ok(r) => r,
             Err(e) => {
                 // Give the call back for another node to try.
@@ -456,7 +466,7 @@ impl Ha {
 
     /// Reads the workers' checkpoints and writes those that moved (all
     /// calls, or only `only`).
-    pub fn checkpoint_media(&self, s: &Shared, only: Option<&str>) {
+    pub fn checkpoint_media(&self, s: &CallService, only: Option<&str>) {
         let Ok(all) = s.with_dataplane(|dp| Ok(dp.checkpoints())) else {
             return;
         };
@@ -532,7 +542,7 @@ impl Ha {
     /// checkpoint written, its sockets closed here, its owner emptied so
     /// another node adopts it at its next pass. Returns how many calls
     /// were handed off.
-    pub fn drain(&self, s: &Shared) -> usize {
+    pub fn drain(&self, s: &CallService) -> usize {
         self.draining.store(true, Ordering::Relaxed);
         self.beat(s);
         self.checkpoint_media(s, None);
@@ -593,30 +603,5 @@ impl Ha {
             "last_adopt_error": lock(&self.last_adopt_error).clone(),
             "max_srtcp_per_sec": MAX_SRTCP_PER_SEC,
         })
-    }
-}
-
-/// A record from its stored form (`{"origin", "call"}`), running on this
-/// node.
-fn restore_record(
-    s: &Shared,
-    state: &Value,
-    media: Option<&MediaCheckpoint>,
-) -> Result<Box<dyn CallRecord>, String> {
-    let origin: Origin =
-        serde_json::from_value(state["origin"].clone()).map_err(|e| format!("origin: {e}"))?;
-    match origin {
-        Origin::Ng => {
-            let mut c: super::ng_call::NgCall = serde_json::from_value(state["call"].clone())
-                .map_err(|e| format!("ng call: {e}"))?;
-            c.restore(s, media).map_err(|e| e.to_string())?;
-            Ok(Box::new(c))
-        }
-        Origin::Http | Origin::Embedded => {
-            let mut c: super::api::record::Call =
-                serde_json::from_value(state["call"].clone()).map_err(|e| format!("call: {e}"))?;
-            c.restore(s, media)?;
-            Ok(Box::new(c))
-        }
     }
 }
