@@ -511,19 +511,7 @@ fn a_drain_hands_calls_to_the_other_node() {
     let mut phones = call(a.ng, "drained@takeover", 40_000);
     talk(&mut phones, 100, |_, _| {});
     // POST /ha/drain on a.
-    let r = {
-        use std::io::{Read, Write};
-        let mut h = std::net::TcpStream::connect(a.api).unwrap();
-        h.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(
-            h,
-            "POST /ha/drain HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut out = String::new();
-        let _ = h.read_to_string(&mut out);
-        out
-    };
+    let r = support::http_request(a.api, "POST", "/ha/drain");
     assert!(r.contains("\"handed_off\":1"), "{r}");
     for p in phones.iter_mut() {
         p.new_phase();

@@ -411,9 +411,10 @@ pub(crate) enum Command {
         steps: Vec<(LegId, LegUpdate)>,
         ack: Ack,
     },
-    RemoveCall(u64, Ack),
-    /// Every call's [`relay::LegCheckpoint`]s.
-    Checkpoint(Sender<Vec<(u64, [relay::LegCheckpoint; 2])>>),
+    /// Removes a call; with a sender, its last checkpoint goes there first.
+    RemoveCall(u64, Ack, Option<Sender<[relay::LegCheckpoint; 2]>>),
+    /// The [`relay::LegCheckpoint`]s of the calls named (all: `None`).
+    Checkpoint(Option<Vec<u64>>, Sender<Vec<relay::CallCheckpoint>>),
     Shutdown,
 }
 
@@ -733,12 +734,24 @@ impl DataPlane {
 
     /// Removes a call; the worker closes its sockets.
     pub fn remove_call(&self, call_id: u64) -> Result<(), DataPlaneError> {
+        self.remove(call_id, None)
+    }
+
+    /// Removes a call, handing its last checkpoint to `checkpoint` first
+    /// (read after its last packet, so it is exact).
+    fn remove(
+        &self,
+        call_id: u64,
+        checkpoint: Option<Sender<[relay::LegCheckpoint; 2]>>,
+    ) -> Result<(), DataPlaneError> {
         let worker = *self
             .placement()
             .by_call
             .get(&call_id)
             .ok_or(DataPlaneError::UnknownCall(call_id))?;
-        let r = self.request(worker, None, |ack| Command::RemoveCall(call_id, ack));
+        let r = self.request(worker, None, |ack| {
+            Command::RemoveCall(call_id, ack, checkpoint)
+        });
         if !matches!(r, Err(DataPlaneError::Timeout)) {
             self.placement().remove(call_id);
         }

@@ -44,7 +44,7 @@ use crate::srtp::Context;
 use crate::Error;
 
 mod checkpoint;
-pub use checkpoint::LegCheckpoint;
+pub use checkpoint::{CallCheckpoint, LegCheckpoint};
 
 /// Which of a leg's sockets: the RTP socket (which also carries muxed
 /// RTCP) or the separate RTCP socket.

@@ -279,9 +279,12 @@ impl Table {
                 };
                 let _ = ack.try_send(r);
             }
-            Command::RemoveCall(call_id, ack) => {
+            Command::RemoveCall(call_id, ack, checkpoint) => {
                 let r = match self.by_id.remove(&call_id) {
                     Some(slot) => {
+                        if let (Some(tx), Some(Some(c))) = (checkpoint, self.calls.get(slot)) {
+                            let _ = tx.try_send(c.state.checkpoint());
+                        }
                         self.drop_call(slot, backend);
                         Ok(())
                     }
@@ -289,16 +292,17 @@ impl Table {
                 };
                 let _ = ack.try_send(r);
             }
-            Command::Checkpoint(reply) => {
-                let all = self
-                    .by_id
-                    .iter()
-                    .filter_map(|(&id, &slot)| {
-                        let c = self.calls.get(slot)?.as_ref()?;
-                        Some((id, c.state.checkpoint()))
-                    })
-                    .collect();
-                let _ = reply.try_send(all);
+            Command::Checkpoint(only, reply) => {
+                let read = |id: u64| {
+                    let slot = *self.by_id.get(&id)?;
+                    let c = self.calls.get(slot)?.as_ref()?;
+                    Some((id, c.state.checkpoint()))
+                };
+                let out = match only {
+                    Some(ids) => ids.into_iter().filter_map(read).collect(),
+                    None => self.by_id.keys().filter_map(|&id| read(id)).collect(),
+                };
+                let _ = reply.try_send(out);
             }
             Command::Shutdown => return false,
         }

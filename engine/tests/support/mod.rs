@@ -120,13 +120,19 @@ pub fn start_line_api(line: &str) -> std::net::SocketAddr {
 
 /// `GET path` on the node's HTTP API: the whole response, headers and body.
 pub fn http_get(api: std::net::SocketAddr, path: &str) -> String {
+    http_request(api, "GET", path)
+}
+
+/// `method path` (no body) on the node's HTTP API: the whole response,
+/// headers and body.
+pub fn http_request(api: std::net::SocketAddr, method: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut h = std::net::TcpStream::connect(api).unwrap();
     h.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
     write!(
         h,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut resp = String::new();

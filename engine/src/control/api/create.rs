@@ -16,7 +16,7 @@ use crate::policy::{
 };
 use crate::srtp::Suite;
 
-use super::super::calls::install::{self, WantedLeg};
+use super::super::calls::install;
 use super::super::calls::now_ms;
 use super::super::calls::{blocking, AdmitError, Origin};
 use super::super::keys::{self, KeyText};
@@ -416,28 +416,14 @@ fn legs_and_flows(
     let mut flows = Vec::with_capacity(2);
     let mut legs = Vec::with_capacity(2);
     for (i, (p, b)) in plans.iter().zip(bound).enumerate() {
-        let want = WantedLeg {
-            remote_rtp: p.req.remote,
-            remote_rtcp: p.req.remote_rtcp,
-            latch: p.req.latch,
-            srtp: p.keys.as_ref().map(|(k, _, _)| k.wanted()),
-            forward: forward[i],
-            rtcp_mux: p.req.rtcp_mux,
-        };
-        let counters = LegCounters::new();
         let local_rtcp = match &b.rtcp {
             Some(r) => r.local_addr().unwrap_or(b.rtp_addr),
             None => b.rtp_addr,
         };
-        let rtp_addr = b.rtp_addr;
-        flows.push(
-            install::leg_flows(&want, b.rtp, b.rtcp, p.replay_window, counters.clone())
-                .map_err(|e| ApiError::bad("invalid_key", e.to_string()))?,
-        );
-        legs.push(Leg {
+        let leg = Leg {
             mode: p.mode,
             family: p.req.family,
-            local_rtp: rtp_addr,
+            local_rtp: b.rtp_addr,
             local_rtcp,
             rtcp_mux: p.req.rtcp_mux,
             remote_rtp: p.req.remote,
@@ -446,8 +432,19 @@ fn legs_and_flows(
             forward: forward[i],
             replay_window: p.replay_window,
             keys: p.keys.as_ref().map(|k| k.0.clone()),
-            counters,
-        });
+            counters: LegCounters::new(),
+        };
+        flows.push(
+            install::leg_flows(
+                &leg.wanted(),
+                b.rtp,
+                b.rtcp,
+                p.replay_window,
+                leg.counters.clone(),
+            )
+            .map_err(|e| ApiError::bad("invalid_key", e.to_string()))?,
+        );
+        legs.push(leg);
     }
     match (<[Leg; 2]>::try_from(legs), <[LegFlows; 2]>::try_from(flows)) {
         (Ok(legs), Ok(flows)) => Ok((legs, flows)),

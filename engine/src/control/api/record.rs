@@ -153,6 +153,18 @@ pub struct Leg {
 }
 
 impl Leg {
+    /// What the data plane should run for this leg.
+    pub fn wanted(&self) -> super::super::calls::install::WantedLeg {
+        super::super::calls::install::WantedLeg {
+            remote_rtp: self.remote_rtp,
+            remote_rtcp: self.remote_rtcp,
+            latch: self.latch,
+            srtp: self.keys.as_ref().map(|k| k.wanted()),
+            forward: self.forward,
+            rtcp_mux: self.rtcp_mux,
+        }
+    }
+
     /// The suite, if SRTP.
     pub fn suite(&self) -> Option<Suite> {
         self.keys.as_ref().map(|k| k.suite)
@@ -297,6 +309,7 @@ impl CallRecord for Call {
             security: self.security(),
             generation: self.security.generation(),
             counters: self.legs.iter().map(|l| l.counters.clone()).collect(),
+            dp_ids: vec![self.dp_id],
             due_ms: None,
             listing: json!({ "legs": self.legs_json(false) }),
         }

@@ -126,6 +126,32 @@ pub fn leg_flows(
     })
 }
 
+/// Continues `flows`, built for a call taken over from another node, from
+/// that node's checkpoint `cp`: each context's streams resumed past it
+/// (new streams' SRTCP past `rtcp_margin`, see
+/// [`crate::srtp::Context::resume`]), and a leg with no signalled remote
+/// sends where the other node had latched.
+pub fn resume_flows(
+    flows: &mut LegFlows,
+    cp: &crate::dataplane::relay::LegCheckpoint,
+    rtcp_margin: u32,
+) -> Result<(), InstallError> {
+    for (c, streams) in [
+        (flows.srtp_in.as_mut(), &cp.inbound),
+        (flows.srtp_out.as_mut(), &cp.outbound),
+    ] {
+        if let Some(c) = c {
+            c.resume(streams, rtcp_margin)
+                .map_err(InstallError::Context)?;
+        }
+    }
+    if flows.remote_rtp.is_none() {
+        flows.remote_rtp = cp.latched_rtp;
+        flows.remote_rtcp = flows.remote_rtcp.or(cp.latched_rtcp);
+    }
+    Ok(())
+}
+
 /// What fresh contexts a change from `installed` to `want` starts: their
 /// keys must never have run in a context before (see the callers' key
 /// bookkeeping), and the suite a replaced outbound context retires.

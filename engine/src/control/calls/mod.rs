@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::Config;
+use crate::dataplane::relay::CallCheckpoint;
 use crate::dataplane::{DataPlane, DataPlaneError, LegCounters};
 use crate::policy::CallSecurity;
 
@@ -117,6 +118,8 @@ pub struct CallView {
     pub generation: u64,
     /// The counters of every leg the data plane relays.
     pub counters: Vec<Arc<LegCounters>>,
+    /// Its data-plane calls (the ids its media checkpoints are read by).
+    pub dp_ids: Vec<u64>,
     /// When a command may be due on its own (an ng delete delay, an
     /// unanswered offer), unix ms: the reaper then runs
     /// [`CallRecord::housekeeping`].
@@ -375,7 +378,7 @@ impl CallService {
         if let Some(o) = self.calls.observer() {
             o.ended(id);
         }
-        self.free(id, call);
+        self.free(id, call, false);
         if let Some(reason) = reason {
             self.totals.ended(reason).fetch_add(1, Ordering::Relaxed);
             let v = call.view();
@@ -397,11 +400,22 @@ impl CallService {
     }
 
     /// Frees what `call` holds here (data-plane calls, ports; counters
-    /// folded into the totals) without ending it in the state store.
-    fn free(&self, id: &str, call: &dyn CallRecord) {
+    /// folded into the totals) without ending it in the state store. With
+    /// `checkpoints`, each data-plane call's last checkpoint (read after
+    /// its last packet) is returned.
+    fn free(&self, id: &str, call: &dyn CallRecord, checkpoints: bool) -> Vec<CallCheckpoint> {
         let r = call.resources();
+        let mut last = Vec::new();
         for dp_id in &r.dp_ids {
-            if let Err(e) = self.with_dataplane(|dp| dp.remove_call(*dp_id)) {
+            let removed = self.with_dataplane(|dp| {
+                if checkpoints {
+                    last.push((*dp_id, dp.remove_call_checkpointed(*dp_id)?));
+                    Ok(())
+                } else {
+                    dp.remove_call(*dp_id)
+                }
+            });
+            if let Err(e) = removed {
                 tracing::warn!(call_id = %id, error = %e, "data plane could not remove a call");
             }
         }
@@ -411,20 +425,17 @@ impl CallService {
         for c in &r.counters {
             self.totals.fold(c);
         }
+        last
     }
 
     /// Stops serving the call `id` here without ending it: its flows and
     /// ports are freed, the state store keeps it (another node serves it,
-    /// or a drain handed it off). Returns whether there was such a call.
-    pub fn forget_call(&self, id: &str) -> bool {
-        let Some(slot) = self.calls.remove(id) else {
-            return false;
-        };
-        let Some(record) = slot.take() else {
-            return false;
-        };
-        self.free(id, record.as_ref());
-        true
+    /// or a drain hands it off). Returns each data-plane call's last
+    /// checkpoint, `None` if there was no such call.
+    pub fn forget_call(&self, id: &str) -> Option<Vec<CallCheckpoint>> {
+        let slot = self.calls.remove(id)?;
+        let record = slot.take()?;
+        Some(self.free(id, record.as_ref(), true))
     }
 
     /// Ends the call `id`: out of the store, its resources freed, the end

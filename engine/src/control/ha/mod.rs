@@ -31,6 +31,7 @@ use super::store::media::{MediaCheckpoint, MAX_SRTCP_PER_SEC};
 use super::store::persist::Persist;
 use super::store::{media_aad, StoreError};
 use crate::config::HaRole;
+use crate::dataplane::relay::CallCheckpoint;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -98,6 +99,23 @@ pub struct Ha {
     last_adopt_error: Mutex<Option<String>>,
 }
 
+/// How long a command naming a call that may be taken over waits for the
+/// dead owner's ports to come free.
+const PORTS_FREE_WAIT: Duration = Duration::from_secs(5);
+
+/// What a node may do with the calls of an owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Take them over: handed off, this node's earlier life, or dead.
+    Take,
+    /// Leave them: the owner's heartbeat moves.
+    Alive,
+    /// Not known yet: this node has not watched long enough, the owner's
+    /// heartbeat has stalled for less than `dead_after_ms`, or this node
+    /// is taking the calls over right now.
+    Unknown,
+}
+
 /// An owner token's node and instance.
 fn split_owner(owner: &str) -> (&str, &str) {
     owner.rsplit_once('/').unwrap_or((owner, ""))
@@ -139,11 +157,6 @@ impl Ha {
     /// This node's owner token.
     pub fn me(&self) -> &str {
         &self.persist.me
-    }
-
-    /// Whether the node takes new calls (an active node not draining).
-    pub fn accepts_new_calls(&self) -> bool {
-        self.role == HaRole::Active && !self.draining.load(Ordering::Relaxed)
     }
 
     /// Why a new call is refused, if it is.
@@ -200,7 +213,7 @@ impl Ha {
                 .is_none_or(|t| t.elapsed() >= self.checkpoint)
         };
         if due {
-            self.checkpoint_media(s, None);
+            self.checkpoint_all(s);
         }
     }
 
@@ -257,60 +270,55 @@ impl Ha {
             let instance = info["instance"].as_str().unwrap_or("").to_string();
             let b = info["beat"].as_u64().unwrap_or(0);
             let draining = info["draining"].as_bool().unwrap_or(false);
-            match v.peers.get_mut(&id) {
-                Some(p) if p.instance == instance && p.beat == b && !fresh => {
-                    p.draining = draining;
-                }
-                Some(p) => {
-                    *p = Peer {
-                        instance,
-                        beat: b,
-                        changed: now,
-                        draining,
-                    };
-                }
-                None => {
-                    v.peers.insert(
-                        id,
-                        Peer {
-                            instance,
-                            beat: b,
-                            changed: now,
-                            draining,
-                        },
-                    );
-                }
-            }
+            // A heartbeat that moved (or a view that restarted) starts
+            // the peer's count again.
+            let changed = match v.peers.get(&id) {
+                Some(p) if p.instance == instance && p.beat == b && !fresh => p.changed,
+                _ => now,
+            };
+            v.peers.insert(
+                id,
+                Peer {
+                    instance,
+                    beat: b,
+                    changed,
+                    draining,
+                },
+            );
         }
         true
     }
 
-    /// Whether the calls `owner` holds may be taken: handed off (empty),
-    /// this node's own earlier life, or a node seen dead. `None`: not yet
-    /// known (this node has not watched long enough).
-    fn takeable(&self, owner: &str) -> Option<bool> {
+    /// What may be done with the calls `owner` holds.
+    fn verdict(&self, owner: &str) -> Verdict {
         if owner.is_empty() {
-            return Some(true);
+            // Handed off by a drain.
+            return Verdict::Take;
         }
         if owner == self.me() {
-            return Some(false);
+            // Owned here but not running here: this node is taking it
+            // over right now (claimed, not yet started).
+            return Verdict::Unknown;
         }
         let (node, instance) = split_owner(owner);
         if node == self.persist.node_id {
-            return Some(true);
+            // This node's earlier life.
+            return Verdict::Take;
         }
         let v = lock(&self.view);
-        let watched = v.connected_since.map(|t| t.elapsed())?;
+        let Some(watched) = v.connected_since.map(|t| t.elapsed()) else {
+            return Verdict::Unknown;
+        };
+        let long_enough = watched >= self.dead_after;
         match v.peers.get(node) {
-            Some(p) if p.instance != instance => {
-                // The node restarted: its earlier instance is gone.
-                Some(true)
-            }
-            Some(p) if p.changed.elapsed() >= self.dead_after && watched >= self.dead_after => {
-                Some(true)
-            }
-            Some(_) => (watched >= self.dead_after).then_some(false),
-            None => Some(watched >= self.dead_after),
+            // The node restarted: its earlier instance is gone.
+            Some(p) if p.instance != instance => Verdict::Take,
+            Some(p) if p.changed.elapsed() >= self.dead_after && long_enough => Verdict::Take,
+            // A heartbeat that moved within the last two beats: alive.
+            Some(p) if long_enough && p.changed.elapsed() < self.heartbeat * 2 => Verdict::Alive,
+            Some(_) => Verdict::Unknown,
+            None if long_enough => Verdict::Take,
+            None => Verdict::Unknown,
         }
     }
 
@@ -337,17 +345,17 @@ impl Ha {
                 }
                 continue;
             }
-            if draining || self.takeable(&owner) != Some(true) {
+            if draining || self.verdict(&owner) != Verdict::Take {
                 continue;
             }
-            self.adopt(s, &call_id, Some(&owner));
+            self.adopt(s, &call_id, &owner);
         }
     }
 
     /// Stops serving a call another node owns (without touching the
     /// store: it is the other node's now).
     fn drop_fenced(&self, s: &CallService, call_id: &str) {
-        if s.forget_call(call_id) {
+        if s.forget_call(call_id).is_some() {
             self.persist.forget(call_id);
             self.dropped_fenced.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(call_id = %call_id, "another node serves this call now: dropped here");
@@ -355,11 +363,14 @@ impl Ha {
     }
 
     /// A command named a call this node does not hold: adopt it from the
-    /// store if its owner is dead or handed it off, waiting up to
-    /// `dead_after_ms` for the verdict on an owner that still looks alive.
-    /// Returns whether the call runs here now.
+    /// store if its owner is dead or handed it off. An owner whose
+    /// heartbeat still moves keeps the call (answered at once); one whose
+    /// heartbeat has stalled, not yet for `dead_after_ms`, is waited for
+    /// (at most `dead_after_ms` and two heartbeats). Returns whether the
+    /// call runs here now.
     pub fn adopt_on_demand(&self, s: &CallService, call_id: &str) -> bool {
-        let deadline = Instant::now() + self.dead_after + self.heartbeat * 2;
+        let start = Instant::now();
+        let verdict_by = start + self.dead_after + self.heartbeat * 2;
         loop {
             if s.calls.get(call_id).is_some() {
                 return true;
@@ -368,13 +379,15 @@ impl Ha {
                 Ok(c) if c.state.is_some() => c.owner.unwrap_or_default(),
                 _ => return false,
             };
-            // A port the dead owner held can take a moment to come free
-            // (the kernel tears a killed process's io_uring down
-            // asynchronously): failures are tried again until the
-            // deadline.
-            if self.takeable(&owner) == Some(true) && self.adopt(s, call_id, Some(&owner)) {
-                return true;
-            }
+            let deadline = match self.verdict(&owner) {
+                Verdict::Alive => return false,
+                Verdict::Take if self.adopt(s, call_id, &owner) => return true,
+                // The call may be taken but did not start: a port the dead
+                // owner held can take a while to come free (the kernel
+                // tears a killed process's io_uring down asynchronously).
+                Verdict::Take => start + PORTS_FREE_WAIT,
+                Verdict::Unknown => verdict_by,
+            };
             if Instant::now() >= deadline {
                 return false;
             }
@@ -385,7 +398,7 @@ impl Ha {
     /// Takes `call_id` over: claims it from `expected` (its owner as
     /// listed), reads its state and media checkpoint, binds its ports and
     /// runs it with its streams resumed. Returns whether it runs here.
-    fn adopt(&self, s: &CallService, call_id: &str, expected: Option<&str>) -> bool {
+    fn adopt(&self, s: &CallService, call_id: &str, expected: &str) -> bool {
         let _one = lock(&self.adopting);
         if s.calls.get(call_id).is_some() {
             return true;
@@ -401,7 +414,7 @@ impl Ha {
         let (Some(sealed), owner) = (stored.state, stored.owner.unwrap_or_default()) else {
             return false;
         };
-        if expected.is_some_and(|e| e != owner) {
+        if expected != owner {
             return false;
         }
         if s.calls.admit(call_id).is_err() {
@@ -438,12 +451,16 @@ impl Ha {
                 return fail(e);
             }
         };
-        let origin = record.view().origin;
-        s.calls.commit(call_id, origin, record);
+        let view = record.view();
+        s.calls.commit(call_id, view.origin, record);
         self.adopted.fetch_add(1, Ordering::Relaxed);
         // The new data-plane ids' checkpoint at once: a second takeover
         // must find it under the ids the stored state now names.
-        self.checkpoint_media(s, Some(call_id));
+        let cps = s
+            .with_dataplane(|dp| Ok(dp.checkpoints(Some(&view.dp_ids))))
+            .unwrap_or_default();
+        self.write_media(s, vec![(call_id.to_string(), cps)], true);
+        let origin = view.origin;
         let took = t0.elapsed().as_millis() as u64;
         let since = {
             let v = lock(&self.view);
@@ -464,45 +481,55 @@ impl Ha {
         true
     }
 
-    /// Reads the workers' checkpoints and writes those that moved (all
-    /// calls, or only `only`).
-    pub fn checkpoint_media(&self, s: &CallService, only: Option<&str>) {
-        let Ok(all) = s.with_dataplane(|dp| Ok(dp.checkpoints())) else {
+    /// Reads every call's checkpoint from the workers and writes those
+    /// that moved.
+    fn checkpoint_all(&self, s: &CallService) {
+        let Ok(all) = s.with_dataplane(|dp| Ok(dp.checkpoints(None))) else {
             return;
         };
-        let by_dp: HashMap<u64, _> = all.into_iter().collect();
-        let now = now_ms();
-        let mut items = Vec::new();
-        let mut digests = Vec::new();
+        let mut by_dp: HashMap<u64, _> = all.into_iter().collect();
+        let mut calls = Vec::new();
         for (call_id, slot) in s.calls.slots() {
-            if only.is_some_and(|o| o != call_id) {
-                continue;
-            }
-            let ids = match only {
-                Some(_) => slot.command(|c| c.resources().dp_ids),
-                None => slot.try_command(|c| c.resources().dp_ids),
-            };
-            let Some(ids) = ids else { continue };
-            let mut cp = MediaCheckpoint {
+            let ids = slot.with_view(|v| v.dp_ids.clone());
+            let cps = ids
+                .into_iter()
+                .filter_map(|id| Some((id, by_dp.remove(&id)?)))
+                .collect();
+            calls.push((call_id, cps));
+        }
+        let live: std::collections::HashSet<&String> = calls.iter().map(|(id, _)| id).collect();
+        {
+            let mut v = lock(&self.view);
+            v.media_last.retain(|k, _| live.contains(k));
+            v.last_checkpoint = Some(Instant::now());
+        }
+        self.write_media(s, calls, false);
+    }
+
+    /// Seals and writes media checkpoints (per call, each data-plane
+    /// call's legs), all in one round trip; unless `force`, only those
+    /// that moved since the last write. A call the store says another
+    /// node owns is dropped here.
+    fn write_media(&self, s: &CallService, calls: Vec<(String, Vec<CallCheckpoint>)>, force: bool) {
+        let now = now_ms();
+        let mut items = Vec::with_capacity(calls.len());
+        let mut digests = Vec::with_capacity(calls.len());
+        for (call_id, cps) in calls {
+            let cp = MediaCheckpoint {
                 taken_ms: now,
-                streams: Default::default(),
+                streams: cps.into_iter().collect(),
             };
-            for id in ids {
-                if let Some(legs) = by_dp.get(&id) {
-                    cp.streams.insert(id, legs.clone());
-                }
-            }
-            let Ok(body) = serde_json::to_vec(&cp.streams) else {
+            let Ok(streams) = serde_json::to_vec(&cp.streams) else {
                 continue;
             };
-            let d = digest(&body);
-            if only.is_none() && lock(&self.view).media_last.get(&call_id) == Some(&d) {
+            let d = digest(&streams);
+            if !force && lock(&self.view).media_last.get(&call_id) == Some(&d) {
                 continue;
             }
-            let Ok(plain) = serde_json::to_vec(&cp) else {
-                continue;
-            };
-            match self.persist.keys.seal(&media_aad(&call_id), &plain) {
+            let sealed = serde_json::to_vec(&cp)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))
+                .and_then(|plain| Ok(self.persist.keys.seal(&media_aad(&call_id), &plain)?));
+            match sealed {
                 Ok(sealed) => {
                     items.push((call_id.clone(), sealed));
                     digests.push((call_id, d));
@@ -513,48 +540,34 @@ impl Ha {
             }
         }
         let results = self.persist.store.put_media(&items, self.me());
-        let mut v = lock(&self.view);
-        if only.is_none() {
-            v.last_checkpoint = Some(Instant::now());
-        }
         for ((call_id, d), r) in digests.into_iter().zip(results) {
             match r {
                 Ok(()) => {
                     self.media_written.fetch_add(1, Ordering::Relaxed);
-                    v.media_last.insert(call_id, d);
+                    lock(&self.view).media_last.insert(call_id, d);
                 }
-                Err(StoreError::Fenced(_)) => {
-                    drop(v);
-                    self.drop_fenced(s, &call_id);
-                    v = lock(&self.view);
-                }
+                Err(StoreError::Fenced(_)) => self.drop_fenced(s, &call_id),
                 Err(_) => {
                     self.media_failed.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
-        let live: std::collections::HashSet<String> =
-            s.calls.slots().into_iter().map(|(id, _)| id).collect();
-        v.media_last.retain(|k, _| live.contains(k));
     }
 
-    /// Stops taking new calls and hands every call off: its last media
-    /// checkpoint written, its sockets closed here, its owner emptied so
-    /// another node adopts it at its next pass. Returns how many calls
-    /// were handed off.
+    /// Stops taking new calls and hands every call off: relaying stopped
+    /// here, its last checkpoint (read after its last packet) written, its
+    /// owner emptied so another node adopts it at its next pass. Returns
+    /// how many calls were handed off.
     pub fn drain(&self, s: &CallService) -> usize {
         self.draining.store(true, Ordering::Relaxed);
         self.beat(s);
-        self.checkpoint_media(s, None);
         let mut n = 0;
         for (call_id, _) in s.calls.slots() {
-            // Checkpoint, then stop relaying, then let go: the adopter's
-            // resume starts past every index this node used.
-            self.checkpoint_media(s, Some(&call_id));
-            if !s.forget_call(&call_id) {
+            let Some(cps) = s.forget_call(&call_id) else {
                 continue;
-            }
+            };
             self.persist.forget(&call_id);
+            self.write_media(s, vec![(call_id.clone(), cps)], true);
             match self.persist.store.release(&call_id, self.me()) {
                 Ok(true) => {
                     n += 1;

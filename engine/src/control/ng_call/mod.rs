@@ -636,6 +636,7 @@ impl CallRecord for NgCall {
                 .filter(|r| r.relayed)
                 .flat_map(|r| r.legs.iter().map(|l| l.counters.clone()))
                 .collect(),
+            dp_ids: self.streams.iter().filter_map(|st| st.dp_id).collect(),
             due_ms,
             listing: serde_json::json!({
                 "tags": self.tags,

@@ -26,22 +26,8 @@ fn restored_flows(
     let state = leg.installed.as_ref().unwrap_or(&leg.want);
     let mut flows = install::leg_flows(state, bound.rtp, bound.rtcp, window, leg.counters.clone())
         .map_err(apply::install_error)?;
-    let empty = LegCheckpoint::default();
-    let cp = cp.unwrap_or(&empty);
-    let resume = |c: &mut crate::srtp::Context, streams| {
-        c.resume(streams, margin)
-            .map_err(|e| NgError::new(format!("cannot resume an SRTP stream: {e}")))
-    };
-    if let Some(c) = flows.srtp_in.as_mut() {
-        resume(c, &cp.inbound)?;
-    }
-    if let Some(c) = flows.srtp_out.as_mut() {
-        resume(c, &cp.outbound)?;
-    }
-    if flows.remote_rtp.is_none() {
-        flows.remote_rtp = cp.latched_rtp;
-        flows.remote_rtcp = flows.remote_rtcp.or(cp.latched_rtcp);
-    }
+    install::resume_flows(&mut flows, cp.unwrap_or(&LegCheckpoint::default()), margin)
+        .map_err(apply::install_error)?;
     Ok(flows)
 }
 

@@ -200,10 +200,16 @@ impl StateStore for RedisStore {
                 .into_iter()
                 .map(|r| outcome(r)?.map(|_| ()).map_err(StoreError::Fenced))
                 .collect(),
-            Err(e) => items
-                .iter()
-                .map(|_| Err(StoreError::Backend(e.to_string())))
-                .collect(),
+            Err(e) => {
+                let why = match e {
+                    StoreError::Backend(m) => m,
+                    other => other.to_string(),
+                };
+                items
+                    .iter()
+                    .map(|_| Err(StoreError::Backend(why.clone())))
+                    .collect()
+            }
         }
     }
 

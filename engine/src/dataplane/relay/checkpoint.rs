@@ -21,6 +21,9 @@ pub struct LegCheckpoint {
     pub latched_rtcp: Option<SocketAddr>,
 }
 
+/// One data-plane call's checkpoint: its id and both legs.
+pub type CallCheckpoint = (u64, [LegCheckpoint; 2]);
+
 impl LegState {
     /// Where this leg stands (see [`LegCheckpoint`]).
     pub fn checkpoint(&self) -> LegCheckpoint {

@@ -70,6 +70,10 @@ pub struct StreamCheckpoint {
     pub ssrc: u32,
     /// Highest SRTP index protected or accepted (ROC in the upper 32 bits).
     pub rtp_highest: Option<u64>,
+    /// The ROC set for a stream that has seen no packet yet (a late
+    /// joiner's `set_roc`).
+    #[serde(default)]
+    pub initial_roc: u32,
     /// Highest SRTCP index accepted (receive).
     pub rtcp_highest: Option<u64>,
     /// Next SRTCP index to send.
@@ -169,10 +173,8 @@ impl Context {
             .iter()
             .map(|s| StreamCheckpoint {
                 ssrc: s.ssrc,
-                rtp_highest: s
-                    .rtp
-                    .highest()
-                    .or((s.initial_roc != 0).then_some((s.initial_roc as u64) << 16)),
+                rtp_highest: s.rtp.highest(),
+                initial_roc: s.initial_roc,
                 rtcp_highest: s.rtcp.highest(),
                 rtcp_next: s.rtcp_next,
                 sent: s.sent,
@@ -207,15 +209,14 @@ impl Context {
                     s.rtp.resume_at(h);
                 }
             }
+            s.initial_roc = s.initial_roc.max(cp.initial_roc);
             if let Some(h) = cp.rtcp_highest {
                 if s.rtcp.highest().is_none_or(|mine| mine < h) {
                     s.rtcp.resume_at(h);
                 }
             }
             let next = cp.rtcp_next.saturating_add(rtcp_margin).min(0x7fff_ffff);
-            if cp.rtcp_next > 0 || cp.sent {
-                s.rtcp_next = s.rtcp_next.max(next);
-            }
+            s.rtcp_next = s.rtcp_next.max(next);
             s.sent |= cp.sent;
         }
         Ok(())
