@@ -44,6 +44,10 @@ struct Peer {
     /// When its heartbeat last moved (or this node's view restarted).
     changed: Instant,
     draining: bool,
+    /// Calls it handed off so far (a drain): a change means calls to adopt.
+    handed_off: u64,
+    /// Whether the owners were read since this node judged it dead.
+    dead_seen: bool,
 }
 
 #[derive(Default)]
@@ -55,7 +59,20 @@ struct View {
     /// A digest of the media checkpoint last written per call.
     media_last: HashMap<String, u64>,
     last_checkpoint: Option<Instant>,
+    /// The owners should be read at the next pass: something changed
+    /// hands (a peer died, restarted or handed calls off; this node
+    /// connected, or has watched long enough to judge; an adoption is
+    /// to be tried again).
+    scan: bool,
+    /// Whether the owners were read since this node had watched for
+    /// `dead_after_ms` after connecting.
+    judged: bool,
+    last_scan: Option<Instant>,
 }
+
+/// The owners are read at least this often even when nothing seems to
+/// change hands (a call whose owner never wrote a heartbeat).
+const SCAN_AT_LEAST_EVERY: Duration = Duration::from_secs(10);
 
 /// Turns a stored call (`{"origin", "call"}`) and its media checkpoint
 /// into a record running on this node (`control::restore`: it knows the
@@ -203,9 +220,26 @@ impl Ha {
         for id in self.persist.take_fenced() {
             self.drop_fenced(s, &id);
         }
-        match self.persist.store.owners() {
-            Ok(owners) => self.settle_owners(s, owners),
-            Err(e) => self.lost_store(&e),
+        let scan = {
+            let mut v = lock(&self.view);
+            let due = v.scan
+                || v.last_scan
+                    .is_none_or(|t| t.elapsed() >= SCAN_AT_LEAST_EVERY);
+            if due {
+                v.scan = false;
+                v.last_scan = Some(Instant::now());
+            }
+            due
+        };
+        if scan {
+            match self.persist.store.owners() {
+                Ok(owners) => {
+                    if !self.settle_owners(s, owners) {
+                        lock(&self.view).scan = true;
+                    }
+                }
+                Err(e) => self.lost_store(&e),
+            }
         }
         let due = {
             let v = lock(&self.view);
@@ -239,6 +273,7 @@ impl Ha {
             "ms": now_ms(),
             "role": self.role.as_str(),
             "draining": self.draining.load(Ordering::Relaxed),
+            "handed_off": self.handed_off.load(Ordering::Relaxed),
             "calls": s.calls.len(None),
         })
         .to_string();
@@ -260,7 +295,16 @@ impl Ha {
         let fresh = v.connected_since.is_none();
         if fresh {
             v.connected_since = Some(now);
+            v.scan = true;
+            v.judged = false;
             tracing::info!("state store connected");
+        }
+        let long_enough = v
+            .connected_since
+            .is_some_and(|t| now.duration_since(t) >= self.dead_after);
+        if long_enough && !v.judged {
+            v.judged = true;
+            v.scan = true;
         }
         for (id, info) in nodes {
             if id == self.persist.node_id {
@@ -270,12 +314,26 @@ impl Ha {
             let instance = info["instance"].as_str().unwrap_or("").to_string();
             let b = info["beat"].as_u64().unwrap_or(0);
             let draining = info["draining"].as_bool().unwrap_or(false);
-            // A heartbeat that moved (or a view that restarted) starts
-            // the peer's count again.
-            let changed = match v.peers.get(&id) {
-                Some(p) if p.instance == instance && p.beat == b && !fresh => p.changed,
-                _ => now,
+            let handed_off = info["handed_off"].as_u64().unwrap_or(0);
+            // A heartbeat that moved (or a view that restarted) starts the
+            // peer's count again; a new or restarted node (its earlier
+            // instance's calls) or calls handed off are worth a scan.
+            let (moved, kept) = match v.peers.get(&id) {
+                Some(p) => (
+                    p.instance != instance || p.handed_off != handed_off,
+                    (p.instance == instance && p.beat == b && !fresh)
+                        .then_some((p.changed, p.dead_seen)),
+                ),
+                None => (true, None),
             };
+            let (changed, dead_seen) = kept.unwrap_or((now, false));
+            if moved {
+                v.scan = true;
+            }
+            let dead = long_enough && now.duration_since(changed) >= self.dead_after;
+            if dead && !dead_seen {
+                v.scan = true;
+            }
             v.peers.insert(
                 id,
                 Peer {
@@ -283,6 +341,8 @@ impl Ha {
                     beat: b,
                     changed,
                     draining,
+                    handed_off,
+                    dead_seen: dead_seen || dead,
                 },
             );
         }
@@ -336,8 +396,12 @@ impl Ha {
         }
     }
 
-    fn settle_owners(&self, s: &CallService, owners: Vec<(String, String)>) {
+    /// Drops the calls held here that another node owns, adopts those
+    /// that may be taken. Returns false when an adoption failed (to be
+    /// tried at the next pass).
+    fn settle_owners(&self, s: &CallService, owners: Vec<(String, String)>) -> bool {
         let draining = self.draining.load(Ordering::Relaxed);
+        let mut settled = true;
         for (call_id, owner) in owners {
             if s.calls.get(&call_id).is_some() {
                 if owner != self.me() && !owner.is_empty() {
@@ -348,8 +412,9 @@ impl Ha {
             if draining || self.verdict(&owner) != Verdict::Take {
                 continue;
             }
-            self.adopt(s, &call_id, &owner);
+            settled &= self.adopt(s, &call_id, &owner);
         }
+        settled
     }
 
     /// Stops serving a call another node owns (without touching the
@@ -579,6 +644,8 @@ impl Ha {
                 }
             }
         }
+        // The other nodes read the owners when the count moves.
+        self.beat(s);
         tracing::info!(calls = n, "drained: calls handed off to the other nodes");
         n
     }
