@@ -232,7 +232,7 @@ impl Ha {
             due
         };
         if scan {
-            match self.persist.store.owners() {
+            match self.persist.bulk.owners() {
                 Ok(owners) => {
                     if !self.settle_owners(s, owners) {
                         lock(&self.view).scan = true;
@@ -279,9 +279,9 @@ impl Ha {
         .to_string();
         let nodes = self
             .persist
-            .store
+            .bulk
             .heartbeat(&self.persist.node_id, &info)
-            .and_then(|()| self.persist.store.nodes());
+            .and_then(|()| self.persist.bulk.nodes());
         let nodes = match nodes {
             Ok(n) => n,
             Err(e) => {
@@ -440,7 +440,7 @@ impl Ha {
             if s.calls.get(call_id).is_some() {
                 return true;
             }
-            let owner = match self.persist.store.load_call(call_id) {
+            let owner = match self.persist.bulk.load_call(call_id) {
                 Ok(c) if c.state.is_some() => c.owner.unwrap_or_default(),
                 _ => return false,
             };
@@ -469,7 +469,7 @@ impl Ha {
             return true;
         }
         let t0 = Instant::now();
-        let stored = match self.persist.store.load_call(call_id) {
+        let stored = match self.persist.bulk.load_call(call_id) {
             Ok(c) => c,
             Err(e) => {
                 self.lost_store(&e);
@@ -500,7 +500,7 @@ impl Ha {
             let plain = self.persist.keys.open(&media_aad(call_id), m).ok()?;
             serde_json::from_slice(&plain).ok()
         });
-        match self.persist.store.claim(call_id, &owner, self.me()) {
+        match self.persist.bulk.claim(call_id, &owner, self.me()) {
             Ok(true) => {}
             Ok(false) => {
                 s.calls.abandon(call_id);
@@ -512,7 +512,7 @@ impl Ha {
             Ok(r) => r,
             Err(e) => {
                 // Give the call back for another node to try.
-                let _ = self.persist.store.claim(call_id, self.me(), &owner);
+                let _ = self.persist.bulk.claim(call_id, self.me(), &owner);
                 return fail(e);
             }
         };
@@ -604,7 +604,7 @@ impl Ha {
                 }
             }
         }
-        let results = self.persist.store.put_media(&items, self.me());
+        let results = self.persist.bulk.put_media(&items, self.me());
         for ((call_id, d), r) in digests.into_iter().zip(results) {
             match r {
                 Ok(()) => {
@@ -633,7 +633,7 @@ impl Ha {
             };
             self.persist.forget(&call_id);
             self.write_media(s, vec![(call_id.clone(), cps)], true);
-            match self.persist.store.release(&call_id, self.me()) {
+            match self.persist.bulk.release(&call_id, self.me()) {
                 Ok(true) => {
                     n += 1;
                     self.handed_off.fetch_add(1, Ordering::Relaxed);

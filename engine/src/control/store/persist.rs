@@ -27,8 +27,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Writes call state to a store.
 pub struct Persist {
-    /// The store.
+    /// The store, for the writes of commands (before their replies).
     pub store: Arc<dyn StateStore>,
+    /// The same store over its own connection, for the takeover loop's
+    /// bulk reads and media checkpoints: a command's write never waits
+    /// behind them.
+    pub bulk: Arc<dyn StateStore>,
     /// The keys every record is sealed with.
     pub keys: Arc<Keyring>,
     /// This node's name.
@@ -99,22 +103,22 @@ impl Persist {
             &cfg.prefix
         };
         let store = super::redis::RedisStore::new(url, prefix)?;
+        let bulk = super::redis::RedisStore::new(url, prefix)?;
         let node_id = if cfg.node_id.is_empty() {
             host_name()
         } else {
             cfg.node_id.clone()
         };
-        Ok(Some(Persist::new(
-            Arc::new(store),
-            Keyring::new(current, previous),
-            &node_id,
-        )))
+        let mut p = Persist::new(Arc::new(store), Keyring::new(current, previous), &node_id);
+        p.bulk = Arc::new(bulk);
+        Ok(Some(p))
     }
 
     /// Writes to `store` as node `node_id` (a new instance), sealing with
     /// `keys`.
     pub fn new(store: Arc<dyn StateStore>, keys: Keyring, node_id: &str) -> Persist {
         Persist {
+            bulk: Arc::clone(&store),
             store,
             keys: Arc::new(keys),
             node_id: node_id.to_string(),
