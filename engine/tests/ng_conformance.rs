@@ -920,6 +920,35 @@ fn rtcp_arrives(from: &UdpSocket, to: SocketAddr, rx: &UdpSocket, ssrc: u32) -> 
     false
 }
 
+/// Offer from A and answer from B (plain RTP, `a=rtcp-mux` on both when
+/// `mux`, SDP version `ver`); returns where each phone sends and whether
+/// Rampart offered mux to B and accepted it toward A.
+fn renegotiate(
+    ng: &mut Ng,
+    a: &mut Phone,
+    b: &mut Phone,
+    call: &str,
+    ver: u32,
+    mux: bool,
+) -> (SocketAddr, SocketAddr, bool, bool) {
+    let extra = if mux { "a=rtcp-mux\r\n" } else { "" };
+    let r = ng.req(&offer_items(
+        call,
+        &sdp(ver, &[a.media("audio", "RTP/AVP", &[], extra)]),
+        vec![],
+    ));
+    ok(&r);
+    let (to_b, _, _, mux_b) = target(get(&r, "sdp"), 0);
+    let r = ng.req(&answer_items(
+        call,
+        &sdp(ver, &[b.answer_media("RTP/AVP", None, extra)]),
+        vec![],
+    ));
+    ok(&r);
+    let (to_a, _, _, mux_a) = target(get(&r, "sdp"), 0);
+    (to_b, to_a, mux_b, mux_a)
+}
+
 #[test]
 fn rtcp_mux_changes_on_a_re_offer() {
     let (_node, mut ng) = start(config(43000));
@@ -927,21 +956,8 @@ fn rtcp_mux_changes_on_a_re_offer() {
     let mut b = phone();
     let call = "mux-change";
     // Without mux: RTCP from B reaches A's RTCP port.
-    let r = ng.req(&offer_items(
-        call,
-        &sdp(1, &[a.media("audio", "RTP/AVP", &[], "")]),
-        vec![],
-    ));
-    ok(&r);
-    let (to_b, _, _, mux) = target(get(&r, "sdp"), 0);
+    let (to_b, to_a, mux, _) = renegotiate(&mut ng, &mut a, &mut b, call, 1, false);
     assert!(!mux);
-    let r = ng.req(&answer_items(
-        call,
-        &sdp(1, &[b.answer_media("RTP/AVP", None, "")]),
-        vec![],
-    ));
-    ok(&r);
-    let (to_a, _, _, _) = target(get(&r, "sdp"), 0);
     flow(&a.rtp, to_a, None, &b.rtp, None, 1, 1);
     flow(&b.rtp, to_b, None, &a.rtp, None, 1, 2);
     let rtcp_port = |s: SocketAddr| SocketAddr::new(s.ip(), s.port() + 1);
@@ -951,22 +967,9 @@ fn rtcp_mux_changes_on_a_re_offer() {
     );
     // A re-offer with a=rtcp-mux, answered with it: RTCP goes over the RTP
     // ports both ways.
-    let r = ng.req(&offer_items(
-        call,
-        &sdp(2, &[a.media("audio", "RTP/AVP", &[], "a=rtcp-mux\r\n")]),
-        vec![],
-    ));
-    ok(&r);
-    let (to_b, _, _, mux) = target(get(&r, "sdp"), 0);
-    assert!(mux, "mux offered toward B");
-    let r = ng.req(&answer_items(
-        call,
-        &sdp(2, &[b.answer_media("RTP/AVP", None, "a=rtcp-mux\r\n")]),
-        vec![],
-    ));
-    ok(&r);
-    let (to_a, _, _, mux) = target(get(&r, "sdp"), 0);
-    assert!(mux, "mux accepted toward A");
+    let (to_b, to_a, mux_b, mux_a) = renegotiate(&mut ng, &mut a, &mut b, call, 2, true);
+    assert!(mux_b, "mux offered toward B");
+    assert!(mux_a, "mux accepted toward A");
     assert!(
         rtcp_arrives(&b.rtp, to_b, &a.rtp, 3),
         "muxed RTCP to A's RTP port"
@@ -977,20 +980,8 @@ fn rtcp_mux_changes_on_a_re_offer() {
     );
     flow(&a.rtp, to_a, None, &b.rtp, None, 2, 1);
     // And back without mux.
-    let r = ng.req(&offer_items(
-        call,
-        &sdp(3, &[a.media("audio", "RTP/AVP", &[], "")]),
-        vec![],
-    ));
-    ok(&r);
-    let (to_b, _, _, mux) = target(get(&r, "sdp"), 0);
+    let (to_b, _, mux, _) = renegotiate(&mut ng, &mut a, &mut b, call, 3, false);
     assert!(!mux);
-    let r = ng.req(&answer_items(
-        call,
-        &sdp(3, &[b.answer_media("RTP/AVP", None, "")]),
-        vec![],
-    ));
-    ok(&r);
     assert!(
         rtcp_arrives(&b.rtcp, rtcp_port(to_b), &a.rtcp, 5),
         "RTCP to A's RTCP port again"
