@@ -24,7 +24,7 @@ use rampart::srtp::{Context, Policy, Suite};
 
 use support::ng::*;
 use support::redis::{free_port, Redis};
-use support::{http_get, start_line_api, start_line_ng, Running};
+use support::{http_get, http_send, start_line_api, start_line_ng, Running};
 
 const SUITE: Suite = Suite::AesCm128HmacSha1_80;
 /// Between two packets of one phone.
@@ -64,7 +64,13 @@ impl Cluster {
     /// Starts node `id` as a `rampart run` process with media ports from
     /// `port_min`.
     fn node(&self, id: &str, role: HaRole, port_min: u16) -> Node {
+        self.node_with_ports(id, role, port_min, port_min + 199)
+    }
+
+    /// [`Cluster::node`] with media ports `port_min..=port_max`.
+    fn node_with_ports(&self, id: &str, role: HaRole, port_min: u16, port_max: u16) -> Node {
         let mut c: Config = ng_config(port_min, 1, &format!("takeover-{id}"));
+        c.media.port_max = port_max;
         c.media.addresses = vec!["127.0.0.1".parse().unwrap()];
         c.store.url = Some(self.url());
         c.store.kek_file = Some(self.kek.clone());
@@ -536,5 +542,48 @@ fn a_drain_hands_calls_to_the_other_node() {
     println!(
         "drain: media moved to the other node with a gap of {} ms",
         gap.as_millis()
+    );
+}
+
+/// Takes over `n` calls at once: the adopter's heartbeat must keep
+/// reaching the store all through the pass, or the other nodes would
+/// judge it dead while it works (before the fix, a pass over 1,000 calls
+/// silenced it for 2.3 s, longer than `dead_after_ms`).
+#[test]
+fn a_long_takeover_pass_keeps_the_adopters_heartbeat_going() {
+    const CALLS: usize = 250;
+    let cl = Cluster::new("takeover-many");
+    // Both nodes on one range (2 ports a call with rtcp-mux).
+    let a = cl.node_with_ports("a", HaRole::Active, 50400, 51599);
+    let b = cl.node_with_ports("b", HaRole::Active, 50400, 51599);
+    for i in 0..CALLS {
+        let leg = |port: u16| {
+            serde_json::json!({
+                "suite": SUITE.name(), "rtcp_mux": true,
+                "remote": format!("127.0.0.1:{port}"), "device": support::TEST_DEVICE,
+            })
+        };
+        let body = serde_json::json!({"call_id": format!("many-{i}"), "legs": [leg(9), leg(7)]});
+        let r = http_send(a.api, "POST", "/calls", &body.to_string());
+        assert!(r.starts_with("HTTP/1.1 201"), "call {i}: {r}");
+    }
+    std::thread::sleep(Duration::from_millis(400)); // a checkpoint
+    a.kill9();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let h = loop {
+        let h = b.health();
+        if h["calls"] == CALLS || Instant::now() > deadline {
+            break h;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(h["calls"], CALLS, "{h:#}");
+    assert_eq!(h["ha"]["adopt_failed"], 0, "{h:#}");
+    let gap = h["ha"]["longest_heartbeat_gap_ms"].as_u64().unwrap();
+    // dead_after_ms is 500 (heartbeat 100).
+    assert!(gap < 400, "the adopter went silent for {gap} ms: {h:#}");
+    println!(
+        "{CALLS} calls taken over in {} ms (from a's last heartbeat); b's longest heartbeat gap {gap} ms",
+        h["ha"]["last_takeover_ms"]
     );
 }

@@ -26,8 +26,27 @@ pub fn request(
     body: Option<&str>,
     timeout: Duration,
 ) -> Result<Response, String> {
-    let mut s = TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|e| format!("connect to {addr}: {e}"))?;
+    let s = connect(addr, timeout)?;
+    exchange(s, addr, method, path, body, timeout)
+}
+
+/// Opens the connection for one request (bounded by `timeout`). Apart
+/// from [`exchange`] so that a caller with several nodes can tell a node
+/// that is gone (no connection) from one that failed the request.
+pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, String> {
+    TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect to {addr}: {e}"))
+}
+
+/// Sends one request over `s` (connected to `addr`) and reads the whole
+/// response.
+pub fn exchange(
+    mut s: TcpStream,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    timeout: Duration,
+) -> Result<Response, String> {
     s.set_read_timeout(Some(timeout)).ok();
     s.set_write_timeout(Some(timeout)).ok();
     s.set_nodelay(true).ok();

@@ -59,6 +59,12 @@ struct RunArgs {
     /// ng=IP:PORT (ng protocol, rtpengine).
     #[arg(long)]
     target: TargetSpec,
+    /// Another node of the same set (rampart-http targets; repeat for
+    /// more): a request the target takes no connection for goes to the
+    /// next node, as a switch with a node set does when a node dies
+    /// (`loadgen/bench-ha.sh` kills the target mid-run).
+    #[arg(long, value_name = "IP:PORT")]
+    fallback: Vec<std::net::SocketAddr>,
     /// Name of the target in tables (default: its kind).
     #[arg(long)]
     label: Option<String>,
@@ -272,10 +278,12 @@ fn run(a: RunArgs) -> Result<ExitCode, String> {
         (None, true) => 10,
         (None, false) => 0,
     };
-    if !a.allow_remote && !a.target.addr().ip().is_loopback() {
+    let off_loopback = std::iter::once(a.target.addr())
+        .chain(a.fallback.iter().copied())
+        .find(|addr| !addr.ip().is_loopback());
+    if let (false, Some(addr)) = (a.allow_remote, off_loopback) {
         return Err(format!(
-            "target {} is not on loopback (use --allow-remote)",
-            a.target
+            "target {addr} is not on loopback (use --allow-remote)"
         ));
     }
     sys::install_stop_handler();
@@ -283,6 +291,7 @@ fn run(a: RunArgs) -> Result<ExitCode, String> {
         legs,
         device: a.device.clone(),
         passthrough: a.passthrough,
+        fallback: a.fallback.clone(),
     };
     let mut t = target::connect_with(a.target, target::new_run_id(), &opts)?;
     t.ping()

@@ -29,7 +29,7 @@ use rampart::Error;
 use crate::batch::{RecvBatch, SendBatch};
 use crate::payload::{self, Fields, Profile};
 use crate::series::{Live, SecAcc, Timeline};
-use crate::stats::{new_histogram, Counters, Seen, StreamRx};
+use crate::stats::{new_histogram, CallOutcome, Counters, Seen, StreamRx};
 use crate::target::CallSetup;
 use rampart_sys as sys;
 
@@ -163,6 +163,8 @@ pub struct PlayerResult {
     pub last_send_ns: u64,
     /// RTP packets the streams were to send in all.
     pub expected: u64,
+    /// Each call's loss and longest gap.
+    pub calls: Vec<CallOutcome>,
 }
 
 /// One player thread's calls and sockets, ready to run.
@@ -344,7 +346,23 @@ impl Player {
             max_send_lag_ns: pb.max_lag,
             last_send_ns: pb.last_send,
             expected,
+            calls: self.call_outcomes(),
         }
+    }
+
+    /// Each call's packets sent and delivered (both directions) and its
+    /// longest gap between deliveries.
+    fn call_outcomes(&self) -> Vec<CallOutcome> {
+        let mut calls: BTreeMap<u32, CallOutcome> = BTreeMap::new();
+        for t in &self.tx {
+            calls.entry(t.call).or_default().sent += t.seq;
+        }
+        for r in &self.rx {
+            let c = calls.entry(r.call).or_default();
+            c.delivered += r.stream.delivered();
+            c.max_gap_ns = c.max_gap_ns.max(r.stream.max_gap_ns());
+        }
+        calls.into_values().collect()
     }
 
     /// Receives what is waiting on both sockets (bounded per turn).

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::payload::Profile;
 use crate::player::Pacing;
 use crate::series::{Point, Snapshot};
-use crate::stats::{Counters, Latency};
+use crate::stats::{Counters, Latency, Spread};
 
 /// CPU used by a process over the measured window.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
@@ -67,6 +67,9 @@ pub struct Report {
     pub lost: u64,
     /// lost / sent, percent.
     pub loss_pct: f64,
+    /// How the loss and the longest gaps spread over the calls.
+    #[serde(default)]
+    pub spread: Spread,
     /// Packets per second offered to the relay (both directions).
     pub offered_pps: f64,
     /// Packets per second delivered through the relay.
@@ -203,6 +206,23 @@ impl Report {
                 format!("{} ({:.0} pps)", c.delivered, self.delivered_pps),
             ),
             ("lost", format!("{} ({:.4} %)", self.lost, self.loss_pct)),
+            (
+                "calls with loss",
+                format!(
+                    "{} of {} (most lost by one call {}, median {})",
+                    self.spread.calls_with_loss,
+                    self.spread.calls,
+                    self.spread.call_lost_max,
+                    self.spread.call_lost_p50
+                ),
+            ),
+            (
+                "longest gap ms",
+                format!(
+                    "per call: p50 {:.1}  p99 {:.1}  max {:.1}",
+                    self.spread.gap_p50_ms, self.spread.gap_p99_ms, self.spread.gap_max_ms
+                ),
+            ),
             (
                 "dup / reord / late",
                 format!("{} / {} / {}", c.duplicates, c.reordered, c.too_old),

@@ -14,7 +14,7 @@ use crate::payload::Profile;
 use crate::player::{Pacing, Player, PlayerResult, Schedule};
 use crate::report::{Cpu, Report, StepReport};
 use crate::series::{Live, Timeline, WallSample};
-use crate::stats::{new_histogram, Counters, Latency};
+use crate::stats::{new_histogram, CallOutcome, Counters, Latency, Spread};
 use crate::target::{CallSetup, Target};
 use rampart_sys as sys;
 
@@ -499,6 +499,7 @@ fn sample_seconds(
 /// The players' results added up.
 struct Merged {
     counters: Counters,
+    calls: Vec<CallOutcome>,
     hist: Histogram<u64>,
     jitters: Vec<f64>,
     max_lag: u64,
@@ -509,6 +510,7 @@ impl Merged {
     fn of(results: &[PlayerResult]) -> Merged {
         let mut m = Merged {
             counters: Counters::default(),
+            calls: Vec::new(),
             hist: new_histogram(),
             jitters: Vec::new(),
             max_lag: 0,
@@ -517,6 +519,7 @@ impl Merged {
         for r in results {
             m.last_send = m.last_send.max(r.last_send_ns);
             m.counters.add(&r.counters);
+            m.calls.extend_from_slice(&r.calls);
             let _ = m.hist.add(&r.latency);
             m.jitters.extend_from_slice(&r.jitter_ns);
             m.max_lag = m.max_lag.max(r.max_send_lag_ns);
@@ -545,6 +548,7 @@ struct Measured {
 fn report(cfg: &RunConfig, m: Measured) -> Report {
     let Merged {
         counters,
+        calls,
         hist,
         jitters,
         max_lag,
@@ -612,6 +616,7 @@ fn report(cfg: &RunConfig, m: Measured) -> Report {
         counters,
         lost,
         loss_pct,
+        spread: Spread::of(&calls),
         offered_pps: counters.sent as f64 / send_s,
         delivered_pps: counters.delivered as f64 / send_s,
         latency: Latency::from_histogram(&hist),

@@ -86,6 +86,9 @@ pub struct StreamRx {
     packets: u64,
     highest: Option<u64>,
     prev_transit: Option<i64>,
+    delivered: u64,
+    last_arrival_ns: Option<u64>,
+    max_gap_ns: u64,
     /// RFC 3550 interarrival jitter, ns.
     pub jitter_ns: f64,
 }
@@ -112,8 +115,22 @@ impl StreamRx {
             packets,
             highest: None,
             prev_transit: None,
+            delivered: 0,
+            last_arrival_ns: None,
+            max_gap_ns: 0,
             jitter_ns: 0.0,
         }
+    }
+
+    /// Distinct packets delivered.
+    pub fn delivered(&self) -> u64 {
+        self.delivered
+    }
+
+    /// Longest time between two deliveries, ns: the stream's worst outage
+    /// as the phone heard it (a node's takeover shows here).
+    pub fn max_gap_ns(&self) -> u64 {
+        self.max_gap_ns
     }
 
     /// Packets the stream carries at most.
@@ -136,6 +153,11 @@ impl StreamRx {
             return Seen::Duplicate;
         }
         *word |= 1 << b;
+        self.delivered += 1;
+        if let Some(last) = self.last_arrival_ns {
+            self.max_gap_ns = self.max_gap_ns.max(arrival_ns.saturating_sub(last));
+        }
+        self.last_arrival_ns = Some(self.last_arrival_ns.unwrap_or(0).max(arrival_ns));
         let reordered = self.highest.is_some_and(|h| seq < h);
         if !reordered {
             self.highest = Some(seq);
@@ -147,6 +169,66 @@ impl StreamRx {
         }
         self.prev_transit = Some(transit);
         Seen::New { reordered }
+    }
+}
+
+/// What one call's phones got, both directions together.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallOutcome {
+    /// RTP packets its phones sent.
+    pub sent: u64,
+    /// Of those, delivered (once each).
+    pub delivered: u64,
+    /// Longest time between two deliveries on either stream, ns.
+    pub max_gap_ns: u64,
+}
+
+/// How loss and outages spread over the calls: a run's total loss says
+/// how much, this says whether every call lost a little or a few calls
+/// lost a lot (a node dying mid-call shows here as each call's gap).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Spread {
+    /// Calls measured.
+    pub calls: usize,
+    /// Calls that lost at least one RTP packet.
+    pub calls_with_loss: usize,
+    /// Most packets one call lost.
+    pub call_lost_max: u64,
+    /// Median of the packets lost per call.
+    pub call_lost_p50: u64,
+    /// Longest gap between two deliveries of one stream, ms: median over
+    /// calls.
+    pub gap_p50_ms: f64,
+    /// The same, 99th percentile over calls.
+    pub gap_p99_ms: f64,
+    /// The same, worst call.
+    pub gap_max_ms: f64,
+}
+
+impl Spread {
+    /// The spread over `calls`.
+    pub fn of(calls: &[CallOutcome]) -> Spread {
+        if calls.is_empty() {
+            return Spread::default();
+        }
+        let mut lost: Vec<u64> = calls
+            .iter()
+            .map(|c| c.sent.saturating_sub(c.delivered))
+            .collect();
+        let mut gaps: Vec<u64> = calls.iter().map(|c| c.max_gap_ns).collect();
+        lost.sort_unstable();
+        gaps.sort_unstable();
+        let at = |v: &[u64], q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        let ms = |ns: u64| ns as f64 / 1e6;
+        Spread {
+            calls: calls.len(),
+            calls_with_loss: lost.iter().filter(|&&l| l > 0).count(),
+            call_lost_max: at(&lost, 1.0),
+            call_lost_p50: at(&lost, 0.5),
+            gap_p50_ms: ms(at(&gaps, 0.5)),
+            gap_p99_ms: ms(at(&gaps, 0.99)),
+            gap_max_ms: ms(at(&gaps, 1.0)),
+        }
     }
 }
 
@@ -206,6 +288,38 @@ mod tests {
         assert_eq!(s.record(1, 32, 10), Seen::Duplicate);
         assert_eq!(s.record(100, 40, 0), Seen::OutOfRange);
         assert!(s.jitter_ns > 0.0);
+    }
+
+    #[test]
+    fn the_longest_gap_between_deliveries_is_kept() {
+        let mut s = StreamRx::new(10);
+        for (seq, at) in [(0, 0), (1, 20), (2, 40), (6, 900), (7, 920), (5, 925)] {
+            s.record(seq, at, seq * 20);
+        }
+        assert_eq!(s.delivered(), 6);
+        // 40 -> 900; the late packet 5 at 925 is no new gap.
+        assert_eq!(s.max_gap_ns(), 860);
+    }
+
+    #[test]
+    fn the_spread_names_the_calls_that_lost() {
+        let ok = CallOutcome {
+            sent: 100,
+            delivered: 100,
+            max_gap_ns: 20_000_000,
+        };
+        let hit = CallOutcome {
+            sent: 100,
+            delivered: 60,
+            max_gap_ns: 820_000_000,
+        };
+        let s = Spread::of(&[ok, ok, hit]);
+        assert_eq!(
+            (s.calls, s.calls_with_loss, s.call_lost_max, s.call_lost_p50),
+            (3, 1, 40, 0)
+        );
+        assert_eq!((s.gap_p50_ms, s.gap_max_ms), (20.0, 820.0));
+        assert_eq!(Spread::of(&[]), Spread::default());
     }
 
     #[test]

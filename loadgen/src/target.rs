@@ -20,7 +20,7 @@ use rampart::srtp::Suite;
 use serde_json::{json, Value as Json};
 
 use crate::bencode::{self, Value};
-use crate::http;
+use crate::http::{self, Response};
 use crate::sdp;
 
 /// Leg A's default suite.
@@ -184,6 +184,10 @@ pub struct CallOptions {
     /// way round, so the node authenticates each packet and forwards its
     /// bytes unchanged.
     pub passthrough: bool,
+    /// Other nodes of the same set (Rampart's HTTP API): a request that
+    /// cannot connect to the node in use goes to the next one, and stays
+    /// there, as a switch with a node set does when a node dies.
+    pub fallback: Vec<SocketAddr>,
 }
 
 impl Default for CallOptions {
@@ -192,6 +196,7 @@ impl Default for CallOptions {
             legs: DEFAULT_LEGS,
             device: None,
             passthrough: false,
+            fallback: Vec::new(),
         }
     }
 }
@@ -210,7 +215,10 @@ pub fn connect_with(
     }
     Ok(match spec {
         TargetSpec::RampartHttp(a) => Box::new(RampartHttp {
-            api: a,
+            nodes: std::iter::once(a)
+                .chain(opts.fallback.iter().copied())
+                .collect(),
+            current: 0,
             run_id,
             legs: opts.legs,
             device: opts.device.clone(),
@@ -218,6 +226,9 @@ pub fn connect_with(
         }),
         TargetSpec::Ng(_) if opts.passthrough => {
             return Err("passthrough is set up through Rampart's HTTP API only".into())
+        }
+        TargetSpec::Ng(_) if !opts.fallback.is_empty() => {
+            return Err("fallback nodes are for Rampart's HTTP API only".into())
         }
         TargetSpec::Ng(a) => {
             let mut n = Ng::new(a, run_id)?;
@@ -256,9 +267,11 @@ pub fn new_run_id() -> u64 {
 
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Rampart's HTTP API.
+/// Rampart's HTTP API on one node, or on a set of nodes tried in turn.
 pub struct RampartHttp {
-    api: SocketAddr,
+    nodes: Vec<SocketAddr>,
+    /// The node requests go to until it stops taking connections.
+    current: usize,
     run_id: u64,
     legs: [LegMode; 2],
     device: Option<String>,
@@ -272,6 +285,28 @@ fn key_of(v: &Json, what: &str) -> Result<Vec<u8>, String> {
     STANDARD
         .decode(s)
         .map_err(|e| format!("{what} key is not base64: {e}"))
+}
+
+impl RampartHttp {
+    /// One request to the node in use; when it takes no connection, to
+    /// the next node of the set (which then stays in use).
+    fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<Response, String> {
+        let mut refused = Vec::new();
+        for _ in 0..self.nodes.len() {
+            let addr = self.nodes[self.current];
+            match http::connect(addr, HTTP_TIMEOUT) {
+                Ok(s) => return http::exchange(s, addr, method, path, body, HTTP_TIMEOUT),
+                Err(e) => refused.push(e),
+            }
+            self.current = (self.current + 1) % self.nodes.len();
+        }
+        Err(refused.join("; "))
+    }
 }
 
 impl Target for RampartHttp {
@@ -301,13 +336,7 @@ impl Target for RampartHttp {
             "passthrough": self.passthrough,
             "legs": [leg_req(self.legs[0], phone_a), leg_req(self.legs[1], phone_b)]
         });
-        let r = http::request(
-            self.api,
-            "POST",
-            "/calls",
-            Some(&body.to_string()),
-            HTTP_TIMEOUT,
-        )?;
+        let r = self.request("POST", "/calls", Some(&body.to_string()))?;
         if r.status != 201 {
             return Err(format!("POST /calls: {} {}", r.status, r.body.trim()));
         }
@@ -346,13 +375,7 @@ impl Target for RampartHttp {
     }
 
     fn delete(&mut self, id: &str) -> Result<(), String> {
-        let r = http::request(
-            self.api,
-            "DELETE",
-            &format!("/calls/{id}"),
-            None,
-            HTTP_TIMEOUT,
-        )?;
+        let r = self.request("DELETE", &format!("/calls/{id}"), None)?;
         match r.status {
             200 | 204 | 404 => Ok(()),
             s => Err(format!("DELETE /calls/{id}: {s} {}", r.body.trim())),
@@ -360,7 +383,7 @@ impl Target for RampartHttp {
     }
 
     fn ping(&mut self) -> Result<(), String> {
-        let r = http::request(self.api, "GET", "/health", None, HTTP_TIMEOUT)?;
+        let r = self.request("GET", "/health", None)?;
         if r.status == 200 {
             Ok(())
         } else {

@@ -112,6 +112,45 @@ fn binary_against_in_process_rampart_delivers_everything_and_writes_json() {
     node.shutdown();
 }
 
+#[test]
+fn a_node_that_takes_no_connection_hands_the_run_to_the_fallback_node() {
+    let node = Node::start(node_config(52500, 52599)).expect("node starts");
+    // A port nothing listens on: the first node of the set is "dead".
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let json = std::env::temp_dir().join(format!("loadgen-fallback-{}.json", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_rampart-loadgen"))
+        .args(["run", "--target", &format!("rampart-http={dead}")])
+        .args(["--fallback", &node.api_addr().to_string()])
+        .args(["--calls", "3", "--duration", "1", "--no-progress"])
+        .args(["--device", DEVICE])
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("run loadgen");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("calls with loss"), "{stdout}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON")).unwrap();
+    let _ = std::fs::remove_file(&json);
+    assert_eq!(v["delivered"], v["sent"], "{v:#}");
+    assert_eq!(v["delete_errors"], 0, "{v:#}");
+    let spread = &v["spread"];
+    assert_eq!(spread["calls"], 3, "{v:#}");
+    assert_eq!(spread["calls_with_loss"], 0, "{v:#}");
+    assert_eq!(spread["call_lost_max"], 0, "{v:#}");
+    // 50 packets a second: the longest gap is about one packet interval.
+    assert!(spread["gap_max_ms"].as_f64().unwrap() > 0.0, "{v:#}");
+    assert_eq!(node.shared().calls.len(None), 0);
+    node.shutdown();
+}
+
 /// Runs the binary against `api` with `args`; returns the JSON report and
 /// the HTML report's text.
 fn run_binary(api: SocketAddr, tag: &str, args: &[&str]) -> (Value, String) {

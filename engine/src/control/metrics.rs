@@ -339,6 +339,12 @@ fn store(out: &mut Exposition, s: &Shared) {
         "From the last heartbeat seen of a dead node to its call running here, for the last takeover.",
         load(&h.last_takeover_ms),
     );
+    out.single(
+        "rampart_ha_heartbeat_gap_max_ms",
+        "gauge",
+        "Longest time between two of this node's heartbeats reaching the store while connected (near dead_after_ms, other nodes would take its calls).",
+        load(&h.longest_beat_gap_ms),
+    );
 }
 
 /// The ng protocol's calls, requests and refusals.

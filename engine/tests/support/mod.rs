@@ -126,13 +126,21 @@ pub fn http_get(api: std::net::SocketAddr, path: &str) -> String {
 /// `method path` (no body) on the node's HTTP API: the whole response,
 /// headers and body.
 pub fn http_request(api: std::net::SocketAddr, method: &str, path: &str) -> String {
+    http_send(api, method, path, "")
+}
+
+/// `method path` with a JSON `body` on the node's HTTP API: the whole
+/// response, headers and body.
+pub fn http_send(api: std::net::SocketAddr, method: &str, path: &str, body: &str) -> String {
     use std::io::{Read, Write};
     let mut h = std::net::TcpStream::connect(api).unwrap();
     h.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
     write!(
         h,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut resp = String::new();

@@ -68,6 +68,23 @@ struct View {
     /// `dead_after_ms` after connecting.
     judged: bool,
     last_scan: Option<Instant>,
+    /// When this node's heartbeat last reached the store.
+    last_beat: Option<Instant>,
+}
+
+/// Adoptions whose first media checkpoint is read and written together
+/// (one worker request, one store round trip).
+const CHECKPOINT_ADOPTED_EVERY: usize = 64;
+
+/// What one adoption came to.
+enum Adoption {
+    /// The call was running here already.
+    Here,
+    /// Taken over now; its new data-plane ids, whose first checkpoint is
+    /// still to be written.
+    Taken(Vec<u64>),
+    /// Not taken (owned elsewhere, or it failed).
+    Not,
 }
 
 /// The owners are read at least this often even when nothing seems to
@@ -112,6 +129,10 @@ pub struct Ha {
     /// How long the last takeover took, from the owner's last heartbeat
     /// seen to its calls running here, ms.
     pub last_takeover_ms: AtomicU64,
+    /// Longest time between two of this node's heartbeats reaching the
+    /// store while connected, ms (over `dead_after_ms`, the other nodes
+    /// would have judged this one dead).
+    pub longest_beat_gap_ms: AtomicU64,
     /// Why the last takeover failed, for `/health`.
     last_adopt_error: Mutex<Option<String>>,
 }
@@ -167,6 +188,7 @@ impl Ha {
             media_failed: AtomicU64::new(0),
             heartbeat_failed: AtomicU64::new(0),
             last_takeover_ms: AtomicU64::new(0),
+            longest_beat_gap_ms: AtomicU64::new(0),
             last_adopt_error: Mutex::new(None),
         }
     }
@@ -293,6 +315,11 @@ impl Ha {
         let now = Instant::now();
         let mut v = lock(&self.view);
         let fresh = v.connected_since.is_none();
+        if let (false, Some(last)) = (fresh, v.last_beat) {
+            let gap = now.duration_since(last).as_millis() as u64;
+            self.longest_beat_gap_ms.fetch_max(gap, Ordering::Relaxed);
+        }
+        v.last_beat = Some(now);
         if fresh {
             v.connected_since = Some(now);
             v.scan = true;
@@ -349,6 +376,17 @@ impl Ha {
         true
     }
 
+    /// A heartbeat now if one is due: long passes (adopting or handing off
+    /// a thousand calls) must not look like this node dying.
+    fn beat_if_due(&self, s: &CallService) {
+        let due = lock(&self.view)
+            .last_beat
+            .is_none_or(|t| t.elapsed() >= self.heartbeat);
+        if due {
+            self.beat(s);
+        }
+    }
+
     /// What may be done with the calls `owner` holds.
     fn verdict(&self, owner: &str) -> Verdict {
         if owner.is_empty() {
@@ -402,7 +440,12 @@ impl Ha {
     fn settle_owners(&self, s: &CallService, owners: Vec<(String, String)>) -> bool {
         let draining = self.draining.load(Ordering::Relaxed);
         let mut settled = true;
+        let mut taken = Vec::new();
         for (call_id, owner) in owners {
+            self.beat_if_due(s);
+            if taken.len() >= CHECKPOINT_ADOPTED_EVERY {
+                self.checkpoint_adopted(s, std::mem::take(&mut taken));
+            }
             if s.calls.get(&call_id).is_some() {
                 if owner != self.me() && !owner.is_empty() {
                     self.drop_fenced(s, &call_id);
@@ -412,9 +455,43 @@ impl Ha {
             if draining || self.verdict(&owner) != Verdict::Take {
                 continue;
             }
-            settled &= self.adopt(s, &call_id, &owner);
+            match self.take_over(s, &call_id, &owner) {
+                Adoption::Taken(ids) => taken.push((call_id, ids)),
+                Adoption::Here => {}
+                Adoption::Not => settled = false,
+            }
         }
+        self.checkpoint_adopted(s, taken);
         settled
+    }
+
+    /// The first media checkpoint of calls just taken over, read and
+    /// written at once: a second takeover must find each call's streams
+    /// under the data-plane ids its stored state now names.
+    fn checkpoint_adopted(&self, s: &CallService, taken: Vec<(String, Vec<u64>)>) {
+        if taken.is_empty() {
+            return;
+        }
+        let ids: Vec<u64> = taken
+            .iter()
+            .flat_map(|(_, ids)| ids.iter().copied())
+            .collect();
+        let mut by_dp: HashMap<u64, _> = s
+            .with_dataplane(|dp| Ok(dp.checkpoints(Some(&ids))))
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let calls = taken
+            .into_iter()
+            .map(|(call_id, ids)| {
+                let cps = ids
+                    .into_iter()
+                    .filter_map(|id| Some((id, by_dp.remove(&id)?)))
+                    .collect();
+                (call_id, cps)
+            })
+            .collect();
+        self.write_media(s, calls, true);
     }
 
     /// Stops serving a call another node owns (without touching the
@@ -464,33 +541,46 @@ impl Ha {
     /// listed), reads its state and media checkpoint, binds its ports and
     /// runs it with its streams resumed. Returns whether it runs here.
     fn adopt(&self, s: &CallService, call_id: &str, expected: &str) -> bool {
+        match self.take_over(s, call_id, expected) {
+            Adoption::Here => true,
+            Adoption::Taken(ids) => {
+                self.checkpoint_adopted(s, vec![(call_id.to_string(), ids)]);
+                true
+            }
+            Adoption::Not => false,
+        }
+    }
+
+    /// [`Ha::adopt`] without the first checkpoint (the caller writes it,
+    /// for one call or a batch).
+    fn take_over(&self, s: &CallService, call_id: &str, expected: &str) -> Adoption {
         let _one = lock(&self.adopting);
         if s.calls.get(call_id).is_some() {
-            return true;
+            return Adoption::Here;
         }
         let t0 = Instant::now();
         let stored = match self.persist.bulk.load_call(call_id) {
             Ok(c) => c,
             Err(e) => {
                 self.lost_store(&e);
-                return false;
+                return Adoption::Not;
             }
         };
         let (Some(sealed), owner) = (stored.state, stored.owner.unwrap_or_default()) else {
-            return false;
+            return Adoption::Not;
         };
         if expected != owner {
-            return false;
+            return Adoption::Not;
         }
         if s.calls.admit(call_id).is_err() {
-            return false;
+            return Adoption::Not;
         }
         let fail = |why: String| {
             s.calls.abandon(call_id);
             self.adopt_failed.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(call_id = %call_id, error = %why, "could not take the call over");
             *lock(&self.last_adopt_error) = Some(format!("{call_id}: {why}"));
-            false
+            Adoption::Not
         };
         let state = match self.persist.open_state(call_id, &sealed) {
             Ok(v) => v,
@@ -504,7 +594,7 @@ impl Ha {
             Ok(true) => {}
             Ok(false) => {
                 s.calls.abandon(call_id);
-                return false;
+                return Adoption::Not;
             }
             Err(e) => return fail(e.to_string()),
         }
@@ -519,12 +609,6 @@ impl Ha {
         let view = record.view();
         s.calls.commit(call_id, view.origin, record);
         self.adopted.fetch_add(1, Ordering::Relaxed);
-        // The new data-plane ids' checkpoint at once: a second takeover
-        // must find it under the ids the stored state now names.
-        let cps = s
-            .with_dataplane(|dp| Ok(dp.checkpoints(Some(&view.dp_ids))))
-            .unwrap_or_default();
-        self.write_media(s, vec![(call_id.to_string(), cps)], true);
         let origin = view.origin;
         let took = t0.elapsed().as_millis() as u64;
         let since = {
@@ -543,7 +627,7 @@ impl Ha {
             checkpoint = media.is_some(),
             "call taken over"
         );
-        true
+        Adoption::Taken(view.dp_ids)
     }
 
     /// Reads every call's checkpoint from the workers and writes those
@@ -628,6 +712,7 @@ impl Ha {
         self.beat(s);
         let mut n = 0;
         for (call_id, _) in s.calls.slots() {
+            self.beat_if_due(s);
             let Some(cps) = s.forget_call(&call_id) else {
                 continue;
             };
@@ -680,6 +765,7 @@ impl Ha {
             "media_checkpoint_failures": self.media_failed.load(Ordering::Relaxed),
             "heartbeat_failures": self.heartbeat_failed.load(Ordering::Relaxed),
             "last_takeover_ms": self.last_takeover_ms.load(Ordering::Relaxed),
+            "longest_heartbeat_gap_ms": self.longest_beat_gap_ms.load(Ordering::Relaxed),
             "last_adopt_error": lock(&self.last_adopt_error).clone(),
             "max_srtcp_per_sec": MAX_SRTCP_PER_SEC,
         })
