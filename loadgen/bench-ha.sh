@@ -29,7 +29,9 @@
 # counted; everything started is killed on exit (trap). Loopback only.
 # About 6 minutes once built with the defaults.
 #
-# Environment: CALLS (1000), DUR (10 s per cost run), REPEAT (3), KILL_DUR
+# Environment: CALLS (1000 calls in the takeover run), COST_CALLS ("500
+# 1000": the call counts of the cost runs), DUR (10 s per cost run),
+# REPEAT (3), KILL_DUR
 # (30 s of media in the takeover run), KILL_AFTER (8 s of media before the
 # first kill and between the kills), SECOND_KILL (1: kill ha-b too), RTPE
 # (1: include rtpengine), OUT (target/ha-bench), RESULTS
@@ -38,6 +40,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CALLS=${CALLS:-1000}
+COST_CALLS=${COST_CALLS:-"500 1000"}
 DUR=${DUR:-10}
 REPEAT=${REPEAT:-3}
 KILL_DUR=${KILL_DUR:-30}
@@ -158,11 +161,39 @@ wait_calls() {
     return 1
 }
 
-# steady_sample FILE READY...: marks Redis (the baseline), then once READY
-# succeeds (the calls are set up) waits 2 s and marks Redis over DUR - 4 s
-# of steady media; appends the three marks to FILE.
+# Prints "ms state_writes media_checkpoints state_bytes media_bytes ha_ns"
+# of the Rampart node on PORT with process id PID: its own counters, the
+# mean sealed call state and media checkpoint in Redis (bytes), and the CPU
+# time its takeover thread (`rampart-ha`: heartbeats, checkpoints, their
+# sealing and writing) has used (ns, from schedstat).
+node_mark() {
+    local h t ha_ns=0
+    h=$(curl -sf --max-time 2 "http://127.0.0.1:$1/health" || echo '{}')
+    for t in /proc/"$2"/task/*; do
+        if [ "$(cat "$t/comm" 2>/dev/null)" = rampart-ha ]; then
+            ha_ns=$(awk '{print $1}' "$t/schedstat"); break
+        fi
+    done
+    printf '%s %s %s %s %s %s\n' "$(now_ms)" \
+        "$(jq -r '.store.written // 0' <<<"$h")" \
+        "$(jq -r '.ha.media_checkpoints_written // 0' <<<"$h")" \
+        "$(mean_value rampart:calls)" "$(mean_value rampart:media)" "$ha_ns"
+}
+
+# mean_value HASH: the mean length of HASH's values in Redis, bytes.
+mean_value() {
+    "${RC[@]}" eval "local n, t = 0, 0
+        for _, v in ipairs(redis.call('HVALS', KEYS[1])) do n = n + 1; t = t + #v end
+        return n > 0 and math.floor(t / n) or 0" 1 "$1"
+}
+
+# steady_sample FILE NODE_PORT NODE_PID READY...: marks Redis (the
+# baseline), then once READY succeeds (the calls are set up) waits 2 s and
+# marks Redis over DUR - 4 s of steady media; appends the three marks to
+# FILE. With a NODE_PORT (not "-"), the Rampart node's own marks at the two
+# steady marks go to FILE.node.
 steady_sample() {
-    local file=$1; shift
+    local file=$1 node=$2 npid=$3; shift 3
     redis_mark >>"$file"
     local deadline=$(($(now_ms) + 120000))
     until "$@"; do
@@ -170,7 +201,12 @@ steady_sample() {
         sleep 0.1
     done
     sleep 2
-    { redis_mark; sleep $((DUR > 6 ? DUR - 4 : 2)); redis_mark; } >>"$file"
+    [ "$node" != - ] && node_mark "$node" "$npid" >>"$file.node"
+    redis_mark >>"$file"
+    sleep $((DUR > 6 ? DUR - 4 : 2))
+    redis_mark >>"$file"
+    [ "$node" != - ] && node_mark "$node" "$npid" >>"$file.node"
+    return 0
 }
 
 # start_rampart VAR NAME PORT [ARGS...]: one node with one worker; sets
@@ -184,6 +220,7 @@ start_rampart() {
         >>"$OUT/$name.log" 2>&1 &
     local w=$!
     PIDS+=("$w")
+    disown "$w" # a SIGKILLed node is expected: no job report
     wait_for "$name" curl -sf "http://127.0.0.1:$port/health" || return 1
     # `timeout` forks: the rampart process itself.
     printf -v "$var" '%s' "$(pgrep -P "$w" -x rampart || echo "$w")"
@@ -226,7 +263,7 @@ loadgen() {
 # cost_run CONFIG ROUND: one run of one configuration.
 cost_run() {
     local cfg=$1 r=$2 pid sampler=
-    local stem="cost-$cfg-$r"
+    local stem="cost-$cfg-$CALLS-$r"
     "${RC[@]}" flushall >/dev/null
     log "round $r: $cfg, $CALLS calls, $DUR s"
     case $cfg in
@@ -235,7 +272,7 @@ cost_run() {
         [ "$cfg" = rampart-redis ] && extra=("${STORE[@]}" --node-id bench-a)
         start_rampart pid "$stem" "$HTTP_A" "${extra[@]}"
         if [ "$cfg" = rampart-redis ]; then
-            steady_sample "$OUT/$stem.redis" \
+            steady_sample "$OUT/$stem.redis" "$HTTP_A" "$pid" \
                 wait_calls "$HTTP_A" "$CALLS" 1 &
             sampler=$!
         fi
@@ -247,7 +284,7 @@ cost_run() {
         start_rtpengine pid "${extra[@]}"
         if [ "$cfg" = rtpengine-redis ]; then
             # rtpengine keeps one key per call in database 1.
-            steady_sample "$OUT/$stem.redis" \
+            steady_sample "$OUT/$stem.redis" - - \
                 bash -c "[ \"\$(redis-cli -p $REDIS_PORT -n 1 dbsize)\" -ge $CALLS ]" &
             sampler=$!
         fi
@@ -261,34 +298,38 @@ cost_run() {
 
 configs=(rampart rampart-redis)
 [ "$have_rtpengine" = 1 ] && configs+=(rtpengine rtpengine-redis)
+TAKEOVER_CALLS=$CALLS
+for CALLS in $COST_CALLS; do
 for r in $(seq 1 "$REPEAT"); do
     if [ $((r % 2)) = 1 ]; then order=("${configs[@]}"); else
         order=(); for ((i = ${#configs[@]} - 1; i >= 0; i--)); do order+=("${configs[$i]}"); done
     fi
     for c in "${order[@]}"; do cost_run "$c" "$r"; done
 done
+done
 
 # median of the numbers on stdin
 median() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-field() { for f in "$OUT"/cost-"$1"-[0-9]*.json; do jq -r "$2" "$f"; done; }
+field() { for f in "$OUT"/cost-"$1"-"$CALLS"-[0-9]*.json; do jq -r "$2" "$f"; done; }
 # redis_rate CONFIG: "commands/s evals/s input-KB/s redis-cpu-% bytes-per-call"
 # medians over the rounds' steady samples.
 redis_rate() {
     local f
-    for f in "$OUT"/cost-"$1"-[0-9]*.redis; do
+    for f in "$OUT"/cost-"$1"-"$CALLS"-[0-9]*.redis; do
         [ -s "$f" ] || continue
         awk -v clk="$CLK" -v calls="$CALLS" 'NR == 1 {split($0, z)} NR == 2 {split($0, a)} NR == 3 {split($0, b)}
             END {s = (b[1] - a[1]) / 1000; if (s <= 0) s = 1;
                  printf "%.0f %.0f %.1f %.2f %.0f\n", (b[2] - a[2]) / s, (b[3] - a[3]) / s,
                    (b[4] - a[4]) / s / 1024, (b[5] - a[5]) / clk / s * 100, (b[6] - z[6]) / calls}' "$f"
-    done >"$OUT/$1.redis-rates"
+    done >"$OUT/$1-$CALLS.redis-rates"
     local col out=()
-    for col in 1 2 3 4 5; do out+=("$(awk -v c=$col '{print $c}' "$OUT/$1.redis-rates" | median)"); done
+    for col in 1 2 3 4 5; do out+=("$(awk -v c=$col '{print $c}' "$OUT/$1-$CALLS.redis-rates" | median)"); done
     echo "${out[*]}"
 }
 
 TABLE=$OUT/table.md
 : >"$TABLE"
+for CALLS in $COST_CALLS; do
 if [ "$REPEAT" -gt 0 ]; then
     {
         echo "### The cost of replication ($CALLS calls, G.711 re-keyed SRTP, even pacing, $DUR s, median of $REPEAT runs)"
@@ -310,15 +351,41 @@ if [ "$REPEAT" -gt 0 ]; then
             printf '| %s | %s | %.2f | %s | %.0f | %.4f | %s | %s | %s | %s | %s |\n' \
                 "$c" "$runs" "$med" "$rel" "$pps" "$loss" "$rcmd" "$reval" "$rkb" "$rcpu" "$rmem"
         done
+        # Rampart's store load per call, from its own counters.
+        for f in "$OUT"/cost-rampart-redis-"$CALLS"-[0-9]*.redis.node; do
+            [ -s "$f" ] || continue
+            pps=$(jq -r '.delivered_pps' "${f%.redis.node}.json")
+            awk -v calls="$CALLS" -v pps="$pps" 'NR == 1 {split($0, a)} NR == 2 {split($0, b)}
+                END {s = (b[1] - a[1]) / 1000; if (s <= 0) s = 1;
+                     printf "%.2f %.2f %d %d %.4f\n", b[2] / calls, (b[3] - a[3]) / s / calls, b[4], b[5],
+                       (b[6] - a[6]) / 1000 / (pps * s)}' "$f"
+        done >"$OUT/node-$CALLS.rates"
+        if [ -s "$OUT/node-$CALLS.rates" ]; then
+            col() { awk -v c="$1" '{print $c}' "$OUT/node-$CALLS.rates" | median; }
+            evals=$(awk '{print $2}' "$OUT/rampart-redis-$CALLS.redis-rates" | median)
+            kbs=$(awk '{print $3}' "$OUT/rampart-redis-$CALLS.redis-rates" | median)
+            echo
+            printf 'Rampart'"'"'s store writes, per call: at set-up %s call-state write(s) of %s bytes sealed (one EVAL each, with its event in the stream); per second of media %s media checkpoints of %s bytes sealed (written when the streams moved, pipelined), and in all %s EVALs and %s bytes into Redis per call per second (heartbeats and the owners scan included).\n' \
+                "$(col 1)" "$(col 3)" "$(col 2)" "$(col 4)" \
+                "$(awk -v e="$evals" -v c="$CALLS" 'BEGIN {printf "%.2f", e / c}')" \
+                "$(awk -v k="$kbs" -v c="$CALLS" 'BEGIN {printf "%.0f", k * 1024 / c}')"
+            ha=$(col 5)
+            med=$(field rampart '.target_cpu.us_per_packet' | median)
+            printf '\nThe replication work in the relay process, measured apart: its takeover thread (heartbeats, reading, sealing and writing the checkpoints) used %s CPU-µs per relayed packet (schedstat, median of the rounds), %s %% of the %s CPU-µs a packet costs without a store; the workers do nothing per packet for it (they copy their streams'"'"' positions when asked, once per checkpoint).\n' \
+                "$ha" "$(awk -v a="$ha" -v b="$med" 'BEGIN {printf "%.1f", a / b * 100}')" "$med"
+        fi
         if [ "$have_rtpengine" = 1 ]; then
             a=$(field rampart-redis '.target_cpu.us_per_packet' | median)
             b=$(field rtpengine-redis '.target_cpu.us_per_packet' | median)
             echo
             awk -v a="$a" -v b="$b" 'BEGIN {printf "rtpengine with Redis over Rampart with Redis, CPU-µs per relayed packet: %.2f×\n", b / a}'
         fi
-    } >"$TABLE"
-    cat "$TABLE"
+        echo
+    } >>"$TABLE"
 fi
+done
+cat "$TABLE"
+CALLS=$TAKEOVER_CALLS
 
 # ---- part 2: takeover at scale ------------------------------------------------
 "${RC[@]}" flushall >/dev/null

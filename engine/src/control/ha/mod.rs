@@ -31,7 +31,7 @@ use super::store::media::{MediaCheckpoint, MAX_SRTCP_PER_SEC};
 use super::store::persist::Persist;
 use super::store::{media_aad, StoreError};
 use crate::config::HaRole;
-use crate::dataplane::relay::CallCheckpoint;
+use crate::dataplane::relay::{CallCheckpoint, LegCheckpoint};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -159,10 +159,13 @@ fn split_owner(owner: &str) -> (&str, &str) {
     owner.rsplit_once('/').unwrap_or((owner, ""))
 }
 
-fn digest(b: &[u8]) -> u64 {
+/// What a call's streams stand at, to skip writing a checkpoint that did
+/// not move (hashed as they are: no serialization for a call that is
+/// quiet).
+fn digest(streams: &std::collections::BTreeMap<u64, [LegCheckpoint; 2]>) -> u64 {
     use std::hash::{DefaultHasher, Hash, Hasher};
     let mut h = DefaultHasher::new();
-    b.hash(&mut h);
+    streams.hash(&mut h);
     h.finish()
 }
 
@@ -668,16 +671,14 @@ impl Ha {
                 taken_ms: now,
                 streams: cps.into_iter().collect(),
             };
-            let Ok(streams) = serde_json::to_vec(&cp.streams) else {
-                continue;
-            };
-            let d = digest(&streams);
+            let d = digest(&cp.streams);
             if !force && lock(&self.view).media_last.get(&call_id) == Some(&d) {
                 continue;
             }
-            let sealed = serde_json::to_vec(&cp)
+            let mut plain = Vec::with_capacity(1024);
+            let sealed = serde_json::to_writer(&mut plain, &cp)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))
-                .and_then(|plain| Ok(self.persist.keys.seal(&media_aad(&call_id), &plain)?));
+                .and_then(|()| Ok(self.persist.keys.seal(&media_aad(&call_id), &plain)?));
             match sealed {
                 Ok(sealed) => {
                     items.push((call_id.clone(), sealed));

@@ -59,15 +59,17 @@ impl std::error::Error for SealError {}
 /// A key-encryption key and its id.
 pub struct Kek {
     id: u32,
-    key: Zeroizing<[u8; KEY]>,
+    /// The key expanded once (every record's data key is sealed with it).
+    aead: Option<LessSafeKey>,
 }
 
 impl Kek {
     /// A KEK from its 32 bytes.
     pub fn new(id: u32, key: [u8; KEY]) -> Kek {
+        let key = Zeroizing::new(key);
         Kek {
             id,
-            key: Zeroizing::new(key),
+            aead: aead_key(&key).ok(),
         }
     }
 
@@ -96,8 +98,8 @@ impl Kek {
         Ok(Kek::new(id, key))
     }
 
-    fn aead(&self) -> Result<LessSafeKey, SealError> {
-        aead_key(&self.key)
+    fn aead(&self) -> Result<&LessSafeKey, SealError> {
+        self.aead.as_ref().ok_or(SealError::Malformed)
     }
 }
 
@@ -129,33 +131,39 @@ impl Keyring {
 
     /// Seals `record`, named `name` (bound as associated data).
     pub fn seal(&self, name: &str, record: &[u8]) -> Result<Vec<u8>, SealError> {
-        let dek = random::<KEY>()?;
-        let dek_nonce = random::<NONCE>()?;
-        let nonce = random::<NONCE>()?;
+        // One draw from the OS for the data key and both nonces.
+        let fresh = random::<{ KEY + 2 * NONCE }>()?;
+        let (dek, nonces) = fresh.split_at(KEY);
+        let (dek_nonce, nonce) = nonces.split_at(NONCE);
+        let dek: &[u8; KEY] = dek.try_into().map_err(|_| SealError::Random)?;
+        let dek_nonce: [u8; NONCE] = dek_nonce.try_into().map_err(|_| SealError::Random)?;
+        let nonce: [u8; NONCE] = nonce.try_into().map_err(|_| SealError::Random)?;
         let mut out = Vec::with_capacity(HEADER + record.len() + TAG);
         out.push(VERSION);
         out.extend_from_slice(&self.current.id.to_be_bytes());
         out.extend_from_slice(&dek_nonce[..]);
-        let mut wrapped = dek.to_vec();
+        let mut wrapped = Zeroizing::new(dek.to_vec());
         self.current
             .aead()?
             .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(*dek_nonce),
+                Nonce::assume_unique_for_key(dek_nonce),
                 Aad::from(name.as_bytes()),
-                &mut wrapped,
+                &mut *wrapped,
             )
             .map_err(|_| SealError::Random)?;
         out.extend_from_slice(&wrapped);
         out.extend_from_slice(&nonce[..]);
-        let mut body = record.to_vec();
-        aead_key(&dek)?
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(*nonce),
+        // The record sealed in place at the end of `out`.
+        let at = out.len();
+        out.extend_from_slice(record);
+        let tag = aead_key(dek)?
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
                 Aad::from(name.as_bytes()),
-                &mut body,
+                &mut out[at..],
             )
             .map_err(|_| SealError::Random)?;
-        out.extend_from_slice(&body);
+        out.extend_from_slice(tag.as_ref());
         Ok(out)
     }
 

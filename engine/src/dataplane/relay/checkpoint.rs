@@ -9,7 +9,7 @@ use super::{CallState, LegState};
 /// Where one leg stands, for a node that takes the call over: its SRTP
 /// streams (ROC, highest indexes, SRTCP index) and the addresses it
 /// latched.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct LegCheckpoint {
     /// Streams of the context the leg's peer sends with.
     pub inbound: Vec<crate::srtp::StreamCheckpoint>,

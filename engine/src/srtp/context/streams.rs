@@ -64,7 +64,7 @@ impl Stream {
 
 /// Where one SSRC's stream stands: what another node needs to continue it
 /// under the same keys without reusing an index (a media checkpoint).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct StreamCheckpoint {
     /// The stream's SSRC.
     pub ssrc: u32,
