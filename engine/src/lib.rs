@@ -14,11 +14,14 @@ pub mod cidr;
 pub mod config;
 pub mod control;
 pub mod dataplane;
+pub mod dtls;
 pub mod error;
+pub mod ice;
 pub mod policy;
 pub mod rtp;
 pub mod srtp;
 pub mod trust;
+pub mod webrtc;
 
 pub use error::Error;
 

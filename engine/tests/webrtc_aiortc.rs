@@ -1,0 +1,196 @@
+//! ICE-lite and DTLS-SRTP against a WebRTC stack nobody here wrote:
+//! aiortc (Debian's `python3-aiortc`: full ICE through aioice, DTLS-SRTP
+//! with an ECDSA certificate, libsrtp through pylibsrtp) offers audio;
+//! Rampart's [`Transport`] answers as the ICE-lite, DTLS-passive side on
+//! one UDP port, follows aiortc's nomination, finishes the handshake with
+//! the fingerprint from the offer, then both sides send SRTP for three
+//! seconds: Rampart unprotects aiortc's packets with the exported keys,
+//! and aiortc reports the packets it decrypted from Rampart.
+//!
+//! aioice never offers loopback candidates, so the two sides sit in two
+//! network namespaces joined by a veth (documentation addresses,
+//! `support::netns`): aiortc in the phones' namespace, the transport's
+//! socket in the node's. Every wait is bounded.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rampart::dtls::{Certificate, Endpoint, Fingerprint, Role};
+use rampart::ice::lite::{Credentials, IceLite};
+use rampart::rtp::{classify, PacketKind};
+use rampart::srtp::{Context, Policy};
+use rampart::webrtc::Transport;
+use support::netns::{node_ip4, Ns, Topology};
+
+const PYTHON: &str = "/usr/bin/python3";
+const SECONDS: &str = "3";
+
+/// The value of the first `a=NAME:` line in `sdp`.
+fn attr<'a>(sdp: &'a str, name: &str) -> Option<&'a str> {
+    let prefix = format!("a={name}:");
+    sdp.lines()
+        .find_map(|l| l.trim_end().strip_prefix(prefix.as_str()))
+}
+
+fn answer(offer: &str, port: u16, ice: &Credentials, fingerprint: &Fingerprint) -> String {
+    let ip = node_ip4();
+    let mid = attr(offer, "mid").unwrap_or("0");
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nt=0 0\r\na=group:BUNDLE {mid}\r\na=ice-lite\r\n\
+         m=audio {port} UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 {ip}\r\na=mid:{mid}\r\na=sendrecv\r\n\
+         a=rtcp-mux\r\na=rtpmap:0 PCMU/8000\r\na=ice-ufrag:{}\r\na=ice-pwd:{}\r\n\
+         a=fingerprint:{fingerprint}\r\na=setup:passive\r\n\
+         a=candidate:1 1 udp 2130706431 {ip} {port} typ host\r\na=end-of-candidates\r\n",
+        ice.ufrag, ice.pwd
+    )
+}
+
+fn aiortc_available() -> bool {
+    Command::new(PYTHON)
+        .args(["-c", "import aiortc"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn aiortc_calls_through_ice_lite_and_dtls_srtp_both_ways() {
+    assert!(
+        aiortc_available(),
+        "{PYTHON} cannot import aiortc (scripts/test installs python3-aiortc)"
+    );
+    let Some(topo) = Topology::new("webrtc-aiortc") else {
+        return;
+    };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/webrtc/aiortc_peer.py");
+    let mut peer = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &topo.ns_name(Ns::Phones),
+            PYTHON,
+            script,
+            SECONDS,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ip netns exec python3");
+    let (tx, lines) = mpsc::channel::<String>();
+    let out = peer.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let first: serde_json::Value = serde_json::from_str(
+        &lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("aiortc's offer"),
+    )
+    .unwrap();
+    let offer = first["offer"].as_str().unwrap().to_string();
+    let their_fp = Fingerprint::parse_sdp(attr(&offer, "fingerprint").expect("a=fingerprint"))
+        .expect("a sha-256 fingerprint");
+    assert_eq!(attr(&offer, "setup"), Some("actpass"));
+
+    let sock = topo.udp(Ns::Node, node_ip4(), Duration::from_millis(10));
+    let port = sock.local_addr().unwrap().port();
+    let creds = Credentials::generate().unwrap();
+    let mut ice = IceLite::new(creds.clone());
+    ice.set_remote_ufrag(attr(&offer, "ice-ufrag").expect("a=ice-ufrag"));
+    let cert = Certificate::generate("rampart").unwrap();
+    let dtls = Endpoint::new(&cert, Role::Passive, their_fp).unwrap();
+    let mut t = Transport::new(Some(ice), Some(dtls), None);
+    let sdp = answer(&offer, port, &creds, &cert.fingerprint());
+    let mut stdin = peer.stdin.take().unwrap();
+    writeln!(stdin, "{}", serde_json::json!({ "answer": sdp })).unwrap();
+
+    let (mut rx, mut txc): (Option<Context>, Option<Context>) = (None, None);
+    let (mut got, mut auth_failures, mut rtcp_got, mut sent) = (0u64, 0u64, 0u64, 0u64);
+    let mut nominated: Option<SocketAddr> = None;
+    let mut next_send = Instant::now();
+    let mut buf = [0u8; 2048];
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(45);
+    let result = loop {
+        if let Ok(l) = lines.try_recv() {
+            break serde_json::from_str::<serde_json::Value>(&l).unwrap();
+        }
+        assert!(Instant::now() < deadline, "aiortc never reported");
+        let mut outs = Vec::new();
+        match sock.recv_from(&mut buf) {
+            Ok((n, from)) => {
+                let pkt = &mut buf[..n];
+                match classify(pkt) {
+                    PacketKind::Stun | PacketKind::Dtls => {
+                        let o = t.on_datagram(pkt, from, start.elapsed().as_millis() as u64);
+                        nominated = o.nominated.or(nominated);
+                        if o.connected {
+                            let k = t.keys().unwrap();
+                            let suite = k.profile.suite();
+                            rx = Some(Context::new(Policy::new(suite, k.remote.clone())).unwrap());
+                            txc = Some(Context::new(Policy::new(suite, k.local.clone())).unwrap());
+                        }
+                        outs = o.send;
+                    }
+                    PacketKind::Rtp => match rx.as_mut().map(|c| c.unprotect_rtp(pkt)) {
+                        Some(Ok(_)) => got += 1,
+                        Some(Err(_)) => auth_failures += 1,
+                        None => {}
+                    },
+                    PacketKind::Rtcp => {
+                        if let Some(Ok(_)) = rx.as_mut().map(|c| c.unprotect_rtcp(pkt)) {
+                            rtcp_got += 1;
+                        }
+                    }
+                    PacketKind::Unknown => {}
+                }
+            }
+            Err(_) => outs = t.on_timer().send,
+        }
+        for (d, to) in outs {
+            sock.send_to(&d, to).unwrap();
+        }
+        // Rampart's own audio toward aiortc: PCMU silence every 20 ms.
+        if let (Some(c), Some(to)) = (txc.as_mut(), nominated) {
+            if Instant::now() >= next_send && t.may_send(start.elapsed().as_millis() as u64) {
+                next_send += Duration::from_millis(20);
+                let seq = sent as u16;
+                let mut pkt = vec![0x80, 0x00];
+                pkt.extend_from_slice(&seq.to_be_bytes());
+                pkt.extend_from_slice(&((sent * 160) as u32).to_be_bytes());
+                pkt.extend_from_slice(&0x5eed_0001u32.to_be_bytes());
+                pkt.extend(std::iter::repeat_n(0xff, 160));
+                let n = pkt.len();
+                pkt.resize(n + 32, 0);
+                let len = c.protect_rtp(&mut pkt, n).unwrap();
+                sock.send_to(&pkt[..len], to).unwrap();
+                sent += 1;
+            }
+        }
+    };
+    let _ = peer.kill();
+    let _ = peer.wait();
+    println!(
+        "aiortc: {result}; Rampart: nominated {nominated:?}, profile {:?}, \
+         {got} SRTP and {rtcp_got} SRTCP packets from aiortc, {auth_failures} failed, {sent} sent",
+        t.keys().map(|k| k.profile)
+    );
+    assert_eq!(result["state"], "connected", "{result}");
+    assert!(nominated.is_some(), "aiortc nominated the pair");
+    assert!(t.keys().is_some(), "the DTLS handshake finished");
+    assert_eq!(auth_failures, 0);
+    assert!(got >= 50, "{got} SRTP packets from aiortc");
+    assert!(
+        result["inbound_packets"].as_u64().unwrap_or(0) >= 50,
+        "aiortc decrypted Rampart's SRTP: {result}"
+    );
+}
