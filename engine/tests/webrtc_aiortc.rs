@@ -20,6 +20,10 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use rampart::control::sdp::webrtc::{
+    answer_role, write_transport, LocalTransport, PeerTransport, Setup,
+};
+use rampart::control::sdp::Sdp;
 use rampart::dtls::{Certificate, Endpoint, Fingerprint, Role};
 use rampart::ice::lite::{Credentials, IceLite};
 use rampart::rtp::{classify, PacketKind};
@@ -37,17 +41,30 @@ fn attr<'a>(sdp: &'a str, name: &str) -> Option<&'a str> {
         .find_map(|l| l.trim_end().strip_prefix(prefix.as_str()))
 }
 
-fn answer(offer: &str, port: u16, ice: &Credentials, fingerprint: &Fingerprint) -> String {
+/// The answer: audio PCMU on `port`, with the ICE-lite and DTLS
+/// attributes written by `sdp::webrtc::write_transport`.
+fn answer(
+    offer: &str,
+    port: u16,
+    ice: &Credentials,
+    fingerprint: Fingerprint,
+    role: Role,
+) -> String {
     let ip = node_ip4();
     let mid = attr(offer, "mid").unwrap_or("0");
-    format!(
-        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nt=0 0\r\na=group:BUNDLE {mid}\r\na=ice-lite\r\n\
+    let text = format!(
+        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nt=0 0\r\na=group:BUNDLE {mid}\r\n\
          m=audio {port} UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 {ip}\r\na=mid:{mid}\r\na=sendrecv\r\n\
-         a=rtcp-mux\r\na=rtpmap:0 PCMU/8000\r\na=ice-ufrag:{}\r\na=ice-pwd:{}\r\n\
-         a=fingerprint:{fingerprint}\r\na=setup:passive\r\n\
-         a=candidate:1 1 udp 2130706431 {ip} {port} typ host\r\na=end-of-candidates\r\n",
-        ice.ufrag, ice.pwd
-    )
+         a=rtcp-mux\r\na=rtpmap:0 PCMU/8000\r\n"
+    );
+    let mut sdp = Sdp::parse(&text).unwrap();
+    let local = LocalTransport {
+        ice: Some(ice),
+        candidates: &[SocketAddr::new(ip, port)],
+        dtls: Some((fingerprint, Setup::of_role(role))),
+    };
+    write_transport(&mut sdp, 0, &local);
+    sdp.to_string()
 }
 
 fn aiortc_available() -> bool {
@@ -97,19 +114,22 @@ fn aiortc_calls_through_ice_lite_and_dtls_srtp_both_ways() {
     )
     .unwrap();
     let offer = first["offer"].as_str().unwrap().to_string();
-    let their_fp = Fingerprint::parse_sdp(attr(&offer, "fingerprint").expect("a=fingerprint"))
-        .expect("a sha-256 fingerprint");
-    assert_eq!(attr(&offer, "setup"), Some("actpass"));
+    let parsed = Sdp::parse(&offer).expect("aiortc's offer parses");
+    let peer_t = PeerTransport::of(&parsed, &parsed.media()[0]);
+    let their_fp = peer_t.fingerprint.expect("a sha-256 fingerprint");
+    let (their_ufrag, _) = peer_t.ice.clone().expect("ICE credentials");
+    assert_eq!(peer_t.setup, Some(Setup::ActPass));
+    let role = answer_role(peer_t.setup, Some(Role::Passive)).unwrap();
 
     let sock = topo.udp(Ns::Node, node_ip4(), Duration::from_millis(10));
     let port = sock.local_addr().unwrap().port();
     let creds = Credentials::generate().unwrap();
     let mut ice = IceLite::new(creds.clone());
-    ice.set_remote_ufrag(attr(&offer, "ice-ufrag").expect("a=ice-ufrag"));
+    ice.set_remote_ufrag(&their_ufrag);
     let cert = Certificate::generate("rampart").unwrap();
-    let dtls = Endpoint::new(&cert, Role::Passive, their_fp).unwrap();
+    let dtls = Endpoint::new(&cert, role, their_fp).unwrap();
     let mut t = Transport::new(Some(ice), Some(dtls), None);
-    let sdp = answer(&offer, port, &creds, &cert.fingerprint());
+    let sdp = answer(&offer, port, &creds, cert.fingerprint(), role);
     let mut stdin = peer.stdin.take().unwrap();
     writeln!(stdin, "{}", serde_json::json!({ "answer": sdp })).unwrap();
 

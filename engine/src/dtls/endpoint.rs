@@ -185,7 +185,10 @@ impl Endpoint {
         b.set_certificate(&cert.x509)?;
         b.set_private_key(&cert.key)?;
         b.check_private_key()?;
-        b.set_options(SslOptions::NO_QUERY_MTU | SslOptions::NO_TICKET);
+        // No renegotiation: a new handshake is a new association (a re-offer).
+        b.set_options(
+            SslOptions::NO_QUERY_MTU | SslOptions::NO_TICKET | SslOptions::NO_RENEGOTIATION,
+        );
         let ctx = b.build();
         let mut ssl = Ssl::new(&ctx)?;
         ssl.set_mtu(MTU)?;

@@ -107,7 +107,7 @@ fn both_roles_connect_and_export_crosswise_keys() {
 }
 
 #[test]
-fn an_rsa_peer_connects_and_a_rekey_is_a_new_handshake() {
+fn an_rsa_peer_connects_in_both_roles() {
     let ours = Certificate::generate("rampart").unwrap();
     let rsa = rsa_certificate(2048);
     for role in [Role::Active, Role::Passive] {

@@ -30,6 +30,7 @@ mod media;
 mod model;
 mod parse;
 mod session;
+pub mod webrtc;
 
 pub use media::Media;
 pub use model::{AddrType, Connection, Direction};
