@@ -256,6 +256,16 @@ pub struct WorkerCounters {
     pub xdp_rx_rejected: AtomicU64,
     /// AF_XDP: packets dropped because the tx ring was full.
     pub xdp_tx_ring_full: AtomicU64,
+    /// STUN and DTLS datagrams of transport legs handed to the control
+    /// plane.
+    pub transport_in: AtomicU64,
+    /// Of those, dropped because the hand-over queue was full (a flood) or
+    /// no one takes them.
+    pub transport_dropped: AtomicU64,
+    /// Datagrams sent from a leg's socket for the control plane.
+    pub transport_out: AtomicU64,
+    /// Of those, not sent (the leg is gone, the socket refused).
+    pub transport_out_failed: AtomicU64,
     /// Calls the worker holds now.
     pub calls: AtomicU64,
     /// Control commands handled.

@@ -321,6 +321,8 @@ impl LegState {
             srtp_out,
             forward,
             rtcp_mux,
+            // The worker's concern (where STUN and DTLS go), not the relay's.
+            transport: _,
         } = u;
         if let Some(mux) = rtcp_mux {
             if !mux && !self.rtcp_socket {

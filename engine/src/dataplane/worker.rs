@@ -18,12 +18,13 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use super::backend::{Backend, Handler, MmsgBackend, Tx};
 use super::counters::{add, inc};
 use super::pacer::{BatchTick, Pacer};
-use super::relay::{CallState, Channel, LegParams, LegState, Verdict};
+use super::relay::{CallState, Channel, DropReason, LegParams, LegState, Verdict};
+use super::transport::SendFrom;
 use super::uring::UringBackend;
 use super::xdp::{XdpBackend, XdpShared};
 use super::{
-    settle, BackendKind, CallFlows, Command, DataPlaneError, LegFlows, LegId, WorkerCounters,
-    CLAIM_TAKEN,
+    settle, BackendKind, CallFlows, Command, DataPlaneError, LegFlows, LegId, TransportDatagram,
+    WorkerCounters, CLAIM_TAKEN,
 };
 
 /// How long a worker waits for packets before it looks at its command
@@ -204,6 +205,8 @@ struct CallEntry {
     state: CallState,
     /// Socket token per leg and channel.
     tokens: [[Option<u32>; 2]; 2],
+    /// Per leg: its STUN and DTLS go to the transport sink.
+    transport: [bool; 2],
 }
 
 /// The worker's flow table.
@@ -216,6 +219,7 @@ struct Table {
     now_ms: u64,
     latch_grace_ms: u64,
     counters: Arc<WorkerCounters>,
+    transport_sink: Option<Sender<TransportDatagram>>,
 }
 
 fn now_ms() -> u64 {
@@ -235,6 +239,7 @@ impl Table {
             now_ms: now_ms(),
             latch_grace_ms,
             counters,
+            transport_sink: None,
         }
     }
 
@@ -270,10 +275,19 @@ impl Table {
                 let r = match self.by_id.get(&call_id) {
                     None => Err(DataPlaneError::UnknownCall(call_id)),
                     Some(&slot) => match self.calls[slot].as_mut() {
-                        Some(c) => c
-                            .state
-                            .apply_all(steps, self.now_ms)
-                            .map_err(DataPlaneError::Srtp),
+                        Some(c) => {
+                            let transport: Vec<(LegId, bool)> = steps
+                                .iter()
+                                .filter_map(|(l, u)| Some((*l, u.transport?)))
+                                .collect();
+                            let r = c.state.apply_all(steps, self.now_ms);
+                            if r.is_ok() {
+                                for (l, on) in transport {
+                                    c.transport[l.index()] = on;
+                                }
+                            }
+                            r.map_err(DataPlaneError::Srtp)
+                        }
                         None => Err(DataPlaneError::UnknownCall(call_id)),
                     },
                 };
@@ -304,9 +318,61 @@ impl Table {
                 };
                 let _ = reply.try_send(out);
             }
+            Command::TransportSink(sink) => self.transport_sink = Some(sink),
+            Command::SendFrom(s) => self.send_from(&s),
             Command::Shutdown => return false,
         }
         true
+    }
+
+    /// Sends a datagram for the control plane from a leg's socket.
+    fn send_from(&mut self, s: &SendFrom) {
+        let sent = self
+            .by_id
+            .get(&s.call_id)
+            .and_then(|&slot| self.calls.get(slot)?.as_ref())
+            .and_then(|c| c.tokens[s.leg.index()][s.channel as usize])
+            .and_then(|t| self.socks.get(t as usize)?.as_ref())
+            .is_some_and(|e| e.socket.send_to(&s.bytes, s.to).is_ok());
+        inc(if sent {
+            &self.counters.transport_out
+        } else {
+            &self.counters.transport_out_failed
+        });
+    }
+
+    /// Hands a STUN or DTLS datagram of a transport leg over (a copy);
+    /// false when the leg is not one, or nobody takes it.
+    fn hand_over(
+        &self,
+        slot: usize,
+        leg: LegId,
+        channel: Channel,
+        src: SocketAddr,
+        pkt: &[u8],
+    ) -> bool {
+        let Some(Some(call)) = self.calls.get(slot) else {
+            return false;
+        };
+        if !call.transport[leg.index()] {
+            return false;
+        }
+        let taken = self.transport_sink.as_ref().is_some_and(|sink| {
+            sink.try_send(TransportDatagram {
+                call_id: call.id,
+                leg,
+                channel,
+                from: src,
+                bytes: pkt.to_vec(),
+            })
+            .is_ok()
+        });
+        inc(if taken {
+            &self.counters.transport_in
+        } else {
+            &self.counters.transport_dropped
+        });
+        taken
     }
 
     fn alloc_sock(&mut self, entry: SockEntry) -> u32 {
@@ -344,6 +410,7 @@ impl Table {
             id,
             state: CallState::new(a, b),
             tokens,
+            transport: [false; 2],
         });
         if let Some(e) = failure {
             self.drop_call(slot, backend);
@@ -489,6 +556,12 @@ impl Handler for Table {
                     None
                 }
             },
+            Verdict::Drop(DropReason::NotMedia) => {
+                if !self.hand_over(slot, leg, channel, src, &buf[..len.min(buf.len())]) {
+                    self.dropped();
+                }
+                None
+            }
             Verdict::Drop(_) => {
                 self.dropped();
                 None
