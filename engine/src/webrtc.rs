@@ -13,6 +13,9 @@
 
 use std::net::SocketAddr;
 
+mod service;
+pub use service::{ServiceCounters, TransportService};
+
 use crate::dtls::{DtlsError, Endpoint, SrtpKeys};
 use crate::ice::lite::{Check, CheckDrop, Consent, IceLite};
 use crate::rtp::{classify, PacketKind};

@@ -74,64 +74,100 @@ fn aiortc_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// aiortc started in the phones' namespace, its offer read.
+struct Aiortc {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    lines: mpsc::Receiver<String>,
+    offer: String,
+}
+
+impl Aiortc {
+    fn start(topo: &Topology) -> Aiortc {
+        assert!(
+            aiortc_available(),
+            "{PYTHON} cannot import aiortc (scripts/test installs python3-aiortc)"
+        );
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/webrtc/aiortc_peer.py");
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &topo.ns_name(Ns::Phones),
+                PYTHON,
+                script,
+                SECONDS,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ip netns exec python3");
+        let (tx, lines) = mpsc::channel::<String>();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let first: serde_json::Value = serde_json::from_str(
+            &lines
+                .recv_timeout(Duration::from_secs(30))
+                .expect("aiortc's offer"),
+        )
+        .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        Aiortc {
+            child,
+            stdin,
+            lines,
+            offer: first["offer"].as_str().unwrap().to_string(),
+        }
+    }
+
+    fn answer(&mut self, sdp: &str) {
+        writeln!(self.stdin, "{}", serde_json::json!({ "answer": sdp })).unwrap();
+    }
+
+    /// A transport answering the offer: ICE-lite, DTLS in the role
+    /// `answer_role` picks (passive preferred), with `cert`.
+    fn transport(&self, cert: &Certificate, port: u16) -> (Transport, String, Role) {
+        let parsed = Sdp::parse(&self.offer).expect("aiortc's offer parses");
+        let peer_t = PeerTransport::of(&parsed, &parsed.media()[0]);
+        let their_fp = peer_t.fingerprint.expect("a sha-256 fingerprint");
+        let (their_ufrag, _) = peer_t.ice.clone().expect("ICE credentials");
+        assert_eq!(peer_t.setup, Some(Setup::ActPass));
+        let role = answer_role(peer_t.setup, Some(Role::Passive)).unwrap();
+        let creds = Credentials::generate().unwrap();
+        let mut ice = IceLite::new(creds.clone());
+        ice.set_remote_ufrag(&their_ufrag);
+        let dtls = Endpoint::new(cert, role, their_fp).unwrap();
+        let sdp = answer(&self.offer, port, &creds, cert.fingerprint(), role);
+        (Transport::new(Some(ice), Some(dtls), None), sdp, role)
+    }
+}
+
+impl Drop for Aiortc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn aiortc_calls_through_ice_lite_and_dtls_srtp_both_ways() {
-    assert!(
-        aiortc_available(),
-        "{PYTHON} cannot import aiortc (scripts/test installs python3-aiortc)"
-    );
     let Some(topo) = Topology::new("webrtc-aiortc") else {
         return;
     };
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/webrtc/aiortc_peer.py");
-    let mut peer = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &topo.ns_name(Ns::Phones),
-            PYTHON,
-            script,
-            SECONDS,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ip netns exec python3");
-    let (tx, lines) = mpsc::channel::<String>();
-    let out = peer.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    let first: serde_json::Value = serde_json::from_str(
-        &lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("aiortc's offer"),
-    )
-    .unwrap();
-    let offer = first["offer"].as_str().unwrap().to_string();
-    let parsed = Sdp::parse(&offer).expect("aiortc's offer parses");
-    let peer_t = PeerTransport::of(&parsed, &parsed.media()[0]);
-    let their_fp = peer_t.fingerprint.expect("a sha-256 fingerprint");
-    let (their_ufrag, _) = peer_t.ice.clone().expect("ICE credentials");
-    assert_eq!(peer_t.setup, Some(Setup::ActPass));
-    let role = answer_role(peer_t.setup, Some(Role::Passive)).unwrap();
-
+    let mut peer = Aiortc::start(&topo);
     let sock = topo.udp(Ns::Node, node_ip4(), Duration::from_millis(10));
     let port = sock.local_addr().unwrap().port();
-    let creds = Credentials::generate().unwrap();
-    let mut ice = IceLite::new(creds.clone());
-    ice.set_remote_ufrag(&their_ufrag);
     let cert = Certificate::generate("rampart").unwrap();
-    let dtls = Endpoint::new(&cert, role, their_fp).unwrap();
-    let mut t = Transport::new(Some(ice), Some(dtls), None);
-    let sdp = answer(&offer, port, &creds, cert.fingerprint(), role);
-    let mut stdin = peer.stdin.take().unwrap();
-    writeln!(stdin, "{}", serde_json::json!({ "answer": sdp })).unwrap();
+    let (mut t, sdp, _) = peer.transport(&cert, port);
+    peer.answer(&sdp);
+    let lines = &peer.lines;
 
     let (mut rx, mut txc): (Option<Context>, Option<Context>) = (None, None);
     let (mut got, mut auth_failures, mut rtcp_got, mut sent) = (0u64, 0u64, 0u64, 0u64);
@@ -197,8 +233,6 @@ fn aiortc_calls_through_ice_lite_and_dtls_srtp_both_ways() {
             }
         }
     };
-    let _ = peer.kill();
-    let _ = peer.wait();
     println!(
         "aiortc: {result}; Rampart: nominated {nominated:?}, profile {:?}, \
          {got} SRTP and {rtcp_got} SRTCP packets from aiortc, {auth_failures} failed, {sent} sent",
@@ -212,5 +246,117 @@ fn aiortc_calls_through_ice_lite_and_dtls_srtp_both_ways() {
     assert!(
         result["inbound_packets"].as_u64().unwrap_or(0) >= 50,
         "aiortc decrypted Rampart's SRTP: {result}"
+    );
+}
+
+/// The whole path through the data plane: aiortc on leg A (ICE-lite,
+/// DTLS-SRTP run by `TransportService` from the datagrams the worker hands
+/// over), a plain-RTP phone on leg B. The worker relays nothing of leg A
+/// until the handshake keys it; then aiortc's SRTP reaches the phone as
+/// plain RTP, and the phone's RTP reaches aiortc as SRTP under the
+/// exported keys (aiortc decrypts and counts it).
+#[test]
+fn aiortc_through_the_data_plane_to_a_plain_rtp_phone() {
+    use rampart::dataplane::*;
+    use rampart::webrtc::TransportService;
+    use std::sync::Arc;
+
+    let Some(topo) = Topology::new("webrtc-dp") else {
+        return;
+    };
+    let mut peer = Aiortc::start(&topo);
+    let (leg_a, leg_b, phone) = (
+        topo.udp(Ns::Node, node_ip4(), Duration::from_millis(10)),
+        topo.udp(Ns::Node, node_ip4(), Duration::from_millis(10)),
+        topo.udp(Ns::Node, node_ip4(), Duration::from_millis(10)),
+    );
+    let (port, b_addr) = (
+        leg_a.local_addr().unwrap().port(),
+        leg_b.local_addr().unwrap(),
+    );
+    let leg = |socket, remote| LegFlows {
+        rtp_socket: socket,
+        rtcp_socket: None,
+        rtcp_mux: true,
+        remote_rtp: remote,
+        remote_rtcp: None,
+        latch: LatchMode::default(),
+        srtp_in: None,
+        srtp_out: None,
+        forward: ForwardMode::default(),
+        counters: Arc::new(LegCounters::default()),
+    };
+    let dp = {
+        let _in = topo.enter(Ns::Node);
+        Arc::new(
+            DataPlane::start(DataPlaneConfig {
+                workers: 1,
+                backend: BackendKind::Mmsg,
+                ..Default::default()
+            })
+            .unwrap(),
+        )
+    };
+    let counters_a = Arc::new(LegCounters::default());
+    let mut a = leg(leg_a, None);
+    a.counters = Arc::clone(&counters_a);
+    dp.add_call(CallFlows {
+        id: 7,
+        legs: [a, leg(leg_b, Some(phone.local_addr().unwrap()))],
+    })
+    .unwrap();
+    let service = TransportService::start(Arc::clone(&dp)).unwrap();
+    let cert = Certificate::generate("rampart").unwrap();
+    let (t, sdp, _) = peer.transport(&cert, port);
+    service.add_leg(7, LegId::A, t).unwrap();
+    peer.answer(&sdp);
+
+    // The phone: plain PCMU every 20 ms once leg A is keyed; it counts
+    // what arrives from leg B.
+    let (mut got, mut sent) = (0u64, 0u64);
+    let mut next = Instant::now();
+    let mut buf = [0u8; 2048];
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let result = loop {
+        if let Ok(l) = peer.lines.try_recv() {
+            break serde_json::from_str::<serde_json::Value>(&l).unwrap();
+        }
+        assert!(Instant::now() < deadline, "aiortc never reported");
+        if let Ok((n, from)) = phone.recv_from(&mut buf) {
+            if from == b_addr && classify(&buf[..n]) == PacketKind::Rtp {
+                got += 1;
+            }
+        }
+        if service.is_keyed(7, LegId::A) && Instant::now() >= next {
+            next += Duration::from_millis(20);
+            let mut pkt = vec![0x80, 0x00];
+            pkt.extend_from_slice(&(sent as u16).to_be_bytes());
+            pkt.extend_from_slice(&((sent * 160) as u32).to_be_bytes());
+            pkt.extend_from_slice(&0x0ff1_ce00u32.to_be_bytes());
+            pkt.extend(std::iter::repeat_n(0xff, 160));
+            phone.send_to(&pkt, b_addr).unwrap();
+            sent += 1;
+        }
+    };
+    let c = &service.counters;
+    let (handshakes, nominations, failures) = (
+        c.handshakes.load(std::sync::atomic::Ordering::Relaxed),
+        c.nominations.load(std::sync::atomic::Ordering::Relaxed),
+        c.handshake_failures
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
+    let stats = counters_a.snapshot();
+    println!(
+        "aiortc: {result}; data plane: {handshakes} handshake(s), {nominations} nomination(s), \
+         phone got {got} RTP from aiortc, sent {sent}; leg A: {stats:?}"
+    );
+    service.stop();
+    assert_eq!(result["state"], "connected", "{result}");
+    assert_eq!((handshakes, failures), (1, 0));
+    assert!(nominations >= 1);
+    assert!(got >= 50, "aiortc's SRTP reached the phone as RTP: {got}");
+    assert!(
+        result["inbound_packets"].as_u64().unwrap_or(0) >= 50,
+        "the phone's RTP reached aiortc as SRTP it decrypted: {result}"
     );
 }

@@ -1,0 +1,267 @@
+//! The control-plane side of WebRTC legs: one thread that takes the STUN
+//! and DTLS datagrams the workers hand over, runs each leg's
+//! [`Transport`], sends its answers from the leg's socket, and moves what
+//! it learns into the data plane: the nominated address becomes the leg's
+//! remote, and the handshake's keys its SRTP contexts.
+//!
+//! Why a thread of its own: a DTLS handshake costs milliseconds of
+//! public-key work and runs on timers; the workers must not wait on it,
+//! and the call service's command path need not either. A leg is
+//! registered with placeholder contexts under random keys nobody knows,
+//! so until its handshake finishes nothing it receives authenticates and
+//! nothing is relayed (fail closed).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+
+use super::Transport;
+use crate::dataplane::relay::Channel;
+use crate::dataplane::{
+    DataPlane, DataPlaneError, KeyChange, LegId, LegUpdate, TransportDatagram, TRANSPORT_QUEUE,
+};
+use crate::srtp::{Context, MasterKey, Policy, Suite};
+
+/// How often handshakes' timers are looked at.
+const TICK: Duration = Duration::from_millis(100);
+
+/// What the service did, for `/health` and metrics.
+#[derive(Debug, Default)]
+pub struct ServiceCounters {
+    /// Datagrams taken from the workers.
+    pub datagrams: AtomicU64,
+    /// Datagrams for no registered leg (a leg just removed).
+    pub unknown_leg: AtomicU64,
+    /// Datagrams a transport dropped (forged checks, stray records).
+    pub dropped: AtomicU64,
+    /// Pairs nominated.
+    pub nominations: AtomicU64,
+    /// Handshakes finished and keyed.
+    pub handshakes: AtomicU64,
+    /// Handshakes failed (fingerprint mismatch, alert, no profile).
+    pub handshake_failures: AtomicU64,
+}
+
+struct Leg {
+    transport: Transport,
+    failed: bool,
+}
+
+/// The running service.
+pub struct TransportService {
+    legs: Arc<Mutex<HashMap<(u64, LegId), Leg>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    dp: Arc<DataPlane>,
+    /// Its counters.
+    pub counters: Arc<ServiceCounters>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A context under a fresh random key: what a leg holds until its
+/// handshake gives it real keys (nothing authenticates under it).
+fn placeholder() -> Result<Context, DataPlaneError> {
+    let suite = Suite::AeadAes128Gcm;
+    let mut k = zeroize::Zeroizing::new([0u8; 28]);
+    getrandom::fill(&mut k[..])
+        .map_err(|e| DataPlaneError::Io(std::io::Error::other(e.to_string())))?;
+    let key = MasterKey::from_concatenated(suite, &k[..]).map_err(DataPlaneError::Srtp)?;
+    Context::new(Policy::new(suite, key)).map_err(DataPlaneError::Srtp)
+}
+
+impl TransportService {
+    /// Starts the service for `dp`: the workers hand it transport legs'
+    /// datagrams from now on.
+    pub fn start(dp: Arc<DataPlane>) -> Result<TransportService, DataPlaneError> {
+        let (sink, rx) = crossbeam_channel::bounded(TRANSPORT_QUEUE);
+        dp.set_transport_sink(&sink)?;
+        let legs: Arc<Mutex<HashMap<(u64, LegId), Leg>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(ServiceCounters::default());
+        let thread = {
+            let (legs, stop, counters, dp) = (
+                Arc::clone(&legs),
+                Arc::clone(&stop),
+                Arc::clone(&counters),
+                Arc::clone(&dp),
+            );
+            std::thread::Builder::new()
+                .name("rampart-webrtc".into())
+                .spawn(move || run(&rx, &legs, &stop, &counters, &dp))
+                .map_err(DataPlaneError::Io)?
+        };
+        Ok(TransportService {
+            legs,
+            stop,
+            thread: Some(thread),
+            dp,
+            counters,
+        })
+    }
+
+    /// Runs `transport` for `leg` of data-plane call `call_id`: the leg is
+    /// keyed with placeholder contexts (nothing relays until the
+    /// handshake), and its STUN and DTLS come here.
+    pub fn add_leg(
+        &self,
+        call_id: u64,
+        leg: LegId,
+        transport: Transport,
+    ) -> Result<(), DataPlaneError> {
+        lock(&self.legs).insert(
+            (call_id, leg),
+            Leg {
+                transport,
+                failed: false,
+            },
+        );
+        let r = self.dp.update_leg(
+            call_id,
+            leg,
+            LegUpdate {
+                srtp_in: Some(KeyChange::Context(Some(placeholder()?))),
+                srtp_out: Some(KeyChange::Context(Some(placeholder()?))),
+                transport: Some(true),
+                ..Default::default()
+            },
+        );
+        if r.is_err() {
+            lock(&self.legs).remove(&(call_id, leg));
+        }
+        r
+    }
+
+    /// Forgets the legs of `call_id` (the call ended).
+    pub fn remove_call(&self, call_id: u64) {
+        lock(&self.legs).retain(|(c, _), _| *c != call_id);
+    }
+
+    /// Whether `leg` of `call_id` finished its handshake.
+    pub fn is_keyed(&self, call_id: u64, leg: LegId) -> bool {
+        lock(&self.legs)
+            .get(&(call_id, leg))
+            .is_some_and(|l| l.transport.keys().is_some())
+    }
+
+    /// Stops the thread (within one tick) and waits for it.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for TransportService {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn run(
+    rx: &Receiver<TransportDatagram>,
+    legs: &Mutex<HashMap<(u64, LegId), Leg>>,
+    stop: &AtomicBool,
+    counters: &ServiceCounters,
+    dp: &DataPlane,
+) {
+    let start = Instant::now();
+    let mut next_tick = Instant::now() + TICK;
+    while !stop.load(Ordering::Relaxed) {
+        let now_ms = start.elapsed().as_millis() as u64;
+        match rx.recv_deadline(next_tick) {
+            Ok(d) => {
+                counters.datagrams.fetch_add(1, Ordering::Relaxed);
+                let mut all = lock(legs);
+                let Some(leg) = all.get_mut(&(d.call_id, d.leg)) else {
+                    counters.unknown_leg.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                let o = leg.transport.on_datagram(&d.bytes, d.from, now_ms);
+                settle(dp, counters, d.call_id, d.leg, d.channel, leg, o);
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                next_tick = Instant::now() + TICK;
+                let mut all = lock(legs);
+                for (&(call_id, l), leg) in all.iter_mut() {
+                    if leg.failed || leg.transport.keys().is_some() {
+                        continue;
+                    }
+                    let o = leg.transport.on_timer();
+                    settle(dp, counters, call_id, l, Channel::Rtp, leg, o);
+                }
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// Sends what a transport returned, and moves a nomination or new keys
+/// into the data plane.
+fn settle(
+    dp: &DataPlane,
+    counters: &ServiceCounters,
+    call_id: u64,
+    leg_id: LegId,
+    channel: Channel,
+    leg: &mut Leg,
+    o: super::Outcome,
+) {
+    for (bytes, to) in o.send {
+        let _ = dp.send_from(call_id, leg_id, channel, to, bytes);
+    }
+    if o.dropped.is_some() {
+        counters.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+    if let Some(super::Dropped::Dtls(e)) = &o.dropped {
+        if !leg.failed {
+            leg.failed = true;
+            counters.handshake_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(call = call_id, leg = ?leg_id, error = %e, "DTLS handshake failed");
+        }
+    }
+    if let Some(addr) = o.nominated {
+        counters.nominations.fetch_add(1, Ordering::Relaxed);
+        let _ = dp.update_leg(
+            call_id,
+            leg_id,
+            LegUpdate {
+                remote_rtp: Some(addr),
+                ..Default::default()
+            },
+        );
+    }
+    if o.connected {
+        let Some(k) = leg.transport.keys() else {
+            return;
+        };
+        let suite = k.profile.suite();
+        let ctx = |key: &MasterKey| Context::new(Policy::new(suite, key.clone()));
+        // Both contexts or neither: never a leg left in plain RTP.
+        let update = match (ctx(&k.remote), ctx(&k.local)) {
+            (Ok(inbound), Ok(outbound)) => Ok(LegUpdate {
+                srtp_in: Some(KeyChange::Context(Some(inbound))),
+                srtp_out: Some(KeyChange::Context(Some(outbound))),
+                ..Default::default()
+            }),
+            (Err(e), _) | (_, Err(e)) => Err(DataPlaneError::Srtp(e)),
+        };
+        match update.and_then(|u| dp.update_leg(call_id, leg_id, u)) {
+            Ok(()) => {
+                counters.handshakes.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(call = call_id, leg = ?leg_id, profile = ?k.profile, "DTLS-SRTP keyed");
+            }
+            Err(e) => {
+                counters.handshake_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(call = call_id, leg = ?leg_id, error = %e, "DTLS keys not installed");
+            }
+        }
+    }
+}
