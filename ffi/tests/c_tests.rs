@@ -144,8 +144,11 @@ fn compile(name: &str, out_name: &str, extra: &[String], static_link: bool) -> P
         .arg(&exe);
     if static_link {
         cmd.arg(dir.join("lib/librampart.a"));
-        // `rustc --print native-static-libs` for linux-gnu.
+        // `rustc --print native-static-libs` for linux-gnu, and OpenSSL
+        // (the engine's DTLS-SRTP).
         cmd.args([
+            "-lssl",
+            "-lcrypto",
             "-lgcc_s",
             "-lutil",
             "-lrt",
