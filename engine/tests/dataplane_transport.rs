@@ -102,6 +102,11 @@ fn scenario(backend: BackendKind) {
     let mut buf = [0u8; 1500];
     let (n, from) = browser.recv_from(&mut buf).expect("the answer");
     assert_eq!((&buf[..n], from), (&b"answer"[..], a_addr));
+    // The worker counts the send after it returns: wait for the count.
+    let end = Instant::now() + Duration::from_secs(5);
+    while w.transport_out.load(Ordering::Relaxed) == 0 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(w.transport_out.load(Ordering::Relaxed), 1);
     assert!(dp
         .send_from(99, LegId::A, Channel::Rtp, d.from, vec![1])
