@@ -49,6 +49,8 @@ pub struct ServiceCounters {
 struct Leg {
     transport: Transport,
     failed: bool,
+    /// The handshake's keys are in the worker.
+    keyed: bool,
 }
 
 /// The running service.
@@ -120,6 +122,7 @@ impl TransportService {
             Leg {
                 transport,
                 failed: false,
+                keyed: false,
             },
         );
         let r = self.dp.update_leg(
@@ -143,11 +146,12 @@ impl TransportService {
         lock(&self.legs).retain(|(c, _), _| *c != call_id);
     }
 
-    /// Whether `leg` of `call_id` finished its handshake.
+    /// Whether `leg` of `call_id` finished its handshake and its worker
+    /// holds the keys.
     pub fn is_keyed(&self, call_id: u64, leg: LegId) -> bool {
         lock(&self.legs)
             .get(&(call_id, leg))
-            .is_some_and(|l| l.transport.keys().is_some())
+            .is_some_and(|l| l.keyed)
     }
 
     /// Stops the thread (within one tick) and waits for it.
@@ -176,16 +180,22 @@ fn run(
     let mut next_tick = Instant::now() + TICK;
     while !stop.load(Ordering::Relaxed) {
         let now_ms = start.elapsed().as_millis() as u64;
+        // Plans are made under the lock; the data plane (which may wait for
+        // a worker's ack) is asked after it is released.
+        let mut plans = Vec::new();
         match rx.recv_deadline(next_tick) {
             Ok(d) => {
                 counters.datagrams.fetch_add(1, Ordering::Relaxed);
                 let mut all = lock(legs);
-                let Some(leg) = all.get_mut(&(d.call_id, d.leg)) else {
-                    counters.unknown_leg.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                };
-                let o = leg.transport.on_datagram(&d.bytes, d.from, now_ms);
-                settle(dp, counters, d.call_id, d.leg, d.channel, leg, o);
+                match all.get_mut(&(d.call_id, d.leg)) {
+                    Some(leg) => {
+                        let o = leg.transport.on_datagram(&d.bytes, d.from, now_ms);
+                        plans.push(plan(counters, d.call_id, d.leg, d.channel, leg, o));
+                    }
+                    None => {
+                        counters.unknown_leg.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                 next_tick = Instant::now() + TICK;
@@ -195,28 +205,42 @@ fn run(
                         continue;
                     }
                     let o = leg.transport.on_timer();
-                    settle(dp, counters, call_id, l, Channel::Rtp, leg, o);
+                    plans.push(plan(counters, call_id, l, Channel::Rtp, leg, o));
                 }
             }
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
         }
+        for p in plans {
+            let (call_id, leg) = (p.call_id, p.leg);
+            if execute(dp, counters, p) {
+                if let Some(l) = lock(legs).get_mut(&(call_id, leg)) {
+                    l.keyed = true;
+                }
+            }
+        }
     }
 }
 
-/// Sends what a transport returned, and moves a nomination or new keys
-/// into the data plane.
-fn settle(
-    dp: &DataPlane,
+/// What to do for one leg once the lock is released.
+struct Plan {
+    call_id: u64,
+    leg: LegId,
+    channel: Channel,
+    send: Vec<(Vec<u8>, std::net::SocketAddr)>,
+    nominated: Option<std::net::SocketAddr>,
+    /// New keys: both contexts, or why they could not be made.
+    keys: Option<(Result<LegUpdate, DataPlaneError>, crate::dtls::Profile)>,
+}
+
+/// Counts what a transport returned and turns it into a [`Plan`].
+fn plan(
     counters: &ServiceCounters,
     call_id: u64,
     leg_id: LegId,
     channel: Channel,
     leg: &mut Leg,
     o: super::Outcome,
-) {
-    for (bytes, to) in o.send {
-        let _ = dp.send_from(call_id, leg_id, channel, to, bytes);
-    }
+) -> Plan {
     if o.dropped.is_some() {
         counters.dropped.fetch_add(1, Ordering::Relaxed);
     }
@@ -227,41 +251,64 @@ fn settle(
             tracing::warn!(call = call_id, leg = ?leg_id, error = %e, "DTLS handshake failed");
         }
     }
-    if let Some(addr) = o.nominated {
+    let keys = o
+        .connected
+        .then(|| leg.transport.keys())
+        .flatten()
+        .map(|k| {
+            let suite = k.profile.suite();
+            let ctx = |key: &MasterKey| Context::new(Policy::new(suite, key.clone()));
+            // Both contexts or neither: never a leg left in plain RTP.
+            let update = match (ctx(&k.remote), ctx(&k.local)) {
+                (Ok(inbound), Ok(outbound)) => Ok(LegUpdate {
+                    srtp_in: Some(KeyChange::Context(Some(inbound))),
+                    srtp_out: Some(KeyChange::Context(Some(outbound))),
+                    ..Default::default()
+                }),
+                (Err(e), _) | (_, Err(e)) => Err(DataPlaneError::Srtp(e)),
+            };
+            (update, k.profile)
+        });
+    Plan {
+        call_id,
+        leg: leg_id,
+        channel,
+        send: o.send,
+        nominated: o.nominated,
+        keys,
+    }
+}
+
+/// Sends a plan's datagrams from the leg's socket, and moves a nomination
+/// or new keys into the data plane; true when keys were installed.
+fn execute(dp: &DataPlane, counters: &ServiceCounters, p: Plan) -> bool {
+    for (bytes, to) in p.send {
+        let _ = dp.send_from(p.call_id, p.leg, p.channel, to, bytes);
+    }
+    if let Some(addr) = p.nominated {
         counters.nominations.fetch_add(1, Ordering::Relaxed);
         let _ = dp.update_leg(
-            call_id,
-            leg_id,
+            p.call_id,
+            p.leg,
             LegUpdate {
                 remote_rtp: Some(addr),
                 ..Default::default()
             },
         );
     }
-    if o.connected {
-        let Some(k) = leg.transport.keys() else {
-            return;
-        };
-        let suite = k.profile.suite();
-        let ctx = |key: &MasterKey| Context::new(Policy::new(suite, key.clone()));
-        // Both contexts or neither: never a leg left in plain RTP.
-        let update = match (ctx(&k.remote), ctx(&k.local)) {
-            (Ok(inbound), Ok(outbound)) => Ok(LegUpdate {
-                srtp_in: Some(KeyChange::Context(Some(inbound))),
-                srtp_out: Some(KeyChange::Context(Some(outbound))),
-                ..Default::default()
-            }),
-            (Err(e), _) | (_, Err(e)) => Err(DataPlaneError::Srtp(e)),
-        };
-        match update.and_then(|u| dp.update_leg(call_id, leg_id, u)) {
-            Ok(()) => {
-                counters.handshakes.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(call = call_id, leg = ?leg_id, profile = ?k.profile, "DTLS-SRTP keyed");
-            }
-            Err(e) => {
-                counters.handshake_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(call = call_id, leg = ?leg_id, error = %e, "DTLS keys not installed");
-            }
+    let Some((update, profile)) = p.keys else {
+        return false;
+    };
+    match update.and_then(|u| dp.update_leg(p.call_id, p.leg, u)) {
+        Ok(()) => {
+            counters.handshakes.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(call = p.call_id, leg = ?p.leg, profile = ?profile, "DTLS-SRTP keyed");
+            true
+        }
+        Err(e) => {
+            counters.handshake_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(call = p.call_id, leg = ?p.leg, error = %e, "DTLS keys not installed");
+            false
         }
     }
 }
