@@ -15,6 +15,9 @@ use super::DtlsError;
 pub struct Certificate {
     pub(super) key: PKey<Private>,
     pub(super) x509: X509,
+    /// The OpenSSL context presenting this certificate, built once for
+    /// every association (its settings are the same for all).
+    pub(super) context: std::sync::OnceLock<openssl::ssl::SslContext>,
 }
 
 impl std::fmt::Debug for Certificate {
@@ -50,6 +53,7 @@ impl Certificate {
         Ok(Certificate {
             key,
             x509: b.build(),
+            context: std::sync::OnceLock::new(),
         })
     }
 
@@ -63,7 +67,11 @@ impl Certificate {
                 "the private key does not belong to the certificate".into(),
             ));
         }
-        Ok(Certificate { key, x509 })
+        Ok(Certificate {
+            key,
+            x509,
+            context: std::sync::OnceLock::new(),
+        })
     }
 
     /// The certificate as PEM (to keep a generated one).

@@ -177,20 +177,14 @@ impl Endpoint {
         role: Role,
         expected: Fingerprint,
     ) -> Result<Endpoint, DtlsError> {
-        let mut b = SslContextBuilder::new(SslMethod::dtls())?;
-        b.set_min_proto_version(Some(SslVersion::DTLS1_2))?;
-        b.set_cipher_list(CIPHERS)?;
-        let profiles: Vec<&str> = Profile::ALL.iter().map(|p| p.openssl_name()).collect();
-        b.set_tlsext_use_srtp(&profiles.join(":"))?;
-        b.set_certificate(&cert.x509)?;
-        b.set_private_key(&cert.key)?;
-        b.check_private_key()?;
-        // No renegotiation: a new handshake is a new association (a re-offer).
-        b.set_options(
-            SslOptions::NO_QUERY_MTU | SslOptions::NO_TICKET | SslOptions::NO_RENEGOTIATION,
-        );
-        let ctx = b.build();
-        let mut ssl = Ssl::new(&ctx)?;
+        let ctx = match cert.context.get() {
+            Some(c) => c,
+            None => {
+                let built = context(cert)?;
+                cert.context.get_or_init(|| built)
+            }
+        };
+        let mut ssl = Ssl::new(ctx)?;
         ssl.set_mtu(MTU)?;
         let mismatch = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&mismatch);
@@ -342,4 +336,25 @@ impl Endpoint {
         self.state = State::Connected;
         Ok(())
     }
+}
+
+/// The OpenSSL context every association presenting `cert` shares (built
+/// once: parsing the cipher list and loading the key cost more than the
+/// rest of a handshake's setup): DTLS 1.2 at least, the cipher suites and
+/// SRTP profiles offered, the certificate, no tickets, no renegotiation
+/// (a new handshake is a new association, on a re-offer).
+fn context(cert: &Certificate) -> Result<openssl::ssl::SslContext, DtlsError> {
+    let mut b = SslContextBuilder::new(SslMethod::dtls())?;
+    b.set_min_proto_version(Some(SslVersion::DTLS1_2))?;
+    b.set_cipher_list(CIPHERS)?;
+    let profiles: Vec<&str> = Profile::ALL.iter().map(|p| p.openssl_name()).collect();
+    b.set_tlsext_use_srtp(&profiles.join(":"))?;
+    b.set_certificate(&cert.x509)?;
+    b.set_private_key(&cert.key)?;
+    b.check_private_key()?;
+    b.set_options(SslOptions::NO_QUERY_MTU | SslOptions::NO_TICKET | SslOptions::NO_RENEGOTIATION);
+    // Associations share the context, never a session: each call's
+    // handshake is full, its peer's certificate checked again.
+    b.set_session_cache_mode(openssl::ssl::SslSessionCacheMode::OFF);
+    Ok(b.build())
 }
