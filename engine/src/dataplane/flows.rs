@@ -86,6 +86,9 @@ pub struct LegUpdate {
     /// ([`super::TransportDatagram`]: a WebRTC leg's ICE and DTLS run on
     /// the control plane) instead of dropping them.
     pub transport: Option<bool>,
+    /// The peer's ICE consent (RFC 7675): `false` stops sending to it
+    /// (dropped, counted as no remote) until `true` again.
+    pub consent: Option<bool>,
 }
 
 /// A change of one direction's SRTP keys.

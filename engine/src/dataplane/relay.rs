@@ -146,6 +146,8 @@ pub struct LegState {
     rtcp_mux: bool,
     rtcp_socket: bool,
     counters: Arc<LegCounters>,
+    /// ICE consent ran out: nothing is sent to the peer.
+    consent_lost: bool,
     latch_grace_ms: u64,
     /// When the signalled address last sent a genuine packet (RTP or RTCP),
     /// or the leg was set up, or its signalled address changed.
@@ -178,6 +180,7 @@ impl LegState {
             rtcp_mux: p.rtcp_mux,
             rtcp_socket: p.rtcp_socket,
             counters: p.counters,
+            consent_lost: false,
             latch_grace_ms: p.latch_grace_ms,
             signalled_heard_ms: p.now_ms,
         }
@@ -323,7 +326,11 @@ impl LegState {
             rtcp_mux,
             // The worker's concern (where STUN and DTLS go), not the relay's.
             transport: _,
+            consent,
         } = u;
+        if let Some(c) = consent {
+            self.consent_lost = !c;
+        }
         if let Some(mux) = rtcp_mux {
             if !mux && !self.rtcp_socket {
                 return Err(NO_RTCP_SOCKET);
@@ -706,8 +713,8 @@ impl LegState {
             Channel::Rtp
         };
         match self.destination(rtcp) {
-            Some(dest) => Ok((channel, dest)),
-            None => {
+            Some(dest) if !self.consent_lost => Ok((channel, dest)),
+            _ => {
                 inc(&self.counters.dropped_no_remote);
                 Err(DropReason::NoRemote)
             }

@@ -51,6 +51,8 @@ struct Leg {
     failed: bool,
     /// The handshake's keys are in the worker.
     keyed: bool,
+    /// What the worker was last told of the peer's ICE consent.
+    consent: bool,
 }
 
 /// The running service.
@@ -123,6 +125,7 @@ impl TransportService {
                 transport,
                 failed: false,
                 keyed: false,
+                consent: true,
             },
         );
         let r = self.dp.update_leg(
@@ -201,11 +204,31 @@ fn run(
                 next_tick = Instant::now() + TICK;
                 let mut all = lock(legs);
                 for (&(call_id, l), leg) in all.iter_mut() {
-                    if leg.failed || leg.transport.keys().is_some() {
+                    if leg.failed {
                         continue;
                     }
-                    let o = leg.transport.on_timer();
-                    plans.push(plan(counters, call_id, l, Channel::Rtp, leg, o));
+                    if leg.transport.keys().is_none() {
+                        let o = leg.transport.on_timer();
+                        plans.push(plan(counters, call_id, l, Channel::Rtp, leg, o));
+                        continue;
+                    }
+                    // RFC 7675: no valid check from the pair for 30 s, no
+                    // media to it (and media again once checks return).
+                    let ok = leg.transport.may_send(now_ms);
+                    if ok != leg.consent {
+                        leg.consent = ok;
+                        tracing::info!(call = call_id, leg = ?l, consent = ok, "ICE consent changed");
+                        let mut p = plan(
+                            counters,
+                            call_id,
+                            l,
+                            Channel::Rtp,
+                            leg,
+                            super::Outcome::default(),
+                        );
+                        p.consent = Some(ok);
+                        plans.push(p);
+                    }
                 }
             }
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
@@ -230,6 +253,8 @@ struct Plan {
     nominated: Option<std::net::SocketAddr>,
     /// New keys: both contexts, or why they could not be made.
     keys: Option<(Result<LegUpdate, DataPlaneError>, crate::dtls::Profile)>,
+    /// The peer's ICE consent changed.
+    consent: Option<bool>,
 }
 
 /// Counts what a transport returned and turns it into a [`Plan`].
@@ -276,6 +301,7 @@ fn plan(
         send: o.send,
         nominated: o.nominated,
         keys,
+        consent: None,
     }
 }
 
@@ -284,6 +310,16 @@ fn plan(
 fn execute(dp: &DataPlane, counters: &ServiceCounters, p: Plan) -> bool {
     for (bytes, to) in p.send {
         let _ = dp.send_from(p.call_id, p.leg, p.channel, to, bytes);
+    }
+    if let Some(c) = p.consent {
+        let _ = dp.update_leg(
+            p.call_id,
+            p.leg,
+            LegUpdate {
+                consent: Some(c),
+                ..Default::default()
+            },
+        );
     }
     if let Some(addr) = p.nominated {
         counters.nominations.fetch_add(1, Ordering::Relaxed);

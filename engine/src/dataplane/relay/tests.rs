@@ -1052,3 +1052,33 @@ fn rtcp_mux_turns_on_and_off_where_the_leg_has_an_rtcp_socket() {
     assert!(!c.leg(LegId::A).rtcp_mux(), "nothing was applied");
     assert!(c.leg(LegId::B).rtcp_mux());
 }
+
+#[test]
+fn a_leg_whose_consent_ran_out_is_sent_nothing_until_it_is_back() {
+    let (mut c, _, cb) = call(
+        Leg::plain(Some(addr(PHONE_A))),
+        Leg::plain(Some(addr(PHONE_B))),
+    );
+    let send = |c: &mut CallState| run(c, 0, Channel::Rtp, &rtp(1, 0xa, b"p"), addr(PHONE_A)).0;
+    forwarded(send(&mut c));
+    let consent = |c: &mut CallState, on: bool| {
+        c.leg_mut(LegId::B)
+            .apply(
+                LegUpdate {
+                    consent: Some(on),
+                    ..Default::default()
+                },
+                1,
+            )
+            .unwrap()
+    };
+    consent(&mut c, false);
+    assert_eq!(send(&mut c), Verdict::Drop(DropReason::NoRemote));
+    assert_eq!(
+        cb.dropped_no_remote
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    consent(&mut c, true);
+    forwarded(send(&mut c));
+}
