@@ -1,6 +1,18 @@
 # shellcheck shell=bash
-# Sourced by loadgen/bench.sh and loadgen/bench-veth.sh: what both relay
+# Sourced by loadgen/bench.sh, bench-veth.sh and bench-ha.sh: what the relay
 # benchmarks need the same way. Expects a `log` function.
+
+# wait_for WHAT CMD...: until CMD succeeds (bounded: 50 tries, 0.1 s
+# apart); says WHAT did not come up otherwise.
+wait_for() {
+    local what=$1; shift
+    for _ in $(seq 1 50); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    log "$what did not come up"
+    return 1
+}
 
 # Makes rtpengine available: installs Debian's rtpengine-daemon when it is
 # missing (bounded), unless NO_INSTALL=1. Returns 0 when rtpengine can run.

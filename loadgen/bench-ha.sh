@@ -73,17 +73,6 @@ trap 'exit 130' INT TERM
 log() { echo "bench-ha: $*" >&2; }
 now_ms() { date +%s%3N; }
 
-# Waits (bounded: 50 tries, 0.1 s apart) until a command succeeds.
-wait_for() {
-    local what=$1; shift
-    for _ in $(seq 1 50); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.1
-    done
-    log "$what did not come up"
-    return 1
-}
-
 # shellcheck source=loadgen/bench-common.sh
 . loadgen/bench-common.sh
 

@@ -33,18 +33,7 @@ fn rtp(seq: u16, payload: &[u8]) -> Vec<u8> {
 }
 
 fn leg(socket: UdpSocket) -> LegFlows {
-    LegFlows {
-        rtp_socket: socket,
-        rtcp_socket: None,
-        rtcp_mux: false,
-        remote_rtp: None,
-        remote_rtcp: None,
-        latch: LatchMode::default(),
-        srtp_in: None,
-        srtp_out: None,
-        forward: ForwardMode::default(),
-        counters: Arc::new(LegCounters::default()),
-    }
+    support::plain_leg(socket, None, false)
 }
 
 fn slow_worker() {

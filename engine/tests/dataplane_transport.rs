@@ -11,7 +11,6 @@
 
 use std::net::UdpSocket;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rampart::dataplane::relay::Channel;
@@ -26,19 +25,10 @@ fn rtp(seq: u16) -> Vec<u8> {
     v
 }
 
+mod support;
+
 fn leg(socket: UdpSocket, remote: Option<std::net::SocketAddr>) -> LegFlows {
-    LegFlows {
-        rtp_socket: socket,
-        rtcp_socket: None,
-        rtcp_mux: true,
-        remote_rtp: remote,
-        remote_rtcp: None,
-        latch: LatchMode::default(),
-        srtp_in: None,
-        srtp_out: None,
-        forward: ForwardMode::default(),
-        counters: Arc::new(LegCounters::default()),
-    }
+    support::plain_leg(socket, remote, true)
 }
 
 fn bind() -> UdpSocket {

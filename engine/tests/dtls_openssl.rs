@@ -152,54 +152,42 @@ fn assert_keys(e: &Endpoint, m: &[u8], profile: Profile) {
     assert_eq!(server.salt_bytes(), &m[2 * kl + sl..]);
 }
 
+/// Where `s_server` listens.
+const S_SERVER: &str = "127.0.0.1:45521";
+
+/// `openssl s_server` for SRTP_AES128_CM_SHA1_80 on [`S_SERVER`], asking
+/// for the client's certificate when `verify`; given 300 ms to listen.
+fn s_server(cert: &Path, key: &Path, verify: bool) -> Peer {
+    let mut args = vec![
+        "s_server",
+        "-dtls1_2",
+        "-use_srtp",
+        "SRTP_AES128_CM_SHA1_80",
+    ];
+    args.extend(["-accept", S_SERVER]);
+    if verify {
+        args.extend(["-verify", "1"]);
+    }
+    let p = Peer::start(&args, cert, key, 60);
+    std::thread::sleep(Duration::from_millis(300));
+    p
+}
+
 #[test]
 fn rampart_as_client_against_openssl_s_server_with_rsa_4096() {
     let dir = support::temp_dir("dtls-s-server");
     let (cert, key, peer_cert) = rsa4096(&dir);
-    let port = "45521";
-    let server = Peer::start(
-        &[
-            "s_server",
-            "-dtls1_2",
-            "-use_srtp",
-            "SRTP_AES128_CM_SHA1_80",
-            "-verify",
-            "1",
-        ]
-        .iter()
-        .chain(&["-accept", &format!("127.0.0.1:{port}")])
-        .copied()
-        .collect::<Vec<_>>(),
-        &cert,
-        &key,
-        60,
-    );
-    std::thread::sleep(Duration::from_millis(300));
+    let server = s_server(&cert, &key, true);
     let ours = Certificate::generate("rampart").unwrap();
     let mut e = Endpoint::new(&ours, Role::Active, peer_cert.fingerprint()).unwrap();
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let to = format!("127.0.0.1:{port}").parse().unwrap();
+    let to = S_SERVER.parse().unwrap();
     handshake(&mut e, &sock, Some(to)).unwrap();
     assert_keys(&e, &server.keying_material(), Profile::AesCm128Sha1_80);
 
     // The same server, a fingerprint that is not its certificate's.
     drop(server);
-    let _server = Peer::start(
-        &[
-            "s_server",
-            "-dtls1_2",
-            "-use_srtp",
-            "SRTP_AES128_CM_SHA1_80",
-        ]
-        .iter()
-        .chain(&["-accept", &format!("127.0.0.1:{port}")])
-        .copied()
-        .collect::<Vec<_>>(),
-        &cert,
-        &key,
-        60,
-    );
-    std::thread::sleep(Duration::from_millis(300));
+    let _server = s_server(&cert, &key, false);
     let wrong = Fingerprint([0x42; 32]);
     let mut e = Endpoint::new(&ours, Role::Active, wrong).unwrap();
     assert_eq!(

@@ -274,18 +274,7 @@ fn aiortc_through_the_data_plane_to_a_plain_rtp_phone() {
         leg_a.local_addr().unwrap().port(),
         leg_b.local_addr().unwrap(),
     );
-    let leg = |socket, remote| LegFlows {
-        rtp_socket: socket,
-        rtcp_socket: None,
-        rtcp_mux: true,
-        remote_rtp: remote,
-        remote_rtcp: None,
-        latch: LatchMode::default(),
-        srtp_in: None,
-        srtp_out: None,
-        forward: ForwardMode::default(),
-        counters: Arc::new(LegCounters::default()),
-    };
+    let leg = |socket, remote| support::plain_leg(socket, remote, true);
     let dp = {
         let _in = topo.enter(Ns::Node);
         Arc::new(

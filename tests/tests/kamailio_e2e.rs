@@ -119,18 +119,11 @@ fn kamailio_rtpengine_module_drives_rampart() {
     let offer = a.sdp(1001, 1, 1);
     uac.send(
         proxy,
-        &with_body(
-            &format!(
-                "INVITE sip:bob@127.0.0.1:{sip_port} SIP/2.0\r\n\
-                 Via: SIP/2.0/UDP 127.0.0.1:{uac_port};branch=z9hG4bK-inv-1;rport\r\n\
-                 Max-Forwards: 70\r\n\
-                 From: \"Alice\" <sip:alice@127.0.0.1>;tag=alice-tag\r\n\
-                 To: <sip:bob@127.0.0.1>\r\n\
-                 Call-ID: {call_id}\r\n\
-                 CSeq: 1 INVITE\r\n\
-                 Contact: <sip:alice@127.0.0.1:{uac_port}>\r\n\
-                 User-Agent: rampart-kamailio-e2e UAC\r\n"
-            ),
+        &alice_invite(
+            sip_port,
+            uac_port,
+            &call_id,
+            "rampart-kamailio-e2e UAC",
             &offer,
         ),
     );
@@ -204,25 +197,8 @@ fn kamailio_rtpengine_module_drives_rampart() {
     assert_eq!(to_a.crypto[0].suite_name, SUITE.name());
 
     // ---- ACK through Kamailio (Route from Record-Route) ----
-    let route: Vec<&str> = ok.all("Record-Route").into_iter().rev().collect();
-    let to_hdr = ok.header("To").unwrap().to_string();
-    let dialog = |method: &str, cseq: u32, branch: &str| {
-        let mut h = format!(
-            "{method} sip:bob@127.0.0.1:{} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP 127.0.0.1:{uac_port};branch={branch};rport\r\n",
-            uas.port()
-        );
-        for r in &route {
-            h.push_str(&format!("Route: {r}\r\n"));
-        }
-        h.push_str(&format!(
-            "Max-Forwards: 70\r\n\
-             From: \"Alice\" <sip:alice@127.0.0.1>;tag=alice-tag\r\n\
-             To: {to_hdr}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n"
-        ));
-        with_body(&h, "")
-    };
-    uac.send(proxy, &dialog("ACK", 1, "z9hG4bK-ack-1"));
+    let dialog = AliceDialog::new(&ok, &call_id, uac_port, uas.port());
+    uac.send(proxy, &dialog.request("ACK", 1, "z9hG4bK-ack-1", ""));
     uas.wait("ACK at the UAS", &mut kam, &[&tap], |m| {
         m.method() == Some("ACK")
     });
@@ -249,7 +225,7 @@ fn kamailio_rtpengine_module_drives_rampart() {
     flow_rtcp(&b.rtcp, to_b.rtcp, &mut b_tx, &a.rtcp, &mut a_rx, 0xB0B);
 
     // ---- BYE through Kamailio (rtpengine_delete) ----
-    uac.send(proxy, &dialog("BYE", 2, "z9hG4bK-bye-1"));
+    uac.send(proxy, &dialog.request("BYE", 2, "z9hG4bK-bye-1", ""));
     let bye = uas.wait("BYE at the UAS", &mut kam, &[&tap], |m| {
         m.method() == Some("BYE")
     });

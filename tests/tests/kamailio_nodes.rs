@@ -392,18 +392,11 @@ fn two_nodes_in_one_set_a_call_survives_its_node() {
     // ---- INVITE: UAC -> Kamailio (rtpengine_offer) -> UAS ----
     uac.send(
         proxy,
-        &with_body(
-            &format!(
-                "INVITE sip:bob@127.0.0.1:{sip_port} SIP/2.0\r\n\
-                 Via: SIP/2.0/UDP 127.0.0.1:{uac_port};branch=z9hG4bK-inv-1;rport\r\n\
-                 Max-Forwards: 70\r\n\
-                 From: \"Alice\" <sip:alice@127.0.0.1>;tag=alice-tag\r\n\
-                 To: <sip:bob@127.0.0.1>\r\n\
-                 Call-ID: {call_id}\r\n\
-                 CSeq: 1 INVITE\r\n\
-                 Contact: <sip:alice@127.0.0.1:{uac_port}>\r\n\
-                 User-Agent: rampart-kamailio-nodes UAC\r\n"
-            ),
+        &alice_invite(
+            sip_port,
+            uac_port,
+            &call_id,
+            "rampart-kamailio-nodes UAC",
             &a.sdp(1001, 1, 1),
         ),
     );
@@ -494,33 +487,8 @@ fn two_nodes_in_one_set_a_call_survives_its_node() {
     );
 
     // ---- in-dialog requests: ACK, re-INVITE, BYE (Route from Record-Route) ----
-    let route: Vec<String> = ok
-        .all("Record-Route")
-        .into_iter()
-        .rev()
-        .map(String::from)
-        .collect();
-    let to_hdr = ok.header("To").unwrap().to_string();
-    let dialog = |method: &str, cseq: u32, branch: &str, body: &str| {
-        let mut h = format!(
-            "{method} sip:bob@127.0.0.1:{} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP 127.0.0.1:{uac_port};branch={branch};rport\r\n",
-            uas.port()
-        );
-        for r in &route {
-            h.push_str(&format!("Route: {r}\r\n"));
-        }
-        h.push_str(&format!(
-            "Max-Forwards: 70\r\n\
-             From: \"Alice\" <sip:alice@127.0.0.1>;tag=alice-tag\r\n\
-             To: {to_hdr}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n"
-        ));
-        if method == "INVITE" {
-            h.push_str(&format!("Contact: <sip:alice@127.0.0.1:{uac_port}>\r\n"));
-        }
-        with_body(&h, body)
-    };
-    uac.send(proxy, &dialog("ACK", 1, "z9hG4bK-ack-1", ""));
+    let dialog = AliceDialog::new(&ok, &call_id, uac_port, uas.port());
+    uac.send(proxy, &dialog.request("ACK", 1, "z9hG4bK-ack-1", ""));
     uas.wait("ACK at the UAS", &mut kam, &all, |m| {
         m.method() == Some("ACK")
     });
@@ -650,7 +618,7 @@ fn two_nodes_in_one_set_a_call_survives_its_node() {
     let t_reinvite = Instant::now();
     uac.send(
         proxy,
-        &dialog("INVITE", 2, "z9hG4bK-reinv-1", &a.sdp(1001, 2, 1)),
+        &dialog.request("INVITE", 2, "z9hG4bK-reinv-1", &a.sdp(1001, 2, 1)),
     );
     let reinv = uas.wait("re-INVITE at the UAS", &mut kam, &all, |m| {
         m.method() == Some("INVITE") && m.header("CSeq").is_some_and(|c| c.starts_with("2 "))
@@ -689,7 +657,7 @@ fn two_nodes_in_one_set_a_call_survives_its_node() {
         "the re-INVITE's answer keeps the call's ports:\n{}",
         ok2.body
     );
-    uac.send(proxy, &dialog("ACK", 2, "z9hG4bK-ack-2", ""));
+    uac.send(proxy, &dialog.request("ACK", 2, "z9hG4bK-ack-2", ""));
     uas.wait("ACK to the re-INVITE at the UAS", &mut kam, &all, |m| {
         m.method() == Some("ACK")
     });
@@ -711,7 +679,7 @@ fn two_nodes_in_one_set_a_call_survives_its_node() {
     );
 
     // BYE: rtpengine_delete.
-    uac.send(proxy, &dialog("BYE", 3, "z9hG4bK-bye-1", ""));
+    uac.send(proxy, &dialog.request("BYE", 3, "z9hG4bK-bye-1", ""));
     let bye = uas.wait("BYE at the UAS", &mut kam, &all, |m| {
         m.method() == Some("BYE")
     });

@@ -311,23 +311,16 @@ fn execute(dp: &DataPlane, counters: &ServiceCounters, p: Plan) -> bool {
     for (bytes, to) in p.send {
         let _ = dp.send_from(p.call_id, p.leg, p.channel, to, bytes);
     }
-    if let Some(c) = p.consent {
-        let _ = dp.update_leg(
-            p.call_id,
-            p.leg,
-            LegUpdate {
-                consent: Some(c),
-                ..Default::default()
-            },
-        );
-    }
-    if let Some(addr) = p.nominated {
+    if p.nominated.is_some() {
         counters.nominations.fetch_add(1, Ordering::Relaxed);
+    }
+    if p.nominated.is_some() || p.consent.is_some() {
         let _ = dp.update_leg(
             p.call_id,
             p.leg,
             LegUpdate {
-                remote_rtp: Some(addr),
+                remote_rtp: p.nominated,
+                consent: p.consent,
                 ..Default::default()
             },
         );

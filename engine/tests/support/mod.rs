@@ -147,3 +147,25 @@ pub fn http_send(api: std::net::SocketAddr, method: &str, path: &str, body: &str
     let _ = h.read_to_string(&mut resp);
     resp
 }
+
+/// A plain-RTP leg on `socket` for a data-plane test: no keys, the default
+/// latch and forwarding, fresh counters.
+pub fn plain_leg(
+    socket: std::net::UdpSocket,
+    remote: Option<std::net::SocketAddr>,
+    rtcp_mux: bool,
+) -> rampart::dataplane::LegFlows {
+    use rampart::dataplane::*;
+    LegFlows {
+        rtp_socket: socket,
+        rtcp_socket: None,
+        rtcp_mux,
+        remote_rtp: remote,
+        remote_rtcp: None,
+        latch: LatchMode::default(),
+        srtp_in: None,
+        srtp_out: None,
+        forward: ForwardMode::default(),
+        counters: std::sync::Arc::new(LegCounters::default()),
+    }
+}

@@ -398,6 +398,81 @@ pub fn with_body(head: &str, body: &str) -> String {
     }
 }
 
+/// Alice's first INVITE to Bob (at the proxy on `sip_port`), from her UA
+/// on `uac_port`, naming itself `user_agent`, offering `sdp`.
+pub fn alice_invite(
+    sip_port: u16,
+    uac_port: u16,
+    call_id: &str,
+    user_agent: &str,
+    sdp: &str,
+) -> String {
+    with_body(
+        &format!(
+            "INVITE sip:bob@127.0.0.1:{sip_port} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:{uac_port};branch=z9hG4bK-inv-1;rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: \"Alice\" <sip:alice@127.0.0.1>;tag=alice-tag\r\n\
+             To: <sip:bob@127.0.0.1>\r\n\
+             Call-ID: {call_id}\r\n\
+             CSeq: 1 INVITE\r\n\
+             Contact: <sip:alice@127.0.0.1:{uac_port}>\r\n\
+             User-Agent: {user_agent}\r\n"
+        ),
+        sdp,
+    )
+}
+
+/// Alice's side of the dialog once Bob's 200 OK arrived: her in-dialog
+/// requests go to Bob's contact along the Record-Route, reversed.
+pub struct AliceDialog {
+    call_id: String,
+    uac_port: u16,
+    uas_port: u16,
+    route: Vec<String>,
+    to: String,
+}
+
+impl AliceDialog {
+    /// The dialog `ok` (Bob's 200 OK to the INVITE) set up.
+    pub fn new(ok: &Msg, call_id: &str, uac_port: u16, uas_port: u16) -> AliceDialog {
+        AliceDialog {
+            call_id: call_id.to_string(),
+            uac_port,
+            uas_port,
+            route: ok
+                .all("Record-Route")
+                .into_iter()
+                .rev()
+                .map(String::from)
+                .collect(),
+            to: ok.header("To").unwrap_or_default().to_string(),
+        }
+    }
+
+    /// An in-dialog request (`ACK`, a re-`INVITE` with `body`, `BYE`).
+    pub fn request(&self, method: &str, cseq: u32, branch: &str, body: &str) -> String {
+        let (uac_port, call_id, to) = (self.uac_port, &self.call_id, &self.to);
+        let mut h = format!(
+            "{method} sip:bob@127.0.0.1:{} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:{uac_port};branch={branch};rport\r\n",
+            self.uas_port
+        );
+        for r in &self.route {
+            h.push_str(&format!("Route: {r}\r\n"));
+        }
+        h.push_str(&format!(
+            "Max-Forwards: 70\r\n\
+             From: \"Alice\" <sip:alice@127.0.0.1>;tag=alice-tag\r\n\
+             To: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n"
+        ));
+        if method == "INVITE" {
+            h.push_str(&format!("Contact: <sip:alice@127.0.0.1:{uac_port}>\r\n"));
+        }
+        with_body(&h, body)
+    }
+}
+
 /// A response to `req` copying its Via, Record-Route, From, To (with a tag
 /// added if it has none), Call-ID and CSeq.
 pub fn response(req: &Msg, code: &str, to_tag: &str, contact: Option<&str>, body: &str) -> String {

@@ -12,7 +12,7 @@
 
 use std::net::SocketAddr;
 
-use super::{Media, Sdp};
+use super::{Media, Sdp, DTLS_ATTRIBUTES, ICE_ATTRIBUTES};
 use crate::dtls::{Fingerprint, Role};
 use crate::ice::lite::Credentials;
 
@@ -157,17 +157,9 @@ pub fn host_priority(local_pref: u16) -> u32 {
 /// Writes `local` into media section `index` of `sdp`, replacing any ICE
 /// and DTLS attributes there; `a=ice-lite` goes to session level once.
 pub fn write_transport(sdp: &mut Sdp, index: usize, local: &LocalTransport<'_>) {
-    for name in [
-        "ice-ufrag",
-        "ice-pwd",
-        "ice-options",
-        "candidate",
-        "end-of-candidates",
-        "ice-lite",
-    ] {
-        sdp.remove_attribute(name);
-    }
-    for name in ["fingerprint", "setup"] {
+    // The peer's ICE and DTLS attributes, at session level and here.
+    let theirs = || ICE_ATTRIBUTES.iter().chain(&DTLS_ATTRIBUTES);
+    for name in theirs() {
         sdp.remove_attribute(name);
     }
     if local.ice.is_some() {
@@ -176,15 +168,7 @@ pub fn write_transport(sdp: &mut Sdp, index: usize, local: &LocalTransport<'_>) 
     let Some(m) = sdp.media_mut().get_mut(index) else {
         return;
     };
-    for name in [
-        "ice-ufrag",
-        "ice-pwd",
-        "ice-options",
-        "candidate",
-        "end-of-candidates",
-        "fingerprint",
-        "setup",
-    ] {
+    for name in theirs() {
         m.remove_attribute(name);
     }
     if let Some(c) = local.ice {
