@@ -44,6 +44,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Where call state is kept beyond this node (`docs/state-store.md`).
     pub store: StoreConfig,
+    /// WebRTC legs: ICE-lite and DTLS-SRTP (`docs/webrtc.md`).
+    pub webrtc: WebrtcConfig,
     /// The security policy: cluster mode, devices, capability tables and
     /// the trust list (see `docs/security.md`).
     pub security: crate::policy::PolicyConfig,
@@ -293,6 +295,41 @@ impl Default for NgConfig {
             offer_timeout_secs: 60,
             max_unanswered_port_percent: 50,
         }
+    }
+}
+
+/// `[webrtc]`: ICE-lite and DTLS-SRTP legs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebrtcConfig {
+    /// Offer and accept DTLS-SRTP and ICE; `false`: WebRTC offers are
+    /// refused with a clear error.
+    pub enabled: bool,
+    /// The node certificate (PEM). With `private_key`: loaded when the
+    /// files exist, else generated (ECDSA P-256) and written there, so the
+    /// fingerprint stays the same across restarts and can be pinned.
+    /// Unset: a fresh certificate each start.
+    pub certificate: Option<PathBuf>,
+    /// Its private key (PEM, written with mode 0600).
+    pub private_key: Option<PathBuf>,
+}
+
+impl Default for WebrtcConfig {
+    fn default() -> Self {
+        WebrtcConfig {
+            enabled: true,
+            certificate: None,
+            private_key: None,
+        }
+    }
+}
+
+impl WebrtcConfig {
+    fn check(&self) -> Result<(), String> {
+        if self.certificate.is_some() != self.private_key.is_some() {
+            return Err("webrtc.certificate and webrtc.private_key go together".into());
+        }
+        Ok(())
     }
 }
 
@@ -580,6 +617,7 @@ impl Config {
         }
         self.ng.check()?;
         self.store.check()?;
+        self.webrtc.check()?;
         self.api.check()?;
         if self.api.tls_enabled() && self.security.trust_list.is_none() {
             return Err(

@@ -14,7 +14,43 @@
 use std::net::SocketAddr;
 
 mod service;
-pub use service::{ServiceCounters, TransportService};
+pub use service::{placeholder, DataPlaneRef, ServiceCounters, TransportService};
+
+/// The node certificate as `[webrtc]` configures it: loaded from its two
+/// PEM files, or generated and written there when they do not exist yet
+/// (the key with mode 0600), or generated for this run when no files are
+/// set.
+pub fn node_certificate(
+    cfg: &crate::config::WebrtcConfig,
+) -> Result<crate::dtls::Certificate, String> {
+    use crate::dtls::Certificate;
+    let (Some(cert), Some(key)) = (&cfg.certificate, &cfg.private_key) else {
+        return Certificate::generate("rampart").map_err(|e| e.to_string());
+    };
+    let shown = |p: &std::path::Path, e: &dyn std::fmt::Display| format!("{}: {e}", p.display());
+    if cert.exists() || key.exists() {
+        let c = std::fs::read(cert).map_err(|e| shown(cert, &e))?;
+        let k = zeroize::Zeroizing::new(std::fs::read(key).map_err(|e| shown(key, &e))?);
+        return Certificate::from_pem(&c, &k).map_err(|e| shown(cert, &e));
+    }
+    let made = Certificate::generate("rampart").map_err(|e| e.to_string())?;
+    let k = made.key_pem().map_err(|e| e.to_string())?;
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(key)
+            .map_err(|e| shown(key, &e))?;
+        f.write_all(&k).map_err(|e| shown(key, &e))?;
+    }
+    let c = made.cert_pem().map_err(|e| e.to_string())?;
+    std::fs::write(cert, c).map_err(|e| shown(cert, &e))?;
+    tracing::info!(certificate = %cert.display(), fingerprint = %made.fingerprint(), "generated the node's DTLS certificate");
+    Ok(made)
+}
 
 use crate::dtls::{DtlsError, Endpoint, SrtpKeys};
 use crate::ice::lite::{Check, CheckDrop, Consent, IceLite};

@@ -294,10 +294,10 @@ fn aiortc_through_the_data_plane_to_a_plain_rtp_phone() {
         legs: [a, leg(leg_b, Some(phone.local_addr().unwrap()))],
     })
     .unwrap();
-    let service = TransportService::start(Arc::clone(&dp)).unwrap();
     let cert = Certificate::generate("rampart").unwrap();
+    let service = TransportService::start(Arc::clone(&dp), cert.clone()).unwrap();
     let (t, sdp, _) = peer.transport(&cert, port);
-    service.add_leg(7, LegId::A, t).unwrap();
+    service.add_leg(7, LegId::A, t, true).unwrap();
     peer.answer(&sdp);
 
     // The phone: plain PCMU every 20 ms once leg A is keyed; it counts
@@ -348,4 +348,188 @@ fn aiortc_through_the_data_plane_to_a_plain_rtp_phone() {
         result["inbound_packets"].as_u64().unwrap_or(0) >= 50,
         "the phone's RTP reached aiortc as SRTP it decrypted: {result}"
     );
+}
+
+/// The call as a switch makes it: aiortc offers through ng with the flags
+/// Kamailio sends toward a SIP phone (`transport-protocol: RTP/SAVP` or
+/// `RTP/AVP`, `ICE: remove`, `DTLS: off`, `rtcp-mux: demux`); the phone
+/// sees an SDES (or plain) offer and answers with no flags; the answer
+/// Rampart returns to aiortc restores UDP/TLS/RTP/SAVPF, ICE-lite, the
+/// node's fingerprint and DTLS role, and rtcp-mux. Then audio both ways:
+/// the phone verifies every SRTP packet under the key Rampart offered it
+/// (or takes plain RTP), and aiortc counts what it decrypted under the
+/// DTLS-exported keys.
+fn aiortc_through_the_node_to_a_phone(tag: &str, phone_srtp: bool) {
+    use rampart::control::Node;
+    use std::sync::atomic::Ordering::Relaxed;
+    use support::ng::{get, l, ok, s, Ng};
+
+    let Some(topo) = Topology::new(tag) else {
+        return;
+    };
+    let mut peer = Aiortc::start(&topo);
+    let ip = node_ip4();
+    let mut cfg = rampart::config::Config::default();
+    cfg.media.addresses = vec![ip];
+    cfg.media.port_min = 40000;
+    cfg.media.port_max = 40099;
+    cfg.dataplane.workers = 1;
+    cfg.api.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.ng.enabled = true;
+    cfg.ng.listen = "127.0.0.1:0".parse().unwrap();
+    let (node, mut ng, phone) = {
+        let _in = topo.enter(Ns::Node);
+        let node = Node::start(cfg).expect("node starts");
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let to = node.info().ng.udp.expect("ng listens");
+        let phone = std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap();
+        phone
+            .set_read_timeout(Some(Duration::from_millis(10)))
+            .unwrap();
+        (node, Ng { sock, to, n: 0 }, phone)
+    };
+    let call_id = format!("{tag}-1");
+    let r = ng.req(&[
+        ("command", s("offer")),
+        ("call-id", s(&call_id)),
+        ("from-tag", s("browser")),
+        ("sdp", s(&peer.offer)),
+        (
+            "transport-protocol",
+            s(if phone_srtp { "RTP/SAVP" } else { "RTP/AVP" }),
+        ),
+        ("ICE", s("remove")),
+        ("DTLS", s("off")),
+        ("rtcp-mux", l(&["demux"])),
+    ]);
+    ok(&r);
+    let to_phone = get(&r, "sdp").to_string();
+    assert!(!to_phone.contains("a=ice-") && !to_phone.contains("a=fingerprint"));
+    // The phone reads Rampart's offer: the port, and the key toward it.
+    let offered = Sdp::parse(&to_phone).unwrap();
+    let m = &offered.media()[0];
+    let b_addr = SocketAddr::new(ip, m.port());
+    let phone_port = phone.local_addr().unwrap().port();
+    let (answer, mut contexts) = if phone_srtp {
+        assert_eq!(m.proto(), "RTP/SAVP", "{to_phone}");
+        let line = m.crypto().unwrap().remove(0);
+        let suite = line.suite().unwrap();
+        let from_rampart = line.keys[0].to_master_key(suite).unwrap();
+        let phone_key = support::ng::fresh_key(suite);
+        let answer = format!(
+            "v=0\r\no=- 7 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+             m=audio {phone_port} RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n\
+             a=crypto:{} {} inline:{}\r\n",
+            line.tag,
+            suite.name(),
+            support::ng::inline(&phone_key),
+        );
+        let tx = Context::new(Policy::new(suite, phone_key)).unwrap();
+        let rx = Context::new(Policy::new(suite, from_rampart)).unwrap();
+        (answer, Some((tx, rx)))
+    } else {
+        assert_eq!(m.proto(), "RTP/AVP", "{to_phone}");
+        assert!(m.crypto().unwrap().is_empty());
+        let answer = format!(
+            "v=0\r\no=- 7 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+             m=audio {phone_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+        );
+        (answer, None)
+    };
+    let r = ng.req(&[
+        ("command", s("answer")),
+        ("call-id", s(&call_id)),
+        ("from-tag", s("browser")),
+        ("to-tag", s("phone")),
+        ("sdp", s(&answer)),
+    ]);
+    ok(&r);
+    let to_browser = get(&r, "sdp").to_string();
+    for line in [
+        "UDP/TLS/RTP/SAVPF",
+        "a=ice-lite",
+        "a=ice-ufrag:",
+        "a=candidate:",
+        "a=setup:passive",
+        "a=rtcp-mux",
+    ] {
+        assert!(to_browser.contains(line), "{line} missing: {to_browser}");
+    }
+    assert!(!to_browser.contains("a=crypto"), "{to_browser}");
+    let fp = node.shared().dtls_fingerprint().unwrap();
+    assert!(to_browser.contains(&format!("a=fingerprint:{fp}")));
+    peer.answer(&to_browser);
+
+    // The phone: PCMU every 20 ms; every packet from Rampart verified.
+    let (mut got, mut failed, mut sent) = (0u64, 0u64, 0u64);
+    let mut next = Instant::now();
+    let mut buf = [0u8; 2048];
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let result = loop {
+        if let Ok(l) = peer.lines.try_recv() {
+            break serde_json::from_str::<serde_json::Value>(&l).unwrap();
+        }
+        assert!(Instant::now() < deadline, "aiortc never reported");
+        if let Ok((n, from)) = phone.recv_from(&mut buf) {
+            if from == b_addr && classify(&buf[..n]) == PacketKind::Rtp {
+                match contexts
+                    .as_mut()
+                    .map(|(_, rx)| rx.unprotect_rtp(&mut buf[..n]))
+                {
+                    Some(Err(_)) => failed += 1,
+                    _ => got += 1,
+                }
+            }
+        }
+        if Instant::now() >= next {
+            next += Duration::from_millis(20);
+            let mut pkt = support::ng::rtp(sent as u16, 0x0ff1_ce01, &[0xff; 160]);
+            if let Some((tx, _)) = contexts.as_mut() {
+                let n = pkt.len();
+                pkt.resize(n + 32, 0);
+                let len = tx.protect_rtp(&mut pkt, n).unwrap();
+                pkt.truncate(len);
+            }
+            phone.send_to(&pkt, b_addr).unwrap();
+            sent += 1;
+        }
+    };
+    let w = node.shared().webrtc.as_ref().unwrap();
+    let c = &w.counters;
+    let (handshakes, failures) = (
+        c.handshakes.load(Relaxed),
+        c.handshake_failures.load(Relaxed),
+    );
+    println!(
+        "aiortc: {result}; node: {handshakes} handshake(s), {} nomination(s); phone got {got} \
+         packets from aiortc ({failed} failed to verify), sent {sent}",
+        c.nominations.load(Relaxed)
+    );
+    let r = ng.req(&[
+        ("command", s("delete")),
+        ("call-id", s(&call_id)),
+        ("from-tag", s("browser")),
+    ]);
+    ok(&r);
+    assert_eq!(w.leg_count(), 0, "the call's WebRTC leg is gone with it");
+    node.shutdown();
+    assert_eq!(result["state"], "connected", "{result}");
+    assert_eq!((handshakes, failures), (1, 0));
+    assert_eq!(failed, 0);
+    assert!(got >= 50, "aiortc's audio reached the phone: {got}");
+    assert!(
+        result["inbound_packets"].as_u64().unwrap_or(0) >= 50,
+        "the phone's audio reached aiortc under the DTLS keys: {result}"
+    );
+}
+
+#[test]
+fn aiortc_calls_an_sdes_phone_through_the_node_over_ng() {
+    aiortc_through_the_node_to_a_phone("webrtc-ng-sdes", true);
+}
+
+#[test]
+fn aiortc_calls_a_plain_rtp_phone_through_the_node_over_ng() {
+    aiortc_through_the_node_to_a_phone("webrtc-ng-rtp", false);
 }

@@ -156,6 +156,7 @@ impl Node {
         let policy = crate::policy::Policy::from_config(sec)
             .map_err(|e| StartError::Config(ConfigError::Invalid(format!("security: {e}"))))?;
         let (tls, api_verifier) = api_tls(&config, ctl.as_ref())?;
+        let cert = node_certificate(&config)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("rampart-control")
@@ -188,7 +189,8 @@ impl Node {
                 return Err(StartError::Config(ConfigError::Invalid(e.to_string())));
             }
         };
-        let shared = shared_state(config, dp, &info, policy, ctl, persist);
+        let shared = shared_state(config, dp, &info, (policy, ctl), persist, cert)
+            .map_err(|e| StartError::DataPlane(std::io::Error::other(e.to_string())))?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let ng = if shared.config.ng.enabled {
             match super::ng::start(&shared, runtime.handle(), stop_rx.clone()) {
@@ -254,6 +256,16 @@ impl Node {
     }
 }
 
+/// The node's DTLS certificate when `[webrtc]` is on.
+fn node_certificate(config: &Config) -> Result<Option<crate::dtls::Certificate>, StartError> {
+    if !config.webrtc.enabled {
+        return Ok(None);
+    }
+    crate::webrtc::node_certificate(&config.webrtc)
+        .map(Some)
+        .map_err(|e| StartError::Config(ConfigError::Invalid(format!("webrtc: {e}"))))
+}
+
 /// Starts the takeover loop when the node has a state store: first one
 /// pass here (this node's own calls from an earlier life, and calls handed
 /// off or orphaned, come back before it serves), then its thread.
@@ -302,10 +314,10 @@ fn shared_state(
     config: Config,
     dp: DataPlane,
     info: &NodeInfo,
-    policy: crate::policy::Policy,
-    ctl: Option<crate::trust::Ctl>,
+    (policy, ctl): (crate::policy::Policy, Option<crate::trust::Ctl>),
     persist: Option<Arc<super::store::persist::Persist>>,
-) -> Arc<Shared> {
+    cert: Option<crate::dtls::Certificate>,
+) -> Result<Arc<Shared>, crate::dataplane::DataPlaneError> {
     let observer = persist
         .clone()
         .map(|p| p as Arc<dyn super::calls::CallObserver>);
@@ -318,7 +330,23 @@ fn shared_state(
             super::restore::restore_record,
         ))
     });
-    Arc::new(Shared {
+    let dataplane = Arc::new(RwLock::new(Some(dp)));
+    let webrtc = match cert {
+        Some(c) => match crate::webrtc::TransportService::start(
+            crate::webrtc::DataPlaneRef::Shared(Arc::clone(&dataplane)),
+            c,
+        ) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                if let Some(dp) = dataplane.write().unwrap_or_else(|e| e.into_inner()).take() {
+                    dp.shutdown();
+                }
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    Ok(Arc::new(Shared {
         service: CallService {
             calls,
             ports: Mutex::new(PortPool::new(
@@ -326,7 +354,8 @@ fn shared_state(
                 config.media.port_min,
                 config.media.port_max,
             )),
-            dataplane: RwLock::new(Some(dp)),
+            dataplane,
+            webrtc,
             totals: Totals::default(),
             reserved: Mutex::new(HashMap::new()),
             config,
@@ -340,7 +369,7 @@ fn shared_state(
         security: super::security::SecurityPlane::new(policy, ctl),
         persist,
         ha,
-    })
+    }))
 }
 
 /// What the data plane is started with, from the node's configuration.
@@ -649,6 +678,9 @@ impl NodeHandle {
         }
         if let Some(t) = self.ha.take() {
             let _ = t.join();
+        }
+        if let Some(w) = &self.shared.webrtc {
+            w.halt();
         }
         let dp = self
             .shared

@@ -11,7 +11,8 @@ use openssl::x509::{X509NameBuilder, X509};
 use super::DtlsError;
 
 /// A certificate and its private key: one per node, so that a fingerprint
-/// can be pinned.
+/// can be pinned. A clone shares the key and the OpenSSL context.
+#[derive(Clone)]
 pub struct Certificate {
     pub(super) key: PKey<Private>,
     pub(super) x509: X509,
@@ -94,7 +95,7 @@ impl Certificate {
 }
 
 /// A SHA-256 certificate fingerprint (`a=fingerprint:sha-256 AB:CD:…`).
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Fingerprint(pub [u8; 32]);
 
 impl Fingerprint {

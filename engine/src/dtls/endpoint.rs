@@ -29,7 +29,7 @@ ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES
 const EXPORTER_LABEL: &str = "EXTRACTOR-dtls_srtp";
 
 /// `a=setup`: who starts the handshake.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Role {
     /// `a=setup:active`: Rampart is the DTLS client.
     Active,

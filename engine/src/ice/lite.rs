@@ -25,7 +25,7 @@ pub const CONSENT_TIMEOUT_MS: u64 = 30_000;
 const ICE_CHARS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// A username fragment and password (`a=ice-ufrag`, `a=ice-pwd`).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Credentials {
     /// `a=ice-ufrag`.
     pub ufrag: String,

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,8 @@ pub struct ServiceCounters {
 
 struct Leg {
     transport: Transport,
+    /// The handshake keys the leg (else SDES does, and only ICE runs here).
+    dtls: bool,
     failed: bool,
     /// The handshake's keys are in the worker.
     keyed: bool,
@@ -59,10 +61,45 @@ struct Leg {
 pub struct TransportService {
     legs: Arc<Mutex<HashMap<(u64, LegId), Leg>>>,
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-    dp: Arc<DataPlane>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    dp: DataPlaneRef,
+    cert: crate::dtls::Certificate,
     /// Its counters.
     pub counters: Arc<ServiceCounters>,
+}
+
+/// How the service reaches the data plane: one it shares, or the node's,
+/// which the node takes out at shutdown.
+#[derive(Clone)]
+pub enum DataPlaneRef {
+    /// A data plane of its own (tests, embedders).
+    Owned(Arc<DataPlane>),
+    /// The call service's slot (`None` once shut down).
+    Shared(Arc<RwLock<Option<DataPlane>>>),
+}
+
+impl From<Arc<DataPlane>> for DataPlaneRef {
+    fn from(dp: Arc<DataPlane>) -> DataPlaneRef {
+        DataPlaneRef::Owned(dp)
+    }
+}
+
+impl DataPlaneRef {
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&DataPlane) -> Result<R, DataPlaneError>,
+    ) -> Result<R, DataPlaneError> {
+        match self {
+            DataPlaneRef::Owned(dp) => f(dp),
+            DataPlaneRef::Shared(slot) => {
+                let guard = slot.read().unwrap_or_else(|e| e.into_inner());
+                match guard.as_ref() {
+                    Some(dp) => f(dp),
+                    None => Err(DataPlaneError::WorkerGone),
+                }
+            }
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -71,7 +108,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// A context under a fresh random key: what a leg holds until its
 /// handshake gives it real keys (nothing authenticates under it).
-fn placeholder() -> Result<Context, DataPlaneError> {
+pub fn placeholder() -> Result<Context, DataPlaneError> {
     let suite = Suite::AeadAes128Gcm;
     let mut k = zeroize::Zeroizing::new([0u8; 28]);
     getrandom::fill(&mut k[..])
@@ -81,11 +118,15 @@ fn placeholder() -> Result<Context, DataPlaneError> {
 }
 
 impl TransportService {
-    /// Starts the service for `dp`: the workers hand it transport legs'
-    /// datagrams from now on.
-    pub fn start(dp: Arc<DataPlane>) -> Result<TransportService, DataPlaneError> {
+    /// Starts the service for `dp`, presenting `cert` in every handshake:
+    /// the workers hand it transport legs' datagrams from now on.
+    pub fn start(
+        dp: impl Into<DataPlaneRef>,
+        cert: crate::dtls::Certificate,
+    ) -> Result<TransportService, DataPlaneError> {
+        let dp: DataPlaneRef = dp.into();
         let (sink, rx) = crossbeam_channel::bounded(TRANSPORT_QUEUE);
-        dp.set_transport_sink(&sink)?;
+        dp.with(|d| d.set_transport_sink(&sink))?;
         let legs: Arc<Mutex<HashMap<(u64, LegId), Leg>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(ServiceCounters::default());
@@ -94,7 +135,7 @@ impl TransportService {
                 Arc::clone(&legs),
                 Arc::clone(&stop),
                 Arc::clone(&counters),
-                Arc::clone(&dp),
+                dp.clone(),
             );
             std::thread::Builder::new()
                 .name("rampart-webrtc".into())
@@ -104,44 +145,91 @@ impl TransportService {
         Ok(TransportService {
             legs,
             stop,
-            thread: Some(thread),
+            thread: Mutex::new(Some(thread)),
             dp,
+            cert,
             counters,
         })
     }
 
-    /// Runs `transport` for `leg` of data-plane call `call_id`: the leg is
-    /// keyed with placeholder contexts (nothing relays until the
-    /// handshake), and its STUN and DTLS come here.
+    /// The certificate every handshake presents (its fingerprint goes in
+    /// the SDP).
+    pub fn certificate(&self) -> &crate::dtls::Certificate {
+        &self.cert
+    }
+
+    /// Runs `transport` for `leg` of data-plane call `call_id`. With
+    /// `dtls`, the handshake keys the leg: it is given placeholder
+    /// contexts first (nothing relays until the handshake). Without, only
+    /// ICE runs here and the leg keeps its (SDES or plain) keys. Either
+    /// way its STUN and DTLS come here. A leg registered again (a new
+    /// fingerprint or ICE credentials on a re-offer) starts over.
     pub fn add_leg(
         &self,
         call_id: u64,
         leg: LegId,
         transport: Transport,
+        dtls: bool,
     ) -> Result<(), DataPlaneError> {
         lock(&self.legs).insert(
             (call_id, leg),
             Leg {
                 transport,
+                dtls,
                 failed: false,
                 keyed: false,
                 consent: true,
             },
         );
-        let r = self.dp.update_leg(
-            call_id,
-            leg,
-            LegUpdate {
-                srtp_in: Some(KeyChange::Context(Some(placeholder()?))),
-                srtp_out: Some(KeyChange::Context(Some(placeholder()?))),
-                transport: Some(true),
-                ..Default::default()
-            },
-        );
+        let (srtp_in, srtp_out) = if dtls {
+            (
+                Some(KeyChange::Context(Some(placeholder()?))),
+                Some(KeyChange::Context(Some(placeholder()?))),
+            )
+        } else {
+            (None, None)
+        };
+        let r = self.dp.with(|dp| {
+            dp.update_leg(
+                call_id,
+                leg,
+                LegUpdate {
+                    srtp_in,
+                    srtp_out,
+                    transport: Some(true),
+                    consent: Some(true),
+                    ..Default::default()
+                },
+            )
+        });
         if r.is_err() {
             lock(&self.legs).remove(&(call_id, leg));
         }
         r
+    }
+
+    /// Stops running `leg` of `call_id` here (it is no WebRTC leg any
+    /// more): its worker keeps STUN and DTLS to itself again.
+    pub fn remove_leg(&self, call_id: u64, leg: LegId) -> Result<(), DataPlaneError> {
+        if lock(&self.legs).remove(&(call_id, leg)).is_none() {
+            return Ok(());
+        }
+        self.dp.with(|dp| {
+            dp.update_leg(
+                call_id,
+                leg,
+                LegUpdate {
+                    transport: Some(false),
+                    consent: Some(true),
+                    ..Default::default()
+                },
+            )
+        })
+    }
+
+    /// Legs running here now.
+    pub fn leg_count(&self) -> usize {
+        lock(&self.legs).len()
     }
 
     /// Forgets the legs of `call_id` (the call ended).
@@ -158,9 +246,15 @@ impl TransportService {
     }
 
     /// Stops the thread (within one tick) and waits for it.
-    pub fn stop(mut self) {
+    pub fn stop(self) {
+        self.halt();
+    }
+
+    /// [`TransportService::stop`] through a shared reference (the node
+    /// stops it before taking its data plane out).
+    pub fn halt(&self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
+        if let Some(t) = lock(&self.thread).take() {
             let _ = t.join();
         }
     }
@@ -177,7 +271,7 @@ fn run(
     legs: &Mutex<HashMap<(u64, LegId), Leg>>,
     stop: &AtomicBool,
     counters: &ServiceCounters,
-    dp: &DataPlane,
+    dp: &DataPlaneRef,
 ) {
     let start = Instant::now();
     let mut next_tick = Instant::now() + TICK;
@@ -207,7 +301,7 @@ fn run(
                     if leg.failed {
                         continue;
                     }
-                    if leg.transport.keys().is_none() {
+                    if leg.dtls && leg.transport.keys().is_none() {
                         let o = leg.transport.on_timer();
                         plans.push(plan(counters, call_id, l, Channel::Rtp, leg, o));
                         continue;
@@ -307,28 +401,30 @@ fn plan(
 
 /// Sends a plan's datagrams from the leg's socket, and moves a nomination
 /// or new keys into the data plane; true when keys were installed.
-fn execute(dp: &DataPlane, counters: &ServiceCounters, p: Plan) -> bool {
+fn execute(dp: &DataPlaneRef, counters: &ServiceCounters, p: Plan) -> bool {
     for (bytes, to) in p.send {
-        let _ = dp.send_from(p.call_id, p.leg, p.channel, to, bytes);
+        let _ = dp.with(|d| d.send_from(p.call_id, p.leg, p.channel, to, bytes));
     }
     if p.nominated.is_some() {
         counters.nominations.fetch_add(1, Ordering::Relaxed);
     }
     if p.nominated.is_some() || p.consent.is_some() {
-        let _ = dp.update_leg(
-            p.call_id,
-            p.leg,
-            LegUpdate {
-                remote_rtp: p.nominated,
-                consent: p.consent,
-                ..Default::default()
-            },
-        );
+        let _ = dp.with(|d| {
+            d.update_leg(
+                p.call_id,
+                p.leg,
+                LegUpdate {
+                    remote_rtp: p.nominated,
+                    consent: p.consent,
+                    ..Default::default()
+                },
+            )
+        });
     }
     let Some((update, profile)) = p.keys else {
         return false;
     };
-    match update.and_then(|u| dp.update_leg(p.call_id, p.leg, u)) {
+    match update.and_then(|u| dp.with(|d| d.update_leg(p.call_id, p.leg, u))) {
         Ok(()) => {
             counters.handshakes.fetch_add(1, Ordering::Relaxed);
             tracing::info!(call = p.call_id, leg = ?p.leg, profile = ?profile, "DTLS-SRTP keyed");

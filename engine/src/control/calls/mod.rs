@@ -318,7 +318,9 @@ pub struct CallService {
     /// Media ports.
     pub ports: Mutex<PortPool>,
     /// The data plane; taken out at shutdown.
-    pub dataplane: RwLock<Option<DataPlane>>,
+    pub dataplane: Arc<RwLock<Option<DataPlane>>>,
+    /// WebRTC legs' ICE and DTLS (`None`: `[webrtc] enabled = false`).
+    pub webrtc: Option<crate::webrtc::TransportService>,
     /// Counters of the control plane.
     pub totals: Totals,
     /// Sockets bound for calls but not yet handed to the data plane (an ng
@@ -341,6 +343,11 @@ impl CallService {
                 None => Err(DataPlaneError::WorkerGone),
             }
         })
+    }
+
+    /// The node certificate's fingerprint, when WebRTC legs are on.
+    pub fn dtls_fingerprint(&self) -> Option<crate::dtls::Fingerprint> {
+        self.webrtc.as_ref().map(|w| w.certificate().fingerprint())
     }
 
     /// Keeps bound sockets until the data plane takes them.
@@ -407,6 +414,9 @@ impl CallService {
         let r = call.resources();
         let mut last = Vec::new();
         for dp_id in &r.dp_ids {
+            if let Some(w) = &self.webrtc {
+                w.remove_call(*dp_id);
+            }
             let removed = self.with_dataplane(|dp| {
                 if checkpoints {
                     last.push((*dp_id, dp.remove_call_checkpointed(*dp_id)?));

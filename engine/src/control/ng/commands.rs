@@ -109,6 +109,7 @@ pub(super) fn offer(
                 add_branch(call, &req.via_branch);
                 let policy = s.security.policy();
                 let mut neg = Negotiation::new(&s.config, &policy);
+                neg.dtls = s.dtls_fingerprint();
                 let r = call.offer(
                     &mut neg,
                     &mut ServicePorts::new(s),
@@ -179,6 +180,7 @@ pub(super) fn answer(
         let (answered, mut changes) = {
             let policy = s.security.policy();
             let mut neg = Negotiation::new(&s.config, &policy);
+            neg.dtls = s.dtls_fingerprint();
             let a = call.answer(&mut neg, req.to_tag.as_deref(), sdp, (&req.media, warnings));
             (a, neg.status_changes)
         };

@@ -2,7 +2,7 @@
 //! options and flags Kamailio and OpenSIPS send, each bounded.
 
 use super::super::ng_bencode::Value;
-use super::super::ng_call::{MediaOpts, NgError};
+use super::super::ng_call::{DtlsFlag, IceFlag, MediaOpts, NgError};
 use crate::srtp::Suite;
 
 /// A parsed ng request.
@@ -202,17 +202,47 @@ pub(super) fn replace(req: &mut Request, v: &str) {
 pub(super) fn transport(req: &mut Request, v: &str) -> Result<(), NgError> {
     let up = v.to_ascii_uppercase();
     match up.as_str() {
-        "RTP/AVP" | "RTP/SAVP" | "RTP/AVPF" | "RTP/SAVPF" => {
+        "RTP/AVP" | "RTP/SAVP" | "RTP/AVPF" | "RTP/SAVPF" | "UDP/TLS/RTP/SAVP"
+        | "UDP/TLS/RTP/SAVPF" => {
             req.media.transport_protocol = Some(up);
             Ok(())
         }
-        "UDP/TLS/RTP/SAVP" | "UDP/TLS/RTP/SAVPF" => Err(NgError::new(
-            "transport-protocol UDP/TLS/RTP/SAVP(F): DTLS-SRTP is not supported",
-        )),
         _ => Err(NgError::new(format!(
             "unknown transport-protocol {}",
             shown(v)
         ))),
+    }
+}
+
+/// `ICE=...` as rtpengine spells it.
+pub(super) fn ice(req: &mut Request, v: &str) {
+    req.media.ice = match norm(v).as_str() {
+        "remove" => IceFlag::Remove,
+        "force" => IceFlag::Force,
+        "default" => IceFlag::Default,
+        _ => {
+            req.warnings.push(format!(
+                "ICE={} is not supported; ICE follows the offer (default)",
+                shown(v)
+            ));
+            IceFlag::Default
+        }
+    }
+}
+
+/// `DTLS=...` as rtpengine spells it.
+pub(super) fn dtls(req: &mut Request, v: &str) {
+    req.media.dtls = match norm(v).as_str() {
+        "off" | "no" | "disable" => DtlsFlag::Off,
+        "passive" => DtlsFlag::Passive,
+        "active" => DtlsFlag::Active,
+        _ => {
+            req.warnings.push(format!(
+                "DTLS={} is not supported; DTLS follows the offer",
+                shown(v)
+            ));
+            DtlsFlag::Default
+        }
     }
 }
 
@@ -229,7 +259,6 @@ pub(super) const QUIET_FLAGS: &[&str] = &[
     "no port latching",
     "loop protect",
     "full rtcp attribute",
-    "generate mid",
     "strip extmap",
 ];
 
@@ -246,9 +275,11 @@ pub(super) fn flag(req: &mut Request, f: &str) -> Result<(), NgError> {
     }
     match n.as_str() {
         "strict source" => req.media.strict_source = true,
+        "generate mid" => req.media.generate_mid = true,
         "fatal" => req.fatal = true,
         "all" => req.all = true,
-        "rtp/avp" | "rtp/savp" | "rtp/avpf" | "rtp/savpf" => transport(req, f)?,
+        "rtp/avp" | "rtp/savp" | "rtp/avpf" | "rtp/savpf" | "udp/tls/rtp/savp"
+        | "udp/tls/rtp/savpf" => transport(req, f)?,
         _ if QUIET_FLAGS.contains(&n.as_str()) => {}
         _ => {
             if let Some(v) = n.strip_prefix("sdes ") {
@@ -297,24 +328,8 @@ pub(super) fn option(req: &mut Request, key: &str, v: &Value) -> Result<(), NgEr
             }
         }
         "transport protocol" => transport(req, &one())?,
-        "ice" => {
-            let val = one().to_ascii_lowercase();
-            if val != "remove" {
-                req.warnings.push(format!(
-                    "ICE={} is not supported: ICE attributes are removed",
-                    shown(&val)
-                ));
-            }
-        }
-        "dtls" => {
-            let val = one().to_ascii_lowercase();
-            if !matches!(val.as_str(), "off" | "no" | "disable") {
-                req.warnings.push(format!(
-                    "DTLS={} is not supported: DTLS-SRTP is not offered",
-                    shown(&val)
-                ));
-            }
-        }
+        "ice" => ice(req, &one()),
+        "dtls" => dtls(req, &one()),
         "sdes" => {
             for s in texts(req, "SDES", v)? {
                 sdes(req, &s);

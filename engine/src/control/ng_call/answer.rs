@@ -3,24 +3,36 @@
 //! to the negotiated state.
 
 use super::*;
+use crate::control::sdp::webrtc::Setup;
 
 /// A media section of the answer, read before the SDP is rewritten.
 struct AnsweredSection {
     rejected: bool,
+    /// The profile, `UDP/TLS` folded to its SDES twin.
     proto: String,
+    /// The profile as the peer wrote it.
+    raw_proto: String,
+    /// What it says about ICE and DTLS.
+    peer: webrtc::PeerSide,
     crypto: Vec<CryptoAttr>,
     mux: bool,
     remote: (Option<SocketAddr>, Option<SocketAddr>, bool),
 }
 
 /// Reads every media section of the answer.
-fn read_answer(sdp: &Sdp) -> Result<Vec<AnsweredSection>, NgError> {
+fn read_answer(
+    sdp: &Sdp,
+    dtls_enabled: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<AnsweredSection>, NgError> {
     sdp.media()
         .iter()
         .map(|m| {
             Ok(AnsweredSection {
                 rejected: m.is_rejected(),
                 proto: normalize_proto(m.proto()),
+                raw_proto: m.proto().to_string(),
+                peer: webrtc::read_peer(sdp, m, dtls_enabled, warnings)?,
                 crypto: m.crypto().map_err(|e| sdp_error("answer", e))?,
                 mux: m.rtcp_mux(),
                 remote: remote_of(m, sdp),
@@ -116,6 +128,17 @@ fn offerer_keys(
     Ok((Some(keys), crypto))
 }
 
+/// What an answerer chose for one section.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Chosen {
+    /// Plain RTP.
+    Rtp,
+    /// SDES with this suite.
+    Sdes(Suite),
+    /// DTLS-SRTP (the profile is known after the handshake; all encrypt).
+    Dtls,
+}
+
 /// What the rewritten sections toward the offerer share.
 struct TowardX<'a> {
     /// The answer's options.
@@ -160,8 +183,6 @@ impl NgCall {
         let x = self.pending_offerer.unwrap_or(self.last_offerer);
         let y = 1 - x;
         self.note_answer_tag(y, to_tag, warnings);
-        sdp.remove_ice();
-        sdp.remove_dtls();
         if sdp.media().len() > self.streams.len() {
             return Err(NgError::new(format!(
                 "the answer has {} media sections, the offer had {}",
@@ -169,7 +190,9 @@ impl NgCall {
                 self.streams.len()
             )));
         }
-        let ins = read_answer(&sdp)?;
+        let ins = read_answer(&sdp, neg.dtls.is_some(), warnings)?;
+        sdp.remove_ice();
+        sdp.remove_dtls();
         merge_who(&mut self.who[y], &o.me);
         let dy = self.decide_answer(neg.policy, &ins, o, y, warnings)?;
         let conn_x = Connection::new(
@@ -185,6 +208,13 @@ impl NgCall {
         let mut session_hold = false;
         for (i, section) in ins.iter().zip(sdp.media_mut().iter_mut()).enumerate() {
             session_hold |= self.answer_section(i, section, x, &toward, warnings)?;
+        }
+        for (i, st) in self.streams.iter().enumerate().take(ins.len()) {
+            let lx = &st.legs[x];
+            if !st.rejected && lx.webrtc.active() {
+                let setup = lx.webrtc.role.map(Setup::of_role);
+                webrtc::write_local(&mut sdp, i, &lx.webrtc, lx.local_rtp, neg.dtls, setup);
+            }
         }
         self.reject_unanswered(&mut sdp, x, ins.len(), warnings);
         rewrite_session_connection(&mut sdp, session_hold, &conn_x);
@@ -221,26 +251,32 @@ impl NgCall {
         y: usize,
         warnings: &mut Vec<String>,
     ) -> Result<LegDecision, NgError> {
-        let chosen: Vec<Option<Suite>> = ins
+        let chosen: Vec<Chosen> = ins
             .iter()
             .enumerate()
             .filter(|(i, inp)| !inp.rejected && !self.streams[*i].rejected)
             .map(|(i, inp)| {
                 let ly = &self.streams[i].legs[y];
-                if ly.offered.is_empty() {
-                    return None;
+                if ly.webrtc.dtls && inp.peer.dtls.is_some() {
+                    return Chosen::Dtls;
                 }
-                let line = inp.crypto.first()?;
+                if ly.offered.is_empty() {
+                    return Chosen::Rtp;
+                }
+                let Some(line) = inp.crypto.first() else {
+                    return Chosen::Rtp;
+                };
                 ly.offered
                     .iter()
                     .find(|(t, _)| *t == line.tag)
-                    .map(|&(_, su)| su)
+                    .map_or(Chosen::Rtp, |&(_, su)| Chosen::Sdes(su))
             })
             .collect();
         let fits = |d: &LegDecision| {
             chosen.iter().all(|c| match c {
-                Some(su) => d.media.allows(*su),
-                None => !d.media.needs_keys(),
+                Chosen::Sdes(su) => d.media.allows(*su),
+                Chosen::Dtls => webrtc::dtls_fits(&d.media),
+                Chosen::Rtp => !d.media.needs_keys(),
             })
         };
         if let Some(d) = &self.decisions[y] {
@@ -250,11 +286,17 @@ impl NgCall {
         }
         let derived = chosen
             .iter()
-            .map(|c| c.map_or(SecurityMode::Nonsecure, mode_of_suite))
+            .map(|c| match c {
+                Chosen::Sdes(su) => mode_of_suite(*su),
+                Chosen::Dtls => SecurityMode::Encrypted,
+                Chosen::Rtp => SecurityMode::Nonsecure,
+            })
             .min()
             .unwrap_or(SecurityMode::Nonsecure);
-        let null_y =
-            !chosen.is_empty() && chosen.iter().all(|c| *c == Some(PolicyMedia::NULL_SUITE));
+        let null_y = !chosen.is_empty()
+            && chosen
+                .iter()
+                .all(|c| *c == Chosen::Sdes(PolicyMedia::NULL_SUITE));
         let req = self.who[y].security.unwrap_or(derived);
         let d = self.who[y]
             .decide(policy, req, null_y)
@@ -264,7 +306,11 @@ impl NgCall {
                 "the answer's media ({}) does not fit the {} leg policy gives the answering side",
                 chosen
                     .iter()
-                    .map(|c| c.map_or("RTP", |su| su.name()))
+                    .map(|c| match c {
+                        Chosen::Sdes(su) => su.name(),
+                        Chosen::Dtls => "DTLS-SRTP",
+                        Chosen::Rtp => "RTP",
+                    })
                     .collect::<Vec<_>>()
                     .join(", "),
                 d.security
@@ -296,10 +342,15 @@ impl NgCall {
             m.set_crypto(&[]);
             return Ok(false);
         }
-        let (rtp, rtcp, hold) = inp.remote;
+        let (mut rtp, rtcp, mut hold) = inp.remote;
         // The answerer's side.
         let ly = &mut st.legs[1 - x];
-        ly.peer_proto = inp.proto.clone();
+        ly.peer_proto = inp.raw_proto.clone();
+        webrtc::take_answerer(&mut ly.webrtc, &inp.peer, proto_is_srtp(&inp.proto))?;
+        if ly.webrtc.ice.is_some() {
+            // Its address comes from its nomination (see the offer).
+            (rtp, hold) = (None, false);
+        }
         ly.mux = ly.offered_mux && inp.mux;
         if !hold {
             ly.want.remote_rtp = rtp;
@@ -310,16 +361,30 @@ impl NgCall {
         } else {
             LatchMode::Authenticated
         };
-        let y_keys = answerer_keys(ly, inp, po.sdes_lifetime, warnings)?;
+        let y_keys = if ly.webrtc.dtls {
+            None
+        } else {
+            answerer_keys(ly, inp, po.sdes_lifetime, warnings)?
+        };
         let y_suite = y_keys.as_ref().map(|k| k.suite);
         let y_mux = ly.mux;
         ly.want.srtp = y_keys;
         // The offerer's side.
         let lx = &mut st.legs[x];
-        let (x_keys, crypto) = offerer_keys(lx, y_suite, po.sdes_lifetime || o.sdes_lifetime)?;
+        let (x_keys, crypto) = if lx.webrtc.dtls {
+            (None, Vec::new())
+        } else {
+            offerer_keys(lx, y_suite, po.sdes_lifetime || o.sdes_lifetime)?
+        };
         lx.want.srtp = x_keys;
-        lx.mux = lx.peer_offered_mux && !po.mux_reject && (po.mux_accept || po.mux_demux || y_mux);
-        let proto = if lx.peer_proto.is_empty() {
+        // WebRTC peers need RTCP muxed (RFC 8829 §5.1.3: rtcp-mux-policy).
+        lx.mux = lx.peer_offered_mux
+            && !po.mux_reject
+            && (po.mux_accept || po.mux_demux || y_mux || lx.webrtc.dtls);
+        webrtc::answer_offerer(&mut lx.webrtc, o.dtls);
+        let proto = if lx.webrtc.dtls {
+            lx.peer_proto.clone()
+        } else if lx.peer_proto.is_empty() {
             proto_with_srtp(&inp.proto, lx.want.srtp.is_some())
         } else if lx.want.srtp.is_none() && proto_is_srtp(&lx.peer_proto) {
             // Policy gave the offerer plain RTP (a downgrade, with a
@@ -334,6 +399,9 @@ impl NgCall {
             conn_x.clone()
         };
         rewrite(m, lx.local_rtp.port(), &conn, &proto, &crypto, lx.mux);
+        if let Some(mid) = &lx.webrtc.mid {
+            webrtc::ensure_mid(m, mid);
+        }
         Ok(hold)
     }
 

@@ -20,7 +20,11 @@ pub(super) fn stop_rejected(s: &CallService, st: &mut Stream) {
     if let Err(e) = s.with_dataplane(|dp| dp.remove_call(id)) {
         tracing::warn!(error = %e, "data plane could not remove a rejected ng stream");
     }
+    if let Some(w) = &s.webrtc {
+        w.remove_call(id);
+    }
     for leg in &mut st.legs {
+        leg.webrtc.running = None;
         s.totals.fold(&leg.counters);
         leg.counters = LegCounters::new();
         if let Some(k) = leg.installed.take().and_then(|i| i.srtp) {
@@ -53,16 +57,20 @@ pub(super) fn start_stream(
         }
         // The RTCP socket stays with the leg even under mux: a re-offer
         // may turn mux off.
-        flows.push(
-            install::leg_flows(
-                &leg.want,
-                bound.rtp,
-                bound.rtcp,
-                window,
-                leg.counters.clone(),
-            )
-            .map_err(install_error)?,
-        );
+        let mut f = install::leg_flows(
+            &leg.want,
+            bound.rtp,
+            bound.rtcp,
+            window,
+            leg.counters.clone(),
+        )
+        .map_err(install_error)?;
+        if leg.webrtc.dtls {
+            // Keys nobody knows until the handshake: nothing relays before.
+            f.srtp_in = Some(crate::webrtc::placeholder().map_err(dataplane_error)?);
+            f.srtp_out = Some(crate::webrtc::placeholder().map_err(dataplane_error)?);
+        }
+        flows.push(f);
     }
     let Ok(legs) = <[LegFlows; 2]>::try_from(flows) else {
         return Err(NgError::new("internal: leg count"));
@@ -73,6 +81,9 @@ pub(super) fn start_stream(
     st.dp_id = Some(id);
     for leg in &mut st.legs {
         leg.installed = Some(leg.want.clone());
+    }
+    for leg_id in LegId::BOTH {
+        webrtc::sync_transport(s, id, leg_id, &mut st.legs[leg_id.index()])?;
     }
     Ok(())
 }
@@ -104,7 +115,13 @@ pub(super) fn update_stream(
         if let Some(su) = fresh.retired {
             leg.retire(su);
         }
-        if let Some(u) = install::reconcile(&old, &leg.want, window).map_err(install_error)? {
+        // A DTLS leg's contexts are the handshake's (or its placeholders):
+        // the negotiation never replaces them with no keys.
+        let mut want = leg.want.clone();
+        if leg.webrtc.dtls {
+            want.srtp.clone_from(&old.srtp);
+        }
+        if let Some(u) = install::reconcile(&old, &want, window).map_err(install_error)? {
             steps.push((leg_id, u));
         }
     }
@@ -114,6 +131,9 @@ pub(super) fn update_stream(
     }
     for leg in &mut st.legs {
         leg.installed = Some(install::installed_after(leg.installed.as_ref(), &leg.want));
+    }
+    for leg_id in LegId::BOTH {
+        webrtc::sync_transport(s, id, leg_id, &mut st.legs[leg_id.index()])?;
     }
     Ok(())
 }

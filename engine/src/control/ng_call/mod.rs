@@ -52,10 +52,13 @@ mod negotiate;
 mod offer;
 mod restore;
 mod sdp_media;
+mod webrtc;
 
 use apply::{start_stream, stop_rejected, update_stream};
 pub use negotiate::{negotiate_sdp, Negotiated};
 use sdp_media::*;
+use webrtc::WebrtcLeg;
+pub use webrtc::{DtlsFlag, IceFlag};
 
 /// Why an ng request cannot be carried out. `Display` writes the
 /// `error-reason` text (rtpengine's words where rtpengine has them, e.g.
@@ -129,6 +132,15 @@ pub struct MediaOpts {
     pub family_v6: Option<bool>,
     /// `flags: strict-source`.
     pub strict_source: bool,
+    /// `ICE`.
+    #[serde(default)]
+    pub ice: IceFlag,
+    /// `DTLS`.
+    #[serde(default)]
+    pub dtls: DtlsFlag,
+    /// `flags: generate-mid`: an `a=mid` for every section that has none.
+    #[serde(default)]
+    pub generate_mid: bool,
     /// `rampart-device`, `rampart-kind`, `rampart-security`: whom the peer
     /// that sent this SDP is (the offerer in an offer, the answerer in an
     /// answer), and the mode it asks for.
@@ -220,6 +232,8 @@ pub struct Negotiation<'a> {
     pub policy: &'a crate::policy::Policy,
     /// (old, new) status changes the negotiation made, in order.
     pub status_changes: Vec<(CallSecurity, Option<CallSecurity>)>,
+    /// The node certificate's fingerprint (`None`: no DTLS-SRTP here).
+    pub dtls: Option<crate::dtls::Fingerprint>,
 }
 
 impl<'a> Negotiation<'a> {
@@ -229,6 +243,7 @@ impl<'a> Negotiation<'a> {
             config,
             policy,
             status_changes: Vec::new(),
+            dtls: None,
         }
     }
 }
@@ -322,6 +337,9 @@ struct StreamLeg {
     want: LegState,
     /// What the data plane runs.
     installed: Option<LegState>,
+    /// ICE and DTLS-SRTP toward this peer.
+    #[serde(default)]
+    webrtc: WebrtcLeg,
     /// Runtime counters (not part of the stored state; a restored call
     /// counts from zero).
     #[serde(skip, default = "LegCounters::new")]
@@ -343,6 +361,7 @@ impl StreamLeg {
             mux: false,
             want: LegState::default(),
             installed: None,
+            webrtc: WebrtcLeg::default(),
             counters: LegCounters::new(),
         }
     }
@@ -728,10 +747,10 @@ mod tests {
 
     /// Ports from thin air: offer and answer run without a socket.
     #[derive(Default)]
-    struct MadeUpPorts {
+    pub(super) struct MadeUpPorts {
         next: u16,
-        reserved: Vec<SocketAddr>,
-        confirmed: Vec<SocketAddr>,
+        pub(super) reserved: Vec<SocketAddr>,
+        pub(super) confirmed: Vec<SocketAddr>,
     }
 
     impl PortSource for MadeUpPorts {

@@ -8,7 +8,12 @@ use super::*;
 struct OfferedSection {
     rejected: bool,
     v6: bool,
+    /// The profile, `UDP/TLS` folded to its SDES twin.
     proto: String,
+    /// The profile as the peer wrote it.
+    raw_proto: String,
+    /// What it says about ICE and DTLS.
+    peer: webrtc::PeerSide,
     lines: Vec<PeerLine>,
     mux: bool,
     remote: (Option<SocketAddr>, Option<SocketAddr>, bool),
@@ -35,26 +40,47 @@ struct TowardY<'a> {
     /// It is reached over IPv6.
     v6: bool,
     opts: &'a MediaOpts,
+    /// The node certificate's fingerprint (`None`: no DTLS here).
+    dtls: Option<crate::dtls::Fingerprint>,
 }
 
-/// Removes ICE (not supported) and DTLS attributes, saying so when there
-/// were candidates.
-fn strip_ice(sdp: &mut Sdp, warnings: &mut Vec<String>) {
-    let ice = |n: &str| n == "candidate" || n.starts_with("ice-");
-    let had_ice = sdp.attributes().any(|(n, _)| ice(n))
-        || sdp
-            .media()
-            .iter()
-            .any(|m| m.attributes().any(|(n, _)| ice(n)));
-    if had_ice {
-        warnings.push("ICE is not supported: candidates and ICE attributes removed".into());
+/// The profile toward the receiving side of an offer, and whether DTLS-SRTP
+/// keys it there: `transport-protocol` if given, else the offerer's own
+/// (a `UDP/TLS` offer stays DTLS unless `DTLS=off`). DTLS is never offered
+/// where policy gives the side plain RTP or the node has no certificate.
+fn profile_toward_y(
+    inp: &OfferedSection,
+    o: &MediaOpts,
+    rtp_only: bool,
+    dtls: bool,
+) -> (String, bool) {
+    let p = match &o.transport_protocol {
+        Some(p) => p.clone(),
+        None if inp.peer.dtls.is_some() => inp.raw_proto.clone(),
+        None => inp.proto.clone(),
+    };
+    if webrtc::is_dtls_proto(&p) {
+        if o.dtls != DtlsFlag::Off && dtls && !rtp_only {
+            return (p, true);
+        }
+        return (normalize_proto(&p), false);
     }
+    (p, false)
+}
+
+/// Removes the peer's ICE and DTLS attributes (Rampart writes its own
+/// where a leg has them).
+fn strip_ice(sdp: &mut Sdp) {
     sdp.remove_ice();
     sdp.remove_dtls();
 }
 
 /// Reads every media section of the offer.
-fn read_offer(sdp: &Sdp, warnings: &mut Vec<String>) -> Result<Vec<OfferedSection>, NgError> {
+fn read_offer(
+    sdp: &Sdp,
+    dtls_enabled: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<OfferedSection>, NgError> {
     let mut ins = Vec::with_capacity(sdp.media().len());
     for m in sdp.media() {
         let v6 = m
@@ -62,19 +88,14 @@ fn read_offer(sdp: &Sdp, warnings: &mut Vec<String>) -> Result<Vec<OfferedSectio
             .as_ref()
             .is_some_and(|c| matches!(c.addr_type, crate::control::sdp::AddrType::Ip6));
         let proto = normalize_proto(m.proto());
-        let lines = if proto_is_srtp(&proto) {
+        let peer = webrtc::read_peer(sdp, m, dtls_enabled, warnings)?;
+        let lines = if proto_is_srtp(&proto) && peer.dtls.is_none() {
             let l = peer_lines(m, warnings)?;
             if l.is_empty() && !m.is_rejected() {
-                return Err(NgError::new(
-                    if m.proto().to_ascii_uppercase().contains("TLS") {
-                        "DTLS-SRTP is not supported (no usable a=crypto line)".to_string()
-                    } else {
-                        format!(
-                            "no usable a=crypto line in the offer's {} section",
-                            m.kind()
-                        )
-                    },
-                ));
+                return Err(NgError::new(format!(
+                    "no usable a=crypto line in the offer's {} section",
+                    m.kind()
+                )));
             }
             l
         } else {
@@ -84,6 +105,8 @@ fn read_offer(sdp: &Sdp, warnings: &mut Vec<String>) -> Result<Vec<OfferedSectio
             rejected: m.is_rejected(),
             v6,
             proto,
+            raw_proto: m.proto().to_string(),
+            peer,
             lines,
             mux: m.rtcp_mux(),
             remote: remote_of(m, sdp),
@@ -107,12 +130,16 @@ fn decide_offer(
     ins: &[OfferedSection],
     o: &MediaOpts,
     (x, y): (usize, usize),
+    dtls_enabled: bool,
 ) -> Result<OfferDecision, NgError> {
     let live: Vec<&OfferedSection> = ins.iter().filter(|i| !i.rejected).collect();
     let derived = live
         .iter()
         .map(|i| {
-            if i.lines.is_empty() {
+            if i.peer.dtls.is_some() {
+                // Every DTLS-SRTP profile encrypts.
+                SecurityMode::Encrypted
+            } else if i.lines.is_empty() {
                 SecurityMode::Nonsecure
             } else if i.lines.iter().any(|l| l.suite.encrypts()) {
                 SecurityMode::Encrypted
@@ -132,10 +159,10 @@ fn decide_offer(
     let dx = who[x]
         .decide(policy, req_x, null_x)
         .map_err(|m| policy_err(format!("the offering side: {m}")))?;
-    let y_srtp_any = !o.sdes_off
-        && live
-            .iter()
-            .any(|i| proto_is_srtp(o.transport_protocol.as_deref().unwrap_or(&i.proto)));
+    let y_srtp_any = live.iter().any(|i| {
+        let (p, dtls) = profile_toward_y(i, o, false, dtls_enabled);
+        dtls || (!o.sdes_off && proto_is_srtp(&p))
+    });
     let dy = if who[y].is_given()
         || who[y].security.is_some()
         || (policy.enforced() && policy.cluster_mode() == ClusterMode::Nonsecure)
@@ -164,6 +191,12 @@ fn decide_offer(
 /// offer left with none where keys are needed.
 fn keep_allowed_lines(ins: &mut [OfferedSection], dx: &LegDecision) -> Result<(), NgError> {
     for inp in ins.iter_mut().filter(|i| !i.rejected) {
+        if inp.peer.dtls.is_some() && !webrtc::dtls_fits(&dx.media) {
+            return Err(policy_err(format!(
+                "a DTLS-SRTP leg cannot be an {} leg (policy allows it no DTLS-SRTP profile)",
+                dx.security
+            )));
+        }
         if inp.lines.is_empty() {
             continue;
         }
@@ -234,12 +267,12 @@ impl NgCall {
         }
         let x = self.offering_side(from_tag, warnings);
         let y = 1 - x;
-        strip_ice(&mut sdp, warnings);
-        let mut ins = read_offer(&sdp, warnings)?;
+        let mut ins = read_offer(&sdp, neg.dtls.is_some(), warnings)?;
+        strip_ice(&mut sdp);
         let mut who = self.who.clone();
         merge_who(&mut who[x], &o.me);
         merge_who(&mut who[y], &o.peer);
-        let d = decide_offer(neg.policy, &who, &ins, o, (x, y))?;
+        let d = decide_offer(neg.policy, &who, &ins, o, (x, y), neg.dtls.is_some())?;
         for w in
             d.x.warning
                 .iter()
@@ -265,10 +298,21 @@ impl NgCall {
             conn: Connection::new(self.streams[0].legs[y].local_rtp.ip()),
             v6: y_v6,
             opts: o,
+            dtls: neg.dtls,
         };
+        if o.ice == IceFlag::Force && neg.dtls.is_none() {
+            warnings.push("ICE=force ignored: WebRTC is disabled on this node".into());
+        }
         let mut session_hold = false;
         for (i, (inp, m)) in ins.iter().zip(sdp.media_mut().iter_mut()).enumerate() {
             session_hold |= self.offer_section(ports, (i, inp, m), x, &toward)?;
+        }
+        for (i, inp) in ins.iter().enumerate() {
+            let ly = &self.streams[i].legs[y];
+            if !inp.rejected && ly.webrtc.active() {
+                let setup = ly.webrtc.offered_setup;
+                webrtc::write_local(&mut sdp, i, &ly.webrtc, ly.local_rtp, neg.dtls, setup);
+            }
         }
         rewrite_session_connection(&mut sdp, session_hold, &toward.conn);
         if o.replace_origin {
@@ -352,9 +396,15 @@ impl NgCall {
             ports.reopen(st.legs[1].local_rtp)?;
             st.reserved = true;
         }
-        let (rtp, rtcp, hold) = inp.remote;
+        let (mut rtp, rtcp, mut hold) = inp.remote;
+        if inp.peer.ufrag.is_some() {
+            // An ICE peer's address comes from its nomination; its c= may
+            // be 0.0.0.0 with port 9 (RFC 8840), which is no hold.
+            (rtp, hold) = (None, false);
+        }
         let lx = &mut st.legs[x];
-        lx.peer_proto = inp.proto.clone();
+        lx.peer_proto = inp.raw_proto.clone();
+        webrtc::take_offerer(&mut lx.webrtc, &inp.peer)?;
         lx.peer_lines = inp.lines.clone();
         lx.peer_offered_mux = inp.mux;
         if !hold {
@@ -366,12 +416,20 @@ impl NgCall {
         } else {
             LatchMode::Authenticated
         };
-        let out_proto = o
-            .transport_protocol
-            .clone()
-            .unwrap_or_else(|| inp.proto.clone());
-        let y_srtp = proto_is_srtp(&out_proto) && !o.sdes_off && toward.media != PolicyMedia::Rtp;
-        let out_proto = proto_with_srtp(&out_proto, y_srtp);
+        let rtp_only = toward.media == PolicyMedia::Rtp;
+        let (out_proto, y_dtls) = profile_toward_y(inp, o, rtp_only, toward.dtls.is_some());
+        let y_srtp = !y_dtls && proto_is_srtp(&out_proto) && !o.sdes_off && !rtp_only;
+        let out_proto = if y_dtls {
+            out_proto
+        } else {
+            proto_with_srtp(&out_proto, y_srtp)
+        };
+        let y_ice = toward.dtls.is_some()
+            && match o.ice {
+                IceFlag::Force => true,
+                IceFlag::Remove => false,
+                IceFlag::Default => inp.peer.ufrag.is_some(),
+            };
         let suites = if y_srtp {
             suites_toward_y(inp, toward)
         } else {
@@ -383,6 +441,7 @@ impl NgCall {
             ));
         }
         let ly = &mut st.legs[1 - x];
+        webrtc::offer_toward(&mut ly.webrtc, y_ice, y_dtls.then_some(o.dtls))?;
         let mut lines = Vec::with_capacity(suites.len());
         ly.offered.clear();
         for (n, suite) in suites.iter().enumerate() {
@@ -415,6 +474,9 @@ impl NgCall {
         );
         for l in lines.iter_mut() {
             l.keys.clear(); // drop the key copies now
+        }
+        if o.generate_mid {
+            webrtc::ensure_mid(m, &i.to_string());
         }
         Ok(hold)
     }

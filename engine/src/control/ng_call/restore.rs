@@ -28,6 +28,12 @@ fn restored_flows(
         .map_err(apply::install_error)?;
     install::resume_flows(&mut flows, cp.unwrap_or(&LegCheckpoint::default()), margin)
         .map_err(apply::install_error)?;
+    if leg.webrtc.dtls {
+        // The handshake's keys are not in the store: the leg fails closed
+        // (placeholder keys) until its peer handshakes again.
+        flows.srtp_in = Some(crate::webrtc::placeholder().map_err(apply::dataplane_error)?);
+        flows.srtp_out = Some(crate::webrtc::placeholder().map_err(apply::dataplane_error)?);
+    }
     Ok(flows)
 }
 
@@ -115,6 +121,10 @@ impl NgCall {
                 if leg.installed.is_none() {
                     leg.installed = Some(leg.want.clone());
                 }
+                leg.webrtc.running = None;
+            }
+            for leg_id in LegId::BOTH {
+                webrtc::sync_transport(s, id, leg_id, &mut st.legs[leg_id.index()])?;
             }
         }
         Ok(())

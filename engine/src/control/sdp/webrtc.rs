@@ -17,7 +17,7 @@ use crate::dtls::{Fingerprint, Role};
 use crate::ice::lite::Credentials;
 
 /// `a=setup` (RFC 4145 §4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Setup {
     /// `active`: the side that starts the DTLS handshake.
     Active,

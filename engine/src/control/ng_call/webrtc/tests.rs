@@ -1,0 +1,298 @@
+//! WebRTC legs negotiated without sockets: the usual calls in both
+//! directions with the flags Kamailio sends, and the refusals.
+
+use super::super::tests::MadeUpPorts;
+use super::*;
+use crate::control::sdp::webrtc::PeerTransport;
+
+/// aiortc's offer (documentation addresses): full ICE, DTLS actpass,
+/// rtcp-mux, BUNDLE with one section.
+const WEBRTC_OFFER: &str = "v=0\r\no=- 4005533590 4005533590 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+a=group:BUNDLE 0\r\na=msid-semantic:WMS *\r\nm=audio 42446 UDP/TLS/RTP/SAVPF 0 8\r\n\
+c=IN IP4 198.51.100.2\r\na=sendrecv\r\na=mid:0\r\na=rtcp:9 IN IP4 0.0.0.0\r\na=rtcp-mux\r\n\
+a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+a=candidate:f957a2332b1715da3b0ef8ba684454eb 1 udp 2130706431 198.51.100.2 42446 typ host\r\n\
+a=end-of-candidates\r\na=ice-ufrag:kAFk\r\na=ice-pwd:YZfiPYgckyE0czU2ygfbHD\r\n\
+a=fingerprint:sha-256 99:A7:AA:85:E7:30:D5:2B:26:24:95:D9:30:A5:E5:DB:E6:71:05:55:AD:0E:5E:F6:B9:90:7D:C9:06:0B:6D:CB\r\n\
+a=setup:actpass\r\n";
+
+/// A SIP phone's SDES offer or answer on `port`.
+fn sip_sdp(port: u16, key: &MasterKey) -> String {
+    let line = CryptoAttr::new(
+        1,
+        Suite::AesCm128HmacSha1_80,
+        vec![InlineKey::from_master_key(key)],
+    )
+    .to_value();
+    format!(
+        "v=0\r\no=- 2 1 IN IP4 203.0.113.9\r\ns=-\r\nc=IN IP4 203.0.113.9\r\nt=0 0\r\n\
+         m=audio {port} RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\na=crypto:{line}\r\n"
+    )
+}
+
+fn phone_key() -> MasterKey {
+    MasterKey::new(Suite::AesCm128HmacSha1_80, &[7; 16], &[8; 14]).unwrap()
+}
+
+fn config() -> (Config, crate::policy::Policy) {
+    let mut cfg = Config::default();
+    cfg.media.addresses = vec!["203.0.113.1".parse().unwrap()];
+    let policy = crate::policy::Policy::from_config(&cfg.security).unwrap();
+    (cfg, policy)
+}
+
+fn node_fingerprint() -> Fingerprint {
+    Fingerprint([0x42; 32])
+}
+
+fn has(sdp: &str, line: &str) -> bool {
+    sdp.lines().any(|l| l.trim_end() == line)
+}
+
+fn has_prefix(sdp: &str, prefix: &str) -> bool {
+    sdp.lines().any(|l| l.starts_with(prefix))
+}
+
+/// The offer a browser makes when its peer is a SIP phone, as Kamailio
+/// sends it: `transport-protocol: RTP/SAVP`, `ICE: remove`, `DTLS: off`,
+/// `rtcp-mux: demux`. The SIP side sees plain SDES; the answer Rampart
+/// writes back restores the browser's profile, ICE, DTLS and mux.
+#[test]
+fn a_webrtc_offer_to_a_sip_phone_is_answered_as_webrtc() {
+    let (cfg, policy) = config();
+    let mut call = NgCall::new("w2s", 0, 0);
+    let mut ports = MadeUpPorts::default();
+    let mut warnings = Vec::new();
+    let offer_opts = MediaOpts {
+        transport_protocol: Some("RTP/SAVP".into()),
+        ice: IceFlag::Remove,
+        dtls: DtlsFlag::Off,
+        mux_demux: true,
+        sdes_only: vec![Suite::AesCm128HmacSha1_80],
+        ..Default::default()
+    };
+    let mut neg = Negotiation::new(&cfg, &policy);
+    neg.dtls = Some(node_fingerprint());
+    let to_sip = call
+        .offer(
+            &mut neg,
+            &mut ports,
+            "browser",
+            WEBRTC_OFFER,
+            (&offer_opts, &mut warnings),
+        )
+        .unwrap();
+    // The SIP phone sees SDES and nothing of WebRTC.
+    assert!(has(&to_sip, "m=audio 30002 RTP/SAVP 0 8"), "{to_sip}");
+    assert!(has_prefix(&to_sip, "a=crypto:1 AES_CM_128_HMAC_SHA1_80"));
+    for gone in [
+        "a=ice-",
+        "a=candidate",
+        "a=fingerprint",
+        "a=setup",
+        "a=rtcp-mux",
+    ] {
+        assert!(!has_prefix(&to_sip, gone), "{gone} in {to_sip}");
+    }
+    let ours_to_sip = Sdp::parse(&to_sip).unwrap().media()[0].crypto().unwrap()[0].keys[0]
+        .to_master_key(Suite::AesCm128HmacSha1_80)
+        .unwrap();
+
+    // The phone answers plain SDES, with no flags.
+    let answered = call
+        .answer(
+            &mut neg,
+            Some("phone"),
+            &sip_sdp(6000, &phone_key()),
+            (&MediaOpts::default(), &mut warnings),
+        )
+        .unwrap();
+    let a = &answered.sdp;
+    assert!(has(a, "m=audio 30000 UDP/TLS/RTP/SAVPF 0"), "{a}");
+    assert!(!has_prefix(a, "a=crypto"), "{a}");
+    assert!(has(a, "a=ice-lite") && has(a, "a=rtcp-mux") && has(a, "a=mid:0"));
+    assert!(has(a, "a=setup:passive"), "{a}");
+    assert!(has(
+        a,
+        "a=candidate:1 1 udp 2130706431 203.0.113.1 30000 typ host"
+    ));
+    assert!(has(a, &format!("a=fingerprint:{}", node_fingerprint())));
+    // What the browser reads back is what the leg's transport will check.
+    let parsed = Sdp::parse(a).unwrap();
+    let ours = PeerTransport::of(&parsed, &parsed.media()[0]);
+    let [browser, phone] = &call.streams[0].legs;
+    let w = &browser.webrtc;
+    assert_eq!(
+        ours.ice.map(|(u, _)| u),
+        w.ice.as_ref().map(|c| c.ufrag.clone())
+    );
+    assert_eq!(w.peer_ufrag.as_deref(), Some("kAFk"));
+    assert!(w.dtls && w.role == Some(Role::Passive));
+    assert_eq!(w.peer_fingerprint.map(|f| f.0[0]), Some(0x99));
+    // The browser's leg is keyed by its handshake, the phone's by SDES.
+    assert!(browser.want.srtp.is_none() && browser.mux);
+    assert_eq!(browser.want.remote_rtp, None, "learned from ICE");
+    let kp = phone.want.srtp.as_ref().unwrap();
+    assert!(crate::control::keys::same_key(&kp.inbound, &phone_key()));
+    assert!(crate::control::keys::same_key(&kp.outbound, &ours_to_sip));
+    assert!(!phone.webrtc.active());
+    assert_eq!(
+        answered.decision.security,
+        SecurityMode::Encrypted,
+        "the SIP side"
+    );
+    assert_eq!(
+        call.decisions[0].as_ref().map(|d| d.security),
+        Some(SecurityMode::Encrypted),
+        "a DTLS leg is encrypted"
+    );
+    assert!(warnings.is_empty(), "{warnings:?}");
+
+    // A re-offer from the browser with the same ICE and certificate keeps
+    // Rampart's credentials: no ICE restart, no new handshake.
+    let creds = w.ice.clone();
+    let mut neg = Negotiation::new(&cfg, &policy);
+    neg.dtls = Some(node_fingerprint());
+    call.offer(
+        &mut neg,
+        &mut ports,
+        "browser",
+        WEBRTC_OFFER,
+        (&offer_opts, &mut warnings),
+    )
+    .unwrap();
+    assert_eq!(call.streams[0].legs[0].webrtc.ice, creds);
+}
+
+/// A SIP phone calls a browser: Kamailio asks for
+/// `transport-protocol: UDP/TLS/RTP/SAVPF`, `ICE: force`, `rtcp-mux:
+/// offer`, `SDES: off`. The browser answers `a=setup:active` from
+/// `c=0.0.0.0` (RFC 8840), which is no hold.
+#[test]
+fn a_sip_offer_to_a_browser_offers_ice_and_dtls() {
+    let (cfg, policy) = config();
+    let mut call = NgCall::new("s2w", 0, 0);
+    let mut ports = MadeUpPorts::default();
+    let mut warnings = Vec::new();
+    let opts = MediaOpts {
+        transport_protocol: Some("UDP/TLS/RTP/SAVPF".into()),
+        ice: IceFlag::Force,
+        mux_offer: true,
+        sdes_off: true,
+        generate_mid: true,
+        ..Default::default()
+    };
+    let mut neg = Negotiation::new(&cfg, &policy);
+    neg.dtls = Some(node_fingerprint());
+    let to_browser = call
+        .offer(
+            &mut neg,
+            &mut ports,
+            "phone",
+            &sip_sdp(6000, &phone_key()),
+            (&opts, &mut warnings),
+        )
+        .unwrap();
+    let t = &to_browser;
+    assert!(has(t, "m=audio 30002 UDP/TLS/RTP/SAVPF 0"), "{t}");
+    assert!(!has_prefix(t, "a=crypto"), "{t}");
+    for line in ["a=setup:actpass", "a=ice-lite", "a=rtcp-mux", "a=mid:0"] {
+        assert!(has(t, line), "{line} missing: {t}");
+    }
+    assert!(has_prefix(t, "a=ice-ufrag:") && has_prefix(t, "a=candidate:1 1 udp"));
+
+    let browser_answer = "v=0\r\no=- 9 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+        m=audio 9 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=rtcp-mux\r\n\
+        a=ice-ufrag:brws\r\na=ice-pwd:browserpasswordbrowserpw\r\na=ice-options:trickle\r\n\
+        a=fingerprint:sha-256 99:A7:AA:85:E7:30:D5:2B:26:24:95:D9:30:A5:E5:DB:E6:71:05:55:AD:0E:5E:F6:B9:90:7D:C9:06:0B:6D:CB\r\n\
+        a=setup:active\r\n";
+    let answered = call
+        .answer(
+            &mut neg,
+            Some("browser"),
+            browser_answer,
+            (&MediaOpts::default(), &mut warnings),
+        )
+        .unwrap();
+    let a = &answered.sdp;
+    // The phone gets SDES back, Rampart's address, no WebRTC.
+    assert!(has(a, "m=audio 30000 RTP/SAVP 0"), "{a}");
+    assert!(has(a, "c=IN IP4 203.0.113.1"), "not on hold: {a}");
+    assert!(has_prefix(a, "a=crypto:1 AES_CM_128_HMAC_SHA1_80"));
+    assert!(!has_prefix(a, "a=ice-") && !has_prefix(a, "a=fingerprint"));
+    let [phone, browser] = &call.streams[0].legs;
+    assert!(phone.want.srtp.is_some() && !phone.webrtc.active());
+    let w = &browser.webrtc;
+    assert!(w.dtls && w.role == Some(Role::Passive), "its setup:active");
+    assert_eq!(w.peer_ufrag.as_deref(), Some("brws"));
+    assert!(browser.want.srtp.is_none() && browser.mux);
+    assert_eq!(browser.want.remote_rtp, None);
+    assert_eq!(answered.decision.security, SecurityMode::Encrypted);
+    assert!(
+        warnings.iter().any(|w| w.contains("trickle")),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn dtls_without_a_fingerprint_to_check_is_refused() {
+    let (cfg, policy) = config();
+    let offer = |text: &str, dtls: Option<Fingerprint>| {
+        let mut neg = Negotiation::new(&cfg, &policy);
+        neg.dtls = dtls;
+        NgCall::new("x", 0, 0).offer(
+            &mut neg,
+            &mut MadeUpPorts::default(),
+            "a",
+            text,
+            (&MediaOpts::default(), &mut Vec::new()),
+        )
+    };
+    let fp = Some(node_fingerprint());
+    let sha1 = WEBRTC_OFFER.replace(
+        "a=fingerprint:sha-256 99:A7:AA:85:E7:30:D5:2B:26:24:95:D9:30:A5:E5:DB:E6:71:05:55:AD:0E:5E:F6:B9:90:7D:C9:06:0B:6D:CB",
+        "a=fingerprint:sha-1 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33",
+    );
+    let e = offer(&sha1, fp).unwrap_err().to_string();
+    assert!(e.contains("no sha-256 a=fingerprint"), "{e}");
+    let none: String = WEBRTC_OFFER
+        .lines()
+        .filter(|l| !l.starts_with("a=fingerprint"))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    assert!(offer(&none, fp).is_err());
+    let e = offer(WEBRTC_OFFER, None).unwrap_err().to_string();
+    assert!(e.contains("[webrtc] enabled = false"), "{e}");
+    // Passed through as DTLS by default: the other side is offered DTLS.
+    let out = offer(WEBRTC_OFFER, fp).unwrap();
+    assert!(has_prefix(&out, "m=audio 30002 UDP/TLS/RTP/SAVPF"), "{out}");
+    assert!(has(&out, "a=setup:actpass") && has_prefix(&out, "a=ice-ufrag:"));
+
+    // An answer refusing the DTLS that was offered, without keys of its own.
+    let mut neg = Negotiation::new(&cfg, &policy);
+    neg.dtls = fp;
+    let mut call = NgCall::new("y", 0, 0);
+    call.offer(
+        &mut neg,
+        &mut MadeUpPorts::default(),
+        "a",
+        WEBRTC_OFFER,
+        (&MediaOpts::default(), &mut Vec::new()),
+    )
+    .unwrap();
+    let no_fp = "v=0\r\no=- 9 2 IN IP4 203.0.113.9\r\ns=-\r\nc=IN IP4 203.0.113.9\r\nt=0 0\r\n\
+        m=audio 7000 UDP/TLS/RTP/SAVPF 0\r\na=setup:active\r\n";
+    let e = call
+        .answer(
+            &mut neg,
+            Some("b"),
+            no_fp,
+            (&MediaOpts::default(), &mut Vec::new()),
+        )
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        e.as_deref().is_some_and(|e| e.contains("a=fingerprint")),
+        "{e:?}"
+    );
+}
