@@ -119,6 +119,13 @@ impl Transport {
         self.ice.as_ref()
     }
 
+    /// An ICE restart: `agent` (new credentials, no pair selected) takes
+    /// over; the DTLS association and its keys stay. Until the peer
+    /// nominates again, DTLS goes where it went.
+    pub fn restart_ice(&mut self, agent: IceLite) {
+        self.ice = Some(agent);
+    }
+
     /// The SRTP keys, once the DTLS handshake finished.
     pub fn keys(&self) -> Option<&SrtpKeys> {
         self.dtls.as_ref().and_then(|d| d.keys())
@@ -264,6 +271,38 @@ mod tests {
         );
         assert!(t.may_send(1));
         assert!(!t.may_send(1 + crate::ice::lite::CONSENT_TIMEOUT_MS + 1));
+    }
+
+    #[test]
+    fn an_ice_restart_swaps_the_agent_and_keeps_the_dtls_association() {
+        let (ours, theirs) = (
+            Certificate::generate("a").unwrap(),
+            Certificate::generate("b").unwrap(),
+        );
+        let dtls = Endpoint::new(&ours, Role::Passive, theirs.fingerprint()).unwrap();
+        let mut t = Transport::new(Some(IceLite::new(creds())), Some(dtls), None);
+        let (peer, moved): (SocketAddr, SocketAddr) = (
+            "198.51.100.7:4000".parse().unwrap(),
+            "198.51.100.7:4444".parse().unwrap(),
+        );
+        assert_eq!(nominate(&mut t, peer).nominated, Some(peer));
+        let fresh = Credentials {
+            ufrag: "rst2".into(),
+            pwd: "restartedpasswordrestart".into(),
+        };
+        t.restart_ice(IceLite::new(fresh.clone()));
+        // The old credentials no longer move anything; the new ones do.
+        let o = nominate(&mut t, moved);
+        assert!(o.nominated.is_none() && o.send.is_empty());
+        let mut check = Vec::new();
+        Writer::new(&mut check, BINDING, Class::Request, [4; 12])
+            .attr(attr::USERNAME, b"rst2:peer")
+            .attr(attr::ICE_CONTROLLING, &[0; 8])
+            .attr(attr::USE_CANDIDATE, &[])
+            .integrity(fresh.pwd.as_bytes())
+            .fingerprint();
+        assert_eq!(t.on_datagram(&check, moved, 5).nominated, Some(moved));
+        assert_eq!(t.dtls.as_ref().map(Endpoint::role), Some(Role::Passive));
     }
 
     #[test]

@@ -359,15 +359,27 @@ fn aiortc_through_the_data_plane_to_a_plain_rtp_phone() {
 /// the phone verifies every SRTP packet under the key Rampart offered it
 /// (or takes plain RTP), and aiortc counts what it decrypted under the
 /// DTLS-exported keys.
-fn aiortc_through_the_node_to_a_phone(tag: &str, phone_srtp: bool) {
+fn aiortc_through_the_node_to_a_phone(
+    tag: &str,
+    phone_srtp: bool,
+    twist: Twist,
+) -> Option<NodeRun> {
     use rampart::control::Node;
     use std::sync::atomic::Ordering::Relaxed;
     use support::ng::{get, l, ok, s, Ng};
 
-    let Some(topo) = Topology::new(tag) else {
-        return;
-    };
+    let topo = Topology::new(tag)?;
     let mut peer = Aiortc::start(&topo);
+    if twist == Twist::WrongFingerprint {
+        // One byte of aiortc's fingerprint changed on its way to Rampart.
+        let at = peer.offer.find("a=fingerprint:sha-256 ").unwrap() + 22;
+        let byte = if &peer.offer[at..at + 2] == "00" {
+            "11"
+        } else {
+            "00"
+        };
+        peer.offer.replace_range(at..at + 2, byte);
+    }
     let ip = node_ip4();
     let mut cfg = rampart::config::Config::default();
     cfg.media.addresses = vec![ip];
@@ -377,8 +389,10 @@ fn aiortc_through_the_node_to_a_phone(tag: &str, phone_srtp: bool) {
     cfg.api.listen = "127.0.0.1:0".parse().unwrap();
     cfg.ng.enabled = true;
     cfg.ng.listen = "127.0.0.1:0".parse().unwrap();
-    let (node, mut ng, phone) = {
+    let (node, mut ng, phone, spare) = {
         let _in = topo.enter(Ns::Node);
+        // For the proxy or the flood: sockets in the node's namespace.
+        let spare = [0; 3].map(|_| std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap());
         let node = Node::start(cfg).expect("node starts");
         let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -387,7 +401,7 @@ fn aiortc_through_the_node_to_a_phone(tag: &str, phone_srtp: bool) {
         phone
             .set_read_timeout(Some(Duration::from_millis(10)))
             .unwrap();
-        (node, Ng { sock, to, n: 0 }, phone)
+        (node, Ng { sock, to, n: 0 }, phone, spare)
     };
     let call_id = format!("{tag}-1");
     let r = ng.req(&[
@@ -437,21 +451,32 @@ fn aiortc_through_the_node_to_a_phone(tag: &str, phone_srtp: bool) {
         );
         (answer, None)
     };
+    // Under loss Rampart takes the active role, so that its own
+    // retransmission timers must bring its flights through.
+    let role = if twist == Twist::LossyProxy {
+        "active"
+    } else {
+        "passive"
+    };
     let r = ng.req(&[
         ("command", s("answer")),
         ("call-id", s(&call_id)),
         ("from-tag", s("browser")),
         ("to-tag", s("phone")),
         ("sdp", s(&answer)),
+        ("DTLS", s(role)),
     ]);
     ok(&r);
     let to_browser = get(&r, "sdp").to_string();
+    assert!(
+        to_browser.contains(&format!("a=setup:{role}")),
+        "{to_browser}"
+    );
     for line in [
         "UDP/TLS/RTP/SAVPF",
         "a=ice-lite",
         "a=ice-ufrag:",
         "a=candidate:",
-        "a=setup:passive",
         "a=rtcp-mux",
     ] {
         assert!(to_browser.contains(line), "{line} missing: {to_browser}");
@@ -459,7 +484,20 @@ fn aiortc_through_the_node_to_a_phone(tag: &str, phone_srtp: bool) {
     assert!(!to_browser.contains("a=crypto"), "{to_browser}");
     let fp = node.shared().dtls_fingerprint().unwrap();
     assert!(to_browser.contains(&format!("a=fingerprint:{fp}")));
+    let a_port = Sdp::parse(&to_browser).unwrap().media()[0].port();
+    let a_addr = SocketAddr::new(ip, a_port);
+    let [front, back, flood] = spare;
+    let proxy = (twist == Twist::LossyProxy).then(|| {
+        // aiortc is sent to the proxy's port instead of the leg's.
+        let p = front.local_addr().unwrap().port();
+        let to = to_browser
+            .replace(&format!(" {a_port} typ host"), &format!(" {p} typ host"))
+            .replace(&format!("m=audio {a_port} "), &format!("m=audio {p} "));
+        (LossyProxy::start(front, back, a_addr), to)
+    });
+    let to_browser = proxy.as_ref().map_or(to_browser, |(_, t)| t.clone());
     peer.answer(&to_browser);
+    let mut flooding: Option<std::thread::JoinHandle<u64>> = None;
 
     // The phone: PCMU every 20 ms; every packet from Rampart verified.
     let (mut got, mut failed, mut sent) = (0u64, 0u64, 0u64);
@@ -482,6 +520,18 @@ fn aiortc_through_the_node_to_a_phone(tag: &str, phone_srtp: bool) {
                 }
             }
         }
+        let keyed = node
+            .shared()
+            .webrtc
+            .as_ref()
+            .unwrap()
+            .counters
+            .handshakes
+            .load(Relaxed);
+        if twist == Twist::HelloFlood && keyed == 1 && flooding.is_none() {
+            let f = flood.try_clone().unwrap();
+            flooding = Some(std::thread::spawn(move || hello_flood(&f, a_addr)));
+        }
         if Instant::now() >= next {
             next += Duration::from_millis(20);
             let mut pkt = support::ng::rtp(sent as u16, 0x0ff1_ce01, &[0xff; 160]);
@@ -497,14 +547,27 @@ fn aiortc_through_the_node_to_a_phone(tag: &str, phone_srtp: bool) {
     };
     let w = node.shared().webrtc.as_ref().unwrap();
     let c = &w.counters;
-    let (handshakes, failures) = (
-        c.handshakes.load(Relaxed),
-        c.handshake_failures.load(Relaxed),
-    );
+    let run = NodeRun {
+        result,
+        handshakes: c.handshakes.load(Relaxed),
+        failures: c.handshake_failures.load(Relaxed),
+        got,
+        failed,
+        flood_sent: flooding.map_or(0, |t| t.join().unwrap()),
+        transport_dropped: c.dropped.load(Relaxed),
+        proxy_dropped: proxy.map_or(0, |(p, _)| p.stop()),
+    };
     println!(
-        "aiortc: {result}; node: {handshakes} handshake(s), {} nomination(s); phone got {got} \
-         packets from aiortc ({failed} failed to verify), sent {sent}",
-        c.nominations.load(Relaxed)
+        "aiortc: {}; node: {} handshake(s) ({} failed), {} nomination(s), {} STUN/DTLS \
+         dropped by the transports; phone got {got} packets from aiortc ({failed} failed to \
+         verify), sent {sent}; {} ClientHellos flooded; {} DTLS records dropped by the proxy",
+        run.result,
+        run.handshakes,
+        run.failures,
+        c.nominations.load(Relaxed),
+        run.transport_dropped,
+        run.flood_sent,
+        run.proxy_dropped,
     );
     let r = ng.req(&[
         ("command", s("delete")),
@@ -514,22 +577,212 @@ fn aiortc_through_the_node_to_a_phone(tag: &str, phone_srtp: bool) {
     ok(&r);
     assert_eq!(w.leg_count(), 0, "the call's WebRTC leg is gone with it");
     node.shutdown();
-    assert_eq!(result["state"], "connected", "{result}");
-    assert_eq!((handshakes, failures), (1, 0));
-    assert_eq!(failed, 0);
-    assert!(got >= 50, "aiortc's audio reached the phone: {got}");
-    assert!(
-        result["inbound_packets"].as_u64().unwrap_or(0) >= 50,
-        "the phone's audio reached aiortc under the DTLS keys: {result}"
-    );
+    Some(run)
+}
+
+/// What a run through the node came to.
+struct NodeRun {
+    /// aiortc's report.
+    result: serde_json::Value,
+    handshakes: u64,
+    failures: u64,
+    /// Packets from aiortc the phone got (verified, for SRTP).
+    got: u64,
+    /// Packets the phone could not verify.
+    failed: u64,
+    flood_sent: u64,
+    transport_dropped: u64,
+    proxy_dropped: u64,
+}
+
+impl NodeRun {
+    /// Audio went both ways through one handshake.
+    fn assert_audio_both_ways(&self) {
+        let r = &self.result;
+        assert_eq!(r["state"], "connected", "{r}");
+        assert_eq!((self.handshakes, self.failures), (1, 0));
+        assert_eq!(self.failed, 0);
+        assert!(
+            self.got >= 50,
+            "aiortc's audio reached the phone: {}",
+            self.got
+        );
+        assert!(
+            r["inbound_packets"].as_u64().unwrap_or(0) >= 50,
+            "the phone's audio reached aiortc under the DTLS keys: {r}"
+        );
+    }
+}
+
+/// What is done to the call on its way.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Twist {
+    None,
+    /// Rampart is given a fingerprint that is not aiortc's.
+    WrongFingerprint,
+    /// aiortc reaches Rampart through a proxy dropping 30 % of DTLS
+    /// records both ways.
+    LossyProxy,
+    /// 20,000 ClientHellos hit the WebRTC leg's port once it is keyed.
+    HelloFlood,
+}
+
+/// A UDP proxy between aiortc and the leg's port that drops the first
+/// DTLS record each way and 30 % of the others (seeded), and passes
+/// everything else.
+struct LossyProxy {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<u64>>,
+}
+
+impl LossyProxy {
+    fn start(front: std::net::UdpSocket, back: std::net::UdpSocket, leg: SocketAddr) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+        use std::sync::{Arc, Mutex};
+        let stop = Arc::new(AtomicBool::new(false));
+        let client: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
+        back.connect(leg).unwrap();
+        let t = Duration::from_millis(50);
+        front.set_read_timeout(Some(t)).unwrap();
+        back.set_read_timeout(Some(t)).unwrap();
+        let (front2, back2) = (front.try_clone().unwrap(), back.try_clone().unwrap());
+        let pass = |seed: u64| {
+            let (mut x, mut first) = (seed, true);
+            move |pkt: &[u8]| {
+                if classify(pkt) != PacketKind::Dtls {
+                    return true;
+                }
+                // The first record each way is always lost (only the
+                // sender's timer brings its flight again); then 30 %,
+                // by xorshift: the same drops every run.
+                if std::mem::take(&mut first) {
+                    return false;
+                }
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x % 10 >= 3
+            }
+        };
+        let (s1, c1) = (Arc::clone(&stop), Arc::clone(&client));
+        let mut p1 = pass(0x9e37_79b9_7f4a_7c15);
+        let up = std::thread::spawn(move || {
+            let (mut buf, mut dropped) = ([0u8; 2048], 0);
+            while !s1.load(Relaxed) {
+                if let Ok((n, from)) = front.recv_from(&mut buf) {
+                    *c1.lock().unwrap() = Some(from);
+                    if p1(&buf[..n]) {
+                        let _ = back.send(&buf[..n]);
+                    } else {
+                        dropped += 1;
+                    }
+                }
+            }
+            dropped
+        });
+        let (s2, c2) = (Arc::clone(&stop), client);
+        let mut p2 = pass(0x2545_f491_4f6c_dd1d);
+        let down = std::thread::spawn(move || {
+            let (mut buf, mut dropped) = ([0u8; 2048], 0);
+            while !s2.load(Relaxed) {
+                if let Ok(n) = back2.recv(&mut buf) {
+                    let to = *c2.lock().unwrap();
+                    match to {
+                        Some(to) if p2(&buf[..n]) => {
+                            let _ = front2.send_to(&buf[..n], to);
+                        }
+                        _ => dropped += 1,
+                    }
+                }
+            }
+            dropped
+        });
+        LossyProxy {
+            stop,
+            threads: vec![up, down],
+        }
+    }
+
+    /// Stops it; the DTLS records it dropped.
+    fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.threads.into_iter().map(|t| t.join().unwrap()).sum()
+    }
+}
+
+/// 20,000 ClientHello-shaped records from a stranger to `to`; how many
+/// were sent.
+fn hello_flood(sock: &std::net::UdpSocket, to: SocketAddr) -> u64 {
+    let mut hello = vec![
+        22u8, 0xfe, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x70, 1, 0, 0, 0x64,
+    ];
+    hello.resize(125, 0x5a);
+    let mut sent = 0;
+    for _ in 0..20_000 {
+        if sock.send_to(&hello, to).is_ok() {
+            sent += 1;
+        }
+    }
+    sent
 }
 
 #[test]
 fn aiortc_calls_an_sdes_phone_through_the_node_over_ng() {
-    aiortc_through_the_node_to_a_phone("webrtc-ng-sdes", true);
+    if let Some(run) = aiortc_through_the_node_to_a_phone("webrtc-ng-sdes", true, Twist::None) {
+        run.assert_audio_both_ways();
+    }
 }
 
 #[test]
 fn aiortc_calls_a_plain_rtp_phone_through_the_node_over_ng() {
-    aiortc_through_the_node_to_a_phone("webrtc-ng-rtp", false);
+    if let Some(run) = aiortc_through_the_node_to_a_phone("webrtc-ng-rtp", false, Twist::None) {
+        run.assert_audio_both_ways();
+    }
+}
+
+/// Fail closed: a certificate that does not match the SDP fingerprint
+/// ends the handshake, counted, and no audio crosses either way.
+#[test]
+fn a_wrong_fingerprint_gets_no_media_and_is_counted() {
+    let Some(run) =
+        aiortc_through_the_node_to_a_phone("webrtc-ng-fp", false, Twist::WrongFingerprint)
+    else {
+        return;
+    };
+    assert_ne!(run.result["state"], "connected", "{}", run.result);
+    assert_eq!((run.handshakes, run.failures), (0, 1));
+    assert_eq!(run.got, 0, "nothing of aiortc's reached the phone");
+    assert_eq!(
+        run.result["inbound_packets"].as_u64(),
+        Some(0),
+        "{}",
+        run.result
+    );
+}
+
+/// DTLS retransmission: with 30 % of the records lost both ways the
+/// handshake (Rampart active, so its own timers resend its flights)
+/// still completes and audio flows.
+#[test]
+fn dtls_completes_through_a_proxy_that_drops_records() {
+    if let Some(run) =
+        aiortc_through_the_node_to_a_phone("webrtc-ng-loss", false, Twist::LossyProxy)
+    {
+        assert!(run.proxy_dropped >= 1, "the proxy dropped DTLS records");
+        run.assert_audio_both_ways();
+    }
+}
+
+/// 20,000 ClientHellos from a stranger at the keyed leg's port: dropped
+/// (not from the nominated pair, or the hand-over queue full), and the
+/// call's audio goes on both ways.
+#[test]
+fn a_clienthello_flood_does_not_disturb_an_established_call() {
+    if let Some(run) =
+        aiortc_through_the_node_to_a_phone("webrtc-ng-flood", true, Twist::HelloFlood)
+    {
+        assert_eq!(run.flood_sent, 20_000);
+        assert!(run.transport_dropped >= 1, "the flood was dropped");
+        run.assert_audio_both_ways();
+    }
 }

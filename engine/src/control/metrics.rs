@@ -56,8 +56,50 @@ pub fn render(s: &Shared) -> String {
     ports_and_media(&mut out, s, &totals);
     ng(&mut out, s);
     store(&mut out, s);
+    webrtc(&mut out, s);
     workers(&mut out, s);
     out.0
+}
+
+/// WebRTC legs: their STUN and DTLS, nominations and handshakes.
+fn webrtc(out: &mut Exposition, s: &Shared) {
+    let Some(w) = s.webrtc.as_ref() else {
+        return;
+    };
+    let c = &w.counters;
+    out.single(
+        "rampart_webrtc_legs",
+        "gauge",
+        "Legs whose ICE or DTLS-SRTP the transport service runs.",
+        w.leg_count() as u64,
+    );
+    out.labelled(
+        "rampart_webrtc_datagrams_total",
+        "counter",
+        "STUN and DTLS datagrams the workers handed over: taken, for no leg (one just removed), \
+         dropped by the leg's transport (forged checks, records from an unnominated address).",
+        "result",
+        [
+            ("taken", &c.datagrams),
+            ("unknown_leg", &c.unknown_leg),
+            ("dropped", &c.dropped),
+        ]
+        .map(|(r, a)| (r, load(a))),
+    );
+    out.single(
+        "rampart_webrtc_nominations_total",
+        "counter",
+        "ICE pairs nominated (USE-CANDIDATE).",
+        load(&c.nominations),
+    );
+    out.labelled(
+        "rampart_webrtc_handshakes_total",
+        "counter",
+        "DTLS-SRTP handshakes that keyed a leg, and that failed (fingerprint mismatch, alert, \
+         no common profile, keys not installed).",
+        "result",
+        [("keyed", &c.handshakes), ("failed", &c.handshake_failures)].map(|(r, a)| (r, load(a))),
+    );
 }
 
 /// The node, its calls and their ends and refusals.

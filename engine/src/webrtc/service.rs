@@ -237,6 +237,19 @@ impl TransportService {
         lock(&self.legs).retain(|(c, _), _| *c != call_id);
     }
 
+    /// An ICE restart on a running leg: `agent` answers its checks from
+    /// now on; its DTLS association and keys stay. False when the leg is
+    /// not here.
+    pub fn restart_ice(&self, call_id: u64, leg: LegId, agent: crate::ice::lite::IceLite) -> bool {
+        match lock(&self.legs).get_mut(&(call_id, leg)) {
+            Some(l) => {
+                l.transport.restart_ice(agent);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Whether `leg` of `call_id` finished its handshake and its worker
     /// holds the keys.
     pub fn is_keyed(&self, call_id: u64, leg: LegId) -> bool {

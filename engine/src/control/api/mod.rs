@@ -227,6 +227,15 @@ async fn health(State(s): State<Arc<Shared>>) -> Response {
             "last_error": p.last_error.lock().ok().and_then(|g| g.clone()),
         })),
         "ha": s.ha.as_ref().map(|h| h.health()),
+        "webrtc": s.webrtc.as_ref().map(|w| json!({
+            "fingerprint": w.certificate().fingerprint().to_string(),
+            "legs": w.leg_count(),
+            "datagrams": w.counters.datagrams.load(Ordering::Relaxed),
+            "dropped": w.counters.dropped.load(Ordering::Relaxed),
+            "nominations": w.counters.nominations.load(Ordering::Relaxed),
+            "handshakes": w.counters.handshakes.load(Ordering::Relaxed),
+            "handshake_failures": w.counters.handshake_failures.load(Ordering::Relaxed),
+        })),
         "uptime_ms": now_ms().saturating_sub(s.started_ms),
     }))
     .into_response()

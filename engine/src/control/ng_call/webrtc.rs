@@ -201,6 +201,10 @@ pub(super) fn read_peer(
 
 /// Records what an offering peer said about the leg facing it.
 pub(super) fn take_offerer(w: &mut WebrtcLeg, p: &PeerSide) -> Result<(), NgError> {
+    if w.peer_ufrag.is_some() && p.ufrag.is_some() && w.peer_ufrag != p.ufrag {
+        // An ICE restart (RFC 8445 §9): both sides take new credentials.
+        w.ice = None;
+    }
     w.peer_ufrag.clone_from(&p.ufrag);
     if p.ufrag.is_some() {
         w.ensure_ice()?;
@@ -347,6 +351,17 @@ pub(super) fn ensure_mid(m: &mut Media, mid: &str) {
     }
 }
 
+/// The ICE-lite agent of leg `w`: its credentials, the peer's ufrag.
+fn agent_of(w: &WebrtcLeg) -> Option<IceLite> {
+    w.ice.as_ref().map(|c| {
+        let mut agent = IceLite::new(c.clone());
+        if let Some(u) = &w.peer_ufrag {
+            agent.set_remote_ufrag(u);
+        }
+        agent
+    })
+}
+
 /// A transport for leg `w` as negotiated: the ICE-lite agent with its
 /// credentials, the DTLS endpoint pinned to the peer's fingerprint; DTLS
 /// goes to `remote` until ICE nominates a pair.
@@ -355,13 +370,7 @@ fn transport_of(
     cert: &Certificate,
     remote: Option<SocketAddr>,
 ) -> Result<crate::webrtc::Transport, NgError> {
-    let ice = w.ice.as_ref().map(|c| {
-        let mut agent = IceLite::new(c.clone());
-        if let Some(u) = &w.peer_ufrag {
-            agent.set_remote_ufrag(u);
-        }
-        agent
-    });
+    let ice = agent_of(w);
     let dtls = match (w.dtls, w.peer_fingerprint) {
         (true, Some(fp)) => Some(
             Endpoint::new(cert, w.role.unwrap_or(Role::Passive), fp)
@@ -395,6 +404,28 @@ pub(super) fn sync_transport(
         return Ok(());
     };
     match wanted {
+        // Only the ICE credentials moved (an ICE restart): the agent is
+        // replaced, the DTLS association and its keys stay.
+        Some(r)
+            if w.running.as_ref().is_some_and(|old| {
+                old.ice
+                    && r.ice
+                    && Running {
+                        ufrag: r.ufrag.clone(),
+                        ..old.clone()
+                    } == r
+            }) =>
+        {
+            let agent =
+                agent_of(w).ok_or_else(|| NgError::new("internal: an ICE leg without an agent"))?;
+            if service.restart_ice(id, leg_id, agent) {
+                w.running = Some(r);
+                return Ok(());
+            }
+            let t = transport_of(w, service.certificate(), leg.want.remote_rtp)?;
+            blocking(|| service.add_leg(id, leg_id, t, w.dtls)).map_err(apply::dataplane_error)?;
+            w.running = Some(r);
+        }
         Some(r) => {
             let t = transport_of(w, service.certificate(), leg.want.remote_rtp)?;
             blocking(|| service.add_leg(id, leg_id, t, w.dtls)).map_err(apply::dataplane_error)?;

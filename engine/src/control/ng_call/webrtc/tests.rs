@@ -162,6 +162,23 @@ fn a_webrtc_offer_to_a_sip_phone_is_answered_as_webrtc() {
     )
     .unwrap();
     assert_eq!(call.streams[0].legs[0].webrtc.ice, creds);
+    // An ICE restart (a new ufrag from the browser): Rampart answers with
+    // new credentials of its own; the certificate, so DTLS, is the same.
+    let restart = WEBRTC_OFFER.replace("a=ice-ufrag:kAFk", "a=ice-ufrag:rst2");
+    let mut neg = Negotiation::new(&cfg, &policy);
+    neg.dtls = Some(node_fingerprint());
+    call.offer(
+        &mut neg,
+        &mut ports,
+        "browser",
+        &restart,
+        (&offer_opts, &mut warnings),
+    )
+    .unwrap();
+    let w = &call.streams[0].legs[0].webrtc;
+    assert_ne!(w.ice, creds);
+    assert_eq!(w.peer_ufrag.as_deref(), Some("rst2"));
+    assert_eq!(w.peer_fingerprint.map(|f| f.0[0]), Some(0x99));
 }
 
 /// A SIP phone calls a browser: Kamailio asks for
