@@ -156,6 +156,8 @@ pub struct Endpoint {
     mismatch: Arc<AtomicBool>,
     state: State,
     keys: Option<SrtpKeys>,
+    /// A flight went out or came in: there may be one to retransmit.
+    started: bool,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -217,6 +219,7 @@ impl Endpoint {
             mismatch,
             state: State::Handshaking,
             keys: None,
+            started: role == Role::Active,
         };
         if role == Role::Active {
             e.drive()?;
@@ -235,12 +238,18 @@ impl Endpoint {
         if q.len() < MAX_QUEUED {
             q.push_back(datagram.to_vec());
         }
+        self.started = true;
         self.drive()
     }
 
     /// Lets OpenSSL retransmit a flight whose timer ran out (call every
-    /// few hundred ms while [`Endpoint::is_connected`] is false).
+    /// few hundred ms while [`Endpoint::is_connected`] is false). A
+    /// passive endpoint that has heard nothing yet has nothing to resend,
+    /// and is not asked.
     pub fn on_timer(&mut self) -> Result<Event, DtlsError> {
+        if !self.started {
+            return Ok(Event::Pending);
+        }
         self.drive()
     }
 

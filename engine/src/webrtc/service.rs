@@ -28,6 +28,8 @@ use crate::srtp::{Context, MasterKey, Policy, Suite};
 
 /// How often handshakes' timers are looked at.
 const TICK: Duration = Duration::from_millis(100);
+/// Datagrams taken per wake-up at most.
+const BURST: usize = 64;
 
 /// What the service did, for `/health` and metrics.
 #[derive(Debug, Default)]
@@ -293,10 +295,17 @@ fn run(
         // Plans are made under the lock; the data plane (which may wait for
         // a worker's ack) is asked after it is released.
         let mut plans = Vec::new();
-        match rx.recv_deadline(next_tick) {
-            Ok(d) => {
+        let first = match rx.recv_deadline(next_tick) {
+            Ok(d) => Some(d),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+        };
+        if let Some(d) = first {
+            // What else is queued goes under the same lock (one wake-up
+            // for a burst).
+            let mut all = lock(legs);
+            for d in std::iter::once(d).chain(rx.try_iter().take(BURST - 1)) {
                 counters.datagrams.fetch_add(1, Ordering::Relaxed);
-                let mut all = lock(legs);
                 match all.get_mut(&(d.call_id, d.leg)) {
                     Some(leg) => {
                         let o = leg.transport.on_datagram(&d.bytes, d.from, now_ms);
@@ -307,38 +316,39 @@ fn run(
                     }
                 }
             }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
-                next_tick = Instant::now() + TICK;
-                let mut all = lock(legs);
-                for (&(call_id, l), leg) in all.iter_mut() {
-                    if leg.failed {
-                        continue;
-                    }
-                    if leg.dtls && leg.transport.keys().is_none() {
-                        let o = leg.transport.on_timer();
-                        plans.push(plan(counters, call_id, l, Channel::Rtp, leg, o));
-                        continue;
-                    }
-                    // RFC 7675: no valid check from the pair for 30 s, no
-                    // media to it (and media again once checks return).
-                    let ok = leg.transport.may_send(now_ms);
-                    if ok != leg.consent {
-                        leg.consent = ok;
-                        tracing::info!(call = call_id, leg = ?l, consent = ok, "ICE consent changed");
-                        let mut p = plan(
-                            counters,
-                            call_id,
-                            l,
-                            Channel::Rtp,
-                            leg,
-                            super::Outcome::default(),
-                        );
-                        p.consent = Some(ok);
-                        plans.push(p);
-                    }
+        }
+        // Timers run on time even while datagrams keep coming (a flood
+        // must not hold up other legs' retransmissions).
+        if Instant::now() >= next_tick {
+            next_tick = Instant::now() + TICK;
+            let mut all = lock(legs);
+            for (&(call_id, l), leg) in all.iter_mut() {
+                if leg.failed {
+                    continue;
+                }
+                if leg.dtls && leg.transport.keys().is_none() {
+                    let o = leg.transport.on_timer();
+                    plans.push(plan(counters, call_id, l, Channel::Rtp, leg, o));
+                    continue;
+                }
+                // RFC 7675: no valid check from the pair for 30 s, no
+                // media to it (and media again once checks return).
+                let ok = leg.transport.may_send(now_ms);
+                if ok != leg.consent {
+                    leg.consent = ok;
+                    tracing::info!(call = call_id, leg = ?l, consent = ok, "ICE consent changed");
+                    let mut p = plan(
+                        counters,
+                        call_id,
+                        l,
+                        Channel::Rtp,
+                        leg,
+                        super::Outcome::default(),
+                    );
+                    p.consent = Some(ok);
+                    plans.push(p);
                 }
             }
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
         }
         for p in plans {
             let (call_id, leg) = (p.call_id, p.leg);
