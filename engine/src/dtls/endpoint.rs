@@ -38,7 +38,7 @@ pub enum Role {
 }
 
 /// An SRTP protection profile (RFC 5764 §4.1.2, RFC 7714 §14.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Profile {
     /// SRTP_AES128_CM_HMAC_SHA1_80.
     AesCm128Sha1_80,
@@ -179,6 +179,21 @@ impl Endpoint {
         role: Role,
         expected: Fingerprint,
     ) -> Result<Endpoint, DtlsError> {
+        Endpoint::with_profiles(cert, role, expected, &Profile::ALL)
+    }
+
+    /// [`Endpoint::new`] offering (as the client) or accepting (as the
+    /// server) only `profiles`, in that order of preference: what policy
+    /// allows the leg. No profile in common fails the handshake.
+    pub fn with_profiles(
+        cert: &Certificate,
+        role: Role,
+        expected: Fingerprint,
+        profiles: &[Profile],
+    ) -> Result<Endpoint, DtlsError> {
+        if profiles.is_empty() {
+            return Err(DtlsError::Handshake("no DTLS-SRTP profile allowed".into()));
+        }
         let ctx = match cert.context.get() {
             Some(c) => c,
             None => {
@@ -188,6 +203,10 @@ impl Endpoint {
         };
         let mut ssl = Ssl::new(ctx)?;
         ssl.set_mtu(MTU)?;
+        if profiles != Profile::ALL {
+            let names: Vec<&str> = profiles.iter().map(|p| p.openssl_name()).collect();
+            ssl.set_tlsext_use_srtp(&names.join(":"))?;
+        }
         let mismatch = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&mismatch);
         // Self-signed certificates: no chain to check; the leaf is pinned

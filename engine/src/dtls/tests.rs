@@ -107,6 +107,33 @@ fn both_roles_connect_and_export_crosswise_keys() {
 }
 
 #[test]
+fn only_the_profiles_policy_allows_are_negotiated() {
+    let (ca, cb) = (
+        Certificate::generate("a").unwrap(),
+        Certificate::generate("b").unwrap(),
+    );
+    // A client offering everything against a server allowed one profile.
+    let only = [Profile::AesCm128Sha1_80];
+    let mut a = Endpoint::new(&ca, Role::Active, cb.fingerprint()).unwrap();
+    let mut b = Endpoint::with_profiles(&cb, Role::Passive, ca.fingerprint(), &only).unwrap();
+    pump(&mut a, &mut b, |_| false, Duration::from_secs(10)).unwrap();
+    assert_eq!(a.keys().unwrap().profile, Profile::AesCm128Sha1_80);
+    assert_eq!(b.keys().unwrap().profile, Profile::AesCm128Sha1_80);
+    // Nothing in common: no keys on either side.
+    let mut a = Endpoint::with_profiles(
+        &ca,
+        Role::Active,
+        cb.fingerprint(),
+        &[Profile::AeadAes256Gcm],
+    )
+    .unwrap();
+    let mut b = Endpoint::with_profiles(&cb, Role::Passive, ca.fingerprint(), &only).unwrap();
+    assert!(pump(&mut a, &mut b, |_| false, Duration::from_secs(5)).is_err());
+    assert!(a.keys().is_none() && b.keys().is_none());
+    assert!(Endpoint::with_profiles(&ca, Role::Active, cb.fingerprint(), &[]).is_err());
+}
+
+#[test]
 fn an_rsa_peer_connects_in_both_roles() {
     let ours = Certificate::generate("rampart").unwrap();
     let rsa = rsa_certificate(2048);

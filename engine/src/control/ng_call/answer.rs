@@ -195,6 +195,16 @@ impl NgCall {
         sdp.remove_dtls();
         merge_who(&mut self.who[y], &o.me);
         let dy = self.decide_answer(neg.policy, &ins, o, y, warnings)?;
+        // A DTLS leg negotiates only the profiles its side's policy allows.
+        let px = self.decisions[x]
+            .as_ref()
+            .map(|d| webrtc::allowed_profiles(&d.media))
+            .unwrap_or_default();
+        let py = webrtc::allowed_profiles(&dy.media);
+        for st in &mut self.streams {
+            st.legs[x].webrtc.profiles.clone_from(&px);
+            st.legs[y].webrtc.profiles.clone_from(&py);
+        }
         let conn_x = Connection::new(
             self.streams
                 .first()

@@ -16,7 +16,7 @@ use super::*;
 use crate::control::sdp::webrtc::{
     answer_role, write_transport, LocalTransport, PeerTransport, Setup,
 };
-use crate::dtls::{Certificate, Endpoint, Fingerprint, Role};
+use crate::dtls::{Certificate, Endpoint, Fingerprint, Profile, Role};
 use crate::ice::lite::{Credentials, IceLite};
 
 /// `ICE=...`: whether the receiving peer gets ICE.
@@ -80,6 +80,9 @@ pub(super) struct WebrtcLeg {
     /// What the running transport was made with: a change (ICE restart,
     /// new certificate, new role) needs a new transport and handshake.
     pub running: Option<Running>,
+    /// The DTLS-SRTP profiles policy allows the leg (empty: all).
+    #[serde(default)]
+    pub profiles: Vec<Profile>,
 }
 
 /// What a leg's running transport was made with.
@@ -89,6 +92,7 @@ pub(super) struct Running {
     ufrag: Option<String>,
     role: Option<Role>,
     ice: bool,
+    profiles: Vec<Profile>,
 }
 
 impl WebrtcLeg {
@@ -104,6 +108,7 @@ impl WebrtcLeg {
             ufrag: self.peer_ufrag.clone(),
             role: self.role,
             ice: self.ice.is_some(),
+            profiles: self.profiles.clone(),
         }
     }
 
@@ -126,6 +131,16 @@ pub(super) fn dtls_fits(m: &PolicyMedia) -> bool {
     crate::dtls::Profile::ALL
         .iter()
         .any(|p| matches!(m, PolicyMedia::Srtp(_)) && m.allows(p.suite()))
+}
+
+/// The DTLS-SRTP profiles policy media `m` allows, in Rampart's order
+/// of preference.
+pub(super) fn allowed_profiles(m: &PolicyMedia) -> Vec<Profile> {
+    Profile::ALL
+        .iter()
+        .copied()
+        .filter(|p| matches!(m, PolicyMedia::Srtp(_)) && m.allows(p.suite()))
+        .collect()
 }
 
 /// The profile names DTLS-SRTP (`UDP/TLS/RTP/SAVP(F)`).
@@ -372,10 +387,17 @@ fn transport_of(
 ) -> Result<crate::webrtc::Transport, NgError> {
     let ice = agent_of(w);
     let dtls = match (w.dtls, w.peer_fingerprint) {
-        (true, Some(fp)) => Some(
-            Endpoint::new(cert, w.role.unwrap_or(Role::Passive), fp)
-                .map_err(|e| NgError::new(format!("DTLS: {e}")))?,
-        ),
+        (true, Some(fp)) => {
+            let profiles = if w.profiles.is_empty() {
+                &Profile::ALL[..]
+            } else {
+                &w.profiles[..]
+            };
+            Some(
+                Endpoint::with_profiles(cert, w.role.unwrap_or(Role::Passive), fp, profiles)
+                    .map_err(|e| NgError::new(format!("DTLS: {e}")))?,
+            )
+        }
         (true, None) => return Err(NgError::new("internal: a DTLS leg without a fingerprint")),
         _ => None,
     };

@@ -129,6 +129,11 @@ fn a_webrtc_offer_to_a_sip_phone_is_answered_as_webrtc() {
     assert_eq!(w.peer_ufrag.as_deref(), Some("kAFk"));
     assert!(w.dtls && w.role == Some(Role::Passive));
     assert_eq!(w.peer_fingerprint.map(|f| f.0[0]), Some(0x99));
+    assert!(
+        !w.profiles.is_empty(),
+        "policy's DTLS profiles: {:?}",
+        w.profiles
+    );
     // The browser's leg is keyed by its handshake, the phone's by SDES.
     assert!(browser.want.srtp.is_none() && browser.mux);
     assert_eq!(browser.want.remote_rtp, None, "learned from ICE");
@@ -312,4 +317,89 @@ fn dtls_without_a_fingerprint_to_check_is_refused() {
         e.as_deref().is_some_and(|e| e.contains("a=fingerprint")),
         "{e:?}"
     );
+}
+
+/// Policy that allows only AES-256-GCM: the DTLS leg is given that one
+/// profile (its handshake cannot settle on another); a policy with no
+/// suite a DTLS-SRTP profile negotiates refuses the WebRTC offer.
+#[test]
+fn a_dtls_leg_negotiates_only_what_policy_allows() {
+    let (mut cfg, _) = config();
+    let sec = &mut cfg.security;
+    sec.enforce = true;
+    sec.cluster_mode = crate::policy::ClusterMode::Mixed;
+    sec.srtp_suites = vec!["AEAD_AES_256_GCM".into()];
+    sec.devices.push(crate::policy::DeviceConfig {
+        name: "SEP0000000000AA".into(),
+        model: "7970".into(),
+        mode: SecurityMode::Encrypted,
+        kind: crate::policy::LegKind::Phone,
+    });
+    let policy = crate::policy::Policy::from_config(&cfg.security).unwrap();
+    let who = LegWho {
+        device: Some("SEP0000000000AA".into()),
+        ..Default::default()
+    };
+    let mut call = NgCall::new("gcm", 0, 0);
+    let mut ports = MadeUpPorts::default();
+    let mut neg = Negotiation::new(&cfg, &policy);
+    neg.dtls = Some(node_fingerprint());
+    let opts = MediaOpts {
+        transport_protocol: Some("RTP/SAVP".into()),
+        dtls: DtlsFlag::Off,
+        me: who.clone(),
+        peer: who.clone(),
+        ..Default::default()
+    };
+    let to_sip = call
+        .offer(
+            &mut neg,
+            &mut ports,
+            "browser",
+            WEBRTC_OFFER,
+            (&opts, &mut Vec::new()),
+        )
+        .unwrap();
+    let line = Sdp::parse(&to_sip).unwrap().media()[0].crypto().unwrap()[0].clone();
+    let key = MasterKey::new(Suite::AeadAes256Gcm, &[7; 32], &[8; 12]).unwrap();
+    let answer = format!(
+        "v=0\r\no=- 2 1 IN IP4 203.0.113.9\r\ns=-\r\nc=IN IP4 203.0.113.9\r\nt=0 0\r\n\
+         m=audio 6000 RTP/SAVP 0\r\na=crypto:{}\r\n",
+        CryptoAttr::new(
+            line.tag,
+            Suite::AeadAes256Gcm,
+            vec![InlineKey::from_master_key(&key)]
+        )
+        .to_value()
+    );
+    let answer_opts = MediaOpts {
+        me: who,
+        ..Default::default()
+    };
+    call.answer(
+        &mut neg,
+        Some("phone"),
+        &answer,
+        (&answer_opts, &mut Vec::new()),
+    )
+    .unwrap();
+    assert_eq!(
+        call.streams[0].legs[0].webrtc.profiles,
+        vec![Profile::AeadAes256Gcm]
+    );
+    // No DTLS-SRTP profile among the allowed suites: the offer is refused.
+    cfg.security.srtp_suites = vec!["AES_256_CM_HMAC_SHA1_80".into()];
+    let policy = crate::policy::Policy::from_config(&cfg.security).unwrap();
+    let mut neg = Negotiation::new(&cfg, &policy);
+    neg.dtls = Some(node_fingerprint());
+    let e = NgCall::new("cm256", 0, 0)
+        .offer(
+            &mut neg,
+            &mut MadeUpPorts::default(),
+            "browser",
+            WEBRTC_OFFER,
+            (&opts, &mut Vec::new()),
+        )
+        .unwrap_err();
+    assert!(matches!(e, NgError::PolicyRefused(_)), "{e}");
 }
