@@ -425,9 +425,6 @@ fn plan(
 /// Sends a plan's datagrams from the leg's socket, and moves a nomination
 /// or new keys into the data plane; true when keys were installed.
 fn execute(dp: &DataPlaneRef, counters: &ServiceCounters, p: Plan) -> bool {
-    for (bytes, to) in p.send {
-        let _ = dp.with(|d| d.send_from(p.call_id, p.leg, p.channel, to, bytes));
-    }
     if p.nominated.is_some() {
         counters.nominations.fetch_add(1, Ordering::Relaxed);
     }
@@ -444,19 +441,25 @@ fn execute(dp: &DataPlaneRef, counters: &ServiceCounters, p: Plan) -> bool {
             )
         });
     }
-    let Some((update, profile)) = p.keys else {
-        return false;
-    };
-    match update.and_then(|u| dp.with(|d| d.update_leg(p.call_id, p.leg, u))) {
-        Ok(()) => {
-            counters.handshakes.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(call = p.call_id, leg = ?p.leg, profile = ?profile, "DTLS-SRTP keyed");
-            true
+    // Keys before the flight that finishes the handshake: a client sends
+    // media as soon as it has our Finished, and its first packets must
+    // meet the keys, not the placeholders.
+    let keyed = p.keys.map(|(update, profile)| {
+        match update.and_then(|u| dp.with(|d| d.update_leg(p.call_id, p.leg, u))) {
+            Ok(()) => {
+                counters.handshakes.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(call = p.call_id, leg = ?p.leg, profile = ?profile, "DTLS-SRTP keyed");
+                true
+            }
+            Err(e) => {
+                counters.handshake_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(call = p.call_id, leg = ?p.leg, error = %e, "DTLS keys not installed");
+                false
+            }
         }
-        Err(e) => {
-            counters.handshake_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(call = p.call_id, leg = ?p.leg, error = %e, "DTLS keys not installed");
-            false
-        }
+    });
+    for (bytes, to) in p.send {
+        let _ = dp.with(|d| d.send_from(p.call_id, p.leg, p.channel, to, bytes));
     }
+    keyed.unwrap_or(false)
 }
