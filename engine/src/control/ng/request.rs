@@ -177,6 +177,11 @@ pub(super) fn sdes(req: &mut Request, v: &str) {
 pub(super) fn rtcp_mux(req: &mut Request, v: &str) {
     match v.to_ascii_lowercase().as_str() {
         "offer" => req.media.mux_offer = true,
+        // WebRTC peers: offered, and used even if the answer leaves it out.
+        "require" => {
+            req.media.mux_offer = true;
+            req.media.mux_require = true;
+        }
         "accept" => req.media.mux_accept = true,
         "demux" => req.media.mux_demux = true,
         "reject" => req.media.mux_reject = true,

@@ -361,7 +361,7 @@ impl NgCall {
             // Its address comes from its nomination (see the offer).
             (rtp, hold) = (None, false);
         }
-        ly.mux = ly.offered_mux && inp.mux;
+        ly.mux = ly.offered_mux && (inp.mux || po.mux_require);
         if !hold {
             ly.want.remote_rtp = rtp;
             ly.want.remote_rtcp = if ly.mux { None } else { rtcp };

@@ -120,6 +120,10 @@ pub struct MediaOpts {
     pub sdes_lifetime: bool,
     /// `rtcp-mux: offer`.
     pub mux_offer: bool,
+    /// `rtcp-mux: require`: offered, and used even when the answer does
+    /// not repeat `a=rtcp-mux`.
+    #[serde(default)]
+    pub mux_require: bool,
     /// `rtcp-mux: accept`.
     pub mux_accept: bool,
     /// `rtcp-mux: demux`.

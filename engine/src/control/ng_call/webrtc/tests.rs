@@ -188,8 +188,9 @@ fn a_webrtc_offer_to_a_sip_phone_is_answered_as_webrtc() {
 
 /// A SIP phone calls a browser: Kamailio asks for
 /// `transport-protocol: UDP/TLS/RTP/SAVPF`, `ICE: force`, `rtcp-mux:
-/// offer`, `SDES: off`. The browser answers `a=setup:active` from
-/// `c=0.0.0.0` (RFC 8840), which is no hold.
+/// require`, `SDES: off`. The browser answers `a=setup:active` from
+/// `c=0.0.0.0` (RFC 8840), which is no hold, and (here) leaves
+/// `a=rtcp-mux` out, which `require` overrides.
 #[test]
 fn a_sip_offer_to_a_browser_offers_ice_and_dtls() {
     let (cfg, policy) = config();
@@ -200,6 +201,7 @@ fn a_sip_offer_to_a_browser_offers_ice_and_dtls() {
         transport_protocol: Some("UDP/TLS/RTP/SAVPF".into()),
         ice: IceFlag::Force,
         mux_offer: true,
+        mux_require: true,
         sdes_off: true,
         generate_mid: true,
         ..Default::default()
@@ -224,7 +226,7 @@ fn a_sip_offer_to_a_browser_offers_ice_and_dtls() {
     assert!(has_prefix(t, "a=ice-ufrag:") && has_prefix(t, "a=candidate:1 1 udp"));
 
     let browser_answer = "v=0\r\no=- 9 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
-        m=audio 9 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=rtcp-mux\r\n\
+        m=audio 9 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n\
         a=ice-ufrag:brws\r\na=ice-pwd:browserpasswordbrowserpw\r\na=ice-options:trickle\r\n\
         a=fingerprint:sha-256 99:A7:AA:85:E7:30:D5:2B:26:24:95:D9:30:A5:E5:DB:E6:71:05:55:AD:0E:5E:F6:B9:90:7D:C9:06:0B:6D:CB\r\n\
         a=setup:active\r\n";
