@@ -16,6 +16,7 @@
 
 pub mod install;
 pub mod store;
+pub mod webrtc;
 
 use std::any::Any;
 use std::collections::HashMap;

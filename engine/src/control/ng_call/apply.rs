@@ -83,7 +83,7 @@ pub(super) fn start_stream(
         leg.installed = Some(leg.want.clone());
     }
     for leg_id in LegId::BOTH {
-        webrtc::sync_transport(s, id, leg_id, &mut st.legs[leg_id.index()])?;
+        webrtc::sync_leg(s, id, leg_id, &mut st.legs[leg_id.index()])?;
     }
     Ok(())
 }
@@ -133,7 +133,7 @@ pub(super) fn update_stream(
         leg.installed = Some(install::installed_after(leg.installed.as_ref(), &leg.want));
     }
     for leg_id in LegId::BOTH {
-        webrtc::sync_transport(s, id, leg_id, &mut st.legs[leg_id.index()])?;
+        webrtc::sync_leg(s, id, leg_id, &mut st.legs[leg_id.index()])?;
     }
     Ok(())
 }

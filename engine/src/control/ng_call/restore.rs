@@ -124,7 +124,7 @@ impl NgCall {
                 leg.webrtc.running = None;
             }
             for leg_id in LegId::BOTH {
-                webrtc::sync_transport(s, id, leg_id, &mut st.legs[leg_id.index()])?;
+                webrtc::sync_leg(s, id, leg_id, &mut st.legs[leg_id.index()])?;
             }
         }
         Ok(())

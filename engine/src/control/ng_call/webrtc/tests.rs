@@ -4,6 +4,7 @@
 use super::super::tests::MadeUpPorts;
 use super::*;
 use crate::control::sdp::webrtc::PeerTransport;
+use crate::dtls::Profile;
 
 /// aiortc's offer (documentation addresses): full ICE, DTLS actpass,
 /// rtcp-mux, BUNDLE with one section.
