@@ -1315,3 +1315,96 @@ fn call_state_is_a_plain_value() {
     );
     node.shutdown();
 }
+
+/// WebRTC leg options: a DTLS leg (`dtls: {fingerprint, setup}`) with
+/// ICE-lite (`ice: {ufrag}`) is created as mode `dtls`, counted
+/// encrypted, and the create answer carries what the client's SDP needs
+/// (Rampart's ICE credentials and candidate, the node's fingerprint, the
+/// `a=setup` it takes). Views never show the ICE password; a DTLS leg
+/// cannot be rekeyed; malformed options are refused with a clear error.
+#[test]
+fn webrtc_leg_options_are_checked_and_answered() {
+    let (node, api) = start(config(44700, 44799));
+    let fp = "sha-256 99:A7:AA:85:E7:30:D5:2B:26:24:95:D9:30:A5:E5:DB:E6:71:05:55:AD:0E:5E:F6:B9:90:7D:C9:06:0B:6D:CB";
+    let pb = phone();
+    let plain = json!({"mode": "rtp", "security": "nonsecure", "remote": pb.local_addr().unwrap().to_string()});
+    let leg = |dtls: Value| json!({"dtls": dtls, "ice": {"ufrag": "brws"}, "rtcp_mux": true});
+    let r = post(
+        api,
+        "/calls",
+        &json!({"call_id": "wr-1", "legs": [leg(json!({"fingerprint": fp, "setup": "active"})), plain]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let v = r.json();
+    let a = &v["legs"][0];
+    assert_eq!(a["mode"], "dtls");
+    assert_eq!(a["security"], "encrypted");
+    assert!(a["keys"].is_null(), "no SDES keys for a DTLS leg: {a}");
+    let w = &a["webrtc"];
+    assert_eq!(w["dtls"]["setup"], "passive", "the peer is active");
+    let ours = node.shared().dtls_fingerprint().unwrap().to_string();
+    assert_eq!(w["dtls"]["fingerprint"], ours);
+    let pwd = w["ice"]["pwd"].as_str().unwrap().to_string();
+    assert_eq!(pwd.len(), 24);
+    assert_eq!(w["ice"]["ufrag"].as_str().map(str::len), Some(8));
+    assert_eq!(
+        w["ice"]["candidates"][0],
+        a["local"].as_str().unwrap().replace(':', " ")
+    );
+    // A view: the peer's fingerprint and Rampart's role, never the password.
+    let view = http(api, "GET", "/calls/wr-1", None);
+    assert_eq!(view.status, 200);
+    assert!(!view.body.contains(&pwd), "{}", view.body);
+    assert!(view.body.contains("99:A7:AA"), "{}", view.body);
+    // Keys come from the handshake only.
+    let rk = http(
+        api,
+        "PATCH",
+        "/calls/wr-1/legs/0",
+        Some(&json!({"rekey": {"direction": "outbound"}}).to_string()),
+    );
+    assert_error(&rk, 400, "invalid_request");
+    assert!(rk.body.contains("DTLS-SRTP handshake"), "{}", rk.body);
+    assert_eq!(
+        http(api, "DELETE", "/calls/wr-1", None).status,
+        200,
+        "deleted"
+    );
+    assert_eq!(node.shared().webrtc.as_ref().unwrap().leg_count(), 0);
+
+    // Refused: a fingerprint Rampart cannot check, a bad setup, keys or a
+    // suite of its own, mode rtp with DTLS, mode dtls without a peer.
+    let plain = json!({"mode": "rtp", "security": "nonsecure"});
+    for (bad, why) in [
+        (leg(json!({"fingerprint": "sha-1 00:11"})), "sha-1"),
+        (
+            leg(json!({"fingerprint": fp, "setup": "sometimes"})),
+            "setup",
+        ),
+        (
+            json!({"dtls": {"fingerprint": fp}, "suite": "AES_CM_128_HMAC_SHA1_80"}),
+            "suite",
+        ),
+        (
+            json!({"dtls": {"fingerprint": fp}, "mode": "rtp"}),
+            "mode rtp",
+        ),
+        (json!({"mode": "dtls"}), "no peer"),
+    ] {
+        let r = post(api, "/calls", &json!({"legs": [bad, plain.clone()]}));
+        assert_eq!(r.status, 400, "{why}: {}", r.body);
+    }
+    node.shutdown();
+
+    // A node with WebRTC off says so.
+    let mut c = config(44800, 44899);
+    c.webrtc.enabled = false;
+    let (node, api) = start(c);
+    let r = post(
+        api,
+        "/calls",
+        &json!({"legs": [leg(json!({"fingerprint": fp})), plain]}),
+    );
+    assert_error(&r, 400, "webrtc_disabled");
+    node.shutdown();
+}

@@ -786,3 +786,122 @@ fn a_clienthello_flood_does_not_disturb_an_established_call() {
         run.assert_audio_both_ways();
     }
 }
+
+/// The HTTP API's leg options: a switch that writes its own SDP creates
+/// the call with leg A `{dtls: {fingerprint, setup}, ice: {ufrag}}` from
+/// aiortc's offer and leg B a plain-RTP phone, and builds aiortc's
+/// answer from what the create answer returns (Rampart's ICE-lite
+/// credentials and candidate, the node's fingerprint, the `a=setup` it
+/// takes). aiortc connects, and audio flows both ways.
+#[test]
+fn aiortc_calls_a_phone_through_a_call_made_over_http() {
+    use rampart::control::Node;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    let Some(topo) = Topology::new("webrtc-http") else {
+        return;
+    };
+    let mut peer = Aiortc::start(&topo);
+    let ip = node_ip4();
+    let mut cfg = rampart::config::Config::default();
+    cfg.media.addresses = vec![ip];
+    cfg.media.port_min = 40000;
+    cfg.media.port_max = 40099;
+    cfg.dataplane.workers = 1;
+    cfg.api.listen = "127.0.0.1:0".parse().unwrap();
+    let (node, phone) = {
+        let _in = topo.enter(Ns::Node);
+        let node = Node::start(cfg).expect("node starts");
+        let phone = std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap();
+        phone
+            .set_read_timeout(Some(Duration::from_millis(10)))
+            .unwrap();
+        (node, phone)
+    };
+    let api = node.info().api_addr;
+    let offer = Sdp::parse(&peer.offer).unwrap();
+    let theirs = PeerTransport::of(&offer, &offer.media()[0]);
+    let body = serde_json::json!({
+        "call_id": "webrtc-http-1",
+        "legs": [
+            {
+                "dtls": {
+                    "fingerprint": theirs.fingerprint.unwrap().to_string(),
+                    "setup": "actpass",
+                },
+                "ice": {"ufrag": theirs.ice.as_ref().unwrap().0},
+                "rtcp_mux": true,
+            },
+            {"mode": "rtp", "remote": phone.local_addr().unwrap().to_string()},
+        ],
+    });
+    let resp = {
+        let _in = topo.enter(Ns::Node);
+        support::http_send(api, "POST", "/calls", &body.to_string())
+    };
+    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+    let created: serde_json::Value =
+        serde_json::from_str(resp.split_once("\r\n\r\n").unwrap().1).unwrap();
+    let a = &created["legs"][0];
+    assert_eq!(a["mode"], "dtls", "{created}");
+    assert_eq!(a["security"], "encrypted");
+    let w = &a["webrtc"];
+    let creds = Credentials {
+        ufrag: w["ice"]["ufrag"].as_str().unwrap().into(),
+        pwd: w["ice"]["pwd"].as_str().unwrap().into(),
+    };
+    let fp = Fingerprint::parse_sdp(w["dtls"]["fingerprint"].as_str().unwrap()).unwrap();
+    assert_eq!(Some(fp), node.shared().dtls_fingerprint());
+    assert_eq!(w["dtls"]["setup"], "passive");
+    let a_port: SocketAddr = a["local"].as_str().unwrap().parse().unwrap();
+    let b_addr: SocketAddr = created["legs"][1]["local"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    peer.answer(&answer(
+        &peer.offer,
+        a_port.port(),
+        &creds,
+        fp,
+        Role::Passive,
+    ));
+
+    let (mut got, mut sent) = (0u64, 0u64);
+    let mut next = Instant::now();
+    let mut buf = [0u8; 2048];
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let result = loop {
+        if let Ok(l) = peer.lines.try_recv() {
+            break serde_json::from_str::<serde_json::Value>(&l).unwrap();
+        }
+        assert!(Instant::now() < deadline, "aiortc never reported");
+        if let Ok((n, from)) = phone.recv_from(&mut buf) {
+            if from == b_addr && classify(&buf[..n]) == PacketKind::Rtp {
+                got += 1;
+            }
+        }
+        if Instant::now() >= next {
+            next += Duration::from_millis(20);
+            let pkt = support::ng::rtp(sent as u16, 0x0ff1_ce02, &[0xff; 160]);
+            phone.send_to(&pkt, b_addr).unwrap();
+            sent += 1;
+        }
+    };
+    let c = &node.shared().webrtc.as_ref().unwrap().counters;
+    let handshakes = c.handshakes.load(Relaxed);
+    println!("aiortc: {result}; {handshakes} handshake(s); phone got {got}, sent {sent}");
+    let del = {
+        let _in = topo.enter(Ns::Node);
+        support::http_request(api, "DELETE", "/calls/webrtc-http-1")
+    };
+    assert!(del.starts_with("HTTP/1.1 200"), "{del}");
+    node.shutdown();
+    assert_eq!(result["state"], "connected", "{result}");
+    assert_eq!(handshakes, 1);
+    assert!(got >= 50, "aiortc's audio reached the phone: {got}");
+    assert!(
+        result["inbound_packets"].as_u64().unwrap_or(0) >= 50,
+        "the phone's audio reached aiortc under the DTLS keys: {result}"
+    );
+}

@@ -10,7 +10,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use crate::dataplane::{CallFlows, LegCounters, LegFlows};
+use crate::control::calls::webrtc::{self, allowed_profiles, dtls_fits, WebrtcLeg};
+use crate::control::sdp::webrtc::Setup;
+use crate::dataplane::{CallFlows, LegCounters, LegFlows, LegId};
+use crate::dtls::{Fingerprint, Role};
 use crate::policy::{
     CallSecurityState, LegDecision, Media, Policy as SecurityPolicy, SecurityMode,
 };
@@ -34,6 +37,8 @@ use super::{ApiError, ApiJson};
 struct LegPlan {
     req: LegRequest,
     mode: LegMode,
+    /// ICE and DTLS-SRTP with the leg's peer.
+    webrtc: WebrtcLeg,
     keys: Option<(LegKeys, bool, bool)>, // keys, inbound generated, outbound generated
     address: IpAddr,
     replay_window: usize,
@@ -113,6 +118,7 @@ fn check_leg_request(
         ));
     }
     let keyed = req.keys.is_some() || req.suite.is_some();
+    check_webrtc_request(s, i, req, keyed)?;
     if req.mode == Some(LegMode::Rtp) && keyed {
         return Err(ApiError::bad(
             "invalid_request",
@@ -140,6 +146,81 @@ fn check_leg_request(
         ));
     }
     Ok((address, replay_window, asked_suite))
+}
+
+/// The ICE and DTLS options of a leg's request: DTLS is mode `dtls`, with
+/// no keys or suite of its own, on a node with WebRTC on.
+fn check_webrtc_request(
+    s: &Shared,
+    i: usize,
+    req: &LegRequest,
+    keyed: bool,
+) -> Result<(), ApiError> {
+    let bad = |m: String| ApiError::bad("invalid_request", format!("leg {i}: {m}"));
+    if (req.dtls.is_some() || req.ice.is_some()) && s.webrtc.is_none() {
+        return Err(ApiError::bad(
+            "webrtc_disabled",
+            format!(
+                "leg {i}: ICE and DTLS-SRTP are disabled on this node ([webrtc] enabled = false)"
+            ),
+        ));
+    }
+    match (&req.dtls, req.mode) {
+        (Some(_), Some(LegMode::Rtp | LegMode::Srtp)) => {
+            return Err(bad("dtls is for mode \"dtls\" (leave out mode)".into()))
+        }
+        (None, Some(LegMode::Dtls)) => {
+            return Err(bad(
+                "mode \"dtls\" needs dtls.fingerprint (the peer's)".into()
+            ))
+        }
+        (Some(_), _) if keyed => {
+            return Err(bad(
+                "a DTLS-SRTP leg takes no suite or keys: the handshake makes them".into(),
+            ))
+        }
+        _ => {}
+    }
+    if let Some(d) = &req.dtls {
+        if Fingerprint::parse_sdp(&d.fingerprint).is_none() {
+            return Err(bad(
+                "dtls.fingerprint must be \"sha-256 XX:XX:...\" (32 bytes)".into(),
+            ));
+        }
+        if let Some(v) = &d.setup {
+            if Setup::parse(v).is_none() {
+                return Err(bad(format!(
+                    "dtls.setup must be actpass, active or passive, not {v:?}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The WebRTC state of a leg as its request asks: Rampart's ICE-lite
+/// credentials and the peer's ufrag; the peer's fingerprint, and the
+/// role opposite its `a=setup` (passive when it leaves the choice); the
+/// DTLS-SRTP profiles `media` allows.
+fn webrtc_leg(req: &LegRequest, media: &Media) -> Result<WebrtcLeg, ApiError> {
+    let mut w = WebrtcLeg::default();
+    if let Some(ice) = &req.ice {
+        w.ensure_ice()
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?;
+        w.peer_ufrag.clone_from(&ice.ufrag);
+    }
+    if let Some(d) = &req.dtls {
+        let setup = d.setup.as_deref().and_then(Setup::parse);
+        w.dtls = true;
+        w.peer_fingerprint = Fingerprint::parse_sdp(&d.fingerprint);
+        w.peer_setup = setup;
+        w.role = Some(match setup {
+            Some(Setup::Passive) => Role::Active,
+            _ => Role::Passive,
+        });
+        w.profiles = allowed_profiles(media);
+    }
+    Ok(w)
 }
 
 /// A leg's keys (and whether each was generated) under what policy
@@ -210,9 +291,13 @@ fn plan_leg(
 ) -> Result<LegPlan, ApiError> {
     let (address, replay_window, asked_suite) = check_leg_request(s, i, &req)?;
     // The mode asked for: explicit, or what the media request implies.
-    let requested = match (req.security, req.mode.unwrap_or(LegMode::Srtp)) {
+    let dtls = req.dtls.is_some();
+    let default_mode = if dtls { LegMode::Dtls } else { LegMode::Srtp };
+    let requested = match (req.security, req.mode.unwrap_or(default_mode)) {
         (Some(m), _) => m,
         (None, LegMode::Rtp) => SecurityMode::Nonsecure,
+        // Every DTLS-SRTP profile encrypts.
+        (None, LegMode::Dtls) => SecurityMode::Encrypted,
         (None, LegMode::Srtp) => asked_suite
             .map(mode_of_suite)
             .unwrap_or(SecurityMode::Encrypted),
@@ -231,14 +316,29 @@ fn plan_leg(
         .iter()
         .map(|w| format!("leg {i}: {w}"))
         .collect();
-    let keys = leg_keys(i, &req, asked_suite, &decision, &mut warnings)?;
+    if dtls && !dtls_fits(&decision.media) {
+        return Err(policy_refused(
+            i,
+            format!(
+                "a DTLS-SRTP leg cannot be an {} leg (policy allows it no DTLS-SRTP profile)",
+                decision.security
+            ),
+        ));
+    }
+    let keys = if dtls {
+        None
+    } else {
+        leg_keys(i, &req, asked_suite, &decision, &mut warnings)?
+    };
+    let webrtc = webrtc_leg(&req, &decision.media)?;
     Ok(LegPlan {
         req,
-        mode: if keys.is_some() {
-            LegMode::Srtp
-        } else {
-            LegMode::Rtp
+        mode: match (dtls, keys.is_some()) {
+            (true, _) => LegMode::Dtls,
+            (false, true) => LegMode::Srtp,
+            (false, false) => LegMode::Rtp,
         },
+        webrtc,
         keys,
         address,
         replay_window,
@@ -432,18 +532,24 @@ fn legs_and_flows(
             forward: forward[i],
             replay_window: p.replay_window,
             keys: p.keys.as_ref().map(|k| k.0.clone()),
+            webrtc: p.webrtc.clone(),
             counters: LegCounters::new(),
         };
-        flows.push(
-            install::leg_flows(
-                &leg.wanted(),
-                b.rtp,
-                b.rtcp,
-                p.replay_window,
-                leg.counters.clone(),
-            )
-            .map_err(|e| ApiError::bad("invalid_key", e.to_string()))?,
-        );
+        let mut f = install::leg_flows(
+            &leg.wanted(),
+            b.rtp,
+            b.rtcp,
+            p.replay_window,
+            leg.counters.clone(),
+        )
+        .map_err(|e| ApiError::bad("invalid_key", e.to_string()))?;
+        if leg.webrtc.dtls {
+            // Keys nobody knows until the handshake: nothing relays before.
+            let internal = |e: crate::dataplane::DataPlaneError| ApiError::dataplane(e);
+            f.srtp_in = Some(crate::webrtc::placeholder().map_err(internal)?);
+            f.srtp_out = Some(crate::webrtc::placeholder().map_err(internal)?);
+        }
+        flows.push(f);
         legs.push(leg);
     }
     match (<[Leg; 2]>::try_from(legs), <[LegFlows; 2]>::try_from(flows)) {
@@ -490,6 +596,31 @@ fn created_answer(call: &Call, plans: &[LegPlan; 2], generation: u64) -> Value {
     answer
 }
 
+/// Rampart's side of each WebRTC leg, for the client's SDP: its ICE-lite
+/// credentials and candidate, the node's fingerprint and the `a=setup`
+/// Rampart takes. (The ICE password leaves the node here only.)
+fn add_webrtc_answer(s: &Shared, call: &Call, answer: &mut Value) {
+    let fp = s.dtls_fingerprint();
+    for (i, l) in call.legs.iter().enumerate() {
+        let w = &l.webrtc;
+        if !w.active() {
+            continue;
+        }
+        answer["legs"][i]["webrtc"] = json!({
+            "ice": w.ice.as_ref().map(|c| json!({
+                "ufrag": c.ufrag,
+                "pwd": c.pwd,
+                "lite": true,
+                "candidates": [format!("{} {}", l.local_rtp.ip(), l.local_rtp.port())],
+            })),
+            "dtls": w.dtls.then(|| json!({
+                "fingerprint": fp.map(|f| f.to_string()),
+                "setup": w.role.map(|r| Setup::of_role(r).as_str()),
+            })),
+        });
+    }
+}
+
 fn build_and_start(
     s: &Shared,
     id: &str,
@@ -506,7 +637,7 @@ fn build_and_start(
             pool.release(*a);
         }
     };
-    let (legs, flows) = legs_and_flows(&plans, bound).inspect_err(|_| release())?;
+    let (mut legs, flows) = legs_and_flows(&plans, bound).inspect_err(|_| release())?;
     if let Err(e) = s.with_dataplane(|dp| {
         dp.add_call(CallFlows {
             id: dp_id,
@@ -515,6 +646,21 @@ fn build_and_start(
     }) {
         release();
         return Err(ApiError::dataplane(e));
+    }
+    for (leg, id) in legs.iter_mut().zip(LegId::BOTH) {
+        let remote = leg.remote_rtp;
+        if let Err(e) = webrtc::sync_transport(s, dp_id, id, &mut leg.webrtc, remote) {
+            if let Some(w) = &s.webrtc {
+                w.remove_call(dp_id);
+            }
+            let _ = s.with_dataplane(|dp| dp.remove_call(dp_id));
+            release();
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                e,
+            ));
+        }
     }
     let mut security = CallSecurityState::new(generation);
     for (i, p) in plans.iter().enumerate() {
@@ -531,7 +677,8 @@ fn build_and_start(
         policy: [plans[0].policy.clone(), plans[1].policy.clone()],
         security,
     };
-    let answer = created_answer(&call, &plans, generation);
+    let mut answer = created_answer(&call, &plans, generation);
+    add_webrtc_answer(s, &call, &mut answer);
     let leg = |l: &Leg| {
         format!(
             "{:?} {} {} {:?}",

@@ -35,6 +35,8 @@ pub enum LegMode {
     Srtp,
     /// Plain RTP/RTCP.
     Rtp,
+    /// SRTP/SRTCP keyed by a DTLS-SRTP handshake with the leg's peer.
+    Dtls,
 }
 
 /// The address family a leg asks for.
@@ -143,8 +145,11 @@ pub struct Leg {
     pub forward: ForwardMode,
     /// Replay window of the inbound context.
     pub replay_window: usize,
-    /// SRTP keys, `None` for an RTP leg.
+    /// SRTP keys, `None` for an RTP or DTLS leg.
     pub keys: Option<LegKeys>,
+    /// ICE and DTLS-SRTP with the leg's peer.
+    #[serde(default)]
+    pub webrtc: crate::control::calls::webrtc::WebrtcLeg,
     /// Data-plane counters (shared with the owning worker).
     /// Data-plane counters (shared with the owning worker; not part of the
     /// stored state: a restored call counts from zero).
@@ -253,6 +258,16 @@ pub fn leg_json(i: usize, l: &Leg, keys: Option<Value>, stats: bool) -> Value {
     });
     if let Some(k) = keys {
         v["keys"] = k;
+    }
+    let w = &l.webrtc;
+    if w.active() {
+        v["webrtc"] = json!({
+            "ice": w.ice.as_ref().map(|c| json!({"ufrag": c.ufrag})),
+            "dtls": w.dtls.then(|| json!({
+                "peer_fingerprint": w.peer_fingerprint.map(|f| f.to_string()),
+                "role": w.role,
+            })),
+        });
     }
     if stats {
         v["stats"] = serde_json::to_value(l.counters.snapshot()).unwrap_or(Value::Null);

@@ -59,6 +59,32 @@ pub(super) struct LegRequest {
     pub(super) keys: Option<KeysRequest>,
     #[serde(default)]
     pub(super) replay_window: Option<usize>,
+    /// DTLS-SRTP with the leg's peer: a handshake keys the leg.
+    #[serde(default)]
+    pub(super) dtls: Option<DtlsRequest>,
+    /// ICE-lite toward the leg's peer.
+    #[serde(default)]
+    pub(super) ice: Option<IceRequest>,
+}
+
+/// A leg's DTLS-SRTP peer, as its SDP says.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DtlsRequest {
+    /// Its `a=fingerprint` value (`sha-256 AB:CD:...`).
+    pub(super) fingerprint: String,
+    /// Its `a=setup` (`actpass`, the default; `active`; `passive`).
+    #[serde(default)]
+    pub(super) setup: Option<String>,
+}
+
+/// A leg's ICE peer, as its SDP says.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct IceRequest {
+    /// Its `a=ice-ufrag` (checks must name it).
+    #[serde(default)]
+    pub(super) ufrag: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

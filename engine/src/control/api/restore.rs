@@ -6,10 +6,11 @@
 use std::net::SocketAddr;
 
 use crate::control::calls::install;
+use crate::control::calls::webrtc;
 use crate::control::calls::{now_ms, CallService};
 use crate::control::store::media::{rtcp_margin, MediaCheckpoint};
 use crate::dataplane::relay::LegCheckpoint;
-use crate::dataplane::{CallFlows, LegFlows};
+use crate::dataplane::{CallFlows, LegFlows, LegId};
 
 use super::record::Call;
 
@@ -60,6 +61,13 @@ impl Call {
             .map_err(|e| e.to_string())?;
             install::resume_flows(&mut f, cps.map_or(&empty, |c| &c[i]), margin)
                 .map_err(|e| e.to_string())?;
+            if leg.webrtc.dtls {
+                // The handshake's keys are not in the store: the leg fails
+                // closed (placeholder keys) until its peer handshakes again.
+                let ph = || crate::webrtc::placeholder().map_err(|e| e.to_string());
+                f.srtp_in = Some(ph()?);
+                f.srtp_out = Some(ph()?);
+            }
             flows.push(f);
         }
         let Ok(legs) = <[LegFlows; 2]>::try_from(flows) else {
@@ -68,6 +76,17 @@ impl Call {
         let id = s.calls.alloc_dp_id();
         s.with_dataplane(|dp| dp.add_call(CallFlows { id, legs }))
             .map_err(|e| format!("data plane: {e}"))?;
+        for (leg, leg_id) in self.legs.iter_mut().zip(LegId::BOTH) {
+            leg.webrtc.running = None;
+            let remote = leg.remote_rtp;
+            if let Err(e) = webrtc::sync_transport(s, id, leg_id, &mut leg.webrtc, remote) {
+                if let Some(w) = &s.webrtc {
+                    w.remove_call(id);
+                }
+                let _ = s.with_dataplane(|dp| dp.remove_call(id));
+                return Err(e);
+            }
+        }
         self.dp_id = id;
         Ok(())
     }

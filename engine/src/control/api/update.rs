@@ -149,6 +149,12 @@ fn update_call(
             }
         }
     }
+    if body.rekey.is_some() && l.webrtc.dtls {
+        return Err(ApiError::bad(
+            "invalid_request",
+            format!("leg {li} is keyed by its DTLS-SRTP handshake: its keys cannot be set"),
+        ));
+    }
     let rekey = match &body.rekey {
         Some(rk) => Some(plan_rekey(li, l.keys.as_ref(), rk)?),
         None => None,
