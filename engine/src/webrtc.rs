@@ -14,7 +14,7 @@
 use std::net::SocketAddr;
 
 mod service;
-pub use service::{placeholder, DataPlaneRef, ServiceCounters, TransportService};
+pub use service::{placeholder, DataPlaneRef, KeyedHook, ServiceCounters, TransportService};
 
 /// The node certificate as `[webrtc]` configures it: loaded from its two
 /// PEM files, or generated and written there when they do not exist yet
@@ -117,6 +117,15 @@ impl Transport {
     /// The ICE-lite agent.
     pub fn ice(&self) -> Option<&IceLite> {
         self.ice.as_ref()
+    }
+
+    /// Continues the pair `selected` nominated on another node (a call
+    /// taken over), with consent fresh as of `now_ms`.
+    pub fn resume_pair(&mut self, selected: SocketAddr, now_ms: u64) {
+        if let Some(i) = self.ice.as_mut() {
+            i.resume(selected, now_ms);
+        }
+        self.dtls_peer = Some(selected);
     }
 
     /// An ICE restart: `agent` (new credentials, no pair selected) takes

@@ -84,6 +84,11 @@ struct Aiortc {
 
 impl Aiortc {
     fn start(topo: &Topology) -> Aiortc {
+        Aiortc::start_for(topo, SECONDS)
+    }
+
+    /// [`Aiortc::start`] with `seconds` of media once connected.
+    fn start_for(topo: &Topology, seconds: &str) -> Aiortc {
         assert!(
             aiortc_available(),
             "{PYTHON} cannot import aiortc (scripts/test installs python3-aiortc)"
@@ -96,7 +101,7 @@ impl Aiortc {
                 &topo.ns_name(Ns::Phones),
                 PYTHON,
                 script,
-                SECONDS,
+                seconds,
             ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -903,5 +908,166 @@ fn aiortc_calls_a_phone_through_a_call_made_over_http() {
     assert!(
         result["inbound_packets"].as_u64().unwrap_or(0) >= 50,
         "the phone's audio reached aiortc under the DTLS keys: {result}"
+    );
+}
+
+/// A WebRTC call survives its node: two nodes share a Redis store (in the
+/// node namespace), the media address and the port range. aiortc calls a
+/// plain-RTP phone through node A over ng; once the leg is keyed and audio
+/// flows, node A stops (its calls stay in the store), and node B adopts
+/// the call: the same ports, the same ICE credentials (aiortc's consent
+/// checks go on being answered), and the SRTP contexts rebuilt from the
+/// exported DTLS keys kept in the call's sealed state, resumed past the
+/// media checkpoint. No new handshake: aiortc never knows. Audio goes on
+/// both ways through node B.
+#[test]
+fn a_webrtc_call_survives_its_node() {
+    use rampart::control::Node;
+    use std::sync::atomic::Ordering::Relaxed;
+    use support::ng::{get, l, ok, s, Ng};
+
+    let Some(topo) = Topology::new("webrtc-ha") else {
+        return;
+    };
+    let mut peer = Aiortc::start_for(&topo, "8");
+    let ip = node_ip4();
+    let dir = support::temp_dir("webrtc-ha");
+    let kek = dir.join("kek.hex");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(&kek, "5a".repeat(32)).unwrap();
+        std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let config = |id: &str| {
+        let mut c = rampart::config::Config::default();
+        c.media.addresses = vec![ip];
+        c.media.port_min = 40000;
+        c.media.port_max = 40099;
+        c.dataplane.workers = 1;
+        c.api.listen = "127.0.0.1:0".parse().unwrap();
+        c.ng.enabled = true;
+        c.ng.listen = "127.0.0.1:0".parse().unwrap();
+        c.store.url = Some("redis://127.0.0.1:6399/".into());
+        c.store.kek_file = Some(kek.clone());
+        c.store.prefix = format!("webrtc-ha-{}", std::process::id());
+        c.store.node_id = id.into();
+        c.store.heartbeat_ms = 100;
+        c.store.dead_after_ms = 500;
+        c.store.checkpoint_ms = 200;
+        c
+    };
+    let (_redis, node_a, node_b, mut ng, phone) = {
+        let _in = topo.enter(Ns::Node);
+        let redis = support::redis::Redis::start(&dir, 6399);
+        let a = Node::start(config("a")).expect("node a starts");
+        let b = Node::start(config("b")).expect("node b starts");
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let to = a.info().ng.udp.expect("ng listens");
+        let phone = std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap();
+        phone
+            .set_read_timeout(Some(Duration::from_millis(10)))
+            .unwrap();
+        (redis, a, b, Ng { sock, to, n: 0 }, phone)
+    };
+    let r = ng.req(&[
+        ("command", s("offer")),
+        ("call-id", s("webrtc-ha-1")),
+        ("from-tag", s("browser")),
+        ("sdp", s(&peer.offer)),
+        ("transport-protocol", s("RTP/AVP")),
+        ("ICE", s("remove")),
+        ("DTLS", s("off")),
+        ("rtcp-mux", l(&["demux"])),
+    ]);
+    ok(&r);
+    let to_phone = Sdp::parse(get(&r, "sdp")).unwrap();
+    let b_addr = SocketAddr::new(ip, to_phone.media()[0].port());
+    let answer = format!(
+        "v=0\r\no=- 7 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+        phone.local_addr().unwrap().port()
+    );
+    let r = ng.req(&[
+        ("command", s("answer")),
+        ("call-id", s("webrtc-ha-1")),
+        ("from-tag", s("browser")),
+        ("to-tag", s("phone")),
+        ("sdp", s(&answer)),
+    ]);
+    ok(&r);
+    peer.answer(get(&r, "sdp"));
+
+    let mut node_a = Some(node_a);
+    let (mut got_before, mut got_after, mut sent) = (0u64, 0u64, 0u64);
+    let mut stopped_at: Option<Instant> = None;
+    let mut next = Instant::now();
+    let mut buf = [0u8; 2048];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let result = loop {
+        if let Ok(line) = peer.lines.try_recv() {
+            break serde_json::from_str::<serde_json::Value>(&line).unwrap();
+        }
+        assert!(Instant::now() < deadline, "aiortc never reported");
+        if let Ok((n, from)) = phone.recv_from(&mut buf) {
+            if from == b_addr && classify(&buf[..n]) == PacketKind::Rtp {
+                match stopped_at {
+                    None => got_before += 1,
+                    Some(_) => got_after += 1,
+                }
+            }
+        }
+        // A second of audio through node A (its keys have reached the
+        // store by then), then node A goes.
+        if stopped_at.is_none() && got_before >= 50 {
+            let a = node_a.take().unwrap();
+            let keyed = a
+                .shared()
+                .webrtc
+                .as_ref()
+                .unwrap()
+                .counters
+                .handshakes
+                .load(Relaxed);
+            assert_eq!(keyed, 1);
+            std::thread::sleep(Duration::from_millis(300));
+            a.shutdown();
+            stopped_at = Some(Instant::now());
+        }
+        if Instant::now() >= next {
+            next += Duration::from_millis(20);
+            let pkt = support::ng::rtp(sent as u16, 0x0ff1_ce03, &[0xff; 160]);
+            let _ = phone.send_to(&pkt, b_addr);
+            sent += 1;
+        }
+    };
+    let wb = std::sync::Arc::clone(&node_b.shared().webrtc.as_ref().unwrap().counters);
+    let health = {
+        let _in = topo.enter(Ns::Node);
+        support::http_get(node_b.info().api_addr, "/health")
+    };
+    println!(
+        "aiortc: {result}; phone got {got_before} packets through node A, {got_after} through \
+         node B (sent {sent}); node B: {} handshakes, {} STUN/DTLS datagrams; {}",
+        wb.handshakes.load(Relaxed),
+        wb.datagrams.load(Relaxed),
+        health.lines().last().unwrap_or("")
+    );
+    node_b.shutdown();
+    assert_eq!(result["state"], "connected", "{result}");
+    assert!(
+        got_after >= 100,
+        "aiortc's audio reached the phone through node B: {got_after}"
+    );
+    assert_eq!(wb.handshakes.load(Relaxed), 0, "no new handshake");
+    assert!(
+        wb.datagrams.load(Relaxed) >= 1,
+        "node B answered aiortc's consent checks"
+    );
+    // 8 s of audio at 50 packets/s: most of it decrypted by aiortc after
+    // the takeover, under keys node B never negotiated.
+    assert!(
+        result["inbound_packets"].as_u64().unwrap_or(0) >= 250,
+        "the phone's audio reached aiortc through node B: {result}"
     );
 }

@@ -191,6 +191,7 @@ impl Node {
         };
         let shared = shared_state(config, dp, &info, (policy, ctl), persist, cert)
             .map_err(|e| StartError::DataPlane(std::io::Error::other(e.to_string())))?;
+        keep_dtls_keys(&shared, runtime.handle());
         let (stop_tx, stop_rx) = watch::channel(false);
         let ng = if shared.config.ng.enabled {
             match super::ng::start(&shared, runtime.handle(), stop_rx.clone()) {
@@ -254,6 +255,25 @@ impl Node {
             ha,
         })
     }
+}
+
+/// With a state store, each handshake's exported keys go into its call's
+/// state (off the WebRTC thread), so another node can take the call over
+/// without a new handshake.
+fn keep_dtls_keys(shared: &Arc<Shared>, rt: &tokio::runtime::Handle) {
+    let (Some(w), Some(_)) = (&shared.webrtc, &shared.persist) else {
+        return;
+    };
+    let weak = Arc::downgrade(shared);
+    let rt = rt.clone();
+    w.on_keyed(Box::new(move |dp_id, leg, keys| {
+        let (weak, keys) = (weak.clone(), keys.clone());
+        rt.spawn_blocking(move || {
+            if let Some(s) = weak.upgrade() {
+                s.keep_dtls_keys(dp_id, leg, &keys);
+            }
+        });
+    }));
 }
 
 /// The node's DTLS certificate when `[webrtc]` is on.

@@ -85,7 +85,7 @@ impl Profile {
 }
 
 /// The SRTP keys a finished handshake exported.
-#[derive(Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SrtpKeys {
     /// The profile negotiated.
     pub profile: Profile,

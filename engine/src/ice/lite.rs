@@ -137,6 +137,14 @@ impl IceLite {
         self.remote_ufrag = Some(ufrag.to_string());
     }
 
+    /// Continues a pair nominated before (on another node, whose call this
+    /// is now): `selected`, with consent fresh as of `now_ms`. The peer's
+    /// next consent checks keep it so.
+    pub fn resume(&mut self, selected: SocketAddr, now_ms: u64) {
+        self.selected = Some(selected);
+        self.consent_at_ms = now_ms;
+    }
+
     /// The remote address of the nominated pair.
     pub fn selected(&self) -> Option<SocketAddr> {
         self.selected

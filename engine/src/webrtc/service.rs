@@ -59,6 +59,9 @@ struct Leg {
     consent: bool,
 }
 
+/// Told of each handshake that keyed a leg: data-plane call, leg, keys.
+pub type KeyedHook = Box<dyn Fn(u64, LegId, &crate::dtls::SrtpKeys) + Send + Sync>;
+
 /// The running service.
 pub struct TransportService {
     legs: Arc<Mutex<HashMap<(u64, LegId), Leg>>>,
@@ -66,6 +69,9 @@ pub struct TransportService {
     thread: Mutex<Option<JoinHandle<()>>>,
     dp: DataPlaneRef,
     cert: crate::dtls::Certificate,
+    keyed: Arc<std::sync::OnceLock<KeyedHook>>,
+    /// The origin of the thread's clock (ms since then).
+    started: Instant,
     /// Its counters.
     pub counters: Arc<ServiceCounters>,
 }
@@ -132,16 +138,19 @@ impl TransportService {
         let legs: Arc<Mutex<HashMap<(u64, LegId), Leg>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(ServiceCounters::default());
+        let keyed: Arc<std::sync::OnceLock<KeyedHook>> = Arc::default();
+        let started = Instant::now();
         let thread = {
-            let (legs, stop, counters, dp) = (
+            let (legs, stop, counters, dp, hook) = (
                 Arc::clone(&legs),
                 Arc::clone(&stop),
                 Arc::clone(&counters),
                 dp.clone(),
+                Arc::clone(&keyed),
             );
             std::thread::Builder::new()
                 .name("rampart-webrtc".into())
-                .spawn(move || run(&rx, &legs, &stop, &counters, &dp))
+                .spawn(move || run(&rx, &legs, &stop, (&counters, &hook), &dp, started))
                 .map_err(DataPlaneError::Io)?
         };
         Ok(TransportService {
@@ -150,8 +159,16 @@ impl TransportService {
             thread: Mutex::new(Some(thread)),
             dp,
             cert,
+            keyed,
+            started,
             counters,
         })
+    }
+
+    /// Calls `hook` after each handshake that keyed a leg (once set, it
+    /// stays: the node sets it when it keeps call state in a store).
+    pub fn on_keyed(&self, hook: KeyedHook) {
+        let _ = self.keyed.set(hook);
     }
 
     /// The certificate every handshake presents (its fingerprint goes in
@@ -208,6 +225,23 @@ impl TransportService {
             lock(&self.legs).remove(&(call_id, leg));
         }
         r
+    }
+
+    /// [`TransportService::add_leg`] for a leg taken over from another
+    /// node with its keys: `transport` runs ICE only, continuing the pair
+    /// `selected` there nominated (consent fresh from now), and the leg's
+    /// contexts stay as they are.
+    pub fn add_resumed_leg(
+        &self,
+        call_id: u64,
+        leg: LegId,
+        mut transport: Transport,
+        selected: Option<std::net::SocketAddr>,
+    ) -> Result<(), DataPlaneError> {
+        if let Some(sel) = selected {
+            transport.resume_pair(sel, self.started.elapsed().as_millis() as u64);
+        }
+        self.add_leg(call_id, leg, transport, false)
     }
 
     /// Stops running `leg` of `call_id` here (it is no WebRTC leg any
@@ -285,10 +319,10 @@ fn run(
     rx: &Receiver<TransportDatagram>,
     legs: &Mutex<HashMap<(u64, LegId), Leg>>,
     stop: &AtomicBool,
-    counters: &ServiceCounters,
+    (counters, hook): (&ServiceCounters, &std::sync::OnceLock<KeyedHook>),
     dp: &DataPlaneRef,
+    start: Instant,
 ) {
-    let start = Instant::now();
     let mut next_tick = Instant::now() + TICK;
     while !stop.load(Ordering::Relaxed) {
         let now_ms = start.elapsed().as_millis() as u64;
@@ -352,7 +386,7 @@ fn run(
         }
         for p in plans {
             let (call_id, leg) = (p.call_id, p.leg);
-            if execute(dp, counters, p) {
+            if execute(dp, counters, p, hook.get()) {
                 if let Some(l) = lock(legs).get_mut(&(call_id, leg)) {
                     l.keyed = true;
                 }
@@ -368,8 +402,9 @@ struct Plan {
     channel: Channel,
     send: Vec<(Vec<u8>, std::net::SocketAddr)>,
     nominated: Option<std::net::SocketAddr>,
-    /// New keys: both contexts, or why they could not be made.
-    keys: Option<(Result<LegUpdate, DataPlaneError>, crate::dtls::Profile)>,
+    /// New keys: both contexts (or why they could not be made), and the
+    /// exported keys themselves.
+    keys: Option<(Result<LegUpdate, DataPlaneError>, crate::dtls::SrtpKeys)>,
     /// The peer's ICE consent changed.
     consent: Option<bool>,
 }
@@ -409,7 +444,7 @@ fn plan(
                 }),
                 (Err(e), _) | (_, Err(e)) => Err(DataPlaneError::Srtp(e)),
             };
-            (update, k.profile)
+            (update, k.clone())
         });
     Plan {
         call_id,
@@ -424,7 +459,12 @@ fn plan(
 
 /// Sends a plan's datagrams from the leg's socket, and moves a nomination
 /// or new keys into the data plane; true when keys were installed.
-fn execute(dp: &DataPlaneRef, counters: &ServiceCounters, p: Plan) -> bool {
+fn execute(
+    dp: &DataPlaneRef,
+    counters: &ServiceCounters,
+    p: Plan,
+    hook: Option<&KeyedHook>,
+) -> bool {
     if p.nominated.is_some() {
         counters.nominations.fetch_add(1, Ordering::Relaxed);
     }
@@ -444,11 +484,14 @@ fn execute(dp: &DataPlaneRef, counters: &ServiceCounters, p: Plan) -> bool {
     // Keys before the flight that finishes the handshake: a client sends
     // media as soon as it has our Finished, and its first packets must
     // meet the keys, not the placeholders.
-    let keyed = p.keys.map(|(update, profile)| {
+    let keyed = p.keys.map(|(update, keys)| {
         match update.and_then(|u| dp.with(|d| d.update_leg(p.call_id, p.leg, u))) {
             Ok(()) => {
                 counters.handshakes.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(call = p.call_id, leg = ?p.leg, profile = ?profile, "DTLS-SRTP keyed");
+                tracing::info!(call = p.call_id, leg = ?p.leg, profile = ?keys.profile, "DTLS-SRTP keyed");
+                if let Some(h) = hook {
+                    h(p.call_id, p.leg, &keys);
+                }
                 true
             }
             Err(e) => {

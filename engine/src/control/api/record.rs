@@ -349,4 +349,18 @@ impl CallRecord for Call {
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
     }
+
+    fn dtls_keyed(
+        &mut self,
+        dp_id: u64,
+        leg: crate::dataplane::LegId,
+        keys: &crate::dtls::SrtpKeys,
+    ) -> bool {
+        let l = &mut self.legs[leg.index()];
+        if self.dp_id != dp_id || !l.webrtc.dtls {
+            return false;
+        }
+        l.webrtc.keys = Some(keys.clone());
+        true
+    }
 }

@@ -43,7 +43,7 @@ impl Call {
         let cps = media.and_then(|m| m.streams.get(&self.dp_id));
         let empty = LegCheckpoint::default();
         let mut flows = Vec::with_capacity(2);
-        for (i, leg) in self.legs.iter().enumerate() {
+        for (i, leg) in self.legs.iter_mut().enumerate() {
             let b = s
                 .ports
                 .lock()
@@ -59,15 +59,17 @@ impl Call {
                 leg.counters.clone(),
             )
             .map_err(|e| e.to_string())?;
+            if leg.webrtc.dtls {
+                // The handshake's keys, resumed like any others below;
+                // without them, placeholders (closed until the peer
+                // handshakes again).
+                let (inbound, outbound) = webrtc::restored_contexts(&mut leg.webrtc)?;
+                f.srtp_in = Some(inbound);
+                f.srtp_out = Some(outbound);
+            }
             install::resume_flows(&mut f, cps.map_or(&empty, |c| &c[i]), margin)
                 .map_err(|e| e.to_string())?;
-            if leg.webrtc.dtls {
-                // The handshake's keys are not in the store: the leg fails
-                // closed (placeholder keys) until its peer handshakes again.
-                let ph = || crate::webrtc::placeholder().map_err(|e| e.to_string());
-                f.srtp_in = Some(ph()?);
-                f.srtp_out = Some(ph()?);
-            }
+            leg.webrtc.resumed_pair = f.remote_rtp;
             flows.push(f);
         }
         let Ok(legs) = <[LegFlows; 2]>::try_from(flows) else {

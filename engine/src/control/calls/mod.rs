@@ -30,7 +30,7 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::dataplane::relay::CallCheckpoint;
-use crate::dataplane::{DataPlane, DataPlaneError, LegCounters};
+use crate::dataplane::{DataPlane, DataPlaneError, LegCounters, LegId};
 use crate::policy::CallSecurity;
 
 use super::ports::{BoundPorts, PortPool};
@@ -172,6 +172,12 @@ pub trait CallRecord: Send + 'static {
     fn as_any(&self) -> &dyn Any;
     /// For the front-end that made it.
     fn as_any_mut(&mut self) -> &mut dyn Any;
+    /// The handshake of `leg` of its data-plane call `dp_id` exported
+    /// `keys`: kept in the call's state (so the call survives its node).
+    /// False when the call has no such leg.
+    fn dtls_keyed(&mut self, _dp_id: u64, _leg: LegId, _keys: &crate::dtls::SrtpKeys) -> bool {
+        false
+    }
 }
 
 /// Told of every change of every call: a command that ran on it (after
@@ -344,6 +350,17 @@ impl CallService {
                 None => Err(DataPlaneError::WorkerGone),
             }
         })
+    }
+
+    /// Keeps the keys a handshake exported for `leg` of data-plane call
+    /// `dp_id` in its call's state (which the store then writes).
+    pub fn keep_dtls_keys(&self, dp_id: u64, leg: LegId, keys: &crate::dtls::SrtpKeys) {
+        for (_, slot) in self.calls.slots() {
+            if slot.with_view(|v| v.dp_ids.contains(&dp_id)) {
+                slot.command(|rec| rec.dtls_keyed(dp_id, leg, keys));
+                return;
+            }
+        }
     }
 
     /// The node certificate's fingerprint, when WebRTC legs are on.

@@ -12,9 +12,10 @@ use std::net::SocketAddr;
 use super::{blocking, CallService};
 use crate::control::sdp::webrtc::Setup;
 use crate::dataplane::LegId;
-use crate::dtls::{Certificate, Endpoint, Fingerprint, Profile, Role};
+use crate::dtls::{Certificate, Endpoint, Fingerprint, Profile, Role, SrtpKeys};
 use crate::ice::lite::{Credentials, IceLite};
 use crate::policy::Media as PolicyMedia;
+use crate::srtp::{Context, Policy};
 
 /// ICE and DTLS of one leg, as negotiated.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -38,6 +39,18 @@ pub struct WebrtcLeg {
     /// What the running transport was made with: a change (ICE restart,
     /// new certificate, new role) needs a new transport and handshake.
     pub running: Option<Running>,
+    /// The keys the last handshake exported (kept in the call's state, so
+    /// another node can take the leg over without a new handshake).
+    #[serde(default)]
+    pub keys: Option<SrtpKeys>,
+    /// Restored on this node with `keys`: its transport runs ICE only until
+    /// a re-offer asks for a new handshake.
+    #[serde(skip)]
+    pub restored: bool,
+    /// With `restored`: the pair the other node had nominated (where it
+    /// sent media), which the agent continues.
+    #[serde(skip)]
+    pub resumed_pair: Option<SocketAddr>,
     /// The DTLS-SRTP profiles policy allows the leg (empty: all).
     #[serde(default)]
     pub profiles: Vec<Profile>,
@@ -159,6 +172,19 @@ pub fn sync_transport(
         }
         return Ok(());
     };
+    if w.restored {
+        // Taken over with its keys: the association lives on in the peer,
+        // so only ICE runs here (consent, nominations).
+        w.restored = false;
+        if let Some(r) = wanted {
+            let t = crate::webrtc::Transport::new(agent_of(w), None, remote);
+            let pair = w.resumed_pair.take().or(remote);
+            blocking(|| service.add_resumed_leg(id, leg_id, t, pair))
+                .map_err(|e| format!("data plane: {e}"))?;
+            w.running = Some(r);
+            return Ok(());
+        }
+    }
     match wanted {
         // Only the ICE credentials moved (an ICE restart): the agent is
         // replaced, the DTLS association and its keys stay.
@@ -183,6 +209,10 @@ pub fn sync_transport(
             w.running = Some(r);
         }
         Some(r) => {
+            // A new handshake: the old keys are no longer the peer's.
+            if w.dtls {
+                w.keys = None;
+            }
             let t = transport_of(w, service.certificate(), remote)?;
             blocking(|| service.add_leg(id, leg_id, t, w.dtls))
                 .map_err(|e| format!("data plane: {e}"))?;
@@ -194,4 +224,26 @@ pub fn sync_transport(
         }
     }
     Ok(())
+}
+
+/// The SRTP contexts of a DTLS leg taken over with its exported `keys`
+/// (inbound, outbound), or fresh placeholders when there are none (it
+/// then fails closed until its peer handshakes again). Either way
+/// [`WebrtcLeg::restored`] tells `sync_transport` what runs.
+pub fn restored_contexts(w: &mut WebrtcLeg) -> Result<(Context, Context), String> {
+    match &w.keys {
+        Some(k) => {
+            let su = k.profile.suite();
+            let ctx = |key: &crate::srtp::MasterKey| {
+                Context::new(Policy::new(su, key.clone())).map_err(|e| e.to_string())
+            };
+            let pair = (ctx(&k.remote)?, ctx(&k.local)?);
+            w.restored = true;
+            Ok(pair)
+        }
+        None => {
+            let ph = || crate::webrtc::placeholder().map_err(|e| e.to_string());
+            Ok((ph()?, ph()?))
+        }
+    }
 }

@@ -709,6 +709,16 @@ impl CallRecord for NgCall {
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
     }
+
+    fn dtls_keyed(&mut self, dp_id: u64, leg: LegId, keys: &crate::dtls::SrtpKeys) -> bool {
+        match self.streams.iter_mut().find(|st| st.dp_id == Some(dp_id)) {
+            Some(st) if st.legs[leg.index()].webrtc.dtls => {
+                st.legs[leg.index()].webrtc.keys = Some(keys.clone());
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// One media section of a call, for `query`.

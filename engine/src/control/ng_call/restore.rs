@@ -17,7 +17,7 @@ use crate::dataplane::relay::LegCheckpoint;
 /// Flows for one restored leg: the installed state on `bound`, contexts
 /// resumed from `cp`.
 fn restored_flows(
-    leg: &StreamLeg,
+    leg: &mut StreamLeg,
     bound: super::super::ports::BoundPorts,
     cp: Option<&LegCheckpoint>,
     margin: u32,
@@ -26,14 +26,17 @@ fn restored_flows(
     let state = leg.installed.as_ref().unwrap_or(&leg.want);
     let mut flows = install::leg_flows(state, bound.rtp, bound.rtcp, window, leg.counters.clone())
         .map_err(apply::install_error)?;
+    if leg.webrtc.dtls {
+        // The handshake's keys, resumed like any others below; without
+        // them, placeholders (closed until the peer handshakes again).
+        let (i, o) = crate::control::calls::webrtc::restored_contexts(&mut leg.webrtc)
+            .map_err(NgError::new)?;
+        flows.srtp_in = Some(i);
+        flows.srtp_out = Some(o);
+    }
     install::resume_flows(&mut flows, cp.unwrap_or(&LegCheckpoint::default()), margin)
         .map_err(apply::install_error)?;
-    if leg.webrtc.dtls {
-        // The handshake's keys are not in the store: the leg fails closed
-        // (placeholder keys) until its peer handshakes again.
-        flows.srtp_in = Some(crate::webrtc::placeholder().map_err(apply::dataplane_error)?);
-        flows.srtp_out = Some(crate::webrtc::placeholder().map_err(apply::dataplane_error)?);
-    }
+    leg.webrtc.resumed_pair = flows.remote_rtp;
     Ok(flows)
 }
 
@@ -107,7 +110,7 @@ impl NgCall {
             let mut flows = Vec::with_capacity(2);
             for (i, b) in bound.into_iter().enumerate() {
                 let cp = cps.map(|c| &c[i]);
-                flows.push(restored_flows(&st.legs[i], b, cp, margin, window)?);
+                flows.push(restored_flows(&mut st.legs[i], b, cp, margin, window)?);
             }
             let Ok(legs) = <[LegFlows; 2]>::try_from(flows) else {
                 return Err(NgError::new("internal: leg count"));
