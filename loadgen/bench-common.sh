@@ -2,6 +2,14 @@
 # Sourced by loadgen/bench.sh, bench-veth.sh and bench-ha.sh: what the relay
 # benchmarks need the same way. Expects a `log` function.
 
+# stop_started: kills what the benchmark started (the pids in PIDS):
+# SIGTERM, then SIGKILL to what is left. Scripts trap it on EXIT.
+stop_started() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    sleep 0.3
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+}
+
 # wait_for WHAT CMD...: until CMD succeeds (bounded: 50 tries, 0.1 s
 # apart); says WHAT did not come up otherwise.
 wait_for() {

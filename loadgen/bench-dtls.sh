@@ -46,12 +46,7 @@ RAMPART=$TARGET_DIR/release/rampart
 CLIENT=$TARGET_DIR/release/dtls-relay
 PIDS=()
 
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    sleep 0.3
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
+trap 'stop_started' EXIT
 trap 'exit 130' INT TERM
 
 log() { echo "bench-dtls: $*" >&2; }
@@ -136,9 +131,9 @@ table=$OUT/table.md
         c=$(field rampart-dtls .relay_cpu_us_per_packet)
         d=$(field rtpengine-dtls .relay_cpu_us_per_packet)
         echo
-        awk -v a="$a" -v b="$b" 'BEGIN {printf "rtpengine over Rampart, CPU per DTLS handshake: %.2f×\n", b / a}'
+        awk -v a="$a" -v b="$b" 'BEGIN {if (a > 0) printf "rtpengine over Rampart, CPU per DTLS handshake: %.2f×\n", b / a; else print "CPU per handshake below the clock tick: run more CALLS"}'
         echo
-        awk -v c="$c" -v d="$d" 'BEGIN {printf "rtpengine over Rampart, CPU per SRTP packet on DTLS-keyed legs: %.2f×\n", d / c}'
+        awk -v c="$c" -v d="$d" 'BEGIN {if (c > 0) printf "rtpengine over Rampart, CPU per SRTP packet on DTLS-keyed legs: %.2f×\n", d / c; else print "CPU per packet below the clock tick: send more PACKETS"}'
     fi
 } >"$table"
 cat "$table"

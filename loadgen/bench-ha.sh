@@ -62,12 +62,7 @@ LOADGEN=$TARGET_DIR/release/rampart-loadgen
 RAMPART=$TARGET_DIR/release/rampart
 PIDS=()
 
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    sleep 0.3
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
+trap 'stop_started' EXIT
 trap 'exit 130' INT TERM
 
 log() { echo "bench-ha: $*" >&2; }

@@ -30,8 +30,11 @@ use rampart::rtp::{classify, PacketKind};
 use rampart::srtp::{Context, Policy};
 use rampart::webrtc::Transport;
 use support::netns::{node_ip4, Ns, Topology};
+use support::webrtc::{node_config, plain_phone, start_node};
 
 const PYTHON: &str = "/usr/bin/python3";
+/// Bound on a call with aiortc, report included.
+const LIMIT: Duration = Duration::from_secs(45);
 const SECONDS: &str = "3";
 
 /// The value of the first `a=NAME:` line in `sdp`.
@@ -130,6 +133,12 @@ impl Aiortc {
             lines,
             offer: first["offer"].as_str().unwrap().to_string(),
         }
+    }
+
+    /// Its final report, once it has printed it.
+    fn report(&self) -> Option<serde_json::Value> {
+        let line = self.lines.try_recv().ok()?;
+        Some(serde_json::from_str(&line).expect("aiortc's report is JSON"))
     }
 
     fn answer(&mut self, sdp: &str) {
@@ -307,31 +316,14 @@ fn aiortc_through_the_data_plane_to_a_plain_rtp_phone() {
 
     // The phone: plain PCMU every 20 ms once leg A is keyed; it counts
     // what arrives from leg B.
-    let (mut got, mut sent) = (0u64, 0u64);
-    let mut next = Instant::now();
-    let mut buf = [0u8; 2048];
-    let deadline = Instant::now() + Duration::from_secs(45);
-    let result = loop {
-        if let Ok(l) = peer.lines.try_recv() {
-            break serde_json::from_str::<serde_json::Value>(&l).unwrap();
-        }
-        assert!(Instant::now() < deadline, "aiortc never reported");
-        if let Ok((n, from)) = phone.recv_from(&mut buf) {
-            if from == b_addr && classify(&buf[..n]) == PacketKind::Rtp {
-                got += 1;
-            }
-        }
-        if service.is_keyed(7, LegId::A) && Instant::now() >= next {
-            next += Duration::from_millis(20);
-            let mut pkt = vec![0x80, 0x00];
-            pkt.extend_from_slice(&(sent as u16).to_be_bytes());
-            pkt.extend_from_slice(&((sent * 160) as u32).to_be_bytes());
-            pkt.extend_from_slice(&0x0ff1_ce00u32.to_be_bytes());
-            pkt.extend(std::iter::repeat_n(0xff, 160));
-            phone.send_to(&pkt, b_addr).unwrap();
-            sent += 1;
-        }
-    };
+    let (result, got, sent) = plain_phone(
+        &phone,
+        b_addr,
+        0x0ff1_ce00,
+        LIMIT,
+        || peer.report(),
+        |_| service.is_keyed(7, LegId::A),
+    );
     let c = &service.counters;
     let (handshakes, nominations, failures) = (
         c.handshakes.load(std::sync::atomic::Ordering::Relaxed),
@@ -369,9 +361,8 @@ fn aiortc_through_the_node_to_a_phone(
     phone_srtp: bool,
     twist: Twist,
 ) -> Option<NodeRun> {
-    use rampart::control::Node;
     use std::sync::atomic::Ordering::Relaxed;
-    use support::ng::{get, l, ok, s, Ng};
+    use support::ng::{get, l, ok, s};
 
     let topo = Topology::new(tag)?;
     let mut peer = Aiortc::start(&topo);
@@ -386,27 +377,11 @@ fn aiortc_through_the_node_to_a_phone(
         peer.offer.replace_range(at..at + 2, byte);
     }
     let ip = node_ip4();
-    let mut cfg = rampart::config::Config::default();
-    cfg.media.addresses = vec![ip];
-    cfg.media.port_min = 40000;
-    cfg.media.port_max = 40099;
-    cfg.dataplane.workers = 1;
-    cfg.api.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.ng.enabled = true;
-    cfg.ng.listen = "127.0.0.1:0".parse().unwrap();
-    let (node, mut ng, phone, spare) = {
+    let (node, mut ng, phone) = start_node(&topo, node_config());
+    // For the proxy or the flood: sockets in the node's namespace.
+    let spare = {
         let _in = topo.enter(Ns::Node);
-        // For the proxy or the flood: sockets in the node's namespace.
-        let spare = [0; 3].map(|_| std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap());
-        let node = Node::start(cfg).expect("node starts");
-        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let to = node.info().ng.udp.expect("ng listens");
-        let phone = std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap();
-        phone
-            .set_read_timeout(Some(Duration::from_millis(10)))
-            .unwrap();
-        (node, Ng { sock, to, n: 0 }, phone, spare)
+        [0; 3].map(|_| std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap())
     };
     let call_id = format!("{tag}-1");
     let r = ng.req(&[
@@ -525,14 +500,7 @@ fn aiortc_through_the_node_to_a_phone(
                 }
             }
         }
-        let keyed = node
-            .shared()
-            .webrtc
-            .as_ref()
-            .unwrap()
-            .counters
-            .handshakes
-            .load(Relaxed);
+        let keyed = support::webrtc::handshakes(&node);
         if twist == Twist::HelloFlood && keyed == 1 && flooding.is_none() {
             let f = flood.try_clone().unwrap();
             flooding = Some(std::thread::spawn(move || hello_flood(&f, a_addr)));
@@ -800,29 +768,13 @@ fn a_clienthello_flood_does_not_disturb_an_established_call() {
 /// takes). aiortc connects, and audio flows both ways.
 #[test]
 fn aiortc_calls_a_phone_through_a_call_made_over_http() {
-    use rampart::control::Node;
     use std::sync::atomic::Ordering::Relaxed;
 
     let Some(topo) = Topology::new("webrtc-http") else {
         return;
     };
     let mut peer = Aiortc::start(&topo);
-    let ip = node_ip4();
-    let mut cfg = rampart::config::Config::default();
-    cfg.media.addresses = vec![ip];
-    cfg.media.port_min = 40000;
-    cfg.media.port_max = 40099;
-    cfg.dataplane.workers = 1;
-    cfg.api.listen = "127.0.0.1:0".parse().unwrap();
-    let (node, phone) = {
-        let _in = topo.enter(Ns::Node);
-        let node = Node::start(cfg).expect("node starts");
-        let phone = std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap();
-        phone
-            .set_read_timeout(Some(Duration::from_millis(10)))
-            .unwrap();
-        (node, phone)
-    };
+    let (node, _ng, phone) = start_node(&topo, node_config());
     let api = node.info().api_addr;
     let offer = Sdp::parse(&peer.offer).unwrap();
     let theirs = PeerTransport::of(&offer, &offer.media()[0]);
@@ -872,27 +824,14 @@ fn aiortc_calls_a_phone_through_a_call_made_over_http() {
         Role::Passive,
     ));
 
-    let (mut got, mut sent) = (0u64, 0u64);
-    let mut next = Instant::now();
-    let mut buf = [0u8; 2048];
-    let deadline = Instant::now() + Duration::from_secs(45);
-    let result = loop {
-        if let Ok(l) = peer.lines.try_recv() {
-            break serde_json::from_str::<serde_json::Value>(&l).unwrap();
-        }
-        assert!(Instant::now() < deadline, "aiortc never reported");
-        if let Ok((n, from)) = phone.recv_from(&mut buf) {
-            if from == b_addr && classify(&buf[..n]) == PacketKind::Rtp {
-                got += 1;
-            }
-        }
-        if Instant::now() >= next {
-            next += Duration::from_millis(20);
-            let pkt = support::ng::rtp(sent as u16, 0x0ff1_ce02, &[0xff; 160]);
-            phone.send_to(&pkt, b_addr).unwrap();
-            sent += 1;
-        }
-    };
+    let (result, got, sent) = plain_phone(
+        &phone,
+        b_addr,
+        0x0ff1_ce02,
+        LIMIT,
+        || peer.report(),
+        |_| true,
+    );
     let c = &node.shared().webrtc.as_ref().unwrap().counters;
     let handshakes = c.handshakes.load(Relaxed);
     println!("aiortc: {result}; {handshakes} handshake(s); phone got {got}, sent {sent}");
@@ -924,13 +863,11 @@ fn aiortc_calls_a_phone_through_a_call_made_over_http() {
 fn a_webrtc_call_survives_its_node() {
     use rampart::control::Node;
     use std::sync::atomic::Ordering::Relaxed;
-    use support::ng::{get, l, ok, s, Ng};
 
     let Some(topo) = Topology::new("webrtc-ha") else {
         return;
     };
     let mut peer = Aiortc::start_for(&topo, "8");
-    let ip = node_ip4();
     let dir = support::temp_dir("webrtc-ha");
     let kek = dir.join("kek.hex");
     {
@@ -939,14 +876,7 @@ fn a_webrtc_call_survives_its_node() {
         std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     let config = |id: &str| {
-        let mut c = rampart::config::Config::default();
-        c.media.addresses = vec![ip];
-        c.media.port_min = 40000;
-        c.media.port_max = 40099;
-        c.dataplane.workers = 1;
-        c.api.listen = "127.0.0.1:0".parse().unwrap();
-        c.ng.enabled = true;
-        c.ng.listen = "127.0.0.1:0".parse().unwrap();
+        let mut c = node_config();
         c.store.url = Some("redis://127.0.0.1:6399/".into());
         c.store.kek_file = Some(kek.clone());
         c.store.prefix = format!("webrtc-ha-{}", std::process::id());
@@ -961,86 +891,37 @@ fn a_webrtc_call_survives_its_node() {
         let redis = support::redis::Redis::start(&dir, 6399);
         let a = Node::start(config("a")).expect("node a starts");
         let b = Node::start(config("b")).expect("node b starts");
-        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let to = a.info().ng.udp.expect("ng listens");
-        let phone = std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap();
-        phone
-            .set_read_timeout(Some(Duration::from_millis(10)))
-            .unwrap();
-        (redis, a, b, Ng { sock, to, n: 0 }, phone)
+        let ng = support::webrtc::ng_client(&a);
+        (redis, a, b, ng, support::webrtc::phone_socket())
     };
-    let r = ng.req(&[
-        ("command", s("offer")),
-        ("call-id", s("webrtc-ha-1")),
-        ("from-tag", s("browser")),
-        ("sdp", s(&peer.offer)),
-        ("transport-protocol", s("RTP/AVP")),
-        ("ICE", s("remove")),
-        ("DTLS", s("off")),
-        ("rtcp-mux", l(&["demux"])),
-    ]);
-    ok(&r);
-    let to_phone = Sdp::parse(get(&r, "sdp")).unwrap();
-    let b_addr = SocketAddr::new(ip, to_phone.media()[0].port());
-    let answer = format!(
-        "v=0\r\no=- 7 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
-         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
-        phone.local_addr().unwrap().port()
-    );
-    let r = ng.req(&[
-        ("command", s("answer")),
-        ("call-id", s("webrtc-ha-1")),
-        ("from-tag", s("browser")),
-        ("to-tag", s("phone")),
-        ("sdp", s(&answer)),
-    ]);
-    ok(&r);
-    peer.answer(get(&r, "sdp"));
+    let (b_addr, answer) =
+        support::webrtc::browser_calls_plain_phone(&mut ng, "webrtc-ha-1", &peer.offer, &phone);
+    peer.answer(&answer);
 
+    // A second of audio through node A (its keys have reached the store
+    // by then), then node A goes; node B adopts the call.
     let mut node_a = Some(node_a);
-    let (mut got_before, mut got_after, mut sent) = (0u64, 0u64, 0u64);
-    let mut stopped_at: Option<Instant> = None;
-    let mut next = Instant::now();
-    let mut buf = [0u8; 2048];
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let result = loop {
-        if let Ok(line) = peer.lines.try_recv() {
-            break serde_json::from_str::<serde_json::Value>(&line).unwrap();
-        }
-        assert!(Instant::now() < deadline, "aiortc never reported");
-        if let Ok((n, from)) = phone.recv_from(&mut buf) {
-            if from == b_addr && classify(&buf[..n]) == PacketKind::Rtp {
-                match stopped_at {
-                    None => got_before += 1,
-                    Some(_) => got_after += 1,
-                }
+    let mut got_at_stop: Option<u64> = None;
+    let (result, got, sent) = plain_phone(
+        &phone,
+        b_addr,
+        0x0ff1_ce03,
+        Duration::from_secs(60),
+        || peer.report(),
+        |got| {
+            if got_at_stop.is_none() && got >= 50 {
+                let a = node_a.take().unwrap();
+                let keyed = support::webrtc::handshakes(&a);
+                assert_eq!(keyed, 1);
+                std::thread::sleep(Duration::from_millis(300));
+                a.shutdown();
+                got_at_stop = Some(got);
             }
-        }
-        // A second of audio through node A (its keys have reached the
-        // store by then), then node A goes.
-        if stopped_at.is_none() && got_before >= 50 {
-            let a = node_a.take().unwrap();
-            let keyed = a
-                .shared()
-                .webrtc
-                .as_ref()
-                .unwrap()
-                .counters
-                .handshakes
-                .load(Relaxed);
-            assert_eq!(keyed, 1);
-            std::thread::sleep(Duration::from_millis(300));
-            a.shutdown();
-            stopped_at = Some(Instant::now());
-        }
-        if Instant::now() >= next {
-            next += Duration::from_millis(20);
-            let pkt = support::ng::rtp(sent as u16, 0x0ff1_ce03, &[0xff; 160]);
-            let _ = phone.send_to(&pkt, b_addr);
-            sent += 1;
-        }
-    };
+            true
+        },
+    );
+    let got_before = got_at_stop.expect("node A was stopped");
+    let got_after = got - got_before;
     let wb = std::sync::Arc::clone(&node_b.shared().webrtc.as_ref().unwrap().counters);
     let health = {
         let _in = topo.enter(Ns::Node);

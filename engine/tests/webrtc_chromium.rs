@@ -15,16 +15,13 @@
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rampart::control::sdp::Sdp;
-use rampart::control::Node;
-use rampart::rtp::{classify, PacketKind};
-use support::netns::{node_ip4, Ns, Topology};
-use support::ng::{get, l, ok, s, Ng};
+use support::netns::{Ns, Topology};
+use support::webrtc::{node_config, plain_phone, start_node};
 
 const PAGE: &str = include_str!("webrtc/chromium_peer.html");
 
@@ -133,27 +130,7 @@ fn headless_chromium_calls_a_phone_through_the_node() {
     let (tx, from_page) = mpsc::channel();
     std::thread::spawn(move || serve(listener, tx));
 
-    let ip = node_ip4();
-    let mut cfg = rampart::config::Config::default();
-    cfg.media.addresses = vec![ip];
-    cfg.media.port_min = 40000;
-    cfg.media.port_max = 40099;
-    cfg.dataplane.workers = 1;
-    cfg.api.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.ng.enabled = true;
-    cfg.ng.listen = "127.0.0.1:0".parse().unwrap();
-    let (node, mut ng, phone) = {
-        let _in = topo.enter(Ns::Node);
-        let node = Node::start(cfg).expect("node starts");
-        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let to = node.info().ng.udp.expect("ng listens");
-        let phone = std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap();
-        phone
-            .set_read_timeout(Some(Duration::from_millis(10)))
-            .unwrap();
-        (node, Ng { sock, to, n: 0 }, phone)
-    };
+    let (node, mut ng, phone) = start_node(&topo, node_config());
 
     let profile = support::temp_dir("chromium-profile");
     let _browser = Chromium(
@@ -181,55 +158,21 @@ fn headless_chromium_calls_a_phone_through_the_node() {
         panic!("Chromium sent no offer");
     };
     assert!(offer.contains("UDP/TLS/RTP/SAVPF"), "{offer}");
-    let r = ng.req(&[
-        ("command", s("offer")),
-        ("call-id", s("chromium-1")),
-        ("from-tag", s("browser")),
-        ("sdp", s(&offer)),
-        ("transport-protocol", s("RTP/AVP")),
-        ("ICE", s("remove")),
-        ("DTLS", s("off")),
-        ("rtcp-mux", l(&["demux"])),
-    ]);
-    ok(&r);
-    let to_phone = Sdp::parse(get(&r, "sdp")).unwrap();
-    let b_addr = SocketAddr::new(ip, to_phone.media()[0].port());
-    let answer = format!(
-        "v=0\r\no=- 7 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
-         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n",
-        phone.local_addr().unwrap().port()
-    );
-    let r = ng.req(&[
-        ("command", s("answer")),
-        ("call-id", s("chromium-1")),
-        ("from-tag", s("browser")),
-        ("to-tag", s("phone")),
-        ("sdp", s(&answer)),
-    ]);
-    ok(&r);
-    reply.send(get(&r, "sdp").to_string()).unwrap();
+    let (b_addr, answer) =
+        support::webrtc::browser_calls_plain_phone(&mut ng, "chromium-1", &offer, &phone);
+    reply.send(answer).unwrap();
 
-    let (mut got, mut sent) = (0u64, 0u64);
-    let mut next = Instant::now();
-    let mut buf = [0u8; 2048];
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let result = loop {
-        if let Ok(FromPage::Result(r)) = from_page.try_recv() {
-            break serde_json::from_str::<serde_json::Value>(&r).unwrap();
-        }
-        assert!(Instant::now() < deadline, "the page never reported");
-        if let Ok((n, from)) = phone.recv_from(&mut buf) {
-            if from == b_addr && classify(&buf[..n]) == PacketKind::Rtp {
-                got += 1;
-            }
-        }
-        if Instant::now() >= next {
-            next += Duration::from_millis(20);
-            let pkt = support::ng::rtp(sent as u16, 0x0c40_0e01, &[0xff; 160]);
-            let _ = phone.send_to(&pkt, b_addr);
-            sent += 1;
-        }
-    };
+    let (result, got, sent) = plain_phone(
+        &phone,
+        b_addr,
+        0x0c40_0e01,
+        Duration::from_secs(60),
+        || match from_page.try_recv() {
+            Ok(FromPage::Result(r)) => Some(serde_json::from_str(&r).expect("the page's JSON")),
+            _ => None,
+        },
+        |_| true,
+    );
     let c = &node.shared().webrtc.as_ref().unwrap().counters;
     let (handshakes, failures) = (
         c.handshakes.load(Relaxed),

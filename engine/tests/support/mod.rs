@@ -8,6 +8,7 @@ pub mod netns;
 pub mod ng;
 pub mod redis;
 pub mod trust;
+pub mod webrtc;
 
 use std::path::PathBuf;
 

@@ -46,6 +46,13 @@ fn node_fingerprint() -> Fingerprint {
     Fingerprint([0x42; 32])
 }
 
+/// A negotiation on a node whose certificate is [`node_fingerprint`].
+fn with_dtls<'a>(cfg: &'a Config, policy: &'a crate::policy::Policy) -> Negotiation<'a> {
+    let mut neg = Negotiation::new(cfg, policy);
+    neg.dtls = Some(node_fingerprint());
+    neg
+}
+
 fn has(sdp: &str, line: &str) -> bool {
     sdp.lines().any(|l| l.trim_end() == line)
 }
@@ -72,8 +79,7 @@ fn a_webrtc_offer_to_a_sip_phone_is_answered_as_webrtc() {
         sdes_only: vec![Suite::AesCm128HmacSha1_80],
         ..Default::default()
     };
-    let mut neg = Negotiation::new(&cfg, &policy);
-    neg.dtls = Some(node_fingerprint());
+    let mut neg = with_dtls(&cfg, &policy);
     let to_sip = call
         .offer(
             &mut neg,
@@ -157,8 +163,7 @@ fn a_webrtc_offer_to_a_sip_phone_is_answered_as_webrtc() {
     // A re-offer from the browser with the same ICE and certificate keeps
     // Rampart's credentials: no ICE restart, no new handshake.
     let creds = w.ice.clone();
-    let mut neg = Negotiation::new(&cfg, &policy);
-    neg.dtls = Some(node_fingerprint());
+    let mut neg = with_dtls(&cfg, &policy);
     call.offer(
         &mut neg,
         &mut ports,
@@ -171,8 +176,7 @@ fn a_webrtc_offer_to_a_sip_phone_is_answered_as_webrtc() {
     // An ICE restart (a new ufrag from the browser): Rampart answers with
     // new credentials of its own; the certificate, so DTLS, is the same.
     let restart = WEBRTC_OFFER.replace("a=ice-ufrag:kAFk", "a=ice-ufrag:rst2");
-    let mut neg = Negotiation::new(&cfg, &policy);
-    neg.dtls = Some(node_fingerprint());
+    let mut neg = with_dtls(&cfg, &policy);
     call.offer(
         &mut neg,
         &mut ports,
@@ -207,8 +211,7 @@ fn a_sip_offer_to_a_browser_offers_ice_and_dtls() {
         generate_mid: true,
         ..Default::default()
     };
-    let mut neg = Negotiation::new(&cfg, &policy);
-    neg.dtls = Some(node_fingerprint());
+    let mut neg = with_dtls(&cfg, &policy);
     let to_browser = call
         .offer(
             &mut neg,
@@ -345,8 +348,7 @@ fn a_dtls_leg_negotiates_only_what_policy_allows() {
     };
     let mut call = NgCall::new("gcm", 0, 0);
     let mut ports = MadeUpPorts::default();
-    let mut neg = Negotiation::new(&cfg, &policy);
-    neg.dtls = Some(node_fingerprint());
+    let mut neg = with_dtls(&cfg, &policy);
     let opts = MediaOpts {
         transport_protocol: Some("RTP/SAVP".into()),
         dtls: DtlsFlag::Off,
@@ -393,8 +395,7 @@ fn a_dtls_leg_negotiates_only_what_policy_allows() {
     // No DTLS-SRTP profile among the allowed suites: the offer is refused.
     cfg.security.srtp_suites = vec!["AES_256_CM_HMAC_SHA1_80".into()];
     let policy = crate::policy::Policy::from_config(&cfg.security).unwrap();
-    let mut neg = Negotiation::new(&cfg, &policy);
-    neg.dtls = Some(node_fingerprint());
+    let mut neg = with_dtls(&cfg, &policy);
     let e = NgCall::new("cm256", 0, 0)
         .offer(
             &mut neg,
