@@ -520,7 +520,17 @@ fn aiortc_through_the_node_to_a_phone(
     };
     let w = node.shared().webrtc.as_ref().unwrap();
     let c = &w.counters;
+    let (metrics, health) = {
+        let _in = topo.enter(Ns::Node);
+        let api = node.info().api_addr;
+        (
+            support::http_get(api, "/metrics"),
+            support::http_get(api, "/health"),
+        )
+    };
     let run = NodeRun {
+        metrics,
+        health,
         result,
         handshakes: c.handshakes.load(Relaxed),
         failures: c.handshake_failures.load(Relaxed),
@@ -555,6 +565,9 @@ fn aiortc_through_the_node_to_a_phone(
 
 /// What a run through the node came to.
 struct NodeRun {
+    /// `GET /metrics` and `GET /health` at the end of the call.
+    metrics: String,
+    health: String,
     /// aiortc's report.
     result: serde_json::Value,
     handshakes: u64,
@@ -571,6 +584,18 @@ struct NodeRun {
 impl NodeRun {
     /// Audio went both ways through one handshake.
     fn assert_audio_both_ways(&self) {
+        assert!(
+            self.metrics
+                .contains("rampart_webrtc_handshakes_total{result=\"keyed\"} 1"),
+            "{}",
+            self.metrics
+        );
+        let body = self.health.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let h: serde_json::Value = serde_json::from_str(body).expect("/health is JSON");
+        assert_eq!(h["webrtc"]["handshakes"], 1, "{h}");
+        assert!(h["webrtc"]["fingerprint"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("sha-256 ")));
         let r = &self.result;
         assert_eq!(r["state"], "connected", "{r}");
         assert_eq!((self.handshakes, self.failures), (1, 0));
@@ -724,6 +749,12 @@ fn a_wrong_fingerprint_gets_no_media_and_is_counted() {
     };
     assert_ne!(run.result["state"], "connected", "{}", run.result);
     assert_eq!((run.handshakes, run.failures), (0, 1));
+    assert!(
+        run.metrics
+            .contains("rampart_webrtc_handshakes_total{result=\"failed\"} 1"),
+        "{}",
+        run.metrics
+    );
     assert_eq!(run.got, 0, "nothing of aiortc's reached the phone");
     assert_eq!(
         run.result["inbound_packets"].as_u64(),
