@@ -19,6 +19,10 @@ pub struct Certificate {
     /// The OpenSSL context presenting this certificate, built once for
     /// every association (its settings are the same for all).
     pub(super) context: std::sync::OnceLock<openssl::ssl::SslContext>,
+    /// The same with DTLS cookie exchange (a passive endpoint that anyone
+    /// may reach answers a first ClientHello with a small
+    /// HelloVerifyRequest, never its certificate flight).
+    pub(super) cookie_context: std::sync::OnceLock<openssl::ssl::SslContext>,
 }
 
 impl std::fmt::Debug for Certificate {
@@ -55,6 +59,7 @@ impl Certificate {
             key,
             x509: b.build(),
             context: std::sync::OnceLock::new(),
+            cookie_context: std::sync::OnceLock::new(),
         })
     }
 
@@ -72,6 +77,7 @@ impl Certificate {
             key,
             x509,
             context: std::sync::OnceLock::new(),
+            cookie_context: std::sync::OnceLock::new(),
         })
     }
 

@@ -191,14 +191,37 @@ impl Endpoint {
         expected: Fingerprint,
         profiles: &[Profile],
     ) -> Result<Endpoint, DtlsError> {
+        Endpoint::with_options(cert, role, expected, profiles, false)
+    }
+
+    /// [`Endpoint::with_profiles`]; with `cookie`, a passive endpoint
+    /// first answers a ClientHello with a HelloVerifyRequest (RFC 6347
+    /// §4.2.1) and sends its certificate flight only to a client that
+    /// echoes the cookie: one that receives at the address it claims. For
+    /// legs without ICE, where the address is not otherwise checked, so
+    /// the port cannot be used to reflect a larger flight at a spoofed
+    /// source.
+    pub fn with_options(
+        cert: &Certificate,
+        role: Role,
+        expected: Fingerprint,
+        profiles: &[Profile],
+        cookie: bool,
+    ) -> Result<Endpoint, DtlsError> {
         if profiles.is_empty() {
             return Err(DtlsError::Handshake("no DTLS-SRTP profile allowed".into()));
         }
-        let ctx = match cert.context.get() {
+        let cookie = cookie && role == Role::Passive;
+        let slot = if cookie {
+            &cert.cookie_context
+        } else {
+            &cert.context
+        };
+        let ctx = match slot.get() {
             Some(c) => c,
             None => {
-                let built = context(cert)?;
-                cert.context.get_or_init(|| built)
+                let built = context(cert, cookie)?;
+                slot.get_or_init(|| built)
             }
         };
         let mut ssl = Ssl::new(ctx)?;
@@ -366,13 +389,46 @@ impl Endpoint {
     }
 }
 
+/// Bytes of a DTLS cookie.
+const COOKIE_LEN: usize = 16;
+
+/// Where an association keeps the cookie it sent.
+fn cookie_index() -> Result<openssl::ex_data::Index<Ssl, [u8; COOKIE_LEN]>, DtlsError> {
+    static INDEX: std::sync::OnceLock<openssl::ex_data::Index<Ssl, [u8; COOKIE_LEN]>> =
+        std::sync::OnceLock::new();
+    if let Some(i) = INDEX.get() {
+        return Ok(*i);
+    }
+    let i = Ssl::new_ex_index()?;
+    Ok(*INDEX.get_or_init(|| i))
+}
+
 /// The OpenSSL context every association presenting `cert` shares (built
 /// once: parsing the cipher list and loading the key cost more than the
 /// rest of a handshake's setup): DTLS 1.2 at least, the cipher suites and
 /// SRTP profiles offered, the certificate, no tickets, no renegotiation
 /// (a new handshake is a new association, on a re-offer).
-fn context(cert: &Certificate) -> Result<openssl::ssl::SslContext, DtlsError> {
+fn context(cert: &Certificate, cookie: bool) -> Result<openssl::ssl::SslContext, DtlsError> {
     let mut b = SslContextBuilder::new(SslMethod::dtls())?;
+    if cookie {
+        // Each association's cookie is random and kept with it: the check
+        // is that the client got it at its address, on this association.
+        let index = cookie_index()?;
+        b.set_options(SslOptions::COOKIE_EXCHANGE);
+        b.set_cookie_generate_cb(move |ssl, out| {
+            let mut c = [0u8; COOKIE_LEN];
+            getrandom::fill(&mut c).map_err(|_| openssl::error::ErrorStack::get())?;
+            let n = COOKIE_LEN.min(out.len());
+            out[..n].copy_from_slice(&c[..n]);
+            ssl.set_ex_data(index, c);
+            Ok(n)
+        });
+        b.set_cookie_verify_cb(move |ssl, got| {
+            ssl.ex_data(index).is_some_and(|c: &[u8; COOKIE_LEN]| {
+                got.len() == COOKIE_LEN && bool::from(subtle::ConstantTimeEq::ct_eq(&c[..], got))
+            })
+        });
+    }
     b.set_min_proto_version(Some(SslVersion::DTLS1_2))?;
     b.set_cipher_list(CIPHERS)?;
     let profiles: Vec<&str> = Profile::ALL.iter().map(|p| p.openssl_name()).collect();

@@ -133,6 +133,57 @@ fn only_the_profiles_policy_allows_are_negotiated() {
     assert!(Endpoint::with_profiles(&ca, Role::Active, cb.fingerprint(), &[]).is_err());
 }
 
+/// Without ICE a passive endpoint answers anyone: with the cookie
+/// exchange its first answer is a HelloVerifyRequest smaller than the
+/// ClientHello (nothing to amplify toward a spoofed source), and the
+/// certificate flight follows only the echoed cookie; a wrong cookie ends
+/// the association without it.
+#[test]
+fn a_cookie_exchange_answers_a_clienthello_with_less_than_it_got() {
+    let (ca, cb) = (
+        Certificate::generate("a").unwrap(),
+        Certificate::generate("b").unwrap(),
+    );
+    let pair = || {
+        let client = Endpoint::new(&ca, Role::Active, cb.fingerprint()).unwrap();
+        let server =
+            Endpoint::with_options(&cb, Role::Passive, ca.fingerprint(), &Profile::ALL, true)
+                .unwrap();
+        (client, server)
+    };
+    let drain =
+        |e: &mut Endpoint| -> Vec<Vec<u8>> { std::iter::from_fn(|| e.poll_datagram()).collect() };
+
+    let (mut client, mut server) = pair();
+    let hello = client.poll_datagram().expect("a ClientHello");
+    server.on_datagram(&hello).unwrap();
+    let answer = drain(&mut server);
+    assert_eq!(answer.len(), 1, "one datagram");
+    let hvr = &answer[0];
+    assert_eq!((hvr[0], hvr[13]), (22, 3), "a HelloVerifyRequest");
+    assert!(hvr.len() < hello.len(), "{} < {}", hvr.len(), hello.len());
+    client.on_datagram(hvr).unwrap();
+    pump(&mut client, &mut server, |_| false, Duration::from_secs(10)).unwrap();
+    let (kc, ks) = (client.keys().unwrap(), server.keys().unwrap());
+    assert_eq!(kc.local.key_bytes(), ks.remote.key_bytes());
+
+    // The same with the echoed cookie's first byte changed on the way
+    // (after the random and the session id): no certificate flight.
+    let (mut client, mut server) = pair();
+    let hello = client.poll_datagram().unwrap();
+    server.on_datagram(&hello).unwrap();
+    for d in drain(&mut server) {
+        client.on_datagram(&d).unwrap();
+    }
+    let mut forged = client.poll_datagram().expect("ClientHello with cookie");
+    let sid = usize::from(forged[59]);
+    assert_eq!(usize::from(forged[60 + sid]), 16, "our cookie length");
+    forged[61 + sid] ^= 0xff;
+    assert!(server.on_datagram(&forged).is_err(), "a wrong cookie fails");
+    assert!(drain(&mut server).iter().all(|d| d.len() < hello.len()));
+    assert!(server.keys().is_none());
+}
+
 #[test]
 fn an_rsa_peer_connects_in_both_roles() {
     let ours = Certificate::generate("rampart").unwrap();

@@ -140,8 +140,13 @@ fn transport_of(
             } else {
                 &w.profiles[..]
             };
+            // Without ICE nothing has checked the peer's address: a
+            // passive endpoint asks for a cookie before its certificate
+            // flight (no reflection at a spoofed source).
+            let cookie = w.ice.is_none();
+            let role = w.role.unwrap_or(Role::Passive);
             Some(
-                Endpoint::with_profiles(cert, w.role.unwrap_or(Role::Passive), fp, profiles)
+                Endpoint::with_options(cert, role, fp, profiles, cookie)
                     .map_err(|e| format!("DTLS: {e}"))?,
             )
         }
