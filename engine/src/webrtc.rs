@@ -315,6 +315,38 @@ mod tests {
     }
 
     #[test]
+    fn the_node_certificate_is_generated_once_and_kept() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("rampart-node-cert-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = crate::config::WebrtcConfig {
+            enabled: true,
+            certificate: Some(dir.join("cert.pem")),
+            private_key: Some(dir.join("key.pem")),
+        };
+        let first = node_certificate(&cfg).unwrap();
+        let mode = std::fs::metadata(dir.join("key.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the key is the owner's only");
+        // The next start loads the same certificate: the fingerprint stays.
+        let again = node_certificate(&cfg).unwrap();
+        assert_eq!(first.fingerprint(), again.fingerprint());
+        // A key without its certificate is an error, not a new identity.
+        std::fs::remove_file(dir.join("cert.pem")).unwrap();
+        assert!(node_certificate(&cfg).is_err());
+        // No files configured: a fresh certificate each time.
+        let none = crate::config::WebrtcConfig::default();
+        assert_ne!(
+            node_certificate(&none).unwrap().fingerprint(),
+            node_certificate(&none).unwrap().fingerprint()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn what_a_leg_did_not_negotiate_is_dropped() {
         let mut t = Transport::new(None, None, None);
         let from: SocketAddr = "198.51.100.7:4000".parse().unwrap();
