@@ -357,15 +357,18 @@ impl Table {
         if !call.transport[leg.index()] {
             return false;
         }
+        // A full queue (a flood) is seen before the copy is made.
         let taken = self.transport_sink.as_ref().is_some_and(|sink| {
-            sink.try_send(TransportDatagram {
-                call_id: call.id,
-                leg,
-                channel,
-                from: src,
-                bytes: pkt.to_vec(),
-            })
-            .is_ok()
+            !sink.is_full()
+                && sink
+                    .try_send(TransportDatagram {
+                        call_id: call.id,
+                        leg,
+                        channel,
+                        from: src,
+                        bytes: pkt.to_vec(),
+                    })
+                    .is_ok()
         });
         inc(if taken {
             &self.counters.transport_in

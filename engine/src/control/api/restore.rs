@@ -43,7 +43,8 @@ impl Call {
         let cps = media.and_then(|m| m.streams.get(&self.dp_id));
         let empty = LegCheckpoint::default();
         let mut flows = Vec::with_capacity(2);
-        for (i, leg) in self.legs.iter_mut().enumerate() {
+        let mut remotes = [None; 2];
+        for (i, leg) in self.legs.iter().enumerate() {
             let b = s
                 .ports
                 .lock()
@@ -63,13 +64,13 @@ impl Call {
                 // The handshake's keys, resumed like any others below;
                 // without them, placeholders (closed until the peer
                 // handshakes again).
-                let (inbound, outbound) = webrtc::restored_contexts(&mut leg.webrtc)?;
+                let (inbound, outbound) = webrtc::restored_contexts(&leg.webrtc)?;
                 f.srtp_in = Some(inbound);
                 f.srtp_out = Some(outbound);
             }
             install::resume_flows(&mut f, cps.map_or(&empty, |c| &c[i]), margin)
                 .map_err(|e| e.to_string())?;
-            leg.webrtc.resumed_pair = f.remote_rtp;
+            remotes[i] = f.remote_rtp;
             flows.push(f);
         }
         let Ok(legs) = <[LegFlows; 2]>::try_from(flows) else {
@@ -78,10 +79,8 @@ impl Call {
         let id = s.calls.alloc_dp_id();
         s.with_dataplane(|dp| dp.add_call(CallFlows { id, legs }))
             .map_err(|e| format!("data plane: {e}"))?;
-        for (leg, leg_id) in self.legs.iter_mut().zip(LegId::BOTH) {
-            leg.webrtc.running = None;
-            let remote = leg.remote_rtp;
-            if let Err(e) = webrtc::sync_transport(s, id, leg_id, &mut leg.webrtc, remote) {
+        for ((leg, leg_id), remote) in self.legs.iter_mut().zip(LegId::BOTH).zip(remotes) {
+            if let Err(e) = webrtc::resume_transport(s, id, leg_id, &mut leg.webrtc, remote) {
                 if let Some(w) = &s.webrtc {
                     w.remove_call(id);
                 }

@@ -43,14 +43,6 @@ pub struct WebrtcLeg {
     /// another node can take the leg over without a new handshake).
     #[serde(default)]
     pub keys: Option<SrtpKeys>,
-    /// Restored on this node with `keys`: its transport runs ICE only until
-    /// a re-offer asks for a new handshake.
-    #[serde(skip)]
-    pub restored: bool,
-    /// With `restored`: the pair the other node had nominated (where it
-    /// sent media), which the agent continues.
-    #[serde(skip)]
-    pub resumed_pair: Option<SocketAddr>,
     /// The DTLS-SRTP profiles policy allows the leg (empty: all).
     #[serde(default)]
     pub profiles: Vec<Profile>,
@@ -177,19 +169,6 @@ pub fn sync_transport(
         }
         return Ok(());
     };
-    if w.restored {
-        // Taken over with its keys: the association lives on in the peer,
-        // so only ICE runs here (consent, nominations).
-        w.restored = false;
-        if let Some(r) = wanted {
-            let t = crate::webrtc::Transport::new(agent_of(w), None, remote);
-            let pair = w.resumed_pair.take().or(remote);
-            blocking(|| service.add_resumed_leg(id, leg_id, t, pair))
-                .map_err(|e| format!("data plane: {e}"))?;
-            w.running = Some(r);
-            return Ok(());
-        }
-    }
     match wanted {
         // Only the ICE credentials moved (an ICE restart): the agent is
         // replaced, the DTLS association and its keys stay.
@@ -231,24 +210,45 @@ pub fn sync_transport(
     Ok(())
 }
 
-/// The SRTP contexts of a DTLS leg taken over with its exported `keys`
-/// (inbound, outbound), or fresh placeholders when there are none (it
-/// then fails closed until its peer handshakes again). Either way
-/// [`WebrtcLeg::restored`] tells `sync_transport` what runs.
-pub fn restored_contexts(w: &mut WebrtcLeg) -> Result<(Context, Context), String> {
+/// The SRTP contexts (inbound, outbound) of a DTLS leg taken over: from
+/// its exported `keys`, or fresh placeholders when it had none (it then
+/// fails closed until its peer handshakes again).
+pub fn restored_contexts(w: &WebrtcLeg) -> Result<(Context, Context), String> {
     match &w.keys {
         Some(k) => {
             let su = k.profile.suite();
             let ctx = |key: &crate::srtp::MasterKey| {
                 Context::new(Policy::new(su, key.clone())).map_err(|e| e.to_string())
             };
-            let pair = (ctx(&k.remote)?, ctx(&k.local)?);
-            w.restored = true;
-            Ok(pair)
+            Ok((ctx(&k.remote)?, ctx(&k.local)?))
         }
         None => {
             let ph = || crate::webrtc::placeholder().map_err(|e| e.to_string());
             Ok((ph()?, ph()?))
         }
     }
+}
+
+/// Starts the transport of a leg taken over from another node, on
+/// data-plane call `id` that runs it with `remote` (the resumed remote:
+/// signalled, or where the other node had latched). A DTLS leg taken over
+/// with its keys keeps its peer's association: only ICE runs here,
+/// continuing the pair at `remote` with fresh consent. Any other leg
+/// starts as negotiated ([`sync_transport`]).
+pub fn resume_transport(
+    s: &CallService,
+    id: u64,
+    leg_id: LegId,
+    w: &mut WebrtcLeg,
+    remote: Option<SocketAddr>,
+) -> Result<(), String> {
+    w.running = None;
+    let (Some(service), true, true) = (s.webrtc.as_ref(), w.dtls, w.keys.is_some()) else {
+        return sync_transport(s, id, leg_id, w, remote);
+    };
+    let t = crate::webrtc::Transport::new(agent_of(w), None, remote);
+    blocking(|| service.add_resumed_leg(id, leg_id, t, remote))
+        .map_err(|e| format!("data plane: {e}"))?;
+    w.running = Some(w.wanted());
+    Ok(())
 }

@@ -17,7 +17,7 @@ use crate::dataplane::relay::LegCheckpoint;
 /// Flows for one restored leg: the installed state on `bound`, contexts
 /// resumed from `cp`.
 fn restored_flows(
-    leg: &mut StreamLeg,
+    leg: &StreamLeg,
     bound: super::super::ports::BoundPorts,
     cp: Option<&LegCheckpoint>,
     margin: u32,
@@ -29,14 +29,13 @@ fn restored_flows(
     if leg.webrtc.dtls {
         // The handshake's keys, resumed like any others below; without
         // them, placeholders (closed until the peer handshakes again).
-        let (i, o) = crate::control::calls::webrtc::restored_contexts(&mut leg.webrtc)
-            .map_err(NgError::new)?;
+        let (i, o) =
+            crate::control::calls::webrtc::restored_contexts(&leg.webrtc).map_err(NgError::new)?;
         flows.srtp_in = Some(i);
         flows.srtp_out = Some(o);
     }
     install::resume_flows(&mut flows, cp.unwrap_or(&LegCheckpoint::default()), margin)
         .map_err(apply::install_error)?;
-    leg.webrtc.resumed_pair = flows.remote_rtp;
     Ok(flows)
 }
 
@@ -59,6 +58,9 @@ impl NgCall {
         let r = self.restore_streams(s, media, margin, window, &mut started, &mut bound_at);
         if r.is_err() {
             for id in started {
+                if let Some(w) = &s.webrtc {
+                    w.remove_call(id);
+                }
                 let _ = s.with_dataplane(|dp| dp.remove_call(id));
             }
             for a in bound_at {
@@ -108,9 +110,12 @@ impl NgCall {
             };
             let cps = media.and_then(|m| m.streams.get(&old_id));
             let mut flows = Vec::with_capacity(2);
+            let mut remotes = [None; 2];
             for (i, b) in bound.into_iter().enumerate() {
                 let cp = cps.map(|c| &c[i]);
-                flows.push(restored_flows(&mut st.legs[i], b, cp, margin, window)?);
+                let f = restored_flows(&st.legs[i], b, cp, margin, window)?;
+                remotes[i] = f.remote_rtp;
+                flows.push(f);
             }
             let Ok(legs) = <[LegFlows; 2]>::try_from(flows) else {
                 return Err(NgError::new("internal: leg count"));
@@ -124,10 +129,11 @@ impl NgCall {
                 if leg.installed.is_none() {
                     leg.installed = Some(leg.want.clone());
                 }
-                leg.webrtc.running = None;
             }
-            for leg_id in LegId::BOTH {
-                webrtc::sync_leg(s, id, leg_id, &mut st.legs[leg_id.index()])?;
+            for (leg_id, remote) in LegId::BOTH.into_iter().zip(remotes) {
+                let w = &mut st.legs[leg_id.index()].webrtc;
+                crate::control::calls::webrtc::resume_transport(s, id, leg_id, w, remote)
+                    .map_err(NgError::new)?;
             }
         }
         Ok(())
