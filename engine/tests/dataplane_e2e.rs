@@ -410,7 +410,7 @@ impl LegSpec {
             rx: mk(self.keys_out),
         };
         let flows = LegFlows {
-            rtp_socket: node_rtp,
+            rtp_socket: node_rtp.into(),
             rtcp_socket: node_rtcp,
             rtcp_mux: false,
             remote_rtp: self.signal_remote.then(|| phone.addr()),

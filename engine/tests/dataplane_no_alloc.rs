@@ -177,7 +177,7 @@ fn relay_without_allocating(kind: BackendKind) {
         id: 1,
         legs: [
             LegFlows {
-                rtp_socket: node_a,
+                rtp_socket: node_a.into(),
                 rtcp_socket: None,
                 rtcp_mux: false,
                 remote_rtp: None,
@@ -189,7 +189,7 @@ fn relay_without_allocating(kind: BackendKind) {
                 counters: ca.clone(),
             },
             LegFlows {
-                rtp_socket: node_b,
+                rtp_socket: node_b.into(),
                 rtcp_socket: None,
                 rtcp_mux: false,
                 remote_rtp: Some(phone_b.local_addr().unwrap()),

@@ -51,7 +51,7 @@ fn leg(topo: &Topology, node: IpAddr, ns: Ns, phone: IpAddr) -> (LegFlows, UdpSo
     let node_addr = node_sock.local_addr().unwrap();
     let phone_sock = topo.udp(ns, phone, WAIT);
     let flows = LegFlows {
-        rtp_socket: node_sock,
+        rtp_socket: node_sock.into(),
         rtcp_socket: None,
         rtcp_mux: false,
         remote_rtp: Some(phone_sock.local_addr().unwrap()),

@@ -266,6 +266,10 @@ pub struct WorkerCounters {
     pub transport_out: AtomicU64,
     /// Of those, not sent (the leg is gone, the socket refused).
     pub transport_out_failed: AtomicU64,
+    /// Packets dropped before they left a BUNDLE socket because another
+    /// section on it already sends with their SSRC (the sections share
+    /// one key: the same SSRC twice would repeat keystream).
+    pub bundle_ssrc_collisions: AtomicU64,
     /// Calls the worker holds now.
     pub calls: AtomicU64,
     /// Control commands handled.

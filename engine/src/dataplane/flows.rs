@@ -19,9 +19,8 @@ pub struct CallFlows {
 
 /// One leg of a call: its sockets, its peer's address, its keys.
 pub struct LegFlows {
-    /// Bound by the control plane; the worker makes it non-blocking and
-    /// closes it when the call is removed.
-    pub rtp_socket: UdpSocket,
+    /// The leg's RTP socket, or the socket of the bundle it joins.
+    pub rtp_socket: RtpSocket,
     /// `None`: RTCP is muxed on the RTP socket (RFC 5761).
     pub rtcp_socket: Option<UdpSocket>,
     /// RTCP muxed on the RTP socket although the leg has an RTCP socket:
@@ -48,7 +47,7 @@ pub struct LegFlows {
 impl fmt::Debug for LegFlows {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LegFlows")
-            .field("rtp_socket", &self.rtp_socket.local_addr().ok())
+            .field("rtp_socket", &self.rtp_socket)
             .field(
                 "rtcp_socket",
                 &self.rtcp_socket.as_ref().map(|s| s.local_addr().ok()),
@@ -60,6 +59,46 @@ impl fmt::Debug for LegFlows {
             .field("srtp_out", &self.srtp_out.as_ref().map(|c| c.suite()))
             .field("forward", &self.forward)
             .finish_non_exhaustive()
+    }
+}
+
+/// Where a leg's RTP (and muxed RTCP) is received and sent.
+pub enum RtpSocket {
+    /// A socket of its own, bound by the control plane; the worker makes
+    /// it non-blocking and closes it when the last call on it is removed.
+    Own(UdpSocket),
+    /// BUNDLE (RFC 8843): the socket of the same leg of the data-plane
+    /// call `owner` (on the same worker), shared. Received packets are
+    /// told apart by SSRC, then by payload type; STUN and DTLS stay the
+    /// owner's. The leg must mux RTCP.
+    Bundled {
+        /// The data-plane call whose leg owns the socket.
+        owner: u64,
+        /// The payload types this leg's peer sends in its section
+        /// (packets with another, unknown SSRC go to the owner).
+        payload_types: Vec<u8>,
+    },
+}
+
+impl From<UdpSocket> for RtpSocket {
+    fn from(s: UdpSocket) -> RtpSocket {
+        RtpSocket::Own(s)
+    }
+}
+
+impl fmt::Debug for RtpSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RtpSocket::Own(s) => f.debug_tuple("Own").field(&s.local_addr().ok()).finish(),
+            RtpSocket::Bundled {
+                owner,
+                payload_types,
+            } => f
+                .debug_struct("Bundled")
+                .field("owner", owner)
+                .field("payload_types", payload_types)
+                .finish(),
+        }
     }
 }
 

@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 pub use counters::{LegCounters, LegStats, WorkerCounters, WorkerStats};
-pub use flows::{CallFlows, KeyChange, LegFlows, LegUpdate};
+pub use flows::{CallFlows, KeyChange, LegFlows, LegUpdate, RtpSocket};
 pub use transport::{TransportDatagram, TRANSPORT_QUEUE};
 pub use xdp::{XdpAttach, XdpSettings};
 
@@ -565,14 +565,19 @@ impl DataPlane {
     }
 
     /// Hands a call's sockets and keys to one worker (all legs on the same
-    /// worker, the one with the fewest calls) and waits, bounded, for the
+    /// worker, the one with the fewest calls, or the bundle owner's for a
+    /// leg that joins a bundle: [`RtpSocket::Bundled`]) and waits, bounded, for the
     /// worker's ack. On [`DataPlaneError::Timeout`] the call is forgotten
     /// here, and a worker that gets to it later drops it (closing its
     /// sockets) instead of relaying a call nobody can remove.
     pub fn add_call(&self, call: CallFlows) -> Result<(), DataPlaneError> {
         let id = call.id;
+        let mut bundled_with = None;
         for leg in &call.legs {
-            leg.rtp_socket.set_nonblocking(true)?;
+            match &leg.rtp_socket {
+                RtpSocket::Own(s) => s.set_nonblocking(true)?,
+                RtpSocket::Bundled { owner, .. } => bundled_with = Some(*owner),
+            }
             if let Some(s) = &leg.rtcp_socket {
                 s.set_nonblocking(true)?;
             }
@@ -582,9 +587,16 @@ impl DataPlane {
             if placement.by_call.contains_key(&id) {
                 return Err(DataPlaneError::DuplicateCall(id));
             }
-            let worker = (0..placement.load.len())
-                .min_by_key(|&i| placement.load[i])
-                .unwrap_or(0);
+            // A bundle's sections share a socket: one worker runs them all.
+            let worker = match bundled_with {
+                Some(owner) => *placement
+                    .by_call
+                    .get(&owner)
+                    .ok_or(DataPlaneError::UnknownCall(owner))?,
+                None => (0..placement.load.len())
+                    .min_by_key(|&i| placement.load[i])
+                    .unwrap_or(0),
+            };
             placement.by_call.insert(id, worker);
             if let Some(l) = placement.load.get_mut(worker) {
                 *l += 1;

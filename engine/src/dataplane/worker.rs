@@ -194,10 +194,98 @@ fn serve<B: Backend>(mut backend: B, spec: WorkerSpec) {
 
 struct SockEntry {
     socket: UdpSocket,
+    /// The call (slot) and leg that own the socket: they take its STUN
+    /// and DTLS, and its packets when it is no bundle.
     call: usize,
     leg: LegId,
     channel: Channel,
     ovfl_seen: u32,
+    /// Other calls' legs that share the socket (BUNDLE).
+    bundle: Option<Box<Bundle>>,
+}
+
+/// Most SSRCs a bundle remembers per direction: past that, unknown
+/// inbound SSRCs go by payload type each time, and new outbound SSRCs are
+/// dropped (no section may start one that is not checked).
+const BUNDLE_MAX_SSRCS: usize = 64;
+
+/// The owner of an SSRC whose section left the bundle.
+const RETIRED: usize = usize::MAX;
+
+/// The sections sharing one socket (RFC 8843) and how its packets are
+/// told apart. All members of a bundle share one DTLS association, so one
+/// SRTP master key: two sections must never send under the same SSRC
+/// (that would repeat keystream), which `ssrc_out` enforces.
+#[derive(Default)]
+struct Bundle {
+    /// Members besides the owner: call slot, leg, payload types.
+    members: Vec<(usize, LegId, Vec<u8>)>,
+    /// Inbound SSRC → member (slot, leg), learned from packets that
+    /// authenticated and were relayed.
+    ssrc_in: Vec<(u32, usize, LegId)>,
+    /// Outbound SSRC → the member (slot) that sends with it.
+    ssrc_out: Vec<(u32, usize)>,
+}
+
+impl Bundle {
+    /// The member (slot, leg) a received packet belongs to, and whether
+    /// its SSRC should be learned once it authenticates: by SSRC first,
+    /// else by payload type (RTP only); `None`: the socket's owner.
+    fn member_of(&self, pkt: &[u8]) -> (Option<(usize, LegId)>, Option<u32>) {
+        if pkt.len() < 8 || pkt[0] >> 6 != 2 {
+            return (None, None);
+        }
+        let pt = pkt[1] & 0x7f;
+        let rtcp = (64..=95).contains(&pt);
+        let at = if rtcp { 4 } else { 8 };
+        let Some(b) = pkt.get(at..at + 4) else {
+            return (None, None);
+        };
+        let ssrc = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        if let Some(&(_, slot, leg)) = self.ssrc_in.iter().find(|e| e.0 == ssrc) {
+            return (Some((slot, leg)), None);
+        }
+        if rtcp {
+            return (None, None);
+        }
+        let by_pt = self
+            .members
+            .iter()
+            .find(|(_, _, pts)| pts.contains(&pt))
+            .map(|(slot, leg, _)| (*slot, *leg));
+        (by_pt, Some(ssrc))
+    }
+
+    /// Whether member `slot` may send a packet with this header: its SSRC
+    /// is new (and now the member's) or already the member's.
+    fn may_send(&mut self, slot: usize, pkt: &[u8], rtcp: bool) -> bool {
+        let at = if rtcp { 4 } else { 8 };
+        let Some(b) = pkt.get(at..at + 4) else {
+            return false;
+        };
+        let ssrc = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        match self.ssrc_out.iter().find(|e| e.0 == ssrc) {
+            Some(&(_, owner)) => owner == slot,
+            None if self.ssrc_out.len() < BUNDLE_MAX_SSRCS => {
+                self.ssrc_out.push((ssrc, slot));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets member `slot` and what it learned. The SSRCs it sent with
+    /// stay taken by no one: a section that comes back starts a fresh
+    /// context under the same key, and must not repeat their keystream.
+    fn forget(&mut self, slot: usize) {
+        self.members.retain(|m| m.0 != slot);
+        self.ssrc_in.retain(|e| e.1 != slot);
+        for e in &mut self.ssrc_out {
+            if e.1 == slot {
+                e.1 = RETIRED;
+            }
+        }
+    }
 }
 
 struct CallEntry {
@@ -437,8 +525,23 @@ impl Table {
     ) -> LegState {
         let rtcp_socket = leg.rtcp_socket.is_some();
         let rtcp_mux = leg.rtcp_mux || !rtcp_socket;
+        let own = match leg.rtp_socket {
+            super::RtpSocket::Own(s) => Some(s),
+            super::RtpSocket::Bundled {
+                owner,
+                payload_types,
+            } => {
+                if failure.is_none() {
+                    match self.join_bundle(slot, li, owner, payload_types) {
+                        Ok(token) => tokens[li.index()][Channel::Rtp as usize] = Some(token),
+                        Err(e) => *failure = Some(e),
+                    }
+                }
+                None
+            }
+        };
         let socks = [
-            Some((leg.rtp_socket, Channel::Rtp)),
+            own.map(|s| (s, Channel::Rtp)),
             leg.rtcp_socket.map(|s| (s, Channel::Rtcp)),
         ];
         for (socket, channel) in socks.into_iter().flatten() {
@@ -458,6 +561,7 @@ impl Table {
                 leg: li,
                 channel,
                 ovfl_seen: 0,
+                bundle: None,
             });
             tokens[li.index()][channel as usize] = Some(token);
             if let Err(e) = backend.add_socket(token, fd) {
@@ -479,8 +583,68 @@ impl Table {
         })
     }
 
-    fn free_tokens<B: Backend>(&mut self, tokens: &[[Option<u32>; 2]; 2], backend: &mut B) {
+    /// Makes leg `li` of the call in `slot` a member of the bundle on the
+    /// RTP socket of the same leg of call `owner`; returns that token.
+    fn join_bundle(
+        &mut self,
+        slot: usize,
+        li: LegId,
+        owner: u64,
+        payload_types: Vec<u8>,
+    ) -> std::io::Result<u32> {
+        let token = self
+            .by_id
+            .get(&owner)
+            .and_then(|&o| self.calls.get(o)?.as_ref())
+            .and_then(|c| c.tokens[li.index()][Channel::Rtp as usize])
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("bundle owner {owner} is not on this worker"),
+                )
+            })?;
+        let entry = self
+            .socks
+            .get_mut(token as usize)
+            .and_then(Option::as_mut)
+            .ok_or_else(|| std::io::Error::other("bundle socket gone"))?;
+        let owner_slot = entry.call;
+        let bundle = entry.bundle.get_or_insert_with(|| {
+            // The owner may have sent already: its SSRCs are its own.
+            let mut b = Box::<Bundle>::default();
+            if let Some(Some(c)) = self.calls.get(owner_slot) {
+                let sent = c.state.leg(li).checkpoint().outbound;
+                b.ssrc_out = sent.iter().map(|st| (st.ssrc, owner_slot)).collect();
+            }
+            b
+        });
+        bundle.members.push((slot, li, payload_types));
+        Ok(token)
+    }
+
+    /// Frees the call in `slot`'s sockets. A bundle socket stays while
+    /// other members use it: the call leaves the bundle, and if it owned
+    /// the socket, the next member takes it over.
+    fn free_tokens<B: Backend>(
+        &mut self,
+        slot: usize,
+        tokens: &[[Option<u32>; 2]; 2],
+        backend: &mut B,
+    ) {
         for t in tokens.iter().flatten().flatten() {
+            if let Some(Some(entry)) = self.socks.get_mut(*t as usize) {
+                if let Some(b) = entry.bundle.as_mut() {
+                    b.forget(slot);
+                    if entry.call == slot && !b.members.is_empty() {
+                        let (next, leg, _) = b.members.remove(0);
+                        b.ssrc_in.retain(|e| e.1 != next);
+                        (entry.call, entry.leg) = (next, leg);
+                    }
+                    if entry.call != slot {
+                        continue;
+                    }
+                }
+            }
             if let Some(entry) = self.socks.get_mut(*t as usize).and_then(Option::take) {
                 backend.remove_socket(*t, entry.socket.as_raw_fd());
                 drop(entry);
@@ -491,7 +655,7 @@ impl Table {
 
     fn drop_call<B: Backend>(&mut self, slot: usize, backend: &mut B) {
         if let Some(call) = self.calls.get_mut(slot).and_then(Option::take) {
-            self.free_tokens(&call.tokens, backend);
+            self.free_tokens(slot, &call.tokens, backend);
             if self.by_id.get(&call.id) == Some(&slot) {
                 self.by_id.remove(&call.id);
             }
@@ -522,6 +686,63 @@ impl Table {
     fn dropped(&self) {
         inc(&self.counters.packets_dropped);
     }
+
+    /// Remembers that `ssrc`, received on bundle socket `token`, is the
+    /// section of (`slot`, `leg`): its packet authenticated there.
+    fn learn_ssrc(&mut self, token: u32, ssrc: u32, slot: usize, leg: LegId) {
+        if let Some(Some(SockEntry {
+            bundle: Some(b), ..
+        })) = self.socks.get_mut(token as usize)
+        {
+            if b.ssrc_in.len() < BUNDLE_MAX_SSRCS && !b.ssrc_in.iter().any(|e| e.0 == ssrc) {
+                b.ssrc_in.push((ssrc, slot, leg));
+            }
+        }
+    }
+
+    /// Whether the call in `slot` may send `pkt` on socket `token`: always,
+    /// unless the socket is a bundle and another section sends with the
+    /// packet's SSRC (dropped and counted). A packet leaving a bundle is
+    /// counted out here: the send completions name the socket, not the
+    /// section.
+    fn bundle_send(&mut self, token: u32, slot: usize, leg: LegId, pkt: &[u8], rtcp: bool) -> bool {
+        let Some(Some(SockEntry {
+            bundle: Some(b), ..
+        })) = self.socks.get_mut(token as usize)
+        else {
+            return true;
+        };
+        let ok = b.may_send(slot, pkt, rtcp);
+        if let Some(Some(call)) = self.calls.get(slot) {
+            let c = call.state.leg(leg).counters();
+            if ok {
+                inc(&c.packets_out);
+                add(&c.bytes_out, pkt.len() as u64);
+                if rtcp {
+                    inc(&c.rtcp_out);
+                    add(&c.rtcp_bytes_out, pkt.len() as u64);
+                }
+            } else {
+                inc(&c.dropped_other);
+            }
+        }
+        if !ok {
+            inc(&self.counters.bundle_ssrc_collisions);
+            self.dropped();
+        }
+        ok
+    }
+
+    /// Whether socket `token` is shared by a bundle.
+    fn is_bundle(&self, token: u32) -> bool {
+        matches!(
+            self.socks.get(token as usize),
+            Some(Some(SockEntry {
+                bundle: Some(_),
+                ..
+            }))
+        )
+    }
 }
 
 impl Handler for Table {
@@ -534,7 +755,15 @@ impl Handler for Table {
             self.dropped();
             return None;
         };
-        let (slot, leg, channel) = (s.call, s.leg, s.channel);
+        let (mut slot, mut leg, channel) = (s.call, s.leg, s.channel);
+        let mut learn = None;
+        if let Some(b) = &s.bundle {
+            let (member, ssrc) = b.member_of(&buf[..len.min(buf.len())]);
+            if let Some((m_slot, m_leg)) = member {
+                (slot, leg) = (m_slot, m_leg);
+            }
+            learn = ssrc;
+        }
         let Some(Some(call)) = self.calls.get_mut(slot) else {
             self.dropped();
             return None;
@@ -542,23 +771,27 @@ impl Handler for Table {
         match call.state.process(leg, channel, buf, len, src, self.now_ms) {
             Verdict::Forward {
                 len,
-                leg,
+                leg: out_leg,
                 channel,
                 dest,
                 rtcp,
-            } => match call.tokens[leg.index()][channel as usize] {
-                Some(token) => Some(Tx {
-                    token,
-                    dest,
-                    len,
-                    rtcp,
-                }),
-                None => {
-                    inc(&call.state.leg(leg).counters().dropped_other);
+            } => {
+                let Some(out) = call.tokens[out_leg.index()][channel as usize] else {
+                    inc(&call.state.leg(out_leg).counters().dropped_other);
                     self.dropped();
-                    None
+                    return None;
+                };
+                if let Some(ssrc) = learn {
+                    self.learn_ssrc(token, ssrc, slot, leg);
                 }
-            },
+                self.bundle_send(out, slot, out_leg, &buf[..len], rtcp)
+                    .then_some(Tx {
+                        token: out,
+                        dest,
+                        len,
+                        rtcp,
+                    })
+            }
             Verdict::Drop(DropReason::NotMedia) => {
                 if !self.hand_over(slot, leg, channel, src, &buf[..len.min(buf.len())]) {
                     self.dropped();
@@ -601,6 +834,11 @@ impl Handler for Table {
     }
 
     fn on_sent(&mut self, token: u32, len: usize, rtcp: bool) {
+        if self.is_bundle(token) {
+            // Counted per section when it was handed over (bundle_send).
+            inc(&self.counters.packets_relayed);
+            return;
+        }
         if let Some((call, leg)) = self.leg_of(token) {
             let c = call.state.leg(leg).counters();
             inc(&c.packets_out);

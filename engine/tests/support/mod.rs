@@ -158,7 +158,7 @@ pub fn plain_leg(
 ) -> rampart::dataplane::LegFlows {
     use rampart::dataplane::*;
     LegFlows {
-        rtp_socket: socket,
+        rtp_socket: socket.into(),
         rtcp_socket: None,
         rtcp_mux,
         remote_rtp: remote,

@@ -12,7 +12,9 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 
-use crate::dataplane::{ForwardMode, KeyChange, LatchMode, LegCounters, LegFlows, LegUpdate};
+use crate::dataplane::{
+    ForwardMode, KeyChange, LatchMode, LegCounters, LegFlows, LegUpdate, RtpSocket,
+};
 use crate::srtp::{Context, MasterKey, Policy, Suite};
 
 use super::super::keys::same_key;
@@ -100,7 +102,7 @@ pub fn contexts(
 /// The flows that start `want` on these sockets.
 pub fn leg_flows(
     want: &WantedLeg,
-    rtp_socket: UdpSocket,
+    rtp_socket: impl Into<RtpSocket>,
     rtcp_socket: Option<UdpSocket>,
     replay_window: usize,
     counters: Arc<LegCounters>,
@@ -113,7 +115,7 @@ pub fn leg_flows(
         None => (None, None),
     };
     Ok(LegFlows {
-        rtp_socket,
+        rtp_socket: rtp_socket.into(),
         rtcp_socket,
         rtcp_mux: want.rtcp_mux,
         remote_rtp: want.remote_rtp,
