@@ -57,6 +57,9 @@ struct Leg {
     keyed: bool,
     /// What the worker was last told of the peer's ICE consent.
     consent: bool,
+    /// Other data-plane calls bundled on this leg's transport (RFC 8843):
+    /// its nomination, consent and keys go to their same leg too.
+    members: Vec<u64>,
 }
 
 /// Told of each handshake that keyed a leg: data-plane call, leg, keys.
@@ -198,6 +201,7 @@ impl TransportService {
                 failed: false,
                 keyed: false,
                 consent: true,
+                members: Vec::new(),
             },
         );
         let (srtp_in, srtp_out) = if dtls {
@@ -261,6 +265,49 @@ impl TransportService {
                 },
             )
         })
+    }
+
+    /// Makes `members` (other data-plane calls whose `leg` joined the
+    /// socket of `call_id`'s, [`crate::dataplane::RtpSocket::Bundled`])
+    /// share this leg's transport: one ICE pair, one DTLS association,
+    /// its keys in every member. A member new to the bundle gets what the
+    /// transport has now (the selected pair, the keys, or placeholders
+    /// until the handshake). Errors when the leg is not here.
+    pub fn set_bundle(
+        &self,
+        call_id: u64,
+        leg: LegId,
+        members: Vec<u64>,
+    ) -> Result<(), DataPlaneError> {
+        let (new, keys, selected, dtls) = {
+            let mut all = lock(&self.legs);
+            let l = all
+                .get_mut(&(call_id, leg))
+                .ok_or(DataPlaneError::UnknownCall(call_id))?;
+            let new: Vec<u64> = members
+                .iter()
+                .copied()
+                .filter(|m| !l.members.contains(m))
+                .collect();
+            l.members = members;
+            let selected = l.transport.ice().and_then(|i| i.selected());
+            (new, l.transport.keys().cloned(), selected, l.dtls)
+        };
+        for m in new {
+            let mut u = match (&keys, dtls) {
+                (Some(k), _) => key_update(k)?,
+                (None, true) => LegUpdate {
+                    srtp_in: Some(KeyChange::Context(Some(placeholder()?))),
+                    srtp_out: Some(KeyChange::Context(Some(placeholder()?))),
+                    ..Default::default()
+                },
+                (None, false) => LegUpdate::default(),
+            };
+            u.remote_rtp = selected;
+            u.consent = Some(true);
+            self.dp.with(|dp| dp.update_leg(m, leg, u))?;
+        }
+        Ok(())
     }
 
     /// Legs running here now.
@@ -402,9 +449,10 @@ struct Plan {
     channel: Channel,
     send: Vec<(Vec<u8>, std::net::SocketAddr)>,
     nominated: Option<std::net::SocketAddr>,
-    /// New keys: both contexts (or why they could not be made), and the
-    /// exported keys themselves.
-    keys: Option<(Result<LegUpdate, DataPlaneError>, crate::dtls::SrtpKeys)>,
+    /// New keys, exported by the handshake that just finished.
+    keys: Option<crate::dtls::SrtpKeys>,
+    /// The leg's bundle members (they get the same changes).
+    members: Vec<u64>,
     /// The peer's ICE consent changed.
     consent: Option<bool>,
 }
@@ -430,22 +478,8 @@ fn plan(
     }
     let keys = o
         .connected
-        .then(|| leg.transport.keys())
-        .flatten()
-        .map(|k| {
-            let suite = k.profile.suite();
-            let ctx = |key: &MasterKey| Context::new(Policy::new(suite, key.clone()));
-            // Both contexts or neither: never a leg left in plain RTP.
-            let update = match (ctx(&k.remote), ctx(&k.local)) {
-                (Ok(inbound), Ok(outbound)) => Ok(LegUpdate {
-                    srtp_in: Some(KeyChange::Context(Some(inbound))),
-                    srtp_out: Some(KeyChange::Context(Some(outbound))),
-                    ..Default::default()
-                }),
-                (Err(e), _) | (_, Err(e)) => Err(DataPlaneError::Srtp(e)),
-            };
-            (update, k.clone())
-        });
+        .then(|| leg.transport.keys().cloned())
+        .flatten();
     Plan {
         call_id,
         leg: leg_id,
@@ -454,7 +488,24 @@ fn plan(
         nominated: o.nominated,
         keys,
         consent: None,
+        members: leg.members.clone(),
     }
+}
+
+/// The update that puts exported `k` in a leg: both contexts or neither
+/// (never a leg left in plain RTP).
+fn key_update(k: &crate::dtls::SrtpKeys) -> Result<LegUpdate, DataPlaneError> {
+    let suite = k.profile.suite();
+    let ctx = |key: &MasterKey| Context::new(Policy::new(suite, key.clone()));
+    Ok(LegUpdate {
+        srtp_in: Some(KeyChange::Context(Some(
+            ctx(&k.remote).map_err(DataPlaneError::Srtp)?,
+        ))),
+        srtp_out: Some(KeyChange::Context(Some(
+            ctx(&k.local).map_err(DataPlaneError::Srtp)?,
+        ))),
+        ..Default::default()
+    })
 }
 
 /// Sends a plan's datagrams from the leg's socket, and moves a nomination
@@ -468,29 +519,39 @@ fn execute(
     if p.nominated.is_some() {
         counters.nominations.fetch_add(1, Ordering::Relaxed);
     }
+    let legs = || std::iter::once(p.call_id).chain(p.members.iter().copied());
     if p.nominated.is_some() || p.consent.is_some() {
-        let _ = dp.with(|d| {
-            d.update_leg(
-                p.call_id,
-                p.leg,
-                LegUpdate {
-                    remote_rtp: p.nominated,
-                    consent: p.consent,
-                    ..Default::default()
-                },
-            )
-        });
+        for id in legs() {
+            let _ = dp.with(|d| {
+                d.update_leg(
+                    id,
+                    p.leg,
+                    LegUpdate {
+                        remote_rtp: p.nominated,
+                        consent: p.consent,
+                        ..Default::default()
+                    },
+                )
+            });
+        }
     }
     // Keys before the flight that finishes the handshake: a client sends
     // media as soon as it has our Finished, and its first packets must
-    // meet the keys, not the placeholders.
-    let keyed = p.keys.map(|(update, keys)| {
-        match update.and_then(|u| dp.with(|d| d.update_leg(p.call_id, p.leg, u))) {
+    // meet the keys, not the placeholders. Every bundle member gets them
+    // (contexts of its own under the one key: the worker keeps their
+    // SSRCs apart).
+    let keyed = p.keys.as_ref().map(|keys| {
+        let r = legs().try_for_each(|id| {
+            key_update(keys).and_then(|u| dp.with(|d| d.update_leg(id, p.leg, u)))
+        });
+        match r {
             Ok(()) => {
                 counters.handshakes.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(call = p.call_id, leg = ?p.leg, profile = ?keys.profile, "DTLS-SRTP keyed");
                 if let Some(h) = hook {
-                    h(p.call_id, p.leg, &keys);
+                    for id in legs() {
+                        h(id, p.leg, keys);
+                    }
                 }
                 true
             }

@@ -220,12 +220,17 @@ impl NgCall {
             session_hold |= self.answer_section(i, section, x, &toward, warnings)?;
         }
         for (i, st) in self.streams.iter().enumerate().take(ins.len()) {
-            let lx = &st.legs[x];
+            // A bundled section shows its owner's transport (RFC 8843).
+            let lx = match st.legs[x].bundle {
+                Some(o) => &self.streams[o].legs[x],
+                None => &st.legs[x],
+            };
             if !st.rejected && lx.webrtc.active() {
                 let setup = lx.webrtc.role.map(Setup::of_role);
                 webrtc::write_local(&mut sdp, i, &lx.webrtc, lx.local_rtp, neg.dtls, setup);
             }
         }
+        self.write_groups(&mut sdp, x);
         self.reject_unanswered(&mut sdp, x, ins.len(), warnings);
         rewrite_session_connection(&mut sdp, session_hold, &conn_x);
         if o.replace_origin || self.pending_opts.replace_origin {
@@ -388,9 +393,10 @@ impl NgCall {
         };
         lx.want.srtp = x_keys;
         // WebRTC peers need RTCP muxed (RFC 8829 §5.1.3: rtcp-mux-policy).
-        lx.mux = lx.peer_offered_mux
-            && !po.mux_reject
-            && (po.mux_accept || po.mux_demux || y_mux || lx.webrtc.dtls);
+        lx.mux = lx.bundle.is_some()
+            || (lx.peer_offered_mux
+                && !po.mux_reject
+                && (po.mux_accept || po.mux_demux || y_mux || lx.webrtc.dtls));
         webrtc::answer_offerer(&mut lx.webrtc, o.dtls);
         let proto = if lx.webrtc.dtls {
             lx.peer_proto.clone()
@@ -456,7 +462,7 @@ impl NgCall {
         self.answered = true;
         self.settled_streams = self.streams.len();
         for st in &self.streams {
-            for l in &st.legs {
+            for l in st.legs.iter().filter(|l| l.bundle.is_none()) {
                 ports.confirm(l.local_rtp);
             }
         }

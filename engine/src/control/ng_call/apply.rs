@@ -37,6 +37,7 @@ pub(super) fn stop_rejected(s: &CallService, st: &mut Stream) {
 pub(super) fn start_stream(
     s: &CallService,
     st: &mut Stream,
+    bundle_owners: [Option<u64>; 2],
     window: usize,
     warnings: &mut Vec<String>,
 ) -> Result<(), NgError> {
@@ -45,10 +46,31 @@ pub(super) fn start_stream(
     }
     st.reserved = false;
     let mut flows = Vec::with_capacity(2);
-    for leg in st.legs.iter_mut() {
-        let bound = s
-            .take_reserved(leg.local_rtp)
-            .ok_or_else(|| NgError::new("internal: a reserved port pair is gone"))?;
+    let pts = bundle::payload_types(&st.formats);
+    for (leg, owner) in st.legs.iter_mut().zip(bundle_owners) {
+        let (rtp, rtcp): (crate::dataplane::RtpSocket, _) = match (leg.bundle, owner) {
+            (Some(_), Some(owner)) => {
+                leg.mux = true;
+                (
+                    crate::dataplane::RtpSocket::Bundled {
+                        owner,
+                        payload_types: pts.clone(),
+                    },
+                    None,
+                )
+            }
+            (Some(_), None) => {
+                return Err(NgError::new(
+                    "a bundled section's owner section is not running (rejected?)",
+                ))
+            }
+            (None, _) => {
+                let bound = s
+                    .take_reserved(leg.local_rtp)
+                    .ok_or_else(|| NgError::new("internal: a reserved port pair is gone"))?;
+                (bound.rtp.into(), bound.rtcp)
+            }
+        };
         leg.want.rtcp_mux = leg.mux;
         if let Some(k) = &leg.want.srtp {
             let (out, inb) = (k.outbound.clone(), k.inbound.clone());
@@ -57,13 +79,7 @@ pub(super) fn start_stream(
         }
         // The RTCP socket stays with the leg even under mux: a re-offer
         // may turn mux off.
-        let mut f = install::leg_flows(
-            &leg.want,
-            bound.rtp,
-            bound.rtcp,
-            window,
-            leg.counters.clone(),
-        )
+        let mut f = install::leg_flows(&leg.want, rtp, rtcp, window, leg.counters.clone())
         .map_err(install_error)?;
         if leg.webrtc.dtls {
             // Keys nobody knows until the handshake: nothing relays before.
@@ -82,8 +98,17 @@ pub(super) fn start_stream(
     for leg in &mut st.legs {
         leg.installed = Some(leg.want.clone());
     }
+    sync_transports(s, st, id)
+}
+
+/// Runs each leg's transport as negotiated; a bundled leg has none of its
+/// own (its owner's carries it, `bundle`).
+fn sync_transports(s: &CallService, st: &mut Stream, id: u64) -> Result<(), NgError> {
     for leg_id in LegId::BOTH {
-        webrtc::sync_leg(s, id, leg_id, &mut st.legs[leg_id.index()])?;
+        let leg = &mut st.legs[leg_id.index()];
+        if leg.bundle.is_none() {
+            webrtc::sync_leg(s, id, leg_id, leg)?;
+        }
     }
     Ok(())
 }
@@ -132,8 +157,5 @@ pub(super) fn update_stream(
     for leg in &mut st.legs {
         leg.installed = Some(install::installed_after(leg.installed.as_ref(), &leg.want));
     }
-    for leg_id in LegId::BOTH {
-        webrtc::sync_leg(s, id, leg_id, &mut st.legs[leg_id.index()])?;
-    }
-    Ok(())
+    sync_transports(s, st, id)
 }

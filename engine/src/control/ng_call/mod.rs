@@ -48,6 +48,7 @@ use super::security::{mode_of_suite, LegWho};
 
 mod answer;
 mod apply;
+mod bundle;
 mod negotiate;
 mod offer;
 mod restore;
@@ -344,6 +345,10 @@ struct StreamLeg {
     /// ICE and DTLS-SRTP toward this peer.
     #[serde(default)]
     webrtc: WebrtcLeg,
+    /// BUNDLE: the section whose port and transport this leg shares
+    /// (`local_rtp` is that section's; see `bundle`).
+    #[serde(default)]
+    bundle: Option<usize>,
     /// Runtime counters (not part of the stored state; a restored call
     /// counts from zero).
     #[serde(skip, default = "LegCounters::new")]
@@ -366,6 +371,7 @@ impl StreamLeg {
             want: LegState::default(),
             installed: None,
             webrtc: WebrtcLeg::default(),
+            bundle: None,
             counters: LegCounters::new(),
         }
     }
@@ -534,17 +540,24 @@ impl NgCall {
     /// to the negotiated state (after [`NgCall::answer`]).
     pub fn install(&mut self, s: &CallService, warnings: &mut Vec<String>) -> Result<(), NgError> {
         let window = s.config.srtp.replay_window;
-        for st in &mut self.streams {
+        for i in 0..self.streams.len() {
+            // A bundled leg joins its owner's socket (started before it).
+            let owners = [0, 1].map(|l| {
+                self.streams[i].legs[l]
+                    .bundle
+                    .and_then(|o| self.streams.get(o)?.dp_id)
+            });
+            let st = &mut self.streams[i];
             if st.rejected {
                 stop_rejected(s, st);
                 continue;
             }
             match st.dp_id {
-                None => start_stream(s, st, window, warnings)?,
+                None => start_stream(s, st, owners, window, warnings)?,
                 Some(id) => update_stream(s, st, id, window, warnings)?,
             }
         }
-        Ok(())
+        self.sync_bundles(s)
     }
 
     /// Housekeeping for offers never answered (`[ng] offer_timeout_secs`,
@@ -573,7 +586,7 @@ impl NgCall {
                 .is_some_and(|st| st.dp_id.is_none() && st.reserved)
         {
             if let Some(st) = self.streams.pop() {
-                for l in &st.legs {
+                for l in st.legs.iter().filter(|l| l.bundle.is_none()) {
                     ports.release(l.local_rtp);
                 }
             }
@@ -681,7 +694,9 @@ impl CallRecord for NgCall {
             ports: self
                 .streams
                 .iter()
-                .flat_map(|st| st.legs.iter().map(|l| l.local_rtp))
+                .flat_map(|st| st.legs.iter())
+                .filter(|l| l.bundle.is_none())
+                .map(|l| l.local_rtp)
                 .collect(),
             counters: self
                 .streams

@@ -19,6 +19,8 @@ struct OfferedSection {
     remote: (Option<SocketAddr>, Option<SocketAddr>, bool),
     kind: String,
     formats: Vec<String>,
+    /// BUNDLE: the section whose transport this one shares.
+    follows: Option<usize>,
 }
 
 /// What the policy decided for an offer: the offering side, the receiving
@@ -75,14 +77,46 @@ fn strip_ice(sdp: &mut Sdp) {
     sdp.remove_dtls();
 }
 
+/// Section `i` of an offer that follows `owner` in a bundle: the owner's
+/// transport (its ICE, DTLS and address), the section's own `a=mid`,
+/// media and keys; RTCP muxed (RFC 8843 §9).
+fn follow(ins: &mut [OfferedSection], i: usize, owner: usize) {
+    let (peer, remote, v6) = (ins[owner].peer.clone(), ins[owner].remote, ins[owner].v6);
+    let s = &mut ins[i];
+    let mid = s.peer.mid.take();
+    s.peer = webrtc::PeerSide { mid, ..peer };
+    s.remote = remote;
+    s.v6 = v6;
+}
+
 /// Reads every media section of the offer.
 fn read_offer(
     sdp: &Sdp,
     dtls_enabled: bool,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<OfferedSection>, NgError> {
+    let follows = bundle::followers(sdp, dtls_enabled);
     let mut ins = Vec::with_capacity(sdp.media().len());
-    for m in sdp.media() {
+    for (i, m) in sdp.media().iter().enumerate() {
+        if let Some(owner) = follows[i] {
+            // Its transport is the owner's (read already); a bundle-only
+            // section may carry none of its own.
+            ins.push(OfferedSection {
+                rejected: false,
+                v6: false,
+                proto: normalize_proto(m.proto()),
+                raw_proto: m.proto().to_string(),
+                peer: webrtc::read_peer_mid(m),
+                lines: Vec::new(),
+                mux: true,
+                remote: (None, None, false),
+                kind: m.kind().to_string(),
+                formats: m.formats().to_vec(),
+                follows: Some(owner),
+            });
+            follow(&mut ins, i, owner);
+            continue;
+        }
         let v6 = m
             .effective_connection(sdp)
             .as_ref()
@@ -112,6 +146,7 @@ fn read_offer(
             remote: remote_of(m, sdp),
             kind: m.kind().to_string(),
             formats: m.formats().to_vec(),
+            follows: None,
         });
     }
     if ins.is_empty() {
@@ -269,6 +304,7 @@ impl NgCall {
         let y = 1 - x;
         let mut ins = read_offer(&sdp, neg.dtls.is_some(), warnings)?;
         strip_ice(&mut sdp);
+        bundle::strip(&mut sdp);
         let mut who = self.who.clone();
         merge_who(&mut who[x], &o.me);
         merge_who(&mut who[y], &o.peer);
@@ -292,6 +328,8 @@ impl NgCall {
         let ip_y = media_address(cfg, y_v6, warnings)?;
         let [ip_a, ip_b] = if x == 0 { [ip_x, ip_y] } else { [ip_y, ip_x] };
         self.reserve_sections(ports, &ins, ip_a, ip_b)?;
+        let follows: Vec<Option<usize>> = ins.iter().map(|i| i.follows).collect();
+        self.bundle_sections(ports, &follows, x);
         let toward = TowardY {
             media: y_media,
             allowed: allowed_suites(cfg, o),
@@ -392,8 +430,9 @@ impl NgCall {
         if st.dp_id.is_none() && !st.reserved {
             // A section rejected while it ran comes back: its ports are
             // still this call's in the pool; open them again.
-            ports.reopen(st.legs[0].local_rtp)?;
-            ports.reopen(st.legs[1].local_rtp)?;
+            for l in st.legs.iter().filter(|l| l.bundle.is_none()) {
+                ports.reopen(l.local_rtp)?;
+            }
             st.reserved = true;
         }
         let (mut rtp, rtcp, mut hold) = inp.remote;

@@ -18,13 +18,13 @@ use crate::dataplane::relay::LegCheckpoint;
 /// resumed from `cp`.
 fn restored_flows(
     leg: &StreamLeg,
-    bound: super::super::ports::BoundPorts,
+    (rtp, rtcp): (crate::dataplane::RtpSocket, Option<std::net::UdpSocket>),
     cp: Option<&LegCheckpoint>,
     margin: u32,
     window: usize,
 ) -> Result<LegFlows, NgError> {
     let state = leg.installed.as_ref().unwrap_or(&leg.want);
-    let mut flows = install::leg_flows(state, bound.rtp, bound.rtcp, window, leg.counters.clone())
+    let mut flows = install::leg_flows(state, rtp, rtcp, window, leg.counters.clone())
         .map_err(apply::install_error)?;
     if leg.webrtc.dtls {
         // The handshake's keys, resumed like any others below; without
@@ -37,6 +37,13 @@ fn restored_flows(
     install::resume_flows(&mut flows, cp.unwrap_or(&LegCheckpoint::default()), margin)
         .map_err(apply::install_error)?;
     Ok(flows)
+}
+
+/// A restored leg's socket: bound again, or its bundle owner's (the
+/// owner's new data-plane call).
+enum Bound {
+    Own(super::super::ports::BoundPorts),
+    Bundled(u64),
 }
 
 impl NgCall {
@@ -82,13 +89,27 @@ impl NgCall {
         started: &mut Vec<u64>,
         bound_at: &mut Vec<SocketAddr>,
     ) -> Result<(), NgError> {
-        for st in &mut self.streams {
+        for i in 0..self.streams.len() {
+            // A bundled leg joins its owner's socket (restored before it).
+            let owners = [0, 1].map(|l| {
+                self.streams[i].legs[l]
+                    .bundle
+                    .map(|o| self.streams.get(o).and_then(|st| st.dp_id))
+            });
+            let st = &mut self.streams[i];
             let old = st.dp_id.take();
             if st.rejected || (old.is_none() && !st.reserved) {
                 continue;
             }
             let mut bound = Vec::with_capacity(2);
-            for leg in &st.legs {
+            for (leg, owner) in st.legs.iter().zip(owners) {
+                if let Some(owner) = owner {
+                    let owner = owner.ok_or_else(|| {
+                        NgError::new("a bundled section's owner section is not running")
+                    })?;
+                    bound.push(Bound::Bundled(owner));
+                    continue;
+                }
                 let b = s
                     .ports
                     .lock()
@@ -98,22 +119,35 @@ impl NgCall {
                         NgError::new(format!("cannot bind media port {}: {e}", leg.local_rtp))
                     })?;
                 bound_at.push(leg.local_rtp);
-                bound.push(b);
+                bound.push(Bound::Own(b));
             }
             let Some(old_id) = old else {
                 // A pending offer's section: sockets reserved until its
                 // answer, as on the node that made it.
                 for b in bound {
-                    s.keep_reserved(b);
+                    if let Bound::Own(b) = b {
+                        s.keep_reserved(b);
+                    }
                 }
                 continue;
             };
             let cps = media.and_then(|m| m.streams.get(&old_id));
             let mut flows = Vec::with_capacity(2);
             let mut remotes = [None; 2];
+            let pts = bundle::payload_types(&st.formats);
             for (i, b) in bound.into_iter().enumerate() {
                 let cp = cps.map(|c| &c[i]);
-                let f = restored_flows(&st.legs[i], b, cp, margin, window)?;
+                let sockets = match b {
+                    Bound::Own(b) => (b.rtp.into(), b.rtcp),
+                    Bound::Bundled(owner) => (
+                        crate::dataplane::RtpSocket::Bundled {
+                            owner,
+                            payload_types: pts.clone(),
+                        },
+                        None,
+                    ),
+                };
+                let f = restored_flows(&st.legs[i], sockets, cp, margin, window)?;
                 remotes[i] = f.remote_rtp;
                 flows.push(f);
             }
@@ -131,11 +165,14 @@ impl NgCall {
                 }
             }
             for (leg_id, remote) in LegId::BOTH.into_iter().zip(remotes) {
-                let w = &mut st.legs[leg_id.index()].webrtc;
-                crate::control::calls::webrtc::resume_transport(s, id, leg_id, w, remote)
+                let leg = &mut st.legs[leg_id.index()];
+                if leg.bundle.is_some() {
+                    continue;
+                }
+                crate::control::calls::webrtc::resume_transport(s, id, leg_id, &mut leg.webrtc, remote)
                     .map_err(NgError::new)?;
             }
         }
-        Ok(())
+        self.sync_bundles(s)
     }
 }

@@ -128,6 +128,19 @@ pub(super) fn read_peer(
     })
 }
 
+/// The `a=mid` of section `m`, as the only thing read from a section
+/// that follows another in a bundle (its transport is the owner's).
+pub(super) fn read_peer_mid(m: &Media) -> PeerSide {
+    PeerSide {
+        mid: m
+            .attributes()
+            .find(|(n, _)| n.eq_ignore_ascii_case("mid"))
+            .and_then(|(_, v)| v)
+            .map(|v| v.trim().to_string()),
+        ..PeerSide::default()
+    }
+}
+
 /// Records what an offering peer said about the leg facing it.
 pub(super) fn take_offerer(w: &mut WebrtcLeg, p: &PeerSide) -> Result<(), NgError> {
     if w.peer_ufrag.is_some() && p.ufrag.is_some() && w.peer_ufrag != p.ufrag {

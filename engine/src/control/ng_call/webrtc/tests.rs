@@ -407,3 +407,125 @@ fn a_dtls_leg_negotiates_only_what_policy_allows() {
         .unwrap_err();
     assert!(matches!(e, NgError::PolicyRefused(_)), "{e}");
 }
+
+/// A browser's audio+video offer with BUNDLE: `max-bundle` (video
+/// `a=bundle-only` on port 0, as Chrome writes it) or `balanced` (video
+/// on a port of its own).
+fn bundle_offer(max_bundle: bool) -> String {
+    let video = if max_bundle {
+        "m=video 0 UDP/TLS/RTP/SAVPF 96 97\r\nc=IN IP4 198.51.100.2\r\na=bundle-only\r\n"
+    } else {
+        "m=video 42448 UDP/TLS/RTP/SAVPF 96 97\r\nc=IN IP4 198.51.100.2\r\n\
+         a=candidate:1 1 udp 2130706431 198.51.100.2 42448 typ host\r\n"
+    };
+    let transport = "a=ice-ufrag:kAFk\r\na=ice-pwd:YZfiPYgckyE0czU2ygfbHD\r\n\
+a=fingerprint:sha-256 99:A7:AA:85:E7:30:D5:2B:26:24:95:D9:30:A5:E5:DB:E6:71:05:55:AD:0E:5E:F6:B9:90:7D:C9:06:0B:6D:CB\r\n\
+a=setup:actpass\r\n";
+    format!(
+        "v=0\r\no=- 4005533590 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+         a=group:BUNDLE 0 1\r\na=group:LS 0 1\r\na=msid-semantic:WMS *\r\n\
+         m=audio 42446 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 198.51.100.2\r\na=mid:0\r\na=rtcp-mux\r\n\
+         a=rtpmap:111 opus/48000/2\r\n\
+         a=candidate:1 1 udp 2130706431 198.51.100.2 42446 typ host\r\n{transport}\
+         {video}a=mid:1\r\na=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\n{transport}"
+    )
+}
+
+/// A browser bundles audio and video on one transport and calls a SIP
+/// phone with a port per section: the phone sees two ordinary SDES
+/// sections and no BUNDLE; the browser's answer groups both sections on
+/// one port with one set of ICE credentials and one fingerprint, and
+/// only the first section's leg runs a transport.
+#[test]
+fn a_bundled_webrtc_offer_shares_one_port_toward_the_browser() {
+    for max_bundle in [true, false] {
+        let (cfg, policy) = config();
+        let mut call = NgCall::new("bundle", 0, 0);
+        let mut ports = MadeUpPorts::default();
+        let mut warnings = Vec::new();
+        let offer_opts = MediaOpts {
+            transport_protocol: Some("RTP/SAVP".into()),
+            ice: IceFlag::Remove,
+            dtls: DtlsFlag::Off,
+            mux_demux: true,
+            ..Default::default()
+        };
+        let mut neg = with_dtls(&cfg, &policy);
+        let to_sip = call
+            .offer(
+                &mut neg,
+                &mut ports,
+                "browser",
+                &bundle_offer(max_bundle),
+                (&offer_opts, &mut warnings),
+            )
+            .unwrap();
+        // The phone: two sections on two ports, no BUNDLE left.
+        assert!(has(&to_sip, "m=audio 30002 RTP/SAVP 111"), "{to_sip}");
+        assert!(has(&to_sip, "m=video 30006 RTP/SAVP 96 97"), "{to_sip}");
+        assert!(!has_prefix(&to_sip, "a=group:BUNDLE"), "{to_sip}");
+        assert!(has(&to_sip, "a=group:LS 0 1"), "other groups stay");
+        assert!(!has_prefix(&to_sip, "a=bundle-only"), "{to_sip}");
+        // The video section's own browser-side port went back.
+        assert!(!ports.reserved.iter().any(|a| a.port() == 30004));
+        assert_eq!(call.streams[1].legs[0].bundle, Some(0));
+        assert_eq!(call.streams[1].legs[0].local_rtp.port(), 30000);
+
+        let sip = Sdp::parse(&to_sip).unwrap();
+        let key_line = |i: usize| {
+            let offered = sip.media()[i].crypto().unwrap().remove(0);
+            let suite = offered.suite().unwrap();
+            let k = crate::control::keys::generate(suite).unwrap();
+            CryptoAttr::new(1, suite, vec![InlineKey::from_master_key(&k)]).to_value()
+        };
+        let answer_sdp = format!(
+            "v=0\r\no=- 2 1 IN IP4 203.0.113.9\r\ns=-\r\nc=IN IP4 203.0.113.9\r\nt=0 0\r\n\
+             m=audio 6000 RTP/SAVP 111\r\na=crypto:{}\r\n\
+             m=video 6002 RTP/SAVP 96\r\na=crypto:{}\r\n",
+            key_line(0),
+            key_line(1)
+        );
+        let answered = call
+            .answer(
+                &mut neg,
+                Some("phone"),
+                &answer_sdp,
+                (&MediaOpts::default(), &mut warnings),
+            )
+            .unwrap();
+        let a = &answered.sdp;
+        assert!(has(a, "a=group:BUNDLE 0 1"), "{a}");
+        assert!(has(a, "m=audio 30000 UDP/TLS/RTP/SAVPF 111"), "{a}");
+        assert!(has(a, "m=video 30000 UDP/TLS/RTP/SAVPF 96"), "{a}");
+        let parsed = Sdp::parse(a).unwrap();
+        let (ta, tv) = (
+            PeerTransport::of(&parsed, &parsed.media()[0]),
+            PeerTransport::of(&parsed, &parsed.media()[1]),
+        );
+        assert!(ta.ice.is_some() && ta.fingerprint.is_some());
+        assert_eq!(ta.ice, tv.ice, "one set of ICE credentials");
+        assert_eq!(ta.fingerprint, tv.fingerprint);
+        assert_eq!(ta.setup, tv.setup);
+        assert_eq!(
+            ta.ice.map(|(u, _)| u),
+            call.streams[0].legs[0].webrtc.ice.as_ref().map(|c| c.ufrag.clone())
+        );
+        let video = &call.streams[1].legs[0];
+        assert!(video.mux && video.webrtc.dtls, "bundled: muxed, DTLS-keyed");
+        // The port is released once, as the owner's.
+        let res = call.resources();
+        assert_eq!(res.ports.iter().filter(|p| p.port() == 30000).count(), 1);
+        assert_eq!(res.ports.len(), 3);
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+}
+
+/// BUNDLE needs the node's WebRTC: without it, the group is not taken
+/// and a `bundle-only` section stays rejected.
+#[test]
+fn without_webrtc_a_bundle_is_not_taken() {
+    let follows = super::super::bundle::followers(&Sdp::parse(&bundle_offer(true)).unwrap(), false);
+    assert_eq!(follows, vec![None, None]);
+    let follows = super::super::bundle::followers(&Sdp::parse(&bundle_offer(true)).unwrap(), true);
+    assert_eq!(follows, vec![None, Some(0)]);
+}

@@ -1,0 +1,183 @@
+//! BUNDLE (RFC 8843) on the offering side of an ng call: a WebRTC peer
+//! that offers `a=group:BUNDLE` gets one port for the group's sections.
+//!
+//! Why per leg and not per call: only the side that bundled shares a
+//! port. The other side (a SIP phone) keeps one port per section, so each
+//! section stays a data-plane call of its own, and the bundled leg of
+//! every section but the first (the group's owner) joins the owner's
+//! socket ([`crate::dataplane::RtpSocket::Bundled`]). The owner's ICE and
+//! DTLS run for the whole group: its keys go to every member, and the
+//! worker keeps the members' SSRCs apart under that one key.
+//!
+//! What is built: a peer's offered group is accepted in Rampart's answer
+//! (the answer lists the group, every bundled section gets the owner's
+//! port, ICE credentials, candidate and fingerprint), `a=bundle-only`
+//! sections (port 0, as `max-bundle` offers them) are taken, not
+//! rejected. What is not: Rampart does not offer BUNDLE toward a WebRTC
+//! answerer, so a SIP-to-WebRTC call keeps one transport per section.
+
+use super::*;
+
+/// The offer's BUNDLE groups, as section indexes in section order:
+/// `a=group:BUNDLE <mid> ...` mapped through each section's `a=mid`.
+fn offered_groups(sdp: &Sdp) -> Vec<Vec<usize>> {
+    let mid_of = |m: &Media| {
+        m.attributes()
+            .find(|(n, _)| n.eq_ignore_ascii_case("mid"))
+            .and_then(|(_, v)| v)
+            .map(|v| v.trim().to_string())
+    };
+    sdp.attributes()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("group"))
+        .filter_map(|(_, v)| {
+            let mut it = v?.split_whitespace();
+            it.next()
+                .filter(|s| s.eq_ignore_ascii_case("BUNDLE"))
+                .map(|_| it.map(str::to_string).collect::<Vec<_>>())
+        })
+        .map(|mids| {
+            (0..sdp.media().len())
+                .filter(|&i| mid_of(&sdp.media()[i]).is_some_and(|m| mids.contains(&m)))
+                .collect::<Vec<_>>()
+        })
+        .filter(|g| g.len() > 1)
+        .collect()
+}
+
+/// Whether section `m` is `a=bundle-only`.
+fn bundle_only(m: &Media) -> bool {
+    m.attributes()
+        .any(|(n, _)| n.eq_ignore_ascii_case("bundle-only"))
+}
+
+/// For each section of the offer, the section whose transport it shares
+/// (`None`: its own). Only groups Rampart can run bundle: the node runs
+/// WebRTC, and the group's first section that is not rejected (the
+/// owner) runs ICE. `bundle-only` sections of such a group count as
+/// offered, not rejected.
+pub(super) fn followers(sdp: &Sdp, dtls_enabled: bool) -> Vec<Option<usize>> {
+    let mut out = vec![None; sdp.media().len()];
+    if !dtls_enabled {
+        return out;
+    }
+    for g in offered_groups(sdp) {
+        let Some(&owner) = g.iter().find(|&&i| !sdp.media()[i].is_rejected()) else {
+            continue;
+        };
+        let m = &sdp.media()[owner];
+        if bundle_only(m) || crate::control::sdp::webrtc::PeerTransport::of(sdp, m).ice.is_none() {
+            continue;
+        }
+        for &i in g.iter().filter(|&&i| i != owner) {
+            let f = &sdp.media()[i];
+            if !f.is_rejected() || bundle_only(f) {
+                out[i] = Some(owner);
+            }
+        }
+    }
+    out
+}
+
+/// Removes BUNDLE from an SDP going to the side that does not bundle:
+/// the groups and `a=bundle-only`.
+pub(super) fn strip(sdp: &mut Sdp) {
+    let groups: Vec<String> = sdp
+        .attributes()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("group"))
+        .filter_map(|(_, v)| v.map(str::to_string))
+        .filter(|v| !v.trim_start().to_ascii_uppercase().starts_with("BUNDLE"))
+        .collect();
+    sdp.remove_attribute("group");
+    for g in groups {
+        sdp.add_attribute("group", Some(&g));
+    }
+    for m in sdp.media_mut() {
+        m.remove_attribute("bundle-only");
+    }
+}
+
+impl NgCall {
+    /// Makes side `x`'s leg of each new section that follows another in a
+    /// bundle share its owner's port: the port reserved for it goes back.
+    /// A section bundled once stays so; one already running is not moved.
+    pub(super) fn bundle_sections(
+        &mut self,
+        ports: &mut dyn PortSource,
+        follows: &[Option<usize>],
+        x: usize,
+    ) {
+        for (i, f) in follows.iter().enumerate() {
+            let Some(owner) = *f else { continue };
+            if owner >= i || self.streams[owner].legs[x].bundle.is_some() {
+                continue;
+            }
+            let owner_rtp = self.streams[owner].legs[x].local_rtp;
+            let st = &mut self.streams[i];
+            if st.dp_id.is_some() || !st.reserved || st.legs[x].bundle.is_some() {
+                continue;
+            }
+            ports.release(st.legs[x].local_rtp);
+            st.legs[x].local_rtp = owner_rtp;
+            st.legs[x].bundle = Some(owner);
+        }
+    }
+
+    /// Writes the answer's `a=group:BUNDLE` lines toward side `x`: each
+    /// owner's mid first, then its followers' (sections not rejected).
+    pub(super) fn write_groups(&self, sdp: &mut Sdp, x: usize) {
+        strip(sdp);
+        for (owner, st) in self.streams.iter().enumerate() {
+            if st.rejected || st.legs[x].bundle.is_some() {
+                continue;
+            }
+            let mids: Vec<&str> = std::iter::once(st)
+                .chain(
+                    self.streams
+                        .iter()
+                        .filter(|f| !f.rejected && f.legs[x].bundle == Some(owner)),
+                )
+                .filter_map(|s| s.legs[x].webrtc.mid.as_deref())
+                .collect();
+            if mids.len() > 1 {
+                sdp.add_attribute("group", Some(&format!("BUNDLE {}", mids.join(" "))));
+            }
+        }
+    }
+
+    /// Tells the transport service which sections ride on each bundle
+    /// owner's transport (after the data plane runs them).
+    pub(super) fn sync_bundles(&self, s: &CallService) -> Result<(), NgError> {
+        let Some(service) = s.webrtc.as_ref() else {
+            return Ok(());
+        };
+        for (owner, st) in self.streams.iter().enumerate() {
+            for leg_id in LegId::BOTH {
+                let l = leg_id.index();
+                let (Some(id), None) = (st.dp_id, st.legs[l].bundle) else {
+                    continue;
+                };
+                let members: Vec<u64> = self
+                    .streams
+                    .iter()
+                    .filter(|f| f.legs[l].bundle == Some(owner))
+                    .filter_map(|f| f.dp_id)
+                    .collect();
+                if members.is_empty() || st.legs[l].webrtc.running.is_none() {
+                    continue;
+                }
+                crate::control::calls::blocking(|| service.set_bundle(id, leg_id, members))
+                    .map_err(apply::dataplane_error)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The payload types of a section's formats (for the worker's demux).
+pub(super) fn payload_types(formats: &[String]) -> Vec<u8> {
+    formats
+        .iter()
+        .filter_map(|f| f.parse::<u8>().ok())
+        .filter(|pt| *pt < 128)
+        .collect()
+}
