@@ -92,20 +92,19 @@ impl Aiortc {
 
     /// [`Aiortc::start`] with `seconds` of media once connected.
     fn start_for(topo: &Topology, seconds: &str) -> Aiortc {
+        Aiortc::spawn(topo, &[seconds])
+    }
+
+    /// aiortc with `args` (seconds, then `video` for a video track too).
+    fn spawn(topo: &Topology, args: &[&str]) -> Aiortc {
         assert!(
             aiortc_available(),
             "{PYTHON} cannot import aiortc (scripts/test installs python3-aiortc)"
         );
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/webrtc/aiortc_peer.py");
         let mut child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &topo.ns_name(Ns::Phones),
-                PYTHON,
-                script,
-                seconds,
-            ])
+            .args(["netns", "exec", &topo.ns_name(Ns::Phones), PYTHON, script])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -982,4 +981,129 @@ fn a_webrtc_call_survives_its_node() {
         result["inbound_packets"].as_u64().unwrap_or(0) >= 250,
         "the phone's audio reached aiortc through node B: {result}"
     );
+}
+
+/// BUNDLE (RFC 8843) through the node: aiortc offers audio and video with
+/// `a=group:BUNDLE 0 1` toward two plain phones (one per section), as
+/// Kamailio sends it. Rampart's answer takes the group: aiortc moves
+/// both sections onto one transport, one handshake keys both, and the
+/// one port carries both ways of both sections, told apart by the worker.
+#[test]
+fn aiortc_bundles_audio_and_video_on_one_port() {
+    use support::ng::{get, l, ok, s};
+    let Some(topo) = Topology::new("webrtc-bundle") else {
+        return;
+    };
+    let mut peer = Aiortc::spawn(&topo, &[SECONDS, "video"]);
+    assert!(peer.offer.contains("a=group:BUNDLE 0 1"), "{}", peer.offer);
+    let ip = node_ip4();
+    let (node, mut ng, audio_phone) = start_node(&topo, node_config());
+    let video_phone = {
+        let _in = topo.enter(Ns::Node);
+        support::webrtc::phone_socket()
+    };
+    let r = ng.req(&[
+        ("command", s("offer")),
+        ("call-id", s("bundle-1")),
+        ("from-tag", s("browser")),
+        ("sdp", s(&peer.offer)),
+        ("transport-protocol", s("RTP/AVP")),
+        ("ICE", s("remove")),
+        ("DTLS", s("off")),
+        ("rtcp-mux", l(&["demux"])),
+    ]);
+    ok(&r);
+    let to_phones = Sdp::parse(get(&r, "sdp")).unwrap();
+    assert_eq!(to_phones.media().len(), 2);
+    let relay = |i: usize| SocketAddr::new(ip, to_phones.media()[i].port());
+    assert_ne!(relay(0), relay(1), "the phones get a port per section");
+    let video_pt: u8 = to_phones.media()[1].formats()[0].parse().unwrap();
+    let answer = format!(
+        "v=0\r\no=- 7 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n\
+         m=video {} RTP/AVP {video_pt}\r\na=rtpmap:{video_pt} VP8/90000\r\n",
+        audio_phone.local_addr().unwrap().port(),
+        video_phone.local_addr().unwrap().port(),
+    );
+    let r = ng.req(&[
+        ("command", s("answer")),
+        ("call-id", s("bundle-1")),
+        ("from-tag", s("browser")),
+        ("to-tag", s("phone")),
+        ("sdp", s(&answer)),
+    ]);
+    ok(&r);
+    let to_browser = get(&r, "sdp").to_string();
+    assert!(to_browser.contains("a=group:BUNDLE 0 1"), "{to_browser}");
+    let parsed = Sdp::parse(&to_browser).unwrap();
+    assert_eq!(
+        parsed.media()[0].port(),
+        parsed.media()[1].port(),
+        "{to_browser}"
+    );
+    peer.answer(&to_browser);
+
+    // Both phones send (PCMU; the video phone VP8's payload type) and
+    // count what reaches them from aiortc.
+    let (mut got, mut sent) = ([0u64; 2], 0u64);
+    let mut next = Instant::now();
+    let mut buf = [0u8; 2048];
+    let deadline = Instant::now() + LIMIT;
+    let result = loop {
+        if let Some(r) = peer.report() {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "aiortc never reported");
+        for (i, phone) in [&audio_phone, &video_phone].into_iter().enumerate() {
+            if let Ok((n, from)) = phone.recv_from(&mut buf) {
+                if from == relay(i) && classify(&buf[..n]) == PacketKind::Rtp {
+                    got[i] += 1;
+                }
+            }
+        }
+        if Instant::now() >= next {
+            next += Duration::from_millis(20);
+            let a = support::ng::rtp(sent as u16, 0x0a0d_1001, &[0xff; 160]);
+            let _ = audio_phone.send_to(&a, relay(0));
+            let mut v = support::ng::rtp(sent as u16, 0x0f1d_e002, &[0x10, 0, 0, 0x9d, 1, 0x2a]);
+            v[1] = video_pt;
+            let _ = video_phone.send_to(&v, relay(1));
+            sent += 1;
+        }
+    };
+    let handshakes = support::webrtc::handshakes(&node);
+    let legs = node.shared().webrtc.as_ref().unwrap().leg_count();
+    println!(
+        "aiortc: {result}; phones got audio {} / video {} from aiortc, sent {sent} each; \
+         {handshakes} handshake(s), {legs} transport leg(s)",
+        got[0], got[1]
+    );
+    assert_eq!(result["state"], "connected", "{result}");
+    assert_eq!(result["transports"], 1, "aiortc bundled: {result}");
+    assert_eq!(handshakes, 1, "one handshake keys both sections");
+    assert_eq!(legs, 1, "one transport runs for the bundle");
+    for kind in ["audio", "video"] {
+        let k = &result["by_kind"][kind];
+        assert!(
+            k["in"].as_u64().unwrap_or(0) > 50,
+            "aiortc got little {kind}: {result}"
+        );
+    }
+    assert!(got[0] > 50 && got[1] > 20, "the phones got {got:?}");
+    // Nothing of one section reached the other's phone.
+    for (i, kind) in ["audio", "video"].into_iter().enumerate() {
+        let out = result["by_kind"][kind]["out"].as_u64().unwrap_or(0);
+        assert!(
+            got[i] <= out,
+            "the {kind} phone got {} of aiortc's {out}",
+            got[i]
+        );
+    }
+    let r = ng.req(&[
+        ("command", s("delete")),
+        ("call-id", s("bundle-1")),
+        ("from-tag", s("browser")),
+    ]);
+    ok(&r);
+    node.shutdown();
 }

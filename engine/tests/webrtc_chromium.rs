@@ -115,10 +115,24 @@ fn chromium_binary() -> Option<&'static str> {
 
 #[test]
 fn headless_chromium_calls_a_phone_through_the_node() {
+    chromium_call("webrtc-chrome", false);
+}
+
+/// Chromium with `bundlePolicy: max-bundle` sends audio and video: its
+/// offer has one transport (its video section on the discard port 9,
+/// with no candidates: Chromium writes no `a=bundle-only`).
+/// Rampart takes the group, a phone per section answers, and both kinds
+/// go both ways over the one port.
+#[test]
+fn headless_chromium_bundles_audio_and_video_with_max_bundle() {
+    chromium_call("webrtc-chrome-b", true);
+}
+
+fn chromium_call(tag: &str, video: bool) {
     use std::sync::atomic::Ordering::Relaxed;
 
     let bin = chromium_binary().expect("chromium is not installed (scripts/test installs it)");
-    let Some(topo) = Topology::new("webrtc-chrome") else {
+    let Some(topo) = Topology::new(tag) else {
         return;
     };
     // The page's server, on the phones' namespace's loopback.
@@ -145,7 +159,7 @@ fn headless_chromium_calls_a_phone_through_the_node() {
                 "--no-first-run",
             ])
             .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(format!("http://{page}/"))
+            .arg(format!("http://{page}/?video={}", u8::from(video)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -158,13 +172,41 @@ fn headless_chromium_calls_a_phone_through_the_node() {
         panic!("Chromium sent no offer");
     };
     assert!(offer.contains("UDP/TLS/RTP/SAVPF"), "{offer}");
-    let (b_addr, answer) =
-        support::webrtc::browser_calls_plain_phone(&mut ng, "chromium-1", &offer, &phone);
+    let video_phone = {
+        let _in = topo.enter(Ns::Node);
+        support::webrtc::phone_socket()
+    };
+    let phones: Vec<&std::net::UdpSocket> = if video {
+        // Chromium's max-bundle: the video section has no transport of
+        // its own (port 9, no candidates).
+        assert!(offer.contains("m=video 9 "), "max-bundle: {offer}");
+        vec![&phone, &video_phone]
+    } else {
+        vec![&phone]
+    };
+    let (relays, answer) =
+        support::webrtc::browser_calls_plain_phones(&mut ng, "chromium-1", &offer, &phones);
+    if video {
+        assert!(answer.contains("a=group:BUNDLE"), "{answer}");
+    }
     reply.send(answer).unwrap();
 
+    // The video phone sends VP8's payload type from its own thread (the
+    // audio phone's loop below reports).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let video_side = video.then(|| {
+        let (stop, sock, to) = (stop.clone(), video_phone.try_clone().unwrap(), relays[1]);
+        let pt: u8 = offer
+            .lines()
+            .find(|l| l.starts_with("m=video"))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|p| p.parse().ok())
+            .unwrap();
+        std::thread::spawn(move || video_phone_loop(&sock, to, pt, &stop))
+    });
     let (result, got, sent) = plain_phone(
         &phone,
-        b_addr,
+        relays[0],
         0x0c40_0e01,
         Duration::from_secs(60),
         || match from_page.try_recv() {
@@ -173,6 +215,8 @@ fn headless_chromium_calls_a_phone_through_the_node() {
         },
         |_| true,
     );
+    stop.store(true, Relaxed);
+    let video_got = video_side.map(|t| t.join().unwrap());
     let c = &node.shared().webrtc.as_ref().unwrap().counters;
     let (handshakes, failures) = (
         c.handshakes.load(Relaxed),
@@ -180,7 +224,7 @@ fn headless_chromium_calls_a_phone_through_the_node() {
     );
     println!(
         "chromium: {result}; node: {handshakes} handshake(s), {failures} failed, {} nomination(s); \
-         phone got {got} packets from the browser, sent {sent}",
+         phone got {got} packets from the browser, sent {sent}; video phone got {video_got:?}",
         c.nominations.load(Relaxed)
     );
     node.shutdown();
@@ -191,4 +235,44 @@ fn headless_chromium_calls_a_phone_through_the_node() {
         result["inbound_packets"].as_u64().unwrap_or(0) >= 50,
         "the phone's audio reached the browser under the DTLS keys: {result}"
     );
+    if let Some(v) = video_got {
+        assert!(v >= 20, "the browser's video reached the video phone: {v}");
+        assert_eq!(result["transports"], 1, "one transport: {result}");
+        for kind in ["audio", "video"] {
+            let k = &result["by_kind"][kind];
+            assert!(
+                k["in"].as_u64().unwrap_or(0) >= 50,
+                "the browser got {kind}: {result}"
+            );
+        }
+    }
+}
+
+/// The video phone: a packet every 20 ms with VP8's payload type `pt` to
+/// `to`, counting the RTP that comes back from `to`, until `stop`.
+fn video_phone_loop(
+    sock: &std::net::UdpSocket,
+    to: std::net::SocketAddr,
+    pt: u8,
+    stop: &std::sync::atomic::AtomicBool,
+) -> u64 {
+    let (mut got, mut seq) = (0u64, 0u16);
+    let mut next = std::time::Instant::now();
+    let mut buf = [0u8; 2048];
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) && std::time::Instant::now() < end {
+        if let Ok((n, from)) = sock.recv_from(&mut buf) {
+            if from == to && n > 12 && buf[1] & 0x7f == pt {
+                got += 1;
+            }
+        }
+        if std::time::Instant::now() >= next {
+            next += Duration::from_millis(20);
+            let mut v = support::ng::rtp(seq, 0x0f1d_e003, &[0x10, 0, 0, 0x9d, 1, 0x2a]);
+            v[1] = pt;
+            let _ = sock.send_to(&v, to);
+            seq = seq.wrapping_add(1);
+        }
+    }
+    got
 }

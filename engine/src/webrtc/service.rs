@@ -476,10 +476,7 @@ fn plan(
             tracing::warn!(call = call_id, leg = ?leg_id, error = %e, "DTLS handshake failed");
         }
     }
-    let keys = o
-        .connected
-        .then(|| leg.transport.keys().cloned())
-        .flatten();
+    let keys = o.connected.then(|| leg.transport.keys().cloned()).flatten();
     Plan {
         call_id,
         leg: leg_id,

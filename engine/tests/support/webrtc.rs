@@ -106,6 +106,20 @@ pub fn browser_calls_plain_phone(
     offer: &str,
     phone: &UdpSocket,
 ) -> (SocketAddr, String) {
+    let (relays, answer) = browser_calls_plain_phones(ng, call_id, offer, &[phone]);
+    (relays[0], answer)
+}
+
+/// [`browser_calls_plain_phone`] with a phone per media section: section
+/// `i` is answered from `phones[i]`, audio with PCMU, another kind with
+/// the first payload type offered. Rampart's address toward each phone,
+/// and the answer Rampart wrote for the browser.
+pub fn browser_calls_plain_phones(
+    ng: &mut Ng,
+    call_id: &str,
+    offer: &str,
+    phones: &[&UdpSocket],
+) -> (Vec<SocketAddr>, String) {
     use super::ng::{get, l, ok, s};
     let r = ng.req(&[
         ("command", s("offer")),
@@ -120,12 +134,29 @@ pub fn browser_calls_plain_phone(
     ok(&r);
     let to_phone = rampart::control::sdp::Sdp::parse(get(&r, "sdp")).expect("SDP toward the phone");
     let ip = node_ip4();
-    let relay = SocketAddr::new(ip, to_phone.media()[0].port());
-    let answer = format!(
-        "v=0\r\no=- 7 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
-         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n",
-        phone.local_addr().unwrap().port()
-    );
+    let relays = (0..phones.len())
+        .map(|i| SocketAddr::new(ip, to_phone.media()[i].port()))
+        .collect();
+    let mut answer = format!("v=0\r\no=- 7 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n");
+    for (m, phone) in to_phone.media().iter().zip(phones) {
+        let port = phone.local_addr().unwrap().port();
+        let pt = if m.kind() == "audio" {
+            "0"
+        } else {
+            m.formats()[0].as_str()
+        };
+        answer.push_str(&format!(
+            "m={} {port} RTP/AVP {pt}\r\na=sendrecv\r\n",
+            m.kind()
+        ));
+        // The payload type's rtpmap, as offered.
+        let rtpmap = m
+            .attributes()
+            .filter(|(n, _)| *n == "rtpmap")
+            .filter_map(|(_, v)| v)
+            .find(|v| v.split_whitespace().next() == Some(pt));
+        answer.push_str(&format!("a=rtpmap:{}\r\n", rtpmap.unwrap_or("0 PCMU/8000")));
+    }
     let r = ng.req(&[
         ("command", s("answer")),
         ("call-id", s(call_id)),
@@ -134,7 +165,7 @@ pub fn browser_calls_plain_phone(
         ("sdp", s(&answer)),
     ]);
     ok(&r);
-    (relay, get(&r, "sdp").to_string())
+    (relays, get(&r, "sdp").to_string())
 }
 
 /// The handshakes that keyed a leg on `node`.

@@ -6,20 +6,25 @@ Prints its offer as one JSON line ({"offer": sdp}), reads the answer as one
 JSON line ({"answer": sdp}) from stdin, sends audio (silence from
 AudioStreamTrack) and receives for SECONDS, then prints one JSON line:
 the connection state reached and the RTP packets it received (decrypted
-by aiortc's SRTP) and sent. Bounded: at most SECONDS + 20 s.
+by aiortc's SRTP) and sent, in all and per kind. With a second argument
+`video` it sends video too (VideoStreamTrack, VP8): aiortc offers BUNDLE,
+and uses one transport for both when the answer takes the group.
+Bounded: at most SECONDS + 20 s.
 """
 import asyncio
 import json
 import sys
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import AudioStreamTrack
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 
 async def main():
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 3.0
     pc = RTCPeerConnection()
     pc.addTrack(AudioStreamTrack())
+    if len(sys.argv) > 2 and sys.argv[2] == "video":
+        pc.addTrack(VideoStreamTrack())
 
     @pc.on("track")
     def on_track(track):
@@ -49,8 +54,25 @@ async def main():
     stats = await pc.getStats()
     inbound = sum(s.packetsReceived for s in stats.values() if s.type == "inbound-rtp")
     outbound = sum(s.packetsSent for s in stats.values() if s.type == "outbound-rtp")
+    by_kind = {}
+    for s in stats.values():
+        if s.type in ("inbound-rtp", "outbound-rtp"):
+            k = by_kind.setdefault(s.kind, {"in": 0, "out": 0})
+            if s.type == "inbound-rtp":
+                k["in"] += s.packetsReceived
+            else:
+                k["out"] += s.packetsSent
+    transports = len({id(t._transport) for t in pc.getTransceivers()})
     print(
-        json.dumps({"state": state, "inbound_packets": inbound, "outbound_packets": outbound}),
+        json.dumps(
+            {
+                "state": state,
+                "inbound_packets": inbound,
+                "outbound_packets": outbound,
+                "by_kind": by_kind,
+                "transports": transports,
+            }
+        ),
         flush=True,
     )
     await pc.close()

@@ -80,7 +80,7 @@ pub(super) fn start_stream(
         // The RTCP socket stays with the leg even under mux: a re-offer
         // may turn mux off.
         let mut f = install::leg_flows(&leg.want, rtp, rtcp, window, leg.counters.clone())
-        .map_err(install_error)?;
+            .map_err(install_error)?;
         if leg.webrtc.dtls {
             // Keys nobody knows until the handshake: nothing relays before.
             f.srtp_in = Some(crate::webrtc::placeholder().map_err(dataplane_error)?);

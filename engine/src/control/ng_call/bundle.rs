@@ -65,7 +65,11 @@ pub(super) fn followers(sdp: &Sdp, dtls_enabled: bool) -> Vec<Option<usize>> {
             continue;
         };
         let m = &sdp.media()[owner];
-        if bundle_only(m) || crate::control::sdp::webrtc::PeerTransport::of(sdp, m).ice.is_none() {
+        if bundle_only(m)
+            || crate::control::sdp::webrtc::PeerTransport::of(sdp, m)
+                .ice
+                .is_none()
+        {
             continue;
         }
         for &i in g.iter().filter(|&&i| i != owner) {

@@ -169,8 +169,14 @@ impl NgCall {
                 if leg.bundle.is_some() {
                     continue;
                 }
-                crate::control::calls::webrtc::resume_transport(s, id, leg_id, &mut leg.webrtc, remote)
-                    .map_err(NgError::new)?;
+                crate::control::calls::webrtc::resume_transport(
+                    s,
+                    id,
+                    leg_id,
+                    &mut leg.webrtc,
+                    remote,
+                )
+                .map_err(NgError::new)?;
             }
         }
         self.sync_bundles(s)

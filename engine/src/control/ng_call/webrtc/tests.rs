@@ -508,7 +508,11 @@ fn a_bundled_webrtc_offer_shares_one_port_toward_the_browser() {
         assert_eq!(ta.setup, tv.setup);
         assert_eq!(
             ta.ice.map(|(u, _)| u),
-            call.streams[0].legs[0].webrtc.ice.as_ref().map(|c| c.ufrag.clone())
+            call.streams[0].legs[0]
+                .webrtc
+                .ice
+                .as_ref()
+                .map(|c| c.ufrag.clone())
         );
         let video = &call.streams[1].legs[0];
         assert!(video.mux && video.webrtc.dtls, "bundled: muxed, DTLS-keyed");
