@@ -23,22 +23,43 @@ struct AnsweredSection {
 fn read_answer(
     sdp: &Sdp,
     dtls_enabled: bool,
+    follows: &[Option<usize>],
     warnings: &mut Vec<String>,
 ) -> Result<Vec<AnsweredSection>, NgError> {
-    sdp.media()
-        .iter()
-        .map(|m| {
-            Ok(AnsweredSection {
-                rejected: m.is_rejected(),
-                proto: normalize_proto(m.proto()),
-                raw_proto: m.proto().to_string(),
-                peer: webrtc::read_peer(sdp, m, dtls_enabled, warnings)?,
-                crypto: m.crypto().map_err(|e| sdp_error("answer", e))?,
-                mux: m.rtcp_mux(),
-                remote: remote_of(m, sdp),
-            })
-        })
-        .collect()
+    let mut out: Vec<AnsweredSection> = Vec::with_capacity(sdp.media().len());
+    for (i, m) in sdp.media().iter().enumerate() {
+        // A section Rampart bundled toward the answerer has the owner's
+        // transport, whatever it repeats of it.
+        let owner = follows
+            .get(i)
+            .copied()
+            .flatten()
+            .and_then(|o| out.get(o).map(|s| (s.peer.clone(), s.remote)));
+        let bundled = owner.is_some();
+        let (peer, remote) = match owner {
+            Some((peer, remote)) => (
+                webrtc::PeerSide {
+                    mid: webrtc::read_peer_mid(m).mid,
+                    ..peer
+                },
+                remote,
+            ),
+            None => (
+                webrtc::read_peer(sdp, m, dtls_enabled, warnings)?,
+                remote_of(m, sdp),
+            ),
+        };
+        out.push(AnsweredSection {
+            rejected: m.is_rejected(),
+            proto: normalize_proto(m.proto()),
+            raw_proto: m.proto().to_string(),
+            peer,
+            crypto: m.crypto().map_err(|e| sdp_error("answer", e))?,
+            mux: m.rtcp_mux() || bundled,
+            remote,
+        });
+    }
+    Ok(out)
 }
 
 /// The answerer's keys for one section: the offered suite its `a=crypto`
@@ -190,7 +211,9 @@ impl NgCall {
                 self.streams.len()
             )));
         }
-        let ins = read_answer(&sdp, neg.dtls.is_some(), warnings)?;
+        let follows: Vec<Option<usize>> = self.streams.iter().map(|st| st.legs[y].bundle).collect();
+        let ins = read_answer(&sdp, neg.dtls.is_some(), &follows, warnings)?;
+        self.check_answered_groups(&sdp, y, warnings);
         sdp.remove_ice();
         sdp.remove_dtls();
         merge_who(&mut self.who[y], &o.me);

@@ -40,7 +40,7 @@ fn offered_groups(sdp: &Sdp) -> Vec<Vec<usize>> {
                 .filter(|&i| mid_of(&sdp.media()[i]).is_some_and(|m| mids.contains(&m)))
                 .collect::<Vec<_>>()
         })
-        .filter(|g| g.len() > 1)
+        .filter(|g| !g.is_empty())
         .collect()
 }
 
@@ -50,13 +50,24 @@ fn bundle_only(m: &Media) -> bool {
         .any(|(n, _)| n.eq_ignore_ascii_case("bundle-only"))
 }
 
-/// For each section of the offer, the section whose transport it shares
-/// (`None`: its own). Only groups Rampart can run bundle: the node runs
-/// WebRTC, and the group's first section that is not rejected (the
-/// owner) runs ICE. `bundle-only` sections of such a group count as
-/// offered, not rejected.
-pub(super) fn followers(sdp: &Sdp, dtls_enabled: bool) -> Vec<Option<usize>> {
-    let mut out = vec![None; sdp.media().len()];
+/// What an offer's BUNDLE groups mean for its sections: for each, the
+/// section whose transport it shares (`None`: its own), and whether it
+/// owns a group (the first section of a group, alone or not). Only groups
+/// Rampart can run bundle: the node runs WebRTC, and the group's first
+/// section that is not rejected (the owner) runs ICE. `bundle-only`
+/// sections of such a group count as offered, not rejected.
+pub(super) struct Offered {
+    pub follows: Vec<Option<usize>>,
+    pub owners: Vec<bool>,
+}
+
+/// See [`Offered`].
+pub(super) fn offered(sdp: &Sdp, dtls_enabled: bool) -> Offered {
+    let n = sdp.media().len();
+    let mut out = Offered {
+        follows: vec![None; n],
+        owners: vec![false; n],
+    };
     if !dtls_enabled {
         return out;
     }
@@ -72,10 +83,11 @@ pub(super) fn followers(sdp: &Sdp, dtls_enabled: bool) -> Vec<Option<usize>> {
         {
             continue;
         }
+        out.owners[owner] = true;
         for &i in g.iter().filter(|&&i| i != owner) {
             let f = &sdp.media()[i];
             if !f.is_rejected() || bundle_only(f) {
-                out[i] = Some(owner);
+                out.follows[i] = Some(owner);
             }
         }
     }
@@ -107,9 +119,12 @@ impl NgCall {
     pub(super) fn bundle_sections(
         &mut self,
         ports: &mut dyn PortSource,
-        follows: &[Option<usize>],
+        (follows, owners): (&[Option<usize>], &[bool]),
         x: usize,
     ) {
+        for (st, owner) in self.streams.iter_mut().zip(owners) {
+            st.legs[x].bundle_tag = *owner && st.legs[x].bundle.is_none();
+        }
         for (i, f) in follows.iter().enumerate() {
             let Some(owner) = *f else { continue };
             if owner >= i || self.streams[owner].legs[x].bundle.is_some() {
@@ -123,6 +138,7 @@ impl NgCall {
             ports.release(st.legs[x].local_rtp);
             st.legs[x].local_rtp = owner_rtp;
             st.legs[x].bundle = Some(owner);
+            self.streams[owner].legs[x].bundle_tag = true;
         }
     }
 
@@ -134,6 +150,9 @@ impl NgCall {
             if st.rejected || st.legs[x].bundle.is_some() {
                 continue;
             }
+            if !st.legs[x].bundle_tag {
+                continue;
+            }
             let mids: Vec<&str> = std::iter::once(st)
                 .chain(
                     self.streams
@@ -142,8 +161,78 @@ impl NgCall {
                 )
                 .filter_map(|s| s.legs[x].webrtc.mid.as_deref())
                 .collect();
-            if mids.len() > 1 {
+            if !mids.is_empty() {
                 sdp.add_attribute("group", Some(&format!("BUNDLE {}", mids.join(" "))));
+            }
+        }
+    }
+
+    /// Offers BUNDLE toward side `y` when its legs run ICE (a WebRTC
+    /// peer, which may insist on it: `max-bundle`): the first such
+    /// section owns the group, later new ones take its port (theirs goes
+    /// back), every one gets an `a=mid`, and `sdp` (the offer to `y`)
+    /// says so.
+    pub(super) fn bundle_toward(&mut self, ports: &mut dyn PortSource, sdp: &mut Sdp, y: usize) {
+        let live: Vec<usize> = (0..self.streams.len().min(sdp.media().len()))
+            .filter(|&i| !self.streams[i].rejected && self.streams[i].legs[y].webrtc.ice.is_some())
+            .collect();
+        let Some(&owner) = live
+            .iter()
+            .find(|&&i| self.streams[i].legs[y].bundle.is_none())
+        else {
+            return;
+        };
+        let owner_rtp = self.streams[owner].legs[y].local_rtp;
+        self.streams[owner].legs[y].bundle_tag = true;
+        for &i in &live {
+            let st = &mut self.streams[i];
+            let m = &mut sdp.media_mut()[i];
+            let had = m
+                .attributes()
+                .find(|(n, _)| n.eq_ignore_ascii_case("mid"))
+                .and_then(|(_, v)| v)
+                .map(|v| v.trim().to_string());
+            let mid = had.unwrap_or_else(|| {
+                webrtc::ensure_mid(m, &i.to_string());
+                i.to_string()
+            });
+            st.legs[y].webrtc.mid = Some(mid);
+            if i > owner && st.legs[y].bundle.is_none() && st.dp_id.is_none() && st.reserved {
+                ports.release(st.legs[y].local_rtp);
+                st.legs[y].local_rtp = owner_rtp;
+                st.legs[y].bundle = Some(owner);
+            }
+            if st.legs[y].bundle == Some(owner) {
+                st.legs[y].offered_mux = true;
+                m.set_port(owner_rtp.port());
+                m.set_rtcp_mux(true);
+                m.set_rtcp(Some((owner_rtp.port(), None)));
+            }
+        }
+    }
+
+    /// After an answer from side `y`: a section Rampart bundled toward it
+    /// that the answer's groups leave out of its owner's group cannot run
+    /// (it has no port of its own there): rejected, with a warning.
+    pub(super) fn check_answered_groups(
+        &mut self,
+        sdp: &Sdp,
+        y: usize,
+        warnings: &mut Vec<String>,
+    ) {
+        let groups = offered_groups(sdp);
+        let together = |a: usize, b: usize| groups.iter().any(|g| g.contains(&a) && g.contains(&b));
+        for i in 0..self.streams.len().min(sdp.media().len()) {
+            let Some(owner) = self.streams[i].legs[y].bundle else {
+                continue;
+            };
+            if !self.streams[i].rejected && !sdp.media()[i].is_rejected() && !together(owner, i) {
+                warnings.push(format!(
+                    "the answer leaves m= line {} out of the BUNDLE group Rampart offered: \
+                     rejected (it has no port of its own)",
+                    i + 1
+                ));
+                self.streams[i].rejected = true;
             }
         }
     }

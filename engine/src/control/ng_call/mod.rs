@@ -349,6 +349,10 @@ struct StreamLeg {
     /// (`local_rtp` is that section's; see `bundle`).
     #[serde(default)]
     bundle: Option<usize>,
+    /// BUNDLE: this leg's section owns a group toward the peer (written
+    /// as `a=group:BUNDLE` in the SDP to it, even alone).
+    #[serde(default)]
+    bundle_tag: bool,
     /// Runtime counters (not part of the stored state; a restored call
     /// counts from zero).
     #[serde(skip, default = "LegCounters::new")]
@@ -372,6 +376,7 @@ impl StreamLeg {
             installed: None,
             webrtc: WebrtcLeg::default(),
             bundle: None,
+            bundle_tag: false,
             counters: LegCounters::new(),
         }
     }

@@ -19,8 +19,6 @@ struct OfferedSection {
     remote: (Option<SocketAddr>, Option<SocketAddr>, bool),
     kind: String,
     formats: Vec<String>,
-    /// BUNDLE: the section whose transport this one shares.
-    follows: Option<usize>,
 }
 
 /// What the policy decided for an offer: the offering side, the receiving
@@ -93,9 +91,9 @@ fn follow(ins: &mut [OfferedSection], i: usize, owner: usize) {
 fn read_offer(
     sdp: &Sdp,
     dtls_enabled: bool,
+    follows: &[Option<usize>],
     warnings: &mut Vec<String>,
 ) -> Result<Vec<OfferedSection>, NgError> {
-    let follows = bundle::followers(sdp, dtls_enabled);
     let mut ins = Vec::with_capacity(sdp.media().len());
     for (i, m) in sdp.media().iter().enumerate() {
         if let Some(owner) = follows[i] {
@@ -112,7 +110,6 @@ fn read_offer(
                 remote: (None, None, false),
                 kind: m.kind().to_string(),
                 formats: m.formats().to_vec(),
-                follows: Some(owner),
             });
             follow(&mut ins, i, owner);
             continue;
@@ -146,7 +143,6 @@ fn read_offer(
             remote: remote_of(m, sdp),
             kind: m.kind().to_string(),
             formats: m.formats().to_vec(),
-            follows: None,
         });
     }
     if ins.is_empty() {
@@ -302,7 +298,8 @@ impl NgCall {
         }
         let x = self.offering_side(from_tag, warnings);
         let y = 1 - x;
-        let mut ins = read_offer(&sdp, neg.dtls.is_some(), warnings)?;
+        let groups = bundle::offered(&sdp, neg.dtls.is_some());
+        let mut ins = read_offer(&sdp, neg.dtls.is_some(), &groups.follows, warnings)?;
         strip_ice(&mut sdp);
         bundle::strip(&mut sdp);
         let mut who = self.who.clone();
@@ -328,8 +325,7 @@ impl NgCall {
         let ip_y = media_address(cfg, y_v6, warnings)?;
         let [ip_a, ip_b] = if x == 0 { [ip_x, ip_y] } else { [ip_y, ip_x] };
         self.reserve_sections(ports, &ins, ip_a, ip_b)?;
-        let follows: Vec<Option<usize>> = ins.iter().map(|i| i.follows).collect();
-        self.bundle_sections(ports, &follows, x);
+        self.bundle_sections(ports, (&groups.follows, &groups.owners), x);
         let toward = TowardY {
             media: y_media,
             allowed: allowed_suites(cfg, o),
@@ -345,13 +341,19 @@ impl NgCall {
         for (i, (inp, m)) in ins.iter().zip(sdp.media_mut().iter_mut()).enumerate() {
             session_hold |= self.offer_section(ports, (i, inp, m), x, &toward)?;
         }
+        self.bundle_toward(ports, &mut sdp, y);
         for (i, inp) in ins.iter().enumerate() {
-            let ly = &self.streams[i].legs[y];
+            // A bundled section shows its owner's transport (RFC 8843).
+            let ly = match self.streams[i].legs[y].bundle {
+                Some(o) => &self.streams[o].legs[y],
+                None => &self.streams[i].legs[y],
+            };
             if !inp.rejected && ly.webrtc.active() {
                 let setup = ly.webrtc.offered_setup;
                 webrtc::write_local(&mut sdp, i, &ly.webrtc, ly.local_rtp, neg.dtls, setup);
             }
         }
+        self.write_groups(&mut sdp, y);
         rewrite_session_connection(&mut sdp, session_hold, &toward.conn);
         if o.replace_origin {
             sdp.set_origin_address(&toward.conn);

@@ -118,6 +118,8 @@ fn a_webrtc_offer_to_a_sip_phone_is_answered_as_webrtc() {
     assert!(has(a, "m=audio 30000 UDP/TLS/RTP/SAVPF 0"), "{a}");
     assert!(!has_prefix(a, "a=crypto"), "{a}");
     assert!(has(a, "a=ice-lite") && has(a, "a=rtcp-mux") && has(a, "a=mid:0"));
+    // Its one-section group taken (a max-bundle browser insists on one).
+    assert!(has(a, "a=group:BUNDLE 0"), "{a}");
     assert!(has(a, "a=setup:passive"), "{a}");
     assert!(has(
         a,
@@ -224,7 +226,13 @@ fn a_sip_offer_to_a_browser_offers_ice_and_dtls() {
     let t = &to_browser;
     assert!(has(t, "m=audio 30002 UDP/TLS/RTP/SAVPF 0"), "{t}");
     assert!(!has_prefix(t, "a=crypto"), "{t}");
-    for line in ["a=setup:actpass", "a=ice-lite", "a=rtcp-mux", "a=mid:0"] {
+    for line in [
+        "a=setup:actpass",
+        "a=ice-lite",
+        "a=rtcp-mux",
+        "a=mid:0",
+        "a=group:BUNDLE 0",
+    ] {
         assert!(has(t, line), "{line} missing: {t}");
     }
     assert!(has_prefix(t, "a=ice-ufrag:") && has_prefix(t, "a=candidate:1 1 udp"));
@@ -528,8 +536,106 @@ fn a_bundled_webrtc_offer_shares_one_port_toward_the_browser() {
 /// and a `bundle-only` section stays rejected.
 #[test]
 fn without_webrtc_a_bundle_is_not_taken() {
-    let follows = super::super::bundle::followers(&Sdp::parse(&bundle_offer(true)).unwrap(), false);
-    assert_eq!(follows, vec![None, None]);
-    let follows = super::super::bundle::followers(&Sdp::parse(&bundle_offer(true)).unwrap(), true);
-    assert_eq!(follows, vec![None, Some(0)]);
+    let sdp = Sdp::parse(&bundle_offer(true)).unwrap();
+    let off = super::super::bundle::offered(&sdp, false);
+    assert_eq!(
+        (off.follows, off.owners),
+        (vec![None, None], vec![false, false])
+    );
+    let on = super::super::bundle::offered(&sdp, true);
+    assert_eq!(
+        (on.follows, on.owners),
+        (vec![None, Some(0)], vec![true, false])
+    );
+}
+
+/// A SIP phone with audio and video calls a browser: Rampart offers the
+/// browser BUNDLE (one port, `a=mid` on every section), the phone keeps a
+/// port per section. A browser answer that takes the group runs both
+/// sections on the one port; one that leaves video out of it gets video
+/// rejected, with a warning (it has no port of its own toward it).
+#[test]
+fn a_sip_offer_with_video_is_bundled_toward_the_browser() {
+    for taken in [true, false] {
+        let (cfg, policy) = config();
+        let mut call = NgCall::new("s2w-bundle", 0, 0);
+        let mut ports = MadeUpPorts::default();
+        let mut warnings = Vec::new();
+        let opts = MediaOpts {
+            transport_protocol: Some("UDP/TLS/RTP/SAVPF".into()),
+            ice: IceFlag::Force,
+            mux_offer: true,
+            mux_require: true,
+            sdes_off: true,
+            ..Default::default()
+        };
+        let phone_offer =
+            "v=0\r\no=- 2 1 IN IP4 203.0.113.9\r\ns=-\r\nc=IN IP4 203.0.113.9\r\nt=0 0\r\n\
+            m=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n\
+            m=video 6002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n";
+        let mut neg = with_dtls(&cfg, &policy);
+        let t = call
+            .offer(
+                &mut neg,
+                &mut ports,
+                "phone",
+                phone_offer,
+                (&opts, &mut warnings),
+            )
+            .unwrap();
+        assert!(has(&t, "a=group:BUNDLE 0 1"), "{t}");
+        assert!(has(&t, "m=audio 30002 UDP/TLS/RTP/SAVPF 0"), "{t}");
+        assert!(has(&t, "m=video 30002 UDP/TLS/RTP/SAVPF 96"), "{t}");
+        assert!(has(&t, "a=mid:0") && has(&t, "a=mid:1"), "{t}");
+        assert!(!ports.reserved.iter().any(|a| a.port() == 30006));
+        let parsed = Sdp::parse(&t).unwrap();
+        let (ta, tv) = (
+            PeerTransport::of(&parsed, &parsed.media()[0]),
+            PeerTransport::of(&parsed, &parsed.media()[1]),
+        );
+        assert!(ta.ice.is_some() && ta.ice == tv.ice && ta.fingerprint == tv.fingerprint);
+        assert_eq!(call.streams[1].legs[1].bundle, Some(0));
+
+        let transport = "a=ice-ufrag:brws\r\na=ice-pwd:browserpasswordbrowserpw\r\n\
+            a=fingerprint:sha-256 99:A7:AA:85:E7:30:D5:2B:26:24:95:D9:30:A5:E5:DB:E6:71:05:55:AD:0E:5E:F6:B9:90:7D:C9:06:0B:6D:CB\r\n\
+            a=setup:active\r\na=rtcp-mux\r\n";
+        let group = if taken { "a=group:BUNDLE 0 1\r\n" } else { "" };
+        let browser_answer = format!(
+            "v=0\r\no=- 9 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n{group}\
+             m=audio 9 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n{transport}\
+             m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\n{transport}"
+        );
+        let answered = call
+            .answer(
+                &mut neg,
+                Some("browser"),
+                &browser_answer,
+                (&MediaOpts::default(), &mut warnings),
+            )
+            .unwrap();
+        let a = &answered.sdp;
+        assert!(has(a, "m=audio 30000 RTP/AVP 0"), "{a}");
+        assert!(
+            !has_prefix(a, "a=group:BUNDLE"),
+            "the phone sees no BUNDLE: {a}"
+        );
+        if taken {
+            assert!(has(a, "m=video 30004 RTP/AVP 96"), "{a}");
+            assert!(!call.streams[1].rejected);
+            let video = &call.streams[1].legs[1];
+            assert!(video.mux && video.webrtc.dtls, "bundled: muxed, DTLS-keyed");
+            assert!(
+                warnings.iter().all(|w| !w.contains("BUNDLE")),
+                "{warnings:?}"
+            );
+        } else {
+            assert!(has_prefix(a, "m=video 0 "), "{a}");
+            assert!(call.streams[1].rejected);
+            assert!(
+                warnings.iter().any(|w| w.contains("BUNDLE")),
+                "{warnings:?}"
+            );
+        }
+        assert_eq!(call.resources().ports.len(), 3);
+    }
 }
