@@ -27,6 +27,9 @@ const PAGE: &str = include_str!("webrtc/chromium_peer.html");
 
 /// What the page's server hands the test, and how the test answers.
 enum FromPage {
+    /// A POST the test replies to: `/offer` (the browser's offer, replied
+    /// with the answer), `/ready` (replied with an offer for the
+    /// browser), `/answer` (the browser's answer).
     Offer(String, mpsc::Sender<String>),
     Result(String),
 }
@@ -73,7 +76,7 @@ fn serve(listener: TcpListener, to_test: mpsc::Sender<FromPage>) {
             continue;
         };
         match (method.as_str(), path.as_str()) {
-            ("POST", "/offer") => {
+            ("POST", "/offer" | "/ready" | "/answer") => {
                 let (tx, rx) = mpsc::channel();
                 if to_test.send(FromPage::Offer(body, tx)).is_err() {
                     return;
@@ -115,7 +118,7 @@ fn chromium_binary() -> Option<&'static str> {
 
 #[test]
 fn headless_chromium_calls_a_phone_through_the_node() {
-    chromium_call("webrtc-chrome", false);
+    chromium_call("webrtc-chrome", false, false);
 }
 
 /// Chromium with `bundlePolicy: max-bundle` sends audio and video: its
@@ -125,10 +128,112 @@ fn headless_chromium_calls_a_phone_through_the_node() {
 /// go both ways over the one port.
 #[test]
 fn headless_chromium_bundles_audio_and_video_with_max_bundle() {
-    chromium_call("webrtc-chrome-b", true);
+    chromium_call("webrtc-chrome-b", true, false);
 }
 
-fn chromium_call(tag: &str, video: bool) {
+/// The other way: a SIP phone with audio and video calls Chromium (again
+/// max-bundle). Rampart offers it BUNDLE on one port; Chromium answers
+/// taking the group, and both kinds go both ways.
+#[test]
+fn headless_chromium_answers_a_bundled_offer_with_max_bundle() {
+    chromium_call("webrtc-chrome-a", true, true);
+}
+
+/// The page's next request the test replies to (bounded).
+fn next_request(
+    from_page: &mpsc::Receiver<FromPage>,
+    what: &str,
+) -> (String, mpsc::Sender<String>) {
+    match from_page.recv_timeout(Duration::from_secs(30)) {
+        Ok(FromPage::Offer(body, reply)) => (body, reply),
+        _ => panic!("Chromium sent no {what}"),
+    }
+}
+
+/// The browser calls: its offer goes to Rampart as Kamailio sends it, a
+/// phone per section answers. Rampart's address toward each phone, and
+/// the video payload type.
+fn browser_offers(
+    ng: &mut support::ng::Ng,
+    from_page: &mpsc::Receiver<FromPage>,
+    phones: &[&std::net::UdpSocket],
+) -> (Vec<std::net::SocketAddr>, u8) {
+    let (offer, reply) = next_request(from_page, "offer");
+    assert!(offer.contains("UDP/TLS/RTP/SAVPF"), "{offer}");
+    if phones.len() > 1 {
+        // Chromium's max-bundle: the video section has no transport of
+        // its own (port 9, no candidates).
+        assert!(offer.contains("m=video 9 "), "max-bundle: {offer}");
+    }
+    let (relays, answer) =
+        support::webrtc::browser_calls_plain_phones(ng, "chromium-1", &offer, phones);
+    if phones.len() > 1 {
+        assert!(answer.contains("a=group:BUNDLE"), "{answer}");
+    }
+    reply.send(answer).unwrap();
+    let pt = offer
+        .lines()
+        .find(|l| l.starts_with("m=video"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    (relays, pt)
+}
+
+/// The phones call the browser: their offer (PCMU, and VP8 on the video
+/// phone's port) goes to Rampart with the flags Kamailio sends toward a
+/// browser; Rampart's offer (BUNDLE) goes to the page, the page's answer
+/// back to Rampart. Rampart's address toward each phone, and the video
+/// payload type.
+fn browser_answers(
+    ng: &mut support::ng::Ng,
+    from_page: &mpsc::Receiver<FromPage>,
+    phones: &[&std::net::UdpSocket],
+) -> (Vec<std::net::SocketAddr>, u8) {
+    use support::ng::{get, l, ok, s};
+    let (_, reply) = next_request(from_page, "/ready");
+    let ip = support::netns::node_ip4();
+    let mut offer = format!("v=0\r\no=- 5 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n");
+    for (i, p) in phones.iter().enumerate() {
+        let port = p.local_addr().unwrap().port();
+        offer.push_str(&if i == 0 {
+            format!("m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n")
+        } else {
+            format!("m=video {port} RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\na=sendrecv\r\n")
+        });
+    }
+    let r = ng.req(&[
+        ("command", s("offer")),
+        ("call-id", s("chromium-1")),
+        ("from-tag", s("phone")),
+        ("sdp", s(&offer)),
+        ("transport-protocol", s("UDP/TLS/RTP/SAVPF")),
+        ("ICE", s("force")),
+        ("rtcp-mux", l(&["offer", "require"])),
+        ("SDES", l(&["off"])),
+    ]);
+    ok(&r);
+    let to_browser = get(&r, "sdp").to_string();
+    assert!(to_browser.contains("a=group:BUNDLE"), "{to_browser}");
+    reply.send(to_browser).unwrap();
+    let (answer, reply) = next_request(from_page, "answer");
+    reply.send(String::new()).unwrap();
+    let r = ng.req(&[
+        ("command", s("answer")),
+        ("call-id", s("chromium-1")),
+        ("from-tag", s("phone")),
+        ("to-tag", s("browser")),
+        ("sdp", s(&answer)),
+    ]);
+    ok(&r);
+    let to_phones = rampart::control::sdp::Sdp::parse(get(&r, "sdp")).unwrap();
+    let relays = (0..phones.len())
+        .map(|i| std::net::SocketAddr::new(ip, to_phones.media()[i].port()))
+        .collect();
+    (relays, 96)
+}
+
+fn chromium_call(tag: &str, video: bool, answers: bool) {
     use std::sync::atomic::Ordering::Relaxed;
 
     let bin = chromium_binary().expect("chromium is not installed (scripts/test installs it)");
@@ -159,7 +264,11 @@ fn chromium_call(tag: &str, video: bool) {
                 "--no-first-run",
             ])
             .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(format!("http://{page}/?video={}", u8::from(video)))
+            .arg(format!(
+                "http://{page}/?video={}&answer={}",
+                u8::from(video),
+                u8::from(answers)
+            ))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -168,41 +277,27 @@ fn chromium_call(tag: &str, video: bool) {
         profile,
     );
 
-    let Ok(FromPage::Offer(offer, reply)) = from_page.recv_timeout(Duration::from_secs(30)) else {
-        panic!("Chromium sent no offer");
-    };
-    assert!(offer.contains("UDP/TLS/RTP/SAVPF"), "{offer}");
     let video_phone = {
         let _in = topo.enter(Ns::Node);
         support::webrtc::phone_socket()
     };
     let phones: Vec<&std::net::UdpSocket> = if video {
-        // Chromium's max-bundle: the video section has no transport of
-        // its own (port 9, no candidates).
-        assert!(offer.contains("m=video 9 "), "max-bundle: {offer}");
         vec![&phone, &video_phone]
     } else {
         vec![&phone]
     };
-    let (relays, answer) =
-        support::webrtc::browser_calls_plain_phones(&mut ng, "chromium-1", &offer, &phones);
-    if video {
-        assert!(answer.contains("a=group:BUNDLE"), "{answer}");
-    }
-    reply.send(answer).unwrap();
+    let (relays, video_pt) = if answers {
+        browser_answers(&mut ng, &from_page, &phones)
+    } else {
+        browser_offers(&mut ng, &from_page, &phones)
+    };
 
     // The video phone sends VP8's payload type from its own thread (the
     // audio phone's loop below reports).
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let video_side = video.then(|| {
         let (stop, sock, to) = (stop.clone(), video_phone.try_clone().unwrap(), relays[1]);
-        let pt: u8 = offer
-            .lines()
-            .find(|l| l.starts_with("m=video"))
-            .and_then(|l| l.split_whitespace().nth(3))
-            .and_then(|p| p.parse().ok())
-            .unwrap();
-        std::thread::spawn(move || video_phone_loop(&sock, to, pt, &stop))
+        std::thread::spawn(move || video_phone_loop(&sock, to, video_pt, &stop))
     });
     let (result, got, sent) = plain_phone(
         &phone,
