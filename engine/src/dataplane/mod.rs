@@ -31,6 +31,7 @@
 //! The contract with the control plane is `docs/dataplane-contract.md`.
 
 mod backend;
+mod bundle;
 mod checkpoints;
 mod counters;
 mod flows;

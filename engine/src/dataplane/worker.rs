@@ -16,6 +16,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use super::backend::{Backend, Handler, MmsgBackend, Tx};
+use super::bundle::{Bundle, BUNDLE_MAX_SSRCS};
 use super::counters::{add, inc};
 use super::pacer::{BatchTick, Pacer};
 use super::relay::{CallState, Channel, DropReason, LegParams, LegState, Verdict};
@@ -202,90 +203,6 @@ struct SockEntry {
     ovfl_seen: u32,
     /// Other calls' legs that share the socket (BUNDLE).
     bundle: Option<Box<Bundle>>,
-}
-
-/// Most SSRCs a bundle remembers per direction: past that, unknown
-/// inbound SSRCs go by payload type each time, and new outbound SSRCs are
-/// dropped (no section may start one that is not checked).
-const BUNDLE_MAX_SSRCS: usize = 64;
-
-/// The owner of an SSRC whose section left the bundle.
-const RETIRED: usize = usize::MAX;
-
-/// The sections sharing one socket (RFC 8843) and how its packets are
-/// told apart. All members of a bundle share one DTLS association, so one
-/// SRTP master key: two sections must never send under the same SSRC
-/// (that would repeat keystream), which `ssrc_out` enforces.
-#[derive(Default)]
-struct Bundle {
-    /// Members besides the owner: call slot, leg, payload types.
-    members: Vec<(usize, LegId, Vec<u8>)>,
-    /// Inbound SSRC → member (slot, leg), learned from packets that
-    /// authenticated and were relayed.
-    ssrc_in: Vec<(u32, usize, LegId)>,
-    /// Outbound SSRC → the member (slot) that sends with it.
-    ssrc_out: Vec<(u32, usize)>,
-}
-
-impl Bundle {
-    /// The member (slot, leg) a received packet belongs to, and whether
-    /// its SSRC should be learned once it authenticates: by SSRC first,
-    /// else by payload type (RTP only); `None`: the socket's owner.
-    fn member_of(&self, pkt: &[u8]) -> (Option<(usize, LegId)>, Option<u32>) {
-        if pkt.len() < 8 || pkt[0] >> 6 != 2 {
-            return (None, None);
-        }
-        let pt = pkt[1] & 0x7f;
-        let rtcp = (64..=95).contains(&pt);
-        let at = if rtcp { 4 } else { 8 };
-        let Some(b) = pkt.get(at..at + 4) else {
-            return (None, None);
-        };
-        let ssrc = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-        if let Some(&(_, slot, leg)) = self.ssrc_in.iter().find(|e| e.0 == ssrc) {
-            return (Some((slot, leg)), None);
-        }
-        if rtcp {
-            return (None, None);
-        }
-        let by_pt = self
-            .members
-            .iter()
-            .find(|(_, _, pts)| pts.contains(&pt))
-            .map(|(slot, leg, _)| (*slot, *leg));
-        (by_pt, Some(ssrc))
-    }
-
-    /// Whether member `slot` may send a packet with this header: its SSRC
-    /// is new (and now the member's) or already the member's.
-    fn may_send(&mut self, slot: usize, pkt: &[u8], rtcp: bool) -> bool {
-        let at = if rtcp { 4 } else { 8 };
-        let Some(b) = pkt.get(at..at + 4) else {
-            return false;
-        };
-        let ssrc = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-        match self.ssrc_out.iter().find(|e| e.0 == ssrc) {
-            Some(&(_, owner)) => owner == slot,
-            None if self.ssrc_out.len() < BUNDLE_MAX_SSRCS => {
-                self.ssrc_out.push((ssrc, slot));
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Forgets member `slot` and what it learned. The SSRCs it sent with
-    /// stay taken by no one: a section that comes back starts a fresh
-    /// context under the same key, and must not repeat their keystream.
-    fn forget(&mut self, slot: usize) {
-        self.members.retain(|m| m.0 != slot);
-        self.ssrc_in.retain(|e| e.1 != slot);
-        for e in &mut self.ssrc_out {
-            if e.1 == slot {
-                e.1 = RETIRED;
-            }
-        }
-    }
 }
 
 struct CallEntry {
