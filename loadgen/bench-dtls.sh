@@ -26,7 +26,10 @@
 #
 # Environment: CALLS (1000), CONCURRENCY (8), LATENCY_CALLS (40), PACKETS
 # (20), PPS (20000), REPEAT (3), OUT (target/dtls-bench), RESULTS
-# (loadgen/results/webrtc), SKIP_BUILD=1, NO_INSTALL=1.
+# (loadgen/results/webrtc), SKIP_BUILD=1, NO_INSTALL=1, FEATURES (cargo
+# features of the build, e.g. `rampart/vendored-openssl`: Rampart and the
+# client on OpenSSL built from source instead of the system's; give it a
+# CARGO_TARGET_DIR of its own and another RESULTS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,7 +65,8 @@ have_rtpengine=0
 if ensure_rtpengine; then have_rtpengine=1; fi
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     log "building release binaries"
-    timeout 1200 cargo build --release -q -p rampart --bin rampart -p rampart-benches --bin dtls-relay
+    timeout 1800 cargo build --release -q -p rampart --bin rampart -p rampart-benches --bin dtls-relay \
+        ${FEATURES:+--features "$FEATURES"}
 fi
 rm -rf "$OUT"
 mkdir -p "$OUT" "$RESULTS"
@@ -72,6 +76,7 @@ timeout 3600 "$RAMPART" run --workers 1 --http-listen "127.0.0.1:$HTTP_PORT" \
     --log-level warn --ng-enable --ng-listen-udp "127.0.0.1:$NG_R" >"$OUT/rampart.log" 2>&1 &
 PIDS+=($!)
 wait_for rampart curl -sf "http://127.0.0.1:$HTTP_PORT/health"
+OSSL=$(curl -sf "http://127.0.0.1:$HTTP_PORT/health" | jq -r '.webrtc.openssl // "?"')
 PR=$(pgrep -P "${PIDS[0]}" -x rampart || echo "${PIDS[0]}")
 PE=
 if [ "$have_rtpengine" = 1 ]; then
@@ -139,6 +144,6 @@ table=$OUT/table.md
 cat "$table"
 write_results_readme "$RESULTS/README.md" "WebRTC: DTLS-SRTP handshakes, set-up, SRTP on DTLS legs" \
     loadgen/bench-dtls.sh "" \
-    "$CALLS calls per run, $CONCURRENCY handshakes at a time, $REPEAT rounds (medians); $PACKETS SRTP packets per call at $PPS packets/s. CPU is the relay process's user + system time from /proc over the phase (softirq not included); the client runs on the same machine." \
+    "$CALLS calls per run, $CONCURRENCY handshakes at a time, $REPEAT rounds (medians); $PACKETS SRTP packets per call at $PPS packets/s. CPU is the relay process's user + system time from /proc over the phase (softirq not included); the client runs on the same machine. Rampart's OpenSSL: $OSSL; rtpengine's: the system's ($(openssl version | cut -d' ' -f1-2))." \
     "$table" "" ""
 log "results in $RESULTS/README.md"

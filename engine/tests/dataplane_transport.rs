@@ -5,7 +5,8 @@
 //!   (call, leg, socket, source and bytes intact); a leg that is not drops
 //!   them as before;
 //! - `DataPlane::send_from` sends from the leg's own socket, so the peer
-//!   sees the answer come from the port it talked to;
+//!   sees the answer come from the port it talked to, and so does a clone
+//!   of that socket (`DataPlane::leg_socket`);
 //! - a flood of ClientHellos beyond the hand-over queue is dropped and
 //!   counted, and media on the same call keeps being relayed meanwhile.
 
@@ -101,6 +102,19 @@ fn scenario(backend: BackendKind) {
     assert!(dp
         .send_from(99, LegId::A, Channel::Rtp, d.from, vec![1])
         .is_err());
+    // A clone of the leg's socket sends from the same port, without the
+    // worker.
+    let clone = dp.leg_socket(41, LegId::A).unwrap();
+    clone.send_to(b"direct", d.from).unwrap();
+    let (n, from) = browser.recv_from(&mut buf).expect("the direct answer");
+    assert_eq!((&buf[..n], from), (&b"direct"[..], a_addr));
+    assert_eq!(
+        w.transport_out.load(Ordering::Relaxed),
+        1,
+        "not the worker's"
+    );
+    assert!(dp.leg_socket(99, LegId::A).is_err());
+    drop(clone);
 
     // A ClientHello flood beyond the queue, with media in between: the
     // overflow is counted, and every media packet is relayed.

@@ -595,6 +595,12 @@ impl NodeRun {
         assert!(h["webrtc"]["fingerprint"]
             .as_str()
             .is_some_and(|f| f.starts_with("sha-256 ")));
+        assert!(
+            h["webrtc"]["openssl"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("OpenSSL 3.")),
+            "{h}"
+        );
         let r = &self.result;
         assert_eq!(r["state"], "connected", "{r}");
         assert_eq!((self.handshakes, self.failures), (1, 0));
@@ -1073,6 +1079,15 @@ fn aiortc_bundles_audio_and_video_on_one_port() {
     };
     let handshakes = support::webrtc::handshakes(&node);
     let legs = node.shared().webrtc.as_ref().unwrap().leg_count();
+    let sent = node
+        .shared()
+        .webrtc
+        .as_ref()
+        .unwrap()
+        .counters
+        .sent
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(sent > 0, "the service sent its answers and flights itself");
     println!(
         "aiortc: {result}; phones got audio {} / video {} from aiortc, sent {sent} each; \
          {handshakes} handshake(s), {legs} transport leg(s)",

@@ -317,6 +317,12 @@ pub(crate) enum Command {
     TransportSink(Sender<TransportDatagram>),
     /// Sends a datagram from a leg's socket (a STUN answer, a DTLS flight).
     SendFrom(Box<transport::SendFrom>),
+    /// A clone of a leg's RTP socket (for the transport service's sends).
+    LegSocket(
+        u64,
+        LegId,
+        Sender<Result<std::net::UdpSocket, DataPlaneError>>,
+    ),
     Shutdown,
 }
 

@@ -9,8 +9,10 @@
 //! reaches no established call), and the control plane answers through
 //! [`DataPlane::send_from`], which the leg's own worker sends from the
 //! leg's socket (the peer sees the answer come from the port it talked
-//! to). Keys and a nominated address come back as ordinary
-//! [`super::LegUpdate`]s.
+//! to), or sends itself from a clone of that socket
+//! ([`DataPlane::leg_socket`]): a DTLS flight then costs the worker
+//! nothing, not even a wake-up. Keys and a nominated address come back as
+//! ordinary [`super::LegUpdate`]s.
 
 use std::net::SocketAddr;
 
@@ -97,5 +99,33 @@ impl DataPlane {
             .map_err(|_| DataPlaneError::Timeout)?;
         w.wake.wake();
         Ok(())
+    }
+
+    /// A clone of the RTP socket of `leg` of call `call_id` (the same
+    /// open socket: what is sent from it leaves the leg's port). Whoever
+    /// holds it keeps the port open: drop it with the leg. Waits, bounded,
+    /// for the worker.
+    pub fn leg_socket(
+        &self,
+        call_id: u64,
+        leg: LegId,
+    ) -> Result<std::net::UdpSocket, DataPlaneError> {
+        let worker = self
+            .placement
+            .lock()
+            .map_err(|_| DataPlaneError::WorkerGone)?
+            .by_call
+            .get(&call_id)
+            .copied()
+            .ok_or(DataPlaneError::UnknownCall(call_id))?;
+        let w = self.workers.get(worker).ok_or(DataPlaneError::WorkerGone)?;
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let deadline = std::time::Instant::now() + self.ack_timeout;
+        w.commands
+            .send_deadline(Command::LegSocket(call_id, leg, tx), deadline)
+            .map_err(|_| DataPlaneError::Timeout)?;
+        w.wake.wake();
+        rx.recv_deadline(deadline)
+            .map_err(|_| DataPlaneError::Timeout)?
     }
 }

@@ -325,6 +325,17 @@ impl Table {
             }
             Command::TransportSink(sink) => self.transport_sink = Some(sink),
             Command::SendFrom(s) => self.send_from(&s),
+            Command::LegSocket(call_id, leg, reply) => {
+                let sock = self
+                    .by_id
+                    .get(&call_id)
+                    .and_then(|&slot| self.calls.get(slot)?.as_ref())
+                    .and_then(|c| c.tokens[leg.index()][Channel::Rtp as usize])
+                    .and_then(|t| self.socks.get(t as usize)?.as_ref())
+                    .ok_or(DataPlaneError::UnknownCall(call_id))
+                    .and_then(|e| e.socket.try_clone().map_err(DataPlaneError::Io));
+                let _ = reply.try_send(sock);
+            }
             Command::Shutdown => return false,
         }
         true

@@ -46,6 +46,11 @@ pub struct ServiceCounters {
     pub handshakes: AtomicU64,
     /// Handshakes failed (fingerprint mismatch, alert, no profile).
     pub handshake_failures: AtomicU64,
+    /// Datagrams (STUN answers, DTLS flights) sent from a leg's socket.
+    pub sent: AtomicU64,
+    /// Of those, refused by the socket (a full send buffer; the peer or
+    /// the DTLS timer sends again).
+    pub send_failed: AtomicU64,
 }
 
 struct Leg {
@@ -60,6 +65,10 @@ struct Leg {
     /// Other data-plane calls bundled on this leg's transport (RFC 8843):
     /// its nomination, consent and keys go to their same leg too.
     members: Vec<u64>,
+    /// A clone of the leg's RTP socket: the service sends its answers and
+    /// flights itself, without waking the worker (`None`: through the
+    /// worker, `DataPlane::send_from`).
+    socket: Option<Arc<std::net::UdpSocket>>,
 }
 
 /// Told of each handshake that keyed a leg: data-plane call, leg, keys.
@@ -193,6 +202,18 @@ impl TransportService {
         transport: Transport,
         dtls: bool,
     ) -> Result<(), DataPlaneError> {
+        // The socket of a leg that starts over is the same one.
+        let kept = lock(&self.legs)
+            .get(&(call_id, leg))
+            .and_then(|l| l.socket.clone());
+        let socket = match kept {
+            Some(s) => Some(s),
+            None => self
+                .dp
+                .with(|dp| dp.leg_socket(call_id, leg))
+                .ok()
+                .map(Arc::new),
+        };
         lock(&self.legs).insert(
             (call_id, leg),
             Leg {
@@ -202,6 +223,7 @@ impl TransportService {
                 keyed: false,
                 consent: true,
                 members: Vec::new(),
+                socket,
             },
         );
         let (srtp_in, srtp_out) = if dtls {
@@ -453,6 +475,8 @@ struct Plan {
     keys: Option<crate::dtls::SrtpKeys>,
     /// The leg's bundle members (they get the same changes).
     members: Vec<u64>,
+    /// Where to send from (see [`Leg::socket`]).
+    socket: Option<Arc<std::net::UdpSocket>>,
     /// The peer's ICE consent changed.
     consent: Option<bool>,
 }
@@ -486,6 +510,7 @@ fn plan(
         keys,
         consent: None,
         members: leg.members.clone(),
+        socket: leg.socket.clone(),
     }
 }
 
@@ -560,7 +585,19 @@ fn execute(
         }
     });
     for (bytes, to) in p.send {
-        let _ = dp.with(|d| d.send_from(p.call_id, p.leg, p.channel, to, bytes));
+        match (&p.socket, p.channel) {
+            (Some(sock), Channel::Rtp) => {
+                let c = if sock.send_to(&bytes, to).is_ok() {
+                    &counters.sent
+                } else {
+                    &counters.send_failed
+                };
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {
+                let _ = dp.with(|d| d.send_from(p.call_id, p.leg, p.channel, to, bytes));
+            }
+        }
     }
     keyed.unwrap_or(false)
 }

@@ -229,6 +229,7 @@ async fn health(State(s): State<Arc<Shared>>) -> Response {
         "ha": s.ha.as_ref().map(|h| h.health()),
         "webrtc": s.webrtc.as_ref().map(|w| json!({
             "fingerprint": w.certificate().fingerprint().to_string(),
+            "openssl": openssl::version::version(),
             "legs": w.leg_count(),
             "datagrams": w.counters.datagrams.load(Ordering::Relaxed),
             "dropped": w.counters.dropped.load(Ordering::Relaxed),
