@@ -337,9 +337,14 @@ impl TransportService {
         lock(&self.legs).len()
     }
 
-    /// Forgets the legs of `call_id` (the call ended).
+    /// Forgets the legs of `call_id` (the call ended), and the call as a
+    /// member of any bundle.
     pub fn remove_call(&self, call_id: u64) {
-        lock(&self.legs).retain(|(c, _), _| *c != call_id);
+        let mut legs = lock(&self.legs);
+        legs.retain(|(c, _), _| *c != call_id);
+        for l in legs.values_mut() {
+            l.members.retain(|m| *m != call_id);
+        }
     }
 
     /// An ICE restart on a running leg: `agent` answers its checks from
@@ -562,17 +567,29 @@ fn execute(
     // meet the keys, not the placeholders. Every bundle member gets them
     // (contexts of its own under the one key: the worker keeps their
     // SSRCs apart).
+    let install = |id: u64, keys: &crate::dtls::SrtpKeys| {
+        key_update(keys).and_then(|u| dp.with(|d| d.update_leg(id, p.leg, u)))
+    };
     let keyed = p.keys.as_ref().map(|keys| {
-        let r = legs().try_for_each(|id| {
-            key_update(keys).and_then(|u| dp.with(|d| d.update_leg(id, p.leg, u)))
-        });
-        match r {
+        match install(p.call_id, keys) {
             Ok(()) => {
                 counters.handshakes.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(call = p.call_id, leg = ?p.leg, profile = ?keys.profile, "DTLS-SRTP keyed");
                 if let Some(h) = hook {
-                    for id in legs() {
-                        h(id, p.leg, keys);
+                    h(p.call_id, p.leg, keys);
+                }
+                // A member that cannot take the keys (it just ended)
+                // costs the others nothing.
+                for &id in &p.members {
+                    match install(id, keys) {
+                        Ok(()) => {
+                            if let Some(h) = hook {
+                                h(id, p.leg, keys);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(call = id, leg = ?p.leg, error = %e, "DTLS keys not installed in a bundle member")
+                        }
                     }
                 }
                 true
