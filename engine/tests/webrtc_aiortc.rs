@@ -897,14 +897,30 @@ fn aiortc_calls_a_phone_through_a_call_made_over_http() {
 /// both ways through node B.
 #[test]
 fn a_webrtc_call_survives_its_node() {
+    webrtc_call_survives_its_node("webrtc-ha", false);
+}
+
+/// The same with audio and video bundled on one port: node B restores
+/// both sections on one socket, the video section joined to the audio
+/// section's, and the kept keys go on in both.
+#[test]
+fn a_bundled_webrtc_call_survives_its_node() {
+    webrtc_call_survives_its_node("webrtc-ha-b", true);
+}
+
+fn webrtc_call_survives_its_node(tag: &str, video: bool) {
     use rampart::control::Node;
     use std::sync::atomic::Ordering::Relaxed;
 
-    let Some(topo) = Topology::new("webrtc-ha") else {
+    let Some(topo) = Topology::new(tag) else {
         return;
     };
-    let mut peer = Aiortc::start_for(&topo, "8");
-    let dir = support::temp_dir("webrtc-ha");
+    let mut peer = if video {
+        Aiortc::spawn(&topo, &["8", "video"])
+    } else {
+        Aiortc::start_for(&topo, "8")
+    };
+    let dir = support::temp_dir(tag);
     let kek = dir.join("kek.hex");
     {
         use std::os::unix::fs::PermissionsExt;
@@ -915,24 +931,47 @@ fn a_webrtc_call_survives_its_node() {
         let mut c = node_config();
         c.store.url = Some("redis://127.0.0.1:6399/".into());
         c.store.kek_file = Some(kek.clone());
-        c.store.prefix = format!("webrtc-ha-{}", std::process::id());
+        c.store.prefix = format!("{tag}-{}", std::process::id());
         c.store.node_id = id.into();
         c.store.heartbeat_ms = 100;
         c.store.dead_after_ms = 500;
         c.store.checkpoint_ms = 200;
         c
     };
-    let (_redis, node_a, node_b, mut ng, phone) = {
+    let (_redis, node_a, node_b, mut ng, phone, video_phone) = {
         let _in = topo.enter(Ns::Node);
         let redis = support::redis::Redis::start(&dir, 6399);
         let a = Node::start(config("a")).expect("node a starts");
         let b = Node::start(config("b")).expect("node b starts");
         let ng = support::webrtc::ng_client(&a);
-        (redis, a, b, ng, support::webrtc::phone_socket())
+        let phones = (
+            support::webrtc::phone_socket(),
+            support::webrtc::phone_socket(),
+        );
+        (redis, a, b, ng, phones.0, phones.1)
     };
-    let (b_addr, answer) =
-        support::webrtc::browser_calls_plain_phone(&mut ng, "webrtc-ha-1", &peer.offer, &phone);
+    let phones: Vec<&std::net::UdpSocket> = if video {
+        vec![&phone, &video_phone]
+    } else {
+        vec![&phone]
+    };
+    let (relays, answer) =
+        support::webrtc::browser_calls_plain_phones(&mut ng, "webrtc-ha-1", &peer.offer, &phones);
+    let b_addr = relays[0];
     peer.answer(&answer);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let video_side = video.then(|| {
+        assert!(answer.contains("a=group:BUNDLE"), "{answer}");
+        let pt: u8 = peer
+            .offer
+            .lines()
+            .find(|l| l.starts_with("m=video"))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|p| p.parse().ok())
+            .unwrap();
+        let (stop, sock, to) = (stop.clone(), video_phone.try_clone().unwrap(), relays[1]);
+        std::thread::spawn(move || support::webrtc::video_phone(&sock, to, pt, &stop))
+    });
 
     // A second of audio through node A (its keys have reached the store
     // by then), then node A goes; node B adopts the call.
@@ -956,6 +995,8 @@ fn a_webrtc_call_survives_its_node() {
             true
         },
     );
+    stop.store(true, Relaxed);
+    let video_got = video_side.map(|t| t.join().unwrap());
     let got_before = got_at_stop.expect("node A was stopped");
     let got_after = got - got_before;
     let wb = std::sync::Arc::clone(&node_b.shared().webrtc.as_ref().unwrap().counters);
@@ -987,6 +1028,16 @@ fn a_webrtc_call_survives_its_node() {
         result["inbound_packets"].as_u64().unwrap_or(0) >= 250,
         "the phone's audio reached aiortc through node B: {result}"
     );
+    if let Some(v) = video_got {
+        // Most of 8 s of video after the takeover, both ways, on the one
+        // port node B restored.
+        assert!(v >= 150, "aiortc's video reached the video phone: {v}");
+        let k = &result["by_kind"]["video"];
+        assert!(
+            k["in"].as_u64().unwrap_or(0) >= 250,
+            "the video phone's packets reached aiortc through node B: {result}"
+        );
+    }
 }
 
 /// BUNDLE (RFC 8843) through the node: aiortc offers audio and video with

@@ -297,7 +297,7 @@ fn chromium_call(tag: &str, video: bool, answers: bool) {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let video_side = video.then(|| {
         let (stop, sock, to) = (stop.clone(), video_phone.try_clone().unwrap(), relays[1]);
-        std::thread::spawn(move || video_phone_loop(&sock, to, video_pt, &stop))
+        std::thread::spawn(move || support::webrtc::video_phone(&sock, to, video_pt, &stop))
     });
     let (result, got, sent) = plain_phone(
         &phone,
@@ -341,33 +341,4 @@ fn chromium_call(tag: &str, video: bool, answers: bool) {
             );
         }
     }
-}
-
-/// The video phone: a packet every 20 ms with VP8's payload type `pt` to
-/// `to`, counting the RTP that comes back from `to`, until `stop`.
-fn video_phone_loop(
-    sock: &std::net::UdpSocket,
-    to: std::net::SocketAddr,
-    pt: u8,
-    stop: &std::sync::atomic::AtomicBool,
-) -> u64 {
-    let (mut got, mut seq) = (0u64, 0u16);
-    let mut next = std::time::Instant::now();
-    let mut buf = [0u8; 2048];
-    let end = std::time::Instant::now() + Duration::from_secs(60);
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) && std::time::Instant::now() < end {
-        if let Ok((n, from)) = sock.recv_from(&mut buf) {
-            if from == to && n > 12 && buf[1] & 0x7f == pt {
-                got += 1;
-            }
-        }
-        if std::time::Instant::now() >= next {
-            next += Duration::from_millis(20);
-            let mut v = support::ng::rtp(seq, 0x0f1d_e003, &[0x10, 0, 0, 0x9d, 1, 0x2a]);
-            v[1] = pt;
-            let _ = sock.send_to(&v, to);
-            seq = seq.wrapping_add(1);
-        }
-    }
-    got
 }

@@ -175,3 +175,32 @@ pub fn handshakes(node: &NodeHandle) -> u64 {
         .handshakes
         .load(std::sync::atomic::Ordering::Relaxed)
 }
+
+/// The video phone: a packet every 20 ms with VP8's payload type `pt` to
+/// `to`, counting the RTP that comes back from `to`, until `stop`.
+pub fn video_phone(
+    sock: &std::net::UdpSocket,
+    to: std::net::SocketAddr,
+    pt: u8,
+    stop: &std::sync::atomic::AtomicBool,
+) -> u64 {
+    let (mut got, mut seq) = (0u64, 0u16);
+    let mut next = std::time::Instant::now();
+    let mut buf = [0u8; 2048];
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) && std::time::Instant::now() < end {
+        if let Ok((n, from)) = sock.recv_from(&mut buf) {
+            if from == to && n > 12 && buf[1] & 0x7f == pt {
+                got += 1;
+            }
+        }
+        if std::time::Instant::now() >= next {
+            next += Duration::from_millis(20);
+            let mut v = super::ng::rtp(seq, 0x0f1d_e003, &[0x10, 0, 0, 0x9d, 1, 0x2a]);
+            v[1] = pt;
+            let _ = sock.send_to(&v, to);
+            seq = seq.wrapping_add(1);
+        }
+    }
+    got
+}
