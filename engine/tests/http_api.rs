@@ -1408,3 +1408,94 @@ fn webrtc_leg_options_are_checked_and_answered() {
     assert_error(&r, 400, "webrtc_disabled");
     node.shutdown();
 }
+
+/// BUNDLE over the API: a second call's leg joins the first call's DTLS
+/// leg (`bundle`): it gets that leg's port and ICE/DTLS (one transport
+/// runs), no port of its own; what a bundled leg may not carry is
+/// refused; the member can end alone (the owner's port stays bound), and
+/// the owner ends its members with it (then the port is free).
+#[test]
+fn a_leg_bundles_onto_another_calls_dtls_leg() {
+    let (node, api) = start(config(45530, 45569));
+    let fp = "sha-256 99:A7:AA:85:E7:30:D5:2B:26:24:95:D9:30:A5:E5:DB:E6:71:05:55:AD:0E:5E:F6:B9:90:7D:C9:06:0B:6D:CB";
+    let plain = || json!({"mode": "rtp", "security": "nonsecure"});
+    let owner = json!({"dtls": {"fingerprint": fp}, "ice": {"ufrag": "brws"}, "rtcp_mux": true});
+    let r = post(
+        api,
+        "/calls",
+        &json!({"call_id": "b-audio", "legs": [owner, plain()]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let a = r.json();
+    let port = a["legs"][0]["local"].as_str().unwrap().to_string();
+    let member = |call: &str, leg: usize| json!({"bundle": {"call_id": call, "leg": leg, "payload_types": [96, 97]}, "rtcp_mux": true});
+    let create_member = || {
+        post(
+            api,
+            "/calls",
+            &json!({"call_id": "b-video", "legs": [member("b-audio", 0), plain()]}),
+        )
+    };
+    let r = create_member();
+    assert_eq!(r.status, 201, "{}", r.body);
+    let v = r.json();
+    let m = &v["legs"][0];
+    assert_eq!(m["local"], port.as_str(), "the owner's port");
+    assert_eq!(m["mode"], "dtls");
+    assert_eq!(m["security"], "encrypted");
+    assert_eq!(m["bundle"]["call_id"], "b-audio");
+    assert_eq!(
+        m["webrtc"]["ice"], a["legs"][0]["webrtc"]["ice"],
+        "the owner's ICE credentials and candidate"
+    );
+    let w = node.shared().webrtc.as_ref().unwrap();
+    assert_eq!(w.leg_count(), 1, "one transport for both");
+
+    // Refused: no such call or leg, a leg that is not DTLS, a transport,
+    // keys or address of its own, no rtcp-mux, a bundled owner.
+    let refused = [
+        (member("nope", 0), "no API call"),
+        (member("b-audio", 2), "0 or 1"),
+        (member("b-audio", 1), "DTLS-SRTP leg"),
+        (member("b-video", 0), "DTLS-SRTP leg"),
+        (
+            json!({"bundle": {"call_id": "b-audio", "leg": 0}, "rtcp_mux": true, "suite": "AES_CM_128_HMAC_SHA1_80"}),
+            "give no",
+        ),
+        (
+            json!({"bundle": {"call_id": "b-audio", "leg": 0}, "rtcp_mux": true, "remote": "203.0.113.7:4000"}),
+            "give no",
+        ),
+        (
+            json!({"bundle": {"call_id": "b-audio", "leg": 0}}),
+            "rtcp_mux",
+        ),
+    ];
+    for (bad, why) in refused {
+        let r = post(api, "/calls", &json!({"legs": [bad, plain()]}));
+        assert_eq!(r.status, 400, "{why}: {}", r.body);
+        assert!(r.body.contains(why), "{why}: {}", r.body);
+    }
+
+    // The member ends alone: the owner runs on, its port still bound.
+    assert_eq!(http(api, "DELETE", "/calls/b-video", None).status, 200);
+    assert_eq!(http(api, "GET", "/calls/b-audio", None).status, 200);
+    assert!(
+        std::net::UdpSocket::bind(port.as_str()).is_err(),
+        "the owner's port is still the owner's"
+    );
+    // The owner ends its members with it, and its port is free.
+    assert_eq!(create_member().status, 201);
+    assert_eq!(http(api, "DELETE", "/calls/b-audio", None).status, 200);
+    assert_eq!(
+        http(api, "GET", "/calls/b-video", None).status,
+        404,
+        "ended with its owner"
+    );
+    assert_eq!(w.leg_count(), 0);
+    assert!(
+        std::net::UdpSocket::bind(port.as_str()).is_ok(),
+        "the port was closed"
+    );
+    node.shutdown();
+}

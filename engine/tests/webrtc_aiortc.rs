@@ -37,13 +37,6 @@ const PYTHON: &str = "/usr/bin/python3";
 const LIMIT: Duration = Duration::from_secs(45);
 const SECONDS: &str = "3";
 
-/// The value of the first `a=NAME:` line in `sdp`.
-fn attr<'a>(sdp: &'a str, name: &str) -> Option<&'a str> {
-    let prefix = format!("a={name}:");
-    sdp.lines()
-        .find_map(|l| l.trim_end().strip_prefix(prefix.as_str()))
-}
-
 /// The answer: audio PCMU on `port`, with the ICE-lite and DTLS
 /// attributes written by `sdp::webrtc::write_transport`.
 fn answer(
@@ -53,12 +46,40 @@ fn answer(
     fingerprint: Fingerprint,
     role: Role,
 ) -> String {
+    answer_bundled(offer, port, (ice, fingerprint, role), None)
+}
+
+/// [`answer`], and with `video` (its payload type) a video section on the
+/// same port, both in one BUNDLE group, each with the transport.
+fn answer_bundled(
+    offer: &str,
+    port: u16,
+    (ice, fingerprint, role): (&Credentials, Fingerprint, Role),
+    video: Option<u8>,
+) -> String {
     let ip = node_ip4();
-    let mid = attr(offer, "mid").unwrap_or("0");
+    let mids: Vec<&str> = offer
+        .lines()
+        .filter_map(|l| l.trim_end().strip_prefix("a=mid:"))
+        .collect();
+    let mid = mids.first().copied().unwrap_or("0");
+    let (group, video_section) = match video {
+        Some(pt) => {
+            let vmid = mids.get(1).copied().unwrap_or("1");
+            (
+                format!("{mid} {vmid}"),
+                format!(
+                    "m=video {port} UDP/TLS/RTP/SAVPF {pt}\r\nc=IN IP4 {ip}\r\na=mid:{vmid}\r\n\
+                     a=sendrecv\r\na=rtcp-mux\r\na=rtpmap:{pt} VP8/90000\r\n"
+                ),
+            )
+        }
+        None => (mid.to_string(), String::new()),
+    };
     let text = format!(
-        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nt=0 0\r\na=group:BUNDLE {mid}\r\n\
+        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nt=0 0\r\na=group:BUNDLE {group}\r\n\
          m=audio {port} UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 {ip}\r\na=mid:{mid}\r\na=sendrecv\r\n\
-         a=rtcp-mux\r\na=rtpmap:0 PCMU/8000\r\n"
+         a=rtcp-mux\r\na=rtpmap:0 PCMU/8000\r\n{video_section}"
     );
     let mut sdp = Sdp::parse(&text).unwrap();
     let local = LocalTransport {
@@ -66,7 +87,9 @@ fn answer(
         candidates: &[SocketAddr::new(ip, port)],
         dtls: Some((fingerprint, Setup::of_role(role))),
     };
-    write_transport(&mut sdp, 0, &local);
+    for i in 0..sdp.media().len() {
+        write_transport(&mut sdp, i, &local);
+    }
     sdp.to_string()
 }
 
@@ -1172,4 +1195,122 @@ fn aiortc_bundles_audio_and_video_on_one_port() {
     ]);
     ok(&r);
     node.shutdown();
+}
+
+/// BUNDLE over the HTTP API: aiortc offers audio and video; the switch
+/// makes one call per section, the video call's browser leg joining the
+/// audio call's (`bundle`), and writes one answer with both sections on
+/// the audio leg's port. One transport, one handshake, both kinds both
+/// ways.
+#[test]
+fn aiortc_bundles_through_calls_made_over_http() {
+    use std::sync::atomic::Ordering::Relaxed;
+
+    let Some(topo) = Topology::new("webrtc-http-b") else {
+        return;
+    };
+    let mut peer = Aiortc::spawn(&topo, &[SECONDS, "video"]);
+    let (node, _ng, phone) = start_node(&topo, node_config());
+    let video_phone = {
+        let _in = topo.enter(Ns::Node);
+        support::webrtc::phone_socket()
+    };
+    let api = node.info().api_addr;
+    let offer = Sdp::parse(&peer.offer).unwrap();
+    let theirs = PeerTransport::of(&offer, &offer.media()[0]);
+    let video_pt: u8 = offer.media()[1].formats()[0].parse().unwrap();
+    let create = |body: serde_json::Value| {
+        let resp = {
+            let _in = topo.enter(Ns::Node);
+            support::http_send(api, "POST", "/calls", &body.to_string())
+        };
+        assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+        serde_json::from_str::<serde_json::Value>(resp.split_once("\r\n\r\n").unwrap().1).unwrap()
+    };
+    let audio = create(serde_json::json!({
+        "call_id": "http-audio",
+        "legs": [
+            {
+                "dtls": {"fingerprint": theirs.fingerprint.unwrap().to_string(), "setup": "actpass"},
+                "ice": {"ufrag": theirs.ice.as_ref().unwrap().0},
+                "rtcp_mux": true,
+            },
+            {"mode": "rtp", "remote": phone.local_addr().unwrap().to_string()},
+        ],
+    }));
+    let video = create(serde_json::json!({
+        "call_id": "http-video",
+        "legs": [
+            {"bundle": {"call_id": "http-audio", "leg": 0, "payload_types": [video_pt]}, "rtcp_mux": true},
+            {"mode": "rtp", "remote": video_phone.local_addr().unwrap().to_string()},
+        ],
+    }));
+    let a = &audio["legs"][0];
+    assert_eq!(video["legs"][0]["local"], a["local"], "one port");
+    let w = &a["webrtc"];
+    let creds = Credentials {
+        ufrag: w["ice"]["ufrag"].as_str().unwrap().into(),
+        pwd: w["ice"]["pwd"].as_str().unwrap().into(),
+    };
+    let fp = Fingerprint::parse_sdp(w["dtls"]["fingerprint"].as_str().unwrap()).unwrap();
+    let port: SocketAddr = a["local"].as_str().unwrap().parse().unwrap();
+    let relay = |c: &serde_json::Value| -> SocketAddr {
+        c["legs"][1]["local"].as_str().unwrap().parse().unwrap()
+    };
+    let (audio_relay, video_relay) = (relay(&audio), relay(&video));
+    peer.answer(&answer_bundled(
+        &peer.offer,
+        port.port(),
+        (&creds, fp, Role::Passive),
+        Some(video_pt),
+    ));
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let video_side = {
+        let (stop, sock) = (stop.clone(), video_phone.try_clone().unwrap());
+        std::thread::spawn(move || {
+            support::webrtc::video_phone(&sock, video_relay, video_pt, &stop)
+        })
+    };
+    let (result, got, sent) = plain_phone(
+        &phone,
+        audio_relay,
+        0x0ff1_ce04,
+        LIMIT,
+        || peer.report(),
+        |_| true,
+    );
+    stop.store(true, Relaxed);
+    let video_got = video_side.join().unwrap();
+    let svc = node.shared().webrtc.as_ref().unwrap();
+    let handshakes = svc.counters.handshakes.load(Relaxed);
+    let legs = svc.leg_count();
+    println!(
+        "aiortc: {result}; {handshakes} handshake(s), {legs} transport leg(s); phones got \
+         audio {got} (sent {sent}), video {video_got}"
+    );
+    let del = {
+        let _in = topo.enter(Ns::Node);
+        support::http_request(api, "DELETE", "/calls/http-audio")
+    };
+    assert!(del.starts_with("HTTP/1.1 200"), "{del}");
+    assert_eq!(
+        node.shared().calls.len(None),
+        0,
+        "the video call ended with it"
+    );
+    node.shutdown();
+    assert_eq!(result["state"], "connected", "{result}");
+    assert_eq!(result["transports"], 1, "{result}");
+    assert_eq!((handshakes, legs), (1, 1));
+    assert!(
+        got >= 50 && video_got >= 20,
+        "the phones got {got} / {video_got}"
+    );
+    for kind in ["audio", "video"] {
+        assert!(
+            result["by_kind"][kind]["in"].as_u64().unwrap_or(0) >= 50,
+            "aiortc got {kind}: {result}"
+        );
+    }
 }

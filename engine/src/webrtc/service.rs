@@ -332,6 +332,20 @@ impl TransportService {
         Ok(())
     }
 
+    /// Adds `member` to the bundle on `leg` of `call_id` (see
+    /// [`TransportService::set_bundle`]).
+    pub fn join_bundle(&self, call_id: u64, leg: LegId, member: u64) -> Result<(), DataPlaneError> {
+        let mut members = lock(&self.legs)
+            .get(&(call_id, leg))
+            .ok_or(DataPlaneError::UnknownCall(call_id))?
+            .members
+            .clone();
+        if !members.contains(&member) {
+            members.push(member);
+        }
+        self.set_bundle(call_id, leg, members)
+    }
+
     /// Legs running here now.
     pub fn leg_count(&self) -> usize {
         lock(&self.legs).len()

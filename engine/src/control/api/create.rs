@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::control::calls::webrtc::{self, allowed_profiles, dtls_fits, WebrtcLeg};
 use crate::control::sdp::webrtc::Setup;
-use crate::dataplane::{CallFlows, LegCounters, LegFlows, LegId};
+use crate::dataplane::{CallFlows, LegCounters, LegFlows, LegId, RtpSocket};
 use crate::dtls::{Fingerprint, Role};
 use crate::policy::{
     CallSecurityState, LegDecision, Media, Policy as SecurityPolicy, SecurityMode,
@@ -34,19 +34,21 @@ use super::requests::{CreateCall, KeyAnswer, LegRequest};
 use super::{ApiError, ApiJson};
 
 /// A leg's parsed request, keys resolved, policy decided.
-struct LegPlan {
-    req: LegRequest,
-    mode: LegMode,
+pub(super) struct LegPlan {
+    pub(super) req: LegRequest,
+    pub(super) mode: LegMode,
     /// ICE and DTLS-SRTP with the leg's peer.
-    webrtc: WebrtcLeg,
-    keys: Option<(LegKeys, bool, bool)>, // keys, inbound generated, outbound generated
-    address: IpAddr,
-    replay_window: usize,
-    policy: LegPolicy,
-    warnings: Vec<String>,
+    pub(super) webrtc: WebrtcLeg,
+    pub(super) keys: Option<(LegKeys, bool, bool)>, // keys, inbound generated, outbound generated
+    pub(super) address: IpAddr,
+    pub(super) replay_window: usize,
+    pub(super) policy: LegPolicy,
+    pub(super) warnings: Vec<String>,
+    /// BUNDLE: the leg joins another call's leg (no port of its own).
+    pub(super) bundle: Option<super::bundle::BundlePlan>,
 }
 
-fn policy_refused(i: usize, m: impl std::fmt::Display) -> ApiError {
+pub(super) fn policy_refused(i: usize, m: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
         "policy_refused",
@@ -290,6 +292,9 @@ fn plan_leg(
     req: LegRequest,
 ) -> Result<LegPlan, ApiError> {
     let (address, replay_window, asked_suite) = check_leg_request(s, i, &req)?;
+    if req.bundle.is_some() {
+        return super::bundle::plan_bundled(s, policy, i, req, (address, replay_window));
+    }
     // The mode asked for: explicit, or what the media request implies.
     let dtls = req.dtls.is_some();
     let default_mode = if dtls { LegMode::Dtls } else { LegMode::Srtp };
@@ -348,6 +353,7 @@ fn plan_leg(
             security: decision.security,
         },
         warnings,
+        bundle: None,
     })
 }
 
@@ -473,15 +479,19 @@ pub(crate) fn create(s: &Shared, body: CreateCall, origin: Origin) -> Result<Val
     build_and_start(s, &id, dp_id, generation, plans, origin).inspect_err(|_| s.calls.abandon(&id))
 }
 
-/// Binds both legs' ports, or none.
-fn bind_ports(s: &Shared, plans: &[LegPlan; 2]) -> Result<Vec<BoundPorts>, ApiError> {
-    let mut bound: Vec<BoundPorts> = Vec::with_capacity(2);
+/// Binds both legs' ports, or none (a bundled leg has none of its own).
+fn bind_ports(s: &Shared, plans: &[LegPlan; 2]) -> Result<Vec<Option<BoundPorts>>, ApiError> {
+    let mut bound: Vec<Option<BoundPorts>> = Vec::with_capacity(2);
     let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
     for p in plans {
+        if p.bundle.is_some() {
+            bound.push(None);
+            continue;
+        }
         match pool.allocate(p.address, p.req.rtcp_mux) {
-            Ok(b) => bound.push(b),
+            Ok(b) => bound.push(Some(b)),
             Err(e) => {
-                for b in &bound {
+                for b in bound.iter().flatten() {
                     pool.release(b.rtp_addr);
                 }
                 return Err(match e {
@@ -503,7 +513,7 @@ fn bind_ports(s: &Shared, plans: &[LegPlan; 2]) -> Result<Vec<BoundPorts>, ApiEr
 /// Each leg's record and flows on its bound ports.
 fn legs_and_flows(
     plans: &[LegPlan; 2],
-    bound: Vec<BoundPorts>,
+    bound: Vec<Option<BoundPorts>>,
 ) -> Result<([Leg; 2], [LegFlows; 2]), ApiError> {
     let keys = [
         plans[0].keys.as_ref().map(|k| &k.0),
@@ -516,14 +526,38 @@ fn legs_and_flows(
     let mut flows = Vec::with_capacity(2);
     let mut legs = Vec::with_capacity(2);
     for (i, (p, b)) in plans.iter().zip(bound).enumerate() {
-        let local_rtcp = match &b.rtcp {
-            Some(r) => r.local_addr().unwrap_or(b.rtp_addr),
-            None => b.rtp_addr,
+        // A bundled leg runs on its owner's socket.
+        let (local_rtp, local_rtcp, rtp, rtcp): (_, _, RtpSocket, _) = match (b, &p.bundle) {
+            (Some(b), _) => (
+                b.rtp_addr,
+                b.rtcp
+                    .as_ref()
+                    .and_then(|r| r.local_addr().ok())
+                    .unwrap_or(b.rtp_addr),
+                b.rtp.into(),
+                b.rtcp,
+            ),
+            (None, Some(bp)) => (
+                bp.owner_local,
+                bp.owner_local,
+                RtpSocket::Bundled {
+                    owner: bp.owner_dp,
+                    payload_types: bp.reference.payload_types.clone(),
+                },
+                None,
+            ),
+            (None, None) => {
+                return Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "a leg without a port",
+                ))
+            }
         };
         let leg = Leg {
             mode: p.mode,
             family: p.req.family,
-            local_rtp: b.rtp_addr,
+            local_rtp,
             local_rtcp,
             rtcp_mux: p.req.rtcp_mux,
             remote_rtp: p.req.remote,
@@ -533,12 +567,13 @@ fn legs_and_flows(
             replay_window: p.replay_window,
             keys: p.keys.as_ref().map(|k| k.0.clone()),
             webrtc: p.webrtc.clone(),
+            bundle: p.bundle.as_ref().map(|bp| bp.reference.clone()),
             counters: LegCounters::new(),
         };
         let mut f = install::leg_flows(
             &leg.wanted(),
-            b.rtp,
-            b.rtcp,
+            rtp,
+            rtcp,
             p.replay_window,
             leg.counters.clone(),
         )
@@ -630,7 +665,7 @@ fn build_and_start(
     origin: Origin,
 ) -> Result<Value, ApiError> {
     let bound = bind_ports(s, &plans)?;
-    let local: Vec<SocketAddr> = bound.iter().map(|b| b.rtp_addr).collect();
+    let local: Vec<SocketAddr> = bound.iter().flatten().map(|b| b.rtp_addr).collect();
     let release = || {
         let mut pool = s.ports.lock().unwrap_or_else(|e| e.into_inner());
         for a in &local {
@@ -647,9 +682,15 @@ fn build_and_start(
         release();
         return Err(ApiError::dataplane(e));
     }
-    for (leg, id) in legs.iter_mut().zip(LegId::BOTH) {
+    for ((leg, id), p) in legs.iter_mut().zip(LegId::BOTH).zip(&plans) {
         let remote = leg.remote_rtp;
-        if let Err(e) = webrtc::sync_transport(s, dp_id, id, &mut leg.webrtc, remote) {
+        let started = match (&p.bundle, &s.webrtc) {
+            (Some(bp), Some(w)) => blocking(|| w.join_bundle(bp.owner_dp, bp.owner_leg, dp_id))
+                .map_err(|e| format!("data plane: {e}")),
+            (Some(_), None) => Err("WebRTC is disabled on this node".into()),
+            (None, _) => webrtc::sync_transport(s, dp_id, id, &mut leg.webrtc, remote),
+        };
+        if let Err(e) = started {
             if let Some(w) = &s.webrtc {
                 w.remove_call(dp_id);
             }
@@ -676,6 +717,7 @@ fn build_and_start(
         legs,
         policy: [plans[0].policy.clone(), plans[1].policy.clone()],
         security,
+        bundle_members: Vec::new(),
     };
     let mut answer = created_answer(&call, &plans, generation);
     add_webrtc_answer(s, &call, &mut answer);
@@ -698,5 +740,8 @@ fn build_and_start(
     );
     s.totals.created.fetch_add(1, Ordering::Relaxed);
     s.calls.commit(id, origin, Box::new(call));
+    for bp in plans.iter().filter_map(|p| p.bundle.as_ref()) {
+        super::bundle::note_member(s, &bp.reference.call_id, id);
+    }
     Ok(answer)
 }

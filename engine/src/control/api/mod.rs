@@ -15,6 +15,7 @@
 //! the device list and cluster mode; [`record`] the call record itself;
 //! [`trust`] the trust-list reload.
 
+mod bundle;
 mod calls;
 mod create;
 mod devices;

@@ -150,6 +150,10 @@ pub struct Leg {
     /// ICE and DTLS-SRTP with the leg's peer.
     #[serde(default)]
     pub webrtc: crate::control::calls::webrtc::WebrtcLeg,
+    /// BUNDLE: the call leg whose port and transport this leg shares
+    /// (`local_rtp` is that leg's).
+    #[serde(default)]
+    pub bundle: Option<BundleRef>,
     /// Data-plane counters (shared with the owning worker).
     /// Data-plane counters (shared with the owning worker; not part of the
     /// stored state: a restored call counts from zero).
@@ -201,6 +205,17 @@ pub struct LegPolicy {
     pub security: SecurityMode,
 }
 
+/// The leg a bundled leg shares its port and transport with.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BundleRef {
+    /// The owner's call id.
+    pub call_id: String,
+    /// The owner's leg.
+    pub leg: usize,
+    /// The payload types this leg's peer sends.
+    pub payload_types: Vec<u8>,
+}
+
 /// A call: two legs and their data-plane identity.
 #[derive(Serialize, Deserialize)]
 pub struct Call {
@@ -219,6 +234,10 @@ pub struct Call {
     /// The call's security status and the policy generation it was
     /// admitted under.
     pub security: CallSecurityState,
+    /// Calls with a leg bundled on one of this call's legs: they end
+    /// with it (they have no port or transport of their own).
+    #[serde(default)]
+    pub bundle_members: Vec<String>,
 }
 
 impl Call {
@@ -268,6 +287,9 @@ pub fn leg_json(i: usize, l: &Leg, keys: Option<Value>, stats: bool) -> Value {
                 "role": w.role,
             })),
         });
+    }
+    if let Some(b) = &l.bundle {
+        v["bundle"] = json!({"call_id": b.call_id, "leg": b.leg, "payload_types": b.payload_types});
     }
     if stats {
         v["stats"] = serde_json::to_value(l.counters.snapshot()).unwrap_or(Value::Null);
@@ -337,9 +359,19 @@ impl CallRecord for Call {
     fn resources(&self) -> Resources {
         Resources {
             dp_ids: vec![self.dp_id],
-            ports: self.legs.iter().map(|l| l.local_rtp).collect(),
+            // A bundled leg's port is its owner's.
+            ports: self
+                .legs
+                .iter()
+                .filter(|l| l.bundle.is_none())
+                .map(|l| l.local_rtp)
+                .collect(),
             counters: self.legs.iter().map(|l| l.counters.clone()).collect(),
         }
+    }
+
+    fn bundle_members(&self) -> Vec<String> {
+        self.bundle_members.clone()
     }
 
     fn as_any(&self) -> &dyn std::any::Any {

@@ -65,6 +65,24 @@ pub(super) struct LegRequest {
     /// ICE-lite toward the leg's peer.
     #[serde(default)]
     pub(super) ice: Option<IceRequest>,
+    /// BUNDLE: the leg shares the port and the ICE/DTLS transport of a
+    /// running call's WebRTC leg.
+    #[serde(default)]
+    pub(super) bundle: Option<BundleRequest>,
+}
+
+/// The leg a bundled leg joins (RFC 8843: its sections share one port).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BundleRequest {
+    /// The call whose leg owns the port.
+    pub(super) call_id: String,
+    /// That leg's index.
+    pub(super) leg: usize,
+    /// The payload types this leg's peer sends (how the node tells the
+    /// sections' packets apart before it learns their SSRCs).
+    #[serde(default)]
+    pub(super) payload_types: Vec<u8>,
 }
 
 /// A leg's DTLS-SRTP peer, as its SDP says.

@@ -10,7 +10,7 @@ use crate::control::calls::webrtc;
 use crate::control::calls::{now_ms, CallService};
 use crate::control::store::media::{rtcp_margin, MediaCheckpoint};
 use crate::dataplane::relay::LegCheckpoint;
-use crate::dataplane::{CallFlows, LegFlows, LegId};
+use crate::dataplane::{CallFlows, LegFlows, LegId, RtpSocket};
 
 use super::record::Call;
 
@@ -45,17 +45,37 @@ impl Call {
         let mut flows = Vec::with_capacity(2);
         let mut remotes = [None; 2];
         for (i, leg) in self.legs.iter().enumerate() {
-            let b = s
-                .ports
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take_exact(leg.local_rtp, leg.rtcp_mux)
-                .map_err(|e| format!("cannot bind media port {}: {e}", leg.local_rtp))?;
-            bound_at.push(leg.local_rtp);
+            // A bundled leg joins its owner's socket: the owner's call must
+            // run here already.
+            let (rtp, rtcp): (RtpSocket, _) = match &leg.bundle {
+                Some(b) => {
+                    let owner = super::bundle::owner_dp(s, &b.call_id).ok_or_else(|| {
+                        format!("its bundle owner, call {:?}, does not run here", b.call_id)
+                    })?;
+                    let payload_types = b.payload_types.clone();
+                    (
+                        RtpSocket::Bundled {
+                            owner,
+                            payload_types,
+                        },
+                        None,
+                    )
+                }
+                None => {
+                    let b = s
+                        .ports
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take_exact(leg.local_rtp, leg.rtcp_mux)
+                        .map_err(|e| format!("cannot bind media port {}: {e}", leg.local_rtp))?;
+                    bound_at.push(leg.local_rtp);
+                    (b.rtp.into(), b.rtcp)
+                }
+            };
             let mut f = install::leg_flows(
                 &leg.wanted(),
-                b.rtp,
-                b.rtcp,
+                rtp,
+                rtcp,
                 leg.replay_window,
                 leg.counters.clone(),
             )
@@ -80,7 +100,17 @@ impl Call {
         s.with_dataplane(|dp| dp.add_call(CallFlows { id, legs }))
             .map_err(|e| format!("data plane: {e}"))?;
         for ((leg, leg_id), remote) in self.legs.iter_mut().zip(LegId::BOTH).zip(remotes) {
-            if let Err(e) = webrtc::resume_transport(s, id, leg_id, &mut leg.webrtc, remote) {
+            let started = match (&leg.bundle, &s.webrtc) {
+                (Some(b), Some(w)) => {
+                    let owner = super::bundle::owner_dp(s, &b.call_id).unwrap_or_default();
+                    let owner_leg = LegId::from_index(b.leg).unwrap_or(LegId::A);
+                    crate::control::calls::blocking(|| w.join_bundle(owner, owner_leg, id))
+                        .map_err(|e| format!("data plane: {e}"))
+                }
+                (Some(_), None) => Err("WebRTC is disabled on this node".into()),
+                (None, _) => webrtc::resume_transport(s, id, leg_id, &mut leg.webrtc, remote),
+            };
+            if let Err(e) = started {
                 if let Some(w) = &s.webrtc {
                     w.remove_call(id);
                 }

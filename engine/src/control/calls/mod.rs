@@ -168,6 +168,10 @@ pub trait CallRecord: Send + 'static {
     fn housekeeping(&mut self, _s: &CallService, _now: u64) -> Option<EndReason> {
         None
     }
+    /// Calls bundled on this one's legs (they end with it).
+    fn bundle_members(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// For the front-end that made it.
     fn as_any(&self) -> &dyn Any;
     /// For the front-end that made it.
@@ -403,6 +407,10 @@ impl CallService {
         if let Some(o) = self.calls.observer() {
             o.ended(id);
         }
+        // Members first: the owner's socket closes with the last of them.
+        for m in call.bundle_members() {
+            self.end_call(&m, reason.unwrap_or(EndReason::Deleted));
+        }
         self.free(id, call, false);
         if let Some(reason) = reason {
             self.totals.ended(reason).fetch_add(1, Ordering::Relaxed);
@@ -463,6 +471,9 @@ impl CallService {
     pub fn forget_call(&self, id: &str) -> Option<Vec<CallCheckpoint>> {
         let slot = self.calls.remove(id)?;
         let record = slot.take()?;
+        for m in record.bundle_members() {
+            self.forget_call(&m);
+        }
         Some(self.free(id, record.as_ref(), true))
     }
 
