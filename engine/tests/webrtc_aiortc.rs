@@ -1153,7 +1153,7 @@ fn aiortc_bundles_audio_and_video_on_one_port() {
     };
     let handshakes = support::webrtc::handshakes(&node);
     let legs = node.shared().webrtc.as_ref().unwrap().leg_count();
-    let sent = node
+    let service_sent = node
         .shared()
         .webrtc
         .as_ref()
@@ -1161,7 +1161,10 @@ fn aiortc_bundles_audio_and_video_on_one_port() {
         .counters
         .sent
         .load(std::sync::atomic::Ordering::Relaxed);
-    assert!(sent > 0, "the service sent its answers and flights itself");
+    assert!(
+        service_sent > 0,
+        "the service sent its answers and flights itself"
+    );
     println!(
         "aiortc: {result}; phones got audio {} / video {} from aiortc, sent {sent} each; \
          {handshakes} handshake(s), {legs} transport leg(s)",
@@ -1179,11 +1182,12 @@ fn aiortc_bundles_audio_and_video_on_one_port() {
         );
     }
     assert!(got[0] > 50 && got[1] > 20, "the phones got {got:?}");
-    // Nothing of one section reached the other's phone.
+    // Nothing of one section reached the other's phone (aiortc's count
+    // is read a moment before it stops sending: a packet or two more).
     for (i, kind) in ["audio", "video"].into_iter().enumerate() {
         let out = result["by_kind"][kind]["out"].as_u64().unwrap_or(0);
         assert!(
-            got[i] <= out,
+            got[i] <= out + 5,
             "the {kind} phone got {} of aiortc's {out}",
             got[i]
         );

@@ -221,7 +221,7 @@ impl TransportService {
                 dtls,
                 failed: false,
                 keyed: false,
-                consent: true,
+                consent: !dtls,
                 members: Vec::new(),
                 socket,
             },
@@ -242,7 +242,9 @@ impl TransportService {
                     srtp_in,
                     srtp_out,
                     transport: Some(true),
-                    consent: Some(true),
+                    // Nothing goes to a DTLS peer before its handshake:
+                    // under placeholder keys it could only be noise to it.
+                    consent: Some(!dtls),
                     ..Default::default()
                 },
             )
@@ -326,7 +328,7 @@ impl TransportService {
                 (None, false) => LegUpdate::default(),
             };
             u.remote_rtp = selected;
-            u.consent = Some(true);
+            u.consent = Some(keys.is_some() || !dtls);
             self.dp.with(|dp| dp.update_leg(m, leg, u))?;
         }
         Ok(())
@@ -477,6 +479,7 @@ fn run(
             if execute(dp, counters, p, hook.get()) {
                 if let Some(l) = lock(legs).get_mut(&(call_id, leg)) {
                     l.keyed = true;
+                    l.consent = true;
                 }
             }
         }
@@ -545,6 +548,8 @@ fn key_update(k: &crate::dtls::SrtpKeys) -> Result<LegUpdate, DataPlaneError> {
         srtp_out: Some(KeyChange::Context(Some(
             ctx(&k.local).map_err(DataPlaneError::Srtp)?,
         ))),
+        // Keyed: media may go to the peer from now on.
+        consent: Some(true),
         ..Default::default()
     })
 }
