@@ -67,6 +67,19 @@ impl DataPlane {
         Ok(())
     }
 
+    /// The worker that runs call `call_id`.
+    fn worker_of(&self, call_id: u64) -> Result<&super::WorkerHandle, DataPlaneError> {
+        let worker = self
+            .placement
+            .lock()
+            .map_err(|_| DataPlaneError::WorkerGone)?
+            .by_call
+            .get(&call_id)
+            .copied()
+            .ok_or(DataPlaneError::UnknownCall(call_id))?;
+        self.workers.get(worker).ok_or(DataPlaneError::WorkerGone)
+    }
+
     /// Sends `bytes` to `to` from the socket `channel` of `leg` of call
     /// `call_id` (its worker sends it; no ack: a lost answer is
     /// retransmitted by the peer, and failures are counted).
@@ -78,15 +91,7 @@ impl DataPlane {
         to: SocketAddr,
         bytes: Vec<u8>,
     ) -> Result<(), DataPlaneError> {
-        let worker = self
-            .placement
-            .lock()
-            .map_err(|_| DataPlaneError::WorkerGone)?
-            .by_call
-            .get(&call_id)
-            .copied()
-            .ok_or(DataPlaneError::UnknownCall(call_id))?;
-        let w = self.workers.get(worker).ok_or(DataPlaneError::WorkerGone)?;
+        let w = self.worker_of(call_id)?;
         let cmd = Command::SendFrom(Box::new(SendFrom {
             call_id,
             leg,
@@ -110,15 +115,7 @@ impl DataPlane {
         call_id: u64,
         leg: LegId,
     ) -> Result<std::net::UdpSocket, DataPlaneError> {
-        let worker = self
-            .placement
-            .lock()
-            .map_err(|_| DataPlaneError::WorkerGone)?
-            .by_call
-            .get(&call_id)
-            .copied()
-            .ok_or(DataPlaneError::UnknownCall(call_id))?;
-        let w = self.workers.get(worker).ok_or(DataPlaneError::WorkerGone)?;
+        let w = self.worker_of(call_id)?;
         let (tx, rx) = crossbeam_channel::bounded(1);
         let deadline = std::time::Instant::now() + self.ack_timeout;
         w.commands
