@@ -1068,6 +1068,7 @@ fn metrics_and_health() {
         "rampart_worker_send_calls_total{worker=\"0\"}",
         "rampart_worker_gso_sends_total{worker=\"1\"}",
         "rampart_worker_kernel_drops_total{worker=\"0\"}",
+        "rampart_worker_bundle_ssrc_collisions_total{worker=\"0\"}",
         "rampart_worker_xdp_rx_total{worker=\"1\"}",
         "rampart_rtcp_bytes_total{direction=\"in\"}",
     ] {

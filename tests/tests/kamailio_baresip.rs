@@ -375,10 +375,13 @@ fn call(tag: &str, webrtc_calls: bool) {
     // after them. Anything more is garbled media.
     for (who, log) in [("caller", &caller_log), ("callee", &callee_log)] {
         let errors = log.matches("decode error").count();
-        // Before baresip's first status line: at the call's start.
-        let early = log
-            .find("decode error")
-            .is_none_or(|at| !log[..at].contains("audio="));
+        // At the call's start: before baresip's status line shows any
+        // audio (`audio=0/0` until then).
+        let early = log.find("decode error").is_none_or(|at| {
+            log[..at]
+                .match_indices("audio=")
+                .all(|(i, _)| log[i + 6..].starts_with("0/0"))
+        });
         assert!(
             errors <= 1 && early,
             "the {who} could not decode what it received ({errors} decode errors)\n{}",
