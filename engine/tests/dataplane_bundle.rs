@@ -257,6 +257,66 @@ fn scenario(backend: BackendKind) {
     dp.shutdown();
 }
 
+/// A member joins with a context that already sent (a call taken over:
+/// its streams resumed from the other node): those SSRCs are the
+/// member's from the start, and the owner may not take them up under the
+/// shared key.
+#[test]
+fn a_member_keeps_the_ssrcs_its_context_already_sent() {
+    let dp = DataPlane::start(DataPlaneConfig {
+        workers: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    let (bundle, audio_b, video_b) = (bind(), bind(), bind());
+    let (browser, phone_a) = (bind(), bind());
+    let a_node = audio_b.local_addr().unwrap();
+    let b = browser.local_addr().unwrap();
+    dp.add_call(CallFlows {
+        id: 1,
+        legs: [
+            srtp_leg(bundle.into(), Some(b)),
+            support::plain_leg(audio_b, Some(phone_a.local_addr().unwrap()), true),
+        ],
+    })
+    .unwrap();
+    let mut member = srtp_leg(
+        RtpSocket::Bundled {
+            owner: 1,
+            payload_types: vec![VIDEO_PT],
+        },
+        Some(b),
+    );
+    // Its outbound context has sent SSRC 0x3333 already.
+    let out = member.srtp_out.as_mut().unwrap();
+    let _ = protect(out, rtp(VIDEO_PT, 0x3333, 7, b"before"));
+    dp.add_call(CallFlows {
+        id: 2,
+        legs: [member, support::plain_leg(video_b, None, true)],
+    })
+    .unwrap();
+    phone_a
+        .send_to(&rtp(0, 0x3333, 1, b"audio"), a_node)
+        .unwrap();
+    assert!(
+        drain(&browser).is_empty(),
+        "the owner took up the member's SSRC"
+    );
+    wait_for("the collision counted", || {
+        dp.worker_stats()
+            .iter()
+            .map(|w| w.bundle_ssrc_collisions.load(Ordering::Relaxed))
+            .sum::<u64>()
+            == 1
+    });
+    // Another SSRC goes through.
+    phone_a
+        .send_to(&rtp(0, 0x4444, 2, b"audio"), a_node)
+        .unwrap();
+    assert_eq!(drain(&browser).len(), 1);
+    dp.shutdown();
+}
+
 #[test]
 fn a_bundle_over_mmsg() {
     scenario(BackendKind::Mmsg);

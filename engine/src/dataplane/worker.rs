@@ -459,8 +459,15 @@ impl Table {
                 owner,
                 payload_types,
             } => {
+                // Streams its context already sent (a call taken over):
+                // their SSRCs are this member's under the shared key.
+                let sent: Vec<u32> = leg
+                    .srtp_out
+                    .as_ref()
+                    .map(|c| c.checkpoint().iter().map(|st| st.ssrc).collect())
+                    .unwrap_or_default();
                 if failure.is_none() {
-                    match self.join_bundle(slot, li, owner, payload_types) {
+                    match self.join_bundle(slot, li, owner, (payload_types, sent)) {
                         Ok(token) => tokens[li.index()][Channel::Rtp as usize] = Some(token),
                         Err(e) => *failure = Some(e),
                     }
@@ -512,13 +519,15 @@ impl Table {
     }
 
     /// Makes leg `li` of the call in `slot` a member of the bundle on the
-    /// RTP socket of the same leg of call `owner`; returns that token.
+    /// RTP socket of the same leg of call `owner`, with the payload types
+    /// its peer sends and the SSRCs its context already sent with;
+    /// returns that token.
     fn join_bundle(
         &mut self,
         slot: usize,
         li: LegId,
         owner: u64,
-        payload_types: Vec<u8>,
+        (mut payload_types, sent): (Vec<u8>, Vec<u32>),
     ) -> std::io::Result<u32> {
         let token = self
             .by_id
@@ -546,6 +555,17 @@ impl Table {
             }
             b
         });
+        for ssrc in sent {
+            // One taken by another section stays theirs (this member's
+            // packets with it are then refused).
+            if !bundle.ssrc_out.iter().any(|e| e.0 == ssrc) {
+                bundle.ssrc_out.push((ssrc, slot));
+            }
+        }
+        // At most the 128 payload types there are: the demux scans them.
+        payload_types.retain(|pt| *pt < 128);
+        payload_types.sort_unstable();
+        payload_types.dedup();
         bundle.members.push((slot, li, payload_types));
         Ok(token)
     }
@@ -712,7 +732,7 @@ impl Handler for Table {
                 if let Some(ssrc) = learn {
                     self.learn_ssrc(token, ssrc, slot, leg);
                 }
-                self.bundle_send(out, slot, out_leg, &buf[..len], rtcp)
+                self.bundle_send(out, slot, out_leg, &buf[..len.min(buf.len())], rtcp)
                     .then_some(Tx {
                         token: out,
                         dest,
