@@ -9,14 +9,11 @@
 
 use std::net::SocketAddr;
 
-use crate::control::calls::webrtc::dtls_fits;
+use crate::control::calls::webrtc::WebrtcLeg;
 use crate::dataplane::LegId;
-use crate::policy::{Policy as SecurityPolicy, SecurityMode};
 
-use super::super::security::LegWho;
 use super::super::shared::Shared;
-use super::create::{policy_refused, LegPlan};
-use super::record::{BundleRef, Call, LegMode, LegPolicy};
+use super::record::{BundleRef, Call, LegMode};
 use super::requests::LegRequest;
 use super::ApiError;
 
@@ -28,17 +25,17 @@ pub(super) struct BundlePlan {
     pub(super) reference: BundleRef,
 }
 
-/// The plan of leg `i`, which asks to join another call's leg: that leg
-/// must be a DTLS-SRTP leg of its own on this node; this one gives no
-/// transport, keys or address of its own, muxes RTCP, and is decided by
-/// policy as the DTLS-SRTP leg it is.
-pub(super) fn plan_bundled(
+/// Where leg `i`, which asks to join another call's leg, runs, and the
+/// transport it shares: that leg must be a DTLS-SRTP leg of its own on
+/// this node, of the family of `address`; this one gives no transport,
+/// keys or address of its own and muxes RTCP. (Policy decides it as the
+/// DTLS-SRTP leg it is, in `create::plan_leg`.)
+pub(super) fn resolve(
     s: &Shared,
-    policy: &SecurityPolicy,
     i: usize,
-    req: LegRequest,
-    (address, replay_window): (std::net::IpAddr, usize),
-) -> Result<LegPlan, ApiError> {
+    req: &LegRequest,
+    address: std::net::IpAddr,
+) -> Result<(BundlePlan, WebrtcLeg), ApiError> {
     let bad = |m: String| ApiError::bad("invalid_request", format!("leg {i}: bundle: {m}"));
     let Some(b) = req.bundle.as_ref() else {
         return Err(bad("internal: no bundle".into()));
@@ -86,59 +83,20 @@ pub(super) fn plan_bundled(
     }
     // The owner's transport keys this leg: no transport of its own.
     webrtc.running = None;
-    let who = LegWho {
-        device: req.device.clone(),
-        kind: req.kind,
-        security: req.security,
-    };
-    let requested = req.security.unwrap_or(SecurityMode::Encrypted);
-    let decision = who
-        .decide(policy, requested, req.null_cipher)
-        .map_err(|m| policy_refused(i, m))?;
-    if !dtls_fits(&decision.media) {
-        return Err(policy_refused(
-            i,
-            format!(
-                "a DTLS-SRTP leg cannot be an {} leg (policy allows it no DTLS-SRTP profile)",
-                decision.security
-            ),
-        ));
-    }
-    let warnings = decision
-        .warning
-        .iter()
-        .map(|w| format!("leg {i}: {w}"))
-        .collect();
     let reference = BundleRef {
         call_id: b.call_id.clone(),
         leg: b.leg,
-        payload_types: b
-            .payload_types
-            .iter()
-            .copied()
-            .filter(|p| *p < 128)
-            .collect(),
+        payload_types: b.payload_types.clone(),
     };
-    Ok(LegPlan {
-        req,
-        mode: LegMode::Dtls,
-        webrtc,
-        keys: None,
-        address,
-        replay_window,
-        policy: LegPolicy {
-            who,
-            requested,
-            security: decision.security,
-        },
-        warnings,
-        bundle: Some(BundlePlan {
+    Ok((
+        BundlePlan {
             owner_dp,
             owner_leg,
             owner_local,
             reference,
-        }),
-    })
+        },
+        webrtc,
+    ))
 }
 
 /// Records `member` in the owner call's list (it ends with the owner).
@@ -156,8 +114,9 @@ pub(super) fn note_member(s: &Shared, owner: &str, member: &str) {
 
 /// The data-plane call that runs API call `call_id` here now.
 pub(crate) fn owner_dp(s: &crate::control::calls::CallService, call_id: &str) -> Option<u64> {
-    s.calls
-        .get(call_id)?
-        .command(|rec| rec.as_any().downcast_ref::<Call>().map(|c| c.dp_id))
-        .flatten()
+    s.calls.get(call_id)?.with_view(|v| {
+        (v.origin != crate::control::calls::Origin::Ng)
+            .then(|| v.dp_ids.first().copied())
+            .flatten()
+    })
 }

@@ -34,21 +34,21 @@ use super::requests::{CreateCall, KeyAnswer, LegRequest};
 use super::{ApiError, ApiJson};
 
 /// A leg's parsed request, keys resolved, policy decided.
-pub(super) struct LegPlan {
-    pub(super) req: LegRequest,
-    pub(super) mode: LegMode,
+struct LegPlan {
+    req: LegRequest,
+    mode: LegMode,
     /// ICE and DTLS-SRTP with the leg's peer.
-    pub(super) webrtc: WebrtcLeg,
-    pub(super) keys: Option<(LegKeys, bool, bool)>, // keys, inbound generated, outbound generated
-    pub(super) address: IpAddr,
-    pub(super) replay_window: usize,
-    pub(super) policy: LegPolicy,
-    pub(super) warnings: Vec<String>,
+    webrtc: WebrtcLeg,
+    keys: Option<(LegKeys, bool, bool)>, // keys, inbound generated, outbound generated
+    address: IpAddr,
+    replay_window: usize,
+    policy: LegPolicy,
+    warnings: Vec<String>,
     /// BUNDLE: the leg joins another call's leg (no port of its own).
-    pub(super) bundle: Option<super::bundle::BundlePlan>,
+    bundle: Option<super::bundle::BundlePlan>,
 }
 
-pub(super) fn policy_refused(i: usize, m: impl std::fmt::Display) -> ApiError {
+fn policy_refused(i: usize, m: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
         "policy_refused",
@@ -292,11 +292,13 @@ fn plan_leg(
     req: LegRequest,
 ) -> Result<LegPlan, ApiError> {
     let (address, replay_window, asked_suite) = check_leg_request(s, i, &req)?;
-    if req.bundle.is_some() {
-        return super::bundle::plan_bundled(s, policy, i, req, (address, replay_window));
-    }
+    // A bundled leg is the DTLS-SRTP leg it joins, to policy too.
+    let bundled = match req.bundle {
+        Some(_) => Some(super::bundle::resolve(s, i, &req, address)?),
+        None => None,
+    };
     // The mode asked for: explicit, or what the media request implies.
-    let dtls = req.dtls.is_some();
+    let dtls = req.dtls.is_some() || bundled.is_some();
     let default_mode = if dtls { LegMode::Dtls } else { LegMode::Srtp };
     let requested = match (req.security, req.mode.unwrap_or(default_mode)) {
         (Some(m), _) => m,
@@ -335,7 +337,10 @@ fn plan_leg(
     } else {
         leg_keys(i, &req, asked_suite, &decision, &mut warnings)?
     };
-    let webrtc = webrtc_leg(&req, &decision.media)?;
+    let (webrtc, bundle) = match bundled {
+        Some((plan, webrtc)) => (webrtc, Some(plan)),
+        None => (webrtc_leg(&req, &decision.media)?, None),
+    };
     Ok(LegPlan {
         req,
         mode: match (dtls, keys.is_some()) {
@@ -353,7 +358,7 @@ fn plan_leg(
             security: decision.security,
         },
         warnings,
-        bundle: None,
+        bundle,
     })
 }
 

@@ -44,6 +44,8 @@ impl Call {
         let empty = LegCheckpoint::default();
         let mut flows = Vec::with_capacity(2);
         let mut remotes = [None; 2];
+        // Per leg: the owner's data-plane call and leg it joins.
+        let mut owners = [None; 2];
         for (i, leg) in self.legs.iter().enumerate() {
             // A bundled leg joins its owner's socket: the owner's call must
             // run here already.
@@ -52,6 +54,9 @@ impl Call {
                     let owner = super::bundle::owner_dp(s, &b.call_id).ok_or_else(|| {
                         format!("its bundle owner, call {:?}, does not run here", b.call_id)
                     })?;
+                    let owner_leg = LegId::from_index(b.leg)
+                        .ok_or_else(|| format!("bundle leg {} is no leg", b.leg))?;
+                    owners[i] = Some((owner, owner_leg));
                     let payload_types = b.payload_types.clone();
                     (
                         RtpSocket::Bundled {
@@ -99,11 +104,15 @@ impl Call {
         let id = s.calls.alloc_dp_id();
         s.with_dataplane(|dp| dp.add_call(CallFlows { id, legs }))
             .map_err(|e| format!("data plane: {e}"))?;
-        for ((leg, leg_id), remote) in self.legs.iter_mut().zip(LegId::BOTH).zip(remotes) {
-            let started = match (&leg.bundle, &s.webrtc) {
-                (Some(b), Some(w)) => {
-                    let owner = super::bundle::owner_dp(s, &b.call_id).unwrap_or_default();
-                    let owner_leg = LegId::from_index(b.leg).unwrap_or(LegId::A);
+        for (((leg, leg_id), remote), owner) in self
+            .legs
+            .iter_mut()
+            .zip(LegId::BOTH)
+            .zip(remotes)
+            .zip(owners)
+        {
+            let started = match (owner, &s.webrtc) {
+                (Some((owner, owner_leg)), Some(w)) => {
                     crate::control::calls::blocking(|| w.join_bundle(owner, owner_leg, id))
                         .map_err(|e| format!("data plane: {e}"))
                 }
