@@ -21,12 +21,7 @@ use super::*;
 /// The offer's BUNDLE groups, as section indexes in section order:
 /// `a=group:BUNDLE <mid> ...` mapped through each section's `a=mid`.
 fn offered_groups(sdp: &Sdp) -> Vec<Vec<usize>> {
-    let mid_of = |m: &Media| {
-        m.attributes()
-            .find(|(n, _)| n.eq_ignore_ascii_case("mid"))
-            .and_then(|(_, v)| v)
-            .map(|v| v.trim().to_string())
-    };
+    let mid_of = |m: &Media| webrtc::read_peer_mid(m).mid;
     sdp.attributes()
         .filter(|(n, _)| n.eq_ignore_ascii_case("group"))
         .filter_map(|(_, v)| {
@@ -147,10 +142,7 @@ impl NgCall {
     pub(super) fn write_groups(&self, sdp: &mut Sdp, x: usize) {
         strip(sdp);
         for (owner, st) in self.streams.iter().enumerate() {
-            if st.rejected || st.legs[x].bundle.is_some() {
-                continue;
-            }
-            if !st.legs[x].bundle_tag {
+            if st.rejected || st.legs[x].bundle.is_some() || !st.legs[x].bundle_tag {
                 continue;
             }
             let mids: Vec<&str> = std::iter::once(st)
@@ -187,12 +179,7 @@ impl NgCall {
         for &i in &live {
             let st = &mut self.streams[i];
             let m = &mut sdp.media_mut()[i];
-            let had = m
-                .attributes()
-                .find(|(n, _)| n.eq_ignore_ascii_case("mid"))
-                .and_then(|(_, v)| v)
-                .map(|v| v.trim().to_string());
-            let mid = had.unwrap_or_else(|| {
+            let mid = webrtc::read_peer_mid(m).mid.unwrap_or_else(|| {
                 webrtc::ensure_mid(m, &i.to_string());
                 i.to_string()
             });

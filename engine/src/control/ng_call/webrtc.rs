@@ -86,11 +86,7 @@ pub(super) fn read_peer(
         return Ok(PeerSide::default());
     }
     let t = PeerTransport::of(sdp, m);
-    let mid = m
-        .attributes()
-        .find(|(n, _)| n.eq_ignore_ascii_case("mid"))
-        .and_then(|(_, v)| v)
-        .map(|v| v.trim().to_string());
+    let mid = read_peer_mid(m).mid;
     let dtls = if is_dtls_proto(m.proto()) {
         if !dtls_enabled {
             return Err(NgError::new(
