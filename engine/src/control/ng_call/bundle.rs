@@ -47,7 +47,8 @@ fn bundle_only(m: &Media) -> bool {
 
 /// What an offer's BUNDLE groups mean for its sections: for each, the
 /// section whose transport it shares (`None`: its own), and whether it
-/// owns a group (the first section of a group, alone or not). Only groups
+/// owns a group (the first live section of a group, alone or not); only
+/// sections after the owner follow it. Only groups
 /// Rampart can run bundle: the node runs WebRTC, and the group's first
 /// section that is not rejected (the owner) runs ICE. `bundle-only`
 /// sections of such a group count as offered, not rejected.
@@ -79,7 +80,9 @@ pub(super) fn offered(sdp: &Sdp, dtls_enabled: bool) -> Offered {
             continue;
         }
         out.owners[owner] = true;
-        for &i in g.iter().filter(|&&i| i != owner) {
+        // Sections after the owner only: one before it (rejected, or
+        // bundle-only on port 0) stays rejected.
+        for &i in g.iter().filter(|&&i| i > owner) {
             let f = &sdp.media()[i];
             if !f.is_rejected() || bundle_only(f) {
                 out.follows[i] = Some(owner);

@@ -639,3 +639,33 @@ fn a_sip_offer_with_video_is_bundled_toward_the_browser() {
         assert_eq!(call.resources().ports.len(), 3);
     }
 }
+
+/// A bundle-only section before the group's first live one (the owner)
+/// stays rejected: it cannot share a transport read after it. (It made
+/// the offer index past the sections read so far.)
+#[test]
+fn a_bundle_only_section_before_its_owner_stays_rejected() {
+    let (cfg, policy) = config();
+    let mut call = NgCall::new("bundle-order", 0, 0);
+    let mut ports = MadeUpPorts::default();
+    let mut warnings = Vec::new();
+    // The video section first, bundle-only; the audio section owns.
+    let offer = bundle_offer(true);
+    let (head, rest) = offer.split_at(offer.find("m=audio").unwrap());
+    let (audio, video) = rest.split_at(rest.find("m=video").unwrap());
+    let swapped = format!("{head}{video}{audio}");
+    let mut neg = with_dtls(&cfg, &policy);
+    let to_sip = call
+        .offer(
+            &mut neg,
+            &mut ports,
+            "browser",
+            &swapped,
+            (&MediaOpts::default(), &mut warnings),
+        )
+        .unwrap();
+    let sdp = Sdp::parse(&to_sip).unwrap();
+    assert!(sdp.media()[0].is_rejected(), "{to_sip}");
+    assert!(!sdp.media()[1].is_rejected(), "{to_sip}");
+    assert_eq!(call.streams[0].legs[0].bundle, None);
+}
