@@ -84,6 +84,38 @@ fn same_ssrc_and_seq_protected_twice_is_refused() {
 }
 
 #[test]
+fn allow_repeat_tx_reseals_a_used_index_but_not_one_behind_the_window() {
+    // libsrtp's `allow_repeat_tx`: a retransmission of the same packet may
+    // be sealed again (same plaintext, same ciphertext); nothing else moves.
+    for suite in [Suite::AesCm128HmacSha1_80, Suite::AeadAes128Gcm] {
+        let key = MasterKey::new(
+            suite,
+            &[0x42; 32][..suite.master_key_len()],
+            &[0x17; 14][..suite.master_salt_len()],
+        )
+        .unwrap();
+        let mut c = Context::new(Policy::new(suite, key).allow_repeat_tx(true)).unwrap();
+        let first = protect_rtp(&mut c, SSRC, 5, b"same packet").unwrap();
+        assert_eq!(
+            protect_rtp(&mut c, SSRC, 5, b"same packet").unwrap(),
+            first,
+            "{suite:?}"
+        );
+        protect_rtp(&mut c, SSRC, 1000, b"later").unwrap();
+        assert_eq!(
+            protect_rtp(&mut c, SSRC, 5, b"same packet"),
+            Err(Error::TooOld),
+            "{suite:?}"
+        );
+        // Without the flag the repeat is refused (the default).
+        assert_eq!(
+            protect_rtp(&mut ctx(suite), SSRC, 5, b"x").map(|_| ()),
+            Ok(())
+        );
+    }
+}
+
+#[test]
 fn index_behind_the_sender_window_is_refused() {
     for suite in SUITES {
         let mut c = ctx(suite);

@@ -46,6 +46,7 @@ pub struct Context {
     max_streams: usize,
     encrypt_rtp: bool,
     encrypt_rtcp: bool,
+    allow_repeat_tx: bool,
     streams: Vec<Stream>,
     by_ssrc: StreamIndex,
     last: usize,
@@ -90,6 +91,7 @@ impl Context {
             max_streams,
             encrypt_rtp,
             encrypt_rtcp,
+            allow_repeat_tx,
         } = policy;
         if keys.is_empty() {
             return Err(Error::InvalidConfig("a context needs a master key"));
@@ -140,6 +142,7 @@ impl Context {
             max_streams,
             encrypt_rtp,
             encrypt_rtcp: encrypt_rtcp && suite.encrypts(),
+            allow_repeat_tx,
             streams: Vec::new(),
             by_ssrc: StreamIndex::default(),
             last: usize::MAX,

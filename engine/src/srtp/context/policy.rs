@@ -70,6 +70,7 @@ pub struct Policy {
     pub(super) max_streams: usize,
     pub(super) encrypt_rtp: bool,
     pub(super) encrypt_rtcp: bool,
+    pub(super) allow_repeat_tx: bool,
 }
 
 impl Policy {
@@ -85,6 +86,7 @@ impl Policy {
             max_streams: DEFAULT_MAX_STREAMS,
             encrypt_rtp: true,
             encrypt_rtcp: true,
+            allow_repeat_tx: false,
         }
     }
 
@@ -130,6 +132,16 @@ impl Policy {
     /// E flag 0). Received SRTCP is judged by its own E flag.
     pub fn encrypt_rtcp(mut self, on: bool) -> Policy {
         self.encrypt_rtcp = on;
+        self
+    }
+
+    /// Whether protect may seal an SRTP index this context already sealed
+    /// (libsrtp's `allow_repeat_tx`: a retransmission of the same packet,
+    /// which encrypts the same plaintext under the same keystream). Off by
+    /// default: a different packet under a spent index would reuse the
+    /// keystream. An index behind the replay window is refused either way.
+    pub fn allow_repeat_tx(mut self, on: bool) -> Policy {
+        self.allow_repeat_tx = on;
         self
     }
 

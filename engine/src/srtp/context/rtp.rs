@@ -33,8 +33,12 @@ impl Context {
             estimate_index(stream.rtp.highest(), stream.initial_roc, seq).ok_or(Error::TooOld)?;
         // The sender's own replay check (as libsrtp's): an index this
         // stream already protected, or one behind its window, would encrypt
-        // a second plaintext under the same keystream / GCM nonce.
-        stream.rtp.check(index)?;
+        // a second plaintext under the same keystream / GCM nonce (unless
+        // the owner declared retransmissions of the same packet).
+        match stream.rtp.check(index) {
+            Err(Error::Replayed) if self.allow_repeat_tx => {}
+            r => r?,
+        }
         let slot = &self.slots[self.active];
         if slot.rtp_used >= slot.rtp_limit || index >= SRTP_KEY_LIFETIME_MAX {
             return Err(Error::KeyExhausted);

@@ -1,0 +1,399 @@
+//! A libsrtp session (`srtp_t`) over Rampart contexts: safe Rust, no
+//! pointers.
+//!
+//! libsrtp keeps a list of streams, one per SSRC, and at most one template
+//! (`ssrc_any_inbound` or `ssrc_any_outbound`) that new SSRCs are cloned
+//! from, on send or on receive alike. Here a stream added for one SSRC is
+//! a [`Context`] of its own; the template is one `SsrcPolicy::Any`
+//! context, in which Rampart keeps one stream per SSRC it has met (a new
+//! SSRC on receive joins it only once its packet authenticates, as
+//! libsrtp clones the template only then). `streams` maps every SSRC to
+//! where it lives.
+//!
+//! As libsrtp, a stream remembers the direction it was first used in, and
+//! using it the other way raises `event_ssrc_collision` (once per change).
+
+use std::collections::HashMap;
+
+use rampart::srtp::{Context, MAX_TRAILER_LEN};
+use rampart::Error;
+
+use crate::abi::*;
+use crate::policy::{build, PolicyDesc, SsrcKind, StreamSpec};
+
+/// Which way a stream has been used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Direction {
+    Unknown,
+    Sender,
+    Receiver,
+}
+
+/// Where a stream's state lives.
+enum Home {
+    /// A stream added for its SSRC: a context of its own.
+    Own(Box<Context>, StreamSpec),
+    /// A stream the template created: inside the template's context.
+    Template,
+}
+
+struct Stream {
+    home: Home,
+    direction: Direction,
+}
+
+/// The template: one context for every SSRC it serves.
+struct Template {
+    ctx: Context,
+    spec: StreamSpec,
+    direction: Direction,
+}
+
+/// RTP or RTCP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Family {
+    /// SRTP.
+    Rtp,
+    /// SRTCP.
+    Rtcp,
+}
+
+/// What a call reports besides its status: events for the handler.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Events(pub Vec<(u32, std::ffi::c_int)>);
+
+/// One `srtp_t`.
+#[derive(Default)]
+pub struct Session {
+    streams: HashMap<u32, Stream>,
+    template: Option<Template>,
+    /// `srtp_set_user_data`'s pointer, as an address.
+    pub(crate) user_data: usize,
+}
+
+/// libsrtp's status for a Rampart error.
+pub(crate) fn status_of(e: &Error) -> srtp_err_status_t {
+    match e {
+        Error::AuthFailed => srtp_err_status_auth_fail,
+        Error::Replayed => srtp_err_status_replay_fail,
+        Error::TooOld => srtp_err_status_replay_old,
+        Error::Malformed(_) | Error::BufferTooSmall { .. } => srtp_err_status_bad_param,
+        Error::UnknownSsrc(_) => srtp_err_status_no_ctx,
+        Error::UnknownMki => srtp_err_status_bad_mki,
+        Error::KeyExhausted => srtp_err_status_key_expired,
+        Error::TooManyStreams { .. } => srtp_err_status_alloc_fail,
+        Error::InvalidConfig(_) | Error::UnknownSuite => srtp_err_status_bad_param,
+        _ => srtp_err_status_fail,
+    }
+}
+
+/// The SSRC a packet names, after the checks libsrtp makes before it looks
+/// the stream up (header length; RTCP: its 8 fixed bytes).
+fn packet_ssrc(family: Family, pkt: &[u8]) -> Result<u32, srtp_err_status_t> {
+    let bad = srtp_err_status_bad_param;
+    match family {
+        Family::Rtp => {
+            rampart::rtp::rtp_header_len(pkt).map_err(|_| bad)?;
+            Ok(u32::from_be_bytes([pkt[8], pkt[9], pkt[10], pkt[11]]))
+        }
+        Family::Rtcp => {
+            if pkt.len() < 8 {
+                return Err(bad);
+            }
+            Ok(u32::from_be_bytes([pkt[4], pkt[5], pkt[6], pkt[7]]))
+        }
+    }
+}
+
+impl Session {
+    /// A session with the streams of a policy list (`srtp_create`).
+    pub(crate) fn new(policies: &[PolicyDesc]) -> Result<Session, srtp_err_status_t> {
+        let mut s = Session::default();
+        for p in policies {
+            s.add_stream(p)?;
+        }
+        Ok(s)
+    }
+
+    /// `srtp_add_stream`: a stream for one SSRC, or the template. An SSRC
+    /// that already has a stream, or a second template, is `bad_param`.
+    pub(crate) fn add_stream(&mut self, p: &PolicyDesc) -> Result<(), srtp_err_status_t> {
+        let (ctx, spec) = build(p)?;
+        match p.ssrc.ok_or(srtp_err_status_bad_param)? {
+            SsrcKind::Specific(ssrc) => {
+                if self.streams.contains_key(&ssrc) {
+                    return Err(srtp_err_status_bad_param);
+                }
+                self.streams.insert(
+                    ssrc,
+                    Stream {
+                        home: Home::Own(Box::new(ctx), spec),
+                        direction: Direction::Unknown,
+                    },
+                );
+            }
+            kind => {
+                if self.template.is_some() {
+                    return Err(srtp_err_status_bad_param);
+                }
+                self.template = Some(Template {
+                    ctx,
+                    spec,
+                    direction: if kind == SsrcKind::AnyInbound {
+                        Direction::Receiver
+                    } else {
+                        Direction::Sender
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// `srtp_remove_stream`. A template stream that has sent keeps its
+    /// index inside the template (Rampart never restarts a sending
+    /// stream's index under the same key); it is only forgotten here.
+    pub(crate) fn remove_stream(&mut self, ssrc: u32) -> Result<(), srtp_err_status_t> {
+        let s = self.streams.remove(&ssrc).ok_or(srtp_err_status_no_ctx)?;
+        if let (Home::Template, Some(t)) = (s.home, self.template.as_mut()) {
+            t.ctx.remove_stream(ssrc);
+        }
+        Ok(())
+    }
+
+    /// `srtp_update` / `srtp_update_stream`: new keys for an existing
+    /// stream or the template (and the streams it made), keeping where
+    /// each stream stands (ROC, replay state, SRTCP index).
+    pub(crate) fn update(&mut self, p: &PolicyDesc) -> Result<(), srtp_err_status_t> {
+        let (mut ctx, spec) = build(p)?;
+        match p.ssrc.ok_or(srtp_err_status_bad_param)? {
+            SsrcKind::Specific(ssrc) => {
+                let s = self
+                    .streams
+                    .get_mut(&ssrc)
+                    .ok_or(srtp_err_status_bad_param)?;
+                let Home::Own(old, _) = &s.home else {
+                    // A stream the template made is updated with it.
+                    return Err(srtp_err_status_bad_param);
+                };
+                ctx.resume(&old.checkpoint(), 0)
+                    .map_err(|e| status_of(&e))?;
+                s.home = Home::Own(Box::new(ctx), spec);
+            }
+            _ => {
+                let t = self.template.as_mut().ok_or(srtp_err_status_bad_param)?;
+                ctx.resume(&t.ctx.checkpoint(), 0)
+                    .map_err(|e| status_of(&e))?;
+                t.ctx = ctx;
+                t.spec = spec;
+            }
+        }
+        Ok(())
+    }
+
+    /// Protects `buf[..len]` in place (`srtp_protect[_rtcp][_mki]`): the
+    /// protected length. `buf` extends past `len` by the tailroom libsrtp's
+    /// contract promises; Rampart writes at most the trailer it reports.
+    pub(crate) fn protect(
+        &mut self,
+        family: Family,
+        buf: &mut [u8],
+        len: usize,
+        mki: Option<u32>,
+        events: &mut Events,
+    ) -> Result<usize, srtp_err_status_t> {
+        let ssrc = packet_ssrc(family, buf.get(..len).ok_or(srtp_err_status_bad_param)?)?;
+        let (ctx, spec, dir, fresh) = self.locate(ssrc)?;
+        Self::choose_key(ctx, spec, mki)?;
+        let r = match family {
+            Family::Rtp => ctx.protect_rtp(buf, len),
+            Family::Rtcp => ctx.protect_rtcp(buf, len),
+        };
+        self.settle(ssrc, Direction::Sender, dir, fresh, &r, events);
+        r.map_err(|e| status_of(&e))
+    }
+
+    /// The bytes protect will append to `pkt` (`buf[..len]` of
+    /// [`Session::protect`]): the room the caller's buffer must have.
+    pub(crate) fn protect_room(
+        &mut self,
+        family: Family,
+        pkt: &[u8],
+    ) -> Result<usize, srtp_err_status_t> {
+        let ssrc = packet_ssrc(family, pkt)?;
+        let (_, spec, _, _) = self.locate(ssrc)?;
+        Ok(match family {
+            Family::Rtp => spec.suite.srtp_tag_len(),
+            Family::Rtcp => spec.suite.srtcp_tag_len() + 4,
+        } + spec.mki_len())
+    }
+
+    /// Unprotects `pkt` in place (`srtp_unprotect[_rtcp][_mki]`): the
+    /// plain length.
+    pub(crate) fn unprotect(
+        &mut self,
+        family: Family,
+        pkt: &mut [u8],
+        use_mki: bool,
+        events: &mut Events,
+    ) -> Result<usize, srtp_err_status_t> {
+        let ssrc = packet_ssrc(family, pkt)?;
+        let (ctx, spec, dir, fresh) = self.locate(ssrc)?;
+        if use_mki != (spec.mki_len() > 0) {
+            // libsrtp reads an MKI only when told to; Rampart's stream
+            // either always carries one or never does.
+            return Err(if use_mki {
+                srtp_err_status_bad_mki
+            } else {
+                srtp_err_status_auth_fail
+            });
+        }
+        let r = match family {
+            Family::Rtp => ctx.unprotect_rtp(pkt),
+            Family::Rtcp => ctx.unprotect_rtcp(pkt),
+        };
+        self.settle(ssrc, Direction::Receiver, dir, fresh, &r, events);
+        r.map_err(|e| status_of(&e))
+    }
+
+    /// The context, spec and direction serving `ssrc`; `fresh` when the
+    /// template would create its stream.
+    fn locate(
+        &mut self,
+        ssrc: u32,
+    ) -> Result<(&mut Context, &StreamSpec, Direction, bool), srtp_err_status_t> {
+        match self.streams.get_mut(&ssrc) {
+            Some(Stream {
+                home: Home::Own(ctx, spec),
+                direction,
+            }) => Ok((ctx, spec, *direction, false)),
+            Some(Stream {
+                home: Home::Template,
+                direction,
+            }) => {
+                let t = self.template.as_mut().ok_or(srtp_err_status_no_ctx)?;
+                Ok((&mut t.ctx, &t.spec, *direction, false))
+            }
+            None => {
+                let t = self.template.as_mut().ok_or(srtp_err_status_no_ctx)?;
+                Ok((&mut t.ctx, &t.spec, t.direction, true))
+            }
+        }
+    }
+
+    /// Makes the key protect will use the active one: key 0 without an
+    /// MKI, else `keys[mki_index]` (libsrtp's `srtp_protect_mki`).
+    fn choose_key(
+        ctx: &mut Context,
+        spec: &StreamSpec,
+        mki: Option<u32>,
+    ) -> Result<(), srtp_err_status_t> {
+        match (mki, spec.mki_len()) {
+            (None, 0) => Ok(()),
+            // A stream keyed with MKIs always writes one: refused rather
+            // than sent with an MKI the caller did not ask for.
+            (None, _) => Err(srtp_err_status_bad_mki),
+            (Some(_), 0) => Err(srtp_err_status_bad_mki),
+            (Some(i), _) => {
+                let m = spec.mkis.get(i as usize).ok_or(srtp_err_status_bad_mki)?;
+                ctx.set_active_mki(m).map_err(|_| srtp_err_status_bad_mki)
+            }
+        }
+    }
+
+    /// After a packet: a new stream recorded (a template's, once its first
+    /// packet went through), the direction kept and collisions and key
+    /// limits reported.
+    fn settle(
+        &mut self,
+        ssrc: u32,
+        now: Direction,
+        was: Direction,
+        fresh: bool,
+        r: &Result<usize, Error>,
+        events: &mut Events,
+    ) {
+        if let Err(Error::KeyExhausted) = r {
+            events.0.push((ssrc, event_key_hard_limit));
+        }
+        if r.is_err() {
+            return;
+        }
+        if was != Direction::Unknown && was != now {
+            events.0.push((ssrc, event_ssrc_collision));
+        }
+        if fresh {
+            self.streams.insert(
+                ssrc,
+                Stream {
+                    home: Home::Template,
+                    direction: now,
+                },
+            );
+        } else if let Some(s) = self.streams.get_mut(&ssrc) {
+            s.direction = now;
+        }
+    }
+
+    /// `srtp_get_stream_roc`.
+    pub(crate) fn roc(&self, ssrc: u32) -> Result<u32, srtp_err_status_t> {
+        let ctx = self.ctx_of(ssrc)?;
+        ctx.roc(ssrc).ok_or(srtp_err_status_bad_param)
+    }
+
+    /// `srtp_set_stream_roc`.
+    pub(crate) fn set_roc(&mut self, ssrc: u32, roc: u32) -> Result<(), srtp_err_status_t> {
+        let ctx = match self.streams.get_mut(&ssrc) {
+            Some(Stream {
+                home: Home::Own(ctx, _),
+                ..
+            }) => ctx.as_mut(),
+            Some(_) => &mut self.template.as_mut().ok_or(srtp_err_status_bad_param)?.ctx,
+            None => return Err(srtp_err_status_bad_param),
+        };
+        ctx.set_roc(ssrc, roc).map_err(|e| status_of(&e))
+    }
+
+    fn ctx_of(&self, ssrc: u32) -> Result<&Context, srtp_err_status_t> {
+        match self.streams.get(&ssrc) {
+            Some(Stream {
+                home: Home::Own(ctx, _),
+                ..
+            }) => Ok(ctx),
+            Some(_) => Ok(&self.template.as_ref().ok_or(srtp_err_status_bad_param)?.ctx),
+            None => Err(srtp_err_status_bad_param),
+        }
+    }
+
+    /// `srtp_get_protect[_rtcp]_trailer_length`: the most protect appends
+    /// for any stream of the session (and its template).
+    pub(crate) fn trailer_len(
+        &self,
+        family: Family,
+        use_mki: bool,
+        mki_index: u32,
+    ) -> Result<u32, srtp_err_status_t> {
+        let specs = self
+            .streams
+            .values()
+            .filter_map(|s| match &s.home {
+                Home::Own(_, spec) => Some(spec),
+                Home::Template => None,
+            })
+            .chain(self.template.as_ref().map(|t| &t.spec));
+        let mut best: Option<usize> = None;
+        for spec in specs {
+            if use_mki && mki_index as usize >= spec.mkis.len().max(1) {
+                continue;
+            }
+            let tag = match family {
+                Family::Rtp => spec.suite.srtp_tag_len(),
+                Family::Rtcp => spec.suite.srtcp_tag_len() + 4,
+            };
+            let n = tag + if use_mki { spec.mki_len() } else { 0 };
+            best = Some(best.map_or(n, |b| b.max(n)));
+        }
+        debug_assert!(best.map_or(true, |b| b <= MAX_TRAILER_LEN));
+        best.map(|b| b as u32).ok_or(srtp_err_status_bad_mki)
+    }
+}
