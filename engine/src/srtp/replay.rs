@@ -139,7 +139,10 @@ impl ReplayWindow {
 /// Estimates the 48-bit SRTP index of a packet with sequence number `seq`
 /// given the highest index seen so far (RFC 3711 Appendix A). With no packet
 /// seen yet, `initial_roc` (set for late joiners) gives the ROC. Returns
-/// `None` for a packet that would sit before index 0 or past 2^48.
+/// `None` for a packet that would sit past 2^48. A packet that would sit
+/// before index 0 (ROC 0, more than 2^15 ahead of the highest) is a jump
+/// forward within ROC 0, as libsrtp takes it (its sender seals such a
+/// packet, so its peer must accept it).
 #[inline]
 pub fn estimate_index(highest: Option<u64>, initial_roc: u32, seq: u16) -> Option<u64> {
     let Some(h) = highest else {
@@ -150,7 +153,7 @@ pub fn estimate_index(highest: Option<u64>, initial_roc: u32, seq: u16) -> Optio
     let s = seq as i64;
     let v = if s_l < 32768 {
         if s - s_l > 32768 {
-            roc.checked_sub(1)?
+            roc.checked_sub(1).unwrap_or(roc)
         } else {
             roc
         }
@@ -232,8 +235,8 @@ mod tests {
         assert_eq!(estimate_index(Some(65535), 0, 0), Some(1 << 16));
         // Late packet from before the wrap.
         assert_eq!(estimate_index(Some(1 << 16), 0, 65535), Some(65535));
-        // Before index 0.
-        assert_eq!(estimate_index(Some(5), 0, 65000), None);
+        // ROC 0 and far ahead: a jump within ROC 0 (libsrtp), not ROC -1.
+        assert_eq!(estimate_index(Some(5), 0, 65000), Some(65000));
         // Ordinary.
         assert_eq!(estimate_index(Some(100), 0, 90), Some(90));
         assert_eq!(

@@ -23,6 +23,8 @@ pub const srtp_err_status_alloc_fail: srtp_err_status_t = 3;
 pub const srtp_err_status_init_fail: srtp_err_status_t = 5;
 /// Authentication failure.
 pub const srtp_err_status_auth_fail: srtp_err_status_t = 7;
+/// A cipher failed (an AEAD payload shorter than its tag).
+pub const srtp_err_status_cipher_fail: srtp_err_status_t = 8;
 /// Replay check failed (index already seen).
 pub const srtp_err_status_replay_fail: srtp_err_status_t = 9;
 /// Replay check failed (index too old).
@@ -31,8 +33,12 @@ pub const srtp_err_status_replay_old: srtp_err_status_t = 10;
 pub const srtp_err_status_no_such_op: srtp_err_status_t = 12;
 /// No appropriate context (stream) found.
 pub const srtp_err_status_no_ctx: srtp_err_status_t = 13;
+/// The packet cannot be checked (SRTCP's E flag against the policy).
+pub const srtp_err_status_cant_check: srtp_err_status_t = 14;
 /// The key cannot be used any more.
 pub const srtp_err_status_key_expired: srtp_err_status_t = 15;
+/// The packet's payload does not fit its length.
+pub const srtp_err_status_parse_err: srtp_err_status_t = 21;
 /// The MKI in the packet, or the MKI index asked for, names no key.
 pub const srtp_err_status_bad_mki: srtp_err_status_t = 25;
 

@@ -435,12 +435,6 @@ pub extern "C" fn srtp_get_stream_roc(
     })
 }
 
-/// `srtp_crypto_get_random`: `len` random bytes from the OS.
-#[no_mangle]
-pub extern "C" fn srtp_crypto_get_random(buffer: *mut u8, len: c_int) -> srtp_err_status_t {
-    guard(|| ptr::fill_random(buffer.cast(), len))
-}
-
 /// `srtp_append_salt_to_key`: copies the salt right after the key.
 #[no_mangle]
 pub extern "C" fn srtp_append_salt_to_key(

@@ -76,23 +76,61 @@ pub(crate) struct StreamSpec {
     pub suite: Suite,
     /// Each key's MKI, in `keys` order (empty: no MKIs).
     pub mkis: Vec<Vec<u8>>,
+    /// Whether SRTP payloads are encrypted.
+    pub enc_rtp: bool,
+    /// Each master key and salt (to tell a rekey from a repeated key).
+    pub key_bytes: Vec<Zeroizing<Vec<u8>>>,
+    /// Whether SRTCP is encrypted (the E flag the stream expects).
+    pub enc_rtcp: bool,
+    /// Whether the stream protects SRTCP at all.
+    pub rtcp: bool,
 }
 
 impl StreamSpec {
+    /// Whether no key of `other` is one of this spec's keys.
+    pub(crate) fn keys_all_differ(&self, other: &StreamSpec) -> bool {
+        !self.key_bytes.iter().any(|k| other.key_bytes.contains(k))
+    }
+
     /// The MKI length every key shares (0: none).
     pub(crate) fn mki_len(&self) -> usize {
         self.mkis.first().map_or(0, Vec::len)
     }
 }
 
+/// What a pair of crypto policies asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Protection {
+    /// The suite.
+    pub suite: Suite,
+    /// Whether SRTP payloads are encrypted.
+    pub enc_rtp: bool,
+    /// Whether SRTCP payloads are encrypted.
+    pub enc_rtcp: bool,
+    /// Whether the stream protects SRTCP at all (`false`: the SRTCP policy
+    /// asks for no security service, as Janus's forwarders and rtpw leave
+    /// it; this library then refuses SRTCP calls on the stream rather
+    /// than send RTCP without a tag).
+    pub rtcp: bool,
+}
+
 /// The suite a pair of crypto policies names, or `bad_param`.
+///
+/// Taken: the pairs the setters and profiles write; an SRTCP policy with
+/// no service (RTCP unused); and a null cipher with HMAC-SHA1 on one side
+/// beside AES-CM on the other (SDES `UNENCRYPTED_SRTP`/`_SRTCP`, as
+/// mediastreamer2 writes it: libsrtp derives the same HMAC keys from the
+/// same master key either way). Refused: SRTP without authentication,
+/// GCM with 8-byte tags, a 4-byte SRTCP tag, and different ciphers on the
+/// two sides.
 pub(crate) fn suite_of(
     rtp: &srtp_crypto_policy_t,
     rtcp: &srtp_crypto_policy_t,
-) -> Result<(Suite, bool, bool), srtp_err_status_t> {
+) -> Result<Protection, srtp_err_status_t> {
     use Suite::*;
     let bad = srtp_err_status_bad_param;
-    // (cipher, key+salt length) → the family.
+    // (cipher, key+salt length) → the family; the null cipher's key
+    // length is 0 (libsrtp 2.3's setter) or 30 (2.4 on).
     let family = |c: &srtp_crypto_policy_t| -> Result<u8, srtp_err_status_t> {
         match (c.cipher_type, c.cipher_key_len) {
             (SRTP_AES_ICM_128, 30) => Ok(1),
@@ -100,42 +138,51 @@ pub(crate) fn suite_of(
             (SRTP_AES_ICM_256, 46) => Ok(3),
             (SRTP_AES_GCM_128, 28) => Ok(4),
             (SRTP_AES_GCM_256, 44) => Ok(5),
-            (SRTP_NULL_CIPHER, _) => Ok(0),
+            (SRTP_NULL_CIPHER, 0 | 30) => Ok(0),
             _ => Err(bad),
         }
     };
-    let (fr, fc) = (family(rtp)?, family(rtcp)?);
-    if fr != fc {
-        return Err(bad);
-    }
-    // Encryption per direction, from the security services.
+    let rtcp_used = rtcp.sec_serv != sec_serv_none;
+    let fr = family(rtp)?;
+    let fc = if rtcp_used { family(rtcp)? } else { fr };
+    // One cipher for both; a null cipher beside AES-CM is that AES-CM
+    // without encryption on the null side.
+    let fam = match (fr, fc) {
+        (a, b) if a == b => a,
+        (0, b @ 1..=3) => b,
+        (a @ 1..=3, 0) => a,
+        _ => return Err(bad),
+    };
     let conf = |c: &srtp_crypto_policy_t| match c.sec_serv {
-        x if x == sec_serv_conf_and_auth => Ok(true),
+        x if x == sec_serv_conf_and_auth => Ok(c.cipher_type != SRTP_NULL_CIPHER),
         x if x == sec_serv_auth => Ok(false),
         _ => Err(bad), // no authentication: Rampart always authenticates
     };
-    let (enc_rtp, enc_rtcp) = (conf(rtp)?, conf(rtcp)?);
+    let enc_rtp = conf(rtp)?;
+    let enc_rtcp = if rtcp_used { conf(rtcp)? } else { enc_rtp };
     let hmac = |c: &srtp_crypto_policy_t, tag: i32| {
         c.auth_type == SRTP_HMAC_SHA1 && c.auth_key_len == 20 && c.auth_tag_len == tag
     };
-    if fr >= 4 {
+    if fam >= 4 {
         // AEAD: the tag is GCM's 16 bytes, no HMAC; always encrypts.
         let aead = |c: &srtp_crypto_policy_t| c.auth_type == SRTP_NULL_AUTH && c.auth_tag_len == 16;
-        if !aead(rtp) || !aead(rtcp) || !enc_rtp || !enc_rtcp {
+        if !aead(rtp) || !enc_rtp || (rtcp_used && (!aead(rtcp) || !enc_rtcp)) {
             return Err(bad);
         }
-        return Ok((
-            if fr == 4 {
-                AeadAes128Gcm
-            } else {
-                AeadAes256Gcm
-            },
-            true,
-            true,
-        ));
+        let suite = if fam == 4 {
+            AeadAes128Gcm
+        } else {
+            AeadAes256Gcm
+        };
+        return Ok(Protection {
+            suite,
+            enc_rtp: true,
+            enc_rtcp: true,
+            rtcp: rtcp_used,
+        });
     }
     // HMAC-SHA1 suites: SRTCP always carries the 80-bit tag.
-    if !hmac(rtcp, 10) {
+    if rtcp_used && !hmac(rtcp, 10) {
         return Err(bad);
     }
     let short = if hmac(rtp, 10) {
@@ -145,7 +192,7 @@ pub(crate) fn suite_of(
     } else {
         return Err(bad);
     };
-    let suite = match (fr, short) {
+    let suite = match (fam, short) {
         (0, false) => NullHmacSha1_80,
         (0, true) => NullHmacSha1_32,
         (1, false) => AesCm128HmacSha1_80,
@@ -155,16 +202,12 @@ pub(crate) fn suite_of(
         (3, false) => AesCm256HmacSha1_80,
         _ => AesCm256HmacSha1_32,
     };
-    if fr == 0 {
-        // The null cipher's key field is the HMAC suite's 30 bytes.
-        // Its key length field is 0 (libsrtp 2.3's setter) or 30 (2.4 on).
-        let ok = |c: &srtp_crypto_policy_t| c.cipher_key_len == 0 || c.cipher_key_len == 30;
-        if !ok(rtp) || !ok(rtcp) || enc_rtp || enc_rtcp {
-            return Err(bad);
-        }
-        return Ok((suite, true, true));
-    }
-    Ok((suite, enc_rtp, enc_rtcp))
+    Ok(Protection {
+        suite,
+        enc_rtp,
+        enc_rtcp,
+        rtcp: rtcp_used,
+    })
 }
 
 /// Streams a template context may create: as many as fit Rampart's
@@ -182,12 +225,19 @@ pub(crate) fn build(d: &PolicyDesc) -> Result<(Context, StreamSpec), srtp_err_st
         // RFC 6904 header-extension encryption is not built yet.
         return Err(bad);
     }
-    let (suite, enc_rtp, enc_rtcp) = suite_of(&d.rtp, &d.rtcp)?;
+    let Protection {
+        suite,
+        enc_rtp,
+        enc_rtcp,
+        rtcp,
+    } = suite_of(&d.rtp, &d.rtcp)?;
     let (klen, slen) = (suite.master_key_len(), suite.master_salt_len());
-    let split = |bytes: &[u8]| -> Result<MasterKey, srtp_err_status_t> {
+    let mut key_bytes = Vec::new();
+    let mut split = |bytes: &[u8]| -> Result<MasterKey, srtp_err_status_t> {
         if bytes.len() < klen + slen {
             return Err(bad);
         }
+        key_bytes.push(Zeroizing::new(bytes[..klen + slen].to_vec()));
         MasterKey::new(suite, &bytes[..klen], &bytes[klen..klen + slen]).map_err(|_| bad)
     };
     let mut keys = Vec::new();
@@ -219,16 +269,18 @@ pub(crate) fn build(d: &PolicyDesc) -> Result<(Context, StreamSpec), srtp_err_st
             }
         }
     }
-    // libsrtp: 0 is the default 128; otherwise 64 <= w < 0x8000.
+    // libsrtp: 0 is the default 128; otherwise 64 <= w < 0x8000, and its
+    // bit vector rounds the window up to whole 32-bit words.
     let window = match d.window_size {
         0 => 128,
-        w if (64..0x8000).contains(&w) => w as usize,
+        w if (64..0x8000).contains(&w) => (w as usize + 31) & !31,
         _ => return Err(bad),
     };
     let mut keys = keys.into_iter();
     let first = keys.next().ok_or(bad)?;
     let mut p = Policy::new(suite, first)
         .replay_window(window)
+        .rtcp_replay_window(128)
         .encrypt_rtp(enc_rtp)
         .encrypt_rtcp(enc_rtcp)
         .allow_repeat_tx(d.allow_repeat_tx);
@@ -247,7 +299,17 @@ pub(crate) fn build(d: &PolicyDesc) -> Result<(Context, StreamSpec), srtp_err_st
     if let SsrcKind::Specific(s) = ssrc {
         ctx.set_rtcp_index(s, 1).map_err(|_| bad)?;
     }
-    Ok((ctx, StreamSpec { suite, mkis }))
+    Ok((
+        ctx,
+        StreamSpec {
+            suite,
+            mkis,
+            enc_rtp: enc_rtp && suite.encrypts(),
+            key_bytes,
+            enc_rtcp: enc_rtcp && suite.encrypts(),
+            rtcp,
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -263,6 +325,20 @@ mod tests {
             auth_tag_len: tag,
             sec_serv: serv,
         }
+    }
+
+    fn p(
+        suite: Suite,
+        enc_rtp: bool,
+        enc_rtcp: bool,
+        rtcp: bool,
+    ) -> Result<Protection, srtp_err_status_t> {
+        Ok(Protection {
+            suite,
+            enc_rtp,
+            enc_rtcp,
+            rtcp,
+        })
     }
 
     #[test]
@@ -281,6 +357,13 @@ mod tests {
             4,
             sec_serv_conf_and_auth,
         );
+        let cm256 = cp(
+            SRTP_AES_ICM_256,
+            46,
+            SRTP_HMAC_SHA1,
+            10,
+            sec_serv_conf_and_auth,
+        );
         let gcm = cp(
             SRTP_AES_GCM_256,
             44,
@@ -297,31 +380,52 @@ mod tests {
         );
         let null80 = cp(SRTP_NULL_CIPHER, 30, SRTP_HMAC_SHA1, 10, sec_serv_auth);
         let noauth = cp(SRTP_AES_ICM_128, 30, SRTP_NULL_AUTH, 0, sec_serv_conf);
+        let zero = srtp_crypto_policy_t::default();
+        let mut unused = cm80;
+        unused.sec_serv = sec_serv_none;
+        use Suite::*;
         assert_eq!(
             suite_of(&cm80, &cm80),
-            Ok((Suite::AesCm128HmacSha1_80, true, true))
+            p(AesCm128HmacSha1_80, true, true, true)
         );
         assert_eq!(
             suite_of(&cm32, &cm80),
-            Ok((Suite::AesCm128HmacSha1_32, true, true))
+            p(AesCm128HmacSha1_32, true, true, true)
         );
-        assert_eq!(suite_of(&gcm, &gcm), Ok((Suite::AeadAes256Gcm, true, true)));
+        assert_eq!(suite_of(&gcm, &gcm), p(AeadAes256Gcm, true, true, true));
         assert_eq!(
             suite_of(&null80, &null80),
-            Ok((Suite::NullHmacSha1_80, true, true))
+            p(NullHmacSha1_80, false, false, true)
         );
         let mut auth_only = cm80;
         auth_only.sec_serv = sec_serv_auth;
         assert_eq!(
             suite_of(&auth_only, &cm80),
-            Ok((Suite::AesCm128HmacSha1_80, false, true))
+            p(AesCm128HmacSha1_80, false, true, true)
         );
+        // mediastreamer2's unencrypted SRTP: a null cipher beside AES-CM.
+        assert_eq!(
+            suite_of(&null80, &cm80),
+            p(AesCm128HmacSha1_80, false, true, true)
+        );
+        // RTCP left unused (Janus's forwarders: all zero; rtpw: no service).
+        assert_eq!(
+            suite_of(&cm80, &zero),
+            p(AesCm128HmacSha1_80, true, true, false)
+        );
+        assert_eq!(
+            suite_of(&cm256, &unused),
+            p(AesCm256HmacSha1_80, true, true, false)
+        );
+        assert_eq!(suite_of(&gcm, &zero), p(AeadAes256Gcm, true, true, false));
         for (r, c) in [
             (gcm8, gcm8),
             (noauth, noauth),
             (cm80, cm32),
             (cm80, gcm),
             (gcm, cm80),
+            (cm256, cm80),
+            (zero, cm80),
         ] {
             assert_eq!(
                 suite_of(&r, &c),

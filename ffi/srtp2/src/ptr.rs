@@ -163,16 +163,6 @@ pub(crate) fn copy_into(dst: *mut u8, src: *const u8, n: usize) {
     unsafe { std::ptr::copy(src, dst, n) }
 }
 
-/// Fills `len` bytes at `p` (NULL or a negative length: `bad_param`).
-pub(crate) fn fill_random(p: *mut c_void, len: c_int) -> Result<(), srtp_err_status_t> {
-    let len = usize::try_from(len).map_err(|_| srtp_err_status_bad_param)?;
-    if len == 0 {
-        return Ok(());
-    }
-    let buf = packet(p, len)?;
-    getrandom::fill(buf).map_err(|_| srtp_err_status_fail)
-}
-
 /// Hands a session to C.
 pub(crate) fn into_raw<T>(v: T) -> *mut T {
     Box::into_raw(Box::new(v))

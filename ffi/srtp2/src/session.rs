@@ -87,13 +87,31 @@ pub(crate) fn status_of(e: &Error) -> srtp_err_status_t {
     }
 }
 
+/// The RTP header's length as libsrtp 2.5 validates it (the fixed
+/// header, CSRCs, the extension and its length must fit; the version is
+/// not looked at), `None` when it does not fit.
+fn libsrtp_header_len(pkt: &[u8]) -> Option<usize> {
+    if pkt.len() < 12 {
+        return None;
+    }
+    let mut n = 12 + 4 * (pkt[0] & 0x0f) as usize;
+    if pkt[0] & 0x10 != 0 {
+        n += 4;
+        if pkt.len() < n {
+            return None;
+        }
+        n += 4 * u16::from_be_bytes([pkt[n - 2], pkt[n - 1]]) as usize;
+    }
+    (pkt.len() >= n).then_some(n)
+}
+
 /// The SSRC a packet names, after the checks libsrtp makes before it looks
 /// the stream up (header length; RTCP: its 8 fixed bytes).
 fn packet_ssrc(family: Family, pkt: &[u8]) -> Result<u32, srtp_err_status_t> {
     let bad = srtp_err_status_bad_param;
     match family {
         Family::Rtp => {
-            rampart::rtp::rtp_header_len(pkt).map_err(|_| bad)?;
+            libsrtp_header_len(pkt).ok_or(bad)?;
             Ok(u32::from_be_bytes([pkt[8], pkt[9], pkt[10], pkt[11]]))
         }
         Family::Rtcp => {
@@ -103,6 +121,94 @@ fn packet_ssrc(family: Family, pkt: &[u8]) -> Result<u32, srtp_err_status_t> {
             Ok(u32::from_be_bytes([pkt[4], pkt[5], pkt[6], pkt[7]]))
         }
     }
+}
+
+/// The status libsrtp 2.5 gives an SRTP packet Rampart found malformed
+/// (too short for its trailer), in libsrtp's order of checks: replay,
+/// then the MKI, then the payload start against the trailer
+/// (`parse_err`, where the payload is encrypted), else the tag
+/// (`auth_fail`). `pkt` has a valid RTP header (checked first).
+fn rtp_refusal(ctx: &Context, spec: &StreamSpec, pkt: &[u8], use_mki: bool) -> srtp_err_status_t {
+    let seq = u16::from_be_bytes([pkt[2], pkt[3]]);
+    let ssrc = u32::from_be_bytes([pkt[8], pkt[9], pkt[10], pkt[11]]);
+    if let Err(e) = ctx.rtp_replay_status(ssrc, seq) {
+        return status_of(&e);
+    }
+    let (len, tag, mki) = (pkt.len(), spec.suite.srtp_tag_len(), spec.mki_len());
+    let aead = spec.suite.is_aead();
+    if use_mki {
+        // libsrtp looks for the MKI before the tag (GCM: at the very end).
+        let before = if aead { 0 } else { tag };
+        let found = len >= before + mki
+            && spec
+                .mkis
+                .iter()
+                .any(|m| pkt[len - before - mki..len - before] == m[..]);
+        if !found {
+            return srtp_err_status_bad_mki;
+        }
+    }
+    let header = libsrtp_header_len(pkt).unwrap_or(len);
+    // libsrtp computes `len - tag - mki` in unsigned arithmetic: when the
+    // packet is shorter than its trailer the bound wraps and the payload
+    // start passes; only a payload starting past a real bound is a parse
+    // error.
+    let past_bound = len.checked_sub(tag + mki).is_some_and(|room| header > room);
+    if (aead || spec.enc_rtp) && past_bound {
+        return srtp_err_status_parse_err;
+    }
+    // GCM: then the payload, tag included, must hold the 16-byte tag.
+    if aead && len.checked_sub(mki + header).is_some_and(|body| body < tag) {
+        return srtp_err_status_cipher_fail;
+    }
+    srtp_err_status_auth_fail
+}
+
+/// Moves where each stream of `old` stands into `new` (an update). New
+/// keys: as libsrtp, each SRTP stream keeps its highest index and starts
+/// an empty window (what was sealed under the old keys is fresh keystream
+/// under the new). A key kept: every index already used stays used, so a
+/// repeated key never lets the sender seal an index twice (libsrtp would).
+fn carry_over(
+    new: &mut Context,
+    old: &Context,
+    new_spec: &StreamSpec,
+    old_spec: &StreamSpec,
+) -> Result<(), srtp_err_status_t> {
+    let r = if new_spec.keys_all_differ(old_spec) {
+        new.resume_after_rekey(old)
+    } else {
+        new.resume(&old.checkpoint(), 0)
+    };
+    r.map_err(|e| status_of(&e))
+}
+
+/// libsrtp 2.5's checks of an SRTCP packet before its tag, in its order:
+/// the MKI (looked for before the SRTP tag's length: libsrtp's layout),
+/// the length, then (not for AEAD) the E flag against what the stream
+/// sends, which, when they differ, libsrtp cannot check.
+fn rtcp_prechecks(spec: &StreamSpec, pkt: &[u8], use_mki: bool) -> Result<(), srtp_err_status_t> {
+    let (len, mki) = (pkt.len(), spec.mki_len());
+    let aead = spec.suite.is_aead();
+    if use_mki {
+        let before = if aead { 0 } else { spec.suite.srtp_tag_len() };
+        let found = len >= before + mki
+            && spec
+                .mkis
+                .iter()
+                .any(|m| pkt[len - before - mki..len - before] == m[..]);
+        if !found {
+            return Err(srtp_err_status_bad_mki);
+        }
+    }
+    let t = spec.suite.srtcp_tag_len() + mki + 4;
+    if len < 8 + t {
+        return Err(srtp_err_status_bad_param);
+    }
+    if !aead && ((pkt[len - t] & 0x80) != 0) != spec.enc_rtcp {
+        return Err(srtp_err_status_cant_check);
+    }
+    Ok(())
 }
 
 impl Session {
@@ -115,14 +221,23 @@ impl Session {
         Ok(s)
     }
 
-    /// `srtp_add_stream`: a stream for one SSRC, or the template. An SSRC
-    /// that already has a stream, or a second template, is `bad_param`.
+    /// `srtp_add_stream`: a stream for one SSRC, or the template (a
+    /// second template is `bad_param`). A stream for an SSRC that has one
+    /// takes its place, as in libsrtp 2.5, where the newer stream is the
+    /// one found: GStreamer and Asterisk rekey that way, after a removal
+    /// that, given the SSRC in host order, removed nothing.
     pub(crate) fn add_stream(&mut self, p: &PolicyDesc) -> Result<(), srtp_err_status_t> {
         let (ctx, spec) = build(p)?;
         match p.ssrc.ok_or(srtp_err_status_bad_param)? {
             SsrcKind::Specific(ssrc) => {
-                if self.streams.contains_key(&ssrc) {
-                    return Err(srtp_err_status_bad_param);
+                if let Some(Stream {
+                    home: Home::Template,
+                    ..
+                }) = self.streams.get(&ssrc)
+                {
+                    if let Some(t) = self.template.as_mut() {
+                        t.ctx.remove_stream(ssrc);
+                    }
                 }
                 self.streams.insert(
                     ssrc,
@@ -172,18 +287,16 @@ impl Session {
                     .streams
                     .get_mut(&ssrc)
                     .ok_or(srtp_err_status_bad_param)?;
-                let Home::Own(old, _) = &s.home else {
+                let Home::Own(old, old_spec) = &s.home else {
                     // A stream the template made is updated with it.
                     return Err(srtp_err_status_bad_param);
                 };
-                ctx.resume(&old.checkpoint(), 0)
-                    .map_err(|e| status_of(&e))?;
+                carry_over(&mut ctx, old, &spec, old_spec)?;
                 s.home = Home::Own(Box::new(ctx), spec);
             }
             _ => {
                 let t = self.template.as_mut().ok_or(srtp_err_status_bad_param)?;
-                ctx.resume(&t.ctx.checkpoint(), 0)
-                    .map_err(|e| status_of(&e))?;
+                carry_over(&mut ctx, &t.ctx, &spec, &t.spec)?;
                 t.ctx = ctx;
                 t.spec = spec;
             }
@@ -204,6 +317,9 @@ impl Session {
     ) -> Result<usize, srtp_err_status_t> {
         let ssrc = packet_ssrc(family, buf.get(..len).ok_or(srtp_err_status_bad_param)?)?;
         let (ctx, spec, dir, fresh) = self.locate(ssrc)?;
+        if family == Family::Rtcp && !spec.rtcp {
+            return Err(srtp_err_status_no_such_op);
+        }
         Self::choose_key(ctx, spec, mki)?;
         let r = match family {
             Family::Rtp => ctx.protect_rtp(buf, len),
@@ -222,6 +338,9 @@ impl Session {
     ) -> Result<usize, srtp_err_status_t> {
         let ssrc = packet_ssrc(family, pkt)?;
         let (_, spec, _, _) = self.locate(ssrc)?;
+        if family == Family::Rtcp && !spec.rtcp {
+            return Err(srtp_err_status_no_such_op);
+        }
         Ok(match family {
             Family::Rtp => spec.suite.srtp_tag_len(),
             Family::Rtcp => spec.suite.srtcp_tag_len() + 4,
@@ -237,6 +356,10 @@ impl Session {
         use_mki: bool,
         events: &mut Events,
     ) -> Result<usize, srtp_err_status_t> {
+        if family == Family::Rtcp && pkt.len() < 12 {
+            // libsrtp: a header and the E flag and index, before anything.
+            return Err(srtp_err_status_bad_param);
+        }
         let ssrc = packet_ssrc(family, pkt)?;
         let (ctx, spec, dir, fresh) = self.locate(ssrc)?;
         if use_mki != (spec.mki_len() > 0) {
@@ -248,10 +371,39 @@ impl Session {
                 srtp_err_status_auth_fail
             });
         }
+        if family == Family::Rtcp {
+            if !spec.rtcp {
+                return Err(srtp_err_status_no_such_op);
+            }
+            rtcp_prechecks(spec, pkt, use_mki)?;
+        }
+        // ring's AEAD open wipes the buffer when the tag fails; libsrtp's
+        // callers (pjproject, GStreamer) may retry on the same buffer, so
+        // a refused AEAD packet is put back as it came.
+        let mut saved = [0u8; 2048];
+        let keep = spec.suite.is_aead() && pkt.len() <= saved.len();
+        if keep {
+            saved[..pkt.len()].copy_from_slice(pkt);
+        }
         let r = match family {
             Family::Rtp => ctx.unprotect_rtp(pkt),
             Family::Rtcp => ctx.unprotect_rtcp(pkt),
         };
+        if keep && r.is_err() {
+            let n = pkt.len();
+            pkt.copy_from_slice(&saved[..n]);
+        }
+        match (family, &r) {
+            // Rampart looks at the MKI before the replay window, libsrtp
+            // after it.
+            (Family::Rtp, Err(Error::Malformed(_) | Error::UnknownMki)) => {
+                return Err(rtp_refusal(ctx, spec, pkt, use_mki))
+            }
+            // Past libsrtp's checks, it reads no RTCP header length: a
+            // packet Rampart finds malformed fails its tag there.
+            (Family::Rtcp, Err(Error::Malformed(_))) => return Err(srtp_err_status_auth_fail),
+            _ => {}
+        }
         self.settle(ssrc, Direction::Receiver, dir, fresh, &r, events);
         r.map_err(|e| status_of(&e))
     }

@@ -39,6 +39,7 @@ pub struct Context {
     mki_len: usize,
     ssrc_policy: SsrcPolicy,
     window: usize,
+    rtcp_window: usize,
     /// The SRTCP index a new stream starts at (0; further on for a
     /// context that continues another's, see `resume`).
     rtcp_start: u32,
@@ -87,6 +88,7 @@ impl Context {
             keys,
             ssrc,
             replay_window,
+            rtcp_replay_window,
             kdr,
             max_streams,
             encrypt_rtp,
@@ -101,6 +103,13 @@ impl Context {
         {
             return Err(Error::InvalidConfig(
                 "replay window must be 64..=32768 packets",
+            ));
+        }
+        let rtcp_window = rtcp_replay_window.unwrap_or(replay_window);
+        if !(crate::srtp::MIN_REPLAY_WINDOW..=crate::srtp::MAX_REPLAY_WINDOW).contains(&rtcp_window)
+        {
+            return Err(Error::InvalidConfig(
+                "SRTCP replay window must be 64..=32768 packets",
             ));
         }
         let kdr_shift = match kdr {
@@ -118,7 +127,7 @@ impl Context {
         if max_streams == 0 {
             return Err(Error::InvalidConfig("max_streams must be positive"));
         }
-        let per_stream = stream_state_bytes(replay_window, kdr_shift.is_some());
+        let per_stream = stream_state_bytes(replay_window.max(rtcp_window), kdr_shift.is_some());
         if max_streams.saturating_mul(per_stream) > MAX_STREAM_STATE_BYTES {
             return Err(Error::InvalidConfig(
                 "max_streams x per-stream state (replay window) exceeds 4 MiB",
@@ -137,6 +146,7 @@ impl Context {
             mki_len,
             ssrc_policy: ssrc,
             window: replay_window,
+            rtcp_window,
             rtcp_start: 0,
             kdr_shift,
             max_streams,

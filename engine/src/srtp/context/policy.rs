@@ -66,6 +66,7 @@ pub struct Policy {
     pub(super) keys: Vec<MasterKey>,
     pub(super) ssrc: SsrcPolicy,
     pub(super) replay_window: usize,
+    pub(super) rtcp_replay_window: Option<usize>,
     pub(super) kdr: u64,
     pub(super) max_streams: usize,
     pub(super) encrypt_rtp: bool,
@@ -82,6 +83,7 @@ impl Policy {
             keys: vec![key],
             ssrc: SsrcPolicy::Any,
             replay_window: DEFAULT_REPLAY_WINDOW,
+            rtcp_replay_window: None,
             kdr: 0,
             max_streams: DEFAULT_MAX_STREAMS,
             encrypt_rtp: true,
@@ -99,6 +101,13 @@ impl Policy {
     /// Replay window size in packets, 64 to 32768.
     pub fn replay_window(mut self, packets: usize) -> Policy {
         self.replay_window = packets;
+        self
+    }
+
+    /// SRTCP's replay window in packets, 64 to 32768, when it differs
+    /// from SRTP's (libsrtp keeps a fixed 128 for SRTCP).
+    pub fn rtcp_replay_window(mut self, packets: usize) -> Policy {
+        self.rtcp_replay_window = Some(packets);
         self
     }
 

@@ -48,13 +48,13 @@ impl Stream {
         }
     }
 
-    pub(super) fn new(ssrc: u32, window: usize) -> Stream {
+    pub(super) fn new(ssrc: u32, window: usize, rtcp_window: usize) -> Stream {
         Stream {
             ssrc,
             initial_roc: 0,
             rtp: ReplayWindow::new(window),
             rtcp_next: 0,
-            rtcp: ReplayWindow::new(window),
+            rtcp: ReplayWindow::new(rtcp_window),
             kdr_rtp: KdrCache::default(),
             kdr_rtcp: KdrCache::default(),
             sent: false,
@@ -114,6 +114,22 @@ impl Context {
             Some(h) => (h >> 16) as u32,
             None => s.initial_roc,
         })
+    }
+
+    /// Whether an SRTP packet of `ssrc` with sequence number `seq` would
+    /// pass the replay check now (its index estimated, then the window),
+    /// without authenticating or changing anything; `Ok` for an SSRC
+    /// without a stream. For callers that must report a refusal in
+    /// another library's order (the libsrtp drop-in judges replay before
+    /// length).
+    pub fn rtp_replay_status(&self, ssrc: u32, seq: u16) -> Result<(), Error> {
+        let Some(&i) = self.by_ssrc.get(&ssrc) else {
+            return Ok(());
+        };
+        let s = &self.streams[i];
+        let index = crate::srtp::replay::estimate_index(s.rtp.highest(), s.initial_roc, seq)
+            .ok_or(Error::TooOld)?;
+        s.rtp.check(index)
     }
 
     /// Sets the ROC of `ssrc`'s stream (created if the policy allows it),
@@ -222,6 +238,34 @@ impl Context {
         Ok(())
     }
 
+    /// Continues the streams of `old`, a context under *other* master
+    /// keys, as libsrtp's `srtp_update` does: each SRTP stream keeps its
+    /// highest index, so its ROC and index estimate carry on, but its
+    /// window starts empty (an index sealed under the old keys is fresh
+    /// keystream under the new ones, and a packet sealed under the old
+    /// keys no longer authenticates); each SRTCP stream keeps its window
+    /// and next index as they are. Only for a context whose every key
+    /// differs from `old`'s: under the same keys this would let the sender
+    /// seal an index again (use [`Context::resume`]).
+    pub fn resume_after_rekey(&mut self, old: &Context) -> Result<(), Error> {
+        for o in &old.streams {
+            let i = self.stream_or_create(o.ssrc)?;
+            let s = &mut self.streams[i];
+            if let Some(h) = o.rtp.highest() {
+                s.rtp.reset();
+                s.rtp.advance(h);
+            }
+            s.initial_roc = s.initial_roc.max(o.initial_roc);
+            if o.rtcp.size() == s.rtcp.size() {
+                s.rtcp = o.rtcp.clone();
+            } else if let Some(h) = o.rtcp.highest() {
+                s.rtcp.resume_at(h);
+            }
+            s.rtcp_next = s.rtcp_next.max(o.rtcp_next);
+        }
+        Ok(())
+    }
+
     #[inline]
     pub(super) fn find(&mut self, ssrc: u32) -> Option<usize> {
         if let Some(s) = self.streams.get(self.last) {
@@ -247,7 +291,7 @@ impl Context {
     pub(super) fn insert_stream(&mut self, ssrc: u32) -> Result<usize, Error> {
         self.may_create(ssrc)?;
         let i = self.streams.len();
-        let mut stream = Stream::new(ssrc, self.window);
+        let mut stream = Stream::new(ssrc, self.window, self.rtcp_window);
         stream.rtcp_next = self.rtcp_start;
         self.streams.push(stream);
         self.by_ssrc.insert(ssrc, i);

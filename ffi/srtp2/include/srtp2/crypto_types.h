@@ -5,11 +5,6 @@
 #ifndef SRTP_CRYPTO_TYPES_H
 #define SRTP_CRYPTO_TYPES_H
 
-#include <stdint.h>
-
-typedef uint32_t srtp_cipher_type_id_t;
-typedef uint32_t srtp_auth_type_id_t;
-
 #define SRTP_NULL_CIPHER 0
 #define SRTP_AES_ICM_128 1
 #define SRTP_AES_ICM_192 4

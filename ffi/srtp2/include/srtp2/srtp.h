@@ -22,8 +22,6 @@
 
 #include <stdint.h>
 
-#include "crypto_types.h"
-
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -46,6 +44,11 @@ extern "C" {
 #define SRTP_AES_GCM_128_KEY_LEN_WSALT (SRTP_AEAD_SALT_LEN + SRTP_AES_128_KEY_LEN)
 #define SRTP_AES_GCM_192_KEY_LEN_WSALT (SRTP_AEAD_SALT_LEN + SRTP_AES_192_KEY_LEN)
 #define SRTP_AES_GCM_256_KEY_LEN_WSALT (SRTP_AEAD_SALT_LEN + SRTP_AES_256_KEY_LEN)
+
+/* Cipher and authentication ids: the SRTP_* values of
+   <srtp2/crypto_types.h>. */
+typedef uint32_t srtp_cipher_type_id_t;
+typedef uint32_t srtp_auth_type_id_t;
 
 /* Status of every fallible call. */
 typedef enum {
@@ -277,9 +280,6 @@ srtp_err_status_t srtp_set_stream_roc(srtp_t session,
 srtp_err_status_t srtp_get_stream_roc(srtp_t session,
                                       uint32_t ssrc,
                                       uint32_t *roc);
-
-/* Not in libsrtp 2.5's srtp.h (its crypto kernel's): len random bytes. */
-srtp_err_status_t srtp_crypto_get_random(uint8_t *buffer, int len);
 
 /* The SRTCP trailer's E flag and index mask. */
 #define SRTCP_E_BIT 0x80000000
