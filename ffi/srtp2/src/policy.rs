@@ -153,8 +153,13 @@ pub(crate) fn suite_of(
         (a @ 1..=3, 0) => a,
         _ => return Err(bad),
     };
+    let gcm =
+        |c: &srtp_crypto_policy_t| matches!(c.cipher_type, SRTP_AES_GCM_128 | SRTP_AES_GCM_256);
     let conf = |c: &srtp_crypto_policy_t| match c.sec_serv {
         x if x == sec_serv_conf_and_auth => Ok(c.cipher_type != SRTP_NULL_CIPHER),
+        // GCM authenticates whatever the field says (GStreamer's srtpenc
+        // writes `sec_serv_conf` for it; libsrtp takes it).
+        x if x == sec_serv_conf && gcm(c) => Ok(true),
         x if x == sec_serv_auth => Ok(false),
         _ => Err(bad), // no authentication: Rampart always authenticates
     };
@@ -418,6 +423,12 @@ mod tests {
             p(AesCm256HmacSha1_80, true, true, false)
         );
         assert_eq!(suite_of(&gcm, &zero), p(AeadAes256Gcm, true, true, false));
+        let mut gst_gcm = gcm;
+        gst_gcm.sec_serv = sec_serv_conf;
+        assert_eq!(
+            suite_of(&gst_gcm, &gst_gcm),
+            p(AeadAes256Gcm, true, true, true)
+        );
         for (r, c) in [
             (gcm8, gcm8),
             (noauth, noauth),
