@@ -193,28 +193,10 @@ impl Node {
             .map_err(|e| StartError::DataPlane(std::io::Error::other(e.to_string())))?;
         keep_dtls_keys(&shared, runtime.handle());
         let (stop_tx, stop_rx) = watch::channel(false);
-        let ng = if shared.config.ng.enabled {
-            match super::ng::start(&shared, runtime.handle(), stop_rx.clone()) {
-                Ok(servers) => {
-                    info.ng = servers.addrs.clone();
-                    Some(servers)
-                }
-                Err(source) => {
-                    let addr = shared.config.ng.listen;
-                    if let Some(dp) = shared
-                        .dataplane
-                        .write()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .take()
-                    {
-                        dp.shutdown();
-                    }
-                    return Err(StartError::Listen { addr, source });
-                }
-            }
-        } else {
-            None
-        };
+        let ng = start_ng(&shared, runtime.handle(), stop_rx.clone())?;
+        if let Some(servers) = &ng {
+            info.ng = servers.addrs.clone();
+        }
         // Trust-list reloads (SIGHUP, the API) re-read this file and end
         // the TLS connections of agents a new list drops.
         let tls_conns = shared.security.trust_reloader().configure(
@@ -255,6 +237,34 @@ impl Node {
             ha,
         })
     }
+}
+
+/// The ng servers when ng is on; a listen failure stops the data plane
+/// (nothing else has started yet) and is the start's error.
+fn start_ng(
+    shared: &Arc<Shared>,
+    handle: &tokio::runtime::Handle,
+    stop_rx: watch::Receiver<bool>,
+) -> Result<Option<super::ng::NgServers>, StartError> {
+    if !shared.config.ng.enabled {
+        return Ok(None);
+    }
+    super::ng::start(shared, handle, stop_rx)
+        .map(Some)
+        .map_err(|source| {
+            let taken = shared
+                .dataplane
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some(dp) = taken {
+                dp.shutdown();
+            }
+            StartError::Listen {
+                addr: shared.config.ng.listen,
+                source,
+            }
+        })
 }
 
 /// With a state store, each handshake's exported keys go into its call's

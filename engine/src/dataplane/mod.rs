@@ -42,6 +42,7 @@ mod select;
 mod transport;
 mod uring;
 mod worker;
+mod worker_start;
 mod xdp;
 
 use std::collections::HashMap;
@@ -437,7 +438,7 @@ impl DataPlane {
             let wake = Arc::new(rampart_sys::EventFd::new()?);
             let counters = Arc::new(WorkerCounters::default());
             let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
-            let spec = worker::WorkerSpec {
+            let spec = worker_start::WorkerSpec {
                 index: i,
                 cpu: cfg.pin_cpus.then_some(i % ncpu),
                 backend,
@@ -450,7 +451,7 @@ impl DataPlane {
                 hook,
                 before_command: test_hooks.before_command,
                 batch_tick: cfg.batch_tick,
-                xdp: xdp_shared.as_ref().map(|shared| worker::WorkerXdp {
+                xdp: xdp_shared.as_ref().map(|shared| worker_start::WorkerXdp {
                     shared: Arc::clone(shared),
                     socket: xdp_sockets.get_mut(i).and_then(Option::take),
                     queue: i as u32,
@@ -458,7 +459,7 @@ impl DataPlane {
             };
             let thread = std::thread::Builder::new()
                 .name(format!("rampart-w{i}"))
-                .spawn(move || worker::run(spec))?;
+                .spawn(move || worker_start::run(spec))?;
             handles.push(WorkerHandle {
                 commands: tx,
                 wake,
