@@ -26,6 +26,10 @@ pub enum MalformedKind {
     /// The packet type is not what the call expected (RTP given to an RTCP
     /// function, or the reverse).
     WrongPacketType,
+    /// A header extension that header-extension encryption (RFC 6904,
+    /// RFC 9335) must process is not an RFC 8285 block, or one of its
+    /// elements runs past it.
+    BadExtension,
 }
 
 impl MalformedKind {
@@ -39,6 +43,7 @@ impl MalformedKind {
             MalformedKind::BadPadding => "bad_padding",
             MalformedKind::BadLength => "bad_length",
             MalformedKind::WrongPacketType => "wrong_packet_type",
+            MalformedKind::BadExtension => "bad_extension",
         }
     }
 }

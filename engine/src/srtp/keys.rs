@@ -1,5 +1,6 @@
-//! Master keys, key derivation (RFC 3711 §4.3, RFC 6188 §4, RFC 7714 §11) and
-//! the precomputed per-session crypto state.
+//! Master keys, key derivation (RFC 3711 §4.3, RFC 6188 §4, RFC 7714 §11,
+//! and the header-extension key of RFC 6904 §5.1) and the precomputed
+//! per-session crypto state.
 //!
 //! The packet path must do no key schedule and no HMAC keying, so a
 //! [`SessionKeys`] holds the expanded AES key (or the GCM key with its GHASH
@@ -9,7 +10,7 @@
 
 use aes::cipher::{
     BlockCipher, BlockEncrypt, BlockSizeUser, InnerIvInit, KeyInit, StreamCipher,
-    StreamCipherCoreWrapper,
+    StreamCipherCoreWrapper, StreamCipherSeek,
 };
 use aes::{Aes128Enc, Aes192Enc, Aes256Enc};
 use subtle::ConstantTimeEq;
@@ -180,6 +181,16 @@ where
     stream.apply_keystream(data);
 }
 
+fn ctr_xor_at_with<C>(cipher: &C, iv: &[u8; 16], offset: usize, data: &mut [u8])
+where
+    C: BlockEncrypt + BlockCipher + BlockSizeUser<BlockSize = aes::cipher::consts::U16>,
+{
+    let core = ctr::CtrCore::<&C, ctr::flavors::Ctr128BE>::inner_iv_init(cipher, iv.into());
+    let mut stream = StreamCipherCoreWrapper::from_core(core);
+    stream.seek(offset as u64);
+    stream.apply_keystream(data);
+}
+
 impl zeroize::ZeroizeOnDrop for AesKey {}
 
 impl AesKey {
@@ -200,6 +211,17 @@ impl AesKey {
             AesKey::Aes128(c) => ctr_xor_with(c, iv, data),
             AesKey::Aes192(c) => ctr_xor_with(c, iv, data),
             AesKey::Aes256(c) => ctr_xor_with(c, iv, data),
+        }
+    }
+
+    /// XORs the counter-mode keystream starting at `iv`, from byte
+    /// `offset` of that keystream on, into `data`.
+    #[inline]
+    pub(crate) fn ctr_xor_at(&self, iv: &[u8; 16], offset: usize, data: &mut [u8]) {
+        match self {
+            AesKey::Aes128(c) => ctr_xor_at_with(c, iv, offset, data),
+            AesKey::Aes192(c) => ctr_xor_at_with(c, iv, offset, data),
+            AesKey::Aes256(c) => ctr_xor_at_with(c, iv, offset, data),
         }
     }
 }
@@ -256,6 +278,21 @@ pub(crate) enum SessionCipher {
     Gcm(GcmKey),
 }
 
+/// The RFC 6904 header-extension cipher of an SRTP session: AES in
+/// counter mode keyed with the key and salt derived with labels 0x06 and
+/// 0x07 (for the GCM suites too, as RFC 7714 §8.3 and libsrtp do: AES-CM
+/// of the GCM key's size, its 12-byte salt padded with two zero bytes).
+pub(crate) struct HeaderKey {
+    pub(crate) key: AesKey,
+    pub(crate) salt: [u8; 14],
+}
+
+impl Drop for HeaderKey {
+    fn drop(&mut self) {
+        self.salt.zeroize();
+    }
+}
+
 /// Precomputed crypto state for one direction of one stream family (SRTP or
 /// SRTCP) under one master key.
 pub(crate) struct SessionKeys {
@@ -264,6 +301,9 @@ pub(crate) struct SessionKeys {
     pub(crate) salt: [u8; 14],
     /// HMAC-SHA1 keyed with the session auth key (None for GCM).
     pub(crate) mac: Option<HmacSha1>,
+    /// The header-extension cipher (SRTP only, and only for a context that
+    /// encrypts header extensions: boxed so that others pay one pointer).
+    pub(crate) header: Option<Box<HeaderKey>>,
 }
 
 impl Drop for SessionKeys {
@@ -271,6 +311,10 @@ impl Drop for SessionKeys {
         self.salt.zeroize();
     }
 }
+
+/// RFC 6904 §5.1's labels for the header-extension key and salt.
+const LABEL_HEADER_KEY: u8 = 0x06;
+const LABEL_HEADER_SALT: u8 = 0x07;
 
 /// Key derivation labels (RFC 3711 §4.3.2).
 #[derive(Clone, Copy)]
@@ -305,12 +349,14 @@ fn prf(kdf: &AesKey, master_salt: &[u8; 14], label: u8, r: u64, out: &mut [u8]) 
 
 impl SessionKeys {
     /// Derives the session keys of `family` for key-derivation index `r`
-    /// (0 when the key derivation rate is 0).
+    /// (0 when the key derivation rate is 0); with `header`, an SRTP
+    /// session of a cipher suite also gets its RFC 6904 header key.
     pub(crate) fn derive(
         suite: Suite,
         master: &MasterKey,
         family: Family,
         r: u64,
+        header: bool,
     ) -> Result<SessionKeys, Error> {
         let p = suite.params();
         // The expanded master key wipes itself when `kdf` drops; the salt
@@ -351,10 +397,31 @@ impl SessionKeys {
         } else {
             None
         };
+        let header = match (header, family, p.cipher) {
+            (true, Family::Rtp, CipherKind::AesCm | CipherKind::AesGcm) => {
+                let mut k = Zeroizing::new([0u8; 32]);
+                let k = &mut k[..p.master_key_len];
+                prf(&kdf, &master_salt, LABEL_HEADER_KEY, r, k);
+                let mut hs = Zeroizing::new([0u8; 14]);
+                prf(
+                    &kdf,
+                    &master_salt,
+                    LABEL_HEADER_SALT,
+                    r,
+                    &mut hs[..p.master_salt_len],
+                );
+                Some(Box::new(HeaderKey {
+                    key: AesKey::new(k)?,
+                    salt: *hs,
+                }))
+            }
+            _ => None,
+        };
         Ok(SessionKeys {
             cipher,
             salt: *salt,
             mac,
+            header,
         })
     }
 

@@ -1,4 +1,5 @@
-//! Sans-I/O SRTP and SRTCP (RFC 3711, 6188, 7714).
+//! Sans-I/O SRTP and SRTCP (RFC 3711, 6188, 7714), with header-extension
+//! encryption (RFC 6904 per element, RFC 9335 cryptex) as policy options.
 //!
 //! A [`Context`] holds one direction's keys: it either protects (a sender)
 //! or unprotects (a receiver). It transforms packets in place in the caller's

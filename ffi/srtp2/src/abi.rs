@@ -41,6 +41,9 @@ pub const srtp_err_status_key_expired: srtp_err_status_t = 15;
 pub const srtp_err_status_parse_err: srtp_err_status_t = 21;
 /// The MKI in the packet, or the MKI index asked for, names no key.
 pub const srtp_err_status_bad_mki: srtp_err_status_t = 25;
+/// A cryptex operation libsrtp does not support (libsrtp 2.8's value):
+/// here, protecting CSRCs without a header extension.
+pub const srtp_err_status_cryptex_err: srtp_err_status_t = 28;
 
 /// `srtp_cipher_type_id_t` values (`<srtp2/crypto_types.h>`).
 pub const SRTP_NULL_CIPHER: u32 = 0;

@@ -412,6 +412,23 @@ pub extern "C" fn srtp_get_protect_rtcp_trailer_length(
     })
 }
 
+/// `srtp_set_stream_use_cryptex` (libsrtp 2.8; 3.0 has `use_cryptex` in
+/// the policy instead): RFC 9335 cryptex on or off for the stream `ssrc`
+/// names, or the template and its streams.
+#[no_mangle]
+pub extern "C" fn srtp_set_stream_use_cryptex(
+    session: *mut srtp_ctx_t,
+    ssrc: *const srtp_ssrc_t,
+    enable: c_int,
+) -> srtp_err_status_t {
+    guard(|| {
+        let kind = ptr::ssrc(ssrc)?;
+        ptr::session(session)?
+            .session
+            .set_cryptex(kind, enable != 0)
+    })
+}
+
 /// `srtp_set_stream_roc`: `ssrc` in host order, as libsrtp.
 #[no_mangle]
 pub extern "C" fn srtp_set_stream_roc(

@@ -51,8 +51,9 @@ pub(crate) struct PolicyDesc {
     pub window_size: std::ffi::c_ulong,
     /// `allow_repeat_tx`.
     pub allow_repeat_tx: bool,
-    /// `enc_xtn_hdr_count` (RFC 6904).
-    pub enc_xtn_hdr_count: i32,
+    /// `enc_xtn_hdr[0..enc_xtn_hdr_count]` (RFC 6904 IDs), empty when the
+    /// pointer is NULL or the count not positive.
+    pub enc_xtn_hdr: Vec<i32>,
 }
 
 impl PolicyDesc {
@@ -226,10 +227,6 @@ fn template_streams(window: usize) -> usize {
 pub(crate) fn build(d: &PolicyDesc) -> Result<(Context, StreamSpec), srtp_err_status_t> {
     let bad = srtp_err_status_bad_param;
     let ssrc = d.ssrc.ok_or(bad)?;
-    if d.enc_xtn_hdr_count != 0 {
-        // RFC 6904 header-extension encryption is not built yet.
-        return Err(bad);
-    }
     let Protection {
         suite,
         enc_rtp,
@@ -289,6 +286,16 @@ pub(crate) fn build(d: &PolicyDesc) -> Result<(Context, StreamSpec), srtp_err_st
         .encrypt_rtp(enc_rtp)
         .encrypt_rtcp(enc_rtcp)
         .allow_repeat_tx(d.allow_repeat_tx);
+    if !d.enc_xtn_hdr.is_empty() {
+        // RFC 6904, as libsrtp 2.5: an int that is no extension ID (outside
+        // 0..=255) matches no element.
+        let ids: Vec<u8> = d
+            .enc_xtn_hdr
+            .iter()
+            .filter_map(|&id| u8::try_from(id).ok())
+            .collect();
+        p = p.encrypt_header_extensions(&ids);
+    }
     for k in keys {
         p = p.add_key(k);
     }

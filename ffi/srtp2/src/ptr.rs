@@ -22,6 +22,8 @@ use crate::policy::{KeyDesc, PolicyDesc, SsrcKind};
 
 /// Longest policy list followed (a longer one is taken to loop).
 const MAX_POLICIES: usize = 1024;
+/// Most RFC 6904 IDs a policy may list (there are 256 distinct ones).
+const MAX_XTN_IDS: usize = 65536;
 /// Largest length a Rust slice may have.
 const MAX_LEN: usize = isize::MAX as usize;
 
@@ -39,14 +41,27 @@ fn copy(p: *const u8, len: usize) -> Result<Vec<u8>, srtp_err_status_t> {
     Ok(unsafe { std::slice::from_raw_parts(p, len) }.to_vec())
 }
 
-/// One policy, its pointers followed.
-fn policy(p: &srtp_policy_t) -> Result<PolicyDesc, srtp_err_status_t> {
-    let ssrc = match p.ssrc.r#type {
-        t if t == ssrc_specific => Some(SsrcKind::Specific(p.ssrc.value)),
+/// What an `srtp_ssrc_t` names (`None`: an undefined type).
+fn ssrc_kind(s: &srtp_ssrc_t) -> Option<SsrcKind> {
+    match s.r#type {
+        t if t == ssrc_specific => Some(SsrcKind::Specific(s.value)),
         t if t == ssrc_any_inbound => Some(SsrcKind::AnyInbound),
         t if t == ssrc_any_outbound => Some(SsrcKind::AnyOutbound),
         _ => None,
-    };
+    }
+}
+
+/// The `srtp_ssrc_t` at `p` (NULL: `bad_param`).
+pub(crate) fn ssrc(p: *const srtp_ssrc_t) -> Result<Option<SsrcKind>, srtp_err_status_t> {
+    // SAFETY: the caller promises a non-null `p` points to an
+    // `srtp_ssrc_t`, read (copied) here only; null is refused by `as_ref`.
+    let s = unsafe { p.as_ref() }.ok_or(srtp_err_status_bad_param)?;
+    Ok(ssrc_kind(s))
+}
+
+/// One policy, its pointers followed.
+fn policy(p: &srtp_policy_t) -> Result<PolicyDesc, srtp_err_status_t> {
+    let ssrc = ssrc_kind(&p.ssrc);
     let key_len = PolicyDesc::key_read_len(&p.rtp, &p.rtcp);
     let mut keys = Vec::new();
     let key = if p.key.is_null() {
@@ -76,6 +91,20 @@ fn policy(p: &srtp_policy_t) -> Result<PolicyDesc, srtp_err_status_t> {
     } else {
         Some(Zeroizing::new(copy(p.key, key_len)?))
     };
+    // RFC 6904 IDs: libsrtp takes the list when the pointer is set and the
+    // count positive, and reads `count` ints.
+    let enc_xtn_hdr = if p.enc_xtn_hdr.is_null() || p.enc_xtn_hdr_count <= 0 {
+        Vec::new()
+    } else {
+        let n = p.enc_xtn_hdr_count as usize;
+        if n > MAX_XTN_IDS {
+            return Err(srtp_err_status_bad_param);
+        }
+        // SAFETY: non-null; the caller promises `enc_xtn_hdr_count` ints
+        // at `enc_xtn_hdr` (at most MAX_XTN_IDS, checked above), read
+        // (copied) here only.
+        unsafe { std::slice::from_raw_parts(p.enc_xtn_hdr, n) }.to_vec()
+    };
     Ok(PolicyDesc {
         ssrc,
         rtp: p.rtp,
@@ -85,7 +114,7 @@ fn policy(p: &srtp_policy_t) -> Result<PolicyDesc, srtp_err_status_t> {
         num_master_keys: p.num_master_keys,
         window_size: p.window_size,
         allow_repeat_tx: p.allow_repeat_tx != 0,
-        enc_xtn_hdr_count: p.enc_xtn_hdr_count,
+        enc_xtn_hdr,
     })
 }
 

@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 
+use rampart::error::MalformedKind;
 use rampart::srtp::{Context, MAX_TRAILER_LEN};
 use rampart::Error;
 
@@ -77,6 +78,8 @@ pub(crate) fn status_of(e: &Error) -> srtp_err_status_t {
         Error::AuthFailed => srtp_err_status_auth_fail,
         Error::Replayed => srtp_err_status_replay_fail,
         Error::TooOld => srtp_err_status_replay_old,
+        // An extension RFC 6904 cannot walk (libsrtp: parse_err).
+        Error::Malformed(MalformedKind::BadExtension) => srtp_err_status_parse_err,
         Error::Malformed(_) | Error::BufferTooSmall { .. } => srtp_err_status_bad_param,
         Error::UnknownSsrc(_) => srtp_err_status_no_ctx,
         Error::UnknownMki => srtp_err_status_bad_mki,
@@ -321,6 +324,14 @@ impl Session {
             return Err(srtp_err_status_no_such_op);
         }
         Self::choose_key(ctx, spec, mki)?;
+        if family == Family::Rtp && ctx.cryptex() && spec.enc_rtp && len >= 12 {
+            // CSRCs without an extension: RFC 9335 adds an empty one, which
+            // libsrtp's buffer contract has no room for (libsrtp 2.8
+            // refuses the same way).
+            if buf[0] & 0x0f != 0 && buf[0] & 0x10 == 0 {
+                return Err(srtp_err_status_cryptex_err);
+            }
+        }
         let r = match family {
             Family::Rtp => ctx.protect_rtp(buf, len),
             Family::Rtcp => ctx.protect_rtcp(buf, len),
@@ -394,6 +405,11 @@ impl Session {
             pkt.copy_from_slice(&saved[..n]);
         }
         match (family, &r) {
+            // An authentic packet whose extension RFC 6904 cannot walk:
+            // libsrtp's parse_err, after its tag check, as here.
+            (Family::Rtp, Err(Error::Malformed(MalformedKind::BadExtension))) => {
+                return Err(srtp_err_status_parse_err)
+            }
             // Rampart looks at the MKI before the replay window, libsrtp
             // after it.
             (Family::Rtp, Err(Error::Malformed(_) | Error::UnknownMki)) => {
@@ -485,6 +501,29 @@ impl Session {
         } else if let Some(s) = self.streams.get_mut(&ssrc) {
             s.direction = now;
         }
+    }
+
+    /// `srtp_set_stream_use_cryptex` (libsrtp 2.8): a stream added for
+    /// its SSRC, or the template with every stream it made. A stream the
+    /// template made shares the template's context: refused rather than
+    /// changed for the others too.
+    pub(crate) fn set_cryptex(
+        &mut self,
+        ssrc: Option<SsrcKind>,
+        on: bool,
+    ) -> Result<(), srtp_err_status_t> {
+        let bad = srtp_err_status_bad_param;
+        match ssrc.ok_or(bad)? {
+            SsrcKind::Specific(s) => match self.streams.get_mut(&s) {
+                Some(Stream {
+                    home: Home::Own(ctx, _),
+                    ..
+                }) => ctx.set_cryptex(on),
+                _ => return Err(bad),
+            },
+            _ => self.template.as_mut().ok_or(bad)?.ctx.set_cryptex(on),
+        }
+        Ok(())
     }
 
     /// `srtp_get_stream_roc`.

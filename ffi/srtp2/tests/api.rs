@@ -6,7 +6,9 @@
 //! stream used both ways; re-adding a stream replaces it; ROC set/get in
 //! host order, removal in network order; a second template, an
 //! unauthenticated policy and SRTCP on an RTCP-less stream are refused;
-//! no leak. Also linked statically against `librampart_srtp2.a`.
+//! no leak. Also linked statically against `librampart_srtp2.a`. And
+//! `srtp_set_stream_use_cryptex` (libsrtp 2.8's RFC 9335 switch) against
+//! RFC 9335's packets (`tests/c/cryptex.c`).
 
 mod common;
 
@@ -83,4 +85,32 @@ fn the_static_library_links_and_runs() {
     );
     let out = Command::new(&exe).output().expect("run api-static");
     assert!(out.status.success(), "{out:?}");
+}
+
+/// `srtp_set_stream_use_cryptex` (`tests/c/cryptex.c`): RFC 9335's
+/// packets byte for byte through the C API, on a stream and on a
+/// template; its refusals.
+#[test]
+fn cryptex_through_the_c_api() {
+    let dir = common::stage("cryptex");
+    let lib = dir.join("lib");
+    let exe = dir.join("cryptex");
+    common::compile(
+        &[common::manifest_dir().join("tests/c/cryptex.c")],
+        &exe,
+        &[
+            format!("-I{}", common::manifest_dir().join("include").display()),
+            format!("-L{}", lib.display()),
+            "-lrampart-srtp2".into(),
+            format!("-Wl,-rpath,{}", lib.display()),
+        ],
+    );
+    let out = Command::new(&exe).output().expect("run cryptex");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("cryptex: ok"),
+        "{}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -57,14 +57,14 @@ impl KeySlot {
         }
     }
 
-    pub(super) fn new(suite: Suite, master: MasterKey) -> Result<KeySlot, Error> {
+    pub(super) fn new(suite: Suite, master: MasterKey, header: bool) -> Result<KeySlot, Error> {
         let lifetime = master.lifetime().unwrap_or(u64::MAX);
         if lifetime == 0 {
             return Err(Error::InvalidConfig("key lifetime must be positive"));
         }
         Ok(KeySlot {
-            rtp: SessionKeys::derive(suite, &master, Family::Rtp, 0)?,
-            rtcp: SessionKeys::derive(suite, &master, Family::Rtcp, 0)?,
+            rtp: SessionKeys::derive(suite, &master, Family::Rtp, 0, header)?,
+            rtcp: SessionKeys::derive(suite, &master, Family::Rtcp, 0, false)?,
             rtp_used: 0,
             rtcp_used: 0,
             rtp_limit: lifetime.min(SRTP_KEY_LIFETIME_MAX),
@@ -98,7 +98,7 @@ impl Context {
         if self.slots.iter().any(|s| s.master.mki() == key.mki()) {
             return Err(Error::InvalidConfig("duplicate MKI"));
         }
-        let slot = KeySlot::new(self.suite, key)?;
+        let slot = KeySlot::new(self.suite, key, self.header_ext.is_some())?;
         if self.slots.len() >= MAX_KEYS {
             // The oldest key that is not the active one.
             let oldest = usize::from(self.active == 0);

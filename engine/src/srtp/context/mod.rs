@@ -8,6 +8,7 @@
 //! share around the cipher). This file holds the [`Context`] type itself, its
 //! construction and its public entry points.
 
+mod header_ext;
 mod iv;
 mod kdr;
 mod master_keys;
@@ -48,6 +49,14 @@ pub struct Context {
     encrypt_rtp: bool,
     encrypt_rtcp: bool,
     allow_repeat_tx: bool,
+    /// RFC 6904 element IDs, `None` when the context does not encrypt
+    /// header extension elements (or does not encrypt SRTP).
+    /// Boxed: a context without it pays one pointer.
+    header_ext: Option<Box<header_ext::ExtIds>>,
+    /// RFC 9335 cryptex as configured, and whether it applies (SRTP
+    /// encrypted).
+    cryptex_wanted: bool,
+    cryptex_on: bool,
     streams: Vec<Stream>,
     by_ssrc: StreamIndex,
     last: usize,
@@ -94,6 +103,8 @@ impl Context {
             encrypt_rtp,
             encrypt_rtcp,
             allow_repeat_tx,
+            header_ext_ids,
+            cryptex,
         } = policy;
         if keys.is_empty() {
             return Err(Error::InvalidConfig("a context needs a master key"));
@@ -139,6 +150,8 @@ impl Context {
             ));
         }
         let mki_len = keys[0].mki_len_raw();
+        let encrypts_rtp = encrypt_rtp && suite.encrypts();
+        let ids = header_ext::ExtIds::from_ids(&header_ext_ids);
         let mut ctx = Context {
             suite,
             slots: Vec::with_capacity(keys.len()),
@@ -153,6 +166,9 @@ impl Context {
             encrypt_rtp,
             encrypt_rtcp: encrypt_rtcp && suite.encrypts(),
             allow_repeat_tx,
+            header_ext: (encrypts_rtp && !ids.is_empty()).then(|| Box::new(ids)),
+            cryptex_wanted: cryptex,
+            cryptex_on: cryptex && encrypts_rtp,
             streams: Vec::new(),
             by_ssrc: StreamIndex::default(),
             last: usize::MAX,
@@ -183,6 +199,24 @@ impl Context {
     /// Bytes protect may append to an RTP or RTCP packet with this context.
     pub fn max_trailer_len(&self) -> usize {
         4 + self.mki_len + self.suite.srtp_tag_len().max(self.suite.srtcp_tag_len())
+    }
+
+    /// Turns RFC 9335 cryptex on or off (see [`Policy::cryptex`]): for
+    /// libsrtp's `srtp_set_stream_use_cryptex`, which may be called on a
+    /// context in use. Packets already protected are not affected.
+    pub fn set_cryptex(&mut self, on: bool) {
+        self.cryptex_wanted = on;
+        self.cryptex_on = on && self.encrypt_rtp && self.suite.encrypts();
+    }
+
+    /// Whether cryptex is configured (see [`Context::set_cryptex`]).
+    pub fn cryptex(&self) -> bool {
+        self.cryptex_wanted
+    }
+
+    /// Whether the context encrypts RFC 6904 header extension elements.
+    pub fn encrypts_header_extensions(&self) -> bool {
+        self.header_ext.is_some()
     }
 
     /// Counters of work done and packets refused.

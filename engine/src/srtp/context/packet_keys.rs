@@ -50,6 +50,7 @@ impl Context {
             return Err(Error::KeyExhausted);
         }
         let suite = self.suite;
+        let header = self.header_ext.is_some();
         let r = self.kdr_shift.map(|s| index >> s);
         let cache = match (existing, family) {
             (Some(i), _) => self.streams[i].kdr_mut(family),
@@ -62,7 +63,7 @@ impl Context {
             slot_idx,
             r,
             &mut self.stats.key_derivations,
-            |r| SessionKeys::derive(suite, &slot.master, family, r),
+            |r| SessionKeys::derive(suite, &slot.master, family, r, header),
         )?;
         Ok((keys, pick, r))
     }
@@ -117,6 +118,7 @@ impl Context {
         let slot = &mut self.slots[active];
         let stream = &mut self.streams[si];
         let suite = self.suite;
+        let header = self.header_ext.is_some();
         let r = self.kdr_shift.map(|s| index >> s);
         let mut fresh = None;
         let (keys, pick) = tx_keys(
@@ -125,7 +127,7 @@ impl Context {
             active,
             r,
             &mut self.stats.key_derivations,
-            |r| SessionKeys::derive(suite, &slot.master, family, r),
+            |r| SessionKeys::derive(suite, &slot.master, family, r, header),
             &mut fresh,
         )?;
         seal(keys, slot.master.mki());

@@ -72,6 +72,8 @@ pub struct Policy {
     pub(super) encrypt_rtp: bool,
     pub(super) encrypt_rtcp: bool,
     pub(super) allow_repeat_tx: bool,
+    pub(super) header_ext_ids: Vec<u8>,
+    pub(super) cryptex: bool,
 }
 
 impl Policy {
@@ -89,6 +91,8 @@ impl Policy {
             encrypt_rtp: true,
             encrypt_rtcp: true,
             allow_repeat_tx: false,
+            header_ext_ids: Vec::new(),
+            cryptex: false,
         }
     }
 
@@ -151,6 +155,32 @@ impl Policy {
     /// keystream. An index behind the replay window is refused either way.
     pub fn allow_repeat_tx(mut self, on: bool) -> Policy {
         self.allow_repeat_tx = on;
+        self
+    }
+
+    /// RFC 6904: encrypts the data of the RFC 8285 header extension
+    /// elements with these IDs (one-byte IDs 1-14, two-byte IDs 0-255),
+    /// with AES-CM under the header key derived with labels 0x06/0x07 (for
+    /// the GCM suites too, as RFC 7714 §8.3 and libsrtp). Both sides must
+    /// list the same IDs. Applies where SRTP is encrypted (not with
+    /// `encrypt_rtp(false)` or the NULL suites, as libsrtp); with it, a
+    /// packet whose extension is not an RFC 8285 block, or has an element
+    /// running past it, is refused as `Malformed(BadExtension)`. An empty
+    /// list turns it off (the default).
+    pub fn encrypt_header_extensions(mut self, ids: &[u8]) -> Policy {
+        self.header_ext_ids = ids.to_vec();
+        self
+    }
+
+    /// RFC 9335 cryptex: protect encrypts the CSRCs and the whole header
+    /// extension block (profile 0xC0DE/0xC2DE; an empty extension is added
+    /// to a packet with CSRCs and none, which needs 4 more bytes of
+    /// tailroom); unprotect decrypts packets that carry those profiles and
+    /// takes others as usual (RFC 9335 §5.2). Only where SRTP is
+    /// encrypted. A packet with cryptex is never also RFC 6904-encrypted;
+    /// with both on, protect uses cryptex and unprotect takes either.
+    pub fn cryptex(mut self, on: bool) -> Policy {
+        self.cryptex = on;
         self
     }
 

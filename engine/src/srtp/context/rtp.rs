@@ -1,7 +1,10 @@
 //! The SRTP transforms: protect and unprotect (or verify) one RTP packet in
 //! place. State (ROC, replay window, key usage, key caches) changes only
 //! after a packet has authenticated (receive) or been sealed (send).
+//! Header-extension encryption (RFC 6904, RFC 9335) is planned before any
+//! byte changes and applied around the cipher (see `header_ext`).
 
+use super::header_ext::{self, Plan};
 use super::iv::{cm_iv, gcm_iv};
 use super::{be16, be32, Context};
 use crate::srtp::keys::{Family, SessionCipher, SRTP_KEY_LIFETIME_MAX};
@@ -18,9 +21,19 @@ impl Context {
         let hl = crate::rtp::rtp_header_len(pkt)?;
         let seq = be16(pkt, 2);
         let ssrc = be32(pkt, 8);
+        // Only a packet with an extension or CSRCs looks further.
+        let plan = if pkt[0] & 0x1f != 0 && (self.cryptex_on || self.header_ext.is_some()) {
+            header_ext::plan_protect(pkt, hl, self.cryptex_on, self.header_ext.as_deref())?
+        } else {
+            Plan::Clear
+        };
+        let grow = match plan {
+            Plan::Cryptex { insert: true, .. } => 4,
+            _ => 0,
+        };
         let tag_len = self.suite.srtp_tag_len();
         let mki_len = self.mki_len;
-        let needed = len + mki_len + tag_len;
+        let needed = len + grow + mki_len + tag_len;
         if buf.len() < needed {
             return Err(Error::BufferTooSmall {
                 needed,
@@ -45,24 +58,52 @@ impl Context {
         }
         let encrypt = self.encrypt_rtp;
         let roc = (index >> 16) as u32;
-        self.seal_with_active_key(Family::Rtp, si, index, |keys, mki| match &keys.cipher {
-            SessionCipher::Gcm(k) => {
-                let (head, rest) = buf.split_at_mut(hl);
-                let tag = k.seal(
-                    gcm_iv(&keys.salt, ssrc, roc, seq),
-                    head,
-                    &mut rest[..len - hl],
-                );
-                buf[len..len + 16].copy_from_slice(&tag);
-                buf[len + 16..needed].copy_from_slice(mki);
-            }
-            cipher => {
-                if let (SessionCipher::Ctr(k), true) = (cipher, encrypt) {
-                    k.ctr_xor(&cm_iv(&keys.salt, ssrc, index), &mut buf[hl..len]);
+        let ids = match plan {
+            Plan::Elements { .. } => self.header_ext.as_deref().copied(),
+            _ => None,
+        };
+        self.seal_with_active_key(Family::Rtp, si, index, |keys, mki| {
+            // The header first: RFC 6904 elements, or the cryptex layout
+            // (extension header moved before the CSRCs until sealed).
+            let (len, enc_at) = match plan {
+                Plan::Clear => (len, hl),
+                Plan::Elements { body, end } => {
+                    if let (Some(ids), Some(h)) = (&ids, &keys.header) {
+                        let iv = cm_iv(&h.salt, ssrc, index);
+                        header_ext::xor_elements(buf, body, end, ids, h, &iv);
+                    }
+                    (len, hl)
                 }
-                buf[len..len + mki_len].copy_from_slice(mki);
-                let tag = keys.hmac(&buf[..len], &roc.to_be_bytes());
-                buf[len + mki_len..needed].copy_from_slice(&tag[..tag_len]);
+                Plan::Cryptex { csrc_end, insert } => (
+                    header_ext::cryptex_seal_layout(buf, len, csrc_end, insert),
+                    16,
+                ),
+            };
+            match &keys.cipher {
+                SessionCipher::Gcm(k) => {
+                    let (head, rest) = buf.split_at_mut(enc_at);
+                    let tag = k.seal(
+                        gcm_iv(&keys.salt, ssrc, roc, seq),
+                        head,
+                        &mut rest[..len - enc_at],
+                    );
+                    if let Plan::Cryptex { csrc_end, .. } = plan {
+                        header_ext::cryptex_restore(buf, csrc_end);
+                    }
+                    buf[len..len + 16].copy_from_slice(&tag);
+                    buf[len + 16..needed].copy_from_slice(mki);
+                }
+                cipher => {
+                    if let (SessionCipher::Ctr(k), true) = (cipher, encrypt) {
+                        k.ctr_xor(&cm_iv(&keys.salt, ssrc, index), &mut buf[enc_at..len]);
+                    }
+                    if let Plan::Cryptex { csrc_end, .. } = plan {
+                        header_ext::cryptex_restore(buf, csrc_end);
+                    }
+                    buf[len..len + mki_len].copy_from_slice(mki);
+                    let tag = keys.hmac(&buf[..len], &roc.to_be_bytes());
+                    buf[len + mki_len..needed].copy_from_slice(&tag[..tag_len]);
+                }
             }
         })?;
         Ok(needed)
@@ -101,19 +142,45 @@ impl Context {
             self.streams[i].rtp.check(index)?;
         }
         let decrypt_ctr = self.encrypt_rtp && decrypt;
+        let plan = if pkt[0] & 0x10 != 0 && (self.cryptex_on || self.header_ext.is_some()) {
+            header_ext::plan_unprotect(pkt, hl, self.cryptex_on, self.header_ext.as_deref())
+        } else {
+            Plan::Clear
+        };
+        let ids = match plan {
+            Plan::Elements { .. } => self.header_ext.as_deref().copied(),
+            _ => None,
+        };
         let (keys, pick, r) = self.receive_keys(Family::Rtp, slot_idx, existing, index)?;
         let roc = (index >> 16) as u32;
+        let cryptex_end = match plan {
+            Plan::Cryptex { csrc_end, .. } => Some(csrc_end),
+            _ => None,
+        };
         match &keys.cipher {
             SessionCipher::Gcm(k) => {
                 let iv = gcm_iv(&keys.salt, ssrc, roc, seq);
-                let (head, rest) = pkt.split_at_mut(hl);
-                let body = &mut rest[..mki_at - hl];
-                if !k.open(iv, head, body) {
-                    return Err(Error::AuthFailed);
-                }
-                if !decrypt {
+                // Cryptex: the extension header joins the fixed header as
+                // the AAD, CSRCs and extension body join the ciphertext.
+                let enc_at = match cryptex_end {
+                    Some(csrc_end) => {
+                        pkt[12..csrc_end + 4].rotate_right(4);
+                        16
+                    }
+                    None => hl,
+                };
+                let (head, rest) = pkt.split_at_mut(enc_at);
+                let body = &mut rest[..mki_at - enc_at];
+                let ok = k.open(iv, head, body);
+                if ok && !decrypt {
                     let (data, tag_out) = body.split_at_mut(body.len() - 16);
                     tag_out.copy_from_slice(&k.seal(iv, head, data));
+                }
+                if let Some(csrc_end) = cryptex_end {
+                    header_ext::cryptex_restore(pkt, csrc_end);
+                }
+                if !ok {
+                    return Err(Error::AuthFailed);
                 }
             }
             cipher => {
@@ -122,9 +189,32 @@ impl Context {
                     return Err(Error::AuthFailed);
                 }
                 if let (SessionCipher::Ctr(k), true) = (cipher, decrypt_ctr) {
-                    k.ctr_xor(&cm_iv(&keys.salt, ssrc, index), &mut pkt[hl..body_end]);
+                    let iv = cm_iv(&keys.salt, ssrc, index);
+                    match cryptex_end {
+                        Some(csrc_end) => {
+                            pkt[12..csrc_end + 4].rotate_right(4);
+                            k.ctr_xor(&iv, &mut pkt[16..body_end]);
+                            header_ext::cryptex_restore(pkt, csrc_end);
+                        }
+                        None => k.ctr_xor(&iv, &mut pkt[hl..body_end]),
+                    }
                 }
             }
+        }
+        match plan {
+            Plan::Cryptex { csrc_end, .. } if decrypt => {
+                header_ext::cryptex_clear_profile(pkt, csrc_end)
+            }
+            Plan::Elements { body, end } => {
+                // Checked once authentic (libsrtp's order), before any
+                // state changes.
+                header_ext::check_elements(pkt, body, end)?;
+                if let (true, Some(ids), Some(h)) = (decrypt, &ids, &keys.header) {
+                    let iv = cm_iv(&h.salt, ssrc, index);
+                    header_ext::xor_elements(pkt, body, end, ids, h, &iv);
+                }
+            }
+            _ => {}
         }
         // Authenticated: now, and only now, state changes.
         self.commit_received(Family::Rtp, ssrc, existing, slot_idx, index, (pick, r))?;

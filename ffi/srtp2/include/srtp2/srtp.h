@@ -79,7 +79,9 @@ typedef enum {
     srtp_err_status_pfkey_err = 24,
     srtp_err_status_bad_mki = 25,
     srtp_err_status_pkt_idx_old = 26,
-    srtp_err_status_pkt_idx_adv = 27
+    srtp_err_status_pkt_idx_adv = 27,
+    /* From libsrtp 2.8 (cryptex, RFC 9335): see srtp_set_stream_use_cryptex. */
+    srtp_err_status_cryptex_err = 28
 } srtp_err_status_t;
 
 /* A session: opaque. */
@@ -272,6 +274,25 @@ srtp_err_status_t srtp_get_protect_rtcp_trailer_length(srtp_t session,
                                                        uint32_t use_mki,
                                                        uint32_t mki_index,
                                                        uint32_t *length);
+
+/*
+ * RFC 9335 cryptex, from libsrtp 2.8 (libsrtp 3.0 has a policy field,
+ * use_cryptex, instead): encrypt the CSRCs and the whole header extension
+ * block of the packets this stream protects (profiles 0xC0DE / 0xC2DE), and
+ * decrypt received packets that carry those profiles (others are taken as
+ * usual). ssrc_specific: the stream of that SSRC (added with its own
+ * policy; a stream the template made is refused with bad_param here, where
+ * libsrtp would change that stream alone); ssrc_any_inbound/outbound: the
+ * template and every stream it made. Returns bad_param for a NULL argument
+ * or when there is no such stream or template. Only where SRTP is
+ * encrypted; protecting a packet with CSRCs and no extension is then
+ * srtp_err_status_cryptex_err (the buffer has no room for the empty
+ * extension RFC 9335 adds). srtp_update rebuilds the stream from its
+ * policy, cryptex off, as libsrtp 2.8 does.
+ */
+srtp_err_status_t srtp_set_stream_use_cryptex(srtp_t session,
+                                              const srtp_ssrc_t *ssrc,
+                                              int enable);
 
 /* ssrc in host byte order */
 srtp_err_status_t srtp_set_stream_roc(srtp_t session,

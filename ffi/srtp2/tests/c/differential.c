@@ -11,7 +11,13 @@
  * with sequence numbers that advance, jump, repeat and go back; unprotect
  * of what was protected, replays, packets with a flipped bit, truncated
  * packets, garbage, packets of unknown SSRCs; ROC get/set; stream removal
- * and re-adding; rekeying with srtp_update. Every call's status, length
+ * and re-adding; rekeying with srtp_update. A third of the rounds set
+ * enc_xtn_hdr (RFC 6904) to 1-4 random IDs, and their packets carry
+ * well-formed one-byte (0xBEDE) or two-byte (0x100X) extensions whose
+ * elements often have those IDs, with padding between elements and,
+ * sometimes, a one-byte ID 15 that ends the walk (a malformed block would
+ * make libsrtp burn the index where the drop-in refuses first, see
+ * README). Every call's status, length
  * and output bytes must be equal. The first difference is printed with
  * the seed, round and step, and the program exits 1.
  *
@@ -113,6 +119,7 @@ static uint32_t below(uint32_t n) { return (uint32_t)(next_u64() % n); }
 static uint64_t seed;
 static int round_no, step_no, cur_suite;
 static long compared;
+static int xtn_rounds;
 
 static void fail(const char *what, int sa, int sb, const uint8_t *a, int la,
                  const uint8_t *b, int lb)
@@ -174,10 +181,57 @@ typedef struct {
     int rtcp;
 } saved_t;
 
+/* RFC 6904 IDs of the round (xtn_n == 0: none). */
+static int xtn_ids[4];
+static int xtn_n;
+
+/* A well-formed RFC 8285 extension block at p + n; returns the new n.
+   No padding before the first element: libsrtp would read a leading zero
+   as an element with ID 0. */
+static int build_ext(uint8_t *p, int n)
+{
+    int two = below(2);
+    int at = n;
+    n += 4;
+    int elems = below(6);
+    for (int e = 0; e < elems; e++) {
+        if (e > 0 && below(3) == 0) {
+            int pad = 1 + below(3);
+            for (int i = 0; i < pad; i++)
+                p[n++] = 0;
+        }
+        if (!two) {
+            int id = below(25) == 0 ? 15 : 1 + below(10);
+            int len = 1 + below(16);
+            p[n++] = (uint8_t)(id << 4 | (len - 1));
+            for (int i = 0; i < len; i++)
+                p[n++] = (uint8_t)next_u64();
+            if (id == 15)
+                break; /* the walk stops there */
+        } else {
+            int id = 1 + below(12);
+            int len = below(20);
+            p[n++] = (uint8_t)id;
+            p[n++] = (uint8_t)len;
+            for (int i = 0; i < len; i++)
+                p[n++] = (uint8_t)next_u64();
+        }
+    }
+    while ((n - at) % 4 != 0)
+        p[n++] = 0;
+    int profile = two ? 0x1000 | (int)below(16) : 0xbede;
+    int words = (n - at - 4) / 4;
+    p[at] = (uint8_t)(profile >> 8);
+    p[at + 1] = (uint8_t)profile;
+    p[at + 2] = (uint8_t)(words >> 8);
+    p[at + 3] = (uint8_t)words;
+    return n;
+}
+
 static int build_rtp(uint8_t *p, uint32_t ssrc, uint16_t seq)
 {
     int cc = below(8) == 0 ? below(4) : 0;
-    int ext = below(6) == 0;
+    int ext = xtn_n ? below(2) == 0 : below(6) == 0;
     int n = 12 + 4 * cc;
     p[0] = 0x80 | (ext ? 0x10 : 0) | cc;
     p[1] = (uint8_t)below(128);
@@ -191,7 +245,9 @@ static int build_rtp(uint8_t *p, uint32_t ssrc, uint16_t seq)
     p[11] = ssrc;
     for (int i = 12; i < n; i++)
         p[i] = (uint8_t)next_u64();
-    if (ext) {
+    if (ext && xtn_n) {
+        n = build_ext(p, n);
+    } else if (ext) {
         int words = below(3);
         p[n] = 0xbe;
         p[n + 1] = 0xde;
@@ -284,10 +340,14 @@ static void one_round(void)
     int repeat = below(3) == 0;
     uint32_t ssrc = (uint32_t)next_u64();
     int kind = below(3); /* 0 specific, 1 template (tx out, rx in), 2 mixed */
+    xtn_n = below(3) == 0 ? 1 + below(4) : 0;
+    for (int i = 0; i < xtn_n; i++)
+        xtn_ids[i] = 1 + below(12);
 
     if (getenv("DIFF_TRACE"))
-        printf("r%d policy suite %d nkeys %d mki_len %d window %lu repeat %d kind %d ssrc %08x\n",
-               round_no, cur_suite, nkeys, mki_len, window, repeat, kind, ssrc);
+        printf("r%d policy suite %d nkeys %d mki_len %d window %lu repeat %d kind %d ssrc %08x "
+               "xtn %d\n",
+               round_no, cur_suite, nkeys, mki_len, window, repeat, kind, ssrc, xtn_n);
     srtp_master_key_t mk[3], *mkp[3];
     for (int k = 0; k < 3; k++) {
         mk[k].key = key[k];
@@ -317,6 +377,8 @@ static void one_round(void)
             }
             p.window_size = window;
             p.allow_repeat_tx = repeat;
+            p.enc_xtn_hdr = xtn_n ? xtn_ids : NULL;
+            p.enc_xtn_hdr_count = xtn_n;
             srtp_t *out = dir == 0 ? &pairs[li]->tx : &pairs[li]->rx;
             int st = libs[li]->create(out, &p);
             if (st != 0) {
@@ -511,6 +573,8 @@ static void one_round(void)
                     }
                     p.window_size = window;
                     p.allow_repeat_tx = repeat;
+                    p.enc_xtn_hdr = xtn_n ? xtn_ids : NULL;
+                    p.enc_xtn_hdr_count = xtn_n;
                     int st = libs[li]->update(dir == 0 ? pairs[li]->tx : pairs[li]->rx, &p);
                     if (st != 0) {
                         printf("DIFFERENCE seed=%llu round=%d: %s srtp_update %d\n",
@@ -547,9 +611,12 @@ int main(int argc, char **argv)
     rng_state = seed;
     int rounds = atoi(argv[4]);
     refused_policies();
-    for (round_no = 0; round_no < rounds; round_no++)
+    for (round_no = 0; round_no < rounds; round_no++) {
         one_round();
-    printf("differential: %d rounds, %ld comparisons, no difference (seed %llu)\n",
-           rounds, compared, (unsigned long long)seed);
+        xtn_rounds += xtn_n != 0;
+    }
+    printf("differential: %d rounds (%d with RFC 6904 header encryption), %ld comparisons, "
+           "no difference (seed %llu)\n",
+           rounds, xtn_rounds, compared, (unsigned long long)seed);
     return 0;
 }

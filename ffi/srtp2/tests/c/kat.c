@@ -20,7 +20,11 @@
  * (functions srtp_validate, srtp_validate_gcm, srtp_validate_aes_256,
  * srtp_validate_encrypted_extensions_headers and
  * srtp_validate_encrypted_extensions_headers_gcm; the last two are RFC
- * 6904 Appendix A's headers), except AEAD_AES_256_GCM, for which libsrtp
+ * 6904 Appendix A's headers; the _gcm one has an 8-byte GCM tag, which
+ * the drop-in refuses, so it is also run as AEAD_AES_128_GCM with the
+ * full 16-byte tag: the same 64 bytes, then the tag's last 8 bytes as
+ * Debian's libsrtp2 2.5 computes them, which the run against it checks),
+ * except AEAD_AES_256_GCM, for which libsrtp
  * has no reference packet: that one was computed by kat_gcm256.py (RFC
  * 3711 key derivation and RFC 7714 AEAD over pyca/cryptography), which
  * first reproduces the driver's AES-CM-128, AES-256-CM and AES-GCM-128
@@ -198,6 +202,19 @@ static const unsigned char xtn_gcm128_8_srtp[64] = {
     0x0e, 0xca, 0x0c, 0xf9, 0x5e, 0xe9, 0x55, 0xb2,
     0x6c, 0xd3, 0xd2, 0x88, 0xb4, 0x9f, 0x6c, 0xa9,
     0xf4, 0xb1, 0xb7, 0x59, 0x71, 0x9e, 0xb5, 0xbc
+};
+
+/* xtn_gcm128_8_srtp with GCM's full tag (see the head of the file). */
+static const unsigned char xtn_gcm128_16_srtp[72] = {
+    0x90, 0x0f, 0x12, 0x34, 0xde, 0xca, 0xfb, 0xad,
+    0xca, 0xfe, 0xba, 0xbe, 0xBE, 0xDE, 0x00, 0x06,
+    0x17, 0x12, 0xe0, 0x20, 0x5b, 0xfa, 0x94, 0x9b,
+    0x1C, 0x22, 0x00, 0x00, 0xC8, 0x30, 0xbb, 0x46,
+    0x73, 0x27, 0x78, 0xd9, 0x92, 0x9a, 0xab, 0x00,
+    0x0e, 0xca, 0x0c, 0xf9, 0x5e, 0xe9, 0x55, 0xb2,
+    0x6c, 0xd3, 0xd2, 0x88, 0xb4, 0x9f, 0x6c, 0xa9,
+    0xf4, 0xb1, 0xb7, 0x59, 0x71, 0x9e, 0xb5, 0xbc,
+    0x11, 0x3b, 0x9f, 0xf1, 0xd4, 0x0c, 0xd2, 0x5a
 };
 
 /* clang-format on */
@@ -379,6 +396,11 @@ int main(void)
           srtp_crypto_policy_set_aes_gcm_128_8_auth,
           srtp_crypto_policy_set_aes_gcm_128_8_auth, xtn_key, xtn_ids, 3,
           xtn_plain, 56, xtn_gcm128_8_srtp, 64, NULL, 0, NULL, 0 },
+        { "srtp_validate_encrypted_extensions_headers_gcm RFC6904 "
+          "AEAD_AES_128_GCM",
+          srtp_crypto_policy_set_aes_gcm_128_16_auth,
+          srtp_crypto_policy_set_aes_gcm_128_16_auth, xtn_key, xtn_ids, 3,
+          xtn_plain, 56, xtn_gcm128_16_srtp, 72, NULL, 0, NULL, 0 },
     };
     int ok = 0, refused = 0, failed = 0;
 
