@@ -1500,3 +1500,102 @@ fn a_leg_bundles_onto_another_calls_dtls_leg() {
     );
     node.shutdown();
 }
+
+/// RTP with two CSRCs and a one-byte header extension (RFC 8285).
+fn rtp_with_extension(seq: u16, ssrc: u32) -> Vec<u8> {
+    let mut p = vec![0x92, 0x00]; // V=2, X=1, CC=2
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(&0x0a0b_0c0du32.to_be_bytes());
+    p.extend_from_slice(&0x1a1b_1c1du32.to_be_bytes());
+    // 0xBEDE, 2 words: id 1 len 1 (audio level), id 3 len 3, padding.
+    p.extend_from_slice(&[0xbe, 0xde, 0, 2, 0x10, 0x7f, 0x32, 1, 2, 3, 4, 0]);
+    p.extend_from_slice(b"twenty milliseconds of speech");
+    p
+}
+
+#[test]
+fn a_cryptex_leg_is_bridged_to_a_leg_without_it() {
+    let (node, api) = start(config(45900, 45949));
+    let (pa, pb) = (phone(), phone());
+    let r = post(
+        api,
+        "/calls",
+        &json!({
+            "call_id": "cryptex-1",
+            "legs": [
+                {"suite": "AES_CM_128_HMAC_SHA1_80", "rtcp_mux": true, "cryptex": true,
+                 "remote": pa.local_addr().unwrap().to_string()},
+                {"suite": "AEAD_AES_128_GCM", "rtcp_mux": true,
+                 "remote": pb.local_addr().unwrap().to_string()}
+            ]
+        }),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let v = r.json();
+    let (la, lb) = (&v["legs"][0], &v["legs"][1]);
+    let (sa, sb) = (Suite::AesCm128HmacSha1_80, Suite::AeadAes128Gcm);
+    let cryptex = |k: &Value| Context::new(Policy::new(sa, key_of(k, sa)).cryptex(true)).unwrap();
+    let (mut a_tx, mut a_rx) = (
+        cryptex(&la["keys"]["inbound"]),
+        cryptex(&la["keys"]["outbound"]),
+    );
+    let (mut b_tx, mut b_rx) = (
+        ctx(&lb["keys"]["inbound"], sb),
+        ctx(&lb["keys"]["outbound"], sb),
+    );
+
+    // A (cryptex) → B (none): B gets its extension and CSRCs in the clear.
+    let mut sealed_by_a = Vec::new();
+    let (plain, got) = relay_one(
+        &pa,
+        addr(&la["local"]),
+        &pb,
+        &|i| rtp_with_extension(i, 0x3333_3333),
+        &mut |p: &mut Vec<u8>| {
+            srtp_seal(&mut a_tx)(p);
+            sealed_by_a = p.clone();
+        },
+        &mut srtp_open(&mut b_rx),
+    );
+    assert_eq!(&sealed_by_a[20..22], &[0xc0, 0xde], "phone A sends cryptex");
+    assert_ne!(
+        &sealed_by_a[12..20],
+        &plain[12..20],
+        "CSRCs encrypted on leg A"
+    );
+    assert_eq!(
+        got, plain,
+        "A→B: extension and CSRCs arrive in the clear, intact"
+    );
+
+    // B → A: Rampart encrypts B's clear extension and CSRCs toward A.
+    let mut wire_to_a = Vec::new();
+    let (plain, got) = relay_one(
+        &pb,
+        addr(&lb["local"]),
+        &pa,
+        &|i| rtp_with_extension(i, 0x4444_4444),
+        &mut srtp_seal(&mut b_tx),
+        &mut |p: &mut [u8]| {
+            wire_to_a = p.to_vec();
+            a_rx.unprotect_rtp(p).expect("leg A's cryptex packet opens")
+        },
+    );
+    assert_eq!(
+        &wire_to_a[20..22],
+        &[0xc0, 0xde],
+        "Rampart sends cryptex on leg A"
+    );
+    assert_ne!(
+        &wire_to_a[24..32],
+        &plain[24..32],
+        "extension body encrypted toward A"
+    );
+    assert_eq!(got, plain, "B→A intact after A decrypts");
+    let v = http(api, "GET", "/calls/cryptex-1", None).json();
+    assert_eq!(v["legs"][0]["cryptex"], true, "{v}");
+    assert_eq!(v["legs"][1]["cryptex"], false, "{v}");
+    node.shutdown();
+}

@@ -128,6 +128,9 @@ pub struct LegUpdate {
     /// The peer's ICE consent (RFC 7675): `false` stops sending to it
     /// (dropped, counted as no remote) until `true` again.
     pub consent: Option<bool>,
+    /// RFC 9335 cryptex on the leg's contexts, turned in place (streams,
+    /// keys and indexes go on).
+    pub cryptex: Option<bool>,
 }
 
 /// A change of one direction's SRTP keys.

@@ -327,6 +327,7 @@ impl LegState {
             // The worker's concern (where STUN and DTLS go), not the relay's.
             transport: _,
             consent,
+            cryptex,
         } = u;
         if let Some(c) = consent {
             self.consent_lost = !c;
@@ -346,6 +347,14 @@ impl LegState {
         }
         if let Some(change) = srtp_out {
             apply_key_change(&mut self.srtp_out, change)?;
+        }
+        if let Some(on) = cryptex {
+            for ctx in [&mut self.srtp_in, &mut self.srtp_out]
+                .into_iter()
+                .flatten()
+            {
+                ctx.set_cryptex(on);
+            }
         }
         if let Some(addr) = remote_rtp {
             if self.remote[0] != Some(addr) {

@@ -281,6 +281,7 @@ fn leg_keys(
         suite,
         inbound: KeyState::new(inbound),
         outbound: KeyState::new(outbound),
+        cryptex: req.cryptex,
     };
     Ok(Some((keys, gi, go)))
 }

@@ -108,6 +108,9 @@ pub struct LegKeys {
     pub inbound: KeyState,
     /// Keys the node uses toward the leg's peer.
     pub outbound: KeyState,
+    /// RFC 9335 cryptex with the leg's peer.
+    #[serde(default)]
+    pub cryptex: bool,
 }
 
 impl LegKeys {
@@ -118,6 +121,7 @@ impl LegKeys {
             inbound: self.inbound.current.clone(),
             inbound_kdr: 0,
             outbound: self.outbound.current.clone(),
+            cryptex: self.cryptex,
         }
     }
 }
@@ -274,6 +278,7 @@ pub fn leg_json(i: usize, l: &Leg, keys: Option<Value>, stats: bool) -> Value {
         "latch": l.latch,
         "forward": l.forward,
         "replay_window": l.keys.as_ref().map(|_| l.replay_window),
+        "cryptex": l.keys.as_ref().is_some_and(|k| k.cryptex),
     });
     if let Some(k) = keys {
         v["keys"] = k;

@@ -69,6 +69,11 @@ pub(super) struct LegRequest {
     /// running call's WebRTC leg.
     #[serde(default)]
     pub(super) bundle: Option<BundleRequest>,
+    /// RFC 9335 cryptex with the leg's peer (SDES-keyed SRTP legs): header
+    /// extensions and CSRCs are encrypted when sending; both forms are
+    /// taken on receive.
+    #[serde(default)]
+    pub(super) cryptex: bool,
 }
 
 /// The leg a bundled leg joins (RFC 8843: its sections share one port).

@@ -30,6 +30,10 @@ pub struct WantedKeys {
     pub inbound_kdr: u64,
     /// The key the node sends with toward the peer.
     pub outbound: MasterKey,
+    /// RFC 9335 cryptex on this leg (both directions): header extensions
+    /// and CSRCs encrypted when sending; received packets either way.
+    #[serde(default)]
+    pub cryptex: bool,
 }
 
 /// What one leg of a data-plane call should run.
@@ -78,12 +82,13 @@ pub fn context(
     suite: Suite,
     key: &MasterKey,
     replay_window: usize,
-    kdr: u64,
+    (kdr, cryptex): (u64, bool),
 ) -> Result<Context, InstallError> {
     Context::new(
         Policy::new(suite, key.clone())
             .replay_window(replay_window)
-            .key_derivation_rate(kdr),
+            .key_derivation_rate(kdr)
+            .cryptex(cryptex),
     )
     .map_err(InstallError::Context)
 }
@@ -93,9 +98,15 @@ pub fn contexts(
     keys: &WantedKeys,
     replay_window: usize,
 ) -> Result<(Context, Context), InstallError> {
+    let c = keys.cryptex;
     Ok((
-        context(keys.suite, &keys.inbound, replay_window, keys.inbound_kdr)?,
-        context(keys.suite, &keys.outbound, replay_window, 0)?,
+        context(
+            keys.suite,
+            &keys.inbound,
+            replay_window,
+            (keys.inbound_kdr, c),
+        )?,
+        context(keys.suite, &keys.outbound, replay_window, (0, c))?,
     ))
 }
 
@@ -229,7 +240,7 @@ pub fn reconcile(
                     b.suite,
                     &b.inbound,
                     replay_window,
-                    b.inbound_kdr,
+                    (b.inbound_kdr, b.cryptex),
                 )?)));
                 changed = true;
             } else if !same_key(&a.inbound, &b.inbound) {
@@ -238,6 +249,11 @@ pub fn reconcile(
             }
             if !same_key(&a.outbound, &b.outbound) {
                 u.srtp_out = Some(KeyChange::Replace(b.outbound.clone()));
+                changed = true;
+            }
+            if a.cryptex != b.cryptex {
+                // Turned in place: the streams, and their keystream, go on.
+                u.cryptex = Some(b.cryptex);
                 changed = true;
             }
         }
@@ -289,6 +305,7 @@ mod tests {
                 inbound: key(suite, i),
                 inbound_kdr: 0,
                 outbound: key(suite, o),
+                cryptex: false,
             }),
             ..WantedLeg::default()
         }
@@ -301,6 +318,23 @@ mod tests {
     fn nothing_changes_nothing_is_sent() {
         let a = srtp(S80, 1, 2);
         assert!(reconcile(&a, &a.clone(), 128).unwrap().is_none());
+    }
+
+    #[test]
+    fn cryptex_turns_in_place_without_new_contexts() {
+        let mut on = srtp(S80, 1, 2);
+        on.srtp.as_mut().unwrap().cryptex = true;
+        let u = reconcile(&srtp(S80, 1, 2), &on, 128).unwrap().unwrap();
+        assert_eq!(u.cryptex, Some(true));
+        assert!(u.srtp_in.is_none() && u.srtp_out.is_none());
+        let f = freshness(&srtp(S80, 1, 2), &on);
+        assert!(f.outbound.is_none() && f.inbound.is_none());
+        // A fresh context (SRTP turned on) is built with it.
+        let u = reconcile(&WantedLeg::default(), &on, 128).unwrap().unwrap();
+        let Some(KeyChange::Context(Some(c))) = u.srtp_out else {
+            panic!("a fresh outbound context");
+        };
+        assert!(c.cryptex());
     }
 
     #[test]

@@ -16,6 +16,8 @@ struct AnsweredSection {
     peer: webrtc::PeerSide,
     crypto: Vec<CryptoAttr>,
     mux: bool,
+    /// The section (or the session) says `a=cryptex`.
+    cryptex: bool,
     remote: (Option<SocketAddr>, Option<SocketAddr>, bool),
 }
 
@@ -56,6 +58,7 @@ fn read_answer(
             peer,
             crypto: m.crypto().map_err(|e| sdp_error("answer", e))?,
             mux: m.rtcp_mux() || bundled,
+            cryptex: cryptex::said(sdp, m),
             remote,
         });
     }
@@ -114,6 +117,7 @@ fn answerer_keys(
         inbound,
         inbound_kdr,
         outbound,
+        cryptex: false,
     }))
 }
 
@@ -145,6 +149,7 @@ fn offerer_keys(
         inbound: l.key,
         inbound_kdr: l.kdr,
         outbound,
+        cryptex: false,
     };
     Ok((Some(keys), crypto))
 }
@@ -216,6 +221,7 @@ impl NgCall {
         self.check_answered_groups(&sdp, y, warnings);
         sdp.remove_ice();
         sdp.remove_dtls();
+        cryptex::strip_session(&mut sdp);
         merge_who(&mut self.who[y], &o.me);
         let dy = self.decide_answer(neg.policy, &ins, o, y, warnings)?;
         // A DTLS leg negotiates only the profiles its side's policy allows.
@@ -404,6 +410,15 @@ impl NgCall {
         } else {
             answerer_keys(ly, inp, po.sdes_lifetime, warnings)?
         };
+        let mut y_keys = y_keys;
+        if let Some(k) = &mut y_keys {
+            // Cryptex toward the answerer when Rampart offered it and the
+            // answer accepts it (RFC 9335 §6).
+            k.cryptex = ly.offered_cryptex && inp.cryptex;
+        }
+        if inp.cryptex && !ly.offered_cryptex {
+            warnings.push("a=cryptex in the answer ignored: it was not offered".into());
+        }
         let y_suite = y_keys.as_ref().map(|k| k.suite);
         let y_mux = ly.mux;
         ly.want.srtp = y_keys;
@@ -414,6 +429,13 @@ impl NgCall {
         } else {
             offerer_keys(lx, y_suite, po.sdes_lifetime || o.sdes_lifetime)?
         };
+        let mut x_keys = x_keys;
+        if let Some(k) = &mut x_keys {
+            // Rampart accepts the offerer's cryptex, whatever the other
+            // side chose (see `cryptex`).
+            k.cryptex = lx.peer_cryptex;
+        }
+        let x_cryptex = x_keys.as_ref().is_some_and(|k| k.cryptex);
         lx.want.srtp = x_keys;
         // WebRTC peers need RTCP muxed (RFC 8829 §5.1.3: rtcp-mux-policy).
         lx.mux = lx.bundle.is_some()
@@ -438,6 +460,7 @@ impl NgCall {
             conn_x.clone()
         };
         rewrite(m, lx.local_rtp.port(), &conn, &proto, &crypto, lx.mux);
+        cryptex::write(m, x_cryptex);
         if let Some(mid) = &lx.webrtc.mid {
             webrtc::ensure_mid(m, mid);
         }

@@ -49,6 +49,7 @@ use super::security::{mode_of_suite, LegWho};
 mod answer;
 mod apply;
 mod bundle;
+mod cryptex;
 mod negotiate;
 mod offer;
 mod restore;
@@ -324,6 +325,12 @@ struct StreamLeg {
     peer_lines: Vec<PeerLine>,
     /// The peer offered `a=rtcp-mux`.
     peer_offered_mux: bool,
+    /// The peer offered RFC 9335 cryptex (see `cryptex`).
+    #[serde(default)]
+    peer_cryptex: bool,
+    /// Rampart offered cryptex to this peer.
+    #[serde(default)]
+    offered_cryptex: bool,
     /// What Rampart offered this peer: tags and suites (empty: plain RTP).
     offered: Vec<(u32, Suite)>,
     /// Rampart offered `a=rtcp-mux` to this peer.
@@ -366,6 +373,8 @@ impl StreamLeg {
             peer_proto: String::new(),
             peer_lines: Vec::new(),
             peer_offered_mux: false,
+            peer_cryptex: false,
+            offered_cryptex: false,
             offered: Vec::new(),
             offered_mux: false,
             our_keys: Vec::new(),

@@ -16,6 +16,8 @@ struct OfferedSection {
     peer: webrtc::PeerSide,
     lines: Vec<PeerLine>,
     mux: bool,
+    /// The section (or the session) says `a=cryptex`.
+    cryptex: bool,
     remote: (Option<SocketAddr>, Option<SocketAddr>, bool),
     kind: String,
     formats: Vec<String>,
@@ -107,6 +109,7 @@ fn read_offer(
                 peer: webrtc::read_peer_mid(m),
                 lines: Vec::new(),
                 mux: true,
+                cryptex: cryptex::said(sdp, m),
                 remote: (None, None, false),
                 kind: m.kind().to_string(),
                 formats: m.formats().to_vec(),
@@ -140,6 +143,7 @@ fn read_offer(
             peer,
             lines,
             mux: m.rtcp_mux(),
+            cryptex: cryptex::said(sdp, m),
             remote: remote_of(m, sdp),
             kind: m.kind().to_string(),
             formats: m.formats().to_vec(),
@@ -302,6 +306,7 @@ impl NgCall {
         let mut ins = read_offer(&sdp, neg.dtls.is_some(), &groups.follows, warnings)?;
         strip_ice(&mut sdp);
         bundle::strip(&mut sdp);
+        cryptex::strip_session(&mut sdp);
         let mut who = self.who.clone();
         merge_who(&mut who[x], &o.me);
         merge_who(&mut who[y], &o.peer);
@@ -448,6 +453,9 @@ impl NgCall {
         webrtc::take_offerer(&mut lx.webrtc, &inp.peer)?;
         lx.peer_lines = inp.lines.clone();
         lx.peer_offered_mux = inp.mux;
+        // Cryptex is SDES's here (see `cryptex`).
+        lx.peer_cryptex = inp.cryptex && !inp.lines.is_empty();
+        let x_cryptex = lx.peer_cryptex;
         if !hold {
             lx.want.remote_rtp = rtp;
             lx.want.remote_rtcp = if inp.mux { None } else { rtcp };
@@ -496,6 +504,7 @@ impl NgCall {
             ));
         }
         ly.offered_mux = (inp.mux || o.mux_offer) && !o.mux_demux && !o.mux_reject;
+        ly.offered_cryptex = x_cryptex && y_srtp;
         let conn = if hold {
             Connection::new(if toward.v6 {
                 IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
@@ -513,6 +522,7 @@ impl NgCall {
             &lines,
             ly.offered_mux,
         );
+        cryptex::write(m, ly.offered_cryptex);
         for l in lines.iter_mut() {
             l.keys.clear(); // drop the key copies now
         }

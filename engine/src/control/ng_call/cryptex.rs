@@ -1,0 +1,171 @@
+//! RFC 9335 cryptex, negotiated between Rampart and each SDES peer on its
+//! own.
+//!
+//! Why per leg: Rampart ends SRTP on every leg, so what one peer and
+//! Rampart agree on binds no one else. Forwarding `a=cryptex` untouched (as
+//! any unknown attribute) would tell two peers they encrypt headers with
+//! each other while Rampart, between them, does not: their extensions and
+//! payloads would reach the far side scrambled. So the attribute is read
+//! from the offer (media or session level), Rampart offers it toward the
+//! other side only when the offerer did (a peer that never asked keeps the
+//! SDP it would have had), answers it to the offerer whenever it offered
+//! (Rampart supports it), and keys each leg with cryptex when both sides
+//! of that leg said so. A leg with cryptex sends it; a leg's receiver
+//! takes both forms (RFC 9335 §5.3). DTLS-SRTP legs do not negotiate it
+//! yet: the attribute is dropped toward them.
+
+use crate::control::sdp::{Media, Sdp};
+
+const ATTR: &str = "cryptex";
+
+/// Whether `m` of `sdp` says `a=cryptex` (media or session level).
+pub(super) fn said(sdp: &Sdp, m: &Media) -> bool {
+    let has = |mut it: Box<dyn Iterator<Item = (&str, Option<&str>)> + '_>| {
+        it.any(|(n, _)| n.eq_ignore_ascii_case(ATTR))
+    };
+    has(Box::new(m.attributes())) || has(Box::new(sdp.attributes()))
+}
+
+/// Drops a session-level `a=cryptex` (Rampart writes the media level).
+pub(super) fn strip_session(sdp: &mut Sdp) {
+    sdp.remove_attribute(ATTR);
+}
+
+/// Makes `m` say `a=cryptex` exactly when `on`.
+pub(super) fn write(m: &mut Media, on: bool) {
+    m.remove_attribute(ATTR);
+    if on {
+        m.add_attribute(ATTR, None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::MadeUpPorts;
+    use super::super::*;
+
+    fn key(b: u8) -> MasterKey {
+        MasterKey::new(Suite::AesCm128HmacSha1_80, &[b; 16], &[b ^ 1; 14]).unwrap()
+    }
+
+    /// An SDES phone's SDP; `cryptex` at media level, session level, or
+    /// not at all.
+    fn phone(port: u16, k: &MasterKey, cryptex: Option<&str>) -> String {
+        let line = CryptoAttr::new(
+            1,
+            Suite::AesCm128HmacSha1_80,
+            vec![InlineKey::from_master_key(k)],
+        )
+        .to_value();
+        let session = if cryptex == Some("session") {
+            "a=cryptex\r\n"
+        } else {
+            ""
+        };
+        let media = if cryptex == Some("media") {
+            "a=cryptex\r\n"
+        } else {
+            ""
+        };
+        format!(
+            "v=0\r\no=- 1 1 IN IP4 198.51.100.1\r\ns=-\r\nc=IN IP4 198.51.100.1\r\nt=0 0\r\n\
+             {session}m=audio {port} RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\na=crypto:{line}\r\n{media}"
+        )
+    }
+
+    fn cryptex_lines(sdp: &str) -> usize {
+        sdp.lines().filter(|l| l.trim_end() == "a=cryptex").count()
+    }
+
+    /// Offer from A (cryptex as `offer`), answer from B (as `answer`):
+    /// the SDP toward B, the SDP back to A, each leg's keys' cryptex, and
+    /// the warnings.
+    fn negotiate(
+        offer: Option<&str>,
+        answer: Option<&str>,
+        opts: MediaOpts,
+    ) -> (String, String, [Option<bool>; 2], Vec<String>) {
+        let mut cfg = Config::default();
+        cfg.media.addresses = vec!["203.0.113.1".parse().unwrap()];
+        let policy = crate::policy::Policy::from_config(&cfg.security).unwrap();
+        let mut neg = Negotiation::new(&cfg, &policy);
+        let mut call = NgCall::new("cryptex", 0, 0);
+        let mut ports = MadeUpPorts::default();
+        let mut warnings = Vec::new();
+        let to_b = call
+            .offer(
+                &mut neg,
+                &mut ports,
+                "a",
+                &phone(4000, &key(1), offer),
+                (&opts, &mut warnings),
+            )
+            .unwrap();
+        let back = call
+            .answer(
+                &mut neg,
+                Some("b"),
+                &phone(5000, &key(2), answer),
+                (&MediaOpts::default(), &mut warnings),
+            )
+            .unwrap();
+        let c = |l: &StreamLeg| l.want.srtp.as_ref().map(|k| k.cryptex);
+        let [a, b] = &call.streams[0].legs;
+        (to_b, back.sdp, [c(a), c(b)], warnings)
+    }
+
+    #[test]
+    fn both_sides_agreeing_run_cryptex_on_both_legs() {
+        let (to_b, to_a, legs, w) = negotiate(Some("media"), Some("media"), MediaOpts::default());
+        assert_eq!(cryptex_lines(&to_b), 1, "offered toward B:\n{to_b}");
+        assert_eq!(cryptex_lines(&to_a), 1, "answered to A:\n{to_a}");
+        assert_eq!(legs, [Some(true), Some(true)]);
+        assert!(w.is_empty(), "{w:?}");
+    }
+
+    #[test]
+    fn a_side_that_declines_runs_without_and_the_other_keeps_it() {
+        // B's answer has no a=cryptex: Rampart still answers A with it and
+        // bridges (headers encrypted toward A, in the clear toward B).
+        let (_, to_a, legs, _) = negotiate(Some("media"), None, MediaOpts::default());
+        assert_eq!(cryptex_lines(&to_a), 1, "{to_a}");
+        assert_eq!(legs, [Some(true), Some(false)]);
+    }
+
+    #[test]
+    fn session_level_cryptex_is_taken_and_written_per_section() {
+        let (to_b, to_a, legs, _) =
+            negotiate(Some("session"), Some("session"), MediaOpts::default());
+        for sdp in [&to_b, &to_a] {
+            assert_eq!(cryptex_lines(sdp), 1, "{sdp}");
+            let m = sdp.find("m=audio").unwrap();
+            assert!(sdp[m..].contains("a=cryptex"), "at media level:\n{sdp}");
+        }
+        assert_eq!(legs, [Some(true), Some(true)]);
+    }
+
+    #[test]
+    fn no_cryptex_unless_the_offerer_asked_and_a_stray_one_is_ignored() {
+        let (to_b, to_a, legs, w) = negotiate(None, Some("media"), MediaOpts::default());
+        assert_eq!(cryptex_lines(&to_b), 0, "{to_b}");
+        assert_eq!(cryptex_lines(&to_a), 0, "{to_a}");
+        assert_eq!(legs, [Some(false), Some(false)]);
+        assert!(
+            w.iter()
+                .any(|w| w.contains("a=cryptex in the answer ignored")),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn a_plain_rtp_side_is_offered_no_cryptex() {
+        let opts = MediaOpts {
+            transport_protocol: Some("RTP/AVP".into()),
+            ..MediaOpts::default()
+        };
+        let (to_b, to_a, legs, _) = negotiate(Some("media"), None, opts);
+        assert_eq!(cryptex_lines(&to_b), 0, "plain RTP toward B:\n{to_b}");
+        assert_eq!(cryptex_lines(&to_a), 1, "A keeps it:\n{to_a}");
+        assert_eq!(legs, [Some(true), None]);
+    }
+}
