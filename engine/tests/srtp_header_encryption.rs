@@ -594,3 +594,138 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// `Context::set_encrypted_extensions`: the same bytes as the policy option.
+
+/// Protects `pkts` with `tx` and unprotects them with `rx`, in order;
+/// the SRTP packets in hex.
+fn run_through(tx: &mut Context, rx: &mut Context, pkts: &[Vec<u8>]) -> Vec<String> {
+    pkts.iter()
+        .map(|p| {
+            let srtp = protect(tx, p).unwrap();
+            assert_eq!(&unprotect(rx, &srtp).unwrap(), p);
+            hex::encode(srtp)
+        })
+        .collect()
+}
+
+/// A context configured by the setter (before its first packet, and
+/// after packets without it) protects and unprotects exactly as one
+/// configured by `Policy::encrypt_header_extensions`, for CM and GCM
+/// suites, with several master keys (MKI) and with a key derivation rate.
+#[test]
+fn set_encrypted_extensions_matches_the_policy_option() {
+    let ids = [1u8, 3, 4];
+    for suite in [
+        Suite::AesCm128HmacSha1_80,
+        Suite::AesCm256HmacSha1_32,
+        Suite::AeadAes128Gcm,
+        Suite::AeadAes256Gcm,
+    ] {
+        for kdr in [0u64, 4] {
+            let key2: Vec<u8> = (0..suite.master_key_len() as u8).map(|i| !i).collect();
+            let salt2: Vec<u8> = (0..suite.master_salt_len() as u8).collect();
+            let make = |f: &dyn Fn(Policy) -> Policy| {
+                let k1: Vec<u8> = (0..suite.master_key_len() as u8)
+                    .map(|i| i ^ 0x5a)
+                    .collect();
+                let s1: Vec<u8> = (0..suite.master_salt_len() as u8)
+                    .map(|i| i ^ 0xa5)
+                    .collect();
+                let mk1 = MasterKey::new(suite, &k1, &s1).unwrap().with_mki(&[1]);
+                let mk2 = MasterKey::new(suite, &key2, &salt2).unwrap().with_mki(&[2]);
+                let p = Policy::new(suite, mk1)
+                    .add_key(mk2)
+                    .key_derivation_rate(kdr)
+                    .ssrc(SsrcPolicy::Any);
+                Context::new(f(p)).unwrap()
+            };
+            let with = |p: Policy| p.encrypt_header_extensions(&ids);
+            let seqs = |r: std::ops::Range<u16>| -> Vec<Vec<u8>> {
+                r.map(|seq| {
+                    let mut p = h(XTN_PLAIN);
+                    p[2..4].copy_from_slice(&seq.to_be_bytes());
+                    p
+                })
+                .collect()
+            };
+            let pkts = seqs(0x1234..0x1240);
+
+            // Set before the first packet.
+            let (mut tx_p, mut rx_p) = (make(&with), make(&with));
+            let (mut tx_s, mut rx_s) = (make(&|p| p), make(&|p| p));
+            assert!(!tx_s.encrypts_header_extensions());
+            tx_s.set_encrypted_extensions(&ids).unwrap();
+            rx_s.set_encrypted_extensions(&ids).unwrap();
+            assert!(tx_s.encrypts_header_extensions());
+            let a = run_through(&mut tx_p, &mut rx_p, &pkts);
+            let b = run_through(&mut tx_s, &mut rx_s, &pkts);
+            assert_eq!(a, b, "{suite:?} kdr {kdr}: set before the first packet");
+            // The elements really are encrypted (ID 2's stays clear).
+            assert_ne!(b[0][32..50], hex::encode(&pkts[0][16..25]), "{suite:?}");
+            // The second key (its header key derived by the setter too).
+            for c in [&mut tx_p, &mut tx_s, &mut rx_p, &mut rx_s] {
+                c.set_active_mki(&[2]).unwrap();
+            }
+            let a = run_through(&mut tx_p, &mut rx_p, &seqs(0x1240..0x1242));
+            let b = run_through(&mut tx_s, &mut rx_s, &seqs(0x1240..0x1242));
+            assert_eq!(a, b, "{suite:?} kdr {kdr}: second key");
+
+            // Set in flight, after packets without it: from the next
+            // packet on, the same bytes as the policy option (with a key
+            // derivation rate, keys of the current epoch are cached
+            // already and get their header key too).
+            let (mut tx_s, mut rx_s) = (make(&|p| p), make(&|p| p));
+            let mut tx_plain = make(&|p| p);
+            let (first, rest) = pkts.split_at(6);
+            let before = run_through(&mut tx_s, &mut rx_s, first);
+            assert_eq!(before, run_through(&mut tx_plain, &mut make(&|p| p), first));
+            tx_s.set_encrypted_extensions(&ids).unwrap();
+            rx_s.set_encrypted_extensions(&ids).unwrap();
+            let (mut tx_p, mut rx_p) = (make(&with), make(&with));
+            let all_p = run_through(&mut tx_p, &mut rx_p, &pkts);
+            let after = run_through(&mut tx_s, &mut rx_s, rest);
+            assert_eq!(after, all_p[6..], "{suite:?} kdr {kdr}: set in flight");
+
+            // Off again: the bytes of a context without it.
+            tx_s.set_encrypted_extensions(&[]).unwrap();
+            rx_s.set_encrypted_extensions(&[]).unwrap();
+            assert!(!tx_s.encrypts_header_extensions());
+            let p = seqs(0x2000..0x2001);
+            let off = run_through(&mut tx_s, &mut rx_s, &p);
+            let plain = run_through(&mut tx_plain, &mut make(&|p| p), &p);
+            assert_eq!(off, plain, "{suite:?} kdr {kdr}: off again");
+        }
+    }
+}
+
+/// The setter gives libsrtp's RFC 6904 known answer, and a key added
+/// after it gets its header key as one added to a policy-built context.
+#[test]
+fn set_encrypted_extensions_known_answer() {
+    let (key, salt) = (h(KEY), h(SALT));
+    let mut tx = ctx(Suite::AesCm128HmacSha1_80, &key, &salt, |p| p);
+    tx.set_encrypted_extensions(&[1, 3, 4]).unwrap();
+    assert_eq!(
+        hex::encode(protect(&mut tx, &h(XTN_PLAIN)).unwrap()),
+        hex::encode(h(XTN_CM128))
+    );
+    // Where SRTP is not encrypted the setter changes nothing, as the policy.
+    for (suite, f) in [
+        (
+            Suite::AesCm128HmacSha1_80,
+            (|p: Policy| p.encrypt_rtp(false)) as fn(Policy) -> Policy,
+        ),
+        (Suite::NullHmacSha1_80, |p: Policy| p),
+    ] {
+        let mut c = ctx(suite, &key, &salt, f);
+        c.set_encrypted_extensions(&[1, 3, 4]).unwrap();
+        assert!(!c.encrypts_header_extensions());
+        let mut plain = ctx(suite, &key, &salt, f);
+        assert_eq!(
+            protect(&mut c, &h(XTN_PLAIN)),
+            protect(&mut plain, &h(XTN_PLAIN))
+        );
+    }
+}

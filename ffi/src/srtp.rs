@@ -453,6 +453,89 @@ pub extern "C" fn rampart_session_remove_key(
     })
 }
 
+/// Turns RFC 9335 cryptex on (`true`) or off for the session's RTP
+/// (libsrtp 2.8's `srtp_set_stream_use_cryptex`, for every SSRC of the
+/// session). With it, protect encrypts the CSRCs and the whole header
+/// extension block (profile 0xC0DE / 0xC2DE) of each packet that has
+/// either; a packet with CSRCs and no extension gets an empty one, 4 more
+/// bytes (`rampart_session_max_trailer_len` still covers them). A session
+/// with cryptex unprotects cryptex packets and takes packets without it as
+/// usual (RFC 9335 §5.2). SRTCP is not affected.
+///
+/// Call it before the session's first packet, or at any time: it applies
+/// from the next packet on, to the streams in flight as to new ones;
+/// packets already protected stay as they are. A session without cryptex
+/// cannot unprotect cryptex packets, so on a running call turn it on at
+/// the receiver before the sender, and off at the sender before the
+/// receiver. It changes nothing where SRTP payloads are not encrypted
+/// (`unencrypted_srtp`, the NULL suites), as in libsrtp. Only
+/// `RAMPART_ERR_NULL_POINTER` can fail it.
+#[no_mangle]
+pub extern "C" fn rampart_session_set_cryptex(
+    session: *mut rampart_session,
+    enable: bool,
+) -> rampart_status {
+    guard(|| {
+        let s = ptr::obj_mut(session)?;
+        s.ctx.set_cryptex(enable);
+        Ok(())
+    })
+}
+
+/// Whether cryptex is set on the session (`rampart_session_set_cryptex`);
+/// false if `session` is NULL.
+#[no_mangle]
+pub extern "C" fn rampart_session_cryptex(session: *const rampart_session) -> bool {
+    guard_value(false, || ptr::obj(session).is_ok_and(|s| s.ctx.cryptex()))
+}
+
+/// RFC 6904: encrypts the data of the RFC 8285 header extension elements
+/// whose IDs are the `n` bytes at `ids` (one-byte form IDs 1-14, two-byte
+/// form 0-255; the `a=extmap` IDs negotiated with
+/// `urn:ietf:params:rtp-hdrext:encrypt`), as libsrtp's
+/// `srtp_policy_t.enc_xtn_hdr`; the list replaces the previous one, and
+/// `n` = 0 (`ids` may then be NULL) turns it off. Both sides must list the
+/// same IDs. With it, a packet whose extension is not an RFC 8285 block,
+/// or has an element running past it, is refused as
+/// `RAMPART_ERR_MALFORMED`. A packet protected with cryptex is never also
+/// RFC 6904-encrypted (cryptex wins on protect; unprotect takes either).
+///
+/// Call it before the session's first packet, or between packets: the
+/// header keys are derived here, and the next packet follows the new
+/// list, for the streams in flight as for new ones; packets already
+/// protected stay as they are. A receiver decrypts with the list it holds
+/// when a packet arrives, so on a running call both sides must switch at
+/// the same packet. It applies where SRTP payloads are encrypted (not with
+/// `unencrypted_srtp` or the NULL suites, as in libsrtp):
+/// `rampart_session_encrypts_header_extensions` tells whether it does.
+/// `RAMPART_ERR_NULL_POINTER` for a NULL session, or `ids` NULL with
+/// `n` > 0; on any error the session is unchanged.
+#[no_mangle]
+pub extern "C" fn rampart_session_encrypt_header_extensions(
+    session: *mut rampart_session,
+    ids: *const u8,
+    n: usize,
+) -> rampart_status {
+    guard(|| {
+        let s = ptr::obj_mut(session)?;
+        let ids = ptr::bytes(ids, n)?;
+        s.ctx
+            .set_encrypted_extensions(ids)
+            .map_err(|e| status_of(&e))
+    })
+}
+
+/// Whether the session encrypts RFC 6904 header extension elements (a
+/// non-empty list set, and SRTP encrypted); false if `session` is NULL.
+#[no_mangle]
+pub extern "C" fn rampart_session_encrypts_header_extensions(
+    session: *const rampart_session,
+) -> bool {
+    guard_value(false, || {
+        ptr::obj(session).is_ok_and(|s| s.ctx.encrypts_header_extensions())
+    })
+}
+
 /// Copies the session's counters into `*stats_out`.
 #[no_mangle]
 pub extern "C" fn rampart_session_get_stats(

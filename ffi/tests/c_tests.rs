@@ -2,7 +2,8 @@
 //! produced and runs them, under valgrind when it is installed (leaks and
 //! memory errors fail the test).
 //!
-//! - `api.c`: argument checks, error codes, rekey, ROC, stats (valgrind);
+//! - `api.c`: argument checks, error codes, rekey, ROC, stats, cryptex
+//!   and RFC 6904 known answers (valgrind);
 //!   also linked statically against `librampart.a`.
 //! - `crosscheck.c`: byte-for-byte cross-check with the system libsrtp2
 //!   (`pkg-config libsrtp2`; `scripts/test` installs `libsrtp2-dev`),

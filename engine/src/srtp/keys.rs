@@ -347,6 +347,54 @@ fn prf(kdf: &AesKey, master_salt: &[u8; 14], label: u8, r: u64, out: &mut [u8]) 
     iv.zeroize();
 }
 
+/// The RFC 6904 header key and salt (labels 0x06/0x07) at key-derivation
+/// index `r`, under the expanded master key `kdf`; `None` for the NULL
+/// suites, which encrypt nothing.
+fn header_key(
+    suite: Suite,
+    kdf: &AesKey,
+    master_salt: &[u8; 14],
+    r: u64,
+) -> Result<Option<Box<HeaderKey>>, Error> {
+    let p = suite.params();
+    if p.cipher == CipherKind::Null {
+        return Ok(None);
+    }
+    let mut k = Zeroizing::new([0u8; 32]);
+    let k = &mut k[..p.master_key_len];
+    prf(kdf, master_salt, LABEL_HEADER_KEY, r, k);
+    let mut hs = Zeroizing::new([0u8; 14]);
+    prf(
+        kdf,
+        master_salt,
+        LABEL_HEADER_SALT,
+        r,
+        &mut hs[..p.master_salt_len],
+    );
+    Ok(Some(Box::new(HeaderKey {
+        key: AesKey::new(k)?,
+        salt: *hs,
+    })))
+}
+
+impl HeaderKey {
+    /// Derives the RFC 6904 header key of an SRTP session at
+    /// key-derivation index `r` on its own, for a context that starts
+    /// encrypting header extensions after its session keys were derived
+    /// (`Context::set_encrypted_extensions`): the same key and salt
+    /// [`SessionKeys::derive`] gives with `header`. `None` for the NULL
+    /// suites.
+    pub(crate) fn derive(
+        suite: Suite,
+        master: &MasterKey,
+        r: u64,
+    ) -> Result<Option<Box<HeaderKey>>, Error> {
+        let kdf = AesKey::new(master.key_bytes())?;
+        let master_salt = Zeroizing::new(*master.salt);
+        header_key(suite, &kdf, &master_salt, r)
+    }
+}
+
 impl SessionKeys {
     /// Derives the session keys of `family` for key-derivation index `r`
     /// (0 when the key derivation rate is 0); with `header`, an SRTP
@@ -397,24 +445,8 @@ impl SessionKeys {
         } else {
             None
         };
-        let header = match (header, family, p.cipher) {
-            (true, Family::Rtp, CipherKind::AesCm | CipherKind::AesGcm) => {
-                let mut k = Zeroizing::new([0u8; 32]);
-                let k = &mut k[..p.master_key_len];
-                prf(&kdf, &master_salt, LABEL_HEADER_KEY, r, k);
-                let mut hs = Zeroizing::new([0u8; 14]);
-                prf(
-                    &kdf,
-                    &master_salt,
-                    LABEL_HEADER_SALT,
-                    r,
-                    &mut hs[..p.master_salt_len],
-                );
-                Some(Box::new(HeaderKey {
-                    key: AesKey::new(k)?,
-                    salt: *hs,
-                }))
-            }
+        let header = match (header, family) {
+            (true, Family::Rtp) => header_key(suite, &kdf, &master_salt, r)?,
             _ => None,
         };
         Ok(SessionKeys {

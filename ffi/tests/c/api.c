@@ -1,7 +1,9 @@
 /*
  * librampart's SRTP API from C, without any peer: argument checking (NULL
  * pointers, lengths, capacity), error codes and their strings, versioning,
- * suites, several master keys and a hitless rekey, ROC and stats.
+ * suites, several master keys and a hitless rekey, ROC and stats; header
+ * extension encryption (RFC 9335 cryptex and RFC 6904) against known
+ * answers.
  */
 #include "util.h"
 
@@ -236,11 +238,177 @@ static void specific_ssrc(void) {
     rampart_session_free(s);
 }
 
+/* Hex (spaces ignored) into out; returns the byte count. */
+static size_t unhex(const char *h, uint8_t *out) {
+    size_t n = 0;
+    int hi = -1;
+    for (; *h; h++) {
+        int v;
+        if (*h >= '0' && *h <= '9') v = *h - '0';
+        else if (*h >= 'a' && *h <= 'f') v = *h - 'a' + 10;
+        else if (*h >= 'A' && *h <= 'F') v = *h - 'A' + 10;
+        else continue;
+        if (hi < 0) {
+            hi = v;
+        } else {
+            out[n++] = (uint8_t)(hi << 4 | v);
+            hi = -1;
+        }
+    }
+    return n;
+}
+
+/* Protects plain (hex) with tx into a heap buffer of exactly the SRTP
+ * length, checks the bytes against want (hex), unprotects with rx and
+ * checks the RTP packet against back (hex). */
+static void known_answer(const char *what, rampart_session *tx, rampart_session *rx,
+                         const char *plain, const char *want, const char *back) {
+    uint8_t p[128], w[128], b[128];
+    size_t pn = unhex(plain, p), wn = unhex(want, w), bn = unhex(back, b), n = 0, m = 0;
+    uint8_t *buf = malloc(wn); /* no byte of slack: valgrind sees any overrun */
+    memcpy(buf, p, pn);
+    CHECK_ST(rampart_protect_rtp(tx, buf, pn, wn, &n), RAMPART_OK);
+    CHECK(n == wn && memcmp(buf, w, wn) == 0, "%s: protected bytes differ from the known answer", what);
+    CHECK_ST(rampart_unprotect_rtp(rx, buf, n, &m), RAMPART_OK);
+    CHECK(m == bn && memcmp(buf, b, bn) == 0, "%s: unprotected bytes differ", what);
+    free(buf);
+}
+
+/* RFC 3711 B.3's master key and salt (RFC 9335 A.1 and libsrtp's RFC 6904
+ * vectors use them). */
+static const uint8_t XKEY[16] = {0xe1, 0xf9, 0x7a, 0x0d, 0x3e, 0x01, 0x8b, 0xe0,
+                                 0xd6, 0x4f, 0xa3, 0x2c, 0x06, 0xde, 0x41, 0x39};
+static const uint8_t XSALT[14] = {0x0e, 0xc6, 0x75, 0xad, 0x49, 0x8a, 0xfe,
+                                  0xeb, 0xb6, 0x96, 0x0b, 0x3a, 0xab, 0xe6};
+
+/* RFC 9335 Appendix A.1, AES_CM_128_HMAC_SHA1_80, "1-byte header extension". */
+static const char *CRYPTEX_PLAIN =
+    "900f1235 decafbad cafebabe bede0001 51000200 abababab abababab abababab abababab";
+static const char *CRYPTEX_SRTP =
+    "900f1235 decafbad cafebabe c0de0001 eb923652 51c3e036 f8de27e9 c27ee3e0 b4651d9f"
+    "bc4218a7 0244522f 34a5";
+/* A.1 "empty 1-byte header extension and CSRC fields": the packet below
+ * without its extension (X clear) is a CSRC-only packet, to which cryptex
+ * adds the empty extension: it protects to the same bytes. */
+static const char *CSRC_ONLY =
+    "820f123a decafbad cafebabe 0001e240 0000b26e abababab abababab abababab abababab";
+static const char *CSRC_EMPTY_EXT =
+    "920f123a decafbad cafebabe 0001e240 0000b26e bede0000 abababab abababab abababab"
+    "abababab";
+static const char *CSRC_SRTP =
+    "920f123a decafbad cafebabe 7130b6ab fe2ab0e3 c0de0000 e3d9f64b 25c9e74c b4cf8e43"
+    "fb92e378 1c2c0cea b6b3a499 a14c";
+/* libsrtp 2.5 srtp_validate_encrypted_extensions_headers (RFC 6904; IDs 1,
+ * 3 and 4 encrypted, ID 2 clear). */
+static const char *XTN_PLAIN =
+    "900f1234decafbadcafebabe BEDE0006 17414273A4752627482200 00C8308E4655996386B395FB00"
+    "abababababababababababababababab";
+static const char *XTN_SRTP =
+    "900f1234decafbadcafebabe BEDE0006 17588A9270F4E15E1C220000C83095 46A994F0BC54789700"
+    "4e55dc4ce79978d88ca4d215949d2402 5a46b3ca35c535a891c7";
+
+static void header_encryption(void) {
+    rampart_master_key mk = {XKEY, 16, XSALT, 14, NULL, 0, 0};
+    const uint32_t cm = RAMPART_SUITE_AES_CM_128_HMAC_SHA1_80;
+
+    /* Cryptex, set before the first packet on both sides. */
+    rampart_session *tx = session(cm, &mk, 1), *rx = session(cm, &mk, 1);
+    CHECK(!rampart_session_cryptex(tx), "cryptex off by default");
+    CHECK_ST(rampart_session_set_cryptex(tx, true), RAMPART_OK);
+    CHECK_ST(rampart_session_set_cryptex(rx, true), RAMPART_OK);
+    CHECK(rampart_session_cryptex(tx) && rampart_session_cryptex(rx), "cryptex on");
+    known_answer("RFC 9335 A.1", tx, rx, CRYPTEX_PLAIN, CRYPTEX_SRTP, CRYPTEX_PLAIN);
+
+    /* A CSRC-only packet grows by 4 bytes (the empty extension): a buffer
+     * with room for the tag but not for them is refused, nothing written,
+     * and the capacity needed reported; with exactly that much it is the
+     * known answer. */
+    uint8_t p[64];
+    size_t pn = unhex(CSRC_ONLY, p), n = 0;
+    uint8_t *tight = malloc(pn + 13);
+    memcpy(tight, p, pn);
+    CHECK_ST(rampart_protect_rtp(tx, tight, pn, pn + 13, &n), RAMPART_ERR_BUFFER_TOO_SMALL);
+    CHECK(n == pn + 14, "cryptex: needed capacity %zu, want %zu", n, pn + 14);
+    CHECK(memcmp(tight, p, pn) == 0, "a refused packet is left as it was");
+    free(tight);
+    CHECK(rampart_session_max_trailer_len(tx) >= 14, "max trailer covers the extension");
+    known_answer("RFC 9335 A.1 CSRCs, extension added", tx, rx, CSRC_ONLY, CSRC_SRTP, CSRC_EMPTY_EXT);
+
+    /* Off again: the same packet goes out as plain SRTP, which the cryptex
+     * receiver takes too (RFC 9335 5.2); a receiver without cryptex does
+     * not get a cryptex packet back. */
+    CHECK_ST(rampart_session_set_cryptex(tx, false), RAMPART_OK);
+    CHECK(!rampart_session_cryptex(tx), "cryptex off again");
+    uint8_t buf[128], want[128];
+    pn = unhex(CRYPTEX_PLAIN, p);
+    memcpy(buf, p, pn);
+    buf[3] = 0x40; /* a new sequence number */
+    memcpy(want, buf, pn);
+    size_t m = 0;
+    CHECK_ST(rampart_protect_rtp(tx, buf, pn, sizeof buf, &n), RAMPART_OK);
+    CHECK(buf[12] == 0xbe && buf[13] == 0xde, "no cryptex profile once off");
+    CHECK_ST(rampart_unprotect_rtp(rx, buf, n, &m), RAMPART_OK);
+    CHECK(m == pn && memcmp(buf, want, pn) == 0, "cryptex receiver takes a plain packet");
+    rampart_session_free(tx);
+    rampart_session_free(rx);
+    tx = session(cm, &mk, 1);
+    rx = session(cm, &mk, 1);
+    CHECK_ST(rampart_session_set_cryptex(tx, true), RAMPART_OK);
+    pn = unhex(CRYPTEX_PLAIN, p);
+    memcpy(buf, p, pn);
+    CHECK_ST(rampart_protect_rtp(tx, buf, pn, sizeof buf, &n), RAMPART_OK);
+    rampart_status st = rampart_unprotect_rtp(rx, buf, n, &m);
+    CHECK(st != RAMPART_OK || m != pn || memcmp(buf, p, pn) != 0,
+          "a receiver without cryptex cannot read a cryptex packet");
+    rampart_session_free(tx);
+    rampart_session_free(rx);
+
+    /* RFC 6904 through the setter, on both sides. */
+    static const uint8_t IDS[3] = {1, 3, 4};
+    tx = session(cm, &mk, 1);
+    rx = session(cm, &mk, 1);
+    CHECK(!rampart_session_encrypts_header_extensions(tx), "RFC 6904 off by default");
+    CHECK_ST(rampart_session_encrypt_header_extensions(tx, IDS, 3), RAMPART_OK);
+    CHECK_ST(rampart_session_encrypt_header_extensions(rx, IDS, 3), RAMPART_OK);
+    CHECK(rampart_session_encrypts_header_extensions(tx), "RFC 6904 on");
+    known_answer("libsrtp RFC 6904", tx, rx, XTN_PLAIN, XTN_SRTP, XTN_PLAIN);
+    /* n = 0 turns it off (ids may be NULL): the extension goes out clear. */
+    CHECK_ST(rampart_session_encrypt_header_extensions(tx, NULL, 0), RAMPART_OK);
+    CHECK(!rampart_session_encrypts_header_extensions(tx), "RFC 6904 off again");
+    pn = unhex(XTN_PLAIN, p);
+    memcpy(buf, p, pn);
+    buf[3] = 0x35;
+    CHECK_ST(rampart_protect_rtp(tx, buf, pn, sizeof buf, &n), RAMPART_OK);
+    CHECK(memcmp(buf + 12, p + 12, 28) == 0, "extension clear once off");
+    /* Bad arguments change nothing. */
+    CHECK_ST(rampart_session_encrypt_header_extensions(rx, NULL, 2), RAMPART_ERR_NULL_POINTER);
+    CHECK(rampart_session_encrypts_header_extensions(rx), "a refused call leaves the list");
+    CHECK_ST(rampart_session_encrypt_header_extensions(NULL, IDS, 3), RAMPART_ERR_NULL_POINTER);
+    CHECK_ST(rampart_session_set_cryptex(NULL, true), RAMPART_ERR_NULL_POINTER);
+    CHECK(!rampart_session_cryptex(NULL) && !rampart_session_encrypts_header_extensions(NULL),
+          "getters of NULL");
+    rampart_session_free(tx);
+    rampart_session_free(rx);
+
+    /* Where SRTP is not encrypted (a NULL suite) both are accepted and
+     * change nothing, as in libsrtp. */
+    rampart_session *nul = session(RAMPART_SUITE_NULL_HMAC_SHA1_80, &mk, 1);
+    CHECK_ST(rampart_session_encrypt_header_extensions(nul, IDS, 3), RAMPART_OK);
+    CHECK_ST(rampart_session_set_cryptex(nul, true), RAMPART_OK);
+    CHECK(!rampart_session_encrypts_header_extensions(nul), "NULL suite: no RFC 6904");
+    pn = unhex(XTN_PLAIN, p);
+    memcpy(buf, p, pn);
+    CHECK_ST(rampart_protect_rtp(nul, buf, pn, sizeof buf, &n), RAMPART_OK);
+    CHECK(n == pn + 10 && memcmp(buf, p, pn) == 0, "NULL suite: header and payload clear");
+    rampart_session_free(nul);
+}
+
 int main(void) {
     versions_and_names();
     bad_arguments();
     rekey();
     specific_ssrc();
+    header_encryption();
     if (g_failures) {
         printf("api: %d failures\n", g_failures);
         return 1;

@@ -4,7 +4,8 @@
 
 use super::{Context, MAX_KEYS};
 use crate::srtp::keys::{
-    Family, MasterKey, SessionKeys, MAX_MKI_LEN, SRTCP_KEY_LIFETIME_MAX, SRTP_KEY_LIFETIME_MAX,
+    Family, HeaderKey, MasterKey, SessionKeys, MAX_MKI_LEN, SRTCP_KEY_LIFETIME_MAX,
+    SRTP_KEY_LIFETIME_MAX,
 };
 use crate::srtp::suite::Suite;
 use crate::Error;
@@ -132,6 +133,68 @@ impl Context {
             self.active -= 1;
         }
         self.clear_kdr_caches();
+    }
+
+    /// Derives the RFC 6904 header key of every SRTP session key the
+    /// context holds that lacks one: each master key's (r = 0) and, with a
+    /// key derivation rate, the cached keys of each epoch (new streams'
+    /// and every stream's, committed and pending). RTCP has no header key.
+    /// Computed before anything is stored, so an error changes nothing.
+    pub(super) fn derive_header_keys(&mut self) -> Result<(), Error> {
+        let suite = self.suite;
+        let mut slot_keys = Vec::new();
+        for (i, s) in self.slots.iter().enumerate() {
+            if s.rtp.header.is_none() {
+                slot_keys.push((i, HeaderKey::derive(suite, &s.master, 0)?));
+            }
+        }
+        let mut cached = Vec::new();
+        let caches =
+            std::iter::once(&self.kdr_new_rtp).chain(self.streams.iter().map(|s| &s.kdr_rtp));
+        for (c, cache) in caches.enumerate() {
+            for (pending, k) in [(false, &cache.committed), (true, &cache.pending)] {
+                if let Some(k) = k.as_deref().filter(|k| k.keys.header.is_none()) {
+                    let master = &self.slots[k.slot].master;
+                    cached.push((c, pending, HeaderKey::derive(suite, master, k.r)?));
+                }
+            }
+        }
+        for (i, h) in slot_keys {
+            self.slots[i].rtp.header = h;
+        }
+        for (c, pending, h) in cached {
+            let cache = match c {
+                0 => &mut self.kdr_new_rtp,
+                c => &mut self.streams[c - 1].kdr_rtp,
+            };
+            let k = if pending {
+                &mut cache.pending
+            } else {
+                &mut cache.committed
+            };
+            if let Some(k) = k.as_deref_mut() {
+                k.keys.header = h;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops every RFC 6904 header key (the context no longer encrypts
+    /// header extensions; keys derived from now on come without one).
+    pub(super) fn drop_header_keys(&mut self) {
+        for s in &mut self.slots {
+            s.rtp.header = None;
+        }
+        let caches = std::iter::once(&mut self.kdr_new_rtp)
+            .chain(self.streams.iter_mut().map(|s| &mut s.kdr_rtp));
+        for cache in caches {
+            for k in [&mut cache.committed, &mut cache.pending]
+                .into_iter()
+                .flatten()
+            {
+                k.keys.header = None;
+            }
+        }
     }
 
     /// Whether the context holds a key with this MKI.

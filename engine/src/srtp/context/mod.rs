@@ -219,6 +219,35 @@ impl Context {
         self.header_ext.is_some()
     }
 
+    /// Sets the RFC 6904 extension IDs whose elements are encrypted (see
+    /// [`Policy::encrypt_header_extensions`]) on a context that may be in
+    /// use; an empty list turns it off. The next packet follows the new
+    /// list: packets already protected are not affected, and a receiver
+    /// decrypts with the list it has when a packet arrives, so both sides
+    /// must switch at the same packet (or the receiver recovers elements
+    /// the sender did not encrypt scrambled). As with the policy, nothing
+    /// changes where SRTP is not encrypted (`encrypt_rtp(false)`, NULL
+    /// suites): [`encrypts_header_extensions`](Self::encrypts_header_extensions)
+    /// tells.
+    ///
+    /// The header keys (labels 0x06/0x07) are derived here for every master
+    /// key the context holds, and for the keys it derived with a key
+    /// derivation rate, if the context was built without them; a context
+    /// set this way protects and unprotects exactly as one built with the
+    /// policy option. On error nothing changes.
+    pub fn set_encrypted_extensions(&mut self, ids: &[u8]) -> Result<(), Error> {
+        let set = header_ext::ExtIds::from_ids(ids);
+        let on = !set.is_empty() && self.encrypt_rtp && self.suite.encrypts();
+        if on {
+            self.derive_header_keys()?;
+            self.header_ext = Some(Box::new(set));
+        } else {
+            self.header_ext = None;
+            self.drop_header_keys();
+        }
+        Ok(())
+    }
+
     /// Counters of work done and packets refused.
     pub fn stats(&self) -> &ContextStats {
         &self.stats

@@ -68,6 +68,9 @@ impl Context {
             let (len, enc_at) = match plan {
                 Plan::Clear => (len, hl),
                 Plan::Elements { body, end } => {
+                    // Header keys exist wherever IDs are set (the policy
+                    // and `set_encrypted_extensions` derive them first).
+                    debug_assert!(ids.is_none() || keys.header.is_some());
                     if let (Some(ids), Some(h)) = (&ids, &keys.header) {
                         let iv = cm_iv(&h.salt, ssrc, index);
                         header_ext::xor_elements(buf, body, end, ids, h, &iv);
