@@ -1509,8 +1509,9 @@ fn rtp_with_extension(seq: u16, ssrc: u32) -> Vec<u8> {
     p.extend_from_slice(&ssrc.to_be_bytes());
     p.extend_from_slice(&0x0a0b_0c0du32.to_be_bytes());
     p.extend_from_slice(&0x1a1b_1c1du32.to_be_bytes());
-    // 0xBEDE, 2 words: id 1 len 1 (audio level), id 3 len 3, padding.
-    p.extend_from_slice(&[0xbe, 0xde, 0, 2, 0x10, 0x7f, 0x32, 1, 2, 3, 4, 0]);
+    // 0xBEDE, 2 words: id 1 len 1 (audio level 0x7f at offset 25), id 3
+    // len 3 (offsets 27..30), two padding bytes.
+    p.extend_from_slice(&[0xbe, 0xde, 0, 2, 0x10, 0x7f, 0x32, 1, 2, 3, 0, 0]);
     p.extend_from_slice(b"twenty milliseconds of speech");
     p
 }
@@ -1597,5 +1598,109 @@ fn a_cryptex_leg_is_bridged_to_a_leg_without_it() {
     let v = http(api, "GET", "/calls/cryptex-1", None).json();
     assert_eq!(v["legs"][0]["cryptex"], true, "{v}");
     assert_eq!(v["legs"][1]["cryptex"], false, "{v}");
+    // Refused, never ignored: on an RTP leg, and an extension ID 0.
+    for (leg, what) in [
+        (json!({"mode": "rtp", "cryptex": true}), "SDES-keyed SRTP"),
+        (json!({"encrypted_extensions": [0, 3]}), "1-255"),
+    ] {
+        let r = post(
+            api,
+            "/calls",
+            &json!({"call_id": "cryptex-bad", "legs": [leg, {}]}),
+        );
+        assert_error(&r, 400, "invalid_request");
+        assert!(r.body.contains(what), "{}", r.body);
+    }
+    node.shutdown();
+}
+
+#[test]
+fn an_encrypted_extension_leg_is_bridged_to_a_leg_in_the_clear() {
+    // RFC 6904: leg A encrypts extension 1 (audio level), leg B does not.
+    let (node, api) = start(config(45950, 45999));
+    let (pa, pb) = (phone(), phone());
+    let r = post(
+        api,
+        "/calls",
+        &json!({
+            "call_id": "hdrext-1",
+            "legs": [
+                {"suite": "AES_CM_128_HMAC_SHA1_80", "rtcp_mux": true, "encrypted_extensions": [1],
+                 "remote": pa.local_addr().unwrap().to_string()},
+                {"suite": "AES_CM_128_HMAC_SHA1_80", "rtcp_mux": true,
+                 "remote": pb.local_addr().unwrap().to_string()}
+            ]
+        }),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let v = r.json();
+    let (la, lb) = (&v["legs"][0], &v["legs"][1]);
+    assert_eq!(la["encrypted_extensions"], json!([1]), "{v}");
+    let s = Suite::AesCm128HmacSha1_80;
+    let enc = |k: &Value| {
+        Context::new(Policy::new(s, key_of(k, s)).encrypt_header_extensions(&[1])).unwrap()
+    };
+    let (mut a_tx, mut a_rx) = (enc(&la["keys"]["inbound"]), enc(&la["keys"]["outbound"]));
+    let (mut b_tx, mut b_rx) = (
+        ctx(&lb["keys"]["inbound"], s),
+        ctx(&lb["keys"]["outbound"], s),
+    );
+    let mut sealed_by_a = Vec::new();
+    let (plain, got) = relay_one(
+        &pa,
+        addr(&la["local"]),
+        &pb,
+        &|i| rtp_with_extension(i, 0x5555_5555),
+        &mut |p: &mut Vec<u8>| {
+            srtp_seal(&mut a_tx)(p);
+            sealed_by_a = p.clone();
+        },
+        &mut srtp_open(&mut b_rx),
+    );
+    assert_ne!(sealed_by_a[25], plain[25], "phone A encrypts extension 1");
+    assert_eq!(got, plain, "A→B: extension 1 arrives in the clear");
+    let mut wire_to_a = Vec::new();
+    let (plain, got) = relay_one(
+        &pb,
+        addr(&lb["local"]),
+        &pa,
+        &|i| rtp_with_extension(i, 0x6666_6666),
+        &mut srtp_seal(&mut b_tx),
+        &mut |p: &mut [u8]| {
+            wire_to_a = p.to_vec();
+            a_rx.unprotect_rtp(p).expect("leg A's packet opens")
+        },
+    );
+    assert_ne!(
+        wire_to_a[25], plain[25],
+        "Rampart encrypts extension 1 toward A"
+    );
+    assert_eq!(
+        wire_to_a[26..30],
+        plain[26..30],
+        "extension 3 stays in the clear"
+    );
+    assert_eq!(got, plain, "B→A intact");
+    node.shutdown();
+}
+
+#[test]
+fn a_policy_that_requires_cryptex_refuses_srtp_legs_without_it() {
+    let mut c = config(45500, 45519);
+    c.security.require_cryptex = true;
+    let (node, api) = start(c);
+    let r = post(
+        api,
+        "/calls",
+        &json!({"call_id": "req-1", "legs": [{"cryptex": true}, {}]}),
+    );
+    assert_error(&r, 403, "policy_refused");
+    assert!(r.body.contains("requires cryptex"), "{}", r.body);
+    let r = post(
+        api,
+        "/calls",
+        &json!({"call_id": "req-2", "legs": [{"cryptex": true}, {"cryptex": true}]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
     node.shutdown();
 }

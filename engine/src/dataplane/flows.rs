@@ -131,6 +131,9 @@ pub struct LegUpdate {
     /// RFC 9335 cryptex on the leg's contexts, turned in place (streams,
     /// keys and indexes go on).
     pub cryptex: Option<bool>,
+    /// RFC 6904: the header extension IDs encrypted on the leg, changed in
+    /// place.
+    pub encrypted_extensions: Option<Vec<u8>>,
 }
 
 /// A change of one direction's SRTP keys.

@@ -328,6 +328,7 @@ impl LegState {
             transport: _,
             consent,
             cryptex,
+            encrypted_extensions,
         } = u;
         if let Some(c) = consent {
             self.consent_lost = !c;
@@ -354,6 +355,14 @@ impl LegState {
                 .flatten()
             {
                 ctx.set_cryptex(on);
+            }
+        }
+        if let Some(ids) = encrypted_extensions {
+            for ctx in [&mut self.srtp_in, &mut self.srtp_out]
+                .into_iter()
+                .flatten()
+            {
+                ctx.set_encrypted_extensions(&ids)?;
             }
         }
         if let Some(addr) = remote_rtp {

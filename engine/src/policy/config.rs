@@ -294,6 +294,10 @@ pub struct PolicyConfig {
     /// Suites an encrypted leg may use, most preferred first (SDES names;
     /// NULL suites are not allowed here).
     pub srtp_suites: Vec<String>,
+    /// Every SDES-keyed SRTP leg must run RFC 9335 cryptex (header
+    /// extensions and CSRCs encrypted too): a peer that does not offer or
+    /// accept it is refused. Off by default.
+    pub require_cryptex: bool,
     /// Extra or overriding rows of the capability table: model = highest mode.
     pub models: BTreeMap<String, SecurityMode>,
     /// Overrides of the leg-kind restriction list: kind = highest mode.
@@ -316,6 +320,7 @@ impl Default for PolicyConfig {
             authenticated_media: AuthenticatedMedia::NullCipher,
             allow_unknown_devices: false,
             srtp_suites: DEFAULT_SRTP_SUITES.iter().map(|s| s.to_string()).collect(),
+            require_cryptex: false,
             models: BTreeMap::new(),
             leg_kinds: BTreeMap::new(),
             devices: Vec::new(),

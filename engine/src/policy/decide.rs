@@ -241,6 +241,7 @@ pub struct Policy {
     authenticated_media: AuthenticatedMedia,
     allow_unknown_devices: bool,
     srtp_suites: Vec<Suite>,
+    require_cryptex: bool,
     /// Upper-cased model name -> (display name, highest mode).
     models: BTreeMap<String, (String, SecurityMode)>,
     kinds: BTreeMap<LegKind, SecurityMode>,
@@ -294,6 +295,7 @@ impl Policy {
             authenticated_media: cfg.authenticated_media,
             allow_unknown_devices: cfg.allow_unknown_devices,
             srtp_suites,
+            require_cryptex: cfg.require_cryptex,
             models,
             kinds,
             devices: BTreeMap::new(),
@@ -313,6 +315,12 @@ impl Policy {
     /// The cluster security mode.
     pub fn cluster_mode(&self) -> ClusterMode {
         self.cluster_mode
+    }
+
+    /// Whether every SDES-keyed SRTP leg must run RFC 9335 cryptex
+    /// (`[security] require_cryptex`).
+    pub fn require_cryptex(&self) -> bool {
+        self.require_cryptex
     }
 
     /// The current policy generation (starts at 1).

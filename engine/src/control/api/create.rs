@@ -147,7 +147,34 @@ fn check_leg_request(
             format!("leg {i}: a nonsecure leg takes no suite or keys"),
         ));
     }
+    check_header_protection(i, req)?;
     Ok((address, replay_window, asked_suite))
+}
+
+/// `cryptex` and `encrypted_extensions` are SDES-keyed SRTP's here (a
+/// DTLS leg's contexts come from its handshake; an RTP leg has none), and
+/// extension IDs are 1-255: anything else is refused, never ignored.
+fn check_header_protection(i: usize, req: &LegRequest) -> Result<(), ApiError> {
+    if !req.cryptex && req.encrypted_extensions.is_empty() {
+        return Ok(());
+    }
+    let not_sdes = matches!(req.mode, Some(LegMode::Rtp | LegMode::Dtls))
+        || req.dtls.is_some()
+        || req.bundle.is_some()
+        || req.security == Some(SecurityMode::Nonsecure);
+    if not_sdes {
+        return Err(ApiError::bad(
+            "invalid_request",
+            format!("leg {i}: cryptex and encrypted_extensions are for SDES-keyed SRTP legs"),
+        ));
+    }
+    if req.encrypted_extensions.contains(&0) {
+        return Err(ApiError::bad(
+            "invalid_request",
+            format!("leg {i}: encrypted_extensions are RTP header extension IDs, 1-255"),
+        ));
+    }
+    Ok(())
 }
 
 /// The ICE and DTLS options of a leg's request: DTLS is mode `dtls`, with
@@ -231,7 +258,7 @@ fn webrtc_leg(req: &LegRequest, media: &Media) -> Result<WebrtcLeg, ApiError> {
 fn leg_keys(
     i: usize,
     req: &LegRequest,
-    asked_suite: Option<Suite>,
+    (asked_suite, policy_requires_cryptex): (Option<Suite>, bool),
     decision: &LegDecision,
     warnings: &mut Vec<String>,
 ) -> Result<Option<(LegKeys, bool, bool)>, ApiError> {
@@ -275,6 +302,14 @@ fn leg_keys(
         keys::from_text(suite, &t.cloned().unwrap_or_default())
             .map_err(|e| ApiError::bad("invalid_key", format!("leg {i} {dir} key: {e}")))
     };
+    if policy_requires_cryptex && !req.cryptex {
+        return Err(policy_refused(
+            i,
+            "security policy requires cryptex (RFC 9335) on SRTP legs: give \"cryptex\": true \
+             ([security] require_cryptex)"
+                .to_string(),
+        ));
+    }
     let (inbound, gi) = key("inbound", kr.and_then(|k| k.inbound.as_ref()))?;
     let (outbound, go) = key("outbound", kr.and_then(|k| k.outbound.as_ref()))?;
     let keys = LegKeys {
@@ -282,6 +317,7 @@ fn leg_keys(
         inbound: KeyState::new(inbound),
         outbound: KeyState::new(outbound),
         cryptex: req.cryptex,
+        encrypted_extensions: req.encrypted_extensions.clone(),
     };
     Ok(Some((keys, gi, go)))
 }
@@ -336,7 +372,13 @@ fn plan_leg(
     let keys = if dtls {
         None
     } else {
-        leg_keys(i, &req, asked_suite, &decision, &mut warnings)?
+        leg_keys(
+            i,
+            &req,
+            (asked_suite, policy.require_cryptex()),
+            &decision,
+            &mut warnings,
+        )?
     };
     let (webrtc, bundle) = match bundled {
         Some((plan, webrtc)) => (webrtc, Some(plan)),

@@ -111,6 +111,9 @@ pub struct LegKeys {
     /// RFC 9335 cryptex with the leg's peer.
     #[serde(default)]
     pub cryptex: bool,
+    /// RFC 6904: the header extension IDs encrypted with the leg's peer.
+    #[serde(default)]
+    pub encrypted_extensions: Vec<u8>,
 }
 
 impl LegKeys {
@@ -122,6 +125,7 @@ impl LegKeys {
             inbound_kdr: 0,
             outbound: self.outbound.current.clone(),
             cryptex: self.cryptex,
+            encrypted_extensions: self.encrypted_extensions.clone(),
         }
     }
 }
@@ -279,6 +283,7 @@ pub fn leg_json(i: usize, l: &Leg, keys: Option<Value>, stats: bool) -> Value {
         "forward": l.forward,
         "replay_window": l.keys.as_ref().map(|_| l.replay_window),
         "cryptex": l.keys.as_ref().is_some_and(|k| k.cryptex),
+        "encrypted_extensions": l.keys.as_ref().map(|k| k.encrypted_extensions.clone()).unwrap_or_default(),
     });
     if let Some(k) = keys {
         v["keys"] = k;

@@ -74,6 +74,10 @@ pub(super) struct LegRequest {
     /// taken on receive.
     #[serde(default)]
     pub(super) cryptex: bool,
+    /// RFC 6904: the header extension IDs (1-255) whose elements are
+    /// encrypted with the leg's peer (SDES-keyed SRTP legs).
+    #[serde(default)]
+    pub(super) encrypted_extensions: Vec<u8>,
 }
 
 /// The leg a bundled leg joins (RFC 8843: its sections share one port).

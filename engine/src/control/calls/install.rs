@@ -34,6 +34,10 @@ pub struct WantedKeys {
     /// and CSRCs encrypted when sending; received packets either way.
     #[serde(default)]
     pub cryptex: bool,
+    /// RFC 6904: the header extension IDs whose elements are encrypted on
+    /// this leg (both directions).
+    #[serde(default)]
+    pub encrypted_extensions: Vec<u8>,
 }
 
 /// What one leg of a data-plane call should run.
@@ -82,13 +86,14 @@ pub fn context(
     suite: Suite,
     key: &MasterKey,
     replay_window: usize,
-    (kdr, cryptex): (u64, bool),
+    (kdr, headers): (u64, &WantedKeys),
 ) -> Result<Context, InstallError> {
     Context::new(
         Policy::new(suite, key.clone())
             .replay_window(replay_window)
             .key_derivation_rate(kdr)
-            .cryptex(cryptex),
+            .cryptex(headers.cryptex)
+            .encrypt_header_extensions(&headers.encrypted_extensions),
     )
     .map_err(InstallError::Context)
 }
@@ -98,15 +103,10 @@ pub fn contexts(
     keys: &WantedKeys,
     replay_window: usize,
 ) -> Result<(Context, Context), InstallError> {
-    let c = keys.cryptex;
+    let (i, o) = (&keys.inbound, &keys.outbound);
     Ok((
-        context(
-            keys.suite,
-            &keys.inbound,
-            replay_window,
-            (keys.inbound_kdr, c),
-        )?,
-        context(keys.suite, &keys.outbound, replay_window, (0, c))?,
+        context(keys.suite, i, replay_window, (keys.inbound_kdr, keys))?,
+        context(keys.suite, o, replay_window, (0, keys))?,
     ))
 }
 
@@ -240,7 +240,7 @@ pub fn reconcile(
                     b.suite,
                     &b.inbound,
                     replay_window,
-                    (b.inbound_kdr, b.cryptex),
+                    (b.inbound_kdr, b),
                 )?)));
                 changed = true;
             } else if !same_key(&a.inbound, &b.inbound) {
@@ -254,6 +254,10 @@ pub fn reconcile(
             if a.cryptex != b.cryptex {
                 // Turned in place: the streams, and their keystream, go on.
                 u.cryptex = Some(b.cryptex);
+                changed = true;
+            }
+            if a.encrypted_extensions != b.encrypted_extensions {
+                u.encrypted_extensions = Some(b.encrypted_extensions.clone());
                 changed = true;
             }
         }
@@ -306,6 +310,7 @@ mod tests {
                 inbound_kdr: 0,
                 outbound: key(suite, o),
                 cryptex: false,
+                encrypted_extensions: Vec::new(),
             }),
             ..WantedLeg::default()
         }

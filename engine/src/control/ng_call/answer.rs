@@ -18,6 +18,9 @@ struct AnsweredSection {
     mux: bool,
     /// The section (or the session) says `a=cryptex`.
     cryptex: bool,
+    /// The extension IDs it encrypts (RFC 6904), and every ID it maps.
+    encrypted: Vec<u8>,
+    mapped: Vec<u8>,
     remote: (Option<SocketAddr>, Option<SocketAddr>, bool),
 }
 
@@ -59,6 +62,8 @@ fn read_answer(
             crypto: m.crypto().map_err(|e| sdp_error("answer", e))?,
             mux: m.rtcp_mux() || bundled,
             cryptex: cryptex::said(sdp, m),
+            encrypted: hdrext::encrypted(m),
+            mapped: hdrext::mapped(m),
             remote,
         });
     }
@@ -118,6 +123,7 @@ fn answerer_keys(
         inbound_kdr,
         outbound,
         cryptex: false,
+        encrypted_extensions: Vec::new(),
     }))
 }
 
@@ -150,6 +156,7 @@ fn offerer_keys(
         inbound_kdr: l.kdr,
         outbound,
         cryptex: false,
+        encrypted_extensions: Vec::new(),
     };
     Ok((Some(keys), crypto))
 }
@@ -171,6 +178,8 @@ struct TowardX<'a> {
     opts: &'a MediaOpts,
     /// Rampart's address toward the offerer.
     conn: &'a Connection,
+    /// Policy requires cryptex on SDES legs.
+    require_cryptex: bool,
 }
 
 /// The address for a held section: the unspecified one of `conn`'s family.
@@ -243,6 +252,7 @@ impl NgCall {
         let toward = TowardX {
             opts: o,
             conn: &conn_x,
+            require_cryptex: neg.policy.require_cryptex(),
         };
         let mut session_hold = false;
         for (i, section) in ins.iter().zip(sdp.media_mut().iter_mut()).enumerate() {
@@ -415,6 +425,30 @@ impl NgCall {
             // Cryptex toward the answerer when Rampart offered it and the
             // answer accepts it (RFC 9335 §6).
             k.cryptex = ly.offered_cryptex && inp.cryptex;
+            // The IDs Rampart offered to encrypt that the answer encrypts.
+            k.encrypted_extensions = inp
+                .encrypted
+                .iter()
+                .copied()
+                .filter(|id| ly.offered_encrypted.contains(id))
+                .collect();
+        }
+        if inp
+            .encrypted
+            .iter()
+            .any(|id| !ly.offered_encrypted.contains(id))
+        {
+            warnings.push(
+                "a=extmap with urn:ietf:params:rtp-hdrext:encrypt in the answer ignored for \
+                 extensions not offered encrypted"
+                    .into(),
+            );
+        }
+        if toward.require_cryptex && y_keys.is_some() && !inp.cryptex {
+            return Err(NgError::new(
+                "security policy requires cryptex (RFC 9335) on SDES legs: the answer has \
+                 no a=cryptex ([security] require_cryptex)",
+            ));
         }
         if inp.cryptex && !ly.offered_cryptex {
             warnings.push("a=cryptex in the answer ignored: it was not offered".into());
@@ -434,8 +468,20 @@ impl NgCall {
             // Rampart accepts the offerer's cryptex, whatever the other
             // side chose (see `cryptex`).
             k.cryptex = lx.peer_cryptex;
+            // Every extension the offerer asked to encrypt that the answer
+            // kept (Rampart accepts them all toward the offerer).
+            k.encrypted_extensions = lx
+                .peer_encrypted
+                .iter()
+                .copied()
+                .filter(|id| inp.mapped.contains(id))
+                .collect();
         }
         let x_cryptex = x_keys.as_ref().is_some_and(|k| k.cryptex);
+        let x_encrypted = x_keys
+            .as_ref()
+            .map(|k| k.encrypted_extensions.clone())
+            .unwrap_or_default();
         lx.want.srtp = x_keys;
         // WebRTC peers need RTCP muxed (RFC 8829 §5.1.3: rtcp-mux-policy).
         lx.mux = lx.bundle.is_some()
@@ -461,6 +507,7 @@ impl NgCall {
         };
         rewrite(m, lx.local_rtp.port(), &conn, &proto, &crypto, lx.mux);
         cryptex::write(m, x_cryptex);
+        hdrext::write(m, &x_encrypted);
         if let Some(mid) = &lx.webrtc.mid {
             webrtc::ensure_mid(m, mid);
         }

@@ -40,7 +40,7 @@ pub(super) fn write(m: &mut Media, on: bool) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::tests::MadeUpPorts;
     use super::super::*;
 
@@ -48,9 +48,9 @@ mod tests {
         MasterKey::new(Suite::AesCm128HmacSha1_80, &[b; 16], &[b ^ 1; 14]).unwrap()
     }
 
-    /// An SDES phone's SDP; `cryptex` at media level, session level, or
-    /// not at all.
-    fn phone(port: u16, k: &MasterKey, cryptex: Option<&str>) -> String {
+    /// An SDES phone's SDP: `cryptex` at media level, session level, or not
+    /// at all, and `extra` media-level lines (`a=extmap`).
+    fn phone(port: u16, k: &MasterKey, cryptex: Option<&str>, extra: &str) -> String {
         let line = CryptoAttr::new(
             1,
             Suite::AesCm128HmacSha1_80,
@@ -69,7 +69,7 @@ mod tests {
         };
         format!(
             "v=0\r\no=- 1 1 IN IP4 198.51.100.1\r\ns=-\r\nc=IN IP4 198.51.100.1\r\nt=0 0\r\n\
-             {session}m=audio {port} RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\na=crypto:{line}\r\n{media}"
+             {session}m=audio {port} RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\na=crypto:{line}\r\n{media}{extra}"
         )
     }
 
@@ -77,19 +77,27 @@ mod tests {
         sdp.lines().filter(|l| l.trim_end() == "a=cryptex").count()
     }
 
-    /// Offer from A (cryptex as `offer`), answer from B (as `answer`):
-    /// the SDP toward B, the SDP back to A, each leg's keys' cryptex, and
-    /// the warnings.
-    fn negotiate(
-        offer: Option<&str>,
-        answer: Option<&str>,
+    /// What one negotiation gave: the SDP toward B, the SDP back to A,
+    /// each leg's cryptex and RFC 6904 IDs (`None`: plain RTP), warnings.
+    pub(in super::super) struct Negotiated {
+        pub to_b: String,
+        pub to_a: String,
+        pub cryptex: [Option<bool>; 2],
+        pub encrypted: [Option<Vec<u8>>; 2],
+        pub warnings: Vec<String>,
+    }
+
+    /// Offer from A (`offer`: cryptex, extra lines), answer from B (same).
+    pub(in super::super) fn negotiate(
+        offer: (Option<&str>, &str),
+        answer: (Option<&str>, &str),
         opts: MediaOpts,
-    ) -> (String, String, [Option<bool>; 2], Vec<String>) {
+    ) -> Negotiated {
         let mut cfg = Config::default();
         cfg.media.addresses = vec!["203.0.113.1".parse().unwrap()];
         let policy = crate::policy::Policy::from_config(&cfg.security).unwrap();
         let mut neg = Negotiation::new(&cfg, &policy);
-        let mut call = NgCall::new("cryptex", 0, 0);
+        let mut call = NgCall::new("headers", 0, 0);
         let mut ports = MadeUpPorts::default();
         let mut warnings = Vec::new();
         let to_b = call
@@ -97,7 +105,7 @@ mod tests {
                 &mut neg,
                 &mut ports,
                 "a",
-                &phone(4000, &key(1), offer),
+                &phone(4000, &key(1), offer.0, offer.1),
                 (&opts, &mut warnings),
             )
             .unwrap();
@@ -105,55 +113,105 @@ mod tests {
             .answer(
                 &mut neg,
                 Some("b"),
-                &phone(5000, &key(2), answer),
+                &phone(5000, &key(2), answer.0, answer.1),
                 (&MediaOpts::default(), &mut warnings),
             )
             .unwrap();
-        let c = |l: &StreamLeg| l.want.srtp.as_ref().map(|k| k.cryptex);
         let [a, b] = &call.streams[0].legs;
-        (to_b, back.sdp, [c(a), c(b)], warnings)
+        let c = |l: &StreamLeg| l.want.srtp.as_ref().map(|k| k.cryptex);
+        let e = |l: &StreamLeg| l.want.srtp.as_ref().map(|k| k.encrypted_extensions.clone());
+        Negotiated {
+            to_b,
+            to_a: back.sdp,
+            cryptex: [c(a), c(b)],
+            encrypted: [e(a), e(b)],
+            warnings,
+        }
+    }
+
+    #[test]
+    fn a_policy_that_requires_cryptex_refuses_sdes_peers_without_it() {
+        let mut cfg = Config::default();
+        cfg.media.addresses = vec!["203.0.113.1".parse().unwrap()];
+        cfg.security.require_cryptex = true;
+        let policy = crate::policy::Policy::from_config(&cfg.security).unwrap();
+        let opts = MediaOpts::default();
+        let run = |offer: Option<&str>, answer: Option<&str>| {
+            let mut neg = Negotiation::new(&cfg, &policy);
+            let mut call = NgCall::new("required", 0, 0);
+            let mut ports = MadeUpPorts::default();
+            let mut w = Vec::new();
+            call.offer(
+                &mut neg,
+                &mut ports,
+                "a",
+                &phone(4000, &key(1), offer, ""),
+                (&opts, &mut w),
+            )?;
+            call.answer(
+                &mut neg,
+                Some("b"),
+                &phone(5000, &key(2), answer, ""),
+                (&opts, &mut w),
+            )
+            .map(|_| ())
+        };
+        let e = run(None, Some("media")).unwrap_err();
+        assert!(e.to_string().contains("requires cryptex"), "{e}");
+        let e = run(Some("media"), None).unwrap_err();
+        assert!(e.to_string().contains("the answer has no a=cryptex"), "{e}");
+        run(Some("media"), Some("media")).expect("both sides run cryptex");
     }
 
     #[test]
     fn both_sides_agreeing_run_cryptex_on_both_legs() {
-        let (to_b, to_a, legs, w) = negotiate(Some("media"), Some("media"), MediaOpts::default());
-        assert_eq!(cryptex_lines(&to_b), 1, "offered toward B:\n{to_b}");
-        assert_eq!(cryptex_lines(&to_a), 1, "answered to A:\n{to_a}");
-        assert_eq!(legs, [Some(true), Some(true)]);
-        assert!(w.is_empty(), "{w:?}");
+        let n = negotiate(
+            (Some("media"), ""),
+            (Some("media"), ""),
+            MediaOpts::default(),
+        );
+        assert_eq!(cryptex_lines(&n.to_b), 1, "offered toward B:\n{}", n.to_b);
+        assert_eq!(cryptex_lines(&n.to_a), 1, "answered to A:\n{}", n.to_a);
+        assert_eq!(n.cryptex, [Some(true), Some(true)]);
+        assert!(n.warnings.is_empty(), "{:?}", n.warnings);
     }
 
     #[test]
     fn a_side_that_declines_runs_without_and_the_other_keeps_it() {
         // B's answer has no a=cryptex: Rampart still answers A with it and
         // bridges (headers encrypted toward A, in the clear toward B).
-        let (_, to_a, legs, _) = negotiate(Some("media"), None, MediaOpts::default());
-        assert_eq!(cryptex_lines(&to_a), 1, "{to_a}");
-        assert_eq!(legs, [Some(true), Some(false)]);
+        let n = negotiate((Some("media"), ""), (None, ""), MediaOpts::default());
+        assert_eq!(cryptex_lines(&n.to_a), 1, "{}", n.to_a);
+        assert_eq!(n.cryptex, [Some(true), Some(false)]);
     }
 
     #[test]
     fn session_level_cryptex_is_taken_and_written_per_section() {
-        let (to_b, to_a, legs, _) =
-            negotiate(Some("session"), Some("session"), MediaOpts::default());
-        for sdp in [&to_b, &to_a] {
+        let n = negotiate(
+            (Some("session"), ""),
+            (Some("session"), ""),
+            MediaOpts::default(),
+        );
+        for sdp in [&n.to_b, &n.to_a] {
             assert_eq!(cryptex_lines(sdp), 1, "{sdp}");
             let m = sdp.find("m=audio").unwrap();
             assert!(sdp[m..].contains("a=cryptex"), "at media level:\n{sdp}");
         }
-        assert_eq!(legs, [Some(true), Some(true)]);
+        assert_eq!(n.cryptex, [Some(true), Some(true)]);
     }
 
     #[test]
     fn no_cryptex_unless_the_offerer_asked_and_a_stray_one_is_ignored() {
-        let (to_b, to_a, legs, w) = negotiate(None, Some("media"), MediaOpts::default());
-        assert_eq!(cryptex_lines(&to_b), 0, "{to_b}");
-        assert_eq!(cryptex_lines(&to_a), 0, "{to_a}");
-        assert_eq!(legs, [Some(false), Some(false)]);
+        let n = negotiate((None, ""), (Some("media"), ""), MediaOpts::default());
+        assert_eq!(cryptex_lines(&n.to_b), 0, "{}", n.to_b);
+        assert_eq!(cryptex_lines(&n.to_a), 0, "{}", n.to_a);
+        assert_eq!(n.cryptex, [Some(false), Some(false)]);
         assert!(
-            w.iter()
+            n.warnings
+                .iter()
                 .any(|w| w.contains("a=cryptex in the answer ignored")),
-            "{w:?}"
+            "{:?}",
+            n.warnings
         );
     }
 
@@ -163,9 +221,9 @@ mod tests {
             transport_protocol: Some("RTP/AVP".into()),
             ..MediaOpts::default()
         };
-        let (to_b, to_a, legs, _) = negotiate(Some("media"), None, opts);
-        assert_eq!(cryptex_lines(&to_b), 0, "plain RTP toward B:\n{to_b}");
-        assert_eq!(cryptex_lines(&to_a), 1, "A keeps it:\n{to_a}");
-        assert_eq!(legs, [Some(true), None]);
+        let n = negotiate((Some("media"), ""), (None, ""), opts);
+        assert_eq!(cryptex_lines(&n.to_b), 0, "plain RTP toward B:\n{}", n.to_b);
+        assert_eq!(cryptex_lines(&n.to_a), 1, "A keeps it:\n{}", n.to_a);
+        assert_eq!(n.cryptex, [Some(true), None]);
     }
 }

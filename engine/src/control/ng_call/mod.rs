@@ -50,6 +50,7 @@ mod answer;
 mod apply;
 mod bundle;
 mod cryptex;
+mod hdrext;
 mod negotiate;
 mod offer;
 mod restore;
@@ -331,6 +332,13 @@ struct StreamLeg {
     /// Rampart offered cryptex to this peer.
     #[serde(default)]
     offered_cryptex: bool,
+    /// RFC 6904: the extension IDs the peer offered to encrypt (see
+    /// `hdrext`).
+    #[serde(default)]
+    peer_encrypted: Vec<u8>,
+    /// The IDs Rampart offered this peer to encrypt.
+    #[serde(default)]
+    offered_encrypted: Vec<u8>,
     /// What Rampart offered this peer: tags and suites (empty: plain RTP).
     offered: Vec<(u32, Suite)>,
     /// Rampart offered `a=rtcp-mux` to this peer.
@@ -375,6 +383,8 @@ impl StreamLeg {
             peer_offered_mux: false,
             peer_cryptex: false,
             offered_cryptex: false,
+            peer_encrypted: Vec::new(),
+            offered_encrypted: Vec::new(),
             offered: Vec::new(),
             offered_mux: false,
             our_keys: Vec::new(),

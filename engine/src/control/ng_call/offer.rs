@@ -18,6 +18,8 @@ struct OfferedSection {
     mux: bool,
     /// The section (or the session) says `a=cryptex`.
     cryptex: bool,
+    /// The extension IDs it asks to encrypt (RFC 6904).
+    encrypted: Vec<u8>,
     remote: (Option<SocketAddr>, Option<SocketAddr>, bool),
     kind: String,
     formats: Vec<String>,
@@ -44,6 +46,8 @@ struct TowardY<'a> {
     opts: &'a MediaOpts,
     /// The node certificate's fingerprint (`None`: no DTLS here).
     dtls: Option<crate::dtls::Fingerprint>,
+    /// Policy requires cryptex on SDES legs.
+    require_cryptex: bool,
 }
 
 /// The profile toward the receiving side of an offer, and whether DTLS-SRTP
@@ -110,6 +114,7 @@ fn read_offer(
                 lines: Vec::new(),
                 mux: true,
                 cryptex: cryptex::said(sdp, m),
+                encrypted: hdrext::encrypted(m),
                 remote: (None, None, false),
                 kind: m.kind().to_string(),
                 formats: m.formats().to_vec(),
@@ -144,6 +149,7 @@ fn read_offer(
             lines,
             mux: m.rtcp_mux(),
             cryptex: cryptex::said(sdp, m),
+            encrypted: hdrext::encrypted(m),
             remote: remote_of(m, sdp),
             kind: m.kind().to_string(),
             formats: m.formats().to_vec(),
@@ -338,6 +344,7 @@ impl NgCall {
             v6: y_v6,
             opts: o,
             dtls: neg.dtls,
+            require_cryptex: neg.policy.require_cryptex(),
         };
         if o.ice == IceFlag::Force && neg.dtls.is_none() {
             warnings.push("ICE=force ignored: WebRTC is disabled on this node".into());
@@ -455,7 +462,20 @@ impl NgCall {
         lx.peer_offered_mux = inp.mux;
         // Cryptex is SDES's here (see `cryptex`).
         lx.peer_cryptex = inp.cryptex && !inp.lines.is_empty();
+        if toward.require_cryptex && !inp.lines.is_empty() && !inp.cryptex {
+            return Err(NgError::new(format!(
+                "security policy requires cryptex (RFC 9335) on SDES legs: the offer's {} \
+                 section has no a=cryptex ([security] require_cryptex)",
+                inp.kind
+            )));
+        }
         let x_cryptex = lx.peer_cryptex;
+        lx.peer_encrypted = if inp.lines.is_empty() {
+            Vec::new()
+        } else {
+            inp.encrypted.clone()
+        };
+        let x_encrypted = lx.peer_encrypted.clone();
         if !hold {
             lx.want.remote_rtp = rtp;
             lx.want.remote_rtcp = if inp.mux { None } else { rtcp };
@@ -505,6 +525,7 @@ impl NgCall {
         }
         ly.offered_mux = (inp.mux || o.mux_offer) && !o.mux_demux && !o.mux_reject;
         ly.offered_cryptex = x_cryptex && y_srtp;
+        ly.offered_encrypted = if y_srtp { x_encrypted } else { Vec::new() };
         let conn = if hold {
             Connection::new(if toward.v6 {
                 IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
@@ -523,6 +544,7 @@ impl NgCall {
             ly.offered_mux,
         );
         cryptex::write(m, ly.offered_cryptex);
+        hdrext::write(m, &ly.offered_encrypted);
         for l in lines.iter_mut() {
             l.keys.clear(); // drop the key copies now
         }

@@ -225,4 +225,17 @@ impl Media {
     pub fn add_attribute(&mut self, name: &str, value: Option<&str>) {
         self.lines.push(attr_line(name, value, self.eol));
     }
+
+    /// Rewrites, in place, the value of every attribute named `name` with
+    /// a value: `f` returns the new value (control characters are dropped,
+    /// as in [`Media::add_attribute`]).
+    pub fn rewrite_attribute(&mut self, name: &str, mut f: impl FnMut(&str) -> String) {
+        for l in self.lines.iter_mut().filter(|l| l.attr_is(name)) {
+            let Some((n, Some(v))) = l.attr() else {
+                continue;
+            };
+            let new = attr_line(n, Some(&f(v)), l.eol);
+            l.set_text(new.text.clone());
+        }
+    }
 }
