@@ -24,7 +24,9 @@ pub const SSRC: u32 = 0x1122_3344;
 
 /// The first input byte, decoded.
 ///
-/// * bits 0-3: suite, `Suite::ALL[b % 10]`;
+/// * bits 0-3: suite, `Suite::ALL[n]` for n < 10; 10..15 add header
+///   protection to a suite (`Suite::ALL[3n % 10]`): RFC 9335 cryptex for
+///   even n, RFC 6904 encryption of extension IDs 1, 3 and 14 for odd n;
 /// * bit 4: use the 4-byte MKI;
 /// * bit 5: the receiver first takes one valid packet (an established
 ///   stream) instead of starting empty;
@@ -39,12 +41,21 @@ pub struct Selector {
     pub established: bool,
     pub tamper: bool,
     pub unencrypted: bool,
+    /// 0: none; 1: cryptex; 2: RFC 6904 (IDs 1, 3, 14).
+    pub headers: u8,
 }
 
 impl Selector {
     pub fn new(b: u8) -> Selector {
+        let n = usize::from(b & 0x0f);
+        let (suite, headers) = if n < 10 {
+            (n, 0)
+        } else {
+            (3 * n % 10, 1 + (n % 2) as u8)
+        };
         Selector {
-            suite: Suite::ALL[usize::from(b & 0x0f) % Suite::ALL.len()],
+            suite: Suite::ALL[suite % Suite::ALL.len()],
+            headers,
             mki: b & 0x10 != 0,
             established: b & 0x20 != 0,
             tamper: b & 0x40 != 0,
@@ -61,7 +72,9 @@ impl Selector {
         }
         let policy = Policy::new(s, key)
             .encrypt_rtp(!self.unencrypted || s.is_aead())
-            .encrypt_rtcp(!self.unencrypted);
+            .encrypt_rtcp(!self.unencrypted)
+            .cryptex(self.headers == 1)
+            .encrypt_header_extensions(if self.headers == 2 { &[1, 3, 14] } else { &[] });
         Context::new(policy).expect("valid policy")
     }
 }
