@@ -421,38 +421,8 @@ impl NgCall {
             answerer_keys(ly, inp, po.sdes_lifetime, warnings)?
         };
         let mut y_keys = y_keys;
-        if let Some(k) = &mut y_keys {
-            // Cryptex toward the answerer when Rampart offered it and the
-            // answer accepts it (RFC 9335 §6).
-            k.cryptex = ly.offered_cryptex && inp.cryptex;
-            // The IDs Rampart offered to encrypt that the answer encrypts.
-            k.encrypted_extensions = inp
-                .encrypted
-                .iter()
-                .copied()
-                .filter(|id| ly.offered_encrypted.contains(id))
-                .collect();
-        }
-        if inp
-            .encrypted
-            .iter()
-            .any(|id| !ly.offered_encrypted.contains(id))
-        {
-            warnings.push(
-                "a=extmap with urn:ietf:params:rtp-hdrext:encrypt in the answer ignored for \
-                 extensions not offered encrypted"
-                    .into(),
-            );
-        }
-        if toward.require_cryptex && y_keys.is_some() && !inp.cryptex {
-            return Err(NgError::new(
-                "security policy requires cryptex (RFC 9335) on SDES legs: the answer has \
-                 no a=cryptex ([security] require_cryptex)",
-            ));
-        }
-        if inp.cryptex && !ly.offered_cryptex {
-            warnings.push("a=cryptex in the answer ignored: it was not offered".into());
-        }
+        let said = (inp.cryptex, inp.encrypted.as_slice());
+        cryptex::settle_answerer(&mut y_keys, ly, said, toward.require_cryptex, warnings)?;
         let y_suite = y_keys.as_ref().map(|k| k.suite);
         let y_mux = ly.mux;
         ly.want.srtp = y_keys;
@@ -464,24 +434,7 @@ impl NgCall {
             offerer_keys(lx, y_suite, po.sdes_lifetime || o.sdes_lifetime)?
         };
         let mut x_keys = x_keys;
-        if let Some(k) = &mut x_keys {
-            // Rampart accepts the offerer's cryptex, whatever the other
-            // side chose (see `cryptex`).
-            k.cryptex = lx.peer_cryptex;
-            // Every extension the offerer asked to encrypt that the answer
-            // kept (Rampart accepts them all toward the offerer).
-            k.encrypted_extensions = lx
-                .peer_encrypted
-                .iter()
-                .copied()
-                .filter(|id| inp.mapped.contains(id))
-                .collect();
-        }
-        let x_cryptex = x_keys.as_ref().is_some_and(|k| k.cryptex);
-        let x_encrypted = x_keys
-            .as_ref()
-            .map(|k| k.encrypted_extensions.clone())
-            .unwrap_or_default();
+        cryptex::settle_offerer(&mut x_keys, lx, &inp.mapped);
         lx.want.srtp = x_keys;
         // WebRTC peers need RTCP muxed (RFC 8829 §5.1.3: rtcp-mux-policy).
         lx.mux = lx.bundle.is_some()
@@ -506,8 +459,7 @@ impl NgCall {
             conn_x.clone()
         };
         rewrite(m, lx.local_rtp.port(), &conn, &proto, &crypto, lx.mux);
-        cryptex::write(m, x_cryptex);
-        hdrext::write(m, &x_encrypted);
+        cryptex::write_keys(m, lx.want.srtp.as_ref());
         if let Some(mid) = &lx.webrtc.mid {
             webrtc::ensure_mid(m, mid);
         }

@@ -14,6 +14,7 @@
 //! takes both forms (RFC 9335 §5.3). DTLS-SRTP legs do not negotiate it
 //! yet: the attribute is dropped toward them.
 
+use super::{hdrext, NgError, SrtpKeys, StreamLeg};
 use crate::control::sdp::{Media, Sdp};
 
 const ATTR: &str = "cryptex";
@@ -29,6 +30,98 @@ pub(super) fn said(sdp: &Sdp, m: &Media) -> bool {
 /// Drops a session-level `a=cryptex` (Rampart writes the media level).
 pub(super) fn strip_session(sdp: &mut Sdp) {
     sdp.remove_attribute(ATTR);
+}
+
+/// The offerer's header protection as it asked for it: `said` (its
+/// `a=cryptex` and `encrypt` IDs) counts on an SDES leg only. Refused when
+/// policy requires cryptex and an SDES offer has none.
+pub(super) fn take_offerer(
+    lx: &mut StreamLeg,
+    (cryptex, encrypted): (bool, &[u8]),
+    sdes: bool,
+    require: bool,
+    kind: &str,
+) -> Result<(), NgError> {
+    if require && sdes && !cryptex {
+        return Err(NgError::new(format!(
+            "security policy requires cryptex (RFC 9335) on SDES legs: the offer's {kind} \
+             section has no a=cryptex ([security] require_cryptex)"
+        )));
+    }
+    lx.peer_cryptex = cryptex && sdes;
+    lx.peer_encrypted = if sdes { encrypted.to_vec() } else { Vec::new() };
+    Ok(())
+}
+
+/// What Rampart offers the other side: the offerer's cryptex and
+/// encrypted IDs (`asked`) when that side is SDES SRTP too, else none.
+pub(super) fn offer_toward(ly: &mut StreamLeg, asked: (bool, Vec<u8>), sdes: bool) {
+    ly.offered_cryptex = asked.0 && sdes;
+    ly.offered_encrypted = if sdes { asked.1 } else { Vec::new() };
+}
+
+/// The answerer's header protection: cryptex when Rampart offered it and
+/// the answer accepts it (RFC 9335 §6); the IDs Rampart offered to encrypt
+/// that the answer encrypts (RFC 6904). `said`: the answer's `a=cryptex`
+/// and `encrypt` IDs. Refused when policy requires cryptex and the SDES
+/// answer has none; what was not offered is ignored with a warning.
+pub(super) fn settle_answerer(
+    keys: &mut Option<SrtpKeys>,
+    ly: &StreamLeg,
+    (cryptex, encrypted): (bool, &[u8]),
+    require: bool,
+    warnings: &mut Vec<String>,
+) -> Result<(), NgError> {
+    if let Some(k) = keys.as_mut() {
+        k.cryptex = ly.offered_cryptex && cryptex;
+        k.encrypted_extensions = encrypted
+            .iter()
+            .copied()
+            .filter(|id| ly.offered_encrypted.contains(id))
+            .collect();
+    }
+    if encrypted
+        .iter()
+        .any(|id| !ly.offered_encrypted.contains(id))
+    {
+        warnings.push(
+            "a=extmap with urn:ietf:params:rtp-hdrext:encrypt in the answer ignored for \
+             extensions not offered encrypted"
+                .into(),
+        );
+    }
+    if require && keys.is_some() && !cryptex {
+        return Err(NgError::new(
+            "security policy requires cryptex (RFC 9335) on SDES legs: the answer has \
+             no a=cryptex ([security] require_cryptex)",
+        ));
+    }
+    if cryptex && !ly.offered_cryptex {
+        warnings.push("a=cryptex in the answer ignored: it was not offered".into());
+    }
+    Ok(())
+}
+
+/// The offerer's header protection: Rampart accepts its cryptex whatever
+/// the other side chose, and every extension it asked to encrypt that
+/// the answer kept (`mapped`: the answer's extension IDs).
+pub(super) fn settle_offerer(keys: &mut Option<SrtpKeys>, lx: &StreamLeg, mapped: &[u8]) {
+    if let Some(k) = keys.as_mut() {
+        k.cryptex = lx.peer_cryptex;
+        k.encrypted_extensions = lx
+            .peer_encrypted
+            .iter()
+            .copied()
+            .filter(|id| mapped.contains(id))
+            .collect();
+    }
+}
+
+/// Writes `a=cryptex` and the `extmap` forms into `m` as `keys` run them
+/// (none for plain RTP or DTLS).
+pub(super) fn write_keys(m: &mut Media, keys: Option<&SrtpKeys>) {
+    write(m, keys.is_some_and(|k| k.cryptex));
+    hdrext::write(m, keys.map_or(&[][..], |k| &k.encrypted_extensions));
 }
 
 /// Makes `m` say `a=cryptex` exactly when `on`.

@@ -460,22 +460,10 @@ impl NgCall {
         webrtc::take_offerer(&mut lx.webrtc, &inp.peer)?;
         lx.peer_lines = inp.lines.clone();
         lx.peer_offered_mux = inp.mux;
-        // Cryptex is SDES's here (see `cryptex`).
-        lx.peer_cryptex = inp.cryptex && !inp.lines.is_empty();
-        if toward.require_cryptex && !inp.lines.is_empty() && !inp.cryptex {
-            return Err(NgError::new(format!(
-                "security policy requires cryptex (RFC 9335) on SDES legs: the offer's {} \
-                 section has no a=cryptex ([security] require_cryptex)",
-                inp.kind
-            )));
-        }
-        let x_cryptex = lx.peer_cryptex;
-        lx.peer_encrypted = if inp.lines.is_empty() {
-            Vec::new()
-        } else {
-            inp.encrypted.clone()
-        };
-        let x_encrypted = lx.peer_encrypted.clone();
+        let sdes = !inp.lines.is_empty();
+        let said = (inp.cryptex, inp.encrypted.as_slice());
+        cryptex::take_offerer(lx, said, sdes, toward.require_cryptex, &inp.kind)?;
+        let x_headers = (lx.peer_cryptex, lx.peer_encrypted.clone());
         if !hold {
             lx.want.remote_rtp = rtp;
             lx.want.remote_rtcp = if inp.mux { None } else { rtcp };
@@ -524,8 +512,7 @@ impl NgCall {
             ));
         }
         ly.offered_mux = (inp.mux || o.mux_offer) && !o.mux_demux && !o.mux_reject;
-        ly.offered_cryptex = x_cryptex && y_srtp;
-        ly.offered_encrypted = if y_srtp { x_encrypted } else { Vec::new() };
+        cryptex::offer_toward(ly, x_headers, y_srtp);
         let conn = if hold {
             Connection::new(if toward.v6 {
                 IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
