@@ -849,3 +849,95 @@ fn peer_reusing_its_key_in_a_new_context_is_warned() {
     assert!(warnings[2].contains("replay"), "{warnings:?}");
     delete(&mut ng, call);
 }
+
+// ---- RFC 9335 cryptex over ng --------------------------------------------
+
+/// A phone that offers cryptex and one that does not answer it: over real
+/// ng, Rampart offers cryptex to B, answers it to A, and bridges: A's
+/// header extension and CSRCs travel encrypted on A's leg and arrive at B
+/// in the clear, and B's come back encrypted toward A.
+#[test]
+fn a_cryptex_offerer_is_bridged_over_ng_to_a_phone_without_it() {
+    let (_node, mut ng) = start(config(54400));
+    let (a, b) = (phone(), phone());
+    let su = Suite::AesCm128HmacSha1_80;
+    let (m, keys_a) = a.media("audio", &[su], "");
+    let offer_sdp = sdp(1, &[m + "a=cryptex\r\n"]);
+    let r = ng.req(&offer("cx-1", "ta", &offer_sdp, vec![]));
+    ok(&r);
+    let to_b = get(&r, "sdp").to_string();
+    assert!(to_b.contains("a=cryptex"), "offered toward B:\n{to_b}");
+    let (rampart_b, lines_b) = target(&to_b, 0);
+    let (m, key_b) = b.answer("audio", Some((1, su)));
+    let r = ng.req(&answer("cx-1", "ta", "tb", &sdp(1, &[m])));
+    ok(&r);
+    let to_a = get(&r, "sdp").to_string();
+    assert!(to_a.contains("a=cryptex"), "answered to A:\n{to_a}");
+    let (rampart_a, lines_a) = target(&to_a, 0);
+    let with = |k: &MasterKey| Context::new(Policy::new(su, k.clone()).cryptex(true)).unwrap();
+    let mut a_tx = with(&keys_a[0]);
+    let mut a_rx = with(&lines_a[0].keys[0].to_master_key(su).unwrap());
+    let mut b_tx = ctx_key(su, key_b.as_ref().unwrap());
+    let mut b_rx = ctx_from(line_for(&lines_b, su));
+    let pkt = |seq: u16, ssrc: u32| {
+        // Two CSRCs and a one-byte extension (id 1, one byte).
+        let mut p = vec![0x92, 0x00, (seq >> 8) as u8, seq as u8, 0, 0, 0, 1];
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p.extend_from_slice(&[1, 1, 1, 1, 2, 2, 2, 2, 0xbe, 0xde, 0, 1, 0x10, 0x55, 0, 0]);
+        p.extend_from_slice(b"voice");
+        p
+    };
+    let relay = |from: &UdpSocket,
+                 to: SocketAddr,
+                 tx: &mut Context,
+                 rx_sock: &UdpSocket,
+                 rx: &mut Context,
+                 ssrc: u32,
+                 expect_cryptex: bool| {
+        for seq in 1..6u16 {
+            let plain = pkt(seq, ssrc);
+            let mut w = plain.clone();
+            let n = w.len();
+            w.resize(n + 64, 0);
+            let n = tx.protect_rtp(&mut w, n).unwrap();
+            from.send_to(&w[..n], to).unwrap();
+            let mut buf = [0u8; 2048];
+            if let Ok((got, _)) = rx_sock.recv_from(&mut buf) {
+                let profile = [buf[20], buf[21]];
+                assert_eq!(
+                    profile == [0xc0, 0xde],
+                    expect_cryptex,
+                    "on the wire: {:02x?}",
+                    &buf[..got]
+                );
+                let len = rx
+                    .unprotect_rtp(&mut buf[..got])
+                    .expect("relayed packet opens");
+                assert_eq!(&buf[..len], &plain[..], "intact");
+                return;
+            }
+        }
+        panic!("nothing relayed");
+    };
+    // A → B: cryptex on A's leg (the phone's own), clear on B's.
+    relay(
+        &a.rtp,
+        rampart_a,
+        &mut a_tx,
+        &b.rtp,
+        &mut b_rx,
+        0x0a0a_0a0a,
+        false,
+    );
+    // B → A: Rampart seals cryptex toward A.
+    relay(
+        &b.rtp,
+        rampart_b,
+        &mut b_tx,
+        &a.rtp,
+        &mut a_rx,
+        0x0b0b_0b0b,
+        true,
+    );
+    delete(&mut ng, "cx-1");
+}
