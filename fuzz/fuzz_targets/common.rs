@@ -186,6 +186,20 @@ pub fn unprotect_target(data: &[u8], rtcp: bool) {
     }
 }
 
+/// What a receiver gets back for `plain`: the packet itself, except that
+/// cryptex (RFC 9335 §5.1) gives an RTP packet with CSRCs and no header
+/// extension an empty one (`added`), which the receiver keeps (as libsrtp
+/// does).
+fn as_received(mut plain: Vec<u8>, added: bool) -> Vec<u8> {
+    let cc = usize::from(plain.first().map_or(0, |b| b & 0x0f));
+    let end = 12 + 4 * cc;
+    if added && plain.len() >= end {
+        plain[0] |= 0x10;
+        plain.splice(end..end, [0xbe, 0xde, 0, 0]);
+    }
+    plain
+}
+
 fn trailer(ctx: &Context, rtcp: bool) -> usize {
     let s = ctx.suite();
     if rtcp {
@@ -214,6 +228,10 @@ fn tamper(tx: &mut Context, rx: &mut Context, vx: &mut Context, rtcp: bool, rest
     let Ok(wire) = protect(tx, rtcp, &plain) else {
         return false;
     };
+    // Cryptex added an empty extension (the wire says so: X set where the
+    // plain packet had none).
+    let added = !rtcp && plain.first().is_some_and(|b| b & 0x10 == 0) && wire[0] & 0x10 != 0;
+    let plain = as_received(plain, added);
     let mut bad = wire.clone();
     let pos = usize::from(u16::from_be_bytes([*p0, *p1])) % bad.len();
     bad[pos] ^= mask;
