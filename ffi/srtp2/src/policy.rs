@@ -9,7 +9,7 @@
 //! `srtp_create`/`srtp_add_stream`, never half-honoured (see README:
 //! "what is not supported").
 
-use rampart::srtp::{Context, MasterKey, Policy, SsrcPolicy, Suite};
+use rampart::srtp::{Context, MasterKey, Policy, SsrcPolicy, StreamCheckpoint, Suite};
 use zeroize::Zeroizing;
 
 use crate::abi::*;
@@ -81,16 +81,60 @@ pub(crate) struct StreamSpec {
     pub enc_rtp: bool,
     /// Each master key and salt (to tell a rekey from a repeated key).
     pub key_bytes: Vec<Zeroizing<Vec<u8>>>,
+    /// The keys this stream ran with before (updates, replacements), the
+    /// newest [`MAX_RETIRED_KEYS`]; `None` once older ones were dropped
+    /// (then every key counts as possibly used).
+    pub retired: Option<Vec<Zeroizing<Vec<u8>>>>,
+    /// Where the streams of replaced contexts stood (their highest
+    /// indexes): a retired key that comes back continues past them.
+    pub floor: Vec<StreamCheckpoint>,
     /// Whether SRTCP is encrypted (the E flag the stream expects).
     pub enc_rtcp: bool,
     /// Whether the stream protects SRTCP at all.
     pub rtcp: bool,
 }
 
+/// Retired keys a stream remembers (a few KiB at most).
+pub(crate) const MAX_RETIRED_KEYS: usize = 64;
+/// Checkpoints of replaced streams a stream remembers.
+const MAX_FLOOR: usize = 1024;
+
 impl StreamSpec {
-    /// Whether no key of `other` is one of this spec's keys.
-    pub(crate) fn keys_all_differ(&self, other: &StreamSpec) -> bool {
-        !self.key_bytes.iter().any(|k| other.key_bytes.contains(k))
+    /// Whether one of this spec's keys may already have run on the stream
+    /// `old` describes: one of its keys, one it retired, or any when its
+    /// history was cut.
+    pub(crate) fn reuses_a_key_of(&self, old: &StreamSpec) -> bool {
+        let Some(retired) = &old.retired else {
+            return true;
+        };
+        self.key_bytes
+            .iter()
+            .any(|k| old.key_bytes.contains(k) || retired.contains(k))
+    }
+
+    /// Takes over `old`'s key history: its retired keys and its current
+    /// ones, which this spec replaces, and where `old_streams` (the old
+    /// context's streams this one replaces) and `old`'s floor stood.
+    pub(crate) fn inherit(&mut self, old: &StreamSpec, old_streams: Vec<StreamCheckpoint>) {
+        self.floor = old.floor.iter().cloned().chain(old_streams).collect();
+        if self.floor.len() > MAX_FLOOR {
+            // Too many replaced streams to remember: keep none, and treat
+            // every key as possibly used.
+            self.floor.clear();
+            self.retired = None;
+        }
+        let (Some(mine), Some(theirs)) = (&mut self.retired, &old.retired) else {
+            self.retired = None;
+            return;
+        };
+        for k in theirs.iter().chain(&old.key_bytes) {
+            if !mine.contains(k) {
+                mine.push(k.clone());
+            }
+        }
+        if mine.len() > MAX_RETIRED_KEYS {
+            self.retired = None;
+        }
     }
 
     /// The MKI length every key shares (0: none).
@@ -318,6 +362,8 @@ pub(crate) fn build(d: &PolicyDesc) -> Result<(Context, StreamSpec), srtp_err_st
             mkis,
             enc_rtp: enc_rtp && suite.encrypts(),
             key_bytes,
+            retired: Some(Vec::new()),
+            floor: Vec::new(),
             enc_rtcp: enc_rtcp && suite.encrypts(),
             rtcp,
         },

@@ -167,22 +167,27 @@ fn rtp_refusal(ctx: &Context, spec: &StreamSpec, pkt: &[u8], use_mki: bool) -> s
     srtp_err_status_auth_fail
 }
 
-/// Moves where each stream of `old` stands into `new` (an update). New
-/// keys: as libsrtp, each SRTP stream keeps its highest index and starts
-/// an empty window (what was sealed under the old keys is fresh keystream
-/// under the new). A key kept: every index already used stays used, so a
-/// repeated key never lets the sender seal an index twice (libsrtp would).
+/// Moves where each stream of `old` stands into `new` (an update). Keys
+/// the stream never ran with: as libsrtp, each SRTP stream keeps its
+/// highest index and starts an empty window (what was sealed under the old
+/// keys is fresh keystream under the new). A key it ran with before (kept,
+/// or coming back after another): every index already used stays used, so
+/// the sender never seals an index twice under one key (libsrtp would).
 fn carry_over(
     new: &mut Context,
     old: &Context,
-    new_spec: &StreamSpec,
+    new_spec: &mut StreamSpec,
     old_spec: &StreamSpec,
 ) -> Result<(), srtp_err_status_t> {
-    let r = if new_spec.keys_all_differ(old_spec) {
-        new.resume_after_rekey(old)
+    let r = if new_spec.reuses_a_key_of(old_spec) {
+        let mut cps = old.checkpoint();
+        cps.extend(old_spec.floor.iter().cloned());
+        new.resume(&cps, 0)
     } else {
-        new.resume(&old.checkpoint(), 0)
+        new.resume_after_rekey(old)
     };
+    // Every stream of `old` goes on in `new`: only the floor carries over.
+    new_spec.inherit(old_spec, Vec::new());
     r.map_err(|e| status_of(&e))
 }
 
@@ -230,18 +235,10 @@ impl Session {
     /// one found: GStreamer and Asterisk rekey that way, after a removal
     /// that, given the SSRC in host order, removed nothing.
     pub(crate) fn add_stream(&mut self, p: &PolicyDesc) -> Result<(), srtp_err_status_t> {
-        let (ctx, spec) = build(p)?;
+        let (mut ctx, mut spec) = build(p)?;
         match p.ssrc.ok_or(srtp_err_status_bad_param)? {
             SsrcKind::Specific(ssrc) => {
-                if let Some(Stream {
-                    home: Home::Template,
-                    ..
-                }) = self.streams.get(&ssrc)
-                {
-                    if let Some(t) = self.template.as_mut() {
-                        t.ctx.remove_stream(ssrc);
-                    }
-                }
+                self.replacing(ssrc, &mut ctx, &mut spec)?;
                 self.streams.insert(
                     ssrc,
                     Stream {
@@ -268,6 +265,56 @@ impl Session {
         Ok(())
     }
 
+    /// Before a new stream for `ssrc` takes the place of the one it has:
+    /// the new one starts fresh (libsrtp) unless one of its keys ran on
+    /// the old one, in which case it continues the old one's indexes (a
+    /// fresh stream would seal them again under that key); either way it
+    /// remembers the old one's keys. A stream the template made is taken
+    /// out of the template.
+    fn replacing(
+        &mut self,
+        ssrc: u32,
+        ctx: &mut Context,
+        spec: &mut StreamSpec,
+    ) -> Result<(), srtp_err_status_t> {
+        let (old, old_spec) = match self.streams.get(&ssrc) {
+            None => return Ok(()),
+            Some(Stream {
+                home: Home::Own(old, old_spec),
+                ..
+            }) => (old.as_ref(), old_spec),
+            Some(Stream {
+                home: Home::Template,
+                ..
+            }) => match self.template.as_ref() {
+                Some(t) => (&t.ctx, &t.spec),
+                None => return Ok(()),
+            },
+        };
+        let mut was: Vec<_> = old
+            .checkpoint()
+            .into_iter()
+            .filter(|c| c.ssrc == ssrc)
+            .collect();
+        if spec.reuses_a_key_of(old_spec) {
+            was.extend(old_spec.floor.iter().filter(|c| c.ssrc == ssrc).cloned());
+            ctx.resume(&was, 0).map_err(|e| status_of(&e))?;
+            was.clear(); // it goes on in `ctx`
+        }
+        spec.inherit(old_spec, was);
+        if let (
+            Some(Stream {
+                home: Home::Template,
+                ..
+            }),
+            Some(t),
+        ) = (self.streams.get(&ssrc), self.template.as_mut())
+        {
+            t.ctx.remove_stream(ssrc);
+        }
+        Ok(())
+    }
+
     /// `srtp_remove_stream`. A template stream that has sent keeps its
     /// index inside the template (Rampart never restarts a sending
     /// stream's index under the same key); it is only forgotten here.
@@ -283,7 +330,7 @@ impl Session {
     /// stream or the template (and the streams it made), keeping where
     /// each stream stands (ROC, replay state, SRTCP index).
     pub(crate) fn update(&mut self, p: &PolicyDesc) -> Result<(), srtp_err_status_t> {
-        let (mut ctx, spec) = build(p)?;
+        let (mut ctx, mut spec) = build(p)?;
         match p.ssrc.ok_or(srtp_err_status_bad_param)? {
             SsrcKind::Specific(ssrc) => {
                 let s = self
@@ -294,12 +341,12 @@ impl Session {
                     // A stream the template made is updated with it.
                     return Err(srtp_err_status_bad_param);
                 };
-                carry_over(&mut ctx, old, &spec, old_spec)?;
+                carry_over(&mut ctx, old, &mut spec, old_spec)?;
                 s.home = Home::Own(Box::new(ctx), spec);
             }
             _ => {
                 let t = self.template.as_mut().ok_or(srtp_err_status_bad_param)?;
-                carry_over(&mut ctx, &t.ctx, &spec, &t.spec)?;
+                carry_over(&mut ctx, &t.ctx, &mut spec, &t.spec)?;
                 t.ctx = ctx;
                 t.spec = spec;
             }
