@@ -328,19 +328,6 @@ fn options_need_srtp_encryption() {
 // ---------------------------------------------------------------------------
 // Every suite.
 
-const SUITES: [Suite; 10] = [
-    Suite::AesCm128HmacSha1_80,
-    Suite::AesCm128HmacSha1_32,
-    Suite::AesCm192HmacSha1_80,
-    Suite::AesCm192HmacSha1_32,
-    Suite::AesCm256HmacSha1_80,
-    Suite::AesCm256HmacSha1_32,
-    Suite::AeadAes128Gcm,
-    Suite::AeadAes256Gcm,
-    Suite::NullHmacSha1_80,
-    Suite::NullHmacSha1_32,
-];
-
 fn suite_ctx(suite: Suite, seed: u8, f: impl Fn(Policy) -> Policy) -> Context {
     let key: Vec<u8> = (0..suite.master_key_len() as u8)
         .map(|i| i ^ seed)
@@ -354,7 +341,7 @@ fn suite_ctx(suite: Suite, seed: u8, f: impl Fn(Policy) -> Policy) -> Context {
 #[test]
 fn round_trip_every_suite() {
     let packets = [XTN_PLAIN, CRYPTEX[2].1, CRYPTEX[3].1, CRYPTEX[5].1];
-    for suite in SUITES {
+    for suite in Suite::ALL {
         for (name, f) in [
             (
                 "rfc6904",
@@ -502,9 +489,9 @@ proptest! {
     fn protect_then_unprotect_restores(
         pkt in packet(),
         (ids, cryptex) in options(),
-        s in 0usize..SUITES.len(),
+        s in 0usize..Suite::ALL.len(),
     ) {
-        let suite = SUITES[s];
+        let suite = Suite::ALL[s];
         let mut tx = suite_ctx(suite, 9, configured(&ids, cryptex));
         let mut rx = suite_ctx(suite, 9, configured(&ids, cryptex));
         let srtp = protect(&mut tx, &pkt).unwrap();
@@ -530,10 +517,10 @@ proptest! {
     fn every_flipped_bit_fails(
         pkt in packet(),
         (ids, cryptex) in options(),
-        s in 0usize..SUITES.len(),
+        s in 0usize..Suite::ALL.len(),
         bit in any::<prop::sample::Index>(),
     ) {
-        let suite = SUITES[s];
+        let suite = Suite::ALL[s];
         let mut tx = suite_ctx(suite, 5, configured(&ids, cryptex));
         let mut srtp = protect(&mut tx, &pkt).unwrap();
         let b = bit.index(srtp.len() * 8);
@@ -549,9 +536,9 @@ proptest! {
     fn nothing_changes_without_extensions(
         pkt in packet(),
         (ids, _) in options(),
-        s in 0usize..SUITES.len(),
+        s in 0usize..Suite::ALL.len(),
     ) {
-        let suite = SUITES[s];
+        let suite = Suite::ALL[s];
         let mut plain = suite_ctx(suite, 7, |p| p);
         let mut off = suite_ctx(suite, 7, |p| p.encrypt_header_extensions(&[]).cryptex(false));
         let want = protect(&mut plain, &pkt).unwrap();
@@ -573,9 +560,9 @@ proptest! {
     fn arbitrary_extensions_never_panic(
         mut bytes in prop::collection::vec(any::<u8>(), 12..120),
         (ids, cryptex) in options(),
-        s in 0usize..SUITES.len(),
+        s in 0usize..Suite::ALL.len(),
     ) {
-        let suite = SUITES[s];
+        let suite = Suite::ALL[s];
         bytes[0] = 0x90 | (bytes[0] & 0x0f);
         let mut tx = suite_ctx(suite, 2, configured(&ids, cryptex));
         let mut buf = bytes.clone();

@@ -175,9 +175,9 @@ fn protect(
     let st = guard(|| {
         let s = ptr::session(ctx)?;
         let len = ptr::read_len(len_ptr)?;
-        let room = s.session.protect_room(family, ptr::packet(hdr, len)?)?;
-        let buf = ptr::packet(hdr, len + room)?;
-        let n = s.session.protect(family, buf, len, mki, &mut events)?;
+        let pkt = ptr::packet(hdr, len)?;
+        let extend = |n| ptr::packet(hdr, n);
+        let n = s.session.protect(family, (pkt, extend), mki, &mut events)?;
         ptr::write_len(len_ptr, n)
     });
     report(ctx, events);
@@ -377,6 +377,19 @@ pub extern "C" fn srtp_get_version() -> c_uint {
     VERSION
 }
 
+fn trailer_length(
+    session: *mut srtp_ctx_t,
+    family: Family,
+    (use_mki, mki_index): (u32, u32),
+    length: *mut u32,
+) -> srtp_err_status_t {
+    guard(|| {
+        let s = ptr::session(session)?;
+        let n = s.session.trailer_len(family, use_mki != 0, mki_index)?;
+        ptr::write(length, n)
+    })
+}
+
 /// `srtp_get_protect_trailer_length`: the most `srtp_protect[_mki]`
 /// appends for any stream of the session.
 #[no_mangle]
@@ -386,13 +399,7 @@ pub extern "C" fn srtp_get_protect_trailer_length(
     mki_index: u32,
     length: *mut u32,
 ) -> srtp_err_status_t {
-    guard(|| {
-        let s = ptr::session(session)?;
-        let n = s
-            .session
-            .trailer_len(Family::Rtp, use_mki != 0, mki_index)?;
-        ptr::write(length, n)
-    })
+    trailer_length(session, Family::Rtp, (use_mki, mki_index), length)
 }
 
 /// `srtp_get_protect_rtcp_trailer_length`.
@@ -403,13 +410,7 @@ pub extern "C" fn srtp_get_protect_rtcp_trailer_length(
     mki_index: u32,
     length: *mut u32,
 ) -> srtp_err_status_t {
-    guard(|| {
-        let s = ptr::session(session)?;
-        let n = s
-            .session
-            .trailer_len(Family::Rtcp, use_mki != 0, mki_index)?;
-        ptr::write(length, n)
-    })
+    trailer_length(session, Family::Rtcp, (use_mki, mki_index), length)
 }
 
 /// `srtp_set_stream_use_cryptex` (libsrtp 2.8; 3.0 has `use_cryptex` in

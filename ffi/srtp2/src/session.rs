@@ -354,22 +354,31 @@ impl Session {
         Ok(())
     }
 
-    /// Protects `buf[..len]` in place (`srtp_protect[_rtcp][_mki]`): the
-    /// protected length. `buf` extends past `len` by the tailroom libsrtp's
-    /// contract promises; Rampart writes at most the trailer it reports.
-    pub(crate) fn protect(
+    /// Protects `pkt` in place (`srtp_protect[_rtcp][_mki]`): the
+    /// protected length. `extend(n)` gives the caller's buffer as `n` bytes,
+    /// the packet and the trailer its stream appends (libsrtp's contract
+    /// promises that tailroom; Rampart writes at most the trailer it
+    /// reports).
+    pub(crate) fn protect<'b>(
         &mut self,
         family: Family,
-        buf: &mut [u8],
-        len: usize,
+        (pkt, extend): (
+            &[u8],
+            impl FnOnce(usize) -> Result<&'b mut [u8], srtp_err_status_t>,
+        ),
         mki: Option<u32>,
         events: &mut Events,
     ) -> Result<usize, srtp_err_status_t> {
-        let ssrc = packet_ssrc(family, buf.get(..len).ok_or(srtp_err_status_bad_param)?)?;
+        let (len, ssrc) = (pkt.len(), packet_ssrc(family, pkt)?);
         let (ctx, spec, dir, fresh) = self.locate(ssrc)?;
         if family == Family::Rtcp && !spec.rtcp {
             return Err(srtp_err_status_no_such_op);
         }
+        let room = match family {
+            Family::Rtp => spec.suite.srtp_tag_len(),
+            Family::Rtcp => spec.suite.srtcp_tag_len() + 4,
+        } + spec.mki_len();
+        let buf = extend(len + room)?;
         Self::choose_key(ctx, spec, mki)?;
         if family == Family::Rtp && ctx.cryptex() && spec.enc_rtp && len >= 12 {
             // CSRCs without an extension: RFC 9335 adds an empty one, which
@@ -385,24 +394,6 @@ impl Session {
         };
         self.settle(ssrc, Direction::Sender, dir, fresh, &r, events);
         r.map_err(|e| status_of(&e))
-    }
-
-    /// The bytes protect will append to `pkt` (`buf[..len]` of
-    /// [`Session::protect`]): the room the caller's buffer must have.
-    pub(crate) fn protect_room(
-        &mut self,
-        family: Family,
-        pkt: &[u8],
-    ) -> Result<usize, srtp_err_status_t> {
-        let ssrc = packet_ssrc(family, pkt)?;
-        let (_, spec, _, _) = self.locate(ssrc)?;
-        if family == Family::Rtcp && !spec.rtcp {
-            return Err(srtp_err_status_no_such_op);
-        }
-        Ok(match family {
-            Family::Rtp => spec.suite.srtp_tag_len(),
-            Family::Rtcp => spec.suite.srtcp_tag_len() + 4,
-        } + spec.mki_len())
     }
 
     /// Unprotects `pkt` in place (`srtp_unprotect[_rtcp][_mki]`): the

@@ -15,21 +15,7 @@ mod common;
 use std::process::Command;
 
 fn run(exe: &std::path::Path) {
-    let mut cmd = if common::valgrind() {
-        let mut c = Command::new("valgrind");
-        c.args([
-            "--quiet",
-            "--error-exitcode=99",
-            "--leak-check=full",
-            "--errors-for-leak-kinds=definite",
-            // ring's GCM assembly: definedness checks report false positives.
-            "--undef-value-errors=no",
-        ]);
-        c.arg(exe);
-        c
-    } else {
-        Command::new(exe)
-    };
+    let mut cmd = common::command(exe, common::valgrind(), "definite");
     let out = cmd.output().expect("run api");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

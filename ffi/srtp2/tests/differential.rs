@@ -17,7 +17,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 
 fn program() -> (PathBuf, PathBuf, PathBuf) {
     let real = common::real_libsrtp().expect("checked by the caller");
@@ -34,12 +33,9 @@ fn program() -> (PathBuf, PathBuf, PathBuf) {
     (exe, dir.join("lib/librampart-srtp2.so.1"), real.so.clone())
 }
 
-fn run(prefix: &[&str], seed: u64, rounds: u32) {
+fn run(valgrind: bool, seed: u64, rounds: u32) {
     let (exe, ours, theirs) = program();
-    let mut cmd = Command::new(prefix.first().copied().unwrap_or(exe.to_str().unwrap()));
-    if !prefix.is_empty() {
-        cmd.args(&prefix[1..]).arg(&exe);
-    }
+    let mut cmd = common::command(&exe, valgrind, "definite");
     cmd.arg(&ours)
         .arg(&theirs)
         .arg(seed.to_string())
@@ -90,7 +86,7 @@ fn the_drop_in_answers_as_libsrtp2_does() {
         seeds.push(s);
     }
     for seed in seeds {
-        run(&[], seed, rounds());
+        run(false, seed, rounds());
     }
 }
 
@@ -100,16 +96,5 @@ fn the_differential_run_is_clean_under_valgrind() {
         eprintln!("SKIPPED: valgrind or libsrtp2 missing");
         return;
     }
-    run(
-        &[
-            "valgrind",
-            "--quiet",
-            "--error-exitcode=99",
-            "--leak-check=full",
-            "--errors-for-leak-kinds=definite",
-            "--undef-value-errors=no",
-        ],
-        101,
-        25,
-    );
+    run(true, 101, 25);
 }

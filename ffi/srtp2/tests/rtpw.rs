@@ -895,35 +895,12 @@ fn compile_kat(lib: Lib) -> PathBuf {
     exe
 }
 
-fn valgrind_wanted() -> bool {
-    std::env::var("RAMPART_FFI_VALGRIND").map_or(true, |v| v != "0")
-        && Command::new("valgrind")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-}
-
 /// Runs kat (under valgrind for the drop-in, where installed) and checks
 /// each vector's line against `expect(vector)`.
 fn run_kat(lib: Lib, expect: impl Fn(Option<i32>) -> String) {
     let exe = compile_kat(lib);
-    let mut cmd = if lib == Lib::DropIn && valgrind_wanted() {
-        let mut c = Command::new("valgrind");
-        // Definedness is off: valgrind cannot follow ring's AES-GCM
-        // assembly (see ffi/tests/c_tests.rs); leaks and invalid accesses
-        // still fail.
-        c.args([
-            "--quiet",
-            "--leak-check=full",
-            "--errors-for-leak-kinds=definite,indirect,possible",
-            "--error-exitcode=99",
-            "--undef-value-errors=no",
-        ]);
-        c.arg(&exe);
-        c
-    } else {
-        Command::new(&exe)
-    };
+    let valgrind = lib == Lib::DropIn && common::valgrind();
+    let mut cmd = common::command(&exe, valgrind, "definite,indirect,possible");
     let started = Instant::now();
     let out = cmd.output().expect("run kat");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -177,6 +177,15 @@ fn check_header_protection(i: usize, req: &LegRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A request's extension IDs as a set: sorted, each once (at most 255,
+/// whatever the request repeats).
+fn extension_ids(ids: &[u8]) -> Vec<u8> {
+    let mut v = ids.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 /// The ICE and DTLS options of a leg's request: DTLS is mode `dtls`, with
 /// no keys or suite of its own, on a node with WebRTC on.
 fn check_webrtc_request(
@@ -317,7 +326,7 @@ fn leg_keys(
         inbound: KeyState::new(inbound),
         outbound: KeyState::new(outbound),
         cryptex: req.cryptex,
-        encrypted_extensions: req.encrypted_extensions.clone(),
+        encrypted_extensions: extension_ids(&req.encrypted_extensions),
     };
     Ok(Some((keys, gi, go)))
 }

@@ -319,6 +319,44 @@ typedef struct {
     srtp_t tx, rx;
 } pair_t;
 
+/* What a round's policies share. */
+typedef struct {
+    const suite_t *s;
+    int kind; /* 0 specific, 1 template (tx out, rx in), 2 mixed */
+    uint32_t ssrc;
+    int nkeys; /* 0: policy.key */
+    srtp_master_key_t **mkp;
+    uint8_t *key0;
+    unsigned long window;
+    int repeat;
+} round_t;
+
+/* The policy of direction `dir` (0 sender, 1 receiver) of a round, with
+   `l`'s own setters. */
+static srtp_policy_t round_policy(lib_t *l, const round_t *r, int dir)
+{
+    srtp_policy_t p;
+    memset(&p, 0, sizeof p);
+    policy_fill(l, &p, r->s);
+    if (r->kind == 0 || (r->kind == 2 && dir == 1)) {
+        p.ssrc.type = ssrc_specific;
+        p.ssrc.value = r->ssrc;
+    } else {
+        p.ssrc.type = dir == 0 ? ssrc_any_outbound : ssrc_any_inbound;
+    }
+    if (r->nkeys) {
+        p.keys = r->mkp;
+        p.num_master_keys = r->nkeys;
+    } else {
+        p.key = r->key0;
+    }
+    p.window_size = r->window;
+    p.allow_repeat_tx = r->repeat;
+    p.enc_xtn_hdr = xtn_n ? xtn_ids : NULL;
+    p.enc_xtn_hdr_count = xtn_n;
+    return p;
+}
+
 static void one_round(void)
 {
     cur_suite = below(sizeof SUITES / sizeof SUITES[0]);
@@ -355,30 +393,13 @@ static void one_round(void)
         mk[k].mki_size = mki_len;
         mkp[k] = &mk[k];
     }
+    round_t rp = {s, kind, ssrc, nkeys, mkp, key[0], window, repeat};
     pair_t pa, pb;
     lib_t *libs[2] = {&A, &B};
     pair_t *pairs[2] = {&pa, &pb};
     for (int li = 0; li < 2; li++) {
         for (int dir = 0; dir < 2; dir++) {
-            srtp_policy_t p;
-            memset(&p, 0, sizeof p);
-            policy_fill(libs[li], &p, s);
-            if (kind == 0 || (kind == 2 && dir == 1)) {
-                p.ssrc.type = ssrc_specific;
-                p.ssrc.value = ssrc;
-            } else {
-                p.ssrc.type = dir == 0 ? ssrc_any_outbound : ssrc_any_inbound;
-            }
-            if (nkeys) {
-                p.keys = mkp;
-                p.num_master_keys = nkeys;
-            } else {
-                p.key = key[0];
-            }
-            p.window_size = window;
-            p.allow_repeat_tx = repeat;
-            p.enc_xtn_hdr = xtn_n ? xtn_ids : NULL;
-            p.enc_xtn_hdr_count = xtn_n;
+            srtp_policy_t p = round_policy(libs[li], &rp, dir);
             srtp_t *out = dir == 0 ? &pairs[li]->tx : &pairs[li]->rx;
             int st = libs[li]->create(out, &p);
             if (st != 0) {
@@ -556,25 +577,7 @@ static void one_round(void)
                     key[k][i] = (uint8_t)next_u64();
             for (int li = 0; li < 2; li++) {
                 for (int dir = 0; dir < 2; dir++) {
-                    srtp_policy_t p;
-                    memset(&p, 0, sizeof p);
-                    policy_fill(libs[li], &p, s);
-                    if (kind == 0 || (kind == 2 && dir == 1)) {
-                        p.ssrc.type = ssrc_specific;
-                        p.ssrc.value = ssrc;
-                    } else {
-                        p.ssrc.type = dir == 0 ? ssrc_any_outbound : ssrc_any_inbound;
-                    }
-                    if (nkeys) {
-                        p.keys = mkp;
-                        p.num_master_keys = nkeys;
-                    } else {
-                        p.key = key[0];
-                    }
-                    p.window_size = window;
-                    p.allow_repeat_tx = repeat;
-                    p.enc_xtn_hdr = xtn_n ? xtn_ids : NULL;
-                    p.enc_xtn_hdr_count = xtn_n;
+                    srtp_policy_t p = round_policy(libs[li], &rp, dir);
                     int st = libs[li]->update(dir == 0 ? pairs[li]->tx : pairs[li]->rx, &p);
                     if (st != 0) {
                         printf("DIFFERENCE seed=%llu round=%d: %s srtp_update %d\n",

@@ -165,6 +165,26 @@ pub fn valgrind() -> bool {
             .is_ok_and(|o| o.status.success())
 }
 
+/// A command that runs `exe`, under valgrind when `valgrind`: leaks of
+/// `leak_kinds` and invalid accesses fail it (exit 99). Definedness checks
+/// are off: valgrind cannot follow ring's AES-GCM assembly and reports
+/// its tags as undefined (see ffi/tests/c_tests.rs).
+pub fn command(exe: &Path, valgrind: bool, leak_kinds: &str) -> Command {
+    if !valgrind {
+        return Command::new(exe);
+    }
+    let mut c = Command::new("valgrind");
+    c.args([
+        "--quiet",
+        "--error-exitcode=99",
+        "--leak-check=full",
+        "--undef-value-errors=no",
+    ]);
+    c.arg(format!("--errors-for-leak-kinds={leak_kinds}"));
+    c.arg(exe);
+    c
+}
+
 /// Compiles `sources` into `out` with `args` (include paths, libraries),
 /// failing the test with the compiler's output.
 pub fn compile(sources: &[PathBuf], out: &Path, args: &[String]) {
