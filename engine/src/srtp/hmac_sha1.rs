@@ -118,16 +118,36 @@ impl HmacSha1 {
     /// SRTP ROC, or nothing for SRTCP).
     #[inline]
     pub(crate) fn mac(&self, data: &[u8], trailer: &[u8]) -> [u8; 20] {
-        let mut st = self.inner;
-        let inner = finish(&mut st, data, trailer, BLOCK);
-        let mut block = [0u8; BLOCK];
-        block[..20].copy_from_slice(&inner);
-        block[20] = 0x80;
-        block[56..].copy_from_slice(&(((BLOCK + 20) as u64) * 8).to_be_bytes());
-        let mut st = self.outer;
-        compress_one(&mut st, &block);
-        state_bytes(&st)
+        mac_from_pads(&self.inner, &self.outer, data, trailer)
     }
+
+    /// The inner and outer chaining states, for the batch path's
+    /// multi-buffer engines (`srtp::batch`).
+    #[inline]
+    pub(crate) fn pads(&self) -> (&[u32; 5], &[u32; 5]) {
+        (&self.inner, &self.outer)
+    }
+}
+
+/// HMAC-SHA1 of `data || trailer` (`trailer` at most 4 bytes) from a key's
+/// inner and outer chaining states, one message at a time (SHA-NI when the
+/// CPU has it).
+#[inline]
+pub(crate) fn mac_from_pads(
+    inner: &[u32; 5],
+    outer: &[u32; 5],
+    data: &[u8],
+    trailer: &[u8],
+) -> [u8; 20] {
+    let mut st = *inner;
+    let digest = finish(&mut st, data, trailer, BLOCK);
+    let mut block = [0u8; BLOCK];
+    block[..20].copy_from_slice(&digest);
+    block[20] = 0x80;
+    block[56..].copy_from_slice(&(((BLOCK + 20) as u64) * 8).to_be_bytes());
+    let mut st = *outer;
+    compress_one(&mut st, &block);
+    state_bytes(&st)
 }
 
 /// Hashes `data || trailer` into `state` (which has already absorbed

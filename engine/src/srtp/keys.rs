@@ -16,6 +16,7 @@ use aes::{Aes128Enc, Aes192Enc, Aes256Enc};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
+use super::batch::MacJob;
 use super::hmac_sha1::HmacSha1;
 use super::suite::{CipherKind, Suite};
 use crate::Error;
@@ -466,10 +467,23 @@ impl SessionKeys {
         }
     }
 
-    /// Constant-time check of a truncated HMAC tag.
+    /// Constant-time check of a truncated HMAC tag, taking the MAC from
+    /// `hint` when a batch computed it for exactly this message under this
+    /// key (`srtp::batch`), else computing it.
     #[inline]
-    pub(crate) fn verify_hmac(&self, data: &[u8], trailer: &[u8], tag: &[u8]) -> bool {
-        let full = self.hmac(data, trailer);
+    pub(crate) fn verify_hmac_hinted(
+        &self,
+        data: &[u8],
+        trailer: &[u8],
+        tag: &[u8],
+        hint: Option<&MacJob>,
+    ) -> bool {
+        let full = match (hint, &self.mac) {
+            (Some(h), Some(mac)) => h
+                .mac_for(mac, data, trailer)
+                .unwrap_or_else(|| mac.mac(data, trailer)),
+            _ => self.hmac(data, trailer),
+        };
         tag.len() <= full.len() && bool::from(full[..tag.len()].ct_eq(tag))
     }
 }

@@ -15,12 +15,14 @@
 //! step changes nothing but the caller's buffer.
 #![forbid(unsafe_code)]
 
+pub mod batch;
 mod context;
 mod hmac_sha1;
 pub mod keys;
 pub mod replay;
 pub mod suite;
 
+pub use batch::{BatchOp, BatchPacket, Batcher, MacEngine, MAX_BATCH};
 pub use context::{
     stream_state_bytes, Context, ContextStats, Policy, SsrcPolicy, StreamCheckpoint,
     DEFAULT_MAX_STREAMS, MAX_KEYS, MAX_STREAM_STATE_BYTES,

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod batch;
 pub mod netns;
 pub mod ng;
 pub mod redis;

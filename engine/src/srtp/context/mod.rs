@@ -8,6 +8,7 @@
 //! share around the cipher). This file holds the [`Context`] type itself, its
 //! construction and its public entry points.
 
+mod batch;
 mod header_ext;
 mod iv;
 mod kdr;
@@ -261,28 +262,28 @@ impl Context {
     /// Protects the RTP packet in `buf[..len]` in place, appending MKI and
     /// tag into the tailroom `buf[len..]`. Returns the SRTP packet length.
     pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
-        let r = self.protect_rtp_inner(buf, len);
+        let r = self.protect_rtp_inner(buf, len, None);
         self.stats.record_protect(r, |s| &mut s.rtp_protected)
     }
 
     /// Authenticates, replay-checks and decrypts the SRTP packet that fills
     /// `packet`, in place. Returns the RTP packet length.
     pub fn unprotect_rtp(&mut self, packet: &mut [u8]) -> Result<usize, Error> {
-        let r = self.unprotect_rtp_inner(packet, true);
+        let r = self.unprotect_rtp_inner(packet, true, None);
         self.stats.record(r, |s| &mut s.rtp_unprotected)
     }
 
     /// Protects the RTCP packet in `buf[..len]` in place, appending the
     /// SRTCP index, MKI and tag. Returns the SRTCP packet length.
     pub fn protect_rtcp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
-        let r = self.protect_rtcp_inner(buf, len);
+        let r = self.protect_rtcp_inner(buf, len, None);
         self.stats.record_protect(r, |s| &mut s.rtcp_protected)
     }
 
     /// Authenticates, replay-checks and decrypts the SRTCP packet that
     /// fills `packet`, in place. Returns the RTCP packet length.
     pub fn unprotect_rtcp(&mut self, packet: &mut [u8]) -> Result<usize, Error> {
-        let r = self.unprotect_rtcp_inner(packet, true);
+        let r = self.unprotect_rtcp_inner(packet, true, None);
         self.stats.record(r, |s| &mut s.rtcp_unprotected)
     }
 
@@ -291,13 +292,13 @@ impl Context {
     /// its bytes as they came (a GCM packet is decrypted and sealed again,
     /// which restores the same bytes). Returns the RTP length it would have.
     pub fn verify_rtp(&mut self, packet: &mut [u8]) -> Result<usize, Error> {
-        let r = self.unprotect_rtp_inner(packet, false);
+        let r = self.unprotect_rtp_inner(packet, false, None);
         self.stats.record(r, |s| &mut s.rtp_unprotected)
     }
 
     /// Verified passthrough for SRTCP; see [`verify_rtp`](Self::verify_rtp).
     pub fn verify_rtcp(&mut self, packet: &mut [u8]) -> Result<usize, Error> {
-        let r = self.unprotect_rtcp_inner(packet, false);
+        let r = self.unprotect_rtcp_inner(packet, false, None);
         self.stats.record(r, |s| &mut s.rtcp_unprotected)
     }
 }

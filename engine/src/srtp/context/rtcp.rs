@@ -5,15 +5,18 @@
 use super::iv::{cm_iv, gcm_iv, xor_rtcp_index};
 use super::{be32, Context};
 use crate::error::MalformedKind;
+use crate::srtp::batch::{tag_or_defer, Defer, MacJob};
 use crate::srtp::keys::{Family, SessionCipher, SessionKeys, SRTCP_KEY_LIFETIME_MAX};
 use crate::Error;
 
 impl Context {
     /// [`Context::protect_rtcp`] before its outcome is counted.
+    /// With `defer`, the tag is queued for the batch to compute and write.
     pub(super) fn protect_rtcp_inner(
         &mut self,
         buf: &mut [u8],
         len: usize,
+        defer: Defer<'_>,
     ) -> Result<usize, Error> {
         let pkt = buf.get(..len).ok_or(Error::BufferTooSmall {
             needed: len,
@@ -69,8 +72,8 @@ impl Context {
                 }
                 buf[len..len + 4].copy_from_slice(&e_word.to_be_bytes());
                 buf[len + 4..len + 4 + mki_len].copy_from_slice(mki);
-                let tag = keys.hmac(&buf[..len + 4], &[]);
-                buf[len + 4 + mki_len..needed].copy_from_slice(&tag[..tag_len]);
+                let tag_at = len + 4 + mki_len;
+                tag_or_defer(defer, keys, buf, len + 4, &[], tag_at, tag_len);
             }
         };
         self.seal_with_active_key(Family::Rtcp, si, index as u64, sealed)?;
@@ -81,10 +84,12 @@ impl Context {
     /// [`Context::unprotect_rtcp`] (`decrypt`) or [`Context::verify_rtcp`],
     /// before the outcome is counted. The SRTCP layout: header, payload,
     /// E flag and index, MKI, tag (AEAD: the tag follows the payload).
+    /// `hint`: as for [`Context::unprotect_rtp_inner`].
     pub(super) fn unprotect_rtcp_inner(
         &mut self,
         pkt: &mut [u8],
         decrypt: bool,
+        hint: Option<&MacJob>,
     ) -> Result<usize, Error> {
         let len = pkt.len();
         let (aead, tag_len, mki_len) = self.received_trailer(Family::Rtcp, len, 8 + 4)?;
@@ -138,7 +143,7 @@ impl Context {
             }
             cipher => {
                 let tag = &pkt[len - tag_len..];
-                if !keys.verify_hmac(&pkt[..mki_at], &[], tag) {
+                if !keys.verify_hmac_hinted(&pkt[..mki_at], &[], tag, hint) {
                     return Err(Error::AuthFailed);
                 }
                 if let (SessionCipher::Ctr(k), true) = (cipher, encrypted && decrypt) {

@@ -7,13 +7,20 @@
 use super::header_ext::{self, Plan};
 use super::iv::{cm_iv, gcm_iv};
 use super::{be16, be32, Context};
+use crate::srtp::batch::{tag_or_defer, Defer, MacJob};
 use crate::srtp::keys::{Family, SessionCipher, SRTP_KEY_LIFETIME_MAX};
 use crate::srtp::replay::estimate_index;
 use crate::Error;
 
 impl Context {
     /// [`Context::protect_rtp`] before its outcome is counted.
-    pub(super) fn protect_rtp_inner(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
+    /// With `defer`, the tag is queued for the batch to compute and write.
+    pub(super) fn protect_rtp_inner(
+        &mut self,
+        buf: &mut [u8],
+        len: usize,
+        defer: Defer<'_>,
+    ) -> Result<usize, Error> {
         let pkt = buf.get(..len).ok_or(Error::BufferTooSmall {
             needed: len,
             available: buf.len(),
@@ -104,8 +111,8 @@ impl Context {
                         header_ext::cryptex_restore(buf, csrc_end);
                     }
                     buf[len..len + mki_len].copy_from_slice(mki);
-                    let tag = keys.hmac(&buf[..len], &roc.to_be_bytes());
-                    buf[len + mki_len..needed].copy_from_slice(&tag[..tag_len]);
+                    let tag_at = len + mki_len;
+                    tag_or_defer(defer, keys, buf, len, &roc.to_be_bytes(), tag_at, tag_len);
                 }
             }
         })?;
@@ -115,10 +122,13 @@ impl Context {
     /// [`Context::unprotect_rtp`] (`decrypt`) or [`Context::verify_rtp`],
     /// before the outcome is counted. The SRTP layout: header, payload,
     /// MKI, tag (AEAD: header, payload and tag, MKI).
+    /// `hint`: a MAC a batch computed beforehand (used only if it is this
+    /// packet's, see `srtp::batch`).
     pub(super) fn unprotect_rtp_inner(
         &mut self,
         pkt: &mut [u8],
         decrypt: bool,
+        hint: Option<&MacJob>,
     ) -> Result<usize, Error> {
         let len = pkt.len();
         let (aead, tag_len, mki_len) = self.received_trailer(Family::Rtp, len, 12)?;
@@ -188,7 +198,7 @@ impl Context {
             }
             cipher => {
                 let tag = &pkt[len - tag_len..];
-                if !keys.verify_hmac(&pkt[..body_end], &roc.to_be_bytes(), tag) {
+                if !keys.verify_hmac_hinted(&pkt[..body_end], &roc.to_be_bytes(), tag, hint) {
                     return Err(Error::AuthFailed);
                 }
                 if let (SessionCipher::Ctr(k), true) = (cipher, decrypt_ctr) {
