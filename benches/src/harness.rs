@@ -22,7 +22,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use rampart::srtp::{Context, MasterKey, Policy, SsrcPolicy, Suite};
+use rampart::srtp::{
+    BatchOp, BatchPacket, Batcher, Context, MacEngine, MasterKey, Policy, SsrcPolicy, Suite,
+};
 
 use crate::libsrtp::{self, LibSrtp};
 
@@ -296,5 +298,236 @@ impl Case {
         let n = self.sender.protect(self.proto, &mut b, len);
         let m = self.receiver.unprotect(self.proto, &mut b, n);
         assert_eq!(&b[..m], &plain[..], "round trip changed the packet");
+    }
+}
+
+/// Something the table can time: `iters` operations of `op`.
+pub trait Measure {
+    /// Times `iters` operations of `op`; returns the total time.
+    fn run(&mut self, op: Op, iters: u64) -> Duration;
+}
+
+impl Measure for Case {
+    fn run(&mut self, op: Op, iters: u64) -> Duration {
+        Case::run(self, op, iters)
+    }
+}
+
+/// Rampart's batch path (`srtp::Batcher`) on `batch` streams at once, the
+/// shape of a relay's receive batch: each packet of a batch belongs to
+/// another stream (its own context, as another call's leg), and one
+/// `Batcher::run` handles them all. Times are per packet. Unprotect
+/// prepares, untimed, rounds of fresh packets from each stream's sender,
+/// as [`Case::run_unprotect`] does.
+pub struct BatchCase {
+    proto: Proto,
+    batch: usize,
+    batcher: Batcher,
+    senders: Vec<Context>,
+    receivers: Vec<Context>,
+    template: Vec<u8>,
+    seq: u16,
+    /// `rounds * batch` buffers.
+    bufs: Vec<Vec<u8>>,
+    lens: Vec<usize>,
+    rounds: usize,
+}
+
+impl BatchCase {
+    /// `batch` streams of `suite`, with `engine`'s HMAC-SHA1.
+    pub fn new(
+        suite: Suite,
+        proto: Proto,
+        size: usize,
+        batch: usize,
+        engine: MacEngine,
+    ) -> BatchCase {
+        let template = match proto {
+            Proto::Rtp => rtp_packet(0, size),
+            Proto::Rtcp => rtcp_packet(size),
+        };
+        let rounds = CHUNK.div_ceil(batch).max(1);
+        let cap = template.len() + TAILROOM;
+        let bufs = vec![
+            template
+                .clone()
+                .into_iter()
+                .chain(std::iter::repeat_n(0, cap - template.len()))
+                .collect();
+            rounds * batch
+        ];
+        let context = |stream: usize| {
+            let key: Vec<u8> = (0..suite.master_key_len() as u8)
+                .map(|i| i.wrapping_mul(37) ^ stream as u8)
+                .collect();
+            let salt: Vec<u8> = (0..suite.master_salt_len() as u8)
+                .map(|i| i.wrapping_mul(11) ^ 0xc3)
+                .collect();
+            let mk = MasterKey::new(suite, &key, &salt).expect("master key");
+            Context::new(Policy::new(suite, mk).ssrc(SsrcPolicy::Specific(SSRC))).expect("context")
+        };
+        BatchCase {
+            proto,
+            batch,
+            batcher: Batcher::with_engine(engine).expect("engine available on this CPU"),
+            senders: (0..batch).map(context).collect(),
+            receivers: (0..batch).map(context).collect(),
+            template,
+            seq: 65_000,
+            bufs,
+            lens: vec![0; rounds * batch],
+            rounds,
+        }
+    }
+
+    fn op_of(&self, protect: bool) -> BatchOp {
+        match (protect, self.proto) {
+            (true, Proto::Rtp) => BatchOp::ProtectRtp,
+            (true, Proto::Rtcp) => BatchOp::ProtectRtcp,
+            (false, Proto::Rtp) => BatchOp::UnprotectRtp,
+            (false, Proto::Rtcp) => BatchOp::UnprotectRtcp,
+        }
+    }
+
+    fn check(batch: &[BatchPacket<'_>]) {
+        for p in batch {
+            if let Err(e) = &p.result {
+                panic!("{:?} failed in a benchmark: {e}", p.op);
+            }
+        }
+    }
+
+    /// Times `iters` packets protected in batches (rounded up to whole
+    /// batches; the time is scaled back to `iters`).
+    pub fn run_protect(&mut self, iters: u64) -> Duration {
+        let len = self.template.len();
+        let rounds = iters.div_ceil(self.batch as u64);
+        let op = self.op_of(true);
+        let rtp = self.proto == Proto::Rtp;
+        let mut seq = self.seq;
+        let mut batch: Vec<BatchPacket<'_>> = self.bufs[..self.batch]
+            .iter_mut()
+            .enumerate()
+            .map(|(j, b)| BatchPacket::new(op, j, b, len))
+            .collect();
+        let start = Instant::now();
+        for _ in 0..rounds {
+            seq = seq.wrapping_add(1);
+            for p in batch.iter_mut() {
+                if rtp {
+                    p.buf[2..4].copy_from_slice(&seq.to_be_bytes());
+                }
+                p.len = len;
+            }
+            self.batcher.run(&mut self.senders, black_box(&mut batch));
+        }
+        let t = start.elapsed();
+        Self::check(&batch);
+        self.seq = seq;
+        t.mul_f64(iters as f64 / (rounds * self.batch as u64) as f64)
+    }
+
+    /// Times `iters` packets unprotected in batches of fresh packets.
+    pub fn run_unprotect(&mut self, iters: u64) -> Duration {
+        let len = self.template.len();
+        let rtp = self.proto == Proto::Rtp;
+        let (protect, open) = (self.op_of(true), self.op_of(false));
+        let mut total = Duration::ZERO;
+        let mut left = iters.div_ceil(self.batch as u64);
+        let done = left * self.batch as u64;
+        while left > 0 {
+            let rounds = left.min(self.rounds as u64) as usize;
+            let used = rounds * self.batch;
+            for (i, b) in self.bufs[..used].iter_mut().enumerate() {
+                if i % self.batch == 0 {
+                    self.seq = self.seq.wrapping_add(1);
+                }
+                b[..len].copy_from_slice(&self.template);
+                if rtp {
+                    b[2..4].copy_from_slice(&self.seq.to_be_bytes());
+                }
+            }
+            for (r, chunk) in self.bufs[..used].chunks_mut(self.batch).enumerate() {
+                let mut batch: Vec<BatchPacket<'_>> = chunk
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(j, b)| BatchPacket::new(protect, j, b, len))
+                    .collect();
+                self.batcher.run(&mut self.senders, &mut batch);
+                for (j, p) in batch.iter().enumerate() {
+                    self.lens[r * self.batch + j] = *p.result.as_ref().expect("protect");
+                }
+            }
+            let lens = &self.lens;
+            let mut batches: Vec<Vec<BatchPacket<'_>>> = self.bufs[..used]
+                .chunks_mut(self.batch)
+                .enumerate()
+                .map(|(r, chunk)| {
+                    chunk
+                        .iter_mut()
+                        .enumerate()
+                        .map(|(j, b)| BatchPacket::new(open, j, b, lens[r * self.batch + j]))
+                        .collect()
+                })
+                .collect();
+            let start = Instant::now();
+            for batch in batches.iter_mut() {
+                self.batcher.run(&mut self.receivers, black_box(batch));
+            }
+            total += start.elapsed();
+            for batch in &batches {
+                Self::check(batch);
+            }
+            left -= rounds as u64;
+        }
+        total.mul_f64(iters as f64 / done as f64)
+    }
+
+    /// Checks, untimed, that each stream's receiver gets back what its
+    /// sender protected through the batch path.
+    pub fn self_check(&mut self) {
+        let len = self.template.len();
+        self.seq = self.seq.wrapping_add(1);
+        let mut bufs: Vec<Vec<u8>> = self.bufs[..self.batch].to_vec();
+        for b in bufs.iter_mut() {
+            b[..len].copy_from_slice(&self.template);
+            if self.proto == Proto::Rtp {
+                b[2..4].copy_from_slice(&self.seq.to_be_bytes());
+            }
+        }
+        let plain = bufs[0][..len].to_vec();
+        let mut batch: Vec<BatchPacket<'_>> = bufs
+            .iter_mut()
+            .enumerate()
+            .map(|(j, b)| BatchPacket::new(self.op_of(true), j, b, len))
+            .collect();
+        self.batcher.run(&mut self.senders, &mut batch);
+        let lens: Vec<usize> = batch
+            .iter()
+            .map(|p| *p.result.as_ref().expect("protect"))
+            .collect();
+        let mut batch: Vec<BatchPacket<'_>> = bufs
+            .iter_mut()
+            .enumerate()
+            .map(|(j, b)| BatchPacket::new(self.op_of(false), j, b, lens[j]))
+            .collect();
+        self.batcher.run(&mut self.receivers, &mut batch);
+        for p in &batch {
+            let n = *p.result.as_ref().expect("unprotect");
+            assert_eq!(
+                &p.buf[..n],
+                &plain[..],
+                "batch round trip changed the packet"
+            );
+        }
+    }
+}
+
+impl Measure for BatchCase {
+    fn run(&mut self, op: Op, iters: u64) -> Duration {
+        match op {
+            Op::Protect => self.run_protect(iters),
+            Op::Unprotect => self.run_unprotect(iters),
+        }
     }
 }

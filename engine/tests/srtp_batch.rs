@@ -208,7 +208,7 @@ struct Op {
 fn both(
     seq: &mut Side,
     bat: &mut Side,
-    batcher: &Batcher,
+    batcher: &mut Batcher,
     ops: &[Op],
     splits: &[usize],
 ) -> Vec<(Vec<u8>, Result<usize, Error>)> {
@@ -259,7 +259,7 @@ fn run_case(
     splits: &[usize],
     engine: MacEngine,
 ) {
-    let batcher = Batcher::with_engine(engine).unwrap();
+    let mut batcher = Batcher::with_engine(engine).unwrap();
     let n = keyings.len();
     let mut seq = Side::new(keyings);
     let mut bat = Side::new(keyings);
@@ -291,7 +291,7 @@ fn run_case(
             }
         })
         .collect();
-    let sent = both(&mut seq, &mut bat, &batcher, &ops, splits);
+    let sent = both(&mut seq, &mut bat, &mut batcher, &ops, splits);
     // Receive, with what happens to packets on the way, and a few new
     // packets sent in the same batches (a relay's shape).
     let mut rx = Vec::new();
@@ -342,7 +342,7 @@ fn run_case(
     for i in (1..rx.len()).step_by(7) {
         rx.swap(i - 1, i);
     }
-    both(&mut seq, &mut bat, &batcher, &rx, splits);
+    both(&mut seq, &mut bat, &mut batcher, &rx, splits);
     let ssrcs = [0x1000, 0x1001, 0x1002];
     assert_eq!(seq.state(&ssrcs), bat.state(&ssrcs), "context state");
 }

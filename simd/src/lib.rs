@@ -30,8 +30,6 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
-use zeroize::Zeroize;
-
 /// The SHA-1 initial chaining value (FIPS 180-4 §5.3.1).
 pub const SHA1_IV: [u32; 5] = [
     0x6745_2301,
@@ -159,6 +157,8 @@ pub fn hmac_sha1(
 
 /// One lane's message laid out as blocks: the data's whole blocks are read
 /// in place, the rest (partial block, trailer, padding, length) is staged.
+/// The staged bytes are message bytes (for SRTP: the packet as sent or
+/// received, and the ROC), not key material, so they are not wiped.
 struct LaneBlocks<'a> {
     data: &'a [u8],
     whole: usize,
@@ -197,12 +197,6 @@ impl<'a> LaneBlocks<'a> {
             &self.tail[t * 64..t * 64 + 64]
         };
         bytes.try_into().expect("64-byte block")
-    }
-}
-
-impl Drop for LaneBlocks<'_> {
-    fn drop(&mut self) {
-        self.tail.zeroize();
     }
 }
 

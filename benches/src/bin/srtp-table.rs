@@ -12,31 +12,45 @@
 //! mostly fit in one scheduler time slice, so on a busy machine most of them
 //! still run undisturbed and the median drops the rest).
 //! ratio = libsrtp ns / rampart ns: above 1 means Rampart is faster.
+//!
+//! The batch rows (`batch N`) time Rampart's batch path (`srtp::Batcher`)
+//! on N streams at once, each packet of a batch from another stream, as a
+//! relay's receive batch holds (`rampart_benches::harness::BatchCase`), per
+//! packet, with the HMAC-SHA1 engine named in the row (`auto` is what
+//! `RAMPART_SRTP_MAC_ENGINE` or detection picks). libsrtp has no batch
+//! call: its cell is its single-packet time, measured alternately in the
+//! same row. `--batch-only` prints only the batch rows.
 
 use std::time::{Duration, Instant};
 
-use rampart::srtp::Suite;
-use rampart_benches::harness::{Case, Impl, Op, Proto};
+use rampart::srtp::{MacEngine, Suite};
+use rampart_benches::harness::{BatchCase, Case, Impl, Measure, Op, Proto};
 use rampart_benches::libsrtp;
 
 struct Args {
     runs: usize,
     run_time: Duration,
+    batch_only: bool,
 }
 
 fn args() -> Args {
     let mut a = Args {
         runs: 41,
         run_time: Duration::from_millis(1),
+        batch_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--batch-only" {
+            a.batch_only = true;
+            continue;
+        }
         let value = it.next().and_then(|v| v.parse::<u64>().ok());
         match (flag.as_str(), value) {
             ("--runs", Some(n)) if n > 0 => a.runs = n as usize,
             ("--ms", Some(n)) if n > 0 => a.run_time = Duration::from_millis(n),
             _ => {
-                eprintln!("usage: srtp-table [--runs N] [--ms MILLISECONDS]");
+                eprintln!("usage: srtp-table [--runs N] [--ms MILLISECONDS] [--batch-only]");
                 std::process::exit(2);
             }
         }
@@ -45,7 +59,7 @@ fn args() -> Args {
 }
 
 /// Iterations that take about `target` (doubling, then scaling).
-fn calibrate(case: &mut Case, op: Op, target: Duration) -> u64 {
+fn calibrate(case: &mut dyn Measure, op: Op, target: Duration) -> u64 {
     let mut iters = 64u64;
     loop {
         let t = case.run(op, iters);
@@ -72,18 +86,46 @@ struct Row {
     label: String,
     size: usize,
     op: Op,
-    cases: [(Case, u64, Vec<f64>); 2],
+    cases: [(Box<dyn Measure>, u64, Vec<f64>); 2],
+}
+
+/// Which Rampart path a row times.
+#[derive(Clone, Copy)]
+enum Path {
+    Single,
+    /// The batch path: streams per batch, and the engine (`None`: auto).
+    Batch(usize, Option<MacEngine>),
 }
 
 impl Row {
-    fn new(label: String, suite: Suite, proto: Proto, size: usize, op: Op, a: &Args) -> Row {
-        let make = |imp| {
-            let mut c = Case::new(imp, suite, proto, size);
-            c.self_check();
-            let iters = calibrate(&mut c, op, a.run_time);
+    fn new(label: String, spec: RowSpec, a: &Args) -> Row {
+        let RowSpec {
+            suite,
+            proto,
+            size,
+            op,
+            path,
+        } = spec;
+        let make = |mut c: Box<dyn Measure>| {
+            let iters = calibrate(c.as_mut(), op, a.run_time);
             (c, iters, Vec::new())
         };
-        let cases = [make(Impl::Rampart), make(Impl::Libsrtp)];
+        let rampart: Box<dyn Measure> = match path {
+            Path::Single => {
+                let mut c = Case::new(Impl::Rampart, suite, proto, size);
+                c.self_check();
+                Box::new(c)
+            }
+            Path::Batch(n, engine) => {
+                let engine = engine.unwrap_or_else(MacEngine::from_env);
+                let mut c = BatchCase::new(suite, proto, size, n, engine);
+                c.self_check();
+                Box::new(c)
+            }
+        };
+        let mut l = Case::new(Impl::Libsrtp, suite, proto, size);
+        l.self_check();
+        let cases = [make(rampart), make(Box::new(l))];
         Row {
             label,
             size,
@@ -131,6 +173,76 @@ fn load_warning() -> Option<String> {
     })
 }
 
+/// What one row measures.
+#[derive(Clone, Copy)]
+struct RowSpec {
+    suite: Suite,
+    proto: Proto,
+    size: usize,
+    op: Op,
+    path: Path,
+}
+
+/// Every row of the table, labelled.
+fn rows(a: &Args) -> Vec<(String, RowSpec)> {
+    let mut rows = Vec::new();
+    let mut add = |label: String, suite, proto, size, path| {
+        for op in [Op::Protect, Op::Unprotect] {
+            let spec = RowSpec {
+                suite,
+                proto,
+                size,
+                op,
+                path,
+            };
+            rows.push((label.clone(), spec));
+        }
+    };
+    let cm80 = Suite::AesCm128HmacSha1_80;
+    if !a.batch_only {
+        for suite in Suite::ALL {
+            for size in [160, 1200] {
+                add(
+                    suite.name().to_string(),
+                    suite,
+                    Proto::Rtp,
+                    size,
+                    Path::Single,
+                );
+            }
+        }
+        add(
+            format!("{} (SRTCP, 80-byte SR)", cm80.name()),
+            cm80,
+            Proto::Rtcp,
+            80,
+            Path::Single,
+        );
+    }
+    let auto = MacEngine::from_env().name();
+    let batch = |n: usize, engine: &str| format!("batch {n} ({engine})");
+    for n in [1, 8, 16, 32, 64] {
+        let label = format!("{} {}", cm80.name(), batch(n, auto));
+        add(label, cm80, Proto::Rtp, 160, Path::Batch(n, None));
+    }
+    for engine in MacEngine::ALL.into_iter().filter(|e| e.available()) {
+        let label = format!("{} {}", cm80.name(), batch(32, engine.name()));
+        add(label, cm80, Proto::Rtp, 160, Path::Batch(32, Some(engine)));
+    }
+    for n in [32, 64] {
+        let label = format!("{} {}", cm80.name(), batch(n, auto));
+        add(label, cm80, Proto::Rtp, 1200, Path::Batch(n, None));
+    }
+    let label = format!("{} (SRTCP, 80-byte SR) {}", cm80.name(), batch(32, auto));
+    add(label, cm80, Proto::Rtcp, 80, Path::Batch(32, None));
+    let gcm = Suite::AeadAes128Gcm;
+    for n in [1, 32] {
+        let label = format!("{} {}", gcm.name(), batch(n, auto));
+        add(label, gcm, Proto::Rtp, 160, Path::Batch(n, None));
+    }
+    rows
+}
+
 fn main() {
     let a = args();
     if let Some(w) = load_warning() {
@@ -159,27 +271,9 @@ fn main() {
     drop(w);
     println!("| suite | payload | op | rampart ns | libsrtp ns | ratio (libsrtp/rampart) |");
     println!("|---|---:|---|---:|---:|---:|");
-    let mut rows: Vec<(String, usize, Proto, Op, Suite)> = Vec::new();
-    for suite in Suite::ALL {
-        for size in [160, 1200] {
-            for op in [Op::Protect, Op::Unprotect] {
-                rows.push((suite.name().to_string(), size, Proto::Rtp, op, suite));
-            }
-        }
-    }
-    let rtcp_suite = Suite::AesCm128HmacSha1_80;
-    for op in [Op::Protect, Op::Unprotect] {
-        rows.push((
-            format!("{} (SRTCP, 80-byte SR)", rtcp_suite.name()),
-            80,
-            Proto::Rtcp,
-            op,
-            rtcp_suite,
-        ));
-    }
-    let mut table: Vec<Row> = rows
+    let mut table: Vec<Row> = rows(&a)
         .into_iter()
-        .map(|(label, size, proto, op, suite)| Row::new(label, suite, proto, size, op, &a))
+        .map(|(label, spec)| Row::new(label, spec, &a))
         .collect();
     // Several passes over the whole table, a few runs per cell each time,
     // so that a burst of other work on the machine spoils few samples of

@@ -199,10 +199,21 @@ impl<'a> BatchPacket<'a> {
     }
 }
 
-/// Runs batches (see the module docs) with one HMAC-SHA1 engine.
-#[derive(Clone, Copy, Debug)]
+/// Runs batches (see the module docs) with one HMAC-SHA1 engine. It owns
+/// the MAC queues a batch uses (one allocation, when it is made), so a
+/// worker keeps one and runs every batch through it.
 pub struct Batcher {
     engine: MacEngine,
+    rx: Box<MacQueue>,
+    tx: Box<MacQueue>,
+}
+
+impl core::fmt::Debug for Batcher {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Batcher")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Batcher {
@@ -214,8 +225,14 @@ impl Default for Batcher {
 impl Batcher {
     /// A batcher with the engine [`MacEngine::from_env`] picks.
     pub fn new() -> Batcher {
+        Batcher::make(MacEngine::from_env())
+    }
+
+    fn make(engine: MacEngine) -> Batcher {
         Batcher {
-            engine: MacEngine::from_env(),
+            engine,
+            rx: Box::new(MacQueue::new()),
+            tx: Box::new(MacQueue::new()),
         }
     }
 
@@ -226,7 +243,7 @@ impl Batcher {
                 "this CPU does not run that HMAC-SHA1 engine",
             ));
         }
-        Ok(Batcher { engine })
+        Ok(Batcher::make(engine))
     }
 
     /// The engine it uses.
@@ -240,14 +257,23 @@ impl Batcher {
     /// errors, context state and counters). A packet that names no context
     /// gets `Err(InvalidConfig)`; an unprotect `len` beyond its buffer gets
     /// `Err(BufferTooSmall)`. Allocates nothing.
-    pub fn run<C: BorrowMut<Context>>(&self, contexts: &mut [C], packets: &mut [BatchPacket<'_>]) {
+    pub fn run<C: BorrowMut<Context>>(
+        &mut self,
+        contexts: &mut [C],
+        packets: &mut [BatchPacket<'_>],
+    ) {
         for chunk in packets.chunks_mut(MAX_BATCH) {
             self.run_chunk(contexts, chunk);
         }
     }
 
-    fn run_chunk<C: BorrowMut<Context>>(&self, contexts: &mut [C], chunk: &mut [BatchPacket<'_>]) {
-        let mut rx = MacQueue::new();
+    fn run_chunk<C: BorrowMut<Context>>(
+        &mut self,
+        contexts: &mut [C],
+        chunk: &mut [BatchPacket<'_>],
+    ) {
+        let rx = &mut *self.rx;
+        rx.reset();
         for (i, p) in chunk.iter().enumerate() {
             if !p.op.receives() {
                 continue;
@@ -260,7 +286,8 @@ impl Batcher {
             }
         }
         rx.compute(self.engine, |i| &*chunk[i].buf);
-        let mut tx = MacQueue::new();
+        let tx = &mut *self.tx;
+        tx.reset();
         for (i, p) in chunk.iter_mut().enumerate() {
             let Some(ctx) = contexts.get_mut(p.context) else {
                 p.result = Err(Error::InvalidConfig("batch packet names no context"));
@@ -268,8 +295,8 @@ impl Batcher {
             };
             let ctx = ctx.borrow_mut();
             p.result = match p.op {
-                BatchOp::ProtectRtp => ctx.protect_rtp_deferred(p.buf, p.len, &mut tx, i),
-                BatchOp::ProtectRtcp => ctx.protect_rtcp_deferred(p.buf, p.len, &mut tx, i),
+                BatchOp::ProtectRtp => ctx.protect_rtp_deferred(p.buf, p.len, tx, i),
+                BatchOp::ProtectRtcp => ctx.protect_rtcp_deferred(p.buf, p.len, tx, i),
                 op => {
                     let available = p.buf.len();
                     match p.buf.get_mut(..p.len) {
@@ -413,7 +440,9 @@ impl MacJob {
 }
 
 /// The MAC jobs of one chunk, at most one per packet. Holds key material
-/// (pad states) and MACs: wiped on drop.
+/// (pad states) and MACs: wiped when dropped, not between batches (the
+/// contexts it serves hold the same keys for at least as long, and wiping
+/// 64 jobs per batch would cost more than the tags it saves).
 pub(crate) struct MacQueue {
     jobs: [MacJob; MAX_BATCH],
     len: usize,
@@ -428,6 +457,12 @@ impl MacQueue {
             len: 0,
             of_packet: [0; MAX_BATCH],
         }
+    }
+
+    /// Empties the queue for the next chunk.
+    pub(crate) fn reset(&mut self) {
+        self.of_packet.fill(0);
+        self.len = 0;
     }
 
     /// Queues `job` for packet `packet` of the chunk; false (nothing
@@ -568,7 +603,7 @@ impl MacJob {
 
 impl Drop for MacQueue {
     fn drop(&mut self) {
-        for job in &mut self.jobs[..self.len] {
+        for job in &mut self.jobs {
             job.zeroize_keys();
         }
     }
