@@ -4,9 +4,12 @@
 //! back to the plaintext, including MKI, non-zero initial ROC, the 65535 → 0
 //! sequence wrap and SRTCP.
 
-use rampart::srtp::{Context, MasterKey, Policy, SsrcPolicy, Suite};
+mod support;
+
+use rampart::srtp::{BatchOp, Context, MasterKey, Policy, SsrcPolicy, Suite};
 use rampart::Error;
 use serde_json::Value;
+use support::batch::{among_fillers, in_batch};
 
 fn vectors() -> Value {
     let path = concat!(
@@ -209,6 +212,137 @@ fn verify_keeps_bytes_and_records_the_packet() {
             rx.verify_rtcp(&mut buf)
                 .unwrap_or_else(|e| panic!("{name} rtcp #{i}: {e}"));
             assert_eq!(buf, prot, "{name} rtcp #{i} bytes changed");
+        }
+    }
+}
+
+/// The batch path (`srtp::Batcher`) with every engine: each case's RTP
+/// packets protected in one batch among filler packets (the 65535 → 0 wrap
+/// inside one batch), then received in one batch as tampered, genuine and
+/// replayed copies; SRTCP likewise; and the known answers.
+#[test]
+fn every_case_and_known_answer_through_the_batch_path() {
+    let v = vectors();
+    for engine in support::batch::engines() {
+        for case in v["cases"].as_array().unwrap() {
+            let name = format!("{} ({})", case["name"].as_str().unwrap(), engine.name());
+            let rtp = case["rtp"].as_array().unwrap();
+            let mut tx = context(case, false);
+            let ops = rtp
+                .iter()
+                .map(|p| {
+                    let plain = hx(&p["plaintext"]);
+                    let len = plain.len();
+                    let mut buf = plain;
+                    buf.resize(len + 64, 0);
+                    (BatchOp::ProtectRtp, buf, len)
+                })
+                .collect();
+            for (i, ((buf, r), p)) in among_fillers(engine, &mut tx, ops)
+                .iter()
+                .zip(rtp)
+                .enumerate()
+            {
+                let want = hx(&p["protected"]);
+                let n = r.clone().unwrap_or_else(|e| panic!("{name} rtp #{i}: {e}"));
+                assert_eq!(
+                    hex::encode(&buf[..n]),
+                    hex::encode(&want),
+                    "{name} rtp #{i}"
+                );
+            }
+            let mut rx = context(case, false);
+            let mut ops = Vec::new();
+            for (i, p) in rtp.iter().enumerate() {
+                let prot = hx(&p["protected"]);
+                let mut bad = prot.clone();
+                let bit = (i * 37) % (bad.len() * 8);
+                bad[bit / 8] ^= 1 << (bit % 8);
+                for b in [bad, prot.clone(), prot] {
+                    let len = b.len();
+                    ops.push((BatchOp::UnprotectRtp, b, len));
+                }
+            }
+            let got = among_fillers(engine, &mut rx, ops);
+            for (i, p) in rtp.iter().enumerate() {
+                let plain = hx(&p["plaintext"]);
+                assert!(got[3 * i].1.is_err(), "{name} tamper #{i}");
+                let (buf, r) = &got[3 * i + 1];
+                let n = r
+                    .clone()
+                    .unwrap_or_else(|e| panic!("{name} rtp back #{i}: {e}"));
+                assert_eq!(
+                    hex::encode(&buf[..n]),
+                    hex::encode(&plain),
+                    "{name} rtp back #{i}"
+                );
+                assert_eq!(got[3 * i + 2].1, Err(Error::Replayed), "{name} replay #{i}");
+            }
+            let ssrc = case["ssrc"].as_u64().unwrap() as u32;
+            for (i, p) in case["rtcp"].as_array().unwrap().iter().enumerate() {
+                let plain = hx(&p["plaintext"]);
+                let want = hx(&p["protected"]);
+                tx.set_rtcp_index(ssrc, p["srtcp_index"].as_u64().unwrap() as u32)
+                    .unwrap();
+                let mut buf = plain.clone();
+                buf.resize(plain.len() + 64, 0);
+                let n = in_batch(engine, &mut tx, BatchOp::ProtectRtcp, &mut buf, plain.len())
+                    .unwrap_or_else(|e| panic!("{name} rtcp #{i}: {e}"));
+                assert_eq!(
+                    hex::encode(&buf[..n]),
+                    hex::encode(&want),
+                    "{name} rtcp #{i}"
+                );
+                let ops = vec![
+                    (BatchOp::UnprotectRtcp, want.clone(), want.len()),
+                    (BatchOp::UnprotectRtcp, want.clone(), want.len()),
+                ];
+                let got = among_fillers(engine, &mut rx, ops);
+                let n = got[0]
+                    .1
+                    .clone()
+                    .unwrap_or_else(|e| panic!("{name} rtcp back #{i}: {e}"));
+                assert_eq!(&got[0].0[..n], &plain[..], "{name} rtcp back #{i}");
+                assert_eq!(got[1].1, Err(Error::Replayed), "{name} rtcp replay #{i}");
+            }
+        }
+        for ka in v["known_answer"].as_array().unwrap() {
+            let name = format!("{} ({})", ka["name"].as_str().unwrap(), engine.name());
+            let suite = Suite::from_name(ka["suite"].as_str().unwrap()).unwrap();
+            let key =
+                || MasterKey::new(suite, &hx(&ka["master_key"]), &hx(&ka["master_salt"])).unwrap();
+            let ssrc = u32::from_str_radix(ka["ssrc_hex"].as_str().unwrap(), 16).unwrap();
+            let roc = ka["roc"].as_u64().unwrap_or(0) as u32;
+            let mut tx = Context::new(Policy::new(suite, key())).unwrap();
+            let mut rx = Context::new(Policy::new(suite, key())).unwrap();
+            if roc != 0 {
+                tx.set_roc(ssrc, roc).unwrap();
+                rx.set_roc(ssrc, roc).unwrap();
+            }
+            for (plain, want, rtcp) in [
+                ("rtp_plaintext", "rtp_protected", false),
+                ("rtcp_plaintext", "rtcp_protected", true),
+            ] {
+                if ka[plain].is_null() {
+                    continue;
+                }
+                let plain = hx(&ka[plain]);
+                let want = hx(&ka[want]);
+                let (protect, unprotect) = if rtcp {
+                    tx.set_rtcp_index(ssrc, ka["srtcp_index"].as_u64().unwrap() as u32)
+                        .unwrap();
+                    (BatchOp::ProtectRtcp, BatchOp::UnprotectRtcp)
+                } else {
+                    (BatchOp::ProtectRtp, BatchOp::UnprotectRtp)
+                };
+                let mut buf = plain.clone();
+                buf.resize(plain.len() + 64, 0);
+                let n = in_batch(engine, &mut tx, protect, &mut buf, plain.len()).unwrap();
+                assert_eq!(hex::encode(&buf[..n]), hex::encode(&want), "{name}");
+                let mut back = want.clone();
+                let n = in_batch(engine, &mut rx, unprotect, &mut back, want.len()).unwrap();
+                assert_eq!(&back[..n], &plain[..], "{name} back");
+            }
         }
     }
 }

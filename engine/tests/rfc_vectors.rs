@@ -38,9 +38,12 @@
 
 use aes::cipher::{BlockEncrypt, KeyInit};
 use hmac::{Hmac, Mac};
-use rampart::srtp::{Context, MasterKey, Policy, SsrcPolicy, Suite};
+mod support;
+
+use rampart::srtp::{BatchOp, Context, MasterKey, Policy, SsrcPolicy, Suite};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM};
 use sha1::Sha1;
+use support::batch::{engines, in_batch};
 
 // ---------------------------------------------------------------------------
 // Helpers around the public API
@@ -116,6 +119,50 @@ fn check_rtp(k: &Keying, roc: u32, plain: &[u8], wire: &[u8], what: &str) {
             "{what}: bit flip at {at} accepted"
         );
     }
+    check_batch(
+        || {
+            let mut c = k.context();
+            if roc != 0 {
+                c.set_roc(k.ssrc, roc).unwrap();
+            }
+            c
+        },
+        [BatchOp::ProtectRtp, BatchOp::UnprotectRtp],
+        plain,
+        wire,
+        what,
+    );
+}
+
+/// The same through the batch path (`srtp::Batcher`), with every engine,
+/// the packet among filler packets: protect to `wire`, unprotect back to
+/// `plain`, and bit flips refused. `make` gives a fresh context.
+fn check_batch(
+    make: impl Fn() -> Context,
+    [protect, unprotect]: [BatchOp; 2],
+    plain: &[u8],
+    wire: &[u8],
+    what: &str,
+) {
+    for engine in engines() {
+        let what = format!("{what} (batch, {})", engine.name());
+        let mut tx = make();
+        let mut buf = plain.to_vec();
+        buf.resize(plain.len() + tx.max_trailer_len(), 0xee);
+        let n = in_batch(engine, &mut tx, protect, &mut buf, plain.len())
+            .unwrap_or_else(|e| panic!("{what}: protect: {e:?}"));
+        assert_eq!(x(&buf[..n]), x(wire), "{what}: protect");
+        let mut pkt = wire.to_vec();
+        let n = in_batch(engine, &mut make(), unprotect, &mut pkt, wire.len())
+            .unwrap_or_else(|e| panic!("{what}: unprotect: {e:?}"));
+        assert_eq!(x(&pkt[..n]), x(plain), "{what}: unprotect");
+        for at in [0, 8, wire.len() / 2, wire.len() - 1] {
+            let mut bad = wire.to_vec();
+            bad[at] ^= 0x01;
+            let r = in_batch(engine, &mut make(), unprotect, &mut bad, wire.len());
+            assert!(r.is_err(), "{what}: bit flip at {at} accepted");
+        }
+    }
 }
 
 /// As [`check_rtp`] for SRTCP; `index` is the SRTCP index the sender uses.
@@ -152,6 +199,17 @@ fn check_rtcp(k: &Keying, encrypt: bool, index: u32, plain: &[u8], wire: &[u8], 
             "{what}: bit flip at {at} accepted"
         );
     }
+    check_batch(
+        || {
+            let mut c = make();
+            c.set_rtcp_index(k.ssrc, index).unwrap();
+            c
+        },
+        [BatchOp::ProtectRtcp, BatchOp::UnprotectRtcp],
+        plain,
+        wire,
+        what,
+    );
 }
 
 // ---------------------------------------------------------------------------

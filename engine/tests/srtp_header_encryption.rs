@@ -23,8 +23,10 @@
 
 use proptest::prelude::*;
 use rampart::error::MalformedKind;
-use rampart::srtp::{Context, MasterKey, Policy, SsrcPolicy, Suite};
+use rampart::srtp::{BatchOp, Context, MasterKey, Policy, SsrcPolicy, Suite};
 use rampart::Error;
+
+mod support;
 
 fn h(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
@@ -49,6 +51,40 @@ fn unprotect(c: &mut Context, pkt: &[u8]) -> Result<Vec<u8>, Error> {
     let n = c.unprotect_rtp(&mut buf)?;
     buf.truncate(n);
     Ok(buf)
+}
+
+/// The same known answer through the batch path (`srtp::Batcher`) with
+/// every engine, among filler packets: fresh contexts from `make` protect
+/// `plain` to `want` and unprotect `want` back to `plain`.
+fn batch_agrees(make: impl Fn() -> Context, plain: &[u8], want: &[u8], what: &str) {
+    for engine in support::batch::engines() {
+        let mut buf = plain.to_vec();
+        buf.resize(plain.len() + 64, 0);
+        let n = support::batch::in_batch(
+            engine,
+            &mut make(),
+            BatchOp::ProtectRtp,
+            &mut buf,
+            plain.len(),
+        )
+        .unwrap_or_else(|e| panic!("{what} ({}): protect: {e}", engine.name()));
+        assert_eq!(
+            hex::encode(&buf[..n]),
+            hex::encode(want),
+            "{what} ({})",
+            engine.name()
+        );
+        let mut back = want.to_vec();
+        let n = support::batch::in_batch(
+            engine,
+            &mut make(),
+            BatchOp::UnprotectRtp,
+            &mut back,
+            want.len(),
+        )
+        .unwrap_or_else(|e| panic!("{what} ({}): unprotect: {e}", engine.name()));
+        assert_eq!(&back[..n], plain, "{what} ({}): back", engine.name());
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -90,6 +126,8 @@ fn rfc6904_libsrtp_aes_cm_128() {
     assert_eq!(hex::encode(&srtp), hex::encode(h(XTN_CM128)));
     let mut rx = ctx(Suite::AesCm128HmacSha1_80, &key, &salt, ids);
     assert_eq!(unprotect(&mut rx, &srtp).unwrap(), h(XTN_PLAIN));
+    let make = || ctx(Suite::AesCm128HmacSha1_80, &key, &salt, ids);
+    batch_agrees(make, &h(XTN_PLAIN), &h(XTN_CM128), "RFC 6904 AES-CM");
 }
 
 #[test]
@@ -214,6 +252,8 @@ fn cryptex_vectors(suite: Suite, key: &str, salt: &str, pick: fn(&Vector) -> &'s
         let mut same = srtp.clone();
         assert_eq!(rx.verify_rtp(&mut same).unwrap(), h(v.1).len());
         assert_eq!(same, srtp);
+        let what = format!("{suite:?} {}", v.0);
+        batch_agrees(|| ctx(suite, &key, &salt, on), &h(v.1), &h(pick(v)), &what);
     }
 }
 

@@ -30,7 +30,9 @@
 //!   byte-identical to Rampart's (so the packet is right and libsrtp's
 //!   receive side is wrong) and counts it separately.
 
-use rampart::srtp::{Context, MasterKey, Policy, SsrcPolicy, Suite};
+use rampart::srtp::{
+    BatchOp, BatchPacket, Batcher, Context, MacEngine, MasterKey, Policy, SsrcPolicy, Suite,
+};
 use rampart::Error;
 use rampart_benches::libsrtp::{self, LibSrtp};
 
@@ -233,6 +235,50 @@ enum Kind {
     Rtcp,
 }
 
+/// Runs `ops` (operation, buffer, length) on `ctx` in order: one by one
+/// with the single-packet functions, or with `batcher` in batches of random
+/// sizes (1 to 80, so some span two chunks). Returns each buffer and result.
+fn rampart_ops(
+    rng: &mut Rng,
+    ctx: &mut Context,
+    batcher: Option<&mut Batcher>,
+    mut ops: Vec<(BatchOp, Vec<u8>, usize)>,
+) -> Vec<(Vec<u8>, Result<usize, Error>)> {
+    let Some(batcher) = batcher else {
+        return ops
+            .into_iter()
+            .map(|(op, mut b, len)| {
+                let r = match op {
+                    BatchOp::ProtectRtp => ctx.protect_rtp(&mut b, len),
+                    BatchOp::ProtectRtcp => ctx.protect_rtcp(&mut b, len),
+                    BatchOp::UnprotectRtp => ctx.unprotect_rtp(&mut b[..len]),
+                    BatchOp::UnprotectRtcp => ctx.unprotect_rtcp(&mut b[..len]),
+                    BatchOp::VerifyRtp => ctx.verify_rtp(&mut b[..len]),
+                    BatchOp::VerifyRtcp => ctx.verify_rtcp(&mut b[..len]),
+                };
+                (b, r)
+            })
+            .collect();
+    };
+    let mut results = Vec::with_capacity(ops.len());
+    let mut contexts = [ctx];
+    let mut at = 0;
+    while at < ops.len() {
+        let n = (1 + rng.below(80)).min(ops.len() - at);
+        let mut batch: Vec<BatchPacket<'_>> = ops[at..at + n]
+            .iter_mut()
+            .map(|(op, b, len)| BatchPacket::new(*op, 0, b, *len))
+            .collect();
+        batcher.run(&mut contexts, &mut batch);
+        results.extend(batch.into_iter().map(|p| p.result));
+        at += n;
+    }
+    ops.into_iter()
+        .zip(results)
+        .map(|((_, b, _), r)| (b, r))
+        .collect()
+}
+
 /// One sender stream's parameters.
 struct StreamSpec {
     ssrc: u32,
@@ -245,15 +291,27 @@ struct StreamSpec {
 /// from a few SSRCs; the other implementation protects the same packets
 /// from the same state (byte comparison) and unprotects the sender's output,
 /// delivered with a little reordering.
+///
+/// With `batch`, Rampart's side runs through the batch path
+/// (`srtp::Batcher`, that engine) in batches of random sizes instead of
+/// packet by packet; libsrtp's side is unchanged.
 fn run_combo(
     rng: &mut Rng,
     k: &Keying,
     sender: Sender,
-    n_rtp: usize,
-    n_rtcp: usize,
+    (n_rtp, n_rtcp): (usize, usize),
+    batch: Option<MacEngine>,
     tally: &mut Tally,
 ) {
-    let combo = format!("{:?} -> other, {}", sender, k.describe());
+    let combo = match batch {
+        Some(e) => format!(
+            "{:?} -> other (batches, {}), {}",
+            sender,
+            e.name(),
+            k.describe()
+        ),
+        None => format!("{:?} -> other, {}", sender, k.describe()),
+    };
     let mut r_tx = k.rampart(SsrcPolicy::Any);
     let mut r_rx = k.rampart(SsrcPolicy::Any);
     let mut l_tx = k.libsrtp(None, false);
@@ -284,9 +342,9 @@ fn run_combo(
         }
     }
 
-    // Protect everything in order.
+    // The packets, in order.
     let total = n_rtp + n_rtcp;
-    let mut wire: Vec<(Kind, Vec<u8>, Vec<u8>, String)> = Vec::with_capacity(total);
+    let mut plains: Vec<(Kind, Vec<u8>)> = Vec::with_capacity(total);
     let (mut left_rtp, mut left_rtcp) = (n_rtp, n_rtcp);
     while left_rtp + left_rtcp > 0 {
         let si = rng.below(streams.len());
@@ -302,20 +360,31 @@ fn run_combo(
             left_rtcp -= 1;
             (Kind::Rtcp, gen_rtcp(rng, s.ssrc))
         };
+        plains.push((kind, plain));
+    }
+    // Rampart protects them all (packet by packet, or in batches).
+    let mut batcher = batch.map(|e| Batcher::with_engine(e).expect("engine"));
+    let ops: Vec<(BatchOp, Vec<u8>, usize)> = plains
+        .iter()
+        .map(|(kind, plain)| {
+            let op = match kind {
+                Kind::Rtp => BatchOp::ProtectRtp,
+                Kind::Rtcp => BatchOp::ProtectRtcp,
+            };
+            (op, with_tailroom(plain), plain.len())
+        })
+        .collect();
+    let protected = rampart_ops(rng, &mut r_tx, batcher.as_mut(), ops);
+
+    // libsrtp protects the same packets and both outputs are compared.
+    let mut wire: Vec<(Kind, Vec<u8>, Vec<u8>, String)> = Vec::with_capacity(total);
+    for ((kind, plain), (a, ra)) in plains.into_iter().zip(protected) {
         let what = match kind {
             Kind::Rtp => "rtp",
             Kind::Rtcp => "rtcp",
         };
-        let mut a = with_tailroom(&plain);
         let mut b = with_tailroom(&plain);
-        let ra = match kind {
-            Kind::Rtp => r_tx
-                .protect_rtp(&mut a, plain.len())
-                .map_err(|e| format!("{e:?}")),
-            Kind::Rtcp => r_tx
-                .protect_rtcp(&mut a, plain.len())
-                .map_err(|e| format!("{e:?}")),
-        };
+        let ra = ra.map_err(|e| format!("{e:?}"));
         let lb = match kind {
             Kind::Rtp => l_tx.protect_rtp(&mut b, plain.len()),
             Kind::Rtcp => l_tx.protect_rtcp(&mut b, plain.len()),
@@ -360,7 +429,24 @@ fn run_combo(
         i += 1;
     }
 
-    // Unprotect with the other implementation.
+    // Unprotect with the other implementation (Rampart: packet by packet,
+    // or in batches).
+    let mut opened = if sender == Sender::Libsrtp {
+        let ops = wire
+            .iter()
+            .map(|(kind, _, protected, _)| {
+                let op = match kind {
+                    Kind::Rtp => BatchOp::UnprotectRtp,
+                    Kind::Rtcp => BatchOp::UnprotectRtcp,
+                };
+                (op, protected.clone(), protected.len())
+            })
+            .collect();
+        rampart_ops(rng, &mut r_rx, batcher.as_mut(), ops)
+    } else {
+        Vec::new()
+    }
+    .into_iter();
     for (kind, plain, protected, ctx) in wire {
         let mut buf = protected.clone();
         let got: Result<usize, String> = match (sender, &kind) {
@@ -370,11 +456,10 @@ fn run_combo(
             (Sender::Rampart, Kind::Rtcp) => l_rx
                 .unprotect_rtcp(&mut buf, protected.len())
                 .map_err(|e| libsrtp::err_name(e).into()),
-            (Sender::Libsrtp, Kind::Rtp) => {
-                r_rx.unprotect_rtp(&mut buf).map_err(|e| format!("{e:?}"))
-            }
-            (Sender::Libsrtp, Kind::Rtcp) => {
-                r_rx.unprotect_rtcp(&mut buf).map_err(|e| format!("{e:?}"))
+            (Sender::Libsrtp, _) => {
+                let (b, r) = opened.next().expect("one result per packet");
+                buf = b;
+                r.map_err(|e| format!("{e:?}"))
             }
         };
         match (&kind, got) {
@@ -404,6 +489,28 @@ fn run_combo(
 
 #[test]
 fn rampart_and_libsrtp_agree_on_random_traffic() {
+    agree_on_random_traffic(false);
+}
+
+/// The same with Rampart's side in batches (`srtp::Batcher`), each
+/// combination with another HMAC-SHA1 engine in turn (all engines this CPU
+/// runs; these machines run all three).
+#[test]
+fn rampart_batches_and_libsrtp_agree_on_random_traffic() {
+    agree_on_random_traffic(true);
+}
+
+fn agree_on_random_traffic(batches: bool) {
+    let engines: Vec<MacEngine> = MacEngine::ALL
+        .into_iter()
+        .filter(|e| e.available())
+        .collect();
+    assert!(
+        !batches
+            || std::env::var_os("RAMPART_SIMD_MAY_LACK").is_some()
+            || engines.len() == MacEngine::ALL.len(),
+        "this CPU lacks a multi-buffer engine: has {engines:?}"
+    );
     let seed = seed();
     let started = std::time::Instant::now();
     let mut tally = Tally::default();
@@ -429,7 +536,8 @@ fn rampart_and_libsrtp_agree_on_random_traffic() {
                 let mut rng = Rng(combo_seed);
                 let k = Keying::random(&mut rng, suite, with_mki);
                 let before = tally.mismatches.len();
-                run_combo(&mut rng, &k, sender, 1250, 250, &mut tally);
+                let batch = batches.then(|| engines[combos % engines.len()]);
+                run_combo(&mut rng, &k, sender, (1250, 250), batch, &mut tally);
                 let bad = tally.mismatches.len() - before;
                 if bad > 0 {
                     // Keep the first two of each combination, with a header.

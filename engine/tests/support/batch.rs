@@ -26,8 +26,52 @@ fn filler_context() -> Context {
     Context::new(Policy::new(Suite::AesCm128HmacSha1_80, key)).unwrap()
 }
 
-/// Runs `op` on `ctx` for `buf[..len]` as packet 7 of a 16-packet batch
-/// whose other packets protect RTP on a filler context, with `engine`.
+/// Runs `ops` (operation, buffer, length) on `ctx`, in order, inside one
+/// batch with `engine`: 8 filler packets (protected on another context)
+/// before them and 8 after, so the multi-buffer engines run on full
+/// lanes. Returns each op's buffer and result.
+pub fn among_fillers(
+    engine: MacEngine,
+    ctx: &mut Context,
+    ops: Vec<(BatchOp, Vec<u8>, usize)>,
+) -> Vec<(Vec<u8>, Result<usize, Error>)> {
+    let mut filler = filler_context();
+    let mut fill: Vec<Vec<u8>> = (0..16u16)
+        .map(|i| {
+            let mut p = vec![0x80, 0, 0, i as u8, 0, 0, 0, 0, 0, 0, 0, 1];
+            p.resize(172 + 10, 0x33);
+            p
+        })
+        .collect();
+    let n = ops.len();
+    let (mut bufs, rest): (Vec<Vec<u8>>, Vec<(BatchOp, usize)>) =
+        ops.into_iter().map(|(op, b, len)| (b, (op, len))).unzip();
+    let mut contexts: [&mut Context; 2] = [ctx, &mut filler];
+    let (head, tail) = fill.split_at_mut(8);
+    let mut batch: Vec<BatchPacket<'_>> = head
+        .iter_mut()
+        .map(|b| BatchPacket::new(BatchOp::ProtectRtp, 1, b, 172))
+        .collect();
+    for (b, &(op, len)) in bufs.iter_mut().zip(&rest) {
+        batch.push(BatchPacket::new(op, 0, b, len));
+    }
+    batch.extend(
+        tail.iter_mut()
+            .map(|b| BatchPacket::new(BatchOp::ProtectRtp, 1, b, 172)),
+    );
+    Batcher::with_engine(engine)
+        .expect("engine available")
+        .run(&mut contexts, &mut batch);
+    let results: Vec<Result<usize, Error>> = batch.drain(8..8 + n).map(|p| p.result).collect();
+    for (i, p) in batch.iter().enumerate() {
+        assert_eq!(p.result, Ok(182), "filler packet {i}");
+    }
+    drop(batch);
+    bufs.into_iter().zip(results).collect()
+}
+
+/// Runs `op` on `ctx` for `buf[..len]` in a batch of fillers (see
+/// [`among_fillers`]), leaving the result in `buf`.
 pub fn in_batch(
     engine: MacEngine,
     ctx: &mut Context,
@@ -35,27 +79,8 @@ pub fn in_batch(
     buf: &mut [u8],
     len: usize,
 ) -> Result<usize, Error> {
-    let mut filler = filler_context();
-    let mut bufs: Vec<Vec<u8>> = (0..15u16)
-        .map(|i| {
-            let mut p = vec![0x80, 0, 0, i as u8, 0, 0, 0, 0, 0, 0, 0, 1];
-            p.resize(172 + 10, 0x33);
-            p
-        })
-        .collect();
-    let mut contexts: [&mut Context; 2] = [ctx, &mut filler];
-    let mut batch: Vec<BatchPacket<'_>> = bufs
-        .iter_mut()
-        .map(|b| BatchPacket::new(BatchOp::ProtectRtp, 1, b, 172))
-        .collect();
-    batch.insert(7, BatchPacket::new(op, 0, buf, len));
-    Batcher::with_engine(engine)
-        .expect("engine available")
-        .run(&mut contexts, &mut batch);
-    for (i, p) in batch.iter().enumerate() {
-        if i != 7 {
-            assert_eq!(p.result, Ok(182), "filler packet {i}");
-        }
-    }
-    batch.remove(7).result
+    let mut out = among_fillers(engine, ctx, vec![(op, buf.to_vec(), len)]);
+    let (b, r) = out.remove(0);
+    buf.copy_from_slice(&b);
+    r
 }
