@@ -98,6 +98,10 @@ pub struct DataPlaneSection {
     pub xdp_attach: crate::dataplane::XdpAttach,
     /// AF_XDP: try zero-copy before copy mode.
     pub xdp_zero_copy: bool,
+    /// How a worker computes the HMAC-SHA1 tags of a receive batch:
+    /// `auto` (the widest engine the CPU runs), `avx512` (16 packets at
+    /// once), `avx2` (8) or `single` (one at a time).
+    pub srtp_mac_engine: String,
 }
 
 /// `[srtp]`: SRTP defaults for new legs.
@@ -466,6 +470,7 @@ impl Default for DataPlaneSection {
             xdp_interface: String::new(),
             xdp_attach: crate::dataplane::XdpAttach::Auto,
             xdp_zero_copy: true,
+            srtp_mac_engine: "auto".into(),
         }
     }
 }
@@ -673,7 +678,27 @@ impl DataPlaneSection {
                 self.batch_tick_us
             ));
         }
+        self.mac_engine()?;
         Ok(())
+    }
+
+    /// The HMAC-SHA1 engine `srtp_mac_engine` names (`None`: auto), or why
+    /// it cannot run here.
+    pub fn mac_engine(&self) -> Result<Option<crate::srtp::MacEngine>, String> {
+        let name = self.srtp_mac_engine.as_str();
+        if name == "auto" {
+            return Ok(None);
+        }
+        match crate::srtp::MacEngine::parse(name) {
+            Some(e) if e.available() => Ok(Some(e)),
+            Some(e) => Err(format!(
+                "dataplane.srtp_mac_engine = {name:?}: this CPU lacks the instructions of {}",
+                e.name()
+            )),
+            None => Err(format!(
+                "dataplane.srtp_mac_engine = {name:?}: must be auto, avx512, avx2 or single"
+            )),
+        }
     }
 }
 

@@ -358,6 +358,9 @@ struct RunArgs {
     /// µs (0 = wake per packet).
     #[arg(long, env = "RAMPART_BATCH_TICK_US")]
     batch_tick_us: Option<u64>,
+    /// HMAC-SHA1 engine of the batch crypto: auto, avx512, avx2 or single.
+    #[arg(long, env = "RAMPART_SRTP_MAC_ENGINE")]
+    srtp_mac_engine: Option<String>,
     /// Default SRTP replay window (packets).
     #[arg(long, env = "RAMPART_REPLAY_WINDOW")]
     replay_window: Option<usize>,
@@ -438,6 +441,9 @@ impl RunArgs {
         }
         if let Some(v) = self.batch_size {
             c.dataplane.batch_size = v;
+        }
+        if let Some(v) = &self.srtp_mac_engine {
+            c.dataplane.srtp_mac_engine = v.clone();
         }
         if let Some(v) = self.batch_tick_us {
             c.dataplane.batch_tick_us = v;

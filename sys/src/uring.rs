@@ -337,6 +337,18 @@ impl Ring {
         }
     }
 
+    /// The whole buffer `bid`, if it is ours, to read (several may be
+    /// read at once: a batch's crypto reads many packets together).
+    pub fn buf(&self, bid: u16) -> &[u8] {
+        if bid >= self.n || self.state[usize::from(bid)] != BufState::User {
+            return &[];
+        }
+        // SAFETY: the buffer is ours (state User): the kernel neither
+        // reads nor writes it until we send or recycle it, and &self rules
+        // out a mutable view (`buf_mut` takes &mut self) while this lives.
+        unsafe { std::slice::from_raw_parts(self.buf_ptr(bid), self.slot) }
+    }
+
     /// The whole buffer `bid`, if it is ours.
     pub fn buf_mut(&mut self, bid: u16) -> &mut [u8] {
         if bid >= self.n || self.state[usize::from(bid)] != BufState::User {

@@ -473,6 +473,18 @@ impl Xsk {
             .is_some_and(|end| end <= base as usize + FRAME_SIZE && end <= self.umem.len)
     }
 
+    /// The whole frame holding `f`, to read, and the offset of its packet
+    /// in it (several may be read at once).
+    pub fn frame(&self, f: &RxFrame) -> (&[u8], usize) {
+        let base = (f.addr & !(FRAME_SIZE as u64 - 1)) as usize;
+        let off = f.addr as usize - base;
+        // SAFETY: as for `frame_mut`: the frame is in the UMEM and ours, so
+        // the kernel does not write it; &self rules out a mutable view
+        // (`frame_mut` takes &mut self) while this one lives.
+        let s = unsafe { std::slice::from_raw_parts(self.umem.ptr.as_ptr().add(base), FRAME_SIZE) };
+        (s, off)
+    }
+
     /// The whole frame holding `f`, and the offset of its packet in it.
     pub fn frame_mut(&mut self, f: &RxFrame) -> (&mut [u8], usize) {
         let base = (f.addr & !(FRAME_SIZE as u64 - 1)) as usize;

@@ -477,7 +477,7 @@ fn workers(out: &mut Exposition, s: &Shared) {
         .and_then(|g| g.as_ref().map(|dp| dp.worker_stats()))
         .unwrap_or_default();
     type Get = fn(&WorkerCounters) -> u64;
-    let families: [(&str, &str, &str, Get); 14] = [
+    let families: [(&str, &str, &str, Get); 16] = [
         ("rampart_worker_packets_relayed_total", "counter", "Packets relayed, per worker.", |w| load(&w.packets_relayed)),
         ("rampart_worker_packets_dropped_total", "counter", "Packets dropped, per worker.", |w| load(&w.packets_dropped)),
         ("rampart_worker_batches_total", "counter", "I/O batches, per worker.", |w| load(&w.batches)),
@@ -490,6 +490,8 @@ fn workers(out: &mut Exposition, s: &Shared) {
         ("rampart_worker_xdp_slow_tx_total", "counter", "Packets of the AF_XDP path sent through the kernel socket instead (next hop unresolved or on another interface), per worker.", |w| load(&w.xdp_slow_tx)),
         ("rampart_worker_xdp_rx_rejected_total", "counter", "Frames steered to the AF_XDP socket that were not for a leg, per worker.", |w| load(&w.xdp_rx_rejected)),
         ("rampart_worker_xdp_tx_ring_full_total", "counter", "Packets dropped because the AF_XDP tx ring was full, per worker.", |w| load(&w.xdp_tx_ring_full)),
+        ("rampart_worker_srtp_tags_multibuffer_total", "counter", "HMAC-SHA1 tags of SRTP/SRTCP packets a multi-buffer engine (AVX-512, AVX2) computed several at once for a receive batch, per worker.", |w| load(&w.srtp_tags_multibuffer)),
+        ("rampart_worker_srtp_tags_single_total", "counter", "HMAC-SHA1 tags of a receive batch computed one at a time (too few to fill a vector call, or engine single), per worker.", |w| load(&w.srtp_tags_single)),
         ("rampart_worker_bundle_ssrc_collisions_total", "counter", "Packets dropped before they left a BUNDLE socket because another section on it sends with their SSRC (one key: the same SSRC twice would repeat keystream), per worker.", |w| load(&w.bundle_ssrc_collisions)),
         ("rampart_worker_calls", "gauge", "Calls owned, per worker.", |w| load(&w.calls)),
     ];

@@ -418,6 +418,7 @@ fn dataplane_config(
             min_pps: config.dataplane.batch_tick_min_pps,
         },
         latch_grace_ms: config.media.latch_grace_ms,
+        mac_engine: config.dataplane.mac_engine().ok().flatten(),
         xdp: crate::dataplane::XdpSettings {
             interface: (!config.dataplane.xdp_interface.is_empty())
                 .then(|| config.dataplane.xdp_interface.clone()),

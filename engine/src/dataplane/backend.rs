@@ -40,13 +40,40 @@ pub(crate) struct Tx {
     pub rtcp: bool,
 }
 
+/// A received datagram of a batch: the socket it came on, its length (the
+/// rest of its buffer is tailroom for the SRTP trailer) and its source.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Arrival {
+    /// Token of the socket that received it.
+    pub token: u32,
+    /// Bytes received, from the start of its buffer.
+    pub len: usize,
+    /// Where it came from.
+    pub src: SocketAddr,
+}
+
+/// The datagrams a backend received in one go, in its own buffers. The
+/// handler reads several at once (a batch's crypto hashes many packets
+/// together) and changes one at a time.
+pub(crate) trait RxBatch {
+    /// Datagrams in the batch.
+    fn count(&self) -> usize;
+    /// Datagram `i`'s socket, length and source.
+    fn arrival(&self, i: usize) -> Arrival;
+    /// Datagram `i`'s whole buffer (datagram, then tailroom).
+    fn buf(&self, i: usize) -> &[u8];
+    /// Datagram `i`'s whole buffer, to change.
+    fn buf_mut(&mut self, i: usize) -> &mut [u8];
+}
+
 /// The worker's side of the packet loop: decisions and counters.
 pub(crate) trait Handler {
     /// A batch starts (read the clock once).
     fn begin_batch(&mut self);
-    /// A datagram `buf[..len]` arrived on `token` from `src`; `buf[len..]`
-    /// is tailroom. Transform it in place and say where it goes.
-    fn on_packet(&mut self, token: u32, buf: &mut [u8], len: usize, src: SocketAddr) -> Option<Tx>;
+    /// Every datagram of `batch` arrived (see [`Arrival`]): transform each
+    /// in place and say where it goes in `out[i]` (`None`: dropped).
+    /// `out` has at least `batch.count()` entries.
+    fn on_batch<B: RxBatch>(&mut self, batch: &mut B, out: &mut [Option<Tx>]);
     /// A datagram too long for a buffer (or without a source) arrived.
     fn on_truncated(&mut self, token: u32);
     /// The socket's cumulative kernel drop counter.
@@ -76,6 +103,32 @@ pub(crate) trait Backend {
     }
 }
 
+/// The mmsg backend's batch: datagrams in fixed slots of one buffer.
+struct SlabBatch<'a> {
+    data: &'a mut [u8],
+    arrivals: &'a [(usize, Arrival)],
+}
+
+impl RxBatch for SlabBatch<'_> {
+    fn count(&self) -> usize {
+        self.arrivals.len()
+    }
+
+    fn arrival(&self, i: usize) -> Arrival {
+        self.arrivals[i].1
+    }
+
+    fn buf(&self, i: usize) -> &[u8] {
+        let slot = self.arrivals[i].0;
+        &self.data[slot * SLOT..(slot + 1) * SLOT]
+    }
+
+    fn buf_mut(&mut self, i: usize) -> &mut [u8] {
+        let slot = self.arrivals[i].0;
+        &mut self.data[slot * SLOT..(slot + 1) * SLOT]
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 struct SockInfo {
     fd: RawFd,
@@ -95,6 +148,10 @@ pub(crate) struct MmsgBackend {
     socks: Vec<SockInfo>,
     /// Processed datagrams of the batch in hand: (slot, where to).
     out: Vec<(usize, Tx)>,
+    /// The batch in hand's datagrams for the handler: (slot, arrival).
+    arrivals: Vec<(usize, Arrival)>,
+    /// The handler's verdicts, one per arrival.
+    verdicts: Vec<Option<Tx>>,
     done: Vec<bool>,
     spans: Vec<(usize, usize)>,
     entries: Vec<(usize, bool)>,
@@ -122,6 +179,8 @@ impl MmsgBackend {
             batch,
             socks: Vec::with_capacity(256),
             out: Vec::with_capacity(batch),
+            arrivals: Vec::with_capacity(batch),
+            verdicts: Vec::with_capacity(batch),
             done: Vec::with_capacity(batch),
             spans: Vec::with_capacity(batch),
             entries: Vec::with_capacity(batch),
@@ -334,21 +393,30 @@ impl Backend for MmsgBackend {
             add(&self.counters.packets_received, got as u64);
             received += got as u64;
             h.begin_batch();
+            self.arrivals.clear();
             for j in 0..got {
                 let m = self.meta[j];
                 if let Some(total) = m.ovfl {
                     h.on_rx_overflow(token, total);
                 }
-                let src = match m.src {
-                    Some(s) if !m.truncated => s,
-                    _ => {
-                        h.on_truncated(token);
-                        continue;
+                match m.src {
+                    Some(src) if !m.truncated => {
+                        let len = m.len;
+                        self.arrivals.push((j, Arrival { token, len, src }));
                     }
-                };
-                let buf = &mut self.data[j * SLOT..(j + 1) * SLOT];
-                if let Some(tx) = h.on_packet(token, buf, m.len, src) {
-                    self.out.push((j, tx));
+                    _ => h.on_truncated(token),
+                }
+            }
+            self.verdicts.clear();
+            self.verdicts.resize(self.arrivals.len(), None);
+            let mut batch = SlabBatch {
+                data: &mut self.data,
+                arrivals: &self.arrivals,
+            };
+            h.on_batch(&mut batch, &mut self.verdicts);
+            for (&(slot, _), tx) in self.arrivals.iter().zip(&self.verdicts) {
+                if let Some(tx) = tx {
+                    self.out.push((slot, *tx));
                 }
             }
             if !self.out.is_empty() {

@@ -270,6 +270,13 @@ pub struct WorkerCounters {
     /// section on it already sends with their SSRC (the sections share
     /// one key: the same SSRC twice would repeat keystream).
     pub bundle_ssrc_collisions: AtomicU64,
+    /// HMAC-SHA1 tags of SRTP/SRTCP packets computed several at once by a
+    /// multi-buffer engine (AVX-512, AVX2) for a receive batch, received
+    /// and sent (`srtp::batch`).
+    pub srtp_tags_multibuffer: AtomicU64,
+    /// Of a receive batch's HMAC-SHA1 tags, those computed one at a time
+    /// (too few in the batch to fill a vector call, or engine `single`).
+    pub srtp_tags_single: AtomicU64,
     /// Calls the worker holds now.
     pub calls: AtomicU64,
     /// Control commands handled.
@@ -311,6 +318,12 @@ pub struct WorkerStats {
     /// See [`WorkerCounters::xdp_tx_ring_full`].
     #[serde(default)]
     pub xdp_tx_ring_full: u64,
+    /// See [`WorkerCounters::srtp_tags_multibuffer`].
+    #[serde(default)]
+    pub srtp_tags_multibuffer: u64,
+    /// See [`WorkerCounters::srtp_tags_single`].
+    #[serde(default)]
+    pub srtp_tags_single: u64,
     /// See [`WorkerCounters::calls`].
     pub calls: u64,
     /// See [`WorkerCounters::commands`].
@@ -335,6 +348,8 @@ impl WorkerCounters {
             xdp_slow_tx: r(&self.xdp_slow_tx),
             xdp_rx_rejected: r(&self.xdp_rx_rejected),
             xdp_tx_ring_full: r(&self.xdp_tx_ring_full),
+            srtp_tags_multibuffer: r(&self.srtp_tags_multibuffer),
+            srtp_tags_single: r(&self.srtp_tags_single),
             calls: r(&self.calls),
             commands: r(&self.commands),
         }

@@ -114,6 +114,9 @@ pub struct DataPlaneConfig {
     pub latch_grace_ms: u64,
     /// AF_XDP settings (the interface, the attach mode).
     pub xdp: XdpSettings,
+    /// The HMAC-SHA1 engine of the workers' batch crypto (`None`: what
+    /// [`MacEngine::from_env`](crate::srtp::MacEngine::from_env) picks).
+    pub mac_engine: Option<crate::srtp::MacEngine>,
     /// Test hooks (default: none). Not part of the API.
     #[doc(hidden)]
     pub hooks: TestHooks,
@@ -134,6 +137,7 @@ impl Default for DataPlaneConfig {
             batch_tick: pacer::BatchTick::default(),
             latch_grace_ms: DEFAULT_LATCH_GRACE_MS,
             xdp: XdpSettings::default(),
+            mac_engine: None,
             hooks: TestHooks::default(),
         }
     }
@@ -444,6 +448,7 @@ impl DataPlane {
                 backend,
                 batch,
                 latch_grace_ms: cfg.latch_grace_ms,
+                mac_engine: cfg.mac_engine,
                 commands: rx,
                 wake: Arc::clone(&wake),
                 counters: Arc::clone(&counters),

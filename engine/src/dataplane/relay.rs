@@ -40,7 +40,8 @@ use super::counters::{add, inc, set_addr};
 use super::{ForwardMode, KeyChange, LatchMode, LegCounters, LegId, LegUpdate};
 use crate::error::MalformedKind;
 use crate::rtp::{self, PacketKind};
-use crate::srtp::Context;
+use crate::srtp::batch::{Defer, InBatch, MacJob};
+use crate::srtp::{BatchOp, Context};
 use crate::Error;
 
 mod checkpoint;
@@ -481,6 +482,33 @@ impl CallState {
         src: SocketAddr,
         now_ms: u64,
     ) -> Verdict {
+        let packet = Received {
+            leg,
+            channel,
+            src,
+            now_ms,
+        };
+        self.process_in_batch(packet, buf, len, InBatch::default())
+    }
+
+    /// [`process`](Self::process) for a packet of a batch (`srtp::batch`):
+    /// the same steps and results, with the MAC the batch computed for it
+    /// beforehand (used only if it is this packet's) and its outbound tag
+    /// left to the batch. The caller writes the tags before the packet
+    /// leaves.
+    pub(crate) fn process_in_batch(
+        &mut self,
+        packet: Received,
+        buf: &mut [u8],
+        len: usize,
+        crypto: InBatch<'_>,
+    ) -> Verdict {
+        let Received {
+            leg,
+            channel,
+            src,
+            now_ms,
+        } = packet;
         let [a, b] = &mut self.legs;
         let (rx, tx) = match leg {
             LegId::A => (a, b),
@@ -490,7 +518,7 @@ impl CallState {
         let c = &*rx.counters;
         inc(&c.packets_in);
         add(&c.bytes_in, len as u64);
-        match relay(rx, tx, channel, buf, len, src, now_ms) {
+        match relay(rx, tx, (channel, src, now_ms), buf, len, crypto) {
             Ok(out) => Verdict::Forward {
                 len: out.len,
                 leg: leg.other(),
@@ -500,6 +528,38 @@ impl CallState {
             },
             Err(reason) => Verdict::Drop(reason),
         }
+    }
+}
+
+/// Where and when a datagram arrived: the leg and socket, its source and
+/// the worker's clock.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Received {
+    /// The leg whose socket received it.
+    pub leg: LegId,
+    /// Which of its sockets.
+    pub channel: Channel,
+    /// The source address.
+    pub src: SocketAddr,
+    /// The worker's clock, in milliseconds.
+    pub now_ms: u64,
+}
+
+impl CallState {
+    /// The MAC job of a datagram that arrived on leg `leg`'s `channel`
+    /// socket, judged before the batch runs (see `srtp::batch`): `None`
+    /// unless the leg authenticates and the datagram demuxes to SRTP or
+    /// SRTCP there. Changes nothing and counts nothing.
+    pub(crate) fn speculate(&self, leg: LegId, channel: Channel, packet: &[u8]) -> Option<MacJob> {
+        let rx = self.leg(leg);
+        let ctx = rx.srtp_in.as_ref()?;
+        let rtcp = match (rtp::classify(packet), channel) {
+            (PacketKind::Rtp, Channel::Rtp) => false,
+            (PacketKind::Rtcp, Channel::Rtcp) => true,
+            (PacketKind::Rtcp, Channel::Rtp) if rx.rtcp_mux => true,
+            _ => return None,
+        };
+        ctx.speculate(rtcp, packet)
     }
 }
 
@@ -520,11 +580,10 @@ struct Outbound {
 fn relay(
     rx: &mut LegState,
     tx: &mut LegState,
-    channel: Channel,
+    (channel, src, now_ms): (Channel, SocketAddr, u64),
     buf: &mut [u8],
     len: usize,
-    src: SocketAddr,
-    now_ms: u64,
+    crypto: InBatch<'_>,
 ) -> Result<Outbound, DropReason> {
     // 1. Demux by first byte.
     let rtcp = rx.demux(channel, &buf[..len])?;
@@ -533,13 +592,13 @@ fn relay(
     // plain leg, or a latch that never moves.
     rx.admit_source(ch, rtcp, src, now_ms)?;
     // 3. Parse, authenticate, replay-check (and decrypt when re-keying).
-    let plain_len = rx.open_inbound(&mut buf[..len], rtcp)?;
+    let plain_len = rx.open_inbound(&mut buf[..len], rtcp, crypto.hint)?;
     // 4. The packet is genuine: latch, and note the time.
     rx.heard_genuine(ch, rtcp, src, now_ms);
     // 5. Where to, and from which socket of the other leg.
     let (channel, dest) = tx.route(rtcp)?;
     // 6. Protect for the other leg (or pass the bytes through).
-    let len = tx.seal_outbound(rx.forward, rtcp, buf, len, plain_len)?;
+    let len = tx.seal_outbound(rx.forward, rtcp, (buf, len, plain_len), crypto.defer)?;
     Ok(Outbound {
         len,
         channel,
@@ -610,19 +669,27 @@ impl LegState {
     /// decrypts it when re-keying); returns the length to protect for the
     /// other leg.
     #[inline]
-    fn open_inbound(&mut self, packet: &mut [u8], rtcp: bool) -> Result<usize, DropReason> {
+    /// `hint`: the MAC a batch computed for it (see `srtp::batch`).
+    fn open_inbound(
+        &mut self,
+        packet: &mut [u8],
+        rtcp: bool,
+        hint: Option<&MacJob>,
+    ) -> Result<usize, DropReason> {
         let len = packet.len();
-        let inbound = match (&mut self.srtp_in, self.forward, rtcp) {
-            (Some(ctx), ForwardMode::Transcode, false) => ctx.unprotect_rtp(packet),
-            (Some(ctx), ForwardMode::Transcode, true) => ctx.unprotect_rtcp(packet),
-            (Some(ctx), ForwardMode::VerifiedPassthrough, false) => {
-                ctx.verify_rtp(packet).map(|_| len)
+        let op = match (self.forward, rtcp) {
+            (ForwardMode::Transcode, false) => BatchOp::UnprotectRtp,
+            (ForwardMode::Transcode, true) => BatchOp::UnprotectRtcp,
+            (ForwardMode::VerifiedPassthrough, false) => BatchOp::VerifyRtp,
+            (ForwardMode::VerifiedPassthrough, true) => BatchOp::VerifyRtcp,
+        };
+        let inbound = match (&mut self.srtp_in, self.forward) {
+            (Some(ctx), ForwardMode::Transcode) => ctx.open_hinted(op, packet, hint),
+            (Some(ctx), ForwardMode::VerifiedPassthrough) => {
+                ctx.open_hinted(op, packet, hint).map(|_| len)
             }
-            (Some(ctx), ForwardMode::VerifiedPassthrough, true) => {
-                ctx.verify_rtcp(packet).map(|_| len)
-            }
-            (None, _, false) => rtp::rtp_header_len(packet).map(|_| len),
-            (None, _, true) => rtp::validate_compound(packet).map(|_| len),
+            (None, _) if !rtcp => rtp::rtp_header_len(packet).map(|_| len),
+            (None, _) => rtp::validate_compound(packet).map(|_| len),
         };
         inbound.map_err(|e| count_inbound_error(&self.counters, e, rtcp))
     }
@@ -658,25 +725,26 @@ impl LegState {
     }
 
     /// Protects the packet for this (sending) leg's peer, or passes the
-    /// received bytes (`len`) through; returns the length to send.
+    /// received bytes (`len`) through; returns the length to send. With
+    /// `defer`, the tag is left to the batch.
     #[inline]
     fn seal_outbound(
         &mut self,
         forward: ForwardMode,
         rtcp: bool,
-        buf: &mut [u8],
-        len: usize,
-        plain_len: usize,
+        (buf, len, plain_len): (&mut [u8], usize, usize),
+        defer: Defer<'_>,
     ) -> Result<usize, DropReason> {
         let ctx = match (forward, &mut self.srtp_out) {
             (ForwardMode::VerifiedPassthrough, _) => return Ok(len),
             (ForwardMode::Transcode, None) => return Ok(plain_len),
             (ForwardMode::Transcode, Some(ctx)) => ctx,
         };
-        let r = if rtcp {
-            ctx.protect_rtcp(buf, plain_len)
-        } else {
-            ctx.protect_rtp(buf, plain_len)
+        let r = match (defer, rtcp) {
+            (Some((q, i)), true) => ctx.protect_rtcp_deferred(buf, plain_len, q, i),
+            (Some((q, i)), false) => ctx.protect_rtp_deferred(buf, plain_len, q, i),
+            (None, true) => ctx.protect_rtcp(buf, plain_len),
+            (None, false) => ctx.protect_rtp(buf, plain_len),
         };
         r.map_err(|_| {
             inc(&self.counters.dropped_protect_refused);

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use rampart_sys::uring::{self, Ring, Sock, GSO_SLOTS, PAYLOAD_OFFSET};
 use rampart_sys::EventFd;
 
-use super::backend::{Backend, Handler, RECV_LEN, SLOT};
+use super::backend::{Arrival, Backend, Handler, RxBatch, Tx, RECV_LEN, SLOT};
 use super::counters::{add, inc};
 use super::gso::{self, Outgoing};
 use super::{BackendKind, WorkerCounters};
@@ -108,6 +108,37 @@ impl Default for SendMeta {
     }
 }
 
+/// A round's datagrams, in the ring's provided buffers (the datagram
+/// starts at `PAYLOAD_OFFSET` of its buffer).
+struct RingBatch<'a> {
+    ring: &'a mut Ring,
+    arrived: &'a [(u16, Arrival)],
+}
+
+impl RxBatch for RingBatch<'_> {
+    fn count(&self) -> usize {
+        self.arrived.len()
+    }
+
+    fn arrival(&self, i: usize) -> Arrival {
+        self.arrived[i].1
+    }
+
+    fn buf(&self, i: usize) -> &[u8] {
+        self.ring
+            .buf(self.arrived[i].0)
+            .get(PAYLOAD_OFFSET..)
+            .unwrap_or(&[])
+    }
+
+    fn buf_mut(&mut self, i: usize) -> &mut [u8] {
+        self.ring
+            .buf_mut(self.arrived[i].0)
+            .get_mut(PAYLOAD_OFFSET..)
+            .unwrap_or(&mut [])
+    }
+}
+
 /// The io_uring backend of one worker.
 pub(crate) struct UringBackend {
     ring: Ring,
@@ -123,6 +154,11 @@ pub(crate) struct UringBackend {
     pending: Vec<u16>,
     /// Free GSO slots.
     gso_free: Vec<u16>,
+    /// Datagrams received this round, processed together when the round's
+    /// completions are drained: (buffer, arrival). At most one per buffer.
+    arrived: Vec<(u16, Arrival)>,
+    /// The handler's verdicts, one per arrival.
+    verdicts: Vec<Option<Tx>>,
 
     counters: Arc<WorkerCounters>,
 }
@@ -152,6 +188,8 @@ impl UringBackend {
             rearm: Vec::with_capacity(256),
             max_completions: usize::from(n) * 4,
             pending: Vec::with_capacity(usize::from(n)),
+            arrived: Vec::with_capacity(usize::from(n)),
+            verdicts: Vec::with_capacity(usize::from(n)),
             gso_free: (0..GSO_SLOTS).rev().collect(),
             counters,
         };
@@ -228,32 +266,54 @@ impl UringBackend {
                 return true;
             }
         };
-        let buf = self.ring.buf_mut(r.bid);
-        let Some(packet) = buf.get_mut(PAYLOAD_OFFSET..) else {
-            self.ring.recycle(r.bid);
-            return true;
-        };
-        let Some(tx) = h.on_packet(token, packet, r.len, src) else {
-            self.ring.recycle(r.bid);
-            return true;
-        };
-        let out = self.sock_info(tx.token);
-        if !out.live {
-            h.on_send_failed(tx.token, false);
+        if self.ring.buf(r.bid).len() <= PAYLOAD_OFFSET {
             self.ring.recycle(r.bid);
             return true;
         }
-        self.sending[usize::from(r.bid)] = SendMeta {
-            token: tx.token,
-            gen: out.gen,
-            len: tx.len,
-            rtcp: tx.rtcp,
-            dest: tx.dest,
-        };
-        // At most one pending entry per buffer: the capacity is the
-        // number of buffers, so this never allocates.
-        self.pending.push(r.bid);
+        // At most one entry per buffer: the capacity is the number of
+        // buffers, so this never allocates.
+        let len = r.len;
+        self.arrived.push((r.bid, Arrival { token, len, src }));
         true
+    }
+
+    /// Hands this round's datagrams to the handler as one batch, then
+    /// queues each one's send (or recycles its buffer).
+    fn process_arrivals<H: Handler>(&mut self, h: &mut H) {
+        if self.arrived.is_empty() {
+            return;
+        }
+        self.verdicts.clear();
+        self.verdicts.resize(self.arrived.len(), None);
+        let mut batch = RingBatch {
+            ring: &mut self.ring,
+            arrived: &self.arrived,
+        };
+        h.on_batch(&mut batch, &mut self.verdicts);
+        for k in 0..self.arrived.len() {
+            let bid = self.arrived[k].0;
+            let Some(tx) = self.verdicts[k] else {
+                self.ring.recycle(bid);
+                continue;
+            };
+            let out = self.sock_info(tx.token);
+            if !out.live {
+                h.on_send_failed(tx.token, false);
+                self.ring.recycle(bid);
+                continue;
+            }
+            self.sending[usize::from(bid)] = SendMeta {
+                token: tx.token,
+                gen: out.gen,
+                len: tx.len,
+                rtcp: tx.rtcp,
+                dest: tx.dest,
+            };
+            // At most one pending entry per buffer: the capacity is the
+            // number of buffers, so this never allocates.
+            self.pending.push(bid);
+        }
+        self.arrived.clear();
     }
 
     /// Sends buffer `bid` (its `sending` entry says where) on its own.
@@ -488,6 +548,7 @@ impl Backend for UringBackend {
             inc(&self.counters.batches);
             add(&self.counters.packets_received, received);
         }
+        self.process_arrivals(h);
         self.flush_sends(h);
         // The sends queued this round go out at the start of the next wait
         // (the same system call), or at `submit` before a batching tick.

@@ -15,13 +15,17 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Sender, TryRecvError};
 
-use super::backend::{Backend, Handler, Tx};
+use super::backend::{Backend, Handler, RxBatch, Tx};
 use super::bundle::{Bundle, BUNDLE_MAX_SSRCS};
 use super::counters::{add, inc};
 use super::pacer::Pacer;
-use super::relay::{CallState, Channel, DropReason, LegParams, LegState, Verdict};
+use super::relay::{CallState, Channel, LegParams, LegState, Verdict};
 use super::transport::SendFrom;
 use super::worker_start::WorkerSpec;
+use crate::srtp::Batcher;
+
+#[path = "worker_batch.rs"]
+mod batch;
 use super::{
     settle, CallFlows, Command, DataPlaneError, LegFlows, LegId, TransportDatagram, WorkerCounters,
     CLAIM_TAKEN,
@@ -51,6 +55,10 @@ pub(super) fn serve<B: Backend>(mut backend: B, spec: WorkerSpec) {
     }
     let clock = Instant::now();
     let mut table = Table::new(Arc::clone(&spec.counters), spec.latch_grace_ms);
+    if let Some(engine) = spec.mac_engine {
+        // The config checked that this CPU runs it.
+        table.batcher = Batcher::with_engine(engine).ok().or(table.batcher);
+    }
     'outer: loop {
         for _ in 0..COMMANDS_PER_ROUND {
             match spec.commands.try_recv() {
@@ -134,6 +142,9 @@ struct Table {
     latch_grace_ms: u64,
     counters: Arc<WorkerCounters>,
     transport_sink: Option<Sender<TransportDatagram>>,
+    /// The batch crypto's queues and engine (`worker_batch`); taken out
+    /// while a batch runs.
+    batcher: Option<Batcher>,
 }
 
 fn now_ms() -> u64 {
@@ -154,6 +165,7 @@ impl Table {
             latch_grace_ms,
             counters,
             transport_sink: None,
+            batcher: Some(Batcher::new()),
         }
     }
 
@@ -607,59 +619,8 @@ impl Handler for Table {
         self.now_ms = now_ms();
     }
 
-    fn on_packet(&mut self, token: u32, buf: &mut [u8], len: usize, src: SocketAddr) -> Option<Tx> {
-        let Some(Some(s)) = self.socks.get(token as usize) else {
-            self.dropped();
-            return None;
-        };
-        let (mut slot, mut leg, channel) = (s.call, s.leg, s.channel);
-        let mut learn = None;
-        if let Some(b) = &s.bundle {
-            let (member, ssrc) = b.member_of(&buf[..len.min(buf.len())]);
-            if let Some((m_slot, m_leg)) = member {
-                (slot, leg) = (m_slot, m_leg);
-            }
-            learn = ssrc;
-        }
-        let Some(Some(call)) = self.calls.get_mut(slot) else {
-            self.dropped();
-            return None;
-        };
-        match call.state.process(leg, channel, buf, len, src, self.now_ms) {
-            Verdict::Forward {
-                len,
-                leg: out_leg,
-                channel,
-                dest,
-                rtcp,
-            } => {
-                let Some(out) = call.tokens[out_leg.index()][channel as usize] else {
-                    inc(&call.state.leg(out_leg).counters().dropped_other);
-                    self.dropped();
-                    return None;
-                };
-                if let Some(ssrc) = learn {
-                    self.learn_ssrc(token, ssrc, slot, leg);
-                }
-                self.bundle_send(out, slot, out_leg, &buf[..len.min(buf.len())], rtcp)
-                    .then_some(Tx {
-                        token: out,
-                        dest,
-                        len,
-                        rtcp,
-                    })
-            }
-            Verdict::Drop(DropReason::NotMedia) => {
-                if !self.hand_over(slot, leg, channel, src, &buf[..len.min(buf.len())]) {
-                    self.dropped();
-                }
-                None
-            }
-            Verdict::Drop(_) => {
-                self.dropped();
-                None
-            }
-        }
+    fn on_batch<B: RxBatch>(&mut self, batch: &mut B, out: &mut [Option<Tx>]) {
+        self.run_batch(batch, out);
     }
 
     fn on_truncated(&mut self, token: u32) {

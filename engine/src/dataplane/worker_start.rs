@@ -22,6 +22,8 @@ pub(crate) struct WorkerSpec {
     pub batch: usize,
     /// Plain-RTP latch grace period (ms) for the legs of this worker.
     pub latch_grace_ms: u64,
+    /// The batch crypto's HMAC-SHA1 engine (`None`: auto).
+    pub mac_engine: Option<crate::srtp::MacEngine>,
     pub commands: Receiver<Command>,
     pub wake: Arc<rampart_sys::EventFd>,
     pub counters: Arc<WorkerCounters>,

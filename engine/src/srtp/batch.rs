@@ -251,6 +251,12 @@ impl Batcher {
         self.engine
     }
 
+    /// The engine and the receive and send queues, for a caller that runs
+    /// a batch's steps itself (the relay's worker, `dataplane`).
+    pub(crate) fn parts(&mut self) -> (MacEngine, &mut MacQueue, &mut MacQueue) {
+        (self.engine, &mut self.rx, &mut self.tx)
+    }
+
     /// Runs every packet's operation with `contexts[packet.context]` and
     /// stores each result in its packet: exactly what calling the
     /// single-packet functions in slice order gives (lengths, bytes,
@@ -285,7 +291,7 @@ impl Batcher {
                 rx.push(job, i);
             }
         }
-        rx.compute(self.engine, |i| &*chunk[i].buf);
+        let _ = rx.compute(self.engine, |i| &*chunk[i].buf);
         let tx = &mut *self.tx;
         tx.reset();
         for (i, p) in chunk.iter_mut().enumerate() {
@@ -309,7 +315,7 @@ impl Batcher {
                 }
             };
         }
-        tx.compute(self.engine, |i| &*chunk[i].buf);
+        let _ = tx.compute(self.engine, |i| &*chunk[i].buf);
         tx.write_tags(chunk);
     }
 }
@@ -330,6 +336,17 @@ impl PacketBufs for [BatchPacket<'_>] {
 /// A protect call's deferred tag: the chunk's queue and the packet's
 /// place in it (`None`: compute the tag at once).
 pub(crate) type Defer<'q> = Option<(&'q mut MacQueue, usize)>;
+
+/// One packet's share of a batch that a caller runs itself (the relay's
+/// worker): the MAC computed for it beforehand, and where its outbound
+/// tag is deferred to. The default is a packet on its own.
+#[derive(Default)]
+pub(crate) struct InBatch<'q> {
+    /// The speculative MAC (receive), if one was computed.
+    pub hint: Option<&'q MacJob>,
+    /// Where the outbound tag goes (send).
+    pub defer: Defer<'q>,
+}
 
 /// Writes the tag of the sealed message `buf[..end] || trailer` (its first
 /// `tag_len` bytes at `tag_at`), or, with `defer`, queues it for the batch
@@ -488,11 +505,17 @@ impl MacQueue {
     /// Computes every queued MAC; `data(packet)` is that packet's buffer.
     /// Jobs are sorted by length so that each vector call holds messages
     /// of about the same length; a leftover too small for a vector call
-    /// runs one at a time.
-    pub(crate) fn compute<'d>(&mut self, engine: MacEngine, data: impl Fn(usize) -> &'d [u8]) {
+    /// runs one at a time. Returns how many MACs a vector engine computed
+    /// and how many were computed one at a time.
+    pub(crate) fn compute<'d>(
+        &mut self,
+        engine: MacEngine,
+        data: impl Fn(usize) -> &'d [u8],
+    ) -> (usize, usize) {
         let n = self.len;
+        let (mut lanes_done, mut single_done) = (0, 0);
         if n == 0 {
-            return;
+            return (0, 0);
         }
         let mut order = [0u8; MAX_BATCH];
         for (i, o) in order.iter_mut().enumerate().take(n) {
@@ -522,6 +545,7 @@ impl MacQueue {
                 let job = &mut self.jobs[usize::from(order[i])];
                 if let Some(d) = message(job) {
                     job.compute_single(d);
+                    single_done += 1;
                 }
                 i += 1;
                 continue;
@@ -559,10 +583,12 @@ impl MacQueue {
                     lane if lane < used && ok => {
                         job.mac = out[lane];
                         job.computed = true;
+                        lanes_done += 1;
                     }
                     lane if lane < used => {
                         if let Some(d) = data(usize::from(job.packet)).get(..job.end) {
                             job.compute_single(d);
+                            single_done += 1;
                         }
                     }
                     _ => {}
@@ -571,6 +597,7 @@ impl MacQueue {
             out.zeroize();
             i += take;
         }
+        (lanes_done, single_done)
     }
 
     /// Writes each send job's tag into its packet (`buf(packet)`),

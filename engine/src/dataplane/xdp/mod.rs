@@ -37,10 +37,10 @@ use std::time::{Duration, Instant};
 
 use rampart_sys::bpf::{BpfMap, XdpLink, XdpMode, XdpProgram};
 use rampart_sys::netlink::{self, Netlink};
-use rampart_sys::xsk::{Xsk, XskBind, XskConfig};
+use rampart_sys::xsk::{RxFrame, Xsk, XskBind, XskConfig};
 use rampart_sys::{self as sys, errno_name};
 
-use super::backend::{Backend, Handler, MmsgBackend, Tx};
+use super::backend::{Arrival, Backend, Handler, MmsgBackend, RxBatch, Tx};
 use super::counters::{add, inc};
 use super::{BackendKind, WorkerCounters};
 use frame::L2;
@@ -336,6 +336,37 @@ pub(crate) struct XdpBackend {
     kernel_drops: u64,
     next_stats: Instant,
     counters: Arc<WorkerCounters>,
+    /// The frames of the batch in hand: (frame, payload offset, arrival).
+    arrived: Vec<(RxFrame, usize, Arrival)>,
+    /// The handler's verdicts, one per arrival.
+    verdicts: Vec<Option<Tx>>,
+}
+
+/// A batch of received frames: the datagram of each at its payload offset
+/// in its UMEM frame.
+struct XskBatch<'a> {
+    xsk: &'a mut Xsk,
+    arrived: &'a [(RxFrame, usize, Arrival)],
+}
+
+impl RxBatch for XskBatch<'_> {
+    fn count(&self) -> usize {
+        self.arrived.len()
+    }
+
+    fn arrival(&self, i: usize) -> Arrival {
+        self.arrived[i].2
+    }
+
+    fn buf(&self, i: usize) -> &[u8] {
+        let (f, pay, _) = &self.arrived[i];
+        self.xsk.frame(f).0.get(*pay..).unwrap_or(&[])
+    }
+
+    fn buf_mut(&mut self, i: usize) -> &mut [u8] {
+        let (f, pay, _) = &self.arrived[i];
+        self.xsk.frame_mut(f).0.get_mut(*pay..).unwrap_or(&mut [])
+    }
 }
 
 impl XdpBackend {
@@ -368,6 +399,8 @@ impl XdpBackend {
             kernel_drops: 0,
             next_stats: Instant::now(),
             counters,
+            arrived: Vec::with_capacity(XSK_BATCH),
+            verdicts: Vec::with_capacity(XSK_BATCH),
         })
     }
 
@@ -383,6 +416,8 @@ impl XdpBackend {
             kernel_drops,
             next_stats,
             counters,
+            arrived,
+            verdicts,
             ..
         } = self;
         let Some(xsk) = xsk.as_mut() else {
@@ -424,16 +459,25 @@ impl XdpBackend {
                 continue;
             }
             let pay = off + parsed.payload;
-            let buf = &mut chunk[pay..];
-            if parsed.len + crate::srtp::MAX_TRAILER_LEN > buf.len() {
+            if parsed.len + crate::srtp::MAX_TRAILER_LEN > chunk.len() - pay {
                 h.on_truncated(token);
                 xsk.recycle(f);
                 continue;
             }
-            let Some(tx) = h.on_packet(token, buf, parsed.len, parsed.src) else {
+            let (len, src) = (parsed.len, parsed.src);
+            arrived.push((f, pay, Arrival { token, len, src }));
+        }
+        // The frames as one batch (the handler's crypto runs across them),
+        // then each one's send.
+        verdicts.clear();
+        verdicts.resize(arrived.len(), None);
+        h.on_batch(&mut XskBatch { xsk, arrived }, verdicts);
+        for (k, (f, pay, _)) in arrived.drain(..).enumerate() {
+            let Some(tx) = verdicts[k] else {
                 xsk.recycle(f);
                 continue;
             };
+            let (chunk, _) = xsk.frame_mut(&f);
             let Some((src_local, out_fd)) = socks.get(tx.token as usize).copied().flatten() else {
                 h.on_send_failed(tx.token, false);
                 xsk.recycle(f);
