@@ -1,5 +1,5 @@
 //! Profiling aid: runs one batch case for a few seconds (perf record it).
-//! `cargo run --release -p rampart-benches --example batch_profile -- protect 32 160`
+//! `cargo run --release -p rampart-benches --example batch_profile -- protect 32 160 [gcm]`
 use rampart::srtp::{MacEngine, Suite};
 use rampart_benches::harness::{BatchCase, Measure, Op, Proto};
 
@@ -11,13 +11,11 @@ fn main() {
     };
     let batch: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(32);
     let size: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(160);
-    let mut c = BatchCase::new(
-        Suite::AesCm128HmacSha1_80,
-        Proto::Rtp,
-        size,
-        batch,
-        MacEngine::from_env(),
-    );
+    let suite = match args.next().as_deref() {
+        Some("gcm") => Suite::AeadAes128Gcm,
+        _ => Suite::AesCm128HmacSha1_80,
+    };
+    let mut c = BatchCase::new(suite, Proto::Rtp, size, batch, MacEngine::from_env());
     let t = std::time::Instant::now();
     let mut n = 0u64;
     let mut best = f64::MAX;

@@ -831,6 +831,30 @@ mod tests {
     }
 
     #[test]
+    fn srtp_mac_engine_names_an_engine_this_cpu_runs() {
+        let check = |name: &str| {
+            let text = format!("[dataplane]\nsrtp_mac_engine = {name:?}\n");
+            let c = Config::from_toml_str(&text, "t").unwrap();
+            c.validate().map(|()| c.dataplane.mac_engine().unwrap())
+        };
+        assert_eq!(check("auto").unwrap(), None);
+        for e in crate::srtp::MacEngine::ALL {
+            match check(e.name()) {
+                Ok(got) => assert_eq!(got, Some(e)),
+                Err(msg) => {
+                    assert!(!e.available(), "{msg}");
+                    assert!(msg.to_string().contains("lacks"), "{msg}");
+                }
+            }
+        }
+        let msg = check("fastest").unwrap_err().to_string();
+        assert!(
+            msg.contains("must be auto, avx512, avx2 or single"),
+            "{msg}"
+        );
+    }
+
+    #[test]
     fn partial_file_keeps_defaults() {
         let c = Config::from_toml_str("[limits]\nmax_calls = 3\n", "t").unwrap();
         assert_eq!(c.limits.max_calls, 3);

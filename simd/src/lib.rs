@@ -167,25 +167,32 @@ struct LaneBlocks<'a> {
 }
 
 impl<'a> LaneBlocks<'a> {
-    fn new(input: &HmacInput<'a>) -> LaneBlocks<'a> {
+    /// A lane with no message (no blocks).
+    const EMPTY: LaneBlocks<'static> = LaneBlocks {
+        data: &[],
+        whole: 0,
+        blocks: 0,
+        tail: [0; 128],
+    };
+
+    /// Lays `input` out in this (empty, zeroed) lane, in place: built
+    /// elsewhere and moved in, the staged tail was read back right after
+    /// its narrow stores, a store-forwarding stall per lane.
+    fn set(&mut self, input: &HmacInput<'a>) {
         let data = input.data;
         let whole = data.len() / 64;
         let rest = &data[whole * 64..];
-        let mut tail = [0u8; 128];
         let n = rest.len() + input.trailer.len();
-        tail[..rest.len()].copy_from_slice(rest);
-        tail[rest.len()..n].copy_from_slice(input.trailer);
-        tail[n] = 0x80;
+        self.tail[..rest.len()].copy_from_slice(rest);
+        self.tail[rest.len()..n].copy_from_slice(input.trailer);
+        self.tail[n] = 0x80;
         let tail_blocks = if n + 9 <= 64 { 1 } else { 2 };
         // The inner hash has already absorbed the 64-byte ipad block.
         let bits = ((64 + data.len() + input.trailer.len()) as u64) * 8;
-        tail[tail_blocks * 64 - 8..tail_blocks * 64].copy_from_slice(&bits.to_be_bytes());
-        LaneBlocks {
-            data,
-            whole,
-            blocks: whole + tail_blocks,
-            tail,
-        }
+        self.tail[tail_blocks * 64 - 8..tail_blocks * 64].copy_from_slice(&bits.to_be_bytes());
+        self.data = data;
+        self.whole = whole;
+        self.blocks = whole + tail_blocks;
     }
 
     /// Block `i` (which must be below `blocks`).

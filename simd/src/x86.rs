@@ -90,10 +90,11 @@ macro_rules! hmac_lanes {
         #[target_feature(enable = $features)]
         pub(crate) fn hmac(inputs: &[HmacInput<'_>], out: &mut [[u8; 20]]) {
             let n = inputs.len().min($n);
-            let lanes: [Option<LaneBlocks<'_>>; $n] =
-                core::array::from_fn(|j| inputs.get(j).map(LaneBlocks::new));
-            let blocks = |j: usize| lanes[j].as_ref().map_or(0, |l| l.blocks);
-            let most = (0..n).map(blocks).max().unwrap_or(0);
+            let mut lanes = [LaneBlocks::EMPTY; $n];
+            for (lane, input) in lanes.iter_mut().zip(inputs) {
+                lane.set(input);
+            }
+            let most = lanes.iter().map(|l| l.blocks).max().unwrap_or(0);
             let mut inner = [SHA1_IV; $n];
             let mut outer = [SHA1_IV; $n];
             for (j, input) in inputs.iter().take(n).enumerate() {
@@ -104,12 +105,14 @@ macro_rules! hmac_lanes {
             let mut s = load_states(&inner);
             for i in 0..most {
                 let mut active = [false; $n];
-                let mut w = load_schedule(core::array::from_fn(|j| match &lanes[j] {
-                    Some(l) if i < l.blocks => {
+                let mut w = load_schedule(core::array::from_fn(|j| {
+                    let l = &lanes[j];
+                    if i < l.blocks {
                         active[j] = true;
                         l.block(i)
+                    } else {
+                        &zero
                     }
-                    _ => &zero,
                 }));
                 let before = s;
                 compress!(s, w);

@@ -44,8 +44,10 @@ use crate::srtp::batch::{Defer, InBatch, MacJob};
 use crate::srtp::{BatchOp, Context};
 use crate::Error;
 
+mod batch;
 mod checkpoint;
 mod keys;
+pub(crate) use batch::Received;
 pub use checkpoint::{CallCheckpoint, LegCheckpoint};
 use keys::{apply_key_change, check_key_changes};
 
@@ -528,38 +530,6 @@ impl CallState {
             },
             Err(reason) => Verdict::Drop(reason),
         }
-    }
-}
-
-/// Where and when a datagram arrived: the leg and socket, its source and
-/// the worker's clock.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Received {
-    /// The leg whose socket received it.
-    pub leg: LegId,
-    /// Which of its sockets.
-    pub channel: Channel,
-    /// The source address.
-    pub src: SocketAddr,
-    /// The worker's clock, in milliseconds.
-    pub now_ms: u64,
-}
-
-impl CallState {
-    /// The MAC job of a datagram that arrived on leg `leg`'s `channel`
-    /// socket, judged before the batch runs (see `srtp::batch`): `None`
-    /// unless the leg authenticates and the datagram demuxes to SRTP or
-    /// SRTCP there. Changes nothing and counts nothing.
-    pub(crate) fn speculate(&self, leg: LegId, channel: Channel, packet: &[u8]) -> Option<MacJob> {
-        let rx = self.leg(leg);
-        let ctx = rx.srtp_in.as_ref()?;
-        let rtcp = match (rtp::classify(packet), channel) {
-            (PacketKind::Rtp, Channel::Rtp) => false,
-            (PacketKind::Rtcp, Channel::Rtcp) => true,
-            (PacketKind::Rtcp, Channel::Rtp) if rx.rtcp_mux => true,
-            _ => return None,
-        };
-        ctx.speculate(rtcp, packet)
     }
 }
 

@@ -87,9 +87,7 @@ impl Table {
                 continue;
             };
             if let Some(Some(call)) = self.calls.get(r.slot) {
-                if let Some(job) = call.state.speculate(r.leg, r.channel, pkt) {
-                    rx.push(job, k);
-                }
+                call.state.speculate((r.leg, r.channel), pkt, rx, k);
             }
         }
         let view: &B = batch;

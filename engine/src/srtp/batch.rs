@@ -287,9 +287,7 @@ impl Batcher {
             let (Some(ctx), Some(pkt)) = (contexts.get(p.context), p.buf.get(..p.len)) else {
                 continue;
             };
-            if let Some(job) = ctx.borrow().speculate(p.op.rtcp(), pkt) {
-                rx.push(job, i);
-            }
+            ctx.borrow().speculate(p.op.rtcp(), pkt, rx, i);
         }
         let _ = rx.compute(self.engine, |i| &*chunk[i].buf);
         let tx = &mut *self.tx;
@@ -299,25 +297,37 @@ impl Batcher {
                 p.result = Err(Error::InvalidConfig("batch packet names no context"));
                 continue;
             };
-            let ctx = ctx.borrow_mut();
-            p.result = match p.op {
-                BatchOp::ProtectRtp => ctx.protect_rtp_deferred(p.buf, p.len, tx, i),
-                BatchOp::ProtectRtcp => ctx.protect_rtcp_deferred(p.buf, p.len, tx, i),
-                op => {
-                    let available = p.buf.len();
-                    match p.buf.get_mut(..p.len) {
-                        Some(pkt) => ctx.open_hinted(op, pkt, rx.hint(i)),
-                        None => Err(Error::BufferTooSmall {
-                            needed: p.len,
-                            available,
-                        }),
-                    }
-                }
-            };
+            run_one(ctx.borrow_mut(), p, (rx, tx), i);
         }
         let _ = tx.compute(self.engine, |i| &*chunk[i].buf);
         tx.write_tags(chunk);
     }
+}
+
+/// One packet of a chunk (packet `i`), its result written in place: kept
+/// out of line so that the result goes straight into the packet (copied
+/// back from a temporary, it cost a store-forwarding stall per packet).
+#[inline(never)]
+fn run_one(
+    ctx: &mut Context,
+    p: &mut BatchPacket<'_>,
+    (rx, tx): (&MacQueue, &mut MacQueue),
+    i: usize,
+) {
+    p.result = match p.op {
+        BatchOp::ProtectRtp => ctx.protect_rtp_deferred(p.buf, p.len, tx, i),
+        BatchOp::ProtectRtcp => ctx.protect_rtcp_deferred(p.buf, p.len, tx, i),
+        op => {
+            let available = p.buf.len();
+            match p.buf.get_mut(..p.len) {
+                Some(pkt) => ctx.open_hinted(op, pkt, rx.hint(i)),
+                None => Err(Error::BufferTooSmall {
+                    needed: p.len,
+                    available,
+                }),
+            }
+        }
+    };
 }
 
 /// Mutable access to the buffers of a chunk's packets, by index, for
@@ -362,8 +372,7 @@ pub(crate) fn tag_or_defer(
     tag_len: usize,
 ) {
     if let (Some((queue, packet)), Some(mac)) = (defer, &keys.mac) {
-        let job = MacJob::new(mac, &buf[..end], trailer).with_tag(tag_at, tag_len);
-        if queue.push(job, packet) {
+        if queue.push(mac, &buf[..end], trailer, (tag_at, tag_len), packet) {
             return;
         }
     }
@@ -405,29 +414,6 @@ impl MacJob {
         mac: [0; 20],
     };
 
-    /// A job for the message `data || trailer` (trailer at most 4 bytes).
-    pub(crate) fn new(mac: &HmacSha1, data: &[u8], trailer: &[u8]) -> MacJob {
-        let (inner, outer) = mac.pads();
-        let t = trailer.len().min(4);
-        let mut job = MacJob {
-            inner: *inner,
-            outer: *outer,
-            addr: data.as_ptr() as usize,
-            end: data.len(),
-            trailer_len: t as u8,
-            ..MacJob::EMPTY
-        };
-        job.trailer[..t].copy_from_slice(&trailer[..t]);
-        job
-    }
-
-    /// A send job whose tag (`tag_len` bytes of the MAC) goes at `tag_at`.
-    pub(crate) fn with_tag(mut self, tag_at: usize, tag_len: usize) -> MacJob {
-        self.tag_at = tag_at;
-        self.tag_len = tag_len.min(20) as u8;
-        self
-    }
-
     fn trailer(&self) -> &[u8] {
         &self.trailer[..usize::from(self.trailer_len)]
     }
@@ -441,10 +427,14 @@ impl MacJob {
     /// under `mac`'s key.
     pub(crate) fn mac_for(&self, mac: &HmacSha1, data: &[u8], trailer: &[u8]) -> Option<[u8; 20]> {
         let (inner, outer) = mac.pads();
+        let mut t = [0u8; 4];
+        let n = trailer.len().min(4);
+        t[..n].copy_from_slice(&trailer[..n]);
         let same = self.computed
             && self.addr == data.as_ptr() as usize
             && self.end == data.len()
-            && self.trailer() == trailer
+            && usize::from(self.trailer_len) == trailer.len()
+            && self.trailer[..n] == t[..n]
             && self.inner == *inner
             && self.outer == *outer;
         same.then_some(self.mac)
@@ -482,15 +472,34 @@ impl MacQueue {
         self.len = 0;
     }
 
-    /// Queues `job` for packet `packet` of the chunk; false (nothing
-    /// queued) when full or `packet` is out of range.
-    pub(crate) fn push(&mut self, mut job: MacJob, packet: usize) -> bool {
+    /// Queues the MAC of `data || trailer` (trailer at most 4 bytes) under
+    /// `mac`'s key for packet `packet` of the chunk; a send job's tag goes
+    /// at `tag.0`, `tag.1` bytes of it (receive: `(0, 0)`). Written in
+    /// place. False (nothing queued) when full or `packet` is out of range.
+    pub(crate) fn push(
+        &mut self,
+        mac: &HmacSha1,
+        data: &[u8],
+        trailer: &[u8],
+        (tag_at, tag_len): (usize, usize),
+        packet: usize,
+    ) -> bool {
         if self.len == MAX_BATCH || packet >= MAX_BATCH {
-            job.zeroize_keys();
             return false;
         }
+        let (inner, outer) = mac.pads();
+        let t = trailer.len().min(4);
+        let job = &mut self.jobs[self.len];
+        job.inner = *inner;
+        job.outer = *outer;
+        job.addr = data.as_ptr() as usize;
+        job.end = data.len();
+        job.trailer[..t].copy_from_slice(&trailer[..t]);
+        job.trailer_len = t as u8;
+        job.tag_at = tag_at;
+        job.tag_len = tag_len.min(20) as u8;
         job.packet = packet as u8;
-        self.jobs[self.len] = job;
+        job.computed = false;
         self.len += 1;
         self.of_packet[packet] = self.len as u8;
         true

@@ -147,43 +147,8 @@ fn check_leg_request(
             format!("leg {i}: a nonsecure leg takes no suite or keys"),
         ));
     }
-    check_header_protection(i, req)?;
+    req.check_header_protection(i)?;
     Ok((address, replay_window, asked_suite))
-}
-
-/// `cryptex` and `encrypted_extensions` are SDES-keyed SRTP's here (a
-/// DTLS leg's contexts come from its handshake; an RTP leg has none), and
-/// extension IDs are 1-255: anything else is refused, never ignored.
-fn check_header_protection(i: usize, req: &LegRequest) -> Result<(), ApiError> {
-    if !req.cryptex && req.encrypted_extensions.is_empty() {
-        return Ok(());
-    }
-    let not_sdes = matches!(req.mode, Some(LegMode::Rtp | LegMode::Dtls))
-        || req.dtls.is_some()
-        || req.bundle.is_some()
-        || req.security == Some(SecurityMode::Nonsecure);
-    if not_sdes {
-        return Err(ApiError::bad(
-            "invalid_request",
-            format!("leg {i}: cryptex and encrypted_extensions are for SDES-keyed SRTP legs"),
-        ));
-    }
-    if req.encrypted_extensions.contains(&0) {
-        return Err(ApiError::bad(
-            "invalid_request",
-            format!("leg {i}: encrypted_extensions are RTP header extension IDs, 1-255"),
-        ));
-    }
-    Ok(())
-}
-
-/// A request's extension IDs as a set: sorted, each once (at most 255,
-/// whatever the request repeats).
-fn extension_ids(ids: &[u8]) -> Vec<u8> {
-    let mut v = ids.to_vec();
-    v.sort_unstable();
-    v.dedup();
-    v
 }
 
 /// The ICE and DTLS options of a leg's request: DTLS is mode `dtls`, with
@@ -326,7 +291,7 @@ fn leg_keys(
         inbound: KeyState::new(inbound),
         outbound: KeyState::new(outbound),
         cryptex: req.cryptex,
-        encrypted_extensions: extension_ids(&req.encrypted_extensions),
+        encrypted_extensions: req.extension_ids(),
     };
     Ok(Some((keys, gi, go)))
 }

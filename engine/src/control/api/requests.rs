@@ -10,6 +10,7 @@ use crate::policy::{LegKind, SecurityMode};
 
 use super::super::keys::{KeyText, Lifetime};
 use super::record::{Family, LegMode};
+use super::ApiError;
 
 // ---- request shapes ------------------------------------------------------
 
@@ -165,4 +166,42 @@ pub(super) struct KeyAnswer {
     #[serde(flatten)]
     pub(super) text: KeyText,
     pub(super) generated: bool,
+}
+
+impl LegRequest {
+    /// `cryptex` and `encrypted_extensions` are SDES-keyed SRTP's here (a
+    /// DTLS leg's contexts come from its handshake; an RTP leg has none),
+    /// and extension IDs are 1-255: anything else is refused (leg `i`),
+    /// never ignored.
+    pub(super) fn check_header_protection(&self, i: usize) -> Result<(), ApiError> {
+        if !self.cryptex && self.encrypted_extensions.is_empty() {
+            return Ok(());
+        }
+        let not_sdes = matches!(self.mode, Some(LegMode::Rtp | LegMode::Dtls))
+            || self.dtls.is_some()
+            || self.bundle.is_some()
+            || self.security == Some(SecurityMode::Nonsecure);
+        if not_sdes {
+            return Err(ApiError::bad(
+                "invalid_request",
+                format!("leg {i}: cryptex and encrypted_extensions are for SDES-keyed SRTP legs"),
+            ));
+        }
+        if self.encrypted_extensions.contains(&0) {
+            return Err(ApiError::bad(
+                "invalid_request",
+                format!("leg {i}: encrypted_extensions are RTP header extension IDs, 1-255"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The request's extension IDs as a set: sorted, each once (at most
+    /// 255, whatever the request repeats).
+    pub(super) fn extension_ids(&self) -> Vec<u8> {
+        let mut v = self.encrypted_extensions.clone();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
 }

@@ -15,7 +15,19 @@ impl Context {
     /// and the key of its MKI. `None` where the single-packet path would
     /// refuse the packet before its tag, for AEAD suites, and with a key
     /// derivation rate (whose keys are picked on the packet path).
-    pub(crate) fn speculate(&self, rtcp: bool, pkt: &[u8]) -> Option<MacJob> {
+    ///
+    /// The job goes into `queue` for packet `packet` of the chunk.
+    pub(crate) fn speculate(&self, rtcp: bool, pkt: &[u8], queue: &mut MacQueue, packet: usize) {
+        self.speculate_inner(rtcp, pkt, queue, packet);
+    }
+
+    fn speculate_inner(
+        &self,
+        rtcp: bool,
+        pkt: &[u8],
+        queue: &mut MacQueue,
+        packet: usize,
+    ) -> Option<()> {
         if self.kdr_shift.is_some() {
             return None;
         }
@@ -30,18 +42,20 @@ impl Context {
         let slot = self.slot_for(&pkt[mki_at..mki_at + mki_len]).ok()?;
         let mac = self.slots[slot].session_keys(family).mac.as_ref()?;
         if rtcp {
-            return Some(MacJob::new(mac, &pkt[..mki_at], &[]));
+            queue.push(mac, &pkt[..mki_at], &[], (0, 0), packet);
+            return Some(());
         }
         crate::rtp::rtp_header_len(&pkt[..mki_at]).ok()?;
         let seq = u16::from_be_bytes([pkt[2], pkt[3]]);
         let ssrc = be32(pkt, 8);
-        let (highest, initial_roc) = match self.by_ssrc.get(&ssrc) {
-            Some(&i) => (self.streams[i].rtp.highest(), self.streams[i].initial_roc),
+        let (highest, initial_roc) = match self.find_ro(ssrc) {
+            Some(i) => (self.streams[i].rtp.highest(), self.streams[i].initial_roc),
             None => (None, 0),
         };
         let index = estimate_index(highest, initial_roc, seq)?;
         let roc = ((index >> 16) as u32).to_be_bytes();
-        Some(MacJob::new(mac, &pkt[..mki_at], &roc))
+        queue.push(mac, &pkt[..mki_at], &roc, (0, 0), packet);
+        Some(())
     }
 
     /// [`Context::protect_rtp`] with its tag left to `queue` (packet

@@ -266,6 +266,15 @@ impl Context {
         Ok(())
     }
 
+    /// [`find`](Self::find) without updating the last-used cache.
+    #[inline]
+    pub(super) fn find_ro(&self, ssrc: u32) -> Option<usize> {
+        match self.streams.get(self.last) {
+            Some(s) if s.ssrc == ssrc => Some(self.last),
+            _ => self.by_ssrc.get(&ssrc).copied(),
+        }
+    }
+
     #[inline]
     pub(super) fn find(&mut self, ssrc: u32) -> Option<usize> {
         if let Some(s) = self.streams.get(self.last) {
