@@ -9,14 +9,18 @@
 //! 4-byte MKI, with a fifth of the packets (the MKI changes only where the
 //! key is looked up).
 //!
-//! A global allocator is per test binary, so this file holds only this test.
+//! The batch path (`srtp::Batcher`) likewise: 16 streams protected and
+//! unprotected in batches, 0 allocations once the batcher exists.
+//!
+//! A global allocator is per test binary, so the allocation tests live in
+//! this file (counting is per thread, so they may run side by side).
 #![allow(unsafe_code)] // a counting global allocator
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rampart::srtp::{Context, MasterKey, Policy, Suite};
+use rampart::srtp::{BatchOp, BatchPacket, Batcher, Context, MasterKey, Policy, Suite};
 
 struct CountingAlloc;
 
@@ -220,4 +224,75 @@ fn steady_state_packets_do_not_allocate() {
     assert_eq!(n, 1, "the counting allocator counts");
 
     assert!(failures.is_empty(), "allocations:\n{}", failures.join("\n"));
+}
+
+/// One batch of `op` over the 16 buffers, stream j on context j, each
+/// packet `lens[j]` long; true when every packet succeeded.
+fn batch_once(
+    batcher: &mut Batcher,
+    contexts: &mut [Context],
+    op: BatchOp,
+    bufs: &mut [[u8; BUF]; 16],
+    lens: &mut [usize; 16],
+) -> bool {
+    let mut it = bufs.iter_mut();
+    let mut batch: [BatchPacket<'_>; 16] = core::array::from_fn(|j| {
+        let buf = it.next().expect("16 buffers");
+        BatchPacket::new(op, j, buf, lens[j])
+    });
+    batcher.run(contexts, &mut batch);
+    let mut ok = true;
+    for (len, p) in lens.iter_mut().zip(&batch) {
+        match p.result {
+            Ok(n) => *len = n,
+            Err(_) => ok = false,
+        }
+    }
+    ok
+}
+
+#[test]
+fn batches_do_not_allocate() {
+    for suite in [
+        Suite::AesCm128HmacSha1_80,
+        Suite::AesCm128HmacSha1_32,
+        Suite::AeadAes128Gcm,
+        Suite::NullHmacSha1_80,
+    ] {
+        let mut batcher = Batcher::new();
+        let mut tx: Vec<Context> = (0..16).map(|_| context(suite, &[])).collect();
+        let mut rx: Vec<Context> = (0..16).map(|_| context(suite, &[])).collect();
+        let mut bufs = [[0u8; BUF]; 16];
+        let mut lens = [0usize; 16];
+        let mut round = |seq: u16, tx: &mut Vec<Context>, rx: &mut Vec<Context>| {
+            for (b, len) in bufs.iter_mut().zip(lens.iter_mut()) {
+                *len = write_rtp(b, seq);
+            }
+            let sealed = batch_once(&mut batcher, tx, BatchOp::ProtectRtp, &mut bufs, &mut lens);
+            let opened = batch_once(
+                &mut batcher,
+                rx,
+                BatchOp::UnprotectRtp,
+                &mut bufs,
+                &mut lens,
+            );
+            let mut want = [0u8; BUF];
+            let n = write_rtp(&mut want, seq);
+            sealed && opened && bufs.iter().all(|b| b[..n] == want[..n])
+        };
+        // Warm-up: the first batch creates the streams.
+        assert!(round(FIRST_SEQ, &mut tx, &mut rx), "{suite:?}: warm-up");
+        let (allocs, ok) = allocations_in(|| {
+            (1..=2000u16)
+                .filter(|i| round(FIRST_SEQ.wrapping_add(*i), &mut tx, &mut rx))
+                .count()
+        });
+        assert_eq!(ok, 2000, "{suite:?}: every batch round trip");
+        assert_eq!(allocs, 0, "{suite:?}: allocations in 2,000 batches of 16");
+        assert_eq!(
+            rx[0].roc(SSRC),
+            Some(1),
+            "{suite:?}: the run crossed the wrap"
+        );
+    }
 }
