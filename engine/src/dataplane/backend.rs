@@ -2,11 +2,12 @@
 //!
 //! A backend owns the waiting and the batched I/O; the worker's flow table
 //! (a [`Handler`]) owns the decisions. Per ready socket the mmsg backend
-//! makes one `recvmmsg` (up to the batch size) into preallocated slots,
-//! hands each datagram to the handler, which transforms it in place and
-//! says where it goes, then one `sendmmsg` per destination socket, with
-//! runs of equal-size datagrams to one address folded into one UDP GSO
-//! send.
+//! makes one `recvmmsg` (up to the batch size) into preallocated slots of
+//! one slab; the datagrams of all the sockets one wait found ready (up to
+//! four `recvmmsg`s' worth) go to the handler as one batch, which
+//! transforms each in place and says where it goes; then one `sendmmsg`
+//! per destination socket, with runs of equal-size datagrams to one
+//! address folded into one UDP GSO send.
 
 use std::io;
 use std::net::SocketAddr;
@@ -24,6 +25,9 @@ pub(crate) const SLOT: usize = 2048;
 /// Bytes a datagram may have: the rest of the slot is tailroom for the
 /// SRTP/SRTCP trailer protect appends.
 pub(crate) const RECV_LEN: usize = SLOT - crate::srtp::MAX_TRAILER_LEN;
+/// `recvmmsg` calls' worth of slots in the mmsg backend's slab: the ready
+/// sockets of one wait are read into it and processed as one batch.
+const SLAB_READS: usize = 4;
 /// The epoll token of the worker's wakeup eventfd.
 const WAKE_TOKEN: u64 = u64::MAX;
 
@@ -169,23 +173,25 @@ impl MmsgBackend {
     ) -> io::Result<MmsgBackend> {
         let epoll = Epoll::new(batch.max(64))?;
         epoll.add(wake.raw(), WAKE_TOKEN)?;
+        // The slab holds several sockets' `recvmmsg` (see `poll`).
+        let slots = batch * SLAB_READS;
         Ok(MmsgBackend {
             epoll,
             wake,
             rx: MmsgRx::new(batch),
-            tx: MmsgTx::new(batch),
-            data: vec![0u8; batch * SLOT],
-            meta: vec![RxMeta::default(); batch],
+            tx: MmsgTx::new(slots),
+            data: vec![0u8; slots * SLOT],
+            meta: vec![RxMeta::default(); slots],
             batch,
             socks: Vec::with_capacity(256),
-            out: Vec::with_capacity(batch),
-            arrivals: Vec::with_capacity(batch),
-            verdicts: Vec::with_capacity(batch),
-            done: Vec::with_capacity(batch),
-            spans: Vec::with_capacity(batch),
-            entries: Vec::with_capacity(batch),
-            outgoing: Vec::with_capacity(batch),
-            groups: Vec::with_capacity(batch),
+            out: Vec::with_capacity(slots),
+            arrivals: Vec::with_capacity(slots),
+            verdicts: Vec::with_capacity(slots),
+            done: Vec::with_capacity(slots),
+            spans: Vec::with_capacity(slots),
+            entries: Vec::with_capacity(slots),
+            outgoing: Vec::with_capacity(slots),
+            groups: Vec::with_capacity(slots),
             counters,
         })
     }
@@ -194,6 +200,30 @@ impl MmsgBackend {
     /// (above `u32::MAX`, so it is never taken for a socket's token).
     pub(crate) fn watch(&self, fd: RawFd, token: u64) -> io::Result<()> {
         self.epoll.add(fd, token)
+    }
+
+    /// Hands the datagrams gathered so far to the handler as one batch,
+    /// then sends what it relays.
+    fn process<H: Handler>(&mut self, h: &mut H) {
+        if self.arrivals.is_empty() {
+            return;
+        }
+        self.verdicts.clear();
+        self.verdicts.resize(self.arrivals.len(), None);
+        let mut batch = SlabBatch {
+            data: &mut self.data,
+            arrivals: &self.arrivals,
+        };
+        h.on_batch(&mut batch, &mut self.verdicts);
+        for (&(slot, _), tx) in self.arrivals.iter().zip(&self.verdicts) {
+            if let Some(tx) = tx {
+                self.out.push((slot, *tx));
+            }
+        }
+        self.arrivals.clear();
+        if !self.out.is_empty() {
+            self.flush(h);
+        }
     }
 
     /// Sends the processed datagrams of the batch in hand, one `sendmmsg`
@@ -358,6 +388,14 @@ impl Backend for MmsgBackend {
     fn poll<H: Handler>(&mut self, h: &mut H, timeout_ms: i32) -> io::Result<u64> {
         let ready = self.epoll.wait(timeout_ms)?;
         let mut received = 0u64;
+        // The datagrams of every ready socket go into one slab and to the
+        // handler as one batch (its crypto runs across them: phones send
+        // one packet at a time, each on its own socket); a full slab is
+        // handed over and sent before the next socket is read.
+        let slots = self.meta.len();
+        let mut used = 0usize;
+        self.arrivals.clear();
+        h.begin_batch();
         for i in 0..ready {
             let token = self.epoll.token(i);
             if token == WAKE_TOKEN {
@@ -374,12 +412,16 @@ impl Backend for MmsgBackend {
                 Some(s) if s.live => *s,
                 _ => continue,
             };
+            if used + self.batch > slots {
+                self.process(h);
+                used = 0;
+            }
             let got = match self.rx.recv(
                 info.fd,
-                &mut self.data,
+                &mut self.data[used * SLOT..],
                 SLOT,
                 RECV_LEN,
-                &mut self.meta[..self.batch],
+                &mut self.meta[used..used + self.batch],
             ) {
                 Ok(n) => n,
                 // A pending socket error (ICMP) is consumed by the failed
@@ -392,9 +434,7 @@ impl Backend for MmsgBackend {
             inc(&self.counters.batches);
             add(&self.counters.packets_received, got as u64);
             received += got as u64;
-            h.begin_batch();
-            self.arrivals.clear();
-            for j in 0..got {
+            for j in used..used + got {
                 let m = self.meta[j];
                 if let Some(total) = m.ovfl {
                     h.on_rx_overflow(token, total);
@@ -407,22 +447,9 @@ impl Backend for MmsgBackend {
                     _ => h.on_truncated(token),
                 }
             }
-            self.verdicts.clear();
-            self.verdicts.resize(self.arrivals.len(), None);
-            let mut batch = SlabBatch {
-                data: &mut self.data,
-                arrivals: &self.arrivals,
-            };
-            h.on_batch(&mut batch, &mut self.verdicts);
-            for (&(slot, _), tx) in self.arrivals.iter().zip(&self.verdicts) {
-                if let Some(tx) = tx {
-                    self.out.push((slot, *tx));
-                }
-            }
-            if !self.out.is_empty() {
-                self.flush(h);
-            }
+            used += got;
         }
+        self.process(h);
         Ok(received)
     }
 }

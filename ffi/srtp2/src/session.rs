@@ -622,7 +622,7 @@ impl Session {
             let n = tag + if use_mki { spec.mki_len() } else { 0 };
             best = Some(best.map_or(n, |b| b.max(n)));
         }
-        debug_assert!(best.map_or(true, |b| b <= MAX_TRAILER_LEN));
+        debug_assert!(best.is_none_or(|b| b <= MAX_TRAILER_LEN));
         best.map(|b| b as u32).ok_or(srtp_err_status_bad_mki)
     }
 }
