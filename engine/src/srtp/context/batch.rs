@@ -45,7 +45,8 @@ impl Context {
             queue.push(mac, &pkt[..mki_at], &[], (0, 0), packet);
             return Some(());
         }
-        crate::rtp::rtp_header_len(&pkt[..mki_at]).ok()?;
+        // The header itself is not checked here: a malformed packet fails
+        // in the real pass before its tag, and only wastes this guess.
         let seq = u16::from_be_bytes([pkt[2], pkt[3]]);
         let ssrc = be32(pkt, 8);
         let (highest, initial_roc) = match self.find_ro(ssrc) {

