@@ -988,22 +988,42 @@ fn many_sockets_survive_a_drained_buffer_ring(env: &Env) {
     dp.shutdown();
 }
 
+/// One worker on `env`'s backend with load-adaptive batching at a tick of
+/// `tick_us` µs from a rate every test meets, and the batch crypto's
+/// engine (`None`: auto).
+fn start_ticking(
+    env: &Env,
+    tick_us: u64,
+    mac_engine: Option<rampart::srtp::MacEngine>,
+) -> DataPlane {
+    env.start(DataPlaneConfig {
+        workers: 1,
+        backend: env.kind,
+        batch_tick: rampart::dataplane::pacer::BatchTick {
+            tick: Duration::from_micros(tick_us),
+            min_pps: 1,
+        },
+        mac_engine,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// A-side phones send one packet each so their legs latch.
+fn latch_all(calls: &mut [Call]) {
+    for call in calls {
+        let p = rtp(0, 0xaaaa, b"latch");
+        call.a.send_rtp(&p);
+        assert_eq!(call.b.recv_rtp(), p);
+    }
+}
+
 fn batching_tick_under_load(env: &Env) {
     // Load-adaptive batching with a threshold every rate meets: packets
     // sent one by one (as independent phones send) are drained by ticks,
     // so the worker takes several per wake-up, and every one still
     // arrives, in order, intact. Counted, not timed.
-    let dp = env
-        .start(DataPlaneConfig {
-            workers: 1,
-            backend: env.kind,
-            batch_tick: rampart::dataplane::pacer::BatchTick {
-                tick: Duration::from_micros(500),
-                min_pps: 1,
-            },
-            ..Default::default()
-        })
-        .unwrap();
+    let dp = start_ticking(env, 500, None);
     let mut call = add_call(
         env,
         &dp,
@@ -1071,18 +1091,7 @@ fn batch_crypto_one_at_a_time(env: &Env) {
 /// multi-buffer one by default (these machines have AVX-512), none with
 /// `single`. Counted, not timed.
 fn batch_crypto_with(env: &Env, engine: Option<rampart::srtp::MacEngine>) {
-    let dp = env
-        .start(DataPlaneConfig {
-            workers: 1,
-            backend: env.kind,
-            batch_tick: rampart::dataplane::pacer::BatchTick {
-                tick: Duration::from_micros(500),
-                min_pps: 1,
-            },
-            mac_engine: engine,
-            ..Default::default()
-        })
-        .unwrap();
+    let dp = start_ticking(env, 500, engine);
     let mut calls: Vec<Call> = (0..8u8)
         .map(|i| {
             let a = LegSpec::srtp(CM80, 10 + i, 30 + i);
@@ -1090,11 +1099,7 @@ fn batch_crypto_with(env: &Env, engine: Option<rampart::srtp::MacEngine>) {
             add_call(env, &dp, 100 + u64::from(i), a, b)
         })
         .collect();
-    for call in &mut calls {
-        let p = rtp(0, 0xaaaa, b"latch");
-        call.a.send_rtp(&p);
-        assert_eq!(call.b.recv_rtp(), p);
-    }
+    latch_all(&mut calls);
     const ROUNDS: u16 = 20;
     for round in 0..ROUNDS {
         for call in &mut calls {
@@ -1157,17 +1162,7 @@ fn batch_crypto_with(env: &Env, engine: Option<rampart::srtp::MacEngine>) {
 /// Each backend must gather them into one batch (mmsg: across sockets)
 /// and hash their tags in lanes; every packet arrives intact.
 fn batch_crypto_one_packet_per_phone(env: &Env) {
-    let dp = env
-        .start(DataPlaneConfig {
-            workers: 1,
-            backend: env.kind,
-            batch_tick: rampart::dataplane::pacer::BatchTick {
-                tick: Duration::from_micros(1000),
-                min_pps: 1,
-            },
-            ..Default::default()
-        })
-        .unwrap();
+    let dp = start_ticking(env, 1000, None);
     let mut calls: Vec<Call> = (0..16u8)
         .map(|i| {
             let a = LegSpec::srtp(CM80, 110 + i, 130 + i);
@@ -1175,11 +1170,7 @@ fn batch_crypto_one_packet_per_phone(env: &Env) {
             add_call(env, &dp, 200 + u64::from(i), a, b)
         })
         .collect();
-    for call in &mut calls {
-        let p = rtp(0, 0xaaaa, b"latch");
-        call.a.send_rtp(&p);
-        assert_eq!(call.b.recv_rtp(), p);
-    }
+    latch_all(&mut calls);
     for seq in 1..=40u16 {
         for call in &mut calls {
             call.a.send_rtp(&rtp(seq, 0xaaaa, &[seq as u8; 160]));

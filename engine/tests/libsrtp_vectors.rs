@@ -148,22 +148,28 @@ fn every_case_unprotects_and_rejects_tamper_and_replay() {
     }
 }
 
+/// A known answer's sender and receiver (with its initial ROC), and its
+/// SSRC.
+fn known_answer_contexts(ka: &Value) -> (u32, Context, Context) {
+    let suite = Suite::from_name(ka["suite"].as_str().unwrap()).unwrap();
+    let key = || MasterKey::new(suite, &hx(&ka["master_key"]), &hx(&ka["master_salt"])).unwrap();
+    let ssrc = u32::from_str_radix(ka["ssrc_hex"].as_str().unwrap(), 16).unwrap();
+    let roc = ka["roc"].as_u64().unwrap_or(0) as u32;
+    let mut tx = Context::new(Policy::new(suite, key())).unwrap();
+    let mut rx = Context::new(Policy::new(suite, key())).unwrap();
+    if roc != 0 {
+        tx.set_roc(ssrc, roc).unwrap();
+        rx.set_roc(ssrc, roc).unwrap();
+    }
+    (ssrc, tx, rx)
+}
+
 #[test]
 fn libsrtp_known_answers() {
     let v = vectors();
     for ka in v["known_answer"].as_array().unwrap() {
         let name = ka["name"].as_str().unwrap();
-        let suite = Suite::from_name(ka["suite"].as_str().unwrap()).unwrap();
-        let key =
-            || MasterKey::new(suite, &hx(&ka["master_key"]), &hx(&ka["master_salt"])).unwrap();
-        let ssrc = u32::from_str_radix(ka["ssrc_hex"].as_str().unwrap(), 16).unwrap();
-        let roc = ka["roc"].as_u64().unwrap_or(0) as u32;
-        let mut tx = Context::new(Policy::new(suite, key())).unwrap();
-        let mut rx = Context::new(Policy::new(suite, key())).unwrap();
-        if roc != 0 {
-            tx.set_roc(ssrc, roc).unwrap();
-            rx.set_roc(ssrc, roc).unwrap();
-        }
+        let (ssrc, mut tx, mut rx) = known_answer_contexts(ka);
         if !ka["rtp_plaintext"].is_null() {
             let plain = hx(&ka["rtp_plaintext"]);
             let want = hx(&ka["rtp_protected"]);
@@ -308,17 +314,7 @@ fn every_case_and_known_answer_through_the_batch_path() {
         }
         for ka in v["known_answer"].as_array().unwrap() {
             let name = format!("{} ({})", ka["name"].as_str().unwrap(), engine.name());
-            let suite = Suite::from_name(ka["suite"].as_str().unwrap()).unwrap();
-            let key =
-                || MasterKey::new(suite, &hx(&ka["master_key"]), &hx(&ka["master_salt"])).unwrap();
-            let ssrc = u32::from_str_radix(ka["ssrc_hex"].as_str().unwrap(), 16).unwrap();
-            let roc = ka["roc"].as_u64().unwrap_or(0) as u32;
-            let mut tx = Context::new(Policy::new(suite, key())).unwrap();
-            let mut rx = Context::new(Policy::new(suite, key())).unwrap();
-            if roc != 0 {
-                tx.set_roc(ssrc, roc).unwrap();
-                rx.set_roc(ssrc, roc).unwrap();
-            }
+            let (ssrc, mut tx, mut rx) = known_answer_contexts(ka);
             for (plain, want, rtcp) in [
                 ("rtp_plaintext", "rtp_protected", false),
                 ("rtcp_plaintext", "rtcp_protected", true),

@@ -711,8 +711,7 @@ impl LegState {
             (ForwardMode::Transcode, Some(ctx)) => ctx,
         };
         let r = match (defer, rtcp) {
-            (Some((q, i)), true) => ctx.protect_rtcp_deferred(buf, plain_len, q, i),
-            (Some((q, i)), false) => ctx.protect_rtp_deferred(buf, plain_len, q, i),
+            (Some((q, i)), _) => ctx.protect_deferred(rtcp, (buf, plain_len), q, i),
             (None, true) => ctx.protect_rtcp(buf, plain_len),
             (None, false) => ctx.protect_rtp(buf, plain_len),
         };

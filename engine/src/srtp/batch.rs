@@ -317,8 +317,8 @@ fn run_one(
     i: usize,
 ) {
     p.result = match p.op {
-        BatchOp::ProtectRtp => ctx.protect_rtp_deferred(p.buf, p.len, tx, i),
-        BatchOp::ProtectRtcp => ctx.protect_rtcp_deferred(p.buf, p.len, tx, i),
+        BatchOp::ProtectRtp => ctx.protect_deferred(false, (p.buf, p.len), tx, i),
+        BatchOp::ProtectRtcp => ctx.protect_deferred(true, (p.buf, p.len), tx, i),
         op => {
             let available = p.buf.len();
             match p.buf.get_mut(..p.len) {

@@ -59,29 +59,23 @@ impl Context {
         Some(())
     }
 
-    /// [`Context::protect_rtp`] with its tag left to `queue` (packet
-    /// `packet` of the chunk).
-    pub(crate) fn protect_rtp_deferred(
+    /// [`Context::protect_rtcp`] (`rtcp`) or [`Context::protect_rtp`] with
+    /// its tag left to `queue` (packet `packet` of the chunk).
+    pub(crate) fn protect_deferred(
         &mut self,
-        buf: &mut [u8],
-        len: usize,
+        rtcp: bool,
+        (buf, len): (&mut [u8], usize),
         queue: &mut MacQueue,
         packet: usize,
     ) -> Result<usize, Error> {
-        let r = self.protect_rtp_inner(buf, len, Some((queue, packet)));
-        self.stats.record_protect(r, |s| &mut s.rtp_protected)
-    }
-
-    /// [`Context::protect_rtcp`] with its tag left to `queue`.
-    pub(crate) fn protect_rtcp_deferred(
-        &mut self,
-        buf: &mut [u8],
-        len: usize,
-        queue: &mut MacQueue,
-        packet: usize,
-    ) -> Result<usize, Error> {
-        let r = self.protect_rtcp_inner(buf, len, Some((queue, packet)));
-        self.stats.record_protect(r, |s| &mut s.rtcp_protected)
+        let defer = Some((queue, packet));
+        if rtcp {
+            let r = self.protect_rtcp_inner(buf, len, defer);
+            self.stats.record_protect(r, |s| &mut s.rtcp_protected)
+        } else {
+            let r = self.protect_rtp_inner(buf, len, defer);
+            self.stats.record_protect(r, |s| &mut s.rtp_protected)
+        }
     }
 
     /// The receiving `op` (unprotect or verify, RTP or RTCP) on `packet`,

@@ -277,12 +277,7 @@ impl Context {
 
     #[inline]
     pub(super) fn find(&mut self, ssrc: u32) -> Option<usize> {
-        if let Some(s) = self.streams.get(self.last) {
-            if s.ssrc == ssrc {
-                return Some(self.last);
-            }
-        }
-        let i = *self.by_ssrc.get(&ssrc)?;
+        let i = self.find_ro(ssrc)?;
         self.last = i;
         Some(i)
     }
