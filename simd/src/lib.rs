@@ -1,4 +1,6 @@
-//! Multi-buffer HMAC-SHA1: 16 messages at once with AVX-512, 8 with AVX2.
+//! Multi-buffer HMAC-SHA1 (16 messages at once with AVX-512, 8 with AVX2)
+//! and AES counter mode and AES-GCM with VAES and VPCLMULQDQ ([`aes`],
+//! [`gcm`]).
 //!
 //! Why this crate exists: SRTP's default suite authenticates every packet
 //! with HMAC-SHA1, and on one packet SHA-1 is a chain of 80 dependent
@@ -21,11 +23,14 @@
 //!   `#[target_feature]` function, which may only be called where that
 //!   feature is known to be present. The only calls from code without the
 //!   feature are in [`hmac_sha1`], right after [`Lanes::available`] has
-//!   confirmed it with `is_x86_feature_detected!` (cached by std).
+//!   confirmed it with `is_x86_feature_detected!` (cached by std), and in
+//!   [`aes::AesCtrKey`], which is only made where `available()` confirmed
+//!   its features.
 //! * The remaining `unsafe` blocks are unaligned vector loads and stores,
 //!   gathers and scatters. Each one reads or writes a fixed-size array or
-//!   a `&[u8; 64]` that the types already prove is large enough; the
-//!   comment at each says which bytes it touches.
+//!   a `&[u8; 64]` that the types already prove is large enough, or (AES)
+//!   a masked load and store whose mask covers only bytes inside the slice
+//!   it starts in; the comment at each says which bytes it touches.
 #![allow(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -206,6 +211,9 @@ impl<'a> LaneBlocks<'a> {
         bytes.try_into().expect("64-byte block")
     }
 }
+
+pub mod aes;
+pub mod gcm;
 
 #[cfg(target_arch = "x86_64")]
 mod x86;

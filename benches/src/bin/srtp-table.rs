@@ -19,11 +19,17 @@
 //! packet, with the HMAC-SHA1 engine named in the row (`auto` is what
 //! `RAMPART_SRTP_MAC_ENGINE` or detection picks). libsrtp has no batch
 //! call: its cell is its single-packet time, measured alternately in the
-//! same row. `--batch-only` prints only the batch rows.
+//! same row. `--batch-only` prints only the batch rows (and the
+//! single-packet rows they compare with).
+//!
+//! Rows marked `(portable ciphers)` key their contexts with the portable
+//! cipher engine (RustCrypto `aes`, ring's AES-GCM: the single-packet path
+//! as it was before the vector engine), the others with the one
+//! `RAMPART_SRTP_CIPHER_ENGINE` or detection picks (`srtp::CipherEngine`).
 
 use std::time::{Duration, Instant};
 
-use rampart::srtp::{MacEngine, Suite};
+use rampart::srtp::{CipherEngine, MacEngine, Suite};
 use rampart_benches::harness::{BatchCase, Case, Impl, Measure, Op, Proto};
 use rampart_benches::libsrtp;
 
@@ -95,6 +101,8 @@ enum Path {
     Single,
     /// The batch path: streams per batch, and the engine (`None`: auto).
     Batch(usize, Option<MacEngine>),
+    /// A path with its contexts keyed under a forced cipher engine.
+    Ciphers(CipherEngine, &'static Path),
 }
 
 impl Row {
@@ -110,7 +118,26 @@ impl Row {
             let iters = calibrate(c.as_mut(), op, a.run_time);
             (c, iters, Vec::new())
         };
-        let rampart: Box<dyn Measure> = match path {
+        let rampart = Row::rampart(suite, proto, size, path);
+        let mut l = Case::new(Impl::Libsrtp, suite, proto, size);
+        l.self_check();
+        let cases = [make(rampart), make(Box::new(l))];
+        Row {
+            label,
+            size,
+            op,
+            cases,
+        }
+    }
+
+    fn rampart(suite: Suite, proto: Proto, size: usize, path: Path) -> Box<dyn Measure> {
+        match path {
+            Path::Ciphers(engine, inner) => {
+                CipherEngine::set_default(Some(engine)).expect("cipher engine available");
+                let c = Row::rampart(suite, proto, size, *inner);
+                CipherEngine::set_default(None).expect("back to detection");
+                c
+            }
             Path::Single => {
                 let mut c = Case::new(Impl::Rampart, suite, proto, size);
                 c.self_check();
@@ -122,15 +149,6 @@ impl Row {
                 c.self_check();
                 Box::new(c)
             }
-        };
-        let mut l = Case::new(Impl::Libsrtp, suite, proto, size);
-        l.self_check();
-        let cases = [make(rampart), make(Box::new(l))];
-        Row {
-            label,
-            size,
-            op,
-            cases,
         }
     }
 
@@ -218,6 +236,26 @@ fn rows(a: &Args) -> Vec<(String, RowSpec)> {
             80,
             Path::Single,
         );
+    }
+    // The single-packet path as it was when batches were asked for
+    // (RustCrypto `aes` and ring), beside the vector cipher engine, so
+    // that batch rows compare with both in one run.
+    let portable = CipherEngine::Portable.name();
+    if CipherEngine::Vector.available() {
+        const SINGLE: Path = Path::Single;
+        const BATCH_32: Path = Path::Batch(32, None);
+        let ciphers = |p: &'static Path| Path::Ciphers(CipherEngine::Portable, p);
+        for (suite, size) in [(cm80, 160), (cm80, 1200), (Suite::AeadAes128Gcm, 160)] {
+            let label = format!("{} single ({portable} ciphers)", suite.name());
+            add(label, suite, Proto::Rtp, size, ciphers(&SINGLE));
+            if a.batch_only {
+                add(suite.name().to_string(), suite, Proto::Rtp, size, SINGLE);
+            }
+        }
+        for suite in [cm80, Suite::AeadAes128Gcm] {
+            let label = format!("{} batch 32 ({portable} ciphers)", suite.name());
+            add(label, suite, Proto::Rtp, 160, ciphers(&BATCH_32));
+        }
     }
     let auto = MacEngine::from_env().name();
     let batch = |n: usize, engine: &str| format!("batch {n} ({engine})");

@@ -17,6 +17,7 @@ use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::batch::MacJob;
+use super::cipher_engine::CipherEngine;
 use super::hmac_sha1::HmacSha1;
 use super::suite::{CipherKind, Suite};
 use crate::Error;
@@ -165,9 +166,14 @@ impl core::fmt::Debug for MasterKey {
 }
 
 /// An expanded AES encryption key of any supported size. Each variant
-/// wipes its round keys on drop (the `aes` crate's `zeroize` feature).
+/// wipes its round keys on drop (the `aes` crate's `zeroize` feature, and
+/// `rampart-simd`'s own).
 #[derive(Clone)]
 pub(crate) enum AesKey {
+    /// VAES counter mode, four blocks per instruction (`rampart-simd`),
+    /// where the CPU has it: the same keystream as the others (tested
+    /// against them), a quarter of a batched packet's time less.
+    Vaes(rampart_simd::aes::AesCtrKey),
     Aes128(Aes128Enc),
     Aes192(Aes192Enc),
     Aes256(Aes256Enc),
@@ -196,6 +202,17 @@ impl zeroize::ZeroizeOnDrop for AesKey {}
 
 impl AesKey {
     fn new(key: &[u8]) -> Result<AesKey, Error> {
+        if CipherEngine::current() == CipherEngine::Vector {
+            if let Some(k) = rampart_simd::aes::AesCtrKey::new(key) {
+                return Ok(AesKey::Vaes(k));
+            }
+        }
+        AesKey::portable(key)
+    }
+
+    /// The RustCrypto key (AES-NI or constant-time software), whatever the
+    /// CPU.
+    fn portable(key: &[u8]) -> Result<AesKey, Error> {
         let bad = |_| Error::InvalidConfig("AES key length");
         Ok(match key.len() {
             16 => AesKey::Aes128(Aes128Enc::new_from_slice(key).map_err(bad)?),
@@ -209,6 +226,7 @@ impl AesKey {
     #[inline]
     pub(crate) fn ctr_xor(&self, iv: &[u8; 16], data: &mut [u8]) {
         match self {
+            AesKey::Vaes(k) => k.ctr_xor(iv, data),
             AesKey::Aes128(c) => ctr_xor_with(c, iv, data),
             AesKey::Aes192(c) => ctr_xor_with(c, iv, data),
             AesKey::Aes256(c) => ctr_xor_with(c, iv, data),
@@ -220,6 +238,7 @@ impl AesKey {
     #[inline]
     pub(crate) fn ctr_xor_at(&self, iv: &[u8; 16], offset: usize, data: &mut [u8]) {
         match self {
+            AesKey::Vaes(k) => k.ctr_xor_at(iv, offset, data),
             AesKey::Aes128(c) => ctr_xor_at_with(c, iv, offset, data),
             AesKey::Aes192(c) => ctr_xor_at_with(c, iv, offset, data),
             AesKey::Aes256(c) => ctr_xor_at_with(c, iv, offset, data),
@@ -227,11 +246,27 @@ impl AesKey {
     }
 }
 
-/// The AEAD key of a GCM session.
-pub(crate) struct GcmKey(ring::aead::LessSafeKey);
+/// The AEAD key of a GCM session: `rampart-simd`'s VAES/VPCLMULQDQ
+/// AES-GCM where the CPU has it (about half of ring's per-packet time on a
+/// voice packet; tested against RustCrypto's `aes-gcm`, and ring and it
+/// against the RFC 7714 and libsrtp known answers), ring's otherwise.
+pub(crate) enum GcmKey {
+    Vaes(rampart_simd::gcm::GcmKey),
+    Ring(ring::aead::LessSafeKey),
+}
 
 impl GcmKey {
     fn new(key: &[u8]) -> Result<GcmKey, Error> {
+        if CipherEngine::current() == CipherEngine::Vector {
+            if let Some(k) = rampart_simd::gcm::GcmKey::new(key) {
+                return Ok(GcmKey::Vaes(k));
+            }
+        }
+        GcmKey::ring(key)
+    }
+
+    /// ring's key, whatever the CPU.
+    fn ring(key: &[u8]) -> Result<GcmKey, Error> {
         let alg = match key.len() {
             16 => &ring::aead::AES_128_GCM,
             32 => &ring::aead::AES_256_GCM,
@@ -239,20 +274,21 @@ impl GcmKey {
         };
         let unbound = ring::aead::UnboundKey::new(alg, key)
             .map_err(|_| Error::InvalidConfig("GCM key length"))?;
-        Ok(GcmKey(ring::aead::LessSafeKey::new(unbound)))
+        Ok(GcmKey::Ring(ring::aead::LessSafeKey::new(unbound)))
     }
 
     /// Encrypts `data` in place and returns the 16-byte tag.
     #[inline]
     pub(crate) fn seal(&self, nonce: [u8; 12], aad: &[u8], data: &mut [u8]) -> [u8; 16] {
+        let key = match self {
+            GcmKey::Vaes(k) => return k.seal(&nonce, aad, data),
+            GcmKey::Ring(k) => k,
+        };
         let nonce = ring::aead::Nonce::assume_unique_for_key(nonce);
         let mut out = [0u8; 16];
         // ring only fails to seal inputs over 2^36 bytes, which a datagram
         // cannot be; a zero tag would then simply fail verification.
-        if let Ok(tag) = self
-            .0
-            .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), data)
-        {
+        if let Ok(tag) = key.seal_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), data) {
             out.copy_from_slice(tag.as_ref());
         }
         out
@@ -262,9 +298,19 @@ impl GcmKey {
     /// 16-byte tag) in place.
     #[inline]
     pub(crate) fn open(&self, nonce: [u8; 12], aad: &[u8], data_and_tag: &mut [u8]) -> bool {
+        let key = match self {
+            GcmKey::Vaes(k) => {
+                let Some(split) = data_and_tag.len().checked_sub(16) else {
+                    return false;
+                };
+                let (data, tag) = data_and_tag.split_at_mut(split);
+                let tag: &[u8; 16] = (&*tag).try_into().expect("16-byte tag");
+                return k.open(&nonce, aad, data, tag);
+            }
+            GcmKey::Ring(k) => k,
+        };
         let nonce = ring::aead::Nonce::assume_unique_for_key(nonce);
-        self.0
-            .open_in_place(nonce, ring::aead::Aad::from(aad), data_and_tag)
+        key.open_in_place(nonce, ring::aead::Aad::from(aad), data_and_tag)
             .is_ok()
     }
 }
@@ -496,6 +542,70 @@ mod tests {
         hex::decode(s.split_whitespace().collect::<String>()).unwrap()
     }
 
+    /// The VAES key (the default on these machines) and the portable one
+    /// give the same keystream at every length and offset, for every key
+    /// size; the RFC and libsrtp known answers run through the default.
+    #[test]
+    fn vaes_and_portable_keystreams_agree() {
+        assert!(
+            std::env::var_os("RAMPART_SIMD_MAY_LACK").is_some()
+                || rampart_simd::aes::AesCtrKey::available(),
+            "this CPU lacks VAES"
+        );
+        for klen in [16, 24, 32] {
+            let key: Vec<u8> = (0..klen as u8).map(|b| b ^ 0x5a).collect();
+            let fast = AesKey::new(&key).unwrap();
+            let portable = AesKey::portable(&key).unwrap();
+            assert!(matches!(
+                portable,
+                AesKey::Aes128(_) | AesKey::Aes192(_) | AesKey::Aes256(_)
+            ));
+            if CipherEngine::current() == CipherEngine::Vector {
+                assert!(matches!(fast, AesKey::Vaes(_)));
+            }
+            let iv: [u8; 16] = core::array::from_fn(|i| (i as u8).wrapping_mul(29));
+            for len in [
+                0, 1, 15, 16, 17, 63, 64, 65, 160, 172, 255, 256, 257, 1200, 1500,
+            ] {
+                for offset in [0, 1, 12, 16, 33] {
+                    let (mut a, mut b) = (vec![0x33u8; len], vec![0x33u8; len]);
+                    fast.ctr_xor_at(&iv, offset, &mut a);
+                    portable.ctr_xor_at(&iv, offset, &mut b);
+                    assert_eq!(a, b, "key {klen} len {len} offset {offset}");
+                }
+                let (mut a, mut b) = (vec![0x44u8; len], vec![0x44u8; len]);
+                fast.ctr_xor(&iv, &mut a);
+                portable.ctr_xor(&iv, &mut b);
+                assert_eq!(a, b, "key {klen} len {len}");
+            }
+        }
+    }
+
+    /// A forced engine decides what keys made afterwards use.
+    #[test]
+    fn forced_cipher_engine_picks_the_implementation() {
+        CipherEngine::set_default(Some(CipherEngine::Portable)).unwrap();
+        let (ctr, gcm) = (
+            AesKey::new(&[1; 16]).unwrap(),
+            GcmKey::new(&[1; 16]).unwrap(),
+        );
+        CipherEngine::set_default(None).unwrap();
+        assert!(matches!(ctr, AesKey::Aes128(_)));
+        assert!(matches!(gcm, GcmKey::Ring(_)));
+        if CipherEngine::Vector.available() {
+            CipherEngine::set_default(Some(CipherEngine::Vector)).unwrap();
+            let (ctr, gcm) = (
+                AesKey::new(&[1; 16]).unwrap(),
+                GcmKey::new(&[1; 16]).unwrap(),
+            );
+            CipherEngine::set_default(None).unwrap();
+            assert!(matches!(ctr, AesKey::Vaes(_)));
+            assert!(matches!(gcm, GcmKey::Vaes(_)));
+        } else {
+            assert!(CipherEngine::set_default(Some(CipherEngine::Vector)).is_err());
+        }
+    }
+
     /// RFC 3711 Appendix B.3: key derivation test vectors.
     #[test]
     fn rfc3711_b3_key_derivation() {
@@ -534,6 +644,7 @@ mod tests {
         wipes_on_drop::<Aes192Enc>();
         wipes_on_drop::<Aes256Enc>();
         wipes_on_drop::<AesKey>();
+        wipes_on_drop::<rampart_simd::aes::AesCtrKey>();
         wipes_on_drop::<HmacSha1>();
         wipes_on_drop::<Zeroizing<[u8; 14]>>();
         wipes_on_drop::<StreamCipherCoreWrapper<ctr::CtrCore<Aes128Enc, ctr::flavors::Ctr128BE>>>();

@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod batch;
+mod cipher_engine;
 mod context;
 mod hmac_sha1;
 pub mod keys;
@@ -23,6 +24,7 @@ pub mod replay;
 pub mod suite;
 
 pub use batch::{BatchOp, BatchPacket, Batcher, MacEngine, MAX_BATCH};
+pub use cipher_engine::{CipherEngine, CIPHER_ENGINE_ENV};
 pub use context::{
     stream_state_bytes, Context, ContextStats, Policy, SsrcPolicy, StreamCheckpoint,
     DEFAULT_MAX_STREAMS, MAX_KEYS, MAX_STREAM_STATE_BYTES,
