@@ -238,8 +238,30 @@ pub(crate) mod imp {
             if start >= data.len() {
                 break;
             }
-            let mask = byte_mask(data.len() - start);
             let p = data[start..].as_mut_ptr();
+            if data.len() - start >= 64 {
+                // SAFETY: `p` points at byte `start` of `data`, which has
+                // at least 64 bytes from there. A plain store (not a
+                // masked one) lets a later load of these bytes (GHASH)
+                // take them from the store buffer.
+                unsafe {
+                    let d = _mm512_loadu_si512(p as *const __m512i);
+                    _mm512_storeu_si512(p as *mut __m512i, _mm512_xor_si512(d, *ks));
+                }
+                continue;
+            }
+            if data.len() - start == 16 {
+                // SAFETY: `p` points at byte `start` of `data`, which has
+                // exactly 16 bytes from there: one block, such as GCM's tag
+                // mask, read right back (a masked store would not forward).
+                unsafe {
+                    let d = _mm_loadu_si128(p as *const __m128i);
+                    let k = _mm512_castsi512_si128(*ks);
+                    _mm_storeu_si128(p as *mut __m128i, _mm_xor_si128(d, k));
+                }
+                continue;
+            }
+            let mask = byte_mask(data.len() - start);
             // SAFETY: `p` points at byte `start` of `data`, and the mask
             // covers at most the `data.len() - start` bytes from there; the
             // masked-off bytes are neither read nor written.

@@ -324,10 +324,17 @@ mod imp {
                 let n = blocks.min(4).min(self.chunk - self.done);
                 let bytes = (segment.len() - at).min(n * 16);
                 // SAFETY: the load starts at byte `at < len` of `segment`
-                // and its mask covers `bytes <= len - at` bytes from there;
-                // the rest of the register is zero (GHASH's padding).
+                // and reads `bytes <= len - at` bytes from there (64 with a
+                // plain load, which a plain store of the same bytes can
+                // forward to; fewer under a mask); the rest of the register
+                // is zero (GHASH's padding).
                 let x = unsafe {
-                    _mm512_maskz_loadu_epi8(byte_mask(bytes), segment[at..].as_ptr().cast())
+                    let p = segment[at..].as_ptr();
+                    if bytes == 64 {
+                        _mm512_loadu_si512(p.cast())
+                    } else {
+                        _mm512_maskz_loadu_epi8(byte_mask(bytes), p.cast())
+                    }
                 };
                 self.multiply(byte_reverse(x), n);
                 at += bytes;
