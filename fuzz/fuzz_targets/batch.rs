@@ -48,8 +48,12 @@ enum Packet {
 fn context(sel: u8) -> Context {
     let suite = Suite::ALL[usize::from(sel & 0x0f) % Suite::ALL.len()];
     let p = suite.params();
-    let mut key = MasterKey::new(suite, &common::KEY[..p.master_key_len], &common::SALT[..p.master_salt_len])
-        .expect("fixed keys fit every suite");
+    let mut key = MasterKey::new(
+        suite,
+        &common::KEY[..p.master_key_len],
+        &common::SALT[..p.master_salt_len],
+    )
+    .expect("fixed keys fit every suite");
     if sel & 0x10 != 0 {
         key = key.with_mki(&common::MKI);
     }
@@ -63,7 +67,13 @@ fn context(sel: u8) -> Context {
     Context::new(policy).expect("valid policy")
 }
 
-fn run(seq: &mut [Context], op: BatchOp, ctx: usize, buf: &mut [u8], len: usize) -> Result<usize, Error> {
+fn run(
+    seq: &mut [Context],
+    op: BatchOp,
+    ctx: usize,
+    buf: &mut [u8],
+    len: usize,
+) -> Result<usize, Error> {
     let c = &mut seq[ctx];
     match op {
         BatchOp::ProtectRtp => c.protect_rtp(buf, len),
@@ -81,7 +91,10 @@ fuzz_target!(|input: Input| {
         return;
     }
     let n = pairs.len();
-    let engines: Vec<MacEngine> = MacEngine::ALL.into_iter().filter(|e| e.available()).collect();
+    let engines: Vec<MacEngine> = MacEngine::ALL
+        .into_iter()
+        .filter(|e| e.available())
+        .collect();
     let engine = engines[usize::from(input.engine) % engines.len()];
     let mut batcher = Batcher::with_engine(engine).expect("available");
     // Senders 0..n, receivers n..2n; a separate sender for the sequential
@@ -93,7 +106,17 @@ fuzz_target!(|input: Input| {
     let mut ops: Vec<(BatchOp, usize, Vec<u8>, usize)> = Vec::new();
     for p in &input.packets {
         match p {
-            Packet::Protected { pair, rtcp, seq_step, ssrc, payload, corrupt, to, replay, verify } => {
+            Packet::Protected {
+                pair,
+                rtcp,
+                seq_step,
+                ssrc,
+                payload,
+                corrupt,
+                to,
+                replay,
+                verify,
+            } => {
                 let pair = usize::from(*pair) % n;
                 let ssrc_id = 0x1000 + u32::from(*ssrc);
                 let plain = if *rtcp {
@@ -141,7 +164,11 @@ fuzz_target!(|input: Input| {
                 ops.push((op, ctx, buf, len));
             }
             Packet::Raw { to, rtcp, bytes } => {
-                let op = if *rtcp { BatchOp::UnprotectRtcp } else { BatchOp::UnprotectRtp };
+                let op = if *rtcp {
+                    BatchOp::UnprotectRtcp
+                } else {
+                    BatchOp::UnprotectRtp
+                };
                 let bytes = bytes[..bytes.len().min(1500)].to_vec();
                 let len = bytes.len();
                 ops.push((op, n + usize::from(*to) % n, bytes, len));

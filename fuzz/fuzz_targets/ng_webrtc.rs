@@ -83,7 +83,13 @@ fuzz_target!(|data: &[u8]| {
     let mut call = NgCall::new("fuzz", 0, 0);
     let mut ports = Ports::default();
     let mut warnings = Vec::new();
-    let Ok(out) = call.offer(&mut neg, &mut ports, "a", offer, (&opts(flags), &mut warnings)) else {
+    let Ok(out) = call.offer(
+        &mut neg,
+        &mut ports,
+        "a",
+        offer,
+        (&opts(flags), &mut warnings),
+    ) else {
         return;
     };
     Sdp::parse(&out).expect("the offer Rampart wrote parses");
@@ -100,7 +106,8 @@ fuzz_target!(|data: &[u8]| {
         for m in sdp.media() {
             if m.proto().to_ascii_uppercase().starts_with("UDP/TLS/") && !m.is_rejected() {
                 assert!(
-                    m.attributes().any(|(n, _)| n.eq_ignore_ascii_case("fingerprint")),
+                    m.attributes()
+                        .any(|(n, _)| n.eq_ignore_ascii_case("fingerprint")),
                     "a DTLS section without Rampart's fingerprint"
                 );
             }
