@@ -105,15 +105,21 @@ impl GcmKey {
     /// is right, decrypts `data` in place. The tag is compared in constant
     /// time; a wrong one leaves `data` as it was.
     pub fn open(&self, nonce: &[u8; 12], aad: &[u8], data: &mut [u8], tag: &[u8; 16]) -> bool {
-        let mut expected = self.tag(nonce, aad, data);
-        let diff = expected.iter().zip(tag).fold(0u8, |d, (a, b)| d | (a ^ b));
-        expected.zeroize();
-        // `black_box` keeps the fold a fold rather than an early exit.
-        let ok = core::hint::black_box(diff) == 0;
+        let ok = self.check(nonce, aad, data, tag);
         if ok {
             self.aes.ctr_xor(&counter_block(nonce, 2), data);
         }
         ok
+    }
+
+    /// Checks `tag` over `aad` and the ciphertext `data`, in constant time,
+    /// without decrypting (SRTP's verify-only path).
+    pub fn check(&self, nonce: &[u8; 12], aad: &[u8], data: &[u8], tag: &[u8; 16]) -> bool {
+        let mut expected = self.tag(nonce, aad, data);
+        let diff = expected.iter().zip(tag).fold(0u8, |d, (a, b)| d | (a ^ b));
+        expected.zeroize();
+        // `black_box` keeps the fold a fold rather than an early exit.
+        core::hint::black_box(diff) == 0
     }
 
     /// `GHASH(H, aad, ciphertext) XOR E(K, J0)`.

@@ -375,9 +375,11 @@ mod aes_gcm {
         let mut d = vec![0x55u8; 160];
         let tag = k.seal(&nonce, b"header", &mut d);
         let sealed = d.clone();
+        assert!(k.check(&nonce, b"header", &d, &tag));
         for bit in 0..128 {
             let mut t = tag;
             t[bit / 8] ^= 1 << (bit % 8);
+            assert!(!k.check(&nonce, b"header", &d, &t));
             assert!(!k.open(&nonce, b"header", &mut d, &t));
             assert_eq!(d, sealed);
         }

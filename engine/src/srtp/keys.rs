@@ -294,6 +294,27 @@ impl GcmKey {
         out
     }
 
+    /// Verifies `data_and_tag` (ciphertext followed by the 16-byte tag)
+    /// without changing it: the vector engine only checks the tag; ring
+    /// has no check-only call, so its packet is opened and sealed again.
+    #[inline]
+    pub(crate) fn verify(&self, nonce: [u8; 12], aad: &[u8], data_and_tag: &mut [u8]) -> bool {
+        if let GcmKey::Vaes(k) = self {
+            let Some(split) = data_and_tag.len().checked_sub(16) else {
+                return false;
+            };
+            let (data, tag) = data_and_tag.split_at(split);
+            let tag: &[u8; 16] = tag.try_into().expect("16-byte tag");
+            return k.check(&nonce, aad, data, tag);
+        }
+        let ok = self.open(nonce, aad, data_and_tag);
+        if ok {
+            let (data, tag_out) = data_and_tag.split_at_mut(data_and_tag.len() - 16);
+            tag_out.copy_from_slice(&self.seal(nonce, aad, data));
+        }
+        ok
+    }
+
     /// Verifies and decrypts `data_and_tag` (ciphertext followed by the
     /// 16-byte tag) in place.
     #[inline]

@@ -120,12 +120,13 @@ impl Context {
                     let mut aad = [0u8; 12];
                     aad[..8].copy_from_slice(&pkt[..8]);
                     aad[8..].copy_from_slice(&e_word.to_be_bytes());
-                    if !k.open(iv, &aad, &mut pkt[8..trailer_at]) {
+                    let ok = if decrypt {
+                        k.open(iv, &aad, &mut pkt[8..trailer_at])
+                    } else {
+                        k.verify(iv, &aad, &mut pkt[8..trailer_at])
+                    };
+                    if !ok {
                         return Err(Error::AuthFailed);
-                    }
-                    if !decrypt {
-                        let tag = k.seal(iv, &aad, &mut pkt[8..body_end]);
-                        pkt[body_end..trailer_at].copy_from_slice(&tag);
                     }
                 } else {
                     // Move E+index next to the payload so the AAD is one slice.

@@ -184,11 +184,11 @@ impl Context {
                 };
                 let (head, rest) = pkt.split_at_mut(enc_at);
                 let body = &mut rest[..mki_at - enc_at];
-                let ok = k.open(iv, head, body);
-                if ok && !decrypt {
-                    let (data, tag_out) = body.split_at_mut(body.len() - 16);
-                    tag_out.copy_from_slice(&k.seal(iv, head, data));
-                }
+                let ok = if decrypt {
+                    k.open(iv, head, body)
+                } else {
+                    k.verify(iv, head, body)
+                };
                 if let Some(csrc_end) = cryptex_end {
                     header_ext::cryptex_restore(pkt, csrc_end);
                 }
