@@ -139,7 +139,10 @@ impl GcmKey {
 }
 
 /// The counter block `nonce || n` (n = 1 is J0, the tag's; the payload's
-/// keystream starts at 2).
+/// keystream starts at 2). GCM increments only the last 32 bits (inc32);
+/// [`AesCtrKey`] adds to the whole block, which is the same while those 32
+/// bits do not wrap: from 2, that takes 2^32 - 2 blocks (64 GiB), beyond
+/// GCM's own limit and any datagram.
 fn counter_block(nonce: &[u8; 12], n: u32) -> [u8; 16] {
     let mut b = [0u8; 16];
     b[..12].copy_from_slice(nonce);

@@ -24,11 +24,11 @@
 //!   time. So a forged or replayed packet fails exactly as it would alone,
 //!   and changes no state.
 //!
-//! AEAD (GCM) packets take the single-packet path inside the batch (ring
-//! runs AES-GCM with VAES and carry-less multiply; most of a small packet's
-//! GCM time is ring's per-call work, which only an AES-GCM interleaved
-//! across packets would share, not built). So do contexts with a key
-//! derivation rate, whose keys are picked on the packet path.
+//! AEAD (GCM) packets take the single-packet path inside the batch: the tag
+//! is part of the AEAD, so there is nothing to defer, and the vector cipher
+//! engine (`srtp::CipherEngine`) already makes each packet's AES-GCM cheap.
+//! So do contexts with a key derivation rate, whose keys are picked on the
+//! packet path.
 
 use core::borrow::BorrowMut;
 use std::sync::OnceLock;

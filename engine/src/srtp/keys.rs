@@ -300,12 +300,8 @@ impl GcmKey {
     #[inline]
     pub(crate) fn verify(&self, nonce: [u8; 12], aad: &[u8], data_and_tag: &mut [u8]) -> bool {
         if let GcmKey::Vaes(k) = self {
-            let Some(split) = data_and_tag.len().checked_sub(16) else {
-                return false;
-            };
-            let (data, tag) = data_and_tag.split_at(split);
-            let tag: &[u8; 16] = tag.try_into().expect("16-byte tag");
-            return k.check(&nonce, aad, data, tag);
+            return split_tag(data_and_tag)
+                .is_some_and(|(data, tag)| k.check(&nonce, aad, data, &tag));
         }
         let ok = self.open(nonce, aad, data_and_tag);
         if ok {
@@ -321,12 +317,8 @@ impl GcmKey {
     pub(crate) fn open(&self, nonce: [u8; 12], aad: &[u8], data_and_tag: &mut [u8]) -> bool {
         let key = match self {
             GcmKey::Vaes(k) => {
-                let Some(split) = data_and_tag.len().checked_sub(16) else {
-                    return false;
-                };
-                let (data, tag) = data_and_tag.split_at_mut(split);
-                let tag: &[u8; 16] = (&*tag).try_into().expect("16-byte tag");
-                return k.open(&nonce, aad, data, tag);
+                return split_tag(data_and_tag)
+                    .is_some_and(|(data, tag)| k.open(&nonce, aad, data, &tag));
             }
             GcmKey::Ring(k) => k,
         };
@@ -334,6 +326,14 @@ impl GcmKey {
         key.open_in_place(nonce, ring::aead::Aad::from(aad), data_and_tag)
             .is_ok()
     }
+}
+
+/// `data_and_tag` as its ciphertext and its 16-byte GCM tag (copied out);
+/// `None` when it is shorter than a tag.
+fn split_tag(data_and_tag: &mut [u8]) -> Option<(&mut [u8], [u8; 16])> {
+    let at = data_and_tag.len().checked_sub(16)?;
+    let (data, tag) = data_and_tag.split_at_mut(at);
+    Some((data, (&*tag).try_into().ok()?))
 }
 
 /// The cipher of one session. Held once per key, never moved on the packet
@@ -566,6 +566,8 @@ mod tests {
     /// The VAES key (the default on these machines) and the portable one
     /// give the same keystream at every length and offset, for every key
     /// size; the RFC and libsrtp known answers run through the default.
+    /// The VAES key is made directly: `AesKey::new` follows the
+    /// process-wide engine, which the test below changes while it runs.
     #[test]
     fn vaes_and_portable_keystreams_agree() {
         assert!(
@@ -575,15 +577,14 @@ mod tests {
         );
         for klen in [16, 24, 32] {
             let key: Vec<u8> = (0..klen as u8).map(|b| b ^ 0x5a).collect();
-            let fast = AesKey::new(&key).unwrap();
+            let Some(fast) = rampart_simd::aes::AesCtrKey::new(&key).map(AesKey::Vaes) else {
+                return;
+            };
             let portable = AesKey::portable(&key).unwrap();
             assert!(matches!(
                 portable,
                 AesKey::Aes128(_) | AesKey::Aes192(_) | AesKey::Aes256(_)
             ));
-            if CipherEngine::current() == CipherEngine::Vector {
-                assert!(matches!(fast, AesKey::Vaes(_)));
-            }
             let iv: [u8; 16] = core::array::from_fn(|i| (i as u8).wrapping_mul(29));
             for len in [
                 0, 1, 15, 16, 17, 63, 64, 65, 160, 172, 255, 256, 257, 1200, 1500,
